@@ -1,0 +1,27 @@
+# Sourced by the other scripts: makes .venv from uv.lock (exactly what CI tested) and
+# exports the environment flows87 and Airflow need. Safe to run again: uv only adds what is missing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PY="${FLOWS87_PYTHON:-python3}"
+if command -v uv >/dev/null 2>&1; then
+    UV="$(command -v uv)"
+else
+    # A private copy of uv, installed once with pip into .tools (uv is not on a fresh machine).
+    if [ ! -x .tools/bin/uv ]; then
+        echo "flows87: installing uv into .tools/ (once)" >&2
+        "$PY" -m venv .tools
+        .tools/bin/python -m pip install --quiet --disable-pip-version-check uv 2>/dev/null
+    fi
+    UV="$ROOT/.tools/bin/uv"
+fi
+export UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+"$UV" sync --locked --quiet --extra test --python "$PY"
+
+export PATH="$ROOT/.venv/bin:$PATH"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export MPLCONFIGDIR="${MPLCONFIGDIR:-$ROOT/.cache/matplotlib}"
+mkdir -p "$AIRFLOW_HOME" "$MPLCONFIGDIR"
