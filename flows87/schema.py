@@ -134,18 +134,20 @@ def conform(frame: pl.LazyFrame | pl.DataFrame, table: str) -> pl.LazyFrame:
     """Cast to the canonical types, add absent optional columns as nulls, order the columns.
 
     Missing *required* columns are a programming error in a reader, so they raise KeyError.
-    Columns outside the canonical table are dropped. Label columns are kept only when present.
+    Columns outside the canonical table are dropped. Label columns appear only when the source
+    has at least one of them (then all of them, absent ones as nulls).
     """
     lf = frame.lazy()
     present = set(lf.collect_schema().names())
     missing = [c for c in required_columns(table) if c not in present]
     if missing:
         raise KeyError(f"{table}: required columns missing: {missing}")
+    labelled = any(c.label and c.name in present for c in columns(table))
     exprs = []
     for c in columns(table):
         if c.name in present:
             exprs.append(pl.col(c.name).cast(c.dtype))
-        elif not c.label:
+        elif labelled or not c.label:
             exprs.append(pl.lit(None, dtype=c.dtype).alias(c.name))
     return lf.select(exprs)
 

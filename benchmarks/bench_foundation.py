@@ -1,0 +1,127 @@
+"""Benchmark of the foundation: synthetic generation and ingest (read + quality gates + write).
+
+Each step runs in its own subprocess so that its peak memory (max RSS) is its own. Sizes are
+numbers of transactions, reached by generating size/10 accounts over 10 days. The ingest is
+measured twice: from the canonical Parquet folder and from the same data written as an IBM
+AMLworld CSV (the reader's text-parsing path).
+
+    python benchmarks/bench_foundation.py --sizes 1000000 5000000 [--workdir /tmp/flows87-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+AMLWORLD_CURRENCY = {"USD": "US Dollar", "EUR": "Euro", "GBP": "UK Pound", "MXN": "Mexican Peso",
+                     "INR": "Rupee", "CNY": "Yuan", "JPY": "Yen", "CHF": "Swiss Franc",
+                     "CAD": "Canadian Dollar", "AUD": "Australian Dollar", "BRL": "Brazil Real",
+                     "RUB": "Ruble", "ILS": "Shekel", "SAR": "Saudi Riyal", "XBT": "Bitcoin"}
+AMLWORLD_FORMAT = {"wire": "Wire", "ach": "ACH", "card": "Credit Card", "cheque": "Cheque",
+                   "cash_deposit": "Cash", "cash_withdrawal": "Cash", "crypto": "Bitcoin"}
+
+
+def step_synth(size: int, out: Path) -> dict:
+    from flows87.io import write_parquet
+    from flows87.synth import generate
+
+    t0 = time.perf_counter()
+    data = generate(accounts=max(size // 10, 1000), days=10, seed=1)
+    t_gen = time.perf_counter() - t0
+    write_parquet(data.accounts, out / "accounts.parquet")
+    write_parquet(data.transactions, out / "transactions.parquet")
+    return {"transactions": data.transactions.height, "accounts": data.accounts.height,
+            "generate_s": round(t_gen, 2), "total_s": round(time.perf_counter() - t0, 2)}
+
+
+def step_to_amlworld(src: Path, out_csv: Path) -> dict:
+    """Write the generated transactions in the exact AMLworld CSV layout (not timed as ingest)."""
+    import polars as pl
+
+    t0 = time.perf_counter()
+    tx = pl.scan_parquet(src / "transactions.parquet")
+    acc = pl.scan_parquet(src / "accounts.parquet").select("account_id", "bank_id")
+    frame = (
+        tx.join(acc.rename({"account_id": "src_account", "bank_id": "src_bank"}), on="src_account", how="left")
+        .join(acc.rename({"account_id": "dst_account", "bank_id": "dst_bank"}), on="dst_account", how="left")
+        .select(
+            pl.col("ts").dt.strftime("%Y/%m/%d %H:%M").alias("Timestamp"),
+            pl.col("src_bank").fill_null("0").alias("From Bank"),
+            pl.col("src_account").alias("Account"),
+            pl.col("dst_bank").fill_null("0").alias("To Bank"),
+            pl.col("dst_account").alias("Account.1"),
+            pl.col("amount").alias("Amount Received"),
+            pl.col("currency").replace_strict(AMLWORLD_CURRENCY, default="US Dollar").alias("Receiving Currency"),
+            pl.col("amount").alias("Amount Paid"),
+            pl.col("currency").replace_strict(AMLWORLD_CURRENCY, default="US Dollar").alias("Payment Currency"),
+            pl.col("channel").replace_strict(AMLWORLD_FORMAT, default="ACH").alias("Payment Format"),
+            pl.col("is_suspicious").cast(pl.Int8).alias("Is Laundering"),
+        )
+        .collect()
+    )
+    header = ("Timestamp,From Bank,Account,To Bank,Account,Amount Received,Receiving Currency,"
+              "Amount Paid,Payment Currency,Payment Format,Is Laundering\n")
+    with open(out_csv, "w", encoding="utf-8") as f:
+        f.write(header)
+        frame.write_csv(f, include_header=False)
+    return {"rows": frame.height, "bytes": out_csv.stat().st_size, "write_s": round(time.perf_counter() - t0, 2)}
+
+
+def step_ingest(src: Path, out: Path, fmt: str | None) -> dict:
+    from flows87.pipeline import ingest
+
+    t0 = time.perf_counter()
+    summary = ingest(src, out, format=fmt, max_failed_fraction=0.05)
+    total = time.perf_counter() - t0
+    stages = json.loads((out / "run.json").read_text())["stage_seconds"]
+    return {"transactions": summary.transactions, "quarantined": summary.quarantined,
+            "total_s": round(total, 2), "stages_s": stages,
+            "rows_per_s": round(summary.transactions / total)}
+
+
+def _child(args: argparse.Namespace) -> None:
+    work = Path(args.workdir)
+    if args.step == "synth":
+        res = step_synth(args.size, work / f"synth-{args.size}")
+    elif args.step == "amlworld-csv":
+        res = step_to_amlworld(work / f"synth-{args.size}", work / f"amlworld-{args.size}.csv")
+    elif args.step == "ingest-parquet":
+        res = step_ingest(work / f"synth-{args.size}", work / f"run-parquet-{args.size}", None)
+    else:
+        res = step_ingest(work / f"amlworld-{args.size}.csv", work / f"run-csv-{args.size}", "amlworld")
+    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(res))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    p.add_argument("--workdir", default="/tmp/flows87-bench")
+    p.add_argument("--step", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.step:
+        _child(args)
+        return
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    results = {}
+    for size in args.sizes:
+        for step in ("synth", "amlworld-csv", "ingest-parquet", "ingest-amlworld"):
+            cmd = [sys.executable, __file__, "--step", step, "--size", str(size), "--workdir", args.workdir]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                raise SystemExit(f"step {step} failed for size {size}")
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            results[f"{size}:{step}"] = res
+            print(f"{size:>10,} {step:<16} {json.dumps(res)}", flush=True)
+    Path(args.workdir, "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

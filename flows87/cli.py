@@ -1,0 +1,261 @@
+"""The `flows87` command.
+
+Exit codes scripts can trust: 0 success, 1 internal error (a bug: please report the traceback),
+2 bad input, usage or configuration (the message says file, row, column and why),
+3 a quality gate stopped the run (the message says where the report and quarantine are),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flows87 import __version__
+from flows87.errors import Flows87Error
+
+EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+err = Console(stderr=True)
+out = Console()
+
+EPILOG = (
+    "Exit codes: 0 ok, 1 internal error, 2 bad input or usage, "
+    "3 a quality gate stopped the run, 130 interrupted."
+)
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator[Callable[[str, float | None], None]]:
+    """A progress display on stderr; yields `update(step, fraction_or_None)`."""
+    if not enabled:
+        yield lambda step, fraction=None: None
+        return
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def update(step: str, fraction: float | None = None) -> None:
+            bar.update(task, description=step, completed=fraction if fraction is not None else 0)
+
+        yield update
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-01-31") from None
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flows87")
+def cli() -> None:
+    """flows87: find money flows linked to human trafficking, forced labour and laundering.
+
+    Typical use: `flows87 synth --out data/` makes labelled demo data; `flows87 ingest data/
+    --out run/` reads it (or a public dataset: AMLworld, AMLSim, PaySim, SAML-D), checks its
+    quality and writes canonical Parquet with a quarantine of rejected rows.
+    """
+
+
+@cli.command(epilog=EPILOG)
+@click.option("--accounts", default=10_000, show_default=True, type=click.IntRange(min=200),
+              help="Number of customer accounts (transactions are about accounts x days).")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
+              help="Length of the simulated period.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Random seed: the same seed gives the same data.")
+@click.option("--start", default="2026-01-01", show_default=True,
+              help="First day of the simulated period (UTC).")
+@click.option("--suspicious-share", default=0.01, show_default=True,
+              type=click.FloatRange(0.0, 0.2), help="Share of accounts in injected schemes.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for transactions.parquet and accounts.parquet.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def synth(accounts: int, days: int, seed: int, start: str, suspicious_share: float,
+          out_dir: Path, quiet: bool) -> None:
+    """Generate a labelled synthetic bank population with trafficking and laundering schemes.
+
+    Every transaction and account carries `is_suspicious`, `typology` and `scheme_id`.
+    """
+    from flows87.io import write_parquet
+    from flows87.synth import generate
+
+    try:
+        start_day = date.fromisoformat(start)
+    except ValueError:
+        raise click.BadParameter(f"{start!r} is not a date like 2026-01-01", param_hint="--start") from None
+    with _progress(not quiet) as update:
+        data = generate(accounts, days, seed, start=start_day, suspicious_share=suspicious_share,
+                        progress=update)
+        update("writing Parquet", 1.0)
+        write_parquet(data.accounts, out_dir / "accounts.parquet")
+        write_parquet(data.transactions, out_dir / "transactions.parquet")
+    sus = data.transactions.filter(data.transactions["is_suspicious"])
+    out.print(
+        f"wrote {data.transactions.height:,} transactions ({sus.height:,} suspicious, "
+        f"{sus['typology'].n_unique()} typologies) and {data.accounts.height:,} accounts to {out_dir}"
+    )
+
+
+def _format_choice() -> click.Choice:
+    from flows87.ingest import FORMATS
+
+    return click.Choice(list(FORMATS))
+
+
+@cli.command(epilog=EPILOG)
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", default=None, type=_format_choice(),
+              help="Input format; detected from the header when omitted.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory to write (transactions.parquet, accounts.parquet, quality/, quarantine/).")
+@click.option("--start", default=None, callback=_date,
+              help="Start of the run's data interval (UTC date); rows before it are quarantined.")
+@click.option("--end", default=None, callback=_date,
+              help="End of the data interval, exclusive (UTC date).")
+@click.option("--base-currency", default="USD", show_default=True,
+              help="Currency that amount_base is expressed in.")
+@click.option("--max-failed-fraction", default=0.01, show_default=True,
+              type=click.FloatRange(0.0, 1.0),
+              help="Stop the run when more than this share of rows fails the quality gate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def ingest(source: Path, fmt: str | None, out_dir: Path, start: datetime | None,
+           end: datetime | None, base_currency: str, max_failed_fraction: float,
+           as_json: bool, quiet: bool) -> None:
+    """Read SOURCE (a file or folder in any supported format), gate it, write canonical Parquet.
+
+    Formats: canonical CSV/Parquet (a `flows87 synth` folder too), IBM AMLworld, AMLSim, PaySim,
+    SAML-D. Rows that fail a check go to OUT/quarantine/ with the reason; the gate's results are
+    in OUT/quality/.
+    """
+    from flows87.pipeline import ingest as run_ingest
+
+    interval = _interval(start, end)
+    with _progress(not quiet) as update:
+        summary = run_ingest(source, out_dir, format=fmt, interval=interval,
+                             base_currency=base_currency,
+                             max_failed_fraction=max_failed_fraction,
+                             progress=lambda step: update(step, None))
+    _print_summary(summary.as_dict(), as_json)
+
+
+def _interval(start: datetime | None, end: datetime | None) -> Any:
+    from flows87.pipeline import Interval
+
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise click.UsageError("give both --start and --end, or neither")
+    if end <= start:
+        raise click.UsageError("--end must be after --start")
+    return Interval(start, end)
+
+
+@cli.command(epilog=EPILOG)
+@click.option("--out", "out_dir", default=Path("demo"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo's data and run.")
+@click.option("--accounts", default=5_000, show_default=True, type=click.IntRange(min=200))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def demo(out_dir: Path, accounts: int, days: int, seed: int, as_json: bool, quiet: bool) -> None:
+    """Run the main job on generated demo data: synth, ingest, quality gates, summary."""
+    from flows87.io import write_parquet
+    from flows87.pipeline import ingest as run_ingest
+    from flows87.synth import generate
+
+    data_dir, run_dir = out_dir / "data", out_dir / "run"
+    with _progress(not quiet) as update:
+        data = generate(accounts, days, seed, progress=update)
+        update("writing demo data", 1.0)
+        write_parquet(data.accounts, data_dir / "accounts.parquet")
+        write_parquet(data.transactions, data_dir / "transactions.parquet")
+        summary = run_ingest(data_dir, run_dir, progress=lambda step: update(step, None))
+    _print_summary(summary.as_dict(), as_json)
+    if not as_json:
+        out.print(f"\nDemo data: {data_dir}\nRun directory: {run_dir} "
+                  f"(quality reports in {run_dir / 'quality'})")
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    table = Table(title=f"ingest summary ({summary['format']})", show_header=False)
+    table.add_row("run directory", str(summary["run_dir"]))
+    table.add_row("transactions kept", f"{summary['transactions']:,}")
+    table.add_row("accounts kept", f"{summary['accounts']:,}")
+    for name, n in summary["quarantined"].items():
+        table.add_row(f"{name} quarantined", f"{n:,}")
+    if summary["labelled"]:
+        table.add_row("suspicious transactions", f"{summary['suspicious_transactions']:,}")
+        for typ, n in summary["typologies"].items():
+            table.add_row(f"  {typ}", f"{n:,}")
+    for w in summary["warnings"]:
+        table.add_row("warning", w)
+    out.print(table)
+
+
+@cli.command("schema")
+def schema_cmd() -> None:
+    """Print the canonical tables (columns, types, meaning) as Markdown."""
+    from flows87.schema import describe
+
+    click.echo(describe())
+
+
+@cli.command("detect")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+def detect(source: Path) -> None:
+    """Print the format flows87 detects for SOURCE."""
+    from flows87.ingest import detect_format
+
+    click.echo(detect_format(source))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and turn user errors into a message and an exit code, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="flows87", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USER
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return EXIT_INTERRUPTED
+    except Flows87Error as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
