@@ -21,12 +21,14 @@ class Flows87Error(Exception):
         file: str | Path | None = None,
         row: int | None = None,
         column: str | None = None,
+        field: str | None = None,
         hint: str | None = None,
     ) -> None:
         self.reason = reason
         self.file = str(file) if file is not None else None
         self.row = row
         self.column = column
+        self.field = field
         self.hint = hint
         super().__init__(self.message)
 
@@ -39,6 +41,8 @@ class Flows87Error(Exception):
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column {self.column!r}")
+        if self.field is not None:
+            where.append(f"field {self.field!r}")
         text = (": ".join([", ".join(where), self.reason]) if where else self.reason)
         if self.hint:
             text += f"\n  hint: {self.hint}"

@@ -1,0 +1,150 @@
+"""Group flagged accounts into ranked, explained cases.
+
+Accounts eligible for a case are linked when they moved money to each other or appear in the
+same graph pattern; each connected group is a case (groups too large to review are split into
+Louvain communities). A case's id comes from its anchor account (the riskiest), so a re-run of
+the same data, or a later run that sees the same scheme again, gives the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+
+import networkx as nx
+import polars as pl
+
+from flows87.cases.scoring import ScoringSettings
+
+MAX_CASE_TXNS = 2000
+
+CASE_SCHEMA = pl.Schema(
+    {
+        "case_id": pl.String(),
+        "rank": pl.Int64(),
+        "risk_score": pl.Float64(),
+        "anchor_account": pl.String(),
+        "accounts": pl.List(pl.String()),
+        "n_accounts": pl.Int64(),
+        "typologies": pl.List(pl.String()),
+        "families": pl.List(pl.String()),
+        "signal_ids": pl.List(pl.String()),
+        "n_signals": pl.Int64(),
+        "txn_ids": pl.List(pl.String()),
+        "first_ts": pl.Datetime("us", "UTC"),
+        "last_ts": pl.Datetime("us", "UTC"),
+        "total_amount": pl.Float64(),
+        "summary": pl.String(),
+    }
+)
+
+
+@dataclass
+class Cases:
+    cases: pl.DataFrame  # CASE_SCHEMA
+    membership: pl.DataFrame  # account_id, case_id
+
+
+def case_id(anchor: str) -> str:
+    return "C-" + hashlib.sha1(anchor.encode("utf-8")).hexdigest()[:12]
+
+
+def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings) -> list[list[str]]:
+    g = nx.Graph()
+    g.add_nodes_from(eligible)
+    keep = set(eligible)
+    g.add_edges_from((a, b) for a, b in pairs.iter_rows() if a in keep and b in keep)
+    groups: list[list[str]] = []
+    for comp in nx.connected_components(g):
+        if len(comp) <= settings.max_case_accounts:
+            groups.append(sorted(comp))
+            continue
+        for community in nx.community.louvain_communities(g.subgraph(comp), seed=87):
+            groups.append(sorted(community))
+    return groups
+
+
+def _label(typology: str) -> str:
+    return typology.replace("_", " ")
+
+
+def build(
+    risk: pl.DataFrame,
+    signals: pl.DataFrame,
+    pairs: pl.DataFrame,
+    transactions: pl.DataFrame,
+    settings: ScoringSettings,
+) -> Cases:
+    eligible = risk.filter(pl.col("eligible"))
+    if eligible.is_empty():
+        return Cases(pl.DataFrame(schema=CASE_SCHEMA),
+                     pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String}))
+    risk_of = dict(zip(eligible["account_id"], eligible["risk_score"], strict=True))
+    groups = _groups(list(risk_of), pairs, settings)
+    by_account = {
+        k[0]: v for k, v in signals.sort("score", descending=True).partition_by(
+            "account_id", as_dict=True, maintain_order=True).items()
+    }
+    txn_amounts = transactions.select("txn_id", "ts", "amount_base")
+    rows, members = [], []
+    for accounts in groups:  # one iteration per case
+        ordered = sorted(accounts, key=lambda a: (-risk_of[a], a))
+        anchor = ordered[0]
+        cid = case_id(anchor)
+        sigs = pl.concat([by_account[a] for a in ordered if a in by_account])
+        typ = Counter(t for ts in sigs["typologies"].to_list() for t in ts)
+        txn_ids = sorted({t for ids in sigs["txn_ids"].to_list() for t in ids})[:MAX_CASE_TXNS]
+        tx = txn_amounts.filter(pl.col("txn_id").is_in(txn_ids))
+        risks = [risk_of[a] for a in ordered]
+        score = risks[0] + 0.25 * sum(risks[1:])
+        rows.append({
+            "case_id": cid,
+            "rank": 0,
+            "risk_score": round(score, 4),
+            "anchor_account": anchor,
+            "accounts": ordered,
+            "n_accounts": len(ordered),
+            "typologies": [t for t, _ in typ.most_common()],
+            "families": sorted(set(sigs["family"].to_list())),
+            "signal_ids": sorted(set(sigs["signal_id"].to_list())),
+            "n_signals": sigs.height,
+            "txn_ids": txn_ids,
+            "first_ts": tx["ts"].min() if tx.height else None,
+            "last_ts": tx["ts"].max() if tx.height else None,
+            "total_amount": round(float(tx["amount_base"].sum()), 2) if tx.height else 0.0,
+            "summary": _summary(ordered, sigs, typ, score),
+        })
+        members.extend({"account_id": a, "case_id": cid} for a in ordered)
+    cases = (
+        pl.DataFrame(rows, schema=CASE_SCHEMA)
+        .sort(["risk_score", "case_id"], descending=[True, False])
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
+    )
+    if settings.max_cases:
+        cases = cases.head(settings.max_cases)
+    membership = pl.DataFrame(members, schema={"account_id": pl.String, "case_id": pl.String})
+    membership = membership.join(cases.select("case_id"), on="case_id", how="semi")
+    return Cases(cases, membership)
+
+
+def _summary(ordered: list[str], sigs: pl.DataFrame, typ: Counter[str], score: float) -> str:
+    """Plain language an investigator could paste into a suspicious transaction report."""
+    kinds = ", ".join(f"{_label(t)} ({n} signal{'s' if n > 1 else ''})" for t, n in typ.most_common(3))
+    fams = ", ".join(sorted(set(sigs["family"].to_list())))
+    head = (
+        f"{len(ordered)} account{'s' if len(ordered) > 1 else ''} with {sigs.height} red flags "
+        f"({fams})" + (f"; suspected {kinds}" if kinds else "") + f". Risk score {score:.2f}."
+    )
+    lines = [head]
+    for account in ordered[:6]:
+        texts = sigs.filter(pl.col("account_id") == account).sort("score", descending=True)
+        seen: list[str] = []
+        for s in texts["summary"].to_list():
+            if s not in seen:
+                seen.append(s)
+        if seen:
+            lines.append(f"- {account}: " + " ".join(seen[:4]))
+    if len(ordered) > 6:
+        lines.append(f"- and {len(ordered) - 6} more accounts.")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""From signals to one risk score per account (weights in `rules/settings/scoring.yaml`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flows87.errors import ConfigError
+from flows87.features import RULES_DIR
+
+DEFAULT_SETTINGS = RULES_DIR / "settings" / "scoring.yaml"
+
+
+class ScoringSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source_weights: dict[str, float] = Field(
+        default_factory=lambda: {"rule": 1.0, "graph": 1.0, "detector": 0.5})
+    family_weights: dict[str, float] = Field(
+        default_factory=lambda: {"behaviour": 1.0, "network": 1.0, "identity": 0.6, "anomaly": 0.5})
+    min_families: int = Field(2, ge=1, le=4)
+    strong_signal: float = Field(1.0, gt=0, le=1)
+    min_risk: float = Field(0.5, ge=0)
+    neighbour_share: float = Field(0.25, ge=0, le=1)
+    max_case_accounts: int = Field(40, ge=2)
+    max_cases: int = Field(0, ge=0)
+
+
+def load_settings(path: str | Path | None = None) -> ScoringSettings:
+    path = Path(path) if path else DEFAULT_SETTINGS
+    try:
+        return ScoringSettings(**(yaml.safe_load(path.read_text(encoding="utf-8")) or {}))
+    except FileNotFoundError:
+        raise ConfigError("scoring settings file not found", file=path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=path) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(err["msg"], file=path, field=".".join(map(str, err["loc"]))) from None
+
+
+def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
+    """Undirected pairs (a, b) of signalled accounts tied by a shared pattern instance or a transfer."""
+    flagged = signals.select("account_id").unique()
+    graph = signals.filter(pl.col("source") == "graph").select(
+        "account_id",
+        pl.col("evidence").str.json_path_match("$.instance").alias("instance"),
+    ).drop_nulls()
+    by_instance = (
+        graph.join(graph, on="instance", suffix="_b")
+        .filter(pl.col("account_id") < pl.col("account_id_b"))
+        .select(pl.col("account_id").alias("a"), pl.col("account_id_b").alias("b"))
+    )
+    direct = (
+        transactions.select(pl.col("src_account").alias("a"), pl.col("dst_account").alias("b"))
+        .join(flagged, left_on="a", right_on="account_id", how="semi")
+        .join(flagged, left_on="b", right_on="account_id", how="semi")
+        .filter(pl.col("a") != pl.col("b"))
+        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+    )
+    return pl.concat([by_instance, direct]).unique().sort("a", "b")
+
+
+def account_risk(
+    signals: pl.DataFrame, pairs: pl.DataFrame, settings: ScoringSettings
+) -> pl.DataFrame:
+    """account_id, risk_score, base_risk, families, n_families, n_signals, max_signal, eligible."""
+    src_w = pl.col("source").replace_strict(settings.source_weights, default=1.0, return_dtype=pl.Float64)
+    fam_w = pl.col("family").replace_strict(settings.family_weights, default=1.0, return_dtype=pl.Float64)
+    weighted = signals.with_columns((pl.col("score") * src_w).clip(0.0, 0.999).alias("w"))
+    per_family = (
+        weighted.group_by("account_id", "family")
+        .agg((1.0 - (1.0 - pl.col("w")).log().sum().exp()).alias("family_score"),
+             pl.len().alias("n"), pl.col("score").max().alias("max_score"))
+        .with_columns((pl.col("family_score") * fam_w).alias("weighted"))
+    )
+    base = per_family.group_by("account_id").agg(
+        pl.col("weighted").sum().alias("base_risk"),
+        pl.col("family").sort().alias("families"),
+        pl.col("n").sum().alias("n_signals"),
+        pl.col("max_score").max().alias("max_signal"),
+    )
+    both = pl.concat([pairs, pairs.select(pl.col("b").alias("a"), pl.col("a").alias("b"))])
+    bonus = (
+        both.join(base.select(pl.col("account_id").alias("b"), "base_risk"), on="b")
+        .group_by("a")
+        .agg((pl.col("base_risk").max() * settings.neighbour_share).alias("bonus"))
+        .rename({"a": "account_id"})
+    )
+    out = (
+        base.join(bonus, on="account_id", how="left")
+        .with_columns(
+            (pl.col("base_risk") + pl.col("bonus").fill_null(0.0)).alias("risk_score"),
+            pl.col("families").list.len().alias("n_families"),
+        )
+        .with_columns(
+            (
+                ((pl.col("n_families") >= settings.min_families) | (pl.col("max_signal") >= settings.strong_signal))
+                & (pl.col("risk_score") >= settings.min_risk)
+            ).alias("eligible")
+        )
+        .drop("bonus")
+        .sort(["risk_score", "account_id"], descending=[True, False])
+    )
+    return out
