@@ -124,23 +124,47 @@ def _format_choice() -> click.Choice:
     return click.Choice(list(FORMATS))
 
 
+def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by `ingest` and `run`."""
+    options = [
+        click.argument("source", type=click.Path(exists=True, path_type=Path)),
+        click.option("--format", "fmt", default=None, type=_format_choice(),
+                     help="Input format; detected from the header when omitted."),
+        click.option("--out", "out_dir", required=True,
+                     type=click.Path(file_okay=False, path_type=Path), help="Run directory to write."),
+        click.option("--start", default=None, callback=_date,
+                     help="Start of the run's data interval (UTC date); rows outside are quarantined."),
+        click.option("--end", default=None, callback=_date,
+                     help="End of the data interval, exclusive (UTC date)."),
+        click.option("--base-currency", default="USD", show_default=True,
+                     help="Currency that amount_base is expressed in."),
+        click.option("--max-failed-fraction", default=0.01, show_default=True,
+                     type=click.FloatRange(0.0, 1.0),
+                     help="Stop the run when more than this share of rows fails a quality gate."),
+        click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
+        click.option("--quiet", is_flag=True, help="No progress display."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _config(fmt: str | None, start: datetime | None, end: datetime | None, base_currency: str,
+            max_failed_fraction: float, **extra: Any) -> Any:
+    from pydantic import ValidationError
+
+    from flows87.stages.config import RunConfig
+
+    try:
+        return RunConfig(format=fmt, interval_start=start, interval_end=end,
+                         base_currency=base_currency, max_failed_fraction=max_failed_fraction,
+                         **extra)
+    except ValidationError as exc:
+        raise click.UsageError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
 @cli.command(epilog=EPILOG)
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", default=None, type=_format_choice(),
-              help="Input format; detected from the header when omitted.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory to write (transactions.parquet, accounts.parquet, quality/, quarantine/).")
-@click.option("--start", default=None, callback=_date,
-              help="Start of the run's data interval (UTC date); rows before it are quarantined.")
-@click.option("--end", default=None, callback=_date,
-              help="End of the data interval, exclusive (UTC date).")
-@click.option("--base-currency", default="USD", show_default=True,
-              help="Currency that amount_base is expressed in.")
-@click.option("--max-failed-fraction", default=0.01, show_default=True,
-              type=click.FloatRange(0.0, 1.0),
-              help="Stop the run when more than this share of rows fails the quality gate.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress display.")
+@_source_options
 def ingest(source: Path, fmt: str | None, out_dir: Path, start: datetime | None,
            end: datetime | None, base_currency: str, max_failed_fraction: float,
            as_json: bool, quiet: bool) -> None:
@@ -150,57 +174,46 @@ def ingest(source: Path, fmt: str | None, out_dir: Path, start: datetime | None,
     SAML-D. Rows that fail a check go to OUT/quarantine/ with the reason; the gate's results are
     in OUT/quality/.
     """
-    from flows87.pipeline import ingest as run_ingest
+    from flows87.runinfo import assemble
+    from flows87.stages import ingest as run_ingest
 
-    interval = _interval(start, end)
-    with _progress(not quiet) as update:
-        summary = run_ingest(source, out_dir, format=fmt, interval=interval,
-                             base_currency=base_currency,
-                             max_failed_fraction=max_failed_fraction,
-                             progress=lambda step: update(step, None))
-    _print_summary(summary.as_dict(), as_json)
-
-
-def _interval(start: datetime | None, end: datetime | None) -> Any:
-    from flows87.pipeline import Interval
-
-    if start is None and end is None:
-        return None
-    if start is None or end is None:
-        raise click.UsageError("give both --start and --end, or neither")
-    if end <= start:
-        raise click.UsageError("--end must be after --start")
-    return Interval(start, end)
+    config = _config(fmt, start, end, base_currency, max_failed_fraction)
+    try:
+        with _progress(not quiet) as update:
+            summary = run_ingest(source, out_dir, config, progress=lambda step: update(step, None))
+    except Flows87Error as exc:
+        assemble(out_dir, "ingest", config.as_params(), status="failed", error=exc.message)
+        raise
+    assemble(out_dir, "ingest", config.as_params())
+    _print_ingest(summary, as_json)
 
 
 @cli.command(epilog=EPILOG)
-@click.option("--out", "out_dir", default=Path("demo"), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo's data and run.")
-@click.option("--accounts", default=5_000, show_default=True, type=click.IntRange(min=200))
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=7, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress display.")
-def demo(out_dir: Path, accounts: int, days: int, seed: int, as_json: bool, quiet: bool) -> None:
-    """Run the main job on generated demo data: synth, ingest, quality gates, summary."""
-    from flows87.io import write_parquet
-    from flows87.pipeline import ingest as run_ingest
-    from flows87.synth import generate
+@_source_options
+@click.option("--rules", "rules_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of rule files (default: the bundled rules/).")
+@click.option("--alert-budget", default=0.01, show_default=True, type=click.FloatRange(0.0001, 1.0),
+              help="Share of accounts investigators can review; used for the report's metrics.")
+def run(source: Path, fmt: str | None, out_dir: Path, start: datetime | None, end: datetime | None,
+        base_currency: str, max_failed_fraction: float, as_json: bool, quiet: bool,
+        rules_dir: Path | None, alert_budget: float) -> None:
+    """Run the whole pipeline on SOURCE: ingest, gates, features, rules, detectors, graph, cases, report.
 
-    data_dir, run_dir = out_dir / "data", out_dir / "run"
+    OUT gets transactions.parquet, features.parquet, signals.parquet, accounts_scored.parquet,
+    cases.parquet, report.html / report.md and run.json (see README, "The run directory").
+    """
+    from flows87.run import run as run_pipeline
+
+    extra: dict[str, Any] = {"alert_budget": alert_budget}
+    if rules_dir is not None:
+        extra["rules_dir"] = rules_dir
+    config = _config(fmt, start, end, base_currency, max_failed_fraction, **extra)
     with _progress(not quiet) as update:
-        data = generate(accounts, days, seed, progress=update)
-        update("writing demo data", 1.0)
-        write_parquet(data.accounts, data_dir / "accounts.parquet")
-        write_parquet(data.transactions, data_dir / "transactions.parquet")
-        summary = run_ingest(data_dir, run_dir, progress=lambda step: update(step, None))
-    _print_summary(summary.as_dict(), as_json)
-    if not as_json:
-        out.print(f"\nDemo data: {data_dir}\nRun directory: {run_dir} "
-                  f"(quality reports in {run_dir / 'quality'})")
+        summary = run_pipeline(source, out_dir, config, progress=update)
+    _print_run(out_dir, summary, as_json)
 
 
-def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+def _print_ingest(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -217,6 +230,65 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     for w in summary["warnings"]:
         table.add_row("warning", w)
     out.print(table)
+
+
+def _print_run(run_dir: Path, summary: dict[str, Any], as_json: bool) -> None:
+    import polars as pl
+
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    _print_ingest(summary["ingest"], False)
+    cases = pl.read_parquet(run_dir / "cases.parquet")
+    table = Table(title=f"top cases ({cases.height} in all)")
+    for col in ("rank", "case", "risk", "accounts", "typologies"):
+        table.add_column(col)
+    for r in cases.head(10).iter_rows(named=True):
+        table.add_row(str(r["rank"]), r["case_id"], f"{r['risk_score']:.2f}", str(r["n_accounts"]),
+                      ", ".join(r["typologies"][:3]))
+    out.print(table)
+    metrics = summary["report"]["metrics"].get("accounts")
+    if metrics:
+        typ = Table(title="detection quality against the labels")
+        for col in ("typology", "accounts", "recall (in a case)", "recall at 1 % budget"):
+            typ.add_column(col)
+        for t, v in metrics["typologies"].items():
+            typ.add_row(t, str(v["accounts"]), _pct(v["recall"]), _pct(v["recall_at_1pct"]))
+        out.print(typ)
+        out.print(f"alert rate {_pct(metrics['alert_rate'])}, precision {_pct(metrics['precision'])}, "
+                  f"recall {_pct(metrics['recall'])}; precision of the top 100 cases "
+                  f"{_pct(summary['report']['metrics']['cases'].get('precision_top_100'))}")
+    out.print(f"\nreport: {run_dir / 'report.html'} (and report.md)\ncases: {run_dir / 'cases.parquet'}")
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1%}"
+
+
+@cli.command(epilog=EPILOG)
+@click.option("--out", "out_dir", default=Path("demo"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo's data and run.")
+@click.option("--accounts", default=5_000, show_default=True, type=click.IntRange(min=200))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def demo(out_dir: Path, accounts: int, days: int, seed: int, as_json: bool, quiet: bool) -> None:
+    """Run the main job on generated demo data: synth, then the whole pipeline, then a summary."""
+    from flows87.io import write_parquet
+    from flows87.run import run as run_pipeline
+    from flows87.synth import generate
+
+    data_dir, run_dir = out_dir / "data", out_dir / "run"
+    with _progress(not quiet) as update:
+        data = generate(accounts, days, seed, progress=update)
+        update("writing demo data", 1.0)
+        write_parquet(data.accounts, data_dir / "accounts.parquet")
+        write_parquet(data.transactions, data_dir / "transactions.parquet")
+        summary = run_pipeline(data_dir, run_dir, progress=update)
+    _print_run(run_dir, summary, as_json)
+    if not as_json:
+        out.print(f"demo data: {data_dir}")
 
 
 @cli.command("schema")
@@ -236,10 +308,65 @@ def detect(source: Path) -> None:
     click.echo(detect_format(source))
 
 
+@cli.group("rules")
+def rules_group() -> None:
+    """Check and list the detection rules (one YAML file per rule)."""
+
+
+@rules_group.command("lint")
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def rules_lint(folder: Path | None) -> None:
+    """Check every rule file in FOLDER (default: the bundled rules/); report every problem."""
+    from flows87.rules import lint
+
+    good, errors = lint(folder)
+    for e in errors:
+        err.print(f"[red]✗[/] {escape(e.message)}", highlight=False, soft_wrap=True)
+    out.print(f"{len(good)} rule file(s) ok, {len(errors)} with errors")
+    if errors:
+        raise click.exceptions.Exit(EXIT_USER)
+
+
+@rules_group.command("list")
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
+def rules_list(folder: Path | None, as_json: bool) -> None:
+    """List the rules: id, scope, window, severity, family, typologies, title."""
+    from flows87.rules import load_rules
+
+    loaded = load_rules(folder)
+    if as_json:
+        click.echo(json.dumps([r.rule.model_dump(mode="json") for r in loaded], indent=2))
+        return
+    table = Table(title=f"{len(loaded)} rules")
+    for col in ("id", "scope", "window", "severity", "family", "typologies", "title"):
+        table.add_column(col)
+    for item in loaded:
+        r = item.rule
+        table.add_row(r.id, r.scope, r.window or r.pattern or "", r.severity, r.family,
+                      ", ".join(r.typologies), r.title)
+    out.print(table)
+
+
+@cli.group("features")
+def features_group() -> None:
+    """The account features rules and detectors read."""
+
+
+@features_group.command("list")
+def features_list() -> None:
+    """Every feature with its unit, meaning and the optional columns it needs (Markdown)."""
+    from flows87.features import as_markdown
+
+    click.echo(as_markdown())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user errors into a message and an exit code, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="flows87", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="flows87", standalone_mode=False)
+        if isinstance(rv, int):  # click returns an Exit's code in non-standalone mode
+            return rv
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:

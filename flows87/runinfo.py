@@ -1,8 +1,10 @@
-"""The run directory's `run.json`: what ran, on what input, with which versions, how long each stage took.
+"""What ran, on what, with which versions, and how long each stage took.
 
-A run is reproducible only if we can say exactly what went in, so the input is fingerprinted by
-content (sha256 of every source file) and the versions of the libraries that shape results are
-recorded beside the parameters.
+Each stage records itself in RUN/stages/<stage>.json (the Airflow tasks run them in separate
+processes, so no stage can hold the whole story in memory); `assemble` gathers them into
+RUN/run.json when a run succeeds, or RUN/run.failed.json when it fails, so run.json always
+describes the results that are in the folder and a failed re-run never makes them look failed.
+The input is fingerprinted by content (sha256 of every source file).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flows87 import __version__
+from flows87.errors import Flows87Error
 from flows87.io import write_json
 
 _LIBRARIES = ("polars", "pyarrow", "great-expectations", "pyod", "networkx", "apache-airflow")
@@ -48,51 +51,91 @@ def versions() -> dict[str, str]:
     return out
 
 
-@dataclass
-class RunInfo:
-    """Collects parameters, counts and stage timings; `save` writes RUN/run.json atomically."""
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
-    run_dir: Path
-    command: str
+
+@dataclass
+class StageRecord:
+    name: str
     params: dict[str, Any] = field(default_factory=dict)
-    input: dict[str, Any] = field(default_factory=dict)
-    stages: dict[str, float] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
-    status: str = "running"
-    error: str | None = None
-    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def step(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            self.stages[name] = round(time.perf_counter() - t0, 3)
+            self.timings[name] = round(time.perf_counter() - t0, 3)
 
-    def save(self) -> Path:
-        """Write run.json after success; after a failure write run.failed.json instead.
 
-        run.json always describes the results that are in the folder, so a failed re-run does not
-        make the previous, still valid results look failed.
-        """
-        data = {
-            "command": self.command,
-            "status": self.status,
-            "error": self.error,
-            "started_at": self.started_at,
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "params": self.params,
-            "input": self.input,
-            "stage_seconds": self.stages,
-            "counts": self.counts,
-            "versions": versions(),
-        }
-        failed = self.run_dir / "run.failed.json"
-        if self.status == "succeeded":
-            failed.unlink(missing_ok=True)
-            return write_json(data, self.run_dir / "run.json")
-        return write_json(data, failed)
+@contextmanager
+def stage(run_dir: str | Path, name: str, params: dict[str, Any] | None = None) -> Iterator[StageRecord]:
+    """Time a stage and write RUN/stages/<name>.json, whether it succeeds or fails."""
+    record = StageRecord(name, dict(params or {}))
+    started, t0 = _now(), time.perf_counter()
+    status, error = "succeeded", None
+    try:
+        yield record
+    except Flows87Error as exc:
+        status, error = "failed", exc.message
+        raise
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        write_json(
+            {
+                "stage": name,
+                "status": status,
+                "error": error,
+                "started_at": started,
+                "finished_at": _now(),
+                "seconds": round(time.perf_counter() - t0, 3),
+                "params": record.params,
+                "counts": record.counts,
+                "timings": record.timings,
+                "warnings": record.warnings,
+                **record.extra,
+            },
+            Path(run_dir) / "stages" / f"{name}.json",
+        )
+
+
+def stages(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    folder = Path(run_dir) / "stages"
+    out = {}
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        out[p.stem] = json.loads(p.read_text(encoding="utf-8"))
+    return out
+
+
+def assemble(run_dir: str | Path, command: str, params: dict[str, Any], *,
+             status: str = "succeeded", error: str | None = None) -> Path:
+    """Write run.json (success) or run.failed.json (failure) from the stage records."""
+    run_dir = Path(run_dir)
+    recorded = stages(run_dir)
+    data = {
+        "command": command,
+        "status": status,
+        "error": error,
+        "finished_at": _now(),
+        "params": params,
+        "input": recorded.get("ingest", {}).get("input"),
+        "stage_seconds": {k: v["seconds"] for k, v in recorded.items()},
+        "counts": {k: v["counts"] for k, v in recorded.items()},
+        "warnings": [w for v in recorded.values() for w in v.get("warnings", [])],
+        "versions": versions(),
+    }
+    failed = run_dir / "run.failed.json"
+    if status == "succeeded":
+        failed.unlink(missing_ok=True)
+        return write_json(data, run_dir / "run.json")
+    return write_json(data, failed)
 
 
 def load(run_dir: str | Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ McCode = int | Annotated[list[int], Field(min_length=2, max_length=2)]
 class FeatureSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    windows: list[str] = Field(default_factory=lambda: ["1d", "7d", "30d"], min_length=1)
+    windows: list[str] = Field(default_factory=lambda: ["7d", "30d"], min_length=1)
     night_start_hour: int = Field(22, ge=0, le=23)
     night_end_hour: int = Field(5, ge=0, le=23)
     reporting_threshold: float = Field(10_000, gt=0)

@@ -66,7 +66,9 @@ def run_rules(
     settings: FeatureSettings,
     origin: datetime,
     overrides: dict[str, dict[str, float]] | None = None,
+    prior: pl.DataFrame | None = None,
 ) -> RuleRun:
+    """Evaluate `rules`; graph rules also see `prior` signals (the rules stage's, in a graph stage)."""
     from flows87.graph.patterns import PATTERNS, GraphContext
 
     overrides = overrides or {}
@@ -92,8 +94,9 @@ def run_rules(
         else:
             assert rule.pattern is not None
             pattern = PATTERNS[rule.pattern]
-            ctx = GraphContext(transactions, accounts, features,
-                               pl.concat([result.signals, *parts]) if parts else result.signals)
+            seen = [prior] if prior is not None else []
+            ctx = GraphContext(transactions, accounts, features, pl.concat([*seen, *parts])
+                               if seen or parts else empty_signals())
             values = {**pattern.params, **rule.values(params)}
             sig = graph_signals(rule, pattern.fn(ctx, values))
         parts.append(sig)

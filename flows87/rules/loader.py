@@ -78,7 +78,9 @@ def load_rule(path: str | Path) -> Rule:
     try:
         rule = Rule(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # An unknown key usually explains a "missing" one (a typo): report it first.
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or None
         reason = err["msg"]

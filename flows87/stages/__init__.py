@@ -1,0 +1,15 @@
+"""The pipeline's stages, each a plain function of (run directory, RunConfig).
+
+`flows87 run` calls them in order; the Airflow DAG calls the same functions as tasks.
+"""
+
+from flows87.stages.cases import cases
+from flows87.stages.config import RunConfig
+from flows87.stages.detect import anomalies, features, gate_signals, graph, rules
+from flows87.stages.ingest import ingest
+from flows87.stages.report import report
+
+ORDER = ("ingest", "features", "rules", "detectors", "graph", "signals", "cases", "report")
+
+__all__ = ["ORDER", "RunConfig", "anomalies", "cases", "features", "gate_signals", "graph", "ingest",
+           "report", "rules"]

@@ -1,0 +1,88 @@
+"""Stage 5: combine signals into account risk and ranked cases; gate and publish them.
+
+Outside tools read accounts_scored.parquet and cases.parquet without importing flows87
+(DESIGN.md, "The run directory"), so both keep plain column types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows87 import cases as casework
+from flows87 import quality
+from flows87.io import write_parquet
+from flows87.runinfo import stage
+from flows87.stages.config import RunConfig
+
+ANOMALY_TIEBREAK = 0.001
+"""Accounts without signals are ordered by their anomaly score, scaled so it never outweighs a signal."""
+
+
+def scored_accounts(
+    accounts: pl.DataFrame,
+    transactions: pl.DataFrame,
+    risk: pl.DataFrame,
+    membership: pl.DataFrame,
+    anomaly: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """One row per account seen (in the accounts table or in a transaction)."""
+    seen = pl.concat(
+        [
+            accounts.select("account_id"),
+            transactions.select(pl.col("src_account").alias("account_id")),
+            transactions.select(pl.col("dst_account").alias("account_id")),
+        ]
+    ).unique()
+    labels = [c for c in ("is_suspicious", "typology") if c in accounts.columns]
+    out = (
+        seen.join(risk.select("account_id", pl.col("risk_score").alias("signal_risk"), "families",
+                              "n_signals", "eligible"), on="account_id", how="left")
+        .join(membership, on="account_id", how="left")
+    )
+    if anomaly is not None and anomaly.height:
+        out = out.join(anomaly.select("account_id", "anomaly_score"), on="account_id", how="left")
+    else:
+        out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias("anomaly_score"))
+    out = out.with_columns(
+        (pl.col("signal_risk").fill_null(0.0) + ANOMALY_TIEBREAK * pl.col("anomaly_score").fill_null(0.0))
+        .alias("risk_score"),
+        pl.col("n_signals").fill_null(0).cast(pl.Int64),
+        pl.col("families").fill_null([]),
+        pl.col("eligible").fill_null(False),
+    )
+    if labels:
+        out = out.join(accounts.select("account_id", *labels), on="account_id", how="left").with_columns(
+            pl.col("is_suspicious").fill_null(False)
+        )
+    cols = ["account_id", "risk_score", "case_id", "signal_risk", "anomaly_score", "n_signals",
+            "families", "eligible", *labels]
+    return out.select(cols).sort(["risk_score", "account_id"], descending=[True, False])
+
+
+def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "cases") as rec:
+        settings = casework.load_settings(config.settings_path("scoring"))
+        rec.params = settings.model_dump()
+        signals = pl.read_parquet(run_dir / "signals.parquet")
+        tx = pl.read_parquet(run_dir / "transactions.parquet")
+        acc = pl.read_parquet(run_dir / "accounts.parquet")
+        anomaly_path = run_dir / "anomaly_scores.parquet"
+        anomaly = pl.read_parquet(anomaly_path) if anomaly_path.exists() else None
+        with rec.step("score"):
+            pairs = casework.links(signals, tx)
+            risk = casework.account_risk(signals, pairs, settings)
+        with rec.step("group"):
+            built = casework.build(risk, signals, pairs, tx, settings)
+        scored = scored_accounts(acc, tx, risk, built.membership, anomaly)
+        gate = quality.run_gate(built.cases, "cases", run_dir, max_failed_fraction=config.max_failed_fraction)
+        write_parquet(scored, run_dir / "accounts_scored.parquet")
+        write_parquet(gate.passed, run_dir / "cases.parquet")
+        rec.counts = {"cases": gate.passed.height, "accounts_in_cases": built.membership.height,
+                      "accounts_scored": scored.height, "accounts_with_signals": risk.height}
+        rec.warnings = list(gate.stats["warnings"])
+    return rec.counts

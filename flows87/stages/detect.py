@@ -1,0 +1,135 @@
+"""Stages 2-4: features, then rules, detectors and graph patterns, each reading and writing Parquet.
+
+The three detection stages are independent of each other except that graph rules may read the
+account/transaction rules' signals (a controller is an account receiving from flagged accounts),
+so the graph stage runs after the rules stage. Each writes its own signals file; the signals gate
+merges them into RUN/signals.parquet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows87 import detectors, quality
+from flows87.features import compute, load_settings
+from flows87.io import write_parquet
+from flows87.rules import empty_signals, load_rules, run_rules
+from flows87.runinfo import stage
+from flows87.stages.config import RunConfig
+
+SIGNAL_FILES = {"rules": "signals_rules.parquet", "detectors": "signals_detectors.parquet",
+                "graph": "signals_graph.parquet"}
+
+
+def _read(run_dir: Path, name: str) -> pl.DataFrame:
+    return pl.read_parquet(run_dir / name)
+
+
+def _origin(config: RunConfig, transactions: pl.DataFrame) -> datetime | None:
+    """Windows align to the data interval's start, or to midnight of the first transaction."""
+    if config.interval_start is not None:
+        return config.interval_start
+    first = transactions["ts"].min()
+    return first.replace(hour=0, minute=0, second=0, microsecond=0) if first else None
+
+
+def feature_settings(config: RunConfig):  # noqa: ANN201 - FeatureSettings
+    """The feature settings with every window a rule or detector reads added."""
+    settings = load_settings(config.settings_path("features"))
+    windows = list(config.windows or settings.windows)
+    for item in load_rules(config.rules_dir):
+        if item.rule.scope == "account" and item.rule.window not in windows:
+            windows.append(item.rule.window)
+    det = detectors.load_settings(config.settings_path("detectors"))
+    if det.window not in windows:
+        windows.append(det.window)
+    return settings.model_copy(update={"windows": windows})
+
+
+def features(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "features") as rec:
+        settings = feature_settings(config)
+        rec.params["windows"] = settings.windows
+        tx, acc = _read(run_dir, "transactions.parquet"), _read(run_dir, "accounts.parquet")
+        with rec.step("compute"):
+            table = compute(tx, acc, settings, origin=_origin(config, tx))
+        with rec.step("gate"):
+            gate = quality.run_gate(table, "features", run_dir, max_failed_fraction=config.max_failed_fraction)
+        write_parquet(gate.passed, run_dir / "features.parquet")
+        rec.counts = {"rows": gate.passed.height, "accounts": gate.passed["account_id"].n_unique(),
+                      "quarantined": gate.stats["rows_quarantined"]}
+        rec.warnings = list(gate.stats["warnings"])
+    return rec.counts
+
+
+def rules(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """Account and transaction rules."""
+    return _rules(run_dir, config or RunConfig(), graph=False)
+
+
+def graph(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """Graph rules (patterns), after the rules stage."""
+    return _rules(run_dir, config or RunConfig(), graph=True)
+
+
+def _rules(run_dir: str | Path, config: RunConfig, *, graph: bool) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    name = "graph" if graph else "rules"
+    with stage(run_dir, name) as rec:
+        settings = feature_settings(config)
+        loaded = [r.rule for r in load_rules(config.rules_dir)]
+        chosen = [r for r in loaded if (r.scope == "graph") == graph]
+        rec.params = {"rules": [r.id for r in chosen], "overrides": config.rule_overrides}
+        tx = _read(run_dir, "transactions.parquet")
+        acc = _read(run_dir, "accounts.parquet")
+        feats = _read(run_dir, "features.parquet")
+        origin = _origin(config, tx)
+        prior = empty_signals()
+        if graph and (run_dir / SIGNAL_FILES["rules"]).exists():
+            prior = _read(run_dir, SIGNAL_FILES["rules"])
+        result = run_rules(chosen, feats, tx, acc, settings, origin, config.rule_overrides, prior=prior)
+        write_parquet(result.signals, run_dir / SIGNAL_FILES[name])
+        rec.counts = {"signals": result.signals.height, "fired": result.fired,
+                      "skipped": result.skipped}
+        rec.timings = result.seconds
+        rec.warnings = result.warnings
+    return {"signals": result.signals.height, "skipped": result.skipped}
+
+
+def anomalies(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """The PyOD ensemble; writes its signals and every scored account's anomaly score."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "detectors") as rec:
+        settings = detectors.load_settings(config.settings_path("detectors"))
+        rec.params = settings.model_dump()
+        result = detectors.score(_read(run_dir, "features.parquet"), settings)
+        write_parquet(result.signals, run_dir / SIGNAL_FILES["detectors"])
+        write_parquet(result.scores, run_dir / "anomaly_scores.parquet")
+        rec.counts = {"scored_accounts": result.scores.height, "signals": result.signals.height,
+                      "features_used": len(result.features_used)}
+    return rec.counts
+
+
+def gate_signals(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """Merge the three signal files, gate them, publish RUN/signals.parquet."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "signals") as rec:
+        parts = [_read(run_dir, f) for f in SIGNAL_FILES.values() if (run_dir / f).exists()]
+        merged = pl.concat(parts) if parts else empty_signals()
+        merged = merged.sort("source", "signal_id", "account_id")
+        gate = quality.run_gate(merged, "signals", run_dir, max_failed_fraction=config.max_failed_fraction)
+        write_parquet(gate.passed, run_dir / "signals.parquet")
+        by_source = gate.passed.group_by("source").len().sort("source")
+        rec.counts = {"signals": gate.passed.height,
+                      "by_source": {s: int(n) for s, n in by_source.iter_rows()},
+                      "quarantined": gate.stats["rows_quarantined"]}
+        rec.warnings = list(gate.stats["warnings"])
+    return rec.counts

@@ -1,0 +1,154 @@
+"""Stage 6: the run report (Markdown and HTML from the same sections) and run.json.
+
+The report is built from the files of the run directory only, so it can be rebuilt at any time.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows87.evaluate.metrics import account_metrics, case_metrics, rule_metrics
+from flows87.io import write_json, write_text
+from flows87.runinfo import assemble, stage, stages
+from flows87.stages.config import RunConfig
+
+TOP_CASES = 20
+
+
+@dataclass
+class Section:
+    title: str
+    text: str = ""
+    header: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1 else f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def to_markdown(title: str, sections: list[Section]) -> str:
+    out = [f"# {title}", ""]
+    for s in sections:
+        out += [f"## {s.title}", ""]
+        if s.text:
+            out += [s.text, ""]
+        if s.header:
+            out.append("| " + " | ".join(s.header) + " |")
+            out.append("|" + "---|" * len(s.header))
+            for r in s.rows:
+                out.append("| " + " | ".join(_fmt(v).replace("|", "\\|").replace("\n", "<br>") for v in r) + " |")
+            out.append("")
+    return "\n".join(out)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
+vertical-align:top;text-align:left}th{background:#f3f3f3}td.pre{white-space:pre-wrap}"""
+
+
+def to_html(title: str, sections: list[Section]) -> str:
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+           f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>"]
+    for s in sections:
+        out.append(f"<h2>{e(s.title)}</h2>")
+        if s.text:
+            out.append(f"<p>{e(s.text)}</p>")
+        if s.header:
+            out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in s.header) + "</tr>")
+            for r in s.rows:
+                out.append("<tr>" + "".join(f"<td class='pre'>{e(_fmt(v))}</td>" for v in r) + "</tr>")
+            out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _sections(run_dir: Path) -> tuple[list[Section], dict[str, Any]]:
+    recorded = stages(run_dir)
+    ingest = recorded.get("ingest", {})
+    secs = [Section("Run", header=["", ""], rows=[
+        ["run directory", str(run_dir)],
+        ["input", ingest.get("params", {}).get("source")],
+        ["format", ingest.get("params", {}).get("format")],
+        ["input sha256", (ingest.get("input") or {}).get("sha256")],
+    ])]
+    secs.append(Section("Stages", header=["stage", "status", "seconds", "counts"], rows=[
+        [k, v["status"], v["seconds"], json.dumps(v.get("counts", {}), default=str)[:300]]
+        for k, v in recorded.items()
+    ]))
+    quality_rows = []
+    for p in sorted((run_dir / "quality").glob("*.json")):
+        res = json.loads(p.read_text(encoding="utf-8"))
+        stats = res.get("meta", {}).get("flows87", {}) or res.get("flows87", {})
+        failed = [r["expectation_config"]["type"] for r in res.get("results", []) if not r.get("success")]
+        quality_rows.append([p.stem, res.get("success"), stats.get("rows_in"), stats.get("rows_quarantined"),
+                             ", ".join(sorted(set(failed))) or "none", f"quality/{p.stem}.md"])
+    secs.append(Section("Data quality", header=["gate", "passed", "rows in", "quarantined",
+                                                 "failed expectations", "report"], rows=quality_rows))
+    warnings = [w for v in recorded.values() for w in v.get("warnings", [])]
+    if warnings:
+        secs.append(Section("Warnings", header=["warning"], rows=[[w] for w in warnings]))
+
+    metrics: dict[str, Any] = {}
+    cases_path = run_dir / "cases.parquet"
+    if cases_path.exists():
+        cases = pl.read_parquet(cases_path)
+        secs.append(Section(f"Top {min(TOP_CASES, cases.height)} of {cases.height} cases",
+                            header=["rank", "case", "risk", "accounts", "typologies", "summary"],
+                            rows=[[r["rank"], r["case_id"], r["risk_score"], r["n_accounts"],
+                                   r["typologies"], r["summary"]]
+                                  for r in cases.head(TOP_CASES).iter_rows(named=True)]))
+        scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
+        signals = pl.read_parquet(run_dir / "signals.parquet")
+        metrics = {"accounts": account_metrics(scored), "cases": case_metrics(cases, scored),
+                   "signals": rule_metrics(signals, scored)}
+        fired = signals.group_by("source", "signal_id").agg(pl.col("account_id").n_unique().alias("n"))
+        per_rule = metrics["signals"]
+        secs.append(Section("Signals", header=["source", "signal", "accounts", "labelled precision"],
+                            rows=[[r["source"], r["signal_id"], r["n"],
+                                   per_rule.get(r["signal_id"], {}).get("precision")]
+                                  for r in fired.sort("source", "signal_id").iter_rows(named=True)]))
+        acc = metrics["accounts"]
+        if acc:
+            secs.append(Section(
+                "Detection quality (labels)",
+                text=(f"{acc['suspicious_accounts']:,} of {acc['accounts']:,} accounts are labelled "
+                      f"suspicious; {acc['alerted_accounts']:,} accounts are in cases (alert rate "
+                      f"{_fmt(acc['alert_rate'])}), precision {_fmt(acc['precision'])}, recall "
+                      f"{_fmt(acc['recall'])}; recall at budget {acc['recall_at_budget']}; "
+                      f"precision of the top 100 cases {_fmt(metrics['cases'].get('precision_top_100'))}."),
+                header=["typology", "accounts", "recall (in a case)", "recall at 1 % budget"],
+                rows=[[t, v["accounts"], v["recall"], v["recall_at_1pct"]]
+                      for t, v in acc["typologies"].items()],
+            ))
+    return secs, metrics
+
+
+def report(run_dir: str | Path, config: RunConfig | None = None, command: str = "run") -> dict[str, Any]:
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "report") as rec:
+        sections, metrics = _sections(run_dir)
+        title = f"flows87 run report: {run_dir.name}"
+        write_text(to_markdown(title, sections), run_dir / "report.md")
+        write_text(to_html(title, sections), run_dir / "report.html")
+        if metrics.get("accounts"):
+            write_json(metrics, run_dir / "metrics.json")
+        rec.counts = {"metrics": bool(metrics.get("accounts"))}
+    assemble(run_dir, command, config.as_params())
+    return {"report": str(run_dir / "report.html"), "metrics": metrics}
