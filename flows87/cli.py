@@ -24,6 +24,7 @@ from rich.table import Table
 
 from flows87 import __version__
 from flows87.errors import Flows87Error
+from flows87.synth import MIN_ACCOUNTS, MIN_DAYS
 
 EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -79,9 +80,10 @@ def cli() -> None:
 
 
 @cli.command(epilog=EPILOG)
-@click.option("--accounts", default=10_000, show_default=True, type=click.IntRange(min=200),
-              help="Number of customer accounts (transactions are about accounts x days).")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
+@click.option("--accounts", default=10_000, show_default=True, type=click.IntRange(min=MIN_ACCOUNTS),
+              help="Accounts in the bank's table, merchants and foreign counterparties included "
+                   "(transactions are about accounts x days).")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=MIN_DAYS),
               help="Length of the simulated period.")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Random seed: the same seed gives the same data.")
@@ -268,8 +270,8 @@ def _pct(v: float | None) -> str:
 @cli.command(epilog=EPILOG)
 @click.option("--out", "out_dir", default=Path("demo"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo's data and run.")
-@click.option("--accounts", default=5_000, show_default=True, type=click.IntRange(min=200))
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--accounts", default=5_000, show_default=True, type=click.IntRange(min=MIN_ACCOUNTS))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=MIN_DAYS))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress display.")

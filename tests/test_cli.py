@@ -19,7 +19,7 @@ FLOWS87 = shutil.which("flows87", path=str(Path(sys.executable).parent))
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth")
-    assert main(["synth", "--accounts", "800", "--days", "14", "--seed", "3", "--out", str(out), "--quiet"]) == EXIT_OK
+    assert main(["synth", "--accounts", "1000", "--days", "14", "--seed", "3", "--out", str(out), "--quiet"]) == EXIT_OK
     return out
 
 
@@ -34,7 +34,7 @@ def test_help_lists_commands_and_exit_codes(capsys: pytest.CaptureFixture[str]) 
 def test_synth_writes_labelled_tables(synth_dir: Path) -> None:
     tx = pl.read_parquet(synth_dir / "transactions.parquet")
     acc = pl.read_parquet(synth_dir / "accounts.parquet")
-    assert tx.height > 800 and acc.height >= 800
+    assert tx.height > 1000 and acc.height >= 1000
     assert tx["is_suspicious"].any() and not tx["is_suspicious"].all()
     assert acc["is_suspicious"].any()
 
@@ -53,7 +53,9 @@ def test_ingest_of_synth_output_writes_run_directory(synth_dir: Path, tmp_path: 
     assert (run / "quality" / "raw_accounts.json").exists()
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "succeeded"
-    assert info["input"]["sha256"] and set(info["stage_seconds"]) >= {"read", "gate_transactions", "write"}
+    assert info["input"]["sha256"] and set(info["stage_seconds"]) == {"ingest"}
+    timings = json.loads((run / "stages" / "ingest.json").read_text())["timings"]
+    assert set(timings) == {"read", "gate_accounts", "gate_transactions", "write"}
 
 
 def test_gate_failure_exits_3_and_keeps_earlier_results(synth_dir: Path, tmp_path: Path,
@@ -99,7 +101,12 @@ def test_detect_and_schema(synth_dir: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--accounts", "600", "--days", "10", "--json", "--quiet"]) == EXIT_OK
+    assert main(["demo", "--out", str(tmp_path), "--accounts", "1000", "--days", "10", "--json", "--quiet"]) == EXIT_OK
     summary = json.loads(capsys.readouterr().out)
-    assert summary["labelled"] and summary["suspicious_transactions"] > 0
-    assert (tmp_path / "run" / "transactions.parquet").exists()
+    assert summary["ingest"]["labelled"] and summary["ingest"]["suspicious_transactions"] > 0
+    run = tmp_path / "run"
+    for name in ("transactions.parquet", "features.parquet", "signals.parquet", "accounts_scored.parquet",
+                 "cases.parquet", "report.html", "report.md", "run.json"):
+        assert (run / name).exists(), name
+    assert summary["cases"]["cases"] == pl.read_parquet(run / "cases.parquet").height > 0
+    assert summary["report"]["metrics"]["accounts"]["suspicious_accounts"] > 0

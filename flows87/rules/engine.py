@@ -75,6 +75,7 @@ def run_rules(
     result = RuleRun(empty_signals())
     parts: list[pl.DataFrame] = []
     view = None
+    ctx: GraphContext | None = None
     ordered = [r for r in rules if r.scope != "graph"] + [r for r in rules if r.scope == "graph"]
     for rule in ordered:
         if rule.status == "deprecated":
@@ -94,9 +95,10 @@ def run_rules(
         else:
             assert rule.pattern is not None
             pattern = PATTERNS[rule.pattern]
-            seen = [prior] if prior is not None else []
-            ctx = GraphContext(transactions, accounts, features, pl.concat([*seen, *parts])
-                               if seen or parts else empty_signals())
+            if ctx is None:  # one context for all graph rules: it caches derived tables
+                seen = [prior] if prior is not None else []
+                ctx = GraphContext(transactions, accounts, features,
+                                   pl.concat([*seen, *parts]) if seen or parts else empty_signals())
             values = {**pattern.params, **rule.values(params)}
             sig = graph_signals(rule, pattern.fn(ctx, values))
         parts.append(sig)

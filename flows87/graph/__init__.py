@@ -1,0 +1,1 @@
+"""Graph patterns over the money graph and the party-identifier graph, and case-graph measures."""

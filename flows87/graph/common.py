@@ -1,0 +1,191 @@
+"""What every graph pattern shares: its input (GraphContext), its output (HIT_SCHEMA), helpers.
+
+A pattern returns one row per account taking part in a found instance, so that hits join the
+signal table like any other evidence; the instance's facts go into one JSON `evidence` text an
+investigator reads. Helpers here turn two small frames (members with roles, facts per instance)
+into that shape with polars expressions, never a loop over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
+
+from flows87.schema import conform
+
+HIT_SCHEMA = pl.Schema(
+    {
+        "instance": pl.String(),
+        "account_id": pl.String(),
+        "role": pl.String(),
+        "txn_ids": pl.List(pl.String()),
+        "evidence": pl.String(),
+    }
+)
+
+MAX_TXNS_PER_INSTANCE = 500
+"""Evidence keeps at most this many transaction ids per instance (the counts stay exact)."""
+
+CASH_CHANNELS = ("cash_deposit", "cash_withdrawal")
+"""Cash legs have a till or ATM on one side, not a counterparty, so money paths skip them."""
+
+IDENTIFIERS = ("address", "phone", "email", "device_id")
+"""Party attributes that unrelated parties should not share (FinCEN 2020)."""
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass
+class GraphContext:
+    """Everything a pattern may read; the canonical tables are conformed on construction."""
+
+    transactions: pl.DataFrame
+    accounts: pl.DataFrame
+    features: pl.DataFrame
+    signals: pl.DataFrame
+
+    _memo: dict[str, pl.DataFrame] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Conforming guarantees every optional column exists (as nulls when absent), so patterns
+        # test for data with `is_not_null()` instead of checking for columns.
+        self.transactions = conform(self.transactions, "transactions").collect()
+        self.accounts = conform(self.accounts, "accounts").collect()
+
+    def memo(self, key: str, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        """A derived table computed once per context: several patterns read the same ones.
+
+        The context is read-only after construction, so a memoised table never goes stale.
+        """
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+
+def empty_hits() -> pl.DataFrame:
+    return pl.DataFrame(schema=HIT_SCHEMA)
+
+
+def days(value: float) -> timedelta:
+    return timedelta(days=float(value))
+
+
+def transfers(ctx: GraphContext, min_amount: float = 0.0) -> pl.DataFrame:
+    """Account-to-account transfers (no cash legs, no self-transfers) of at least `min_amount`."""
+
+    def make() -> pl.DataFrame:
+        return ctx.transactions.filter(
+            (pl.col("src_account") != pl.col("dst_account"))
+            & ~pl.col("channel").is_in(CASH_CHANNELS)
+        ).select(
+            "txn_id",
+            "ts",
+            pl.col("src_account").alias("src"),
+            pl.col("dst_account").alias("dst"),
+            pl.col("amount_base").alias("amt"),
+            "channel",
+            "src_country",
+            "dst_country",
+        )
+
+    every = ctx.memo("transfers", make)
+    return every.filter(pl.col("amt") >= min_amount) if min_amount > 0 else every
+
+
+def party_of(accounts: pl.DataFrame) -> pl.DataFrame:
+    """account_id -> party (the account itself stands for its party when party_id is null)."""
+    return accounts.select(
+        "account_id",
+        pl.coalesce("party_id", pl.lit("account:") + pl.col("account_id")).alias("party"),
+    )
+
+
+def finish(members: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
+    """Hit rows from members (instance, account_id, role, in display order) and per-instance facts.
+
+    `facts` has `instance`, `txn_ids` and any evidence columns; datetimes become ISO text and the
+    instance's accounts are added to the evidence as "accounts".
+    """
+    if members.is_empty():
+        return empty_hits()
+    members = members.unique(["instance", "account_id"], keep="first", maintain_order=True)
+    accounts = members.group_by("instance", maintain_order=True).agg(
+        pl.col("account_id").alias("accounts")
+    )
+    facts = facts.join(accounts, on="instance", how="inner")
+    extra = [c for c in facts.columns if c not in ("instance", "txn_ids", "accounts")]
+    iso = [
+        pl.col(c).dt.to_string(ISO) for c in extra if facts.schema[c] == pl.Datetime("us", "UTC")
+    ]
+    facts = facts.with_columns(iso).select(
+        "instance",
+        pl.col("txn_ids").list.head(MAX_TXNS_PER_INSTANCE),
+        pl.struct("accounts", *extra).struct.json_encode().alias("evidence"),
+    )
+    return (
+        members.join(facts, on="instance", how="inner", maintain_order="left")
+        .select(list(HIT_SCHEMA.names()))
+        .cast(dict(HIT_SCHEMA))
+        .sort("instance", maintain_order=True)
+    )
+
+
+def txn_lists(legs: pl.DataFrame) -> pl.DataFrame:
+    """instance -> its distinct txn ids in time order, from rows of (instance, txn_id, ts)."""
+    return (
+        legs.unique(["instance", "txn_id"])
+        .sort("ts", "txn_id")
+        .group_by("instance", maintain_order=True)
+        .agg(pl.col("txn_id").alias("txn_ids"))
+    )
+
+
+def span_facts(ts: str = "ts", amount: str | None = None) -> list[pl.Expr]:
+    """Aggregations every instance reports: first/last time and duration (and a rounded sum)."""
+    out = [
+        pl.col(ts).min().alias("first_ts"),
+        pl.col(ts).max().alias("last_ts"),
+        ((pl.col(ts).max() - pl.col(ts).min()).dt.total_seconds() / 3600)
+        .round(2)
+        .alias("duration_hours"),
+    ]
+    if amount is not None:
+        out.append(pl.col(amount).sum().round(2).alias("total_amount"))
+    return out
+
+
+def has_data(frame: pl.DataFrame, *cols: str) -> bool:
+    """True when every named column holds at least one value (optional columns may be all null)."""
+    if frame.is_empty():
+        return False
+    counts = frame.select(pl.col(c).is_not_null().any() for c in cols).row(0)
+    return all(counts)
+
+
+def components(edges: pl.DataFrame) -> pl.DataFrame:
+    """node -> component number of the undirected graph of `edges` (columns u, v, text ids).
+
+    scipy's sparse labelling is linear in the edges, so a large linked mass of coincidental
+    sharing costs milliseconds (networkx would spend seconds building Python objects for it).
+    """
+    nodes = pl.concat([edges.get_column("u"), edges.get_column("v")]).unique().sort()
+    index = pl.DataFrame({"node": nodes}).with_row_index("i")
+    ij = edges.join(index.rename({"node": "u", "i": "iu"}), on="u").join(
+        index.rename({"node": "v", "i": "iv"}), on="v"
+    )
+    n = index.height
+    adjacency = coo_array(
+        (
+            np.ones(ij.height, dtype=np.int8),
+            (ij.get_column("iu").to_numpy(), ij.get_column("iv").to_numpy()),
+        ),
+        shape=(n, n),
+    )
+    _, labels = connected_components(adjacency, directed=False)
+    return index.select("node", pl.Series("component", labels, dtype=pl.Int64))

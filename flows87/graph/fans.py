@@ -1,0 +1,271 @@
+"""Fan patterns: money scattered and gathered again, hubs collecting from flagged accounts, and
+many senders paying one foreign beneficiary.
+
+All three are joins and grouped counts over the transfer table; windows are anchored at each
+candidate's own transactions, so only the few accounts that pass a whole-data count first are
+ever windowed.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from flows87.graph.common import (
+    GraphContext,
+    days,
+    empty_hits,
+    finish,
+    has_data,
+    span_facts,
+    transfers,
+    txn_lists,
+)
+
+
+def _degrees(ctx: GraphContext, among: pl.DataFrame) -> pl.DataFrame:
+    """Distinct counterparties, in and out over all transactions, of the accounts in `among.x`."""
+    tx = ctx.transactions.lazy()
+    legs = pl.concat(
+        [
+            tx.select(pl.col("src_account").alias("x"), pl.col("dst_account").alias("cp")),
+            tx.select(pl.col("dst_account").alias("x"), pl.col("src_account").alias("cp")),
+        ]
+    )
+    return (
+        legs.join(among.lazy(), on="x", how="semi")
+        .group_by("x")
+        .agg(pl.col("cp").n_unique().alias("degree"))
+        .collect()
+    )
+
+
+def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """A pays several low-degree accounts, each of which pays B soon after (A != B)."""
+    window, k = days(p["window_days"]), int(p["min_intermediaries"])
+    e = transfers(ctx, float(p["min_amount"]))
+    scatter = e.select(
+        pl.col("src").alias("a"),
+        pl.col("dst").alias("x"),
+        pl.col("txn_id").alias("x_in"),
+        pl.col("ts").alias("t_in"),
+        pl.col("amt").alias("amt_in"),
+    )
+    gather = e.select(
+        pl.col("src").alias("x"),
+        pl.col("dst").alias("b"),
+        pl.col("txn_id").alias("x_out"),
+        pl.col("ts").alias("t_out"),
+        pl.col("amt").alias("amt_out"),
+    )
+    both = scatter.select("x").unique().join(gather.select("x").unique(), on="x")
+    low = _degrees(ctx, both).filter(pl.col("degree") <= p["max_intermediary_degree"]).select("x")
+    scatter = scatter.join(low, on="x", how="semi")
+    gather = gather.join(low, on="x", how="semi")
+    legs = (
+        scatter.lazy()
+        .join(gather.lazy(), on="x", how="inner")
+        .filter(
+            pl.col("t_out") > pl.col("t_in"),
+            pl.col("t_out") <= pl.col("t_in") + window,
+            pl.col("a") != pl.col("b"),
+        )
+        .collect()
+    )
+    pairs = legs.group_by("a", "b").agg(pl.col("x").n_unique().alias("n")).filter(pl.col("n") >= k)
+    legs = legs.join(pairs.select("a", "b"), on=["a", "b"], how="semi")
+    if legs.is_empty():
+        return empty_hits()
+    # Windows start at each scatter payment; keep the window of each (A, B) with most accounts.
+    anchors = legs.select("a", "b", pl.col("t_in").alias("anchor")).unique()
+    inside = anchors.join(legs, on=["a", "b"], how="inner").filter(
+        pl.col("t_in") >= pl.col("anchor"), pl.col("t_out") <= pl.col("anchor") + window
+    )
+    best = (
+        inside.group_by("a", "b", "anchor")
+        .agg(pl.col("x").n_unique().alias("n"))
+        .filter(pl.col("n") >= k)
+        .sort(["a", "b", "n", "anchor"], descending=[False, False, True, False])
+        .unique(["a", "b"], keep="first", maintain_order=True)
+    )
+    paths = inside.join(best.select("a", "b", "anchor"), on=["a", "b", "anchor"], how="semi")
+    paths = paths.with_columns(
+        (
+            pl.lit("scatter_gather:")
+            + pl.col("x_in").sort_by("t_in", "x_in").first().over("a", "b")
+        ).alias("instance")
+    )
+    scattered = (
+        paths.unique(["instance", "x_in"])
+        .group_by("instance")
+        .agg(pl.col("amt_in").sum().round(2).alias("total_amount"))
+    )
+    gathered = (
+        paths.unique(["instance", "x_out"])
+        .group_by("instance")
+        .agg(pl.col("amt_out").sum().round(2).alias("gathered_amount"))
+    )
+    legs_long = pl.concat(
+        [
+            paths.select("instance", pl.col("x_in").alias("txn_id"), pl.col("t_in").alias("ts")),
+            paths.select("instance", pl.col("x_out").alias("txn_id"), pl.col("t_out").alias("ts")),
+        ]
+    )
+    facts = (
+        txn_lists(legs_long)
+        .join(
+            paths.group_by("instance").agg(
+                pl.col("a").first().alias("source"),
+                pl.col("b").first().alias("target"),
+                pl.col("x").n_unique().alias("n_intermediaries"),
+            ),
+            on="instance",
+        )
+        .join(scattered, on="instance")
+        .join(gathered, on="instance")
+        .join(legs_long.group_by("instance").agg(span_facts()), on="instance")
+    )
+    members = pl.concat(
+        [
+            paths.select(
+                "instance", pl.col("a").alias("account_id"), pl.lit("origin").alias("role")
+            ),
+            paths.sort("t_in").select(
+                "instance", pl.col("x").alias("account_id"), pl.lit("intermediary").alias("role")
+            ),
+            paths.select(
+                "instance", pl.col("b").alias("account_id"), pl.lit("beneficiary").alias("role")
+            ),
+        ]
+    )
+    return finish(members, facts)
+
+
+def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """An account taking most of the outflow of several accounts that behaviour rules flagged."""
+    sig = ctx.signals
+    if sig.is_empty() or not {"family", "account_id", "signal_id"} <= set(sig.columns):
+        return empty_hits()
+    flagged = (
+        sig.filter(pl.col("family") == "behaviour")
+        .group_by(pl.col("account_id").alias("src"))
+        .agg(pl.col("signal_id").unique().sort().alias("signals"))
+    )
+    tx = ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
+    outflow = tx.group_by(pl.col("src_account").alias("src")).agg(
+        pl.col("amount_base").sum().alias("outflow")
+    )
+    sent = transfers(ctx).join(flagged, on="src", how="semi")
+    edges = (
+        sent.group_by("src", "dst")
+        .agg(pl.col("amt").sum().alias("sent"))
+        .join(outflow, on="src")
+        .with_columns((pl.col("sent") / pl.col("outflow")).alias("share"))
+    )
+    hubs = (
+        edges.group_by("dst")
+        .agg(
+            pl.col("src").n_unique().alias("flagged_senders"),
+            pl.col("share").mean().alias("mean_share"),
+        )
+        .filter(
+            pl.col("flagged_senders") >= p["min_flagged_senders"],
+            pl.col("mean_share") >= p["min_share"],
+        )
+    )
+    if hubs.is_empty():
+        return empty_hits()
+    sent = sent.join(hubs.select("dst"), on="dst", how="semi").with_columns(
+        (pl.lit("controller_hub:") + pl.col("dst")).alias("instance")
+    )
+    flagged_by = (
+        sent.select("instance", "src")
+        .unique()
+        .join(flagged, on="src")
+        .group_by("instance")
+        .agg(
+            pl.col("signals")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique()
+            .sort()
+            .alias("sender_signals")
+        )
+    )
+    facts = (
+        txn_lists(sent)
+        .join(
+            sent.group_by("instance").agg(pl.len().alias("n_transfers"), *span_facts(amount="amt")),
+            on="instance",
+        )
+        .join(
+            hubs.select(
+                (pl.lit("controller_hub:") + pl.col("dst")).alias("instance"),
+                "flagged_senders",
+                pl.col("mean_share").round(4),
+            ),
+            on="instance",
+        )
+        .join(flagged_by, on="instance")
+    )
+    members = pl.concat(
+        [
+            sent.select(
+                "instance", pl.col("dst").alias("account_id"), pl.lit("controller").alias("role")
+            ).unique(maintain_order=True),
+            sent.sort("src").select(
+                "instance", pl.col("src").alias("account_id"), pl.lit("member").alias("role")
+            ),
+        ]
+    )
+    return finish(members, facts)
+
+
+def many_to_one_beneficiary(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """Many distinct senders paying one beneficiary abroad within the window (no card sales)."""
+    if not has_data(ctx.transactions, "src_country", "dst_country"):
+        return empty_hits()
+    window, k = days(p["window_days"]), int(p["min_senders"])
+    xb = transfers(ctx).filter(
+        pl.col("src_country") != pl.col("dst_country"), pl.col("channel") != "card"
+    )
+    wide = xb.group_by("dst").agg(pl.col("src").n_unique().alias("n")).filter(pl.col("n") >= k)
+    xb = xb.join(wide.select("dst"), on="dst", how="semi").sort("dst", "ts")
+    if xb.is_empty():
+        return empty_hits()
+    best = (
+        xb.rolling(index_column="ts", period=window, group_by="dst")
+        .agg(pl.col("src").n_unique().alias("n"))
+        .filter(pl.col("n") >= k)
+        .sort(["dst", "n", "ts"], descending=[False, True, False])
+        .unique("dst", keep="first", maintain_order=True)
+        .select("dst", pl.col("ts").alias("anchor"))
+    )
+    got = xb.join(best, on="dst").filter(
+        pl.col("ts") > pl.col("anchor") - window, pl.col("ts") <= pl.col("anchor")
+    )
+    got = got.with_columns(
+        (
+            pl.lit("many_to_one_beneficiary:")
+            + pl.col("txn_id").sort_by("ts", "txn_id").first().over("dst")
+        ).alias("instance")
+    )
+    facts = txn_lists(got).join(
+        got.group_by("instance").agg(
+            pl.col("src").n_unique().alias("n_senders"),
+            pl.len().alias("n_transfers"),
+            pl.col("src_country").unique().sort().alias("sender_countries"),
+            pl.col("dst_country").first().alias("beneficiary_country"),
+            *span_facts(amount="amt"),
+        ),
+        on="instance",
+    )
+    members = pl.concat(
+        [
+            got.select(
+                "instance", pl.col("dst").alias("account_id"), pl.lit("beneficiary").alias("role")
+            ),
+            got.select(
+                "instance", pl.col("src").alias("account_id"), pl.lit("sender").alias("role")
+            ),
+        ]
+    )
+    return finish(members, facts)

@@ -1,0 +1,279 @@
+"""Mule patterns: dense many-to-many transfers among new accounts, and several people's cards
+emptied at one ATM within minutes.
+
+Mule groups are found on the small graph of transfers between young accounts: accounts with too
+few young counterparties are peeled off in polars (as for a k-core), the remaining pieces are
+split into connected components and, when a component is too loose, into Louvain communities,
+and each piece is kept when its sender-to-receiver density is high enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+
+import networkx as nx
+import polars as pl
+
+from flows87.graph.common import (
+    GraphContext,
+    components,
+    days,
+    empty_hits,
+    finish,
+    has_data,
+    party_of,
+    span_facts,
+    transfers,
+    txn_lists,
+)
+
+MAX_PEEL_ROUNDS = 20
+MAX_LOUVAIN_NODES = 5_000
+"""Loose young components larger than this are not searched for dense rings (too slow)."""
+
+log = logging.getLogger(__name__)
+
+
+def _young_transfers(ctx: GraphContext, max_age: timedelta) -> pl.DataFrame:
+    """Transfers between two accounts both at most `max_age` old at the time."""
+    e = transfers(ctx)
+    if e.is_empty():
+        return e
+    first = e.get_column("ts").min()
+    # Only accounts opened after (first transfer - max_age) are ever young in this data.
+    opened = ctx.accounts.select("account_id", "opened_at").filter(
+        pl.col("opened_at") >= pl.lit(first) - max_age
+    )
+    return (
+        e.lazy()
+        .join(opened.lazy().rename({"account_id": "src", "opened_at": "src_opened"}), on="src")
+        .join(opened.lazy().rename({"account_id": "dst", "opened_at": "dst_opened"}), on="dst")
+        .filter(
+            pl.col("ts") - pl.col("src_opened") <= max_age,
+            pl.col("ts") - pl.col("dst_opened") <= max_age,
+        )
+        .collect()
+    )
+
+
+def _peel(pairs: pl.DataFrame, need_out: int, need_in: int) -> pl.DataFrame:
+    """Drop senders with fewer than `need_out` receivers and receivers with fewer than `need_in`
+    senders, until nothing changes."""
+    for _ in range(MAX_PEEL_ROUNDS):
+        outs = pairs.group_by("src").len().filter(pl.col("len") >= need_out)
+        ins = pairs.group_by("dst").len().filter(pl.col("len") >= need_in)
+        kept = pairs.join(outs, on="src", how="semi").join(ins, on="dst", how="semi")
+        if kept.height == pairs.height:
+            break
+        pairs = kept
+    return pairs
+
+
+def _label(pairs: pl.DataFrame, groups: list[set[str]], prefix: str) -> pl.DataFrame:
+    """Tag each pair whose sender lies in one of `groups` (and its receiver in the same group)."""
+    labels = pl.DataFrame(
+        {
+            "node": [n for g in groups for n in g],
+            "group": [f"{prefix}{i}" for i, g in enumerate(groups) for _ in g],
+        },
+        schema={"node": pl.String, "group": pl.String},
+    )
+    return (
+        pairs.join(labels.rename({"node": "src"}), on="src")
+        .join(labels.rename({"node": "dst", "group": "g2"}), on="dst")
+        .filter(pl.col("group") == pl.col("g2"))
+        .drop("g2")
+    )
+
+
+def _density(labelled: pl.DataFrame) -> pl.DataFrame:
+    """group, senders, receivers, edges, density (edges / possible sender->receiver pairs)."""
+    both = (
+        labelled.select("group", pl.col("src").alias("n"))
+        .unique()
+        .join(labelled.select("group", pl.col("dst").alias("n")).unique(), on=["group", "n"])
+        .group_by("group")
+        .len()
+        .rename({"len": "both"})
+    )
+    return (
+        labelled.group_by("group")
+        .agg(
+            pl.col("src").n_unique().alias("senders"),
+            pl.col("dst").n_unique().alias("receivers"),
+            pl.len().alias("edges"),
+        )
+        .join(both, on="group", how="left")
+        .with_columns(pl.col("both").fill_null(0))
+        .with_columns(
+            (pl.col("edges") / (pl.col("senders") * pl.col("receivers") - pl.col("both"))).alias(
+                "density"
+            )
+        )
+    )
+
+
+def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """Dense many-to-many transfers among accounts younger than `max_age_days` at the time."""
+    if not has_data(ctx.accounts, "opened_at"):
+        return empty_hits()
+    young = _young_transfers(ctx, days(p["max_age_days"]))
+    s_min, r_min, dens = int(p["min_senders"]), int(p["min_receivers"]), float(p["min_density"])
+    pairs = _peel(
+        young.select("src", "dst").unique(),
+        max(1, math.ceil(r_min * dens)),
+        max(1, math.ceil(s_min * dens)),
+    )
+    if pairs.is_empty():
+        return empty_hits()
+    comp = components(pairs.rename({"src": "u", "dst": "v"}))
+    labelled = pairs.join(comp.rename({"node": "src"}), on="src").select(
+        "src", "dst", pl.format("c{}", "component").alias("group")
+    )
+    stats = _density(labelled)
+
+    def passes(s: pl.DataFrame) -> pl.DataFrame:
+        return s.filter(
+            pl.col("senders") >= s_min, pl.col("receivers") >= r_min, pl.col("density") >= dens
+        )
+
+    good = passes(stats).select("group")
+    frames = [labelled.join(good, on="group", how="semi")]
+    # A loose component may still hold a dense ring: split it into Louvain communities.
+    nodes = pl.col("senders") + pl.col("receivers") - pl.col("both")
+    loose = stats.join(good, on="group", how="anti").filter(nodes > s_min + r_min)
+    too_big = loose.filter(nodes > MAX_LOUVAIN_NODES)
+    if not too_big.is_empty():
+        log.warning(
+            "mule_network: %d young components over %d accounts not split",
+            too_big.height,
+            MAX_LOUVAIN_NODES,
+        )
+    for i, group in enumerate(loose.filter(nodes <= MAX_LOUVAIN_NODES)["group"].to_list()):
+        edges = labelled.filter(pl.col("group") == group).drop("group")
+        g = nx.Graph(edges.iter_rows())
+        parts = [set(c) for c in nx.community.louvain_communities(g, seed=0)]
+        split = _label(edges, parts, f"l{i}.")
+        frames.append(split.join(passes(_density(split)).select("group"), on="group", how="semi"))
+    kept = pl.concat(frames)
+    if kept.is_empty():
+        return empty_hits()
+    txns = young.join(kept, on=["src", "dst"])
+    txns = txns.with_columns(
+        (
+            pl.lit("mule_network:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over("group")
+        ).alias("instance")
+    )
+    stats = pl.concat([_density(f) for f in frames if not f.is_empty()]).join(
+        txns.select("group", "instance").unique(), on="group"
+    )
+    facts = (
+        txn_lists(txns)
+        .join(
+            stats.select(
+                "instance",
+                pl.col("senders").alias("n_senders"),
+                pl.col("receivers").alias("n_receivers"),
+                pl.col("edges").alias("n_edges"),
+                pl.col("density").round(4),
+            ),
+            on="instance",
+        )
+        .join(
+            txns.group_by("instance").agg(pl.len().alias("n_transfers"), *span_facts(amount="amt")),
+            on="instance",
+        )
+    )
+    sends = txns.select(
+        "instance", pl.col("src").alias("account_id"), pl.lit(True).alias("s")
+    ).unique()
+    gets = txns.select(
+        "instance", pl.col("dst").alias("account_id"), pl.lit(True).alias("r")
+    ).unique()
+    members = (
+        sends.join(gets, on=["instance", "account_id"], how="full", coalesce=True)
+        .with_columns(
+            pl.when(pl.col("s") & pl.col("r"))
+            .then(pl.lit("mule"))
+            .when(pl.col("s"))
+            .then(pl.lit("sender"))
+            .otherwise(pl.lit("receiver"))
+            .alias("role")
+        )
+        .sort("instance", pl.col("r").is_not_null(), "account_id")
+        .select("instance", "account_id", "role")
+    )
+    return finish(members, facts)
+
+
+def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """Cash withdrawals by accounts of several parties at one location within minutes."""
+    if not has_data(ctx.transactions, "location_id"):
+        return empty_hits()
+    window, k = timedelta(minutes=float(p["window_minutes"])), int(p["min_accounts"])
+    cash = (
+        ctx.transactions.filter(
+            pl.col("channel") == "cash_withdrawal", pl.col("location_id").is_not_null()
+        )
+        .select(
+            "txn_id", "ts", pl.col("src_account").alias("account_id"), "location_id", "amount_base"
+        )
+        .join(party_of(ctx.accounts), on="account_id", how="left")
+        .with_columns(pl.coalesce("party", pl.lit("account:") + pl.col("account_id")))
+    )
+    busy = (
+        cash.group_by("location_id")
+        .agg(pl.col("party").n_unique().alias("n"))
+        .filter(pl.col("n") >= k)
+    )
+    cash = cash.join(busy, on="location_id", how="semi").sort("location_id", "ts", "txn_id")
+    if cash.is_empty():
+        return empty_hits()
+    # Windows ending at each withdrawal; consecutive qualifying windows closer than the window
+    # length overlap, so they form one burst covering (first end - window, last end].
+    ends = (
+        cash.rolling(index_column="ts", period=window, group_by="location_id")
+        .agg(pl.col("party").n_unique().alias("n"))
+        .filter(pl.col("n") >= k)
+        .unique(["location_id", "ts"])
+        .sort("location_id", "ts")
+        .with_columns(
+            ((pl.col("ts") - pl.col("ts").shift(1).over("location_id")) > window)
+            .fill_null(True)
+            .cum_sum()
+            .alias("burst")
+        )
+        .group_by("location_id", "burst")
+        .agg(pl.col("ts").min().alias("b_start"), pl.col("ts").max().alias("b_end"))
+    )
+    got = cash.join(ends, on="location_id").filter(
+        pl.col("ts") > pl.col("b_start") - window, pl.col("ts") <= pl.col("b_end")
+    )
+    got = got.with_columns(
+        (
+            pl.lit("multi_card_atm:")
+            + pl.col("txn_id").sort_by("ts", "txn_id").first().over("location_id", "burst")
+        ).alias("instance")
+    )
+    facts = txn_lists(got).join(
+        got.group_by("instance").agg(
+            pl.col("location_id").first(),
+            pl.col("account_id").n_unique().alias("n_accounts"),
+            pl.col("party").n_unique().alias("n_parties"),
+            pl.len().alias("n_withdrawals"),
+            pl.col("amount_base").sum().round(2).alias("total_amount"),
+            pl.col("ts").min().alias("first_ts"),
+            pl.col("ts").max().alias("last_ts"),
+            ((pl.col("ts").max() - pl.col("ts").min()).dt.total_seconds() / 60)
+            .round(1)
+            .alias("duration_minutes"),
+            pl.lit(p["window_minutes"]).alias("window_minutes"),
+        ),
+        on="instance",
+    )
+    members = got.sort("instance", "ts").select(
+        "instance", "account_id", pl.lit("member").alias("role")
+    )
+    return finish(members, facts)

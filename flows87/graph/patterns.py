@@ -1,0 +1,152 @@
+"""The registry of graph patterns that graph rules name (`scope: graph`, `pattern: <name>`).
+
+Each pattern is a function of the run's tables and its parameters that returns one row per
+account taking part in each found instance (HIT_SCHEMA). A rule may override any default listed
+here, and only those: the rule loader checks names against `PATTERNS[name].params`.
+Sources for each pattern are in RED-FLAGS.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from flows87.errors import ConfigError
+from flows87.graph import fans, flows, identity, labour, mules
+from flows87.graph.common import HIT_SCHEMA, GraphContext, empty_hits
+
+__all__ = ["HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A named pattern; `fn` expects every key of `params` (use `find` to merge overrides)."""
+
+    name: str
+    description: str
+    params: dict[str, float]
+    fn: Callable[[GraphContext, dict[str, float]], pl.DataFrame]
+
+
+_ALL = (
+    Pattern(
+        "cycle",
+        "Money that leaves an account and comes back to it through other accounts, in time "
+        "order within days, with most of the amount returned (round-tripping).",
+        {
+            "window_days": 10,
+            "min_length": 3,
+            "max_length": 6,
+            "min_ratio": 0.7,
+            "max_ratio": 1.1,
+            "min_amount": 500,
+        },
+        flows.cycles,
+    ),
+    Pattern(
+        "layering_chain",
+        "A chain of accounts each passing on nearly all of what it just received within hours, "
+        "moving money away from its origin (layering).",
+        {
+            "min_hops": 3,
+            "max_hops": 8,
+            "max_hop_hours": 48,
+            "min_ratio": 0.8,
+            "max_ratio": 1.0,
+            "min_amount": 500,
+        },
+        flows.layering_chains,
+    ),
+    Pattern(
+        "scatter_gather",
+        "One account pays several little-used accounts which each pay the same second account "
+        "within days (scatter-gather through intermediaries).",
+        {
+            "min_intermediaries": 3,
+            "window_days": 5,
+            "max_intermediary_degree": 30,
+            "min_amount": 200,
+        },
+        fans.scatter_gather,
+    ),
+    Pattern(
+        "controller_hub",
+        "One account receiving most of the outflow of several accounts that behaviour rules "
+        "flagged, as a controller collecting victims' earnings does.",
+        {"min_flagged_senders": 3, "min_share": 0.5},
+        fans.controller_hub,
+    ),
+    Pattern(
+        "payroll_recapture",
+        "An employer's workers send much of each wage on to one common account within days of "
+        "being paid (wage recapture, debt bondage).",
+        {"min_workers": 5, "min_share": 0.5, "min_fraction": 0.5, "max_days": 3},
+        labour.payroll_recapture,
+    ),
+    Pattern(
+        "shared_address_workers",
+        "Many payroll payees of one employer, of different parties, registered at one address "
+        "or phone number (workers housed by the employer).",
+        {"min_payees": 5, "min_sharing": 5},
+        labour.shared_address_workers,
+    ),
+    Pattern(
+        "shared_identifiers",
+        "Parties with different surnames tied together by shared addresses, phones, e-mails or "
+        "devices (the surname test is skipped when the data has no names).",
+        {"min_parties": 4, "min_surnames": 3, "max_group": 50},
+        identity.shared_identifiers,
+    ),
+    Pattern(
+        "onboarding_burst",
+        "Several accounts of at least two parties opened within days of each other that share "
+        "one address, phone, e-mail or device.",
+        {"min_accounts": 3, "window_days": 7},
+        identity.onboarding_burst,
+    ),
+    Pattern(
+        "mule_network",
+        "A dense group of new accounts sending money to each other many-to-many "
+        "(a money-mule network).",
+        {"max_age_days": 90, "min_senders": 3, "min_receivers": 3, "min_density": 0.5},
+        mules.mule_network,
+    ),
+    Pattern(
+        "multi_card_atm",
+        "Cards of several different people used for cash withdrawals at one ATM or branch within "
+        "minutes (one controller emptying victims' accounts).",
+        {"min_accounts": 3, "window_minutes": 30},
+        mules.multi_card_atm,
+    ),
+    Pattern(
+        "many_to_one_beneficiary",
+        "Many different senders paying one beneficiary abroad within weeks, card purchases "
+        "excluded (pooled remittances, collection accounts).",
+        {"min_senders": 8, "window_days": 30},
+        fans.many_to_one_beneficiary,
+    ),
+)
+
+PATTERNS: dict[str, Pattern] = {p.name: p for p in _ALL}
+
+
+def find(ctx: GraphContext, name: str, overrides: dict[str, float] | None = None) -> pl.DataFrame:
+    """Run one pattern with its defaults updated by `overrides` (unknown names are refused)."""
+    if name not in PATTERNS:
+        raise ConfigError(
+            f"unknown graph pattern {name!r}",
+            field="pattern",
+            hint=f"known: {', '.join(sorted(PATTERNS))}",
+        )
+    pattern = PATTERNS[name]
+    unknown = sorted(set(overrides or {}) - set(pattern.params))
+    if unknown:
+        raise ConfigError(
+            f"pattern {name!r} takes no parameter {unknown[0]!r}",
+            field="params",
+            hint=f"it takes: {', '.join(sorted(pattern.params))}",
+        )
+    params = {**pattern.params, **(overrides or {})}
+    return pattern.fn(ctx, params).select(list(HIT_SCHEMA.names())).cast(dict(HIT_SCHEMA))

@@ -1,0 +1,734 @@
+"""Graph patterns: each finds a planted instance and stays quiet on its near misses."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from flows87.errors import ConfigError
+from flows87.graph import analysis
+from flows87.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, Pattern, find
+from flows87.rules.compile import check_rule
+from flows87.rules.evaluate import SIGNAL_SCHEMA
+from flows87.rules.model import Rule
+from flows87.schema import conform, schema
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def t(
+    txn_id: str,
+    hours: float,
+    src: str,
+    dst: str,
+    amount: float,
+    channel: str = "wire",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "txn_id": txn_id,
+        "ts": T0 + timedelta(hours=hours),
+        "src_account": src,
+        "dst_account": dst,
+        "amount": amount,
+        "currency": "USD",
+        "amount_base": amount,
+        "channel": channel,
+        **extra,
+    }
+
+
+def a(
+    account_id: str,
+    kind: str = "individual",
+    party: str | None = None,
+    opened_days: float = -400,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "party_id": party or f"P-{account_id}",
+        "bank_id": "001",
+        "kind": kind,
+        "opened_at": T0 + timedelta(days=opened_days),
+        "country": "US",
+        **extra,
+    }
+
+
+def context(
+    txns: list[dict[str, Any]],
+    accounts: list[dict[str, Any]] | None = None,
+    signals: pl.DataFrame | None = None,
+) -> GraphContext:
+    if txns:
+        tx = conform(pl.DataFrame(txns, infer_schema_length=None), "transactions").collect()
+    else:
+        tx = pl.DataFrame(schema=schema("transactions", labels=False))
+    known = {r["account_id"] for r in accounts or []}
+    seen = sorted(set(tx["src_account"]) | set(tx["dst_account"]))
+    rows = list(accounts or []) + [a(x) for x in seen if x not in known]
+    acc = (
+        conform(pl.DataFrame(rows, infer_schema_length=None), "accounts").collect()
+        if rows
+        else pl.DataFrame(schema=schema("accounts", labels=False))
+    )
+    return GraphContext(
+        tx,
+        acc,
+        pl.DataFrame(),
+        signals if signals is not None else pl.DataFrame(schema=SIGNAL_SCHEMA),
+    )
+
+
+def roles(hits: pl.DataFrame) -> dict[str, str]:
+    return dict(zip(hits["account_id"], hits["role"], strict=True))
+
+
+def evidence(hits: pl.DataFrame) -> dict[str, Any]:
+    assert hits["instance"].n_unique() == 1
+    return json.loads(hits["evidence"][0])
+
+
+def check_shape(hits: pl.DataFrame) -> None:
+    assert hits.schema == HIT_SCHEMA
+    for inst in hits.partition_by("instance"):
+        assert inst["evidence"].n_unique() == 1
+        assert sorted(json.loads(inst["evidence"][0])["accounts"]) == sorted(inst["account_id"])
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_entries_are_documented() -> None:
+    assert len(PATTERNS) == 11
+    for name, p in PATTERNS.items():
+        assert isinstance(p, Pattern) and p.name == name
+        assert len(p.description) > 40 and p.description.endswith(".")
+        assert p.params and all(isinstance(v, int | float) for v in p.params.values())
+
+
+def _graph_rule(pattern: str, params: dict[str, float]) -> Rule:
+    return Rule(
+        id="ml_test_rule",
+        title="A test rule",
+        description="A graph rule used by the tests only.",
+        status="experimental",
+        severity="high",
+        family="network",
+        typologies=["laundering"],
+        date="2024-01-01",
+        references=["FATF"],
+        scope="graph",
+        pattern=pattern,
+        params={k: {"default": v, "min": 0, "max": 1000} for k, v in params.items()},
+        summary="found",
+        falsepositives=["none"],
+    )
+
+
+def test_rules_may_override_declared_params_only() -> None:
+    check_rule(_graph_rule("cycle", {"min_length": 3, "window_days": 5}))
+    with pytest.raises(ConfigError, match="no parameter 'hops'"):
+        check_rule(_graph_rule("cycle", {"hops": 3}))
+    with pytest.raises(ConfigError, match="no parameter"):
+        find(context([]), "cycle", {"hops": 3})
+    with pytest.raises(ConfigError, match="unknown graph pattern"):
+        find(context([]), "cycles")
+
+
+def test_every_pattern_runs_on_empty_and_bare_data() -> None:
+    bare = [t(f"r{i}", i, f"acc{i % 7}", f"acc{(i * 3 + 1) % 7}", 100.0 + i) for i in range(40)]
+    bare = [r for r in bare if r["src_account"] != r["dst_account"]]
+    accounts = [
+        {
+            "account_id": f"acc{i}",
+            "party_id": None,
+            "bank_id": None,
+            "kind": "unknown",
+            "opened_at": None,
+            "country": None,
+        }
+        for i in range(7)
+    ]
+    for ctx in (context([]), context(bare, accounts)):
+        for name in PATTERNS:
+            hits = find(ctx, name)
+            assert hits.schema == HIT_SCHEMA
+            if name not in ("cycle", "layering_chain", "scatter_gather"):
+                assert hits.is_empty(), name  # these need data the bare set lacks
+
+
+# ---------------------------------------------------------------- cycles and chains
+
+CYCLE = [t("c1", 0, "A", "B", 1000), t("c2", 5, "B", "C", 950), t("c3", 30, "C", "A", 900)]
+
+
+def test_cycle_found_with_roles_and_retained_amount() -> None:
+    noise = [t("n1", 1, "B", "D", 40), t("n2", 2, "D", "E", 700)]
+    hits = find(context(CYCLE + noise), "cycle")
+    check_shape(hits)
+    assert set(hits["instance"]) == {"cycle:c1"}
+    assert roles(hits) == {"A": "origin", "B": "intermediary", "C": "intermediary"}
+    assert hits["txn_ids"][0].to_list() == ["c1", "c2", "c3"]
+    ev = evidence(hits)
+    assert ev["length"] == 3 and ev["retained"] == pytest.approx(0.9)
+    assert ev["first_amount"] == 1000 and ev["returned_amount"] == 900
+    assert ev["duration_hours"] == 30 and ev["first_ts"].startswith("2024-03-01T00:00")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"c3": {"ts": T0 - timedelta(hours=1)}},  # closes before it opens: not time-ordered
+        {"c3": {"ts": T0 + timedelta(days=11)}},  # slower than the 10-day window
+        {"c3": {"amount_base": 500.0}},  # only half comes back on the last hop
+        {"c1": {"amount_base": 400.0}, "c2": {"amount_base": 390.0}, "c3": {"amount_base": 380.0}},
+    ],
+    ids=["not-time-ordered", "too-slow", "amount-drops", "too-small"],
+)
+def test_cycle_near_misses(change: dict[str, dict[str, Any]]) -> None:
+    rows = [{**r, **change.get(r["txn_id"], {})} for r in CYCLE]
+    assert find(context(rows), "cycle").is_empty()
+
+
+def test_cycle_length_param() -> None:
+    assert find(context(CYCLE), "cycle", {"min_length": 4}).is_empty()
+    two = [t("d1", 0, "A", "B", 1000), t("d2", 1, "B", "A", 990)]
+    assert find(context(two), "cycle").is_empty()
+    assert set(find(context(two), "cycle", {"min_length": 2})["account_id"]) == {"A", "B"}
+
+
+CHAIN = [
+    t("l1", 0, "A", "B", 1000),
+    t("l2", 10, "B", "C", 960),
+    t("l3", 20, "C", "D", 930),
+    t("l4", 40, "D", "E", 900),
+]
+
+
+def test_layering_chain_reports_the_whole_chain_once() -> None:
+    hits = find(context(CHAIN), "layering_chain")
+    check_shape(hits)
+    assert set(hits["instance"]) == {"layering_chain:l1"}
+    assert roles(hits) == {
+        "A": "origin",
+        "B": "intermediary",
+        "C": "intermediary",
+        "D": "intermediary",
+        "E": "end",
+    }
+    assert hits["txn_ids"][0].to_list() == ["l1", "l2", "l3", "l4"]
+    ev = evidence(hits)
+    assert ev["hops"] == 4 and ev["max_hop_hours"] == 20 and ev["retained"] == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [*CHAIN[:2], {**CHAIN[2], "ts": T0 + timedelta(hours=70)}],  # third hop 60 h later
+        [*CHAIN[:2], {**CHAIN[2], "amount_base": 1100.0}],  # amount grows
+        [*CHAIN[:2], {**CHAIN[2], "dst_account": "A"}],  # a cycle, not a chain
+    ],
+    ids=["slow-hop", "amount-grows", "cycle"],
+)
+def test_layering_chain_near_misses(rows: list[dict[str, Any]]) -> None:
+    assert find(context(rows), "layering_chain").is_empty()
+
+
+# ---------------------------------------------------------------- fans
+
+
+def _scatter(xs: int = 3, gather_hours: float = 10) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(xs):
+        rows.append(t(f"s{i}", i, "A", f"X{i}", 300))
+        rows.append(t(f"g{i}", gather_hours + i, f"X{i}", "B", 280))
+    return rows
+
+
+def test_scatter_gather_found() -> None:
+    hits = find(context(_scatter()), "scatter_gather")
+    check_shape(hits)
+    assert roles(hits) == {
+        "A": "origin",
+        "X0": "intermediary",
+        "X1": "intermediary",
+        "X2": "intermediary",
+        "B": "beneficiary",
+    }
+    assert set(hits["instance"]) == {"scatter_gather:s0"}
+    assert hits["txn_ids"][0].to_list() == ["s0", "s1", "s2", "g0", "g1", "g2"]
+    ev = evidence(hits)
+    assert ev["n_intermediaries"] == 3 and ev["source"] == "A" and ev["target"] == "B"
+    assert ev["total_amount"] == 900 and ev["gathered_amount"] == 840
+
+
+def test_scatter_gather_near_misses() -> None:
+    assert find(context(_scatter(xs=2)), "scatter_gather").is_empty()
+    assert find(context(_scatter(gather_hours=-5)), "scatter_gather").is_empty()  # paid B first
+    assert find(context(_scatter(gather_hours=24 * 6)), "scatter_gather").is_empty()
+    busy = [t(f"m{i}", 50 + i, f"shop{i}", "X2", 20, "card") for i in range(35)]
+    assert find(context(_scatter() + busy), "scatter_gather").is_empty()  # X2 is a merchant
+
+
+def _signals(accounts: list[str], family: str = "behaviour") -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "source": "rule",
+                "signal_id": "ht_sweep_to_controller",
+                "account_id": x,
+                "txn_ids": [],
+                "score": 0.75,
+                "family": family,
+                "typologies": ["sex_trafficking"],
+                "window_start": T0,
+                "window_end": T0 + timedelta(days=7),
+                "evidence": "{}",
+                "summary": "s",
+            }
+            for x in accounts
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
+
+
+def _hub_rows(to_hub: float) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(3):
+        rows.append(t(f"h{i}", i, f"S{i}", "H", to_hub, "p2p"))
+        rows.append(t(f"o{i}", i + 1, f"S{i}", f"shop{i}", 100 - to_hub, "card"))
+    return rows
+
+
+def test_controller_hub_found() -> None:
+    hits = find(context(_hub_rows(80), signals=_signals(["S0", "S1", "S2"])), "controller_hub")
+    check_shape(hits)
+    assert roles(hits) == {"H": "controller", "S0": "member", "S1": "member", "S2": "member"}
+    ev = evidence(hits)
+    assert ev["flagged_senders"] == 3 and ev["mean_share"] == pytest.approx(0.8)
+    assert ev["sender_signals"] == ["ht_sweep_to_controller"] and ev["total_amount"] == 240
+    assert sorted(hits["txn_ids"][0]) == ["h0", "h1", "h2"]
+
+
+def test_controller_hub_near_misses() -> None:
+    assert find(
+        context(_hub_rows(10), signals=_signals(["S0", "S1", "S2"])), "controller_hub"
+    ).is_empty()  # the hub takes only a tenth
+    assert find(context(_hub_rows(80), signals=_signals(["S0", "S1"])), "controller_hub").is_empty()
+    assert find(
+        context(_hub_rows(80), signals=_signals(["S0", "S1", "S2"], "network")), "controller_hub"
+    ).is_empty()
+
+
+def _many_to_one(
+    senders: int = 8, spacing_days: float = 1, channel: str = "wire", dst_country: str = "PH"
+) -> list[dict[str, Any]]:
+    return [
+        t(
+            f"r{i}",
+            24 * spacing_days * i,
+            f"W{i}",
+            "BEN",
+            150,
+            channel,
+            src_country="US",
+            dst_country=dst_country,
+        )
+        for i in range(senders)
+    ]
+
+
+def test_many_to_one_beneficiary_found() -> None:
+    hits = find(context(_many_to_one()), "many_to_one_beneficiary")
+    check_shape(hits)
+    assert roles(hits)["BEN"] == "beneficiary"
+    assert sum(r == "sender" for r in roles(hits).values()) == 8
+    ev = evidence(hits)
+    assert ev["n_senders"] == 8 and ev["total_amount"] == 1200 and ev["beneficiary_country"] == "PH"
+    assert set(hits["instance"]) == {"many_to_one_beneficiary:r0"}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"senders": 7}, {"spacing_days": 5}, {"channel": "card"}, {"dst_country": "US"}],
+    ids=["too-few", "too-spread", "card-sales", "domestic"],
+)
+def test_many_to_one_near_misses(kwargs: dict[str, Any]) -> None:
+    assert find(context(_many_to_one(**kwargs)), "many_to_one_beneficiary").is_empty()
+
+
+# ---------------------------------------------------------------- labour
+
+
+def _payroll(
+    recaptured: int, delay_hours: float = 20, common: bool = True, kind: str = "business"
+) -> GraphContext:
+    rows, accounts = [], [a("EMP", kind=kind)]
+    for i in range(6):
+        rows.append(t(f"w{i}", i, "EMP", f"W{i}", 1000, "ach"))
+        payee = "BOSS" if common else f"LANDLORD{i}"
+        if i < recaptured:
+            rows.append(t(f"k{i}", i + delay_hours, f"W{i}", payee, 600, "p2p"))
+        rows.append(t(f"f{i}", i + 30, f"W{i}", "GROCER", 80, "card"))
+    return context(rows, accounts)
+
+
+def test_payroll_recapture_found() -> None:
+    hits = find(_payroll(recaptured=4), "payroll_recapture")
+    check_shape(hits)
+    assert roles(hits) == {
+        "EMP": "employer",
+        "W0": "worker",
+        "W1": "worker",
+        "W2": "worker",
+        "W3": "worker",
+        "BOSS": "recapturer",
+    }
+    ev = evidence(hits)
+    assert ev["workers"] == 6 and ev["recapturing_workers"] == 4
+    assert ev["employer"] == "EMP" and ev["recapturer"] == "BOSS"
+    assert ev["share"] == pytest.approx(4 / 6, abs=1e-4) and ev["recaptured_fraction"] == 0.6
+    assert set(hits["txn_ids"][0]) == {f"w{i}" for i in range(4)} | {f"k{i}" for i in range(4)}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"recaptured": 2},
+        {"recaptured": 6, "delay_hours": 24 * 4},
+        {"recaptured": 6, "common": False},
+        {"recaptured": 6, "kind": "unknown"},
+    ],
+    ids=["few-workers", "too-late", "normal-rent", "no-kinds"],
+)
+def test_payroll_recapture_near_misses(kwargs: dict[str, Any]) -> None:
+    assert find(_payroll(**kwargs), "payroll_recapture").is_empty()
+
+
+def _housed(sharing: int, same_party: bool = False) -> GraphContext:
+    rows, accounts = [], [a("EMP", kind="business")]
+    for i in range(7):
+        rows.append(t(f"w{i}", i, "EMP", f"W{i}", 900, "ach"))
+        address = " 1 Farm Road " if i < sharing else f"{i} Other Street"
+        accounts.append(
+            a(f"W{i}", party="P-same" if same_party else None, address=address, phone=f"555-{i}")
+        )
+    return context(rows, accounts)
+
+
+def test_shared_address_workers_found() -> None:
+    hits = find(_housed(sharing=5), "shared_address_workers")
+    check_shape(hits)
+    assert roles(hits) == {"EMP": "employer", **{f"W{i}": "worker" for i in range(5)}}
+    ev = evidence(hits)
+    assert ev["identifier"] == "address" and ev["value"] == "1 farm road"
+    assert ev["payees"] == 7 and ev["sharing"] == 5 and ev["total_amount"] == 4500
+
+
+def test_shared_address_workers_near_misses() -> None:
+    assert find(_housed(sharing=4), "shared_address_workers").is_empty()
+    assert find(_housed(sharing=7, same_party=True), "shared_address_workers").is_empty()
+
+
+# ---------------------------------------------------------------- identity
+
+
+def _ring(names: list[str | None]) -> GraphContext:
+    accounts = [
+        a("I0", name=names[0], phone="+1 555 0100"),
+        a("I1", name=names[1], phone="+1 555 0100", address="9 Elm St"),
+        a("I2", name=names[2], address="9 ELM ST", email="x@y.z"),
+        a("I3", name=names[3], email="x@y.z"),
+        a("I4", name="Ann Lone" if names[0] else None, address="1 Solo Way"),
+    ]
+    rows = [
+        t("d1", 1, "I3", "SHOP", 20, "card", device_id="dev-7"),
+        t("d2", 2, "I4", "SHOP", 20, "card", device_id="dev-8"),
+    ]
+    return context(rows, accounts)
+
+
+def test_shared_identifiers_found() -> None:
+    hits = find(_ring(["Ann Smith", "Bo Jones", "Cy Brown", "Di Lee"]), "shared_identifiers")
+    check_shape(hits)
+    assert set(hits["account_id"]) == {"I0", "I1", "I2", "I3"}
+    assert set(hits["role"]) == {"member"}
+    ev = evidence(hits)
+    assert ev["n_parties"] == 4 and ev["n_surnames"] == 4
+    assert ev["identifiers"] == ["address:9 elm st", "email:x@y.z", "phone:+1 555 0100"]
+
+
+def test_shared_identifiers_near_misses() -> None:
+    family = _ring(["Ann Smith", "Bo Smith", "Cy Smith", "Di Smith"])
+    assert find(family, "shared_identifiers").is_empty()
+    ring = _ring(["Ann Smith", "Bo Jones", "Cy Brown", "Di Lee"])
+    assert find(ring, "shared_identifiers", {"min_parties": 5}).is_empty()
+    # every shared value is shared by 2 parties; a cap of 1 drops them all
+    assert find(ring, "shared_identifiers", {"max_group": 1}).is_empty()
+
+
+def test_shared_identifiers_without_names_uses_parties_only() -> None:
+    hits = find(_ring([None, None, None, None]), "shared_identifiers")
+    assert set(hits["account_id"]) == {"I0", "I1", "I2", "I3"}
+    assert evidence(hits)["n_surnames"] is None
+
+
+def test_shared_identifiers_counts_transaction_devices() -> None:
+    accounts = [a(f"V{i}", name=f"N{i} Sur{i}") for i in range(4)]
+    rows = [t(f"v{i}", i, f"V{i}", "SHOP", 10, "card", device_id="phone-1") for i in range(4)]
+    hits = find(context(rows, accounts), "shared_identifiers")
+    assert set(hits["account_id"]) == {"V0", "V1", "V2", "V3"}
+    assert hits["txn_ids"][0].to_list() == ["v0", "v1", "v2", "v3"]
+
+
+def _openings(gap_days: float, same_party: bool = False) -> GraphContext:
+    accounts = [
+        a(
+            f"N{i}",
+            opened_days=-20 + i * gap_days,
+            party="P-one" if same_party else None,
+            device_id="tablet-9",
+        )
+        for i in range(3)
+    ]
+    accounts.append(a("OLD", opened_days=-900, device_id="tablet-9"))
+    return context([t("z", 0, "N0", "N1", 5)], accounts)
+
+
+def test_onboarding_burst_found() -> None:
+    hits = find(_openings(gap_days=2), "onboarding_burst")
+    check_shape(hits)
+    assert hits["account_id"].to_list() == ["N0", "N1", "N2"]
+    assert set(hits["instance"]) == {"onboarding_burst:device_id:tablet-9"}
+    ev = evidence(hits)
+    assert ev["n_accounts"] == 3 and ev["span_days"] == 4 and ev["n_parties"] == 3
+
+
+def test_onboarding_burst_near_misses() -> None:
+    assert find(_openings(gap_days=5), "onboarding_burst").is_empty()
+    assert find(_openings(gap_days=2, same_party=True), "onboarding_burst").is_empty()
+
+
+# ---------------------------------------------------------------- mules
+
+
+def _mules(age_days: float, pairs: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    return [t(f"m{s}{r}", s * 3 + r, f"S{s}", f"R{r}", 500, "p2p") for s, r in pairs]
+
+
+FULL = [(s, r) for s in range(3) for r in range(3)]
+
+
+def test_mule_network_found() -> None:
+    young = [a(f"{k}{i}", opened_days=-30) for k in "SR" for i in range(3)]
+    hits = find(context(_mules(30, FULL), young), "mule_network")
+    check_shape(hits)
+    assert roles(hits) == {
+        **{f"S{i}": "sender" for i in range(3)},
+        **{f"R{i}": "receiver" for i in range(3)},
+    }
+    ev = evidence(hits)
+    assert ev["density"] == 1.0 and ev["n_edges"] == 9 and len(hits["txn_ids"][0]) == 9
+    assert ev["n_senders"] == 3 and ev["n_receivers"] == 3
+
+
+def test_mule_network_found_inside_a_loose_component() -> None:
+    # A ring of young accounts (each pays the next two) hangs off R0: the component as a whole is
+    # far from dense, so only its Louvain split reveals the 3x3 group (stretches of the ring,
+    # young accounts passing money on to each other, may be reported too).
+    young = [a(f"{k}{i}", opened_days=-30) for k in "SR" for i in range(3)]
+    young += [a(f"Q{i}", opened_days=-10) for i in range(10)]
+    ring = [
+        t(f"q{i}{d}", 100 + i, f"Q{i}", f"Q{(i + d) % 10}", 50, "p2p")
+        for i in range(10)
+        for d in (1, 2)
+    ]
+    bridge = [t("b1", 130, "R0", "Q0", 50, "p2p"), t("b2", 131, "R0", "Q5", 50, "p2p")]
+    hits = find(context(_mules(30, FULL) + ring + bridge, young), "mule_network")
+    planted = {f"S{i}" for i in range(3)} | {f"R{i}" for i in range(3)}
+    group = hits.filter(pl.col("instance") == hits.filter(pl.col("account_id") == "S0")["instance"])
+    assert set(group["account_id"]) == planted
+    assert evidence(group)["density"] == 1.0
+
+
+def test_mule_network_near_misses() -> None:
+    old = [a(f"{k}{i}", opened_days=-400) for k in "SR" for i in range(3)]
+    assert find(context(_mules(400, FULL), old), "mule_network").is_empty()
+    young = [a(f"{k}{i}", opened_days=-30) for k in "SR" for i in range(3)]
+    sparse = [(0, 0), (1, 1), (2, 2), (0, 1)]
+    assert find(context(_mules(30, sparse), young), "mule_network").is_empty()
+
+
+def _atm(minutes_apart: float, same_party: bool = False) -> GraphContext:
+    rows = [
+        t(
+            f"atm{i}",
+            i * minutes_apart / 60,
+            f"C{i}",
+            "CASH",
+            200,
+            "cash_withdrawal",
+            location_id="ATM-1",
+        )
+        for i in range(3)
+    ]
+    rows.append(t("far", 0, "C9", "CASH", 200, "cash_withdrawal", location_id="ATM-2"))
+    accounts = [a(f"C{i}", party="P-one" if same_party else None) for i in (0, 1, 2, 9)]
+    return context(rows, accounts)
+
+
+def test_multi_card_atm_found() -> None:
+    hits = find(_atm(minutes_apart=10), "multi_card_atm")
+    check_shape(hits)
+    assert hits["account_id"].to_list() == ["C0", "C1", "C2"]
+    assert set(hits["instance"]) == {"multi_card_atm:atm0"}
+    ev = evidence(hits)
+    assert ev["location_id"] == "ATM-1" and ev["n_parties"] == 3 and ev["n_accounts"] == 3
+    assert ev["duration_minutes"] == 20 and ev["n_withdrawals"] == 3
+
+
+def test_multi_card_atm_near_misses() -> None:
+    assert find(_atm(minutes_apart=20), "multi_card_atm").is_empty()  # 40 minutes in all
+    assert find(_atm(minutes_apart=10, same_party=True), "multi_card_atm").is_empty()
+
+
+# ---------------------------------------------------------------- analysis
+
+
+def test_pagerank_highest_for_the_hub_and_edges_aggregated() -> None:
+    rows = [t(f"p{i}{j}", i + j, f"V{i}", "HUB", 100, "p2p") for i in range(5) for j in range(2)]
+    rows += [t("x1", 50, "V0", "V1", 10), t("x2", 51, "HUB", "V2", 20)]
+    tx = context(rows).transactions
+    g = analysis.money_graph(tx)
+    assert g["V3"]["HUB"]["count"] == 2 and g["V3"]["HUB"]["sum"] == 200
+    pr = analysis.pagerank(g)
+    assert max(pr, key=lambda n: pr[n]) == "HUB"
+    small = analysis.money_graph(tx, ["V0", "V1", "HUB"])
+    assert set(small.edges) == {("V0", "V1"), ("V0", "HUB"), ("V1", "HUB")}
+
+
+def test_louvain_separates_two_cliques_and_betweenness_finds_the_bridge() -> None:
+    rows = [
+        t(f"{c}{i}{j}", 1, f"{c}{i}", f"{c}{j}", 100, "p2p")
+        for c in "KL"
+        for i in range(4)
+        for j in range(4)
+        if i != j
+    ]
+    rows.append(t("bridge", 2, "K0", "L0", 10))
+    g = analysis.money_graph(context(rows).transactions)
+    parts = analysis.communities(g)
+    assert sorted(sorted(p) for p in parts) == [
+        [f"K{i}" for i in range(4)],
+        [f"L{i}" for i in range(4)],
+    ]
+    table = analysis.node_table(g)
+    top = table.sort("betweenness", descending=True)["account_id"].head(2).to_list()
+    assert sorted(top) == ["K0", "L0"]
+    assert table.filter(pl.col("account_id").str.starts_with("K"))["community"].n_unique() == 1
+
+
+# ---------------------------------------------------------------- near misses are near
+
+
+def _late_cycle() -> GraphContext:
+    return context([*CYCLE[:2], {**CYCLE[2], "ts": T0 + timedelta(days=11)}])
+
+
+def _slow_chain() -> GraphContext:
+    return context([*CHAIN[:2], {**CHAIN[2], "ts": T0 + timedelta(hours=70)}])
+
+
+def _merchant_in_the_middle() -> GraphContext:
+    busy = [t(f"m{i}", 50 + i, f"shop{i}", "X2", 20, "card") for i in range(35)]
+    return context(_scatter() + busy)
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "relaxed"),
+    [
+        ("cycle", _late_cycle, {"window_days": 12}),
+        ("layering_chain", _slow_chain, {"max_hop_hours": 72}),
+        ("scatter_gather", _merchant_in_the_middle, {"max_intermediary_degree": 40}),
+        (
+            "controller_hub",
+            lambda: context(_hub_rows(10), signals=_signals(["S0", "S1", "S2"])),
+            {"min_share": 0.05},
+        ),
+        ("payroll_recapture", lambda: _payroll(6, delay_hours=96), {"max_days": 5}),
+        ("shared_address_workers", lambda: _housed(sharing=4), {"min_sharing": 4}),
+        (
+            "shared_identifiers",
+            lambda: _ring(["Ann Smith", "Bo Smith", "Cy Smith", "Di Smith"]),
+            {"min_surnames": 1},
+        ),
+        ("onboarding_burst", lambda: _openings(gap_days=5), {"window_days": 11}),
+        ("multi_card_atm", lambda: _atm(minutes_apart=20), {"window_minutes": 45}),
+        (
+            "many_to_one_beneficiary",
+            lambda: context(_many_to_one(spacing_days=5)),
+            {"window_days": 40},
+        ),
+    ],
+)
+def test_a_near_miss_fires_once_its_parameter_is_relaxed(
+    name: str, build: Any, relaxed: dict[str, float]
+) -> None:
+    ctx = build()
+    assert find(ctx, name).is_empty()
+    assert find(ctx, name, relaxed)["instance"].n_unique() == 1
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def _prefixed(i: int, ctx: GraphContext) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The context's tables with every id prefixed, so several planted sets can share one run."""
+    pre = pl.lit(f"{i}_")
+    tx = ctx.transactions.with_columns(
+        (pre + pl.col(c)).alias(c) for c in ("txn_id", "src_account", "dst_account")
+    )
+    acc = ctx.accounts.with_columns(
+        (pre + pl.col(c)).alias(c) for c in ("account_id", "party_id", "address")
+    )
+    sig = ctx.signals.with_columns((pre + pl.col("account_id")).alias("account_id"))
+    return tx, acc, sig
+
+
+def test_hits_do_not_depend_on_row_order() -> None:
+    young = [a(f"{k}{i}", opened_days=-30) for k in "SR" for i in range(3)]
+    planted = [
+        context(CYCLE),
+        context(CHAIN),
+        context(_scatter()),
+        context(_many_to_one()),
+        context(_hub_rows(80), signals=_signals(["S0", "S1", "S2"])),
+        _payroll(4),
+        _housed(5),
+        _ring(["Ann Smith", "Bo Jones", "Cy Brown", "Di Lee"]),
+        _openings(2),
+        _atm(10),
+        context(_mules(30, FULL), young),
+    ]
+    parts = [_prefixed(i, c) for i, c in enumerate(planted)]
+    tx, acc, sig = (pl.concat([p[j] for p in parts]) for j in range(3))
+    ctx = GraphContext(tx, acc, pl.DataFrame(), sig)
+    shuffled = GraphContext(
+        tx.sample(fraction=1, shuffle=True, seed=3),
+        acc.sample(fraction=1, shuffle=True, seed=4),
+        pl.DataFrame(),
+        sig,
+    )
+    for name in PATTERNS:
+        hits = find(ctx, name)
+        assert not hits.is_empty(), name
+        assert_frame_equal(
+            hits.sort("instance", "account_id"), find(shuffled, name).sort("instance", "account_id")
+        )
