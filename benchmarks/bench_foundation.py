@@ -73,15 +73,15 @@ def step_to_amlworld(src: Path, out_csv: Path) -> dict:
 
 
 def step_ingest(src: Path, out: Path, fmt: str | None) -> dict:
-    from flows87.pipeline import ingest
+    from flows87.stages import RunConfig, ingest
 
     t0 = time.perf_counter()
-    summary = ingest(src, out, format=fmt, max_failed_fraction=0.05)
+    summary = ingest(src, out, RunConfig(format=fmt, max_failed_fraction=0.05))
     total = time.perf_counter() - t0
-    stages = json.loads((out / "run.json").read_text())["stage_seconds"]
-    return {"transactions": summary.transactions, "quarantined": summary.quarantined,
-            "total_s": round(total, 2), "stages_s": stages,
-            "rows_per_s": round(summary.transactions / total)}
+    steps = json.loads((out / "stages" / "ingest.json").read_text())["timings"]
+    return {"transactions": summary["transactions"], "quarantined": summary["quarantined"],
+            "total_s": round(total, 2), "steps_s": steps,
+            "rows_per_s": round(summary["transactions"] / total)}
 
 
 def _child(args: argparse.Namespace) -> None:

@@ -51,10 +51,11 @@ def case_id(anchor: str) -> str:
 
 
 def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings) -> list[list[str]]:
+    """Connected groups of eligible accounts; too large ones split into Louvain communities."""
     g = nx.Graph()
     g.add_nodes_from(eligible)
     keep = set(eligible)
-    g.add_edges_from((a, b) for a, b in pairs.iter_rows() if a in keep and b in keep)
+    g.add_edges_from((a, b) for a, b, _ in pairs.iter_rows() if a in keep and b in keep)
     groups: list[list[str]] = []
     for comp in nx.connected_components(g):
         if len(comp) <= settings.max_case_accounts:
@@ -63,6 +64,24 @@ def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings)
         for community in nx.community.louvain_communities(g.subgraph(comp), seed=87):
             groups.append(sorted(community))
     return groups
+
+
+def _attach(groups: list[list[str]], pairs: pl.DataFrame, risk_of: dict[str, float]) -> dict[str, int]:
+    """Accounts not eligible themselves but in the same pattern as a case's account join that case.
+
+    The spokes of a fan-in or the intermediaries of a scatter-gather carry one network signal
+    each; on their own they are not a case, but an investigator of the hub needs them.
+    """
+    group_of = {a: i for i, g in enumerate(groups) for a in g}
+    best: dict[str, tuple[float, int]] = {}
+    for a, b, kind in pairs.filter(pl.col("kind") == "pattern").iter_rows():
+        for member, other in ((a, b), (b, a)):
+            if member in group_of or other not in group_of:
+                continue
+            cand = (risk_of[other], -group_of[other])
+            if member not in best or cand > best[member]:
+                best[member] = cand
+    return {m: -idx for m, (_, idx) in best.items()}
 
 
 def _label(typology: str) -> str:
@@ -80,8 +99,10 @@ def build(
     if eligible.is_empty():
         return Cases(pl.DataFrame(schema=CASE_SCHEMA),
                      pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String}))
-    risk_of = dict(zip(eligible["account_id"], eligible["risk_score"], strict=True))
-    groups = _groups(list(risk_of), pairs, settings)
+    risk_of = dict(zip(risk["account_id"], risk["risk_score"], strict=True))
+    groups = _groups(eligible["account_id"].to_list(), pairs, settings)
+    for member, idx in sorted(_attach(groups, pairs, risk_of).items()):
+        groups[idx].append(member)
     by_account = {
         k[0]: v for k, v in signals.sort("score", descending=True).partition_by(
             "account_id", as_dict=True, maintain_order=True).items()

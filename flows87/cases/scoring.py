@@ -25,6 +25,7 @@ class ScoringSettings(BaseModel):
     min_risk: float = Field(0.5, ge=0)
     neighbour_share: float = Field(0.25, ge=0, le=1)
     max_case_accounts: int = Field(40, ge=2)
+    uncorroborated_factor: float = Field(0.3, ge=0, le=1)
     max_cases: int = Field(0, ge=0)
 
 
@@ -42,25 +43,44 @@ def load_settings(path: str | Path | None = None) -> ScoringSettings:
 
 
 def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
-    """Undirected pairs (a, b) of signalled accounts tied by a shared pattern instance or a transfer."""
-    flagged = signals.select("account_id").unique()
+    """Undirected pairs (a, b, kind) of signalled accounts that belong together in one case.
+
+    Two accounts are linked when they appear in the same graph pattern instance, or when money
+    moved between them and their signals point to a common typology (a victim and the
+    controller it pays; not two unrelated customers who happen to be flagged and pay each other).
+    """
+    typed = (
+        signals.filter(pl.col("source") != "detector")
+        .select("account_id", pl.col("typologies").alias("typology"))
+        .explode("typology")
+        .drop_nulls()
+        .unique()
+    )
     graph = signals.filter(pl.col("source") == "graph").select(
-        "account_id",
-        pl.col("evidence").str.json_path_match("$.instance").alias("instance"),
-    ).drop_nulls()
+        "account_id", pl.col("evidence").str.json_path_match("$.instance").alias("instance")
+    ).drop_nulls().unique()
     by_instance = (
         graph.join(graph, on="instance", suffix="_b")
         .filter(pl.col("account_id") < pl.col("account_id_b"))
-        .select(pl.col("account_id").alias("a"), pl.col("account_id_b").alias("b"))
+        .select(pl.col("account_id").alias("a"), pl.col("account_id_b").alias("b"),
+                pl.lit("pattern").alias("kind"))
     )
-    direct = (
+    flagged = typed.select("account_id").unique()
+    moved = (
         transactions.select(pl.col("src_account").alias("a"), pl.col("dst_account").alias("b"))
         .join(flagged, left_on="a", right_on="account_id", how="semi")
         .join(flagged, left_on="b", right_on="account_id", how="semi")
         .filter(pl.col("a") != pl.col("b"))
         .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+        .unique()
     )
-    return pl.concat([by_instance, direct]).unique().sort("a", "b")
+    common = (
+        moved.join(typed.rename({"account_id": "a"}), on="a")
+        .join(typed.rename({"account_id": "b"}), on=["b", "typology"])
+        .select("a", "b", pl.lit("transfer").alias("kind"))
+    )
+    return (pl.concat([by_instance, common]).sort("a", "b", "kind")
+            .unique(["a", "b"], keep="first").sort("a", "b"))
 
 
 def account_risk(
@@ -82,7 +102,7 @@ def account_risk(
         pl.col("n").sum().alias("n_signals"),
         pl.col("max_score").max().alias("max_signal"),
     )
-    both = pl.concat([pairs, pairs.select(pl.col("b").alias("a"), pl.col("a").alias("b"))])
+    both = pl.concat([pairs.select("a", "b"), pairs.select(pl.col("b").alias("a"), pl.col("a").alias("b"))])
     bonus = (
         both.join(base.select(pl.col("account_id").alias("b"), "base_risk"), on="b")
         .group_by("a")
@@ -93,7 +113,7 @@ def account_risk(
         base.join(bonus, on="account_id", how="left")
         .with_columns(
             (pl.col("base_risk") + pl.col("bonus").fill_null(0.0)).alias("risk_score"),
-            pl.col("families").list.len().alias("n_families"),
+            pl.col("families").list.set_difference(["anomaly"]).list.len().alias("n_families"),
         )
         .with_columns(
             (

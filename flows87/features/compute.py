@@ -46,7 +46,7 @@ def compute(
     frames = []
     for name, delta in settings.window_deltas().items():
         frames.append(_window_features(legs, settings, name, delta, origin))
-    out = pl.concat(frames, how="vertical_relaxed")
+    out = pl.concat(frames, how="diagonal_relaxed")  # by name: pivot order varies
     out = (
         out.join(static, on="account_id", how="left")
         .with_columns(
@@ -244,6 +244,7 @@ def _window_features(
         pl.col("dst_country").filter(out & pl.col("xb")).drop_nulls().n_unique().cast(pl.Int64)
         .alias("xb_countries"),
         count(high_risk).alias("high_risk_out_count"),
+        pl.col("cp").filter(high_risk).n_unique().cast(pl.Int64).alias("high_risk_payees"),
         count(high_risk & (amt <= _SMALL_INTL_AMOUNT)).alias("high_risk_small_out_count"),
     ]
     keys = ["account_id", "window_start"]

@@ -105,6 +105,8 @@ FEATURES: tuple[Feature, ...] = (
     _f("xb_countries", "countries", "distinct destination countries abroad", "src_country", "dst_country"),
     _f("high_risk_out_count", "transactions",
        "outbound transfers to high-risk countries (settings)", "dst_country"),
+    _f("high_risk_payees", "accounts",
+       "distinct beneficiaries in high-risk countries (settings)", "dst_country"),
     _f("high_risk_small_out_count", "transactions",
        "outbound transfers of at most 150 to high-risk countries (AUSTRAC 2019)", "dst_country"),
 )

@@ -24,6 +24,10 @@ from flows87.graph.common import (
 )
 
 
+STRONG = ("phone", "email", "device_id")
+"""Identifiers one person rarely shares with strangers; an address is shared by every flatmate."""
+
+
 def _normal(value: pl.Expr) -> pl.Expr:
     return value.str.strip_chars().str.to_lowercase()
 
@@ -84,24 +88,25 @@ def _surname() -> pl.Expr:
     return pl.col("name").str.strip_chars().str.to_lowercase().str.split(" ").list.last()
 
 
-def shared_identifiers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Groups of parties linked through shared identifiers, with several distinct surnames.
+def _linked(ctx: GraphContext, max_group: float) -> pl.DataFrame:
+    """party, identifier, node, group: shared values and the group (component) they fall in.
 
-    A group is a connected component of the party--identifier graph. A component with more than
-    `max_group` parties is a mass of coincidental links rather than one ring, so inside it each
-    shared value is judged on its own.
+    A component with more than `max_group` parties is a mass of coincidental links rather than
+    one ring, so inside it each shared value is a group of its own.
     """
     n = pl.len().over("node")
     links = (
         identifier_pairs(ctx)
         .lazy()
-        .select("party", (pl.col("identifier") + ":" + pl.col("value")).alias("node"))
+        .select(
+            "party", "identifier", (pl.col("identifier") + ":" + pl.col("value")).alias("node")
+        )
         .unique()
-        .filter(n >= 2, n <= p["max_group"])
+        .filter(n >= 2, n <= max_group)
         .collect()
     )
     if links.is_empty():
-        return empty_hits()
+        return links.with_columns(pl.lit(None, pl.String).alias("group"))
     comp = (
         components(
             links.select(
@@ -113,29 +118,90 @@ def shared_identifiers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .select(pl.col("node").str.strip_prefix("p:").alias("party"), "component")
     )
     size = pl.col("party").n_unique().over("component")
-    tagged = links.join(comp, on="party").with_columns(
-        pl.when(size <= p["max_group"])
+    return links.join(comp, on="party").select(
+        "party",
+        "identifier",
+        "node",
+        pl.when(size <= max_group)
         .then(pl.format("c{}", "component"))
         .otherwise(pl.lit("v:") + pl.col("node"))
-        .alias("group")
+        .alias("group"),
     )
+
+
+def _enough(p: dict[str, float], named: bool) -> pl.Expr:
+    """Enough parties, and of enough surnames when the data has names."""
+    return (pl.col("parties") >= p["min_parties"]) & (
+        (pl.col("surnames") >= p["min_surnames"]) if named else pl.lit(True)
+    )
+
+
+def _strangers(tagged: pl.DataFrame, p: dict[str, float], named: bool) -> pl.DataFrame:
+    """The links between strangers, of the parties that hold a telling one; adds `strong`.
+
+    A value links strangers when its holders bear two surnames or more (a family phone does not;
+    with `min_surnames` 1 every value does). A party stays when it holds such a link of a strong
+    kind, or links of `min_kinds` kinds: a flatmate, linked by the address alone, and a ring
+    member's relatives, linked by the address and a family phone, drop out. A strong value that
+    alone ties enough parties of enough surnames is marked `strong`.
+    """
+    per_value = tagged.group_by("group", "node", "identifier").agg(
+        pl.col("party").n_unique().alias("parties"),
+        pl.col("surname").drop_nulls().n_unique().alias("surnames"),
+    )
+    unrelated = pl.col("surnames") >= min(2, p["min_surnames"]) if named else pl.lit(True)
+    per_value = per_value.select(
+        "group",
+        "node",
+        unrelated.alias("unrelated"),
+        (pl.col("identifier").is_in(STRONG) & _enough(p, named)).alias("strong"),
+    )
+    tagged = tagged.join(per_value, on=["group", "node"]).filter("unrelated")
+    telling = (
+        tagged.group_by("group", "party")
+        .agg(
+            pl.col("identifier").n_unique().alias("kinds"),
+            pl.col("identifier").is_in(STRONG).any().alias("strong_kind"),
+        )
+        .filter((pl.col("kinds") >= p["min_kinds"]) | pl.col("strong_kind"))
+    )
+    return (
+        tagged.join(telling, on=["group", "party"], how="semi")
+        .filter(pl.len().over("group", "node") >= 2)
+        .drop("unrelated")
+    )
+
+
+def shared_identifiers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """Groups of unrelated parties (several surnames) linked through shared identifiers.
+
+    Flatmates share an address and nothing else, so a group counts only when the links between
+    its strangers span `min_kinds` kinds of identifier (address, phone, e-mail, device), or when
+    one strong value (a phone, e-mail or device) alone ties `min_parties` parties of
+    `min_surnames` surnames: one controller's phone on several strangers' accounts (FinCEN 2020).
+    """
+    tagged = _linked(ctx, p["max_group"])
+    if tagged.is_empty():
+        return empty_hits()
     parties = party_of(ctx.accounts).join(
         ctx.accounts.select("account_id", "name"), on="account_id"
     )
     named = parties.select(pl.col("name").is_not_null().any()).item()
     per_party = parties.group_by("party").agg(_surname().drop_nulls().first().alias("surname"))
+    tagged = _strangers(tagged.join(per_party, on="party", how="left"), p, named)
     groups = (
-        tagged.join(per_party, on="party", how="left")
-        .group_by("group")
+        tagged.group_by("group")
         .agg(
             pl.col("party").n_unique().alias("parties"),
             pl.col("surname").drop_nulls().n_unique().alias("surnames"),
             pl.col("party").min().alias("first_party"),
             pl.col("node").unique().sort().alias("identifiers"),
+            pl.col("identifier").unique().sort().alias("kinds"),
+            pl.col("node").filter(pl.col("strong")).unique().sort().alias("strong"),
         )
         .filter(
-            pl.col("parties") >= p["min_parties"],
-            (pl.col("surnames") >= p["min_surnames"]) if named else pl.lit(True),
+            _enough(p, named),
+            (pl.col("kinds").list.len() >= p["min_kinds"]) | (pl.col("strong").list.len() > 0),
         )
         .with_columns(
             pl.when(pl.col("group").str.starts_with("v:"))
@@ -153,6 +219,8 @@ def shared_identifiers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             pl.col("parties").alias("n_parties"),
             pl.when(pl.lit(named)).then(pl.col("surnames")).alias("n_surnames"),
             "identifiers",
+            "kinds",
+            pl.col("strong").alias("strong_identifiers"),
         )
         .join(txn_lists(_device_txns(ctx, tagged)), on="instance", how="left")
         .with_columns(pl.col("txn_ids").fill_null([]))

@@ -94,9 +94,10 @@ _ALL = (
     ),
     Pattern(
         "shared_identifiers",
-        "Parties with different surnames tied together by shared addresses, phones, e-mails or "
-        "devices (the surname test is skipped when the data has no names).",
-        {"min_parties": 4, "min_surnames": 3, "max_group": 50},
+        "Parties with different surnames tied together by several kinds of shared identifier "
+        "(address, phone, e-mail, device), or by one shared phone, e-mail or device alone; an "
+        "address alone is what flatmates share (the surname test is skipped without names).",
+        {"min_parties": 4, "min_surnames": 3, "max_group": 50, "min_kinds": 2},
         identity.shared_identifiers,
     ),
     Pattern(

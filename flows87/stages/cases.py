@@ -27,8 +27,13 @@ def scored_accounts(
     risk: pl.DataFrame,
     membership: pl.DataFrame,
     anomaly: pl.DataFrame | None,
+    uncorroborated_factor: float = 1.0,
 ) -> pl.DataFrame:
-    """One row per account seen (in the accounts table or in a transaction)."""
+    """One row per account seen (in the accounts table or in a transaction).
+
+    risk_score orders accounts for review: an account in a case keeps its signal risk, one in no
+    case keeps `uncorroborated_factor` of it, and the anomaly score breaks ties among the rest.
+    """
     seen = pl.concat(
         [
             accounts.select("account_id"),
@@ -47,8 +52,11 @@ def scored_accounts(
     else:
         out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias("anomaly_score"))
     out = out.with_columns(
-        (pl.col("signal_risk").fill_null(0.0) + ANOMALY_TIEBREAK * pl.col("anomaly_score").fill_null(0.0))
-        .alias("risk_score"),
+        (
+            pl.col("signal_risk").fill_null(0.0)
+            * pl.when(pl.col("case_id").is_null()).then(uncorroborated_factor).otherwise(1.0)
+            + ANOMALY_TIEBREAK * pl.col("anomaly_score").fill_null(0.0)
+        ).alias("risk_score"),
         pl.col("n_signals").fill_null(0).cast(pl.Int64),
         pl.col("families").fill_null([]),
         pl.col("eligible").fill_null(False),
@@ -78,7 +86,7 @@ def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
             risk = casework.account_risk(signals, pairs, settings)
         with rec.step("group"):
             built = casework.build(risk, signals, pairs, tx, settings)
-        scored = scored_accounts(acc, tx, risk, built.membership, anomaly)
+        scored = scored_accounts(acc, tx, risk, built.membership, anomaly, settings.uncorroborated_factor)
         gate = quality.run_gate(built.cases, "cases", run_dir, max_failed_fraction=config.max_failed_fraction)
         write_parquet(scored, run_dir / "accounts_scored.parquet")
         write_parquet(gate.passed, run_dir / "cases.parquet")
