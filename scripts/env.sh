@@ -5,6 +5,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 PY="${FLOWS87_PYTHON:-python3}"
+# uv verifies TLS against SSL_CERT_FILE; point it at the system bundle when nothing else is set.
+if [ -z "${SSL_CERT_FILE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+fi
 if command -v uv >/dev/null 2>&1; then
     UV="$(command -v uv)"
 else

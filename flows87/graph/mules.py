@@ -208,12 +208,9 @@ def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     return finish(members, facts)
 
 
-def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Cash withdrawals by accounts of several parties at one location within minutes."""
-    if not has_data(ctx.transactions, "location_id"):
-        return empty_hits()
-    window, k = timedelta(minutes=float(p["window_minutes"])), int(p["min_accounts"])
-    cash = (
+def _withdrawals(ctx: GraphContext) -> pl.DataFrame:
+    """Cash withdrawals at a known location, with the party of the account."""
+    return (
         ctx.transactions.filter(
             pl.col("channel") == "cash_withdrawal", pl.col("location_id").is_not_null()
         )
@@ -223,57 +220,146 @@ def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .join(party_of(ctx.accounts), on="account_id", how="left")
         .with_columns(pl.coalesce("party", pl.lit("account:") + pl.col("account_id")))
     )
-    busy = (
-        cash.group_by("location_id")
-        .agg(pl.col("party").n_unique().alias("n"))
-        .filter(pl.col("n") >= k)
+
+
+def _occasions(ts: str, by: list[str], gap: timedelta) -> pl.Expr:
+    """Number the occasions of each `by` group: times more than `gap` apart start a new one."""
+    return (
+        ((pl.col(ts) - pl.col(ts).shift(1).over(by, order_by=ts)) > gap)
+        .fill_null(True)
+        .cum_sum()
+        .over(by, order_by=ts)
     )
-    cash = cash.join(busy, on="location_id", how="semi").sort("location_id", "ts", "txn_id")
-    if cash.is_empty():
+
+
+def _recurring_pairs(cash: pl.DataFrame, window: timedelta, gap: timedelta, m: int) -> pl.DataFrame:
+    """location_id, a, b: accounts of two parties withdrawing there within `window` of each
+    other on at least `m` occasions (co-occurrences more than `gap` apart)."""
+    step = int(window.total_seconds() * 1_000_000)
+    slotted = cash.with_columns((pl.col("ts").dt.epoch("us") // max(step, 1)).alias("slot"))
+    other = slotted.select(
+        "location_id",
+        "slot",
+        pl.col("txn_id").alias("txn_b"),
+        pl.col("ts").alias("ts_b"),
+        pl.col("account_id").alias("b"),
+        pl.col("party").alias("party_b"),
+    )
+    # Partners within the window lie in the same time slot or the next one.
+    near = pl.concat(
+        [
+            slotted.join(other, on=["location_id", "slot"]),
+            slotted.join(other.with_columns(pl.col("slot") - 1), on=["location_id", "slot"]),
+        ]
+    ).filter(
+        pl.col("party") != pl.col("party_b"),
+        (pl.col("ts_b") > pl.col("ts")) | ((pl.col("ts_b") == pl.col("ts")) & (pl.col("txn_b") > pl.col("txn_id"))),
+        pl.col("ts_b") - pl.col("ts") <= window,
+    )
+    pairs = near.select(
+        "location_id",
+        pl.min_horizontal("account_id", "b").alias("a"),
+        pl.max_horizontal("account_id", "b").alias("b"),
+        "ts",
+    ).unique()
+    return (
+        pairs.with_columns(_occasions("ts", ["location_id", "a", "b"], gap).alias("occasion"))
+        .group_by("location_id", "a", "b")
+        .agg(pl.col("occasion").max().alias("n"))
+        .filter(pl.col("n") >= m)
+        .select("location_id", "a", "b")
+    )
+
+
+def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """The same few cards of different people emptied together at one ATM, again and again.
+
+    Busy ATMs see many strangers within minutes, but strangers do not come back together. A group
+    is a set of accounts whose pairs withdrew at one location within `window_minutes` of each
+    other on `min_occasions` occasions; it counts when `min_accounts` of its parties withdrew
+    within one window on `min_occasions` occasions, and when it has at most `max_accounts`
+    accounts (a crowd of regulars, such as commuters at a station ATM, is not one controller).
+    Only the group's own withdrawals are reported, each within one window of its partners.
+    """
+    if not has_data(ctx.transactions, "location_id"):
         return empty_hits()
-    # Windows ending at each withdrawal; consecutive qualifying windows closer than the window
-    # length overlap, so they form one burst covering (first end - window, last end].
+    window = timedelta(minutes=float(p["window_minutes"]))
+    gap = timedelta(hours=float(p["min_gap_hours"]))
+    k, m = int(p["min_accounts"]), int(p["min_occasions"])
+    cash = _withdrawals(ctx)
+    pairs = _recurring_pairs(cash, window, gap, m)
+    if pairs.is_empty():
+        return empty_hits()
+    # One graph per location: account nodes are keyed by location, then mapped back.
+    nodes = (
+        pl.concat([pairs.select("location_id", pl.col(c).alias("account_id")) for c in "ab"])
+        .unique()
+        .with_columns((pl.col("location_id") + "|" + pl.col("account_id")).alias("node"))
+    )
+    comp = components(
+        pairs.select(
+            (pl.col("location_id") + "|" + pl.col("a")).alias("u"),
+            (pl.col("location_id") + "|" + pl.col("b")).alias("v"),
+        )
+    )
+    members = (
+        nodes.join(comp, on="node")
+        .select("location_id", "account_id", pl.format("g{}", "component").alias("group"))
+        .filter(pl.len().over("group") <= p["max_accounts"])
+    )
+    own = cash.join(members, on=["location_id", "account_id"]).sort("group", "ts", "txn_id")
+    if own.is_empty():
+        return empty_hits()
+    # Windows of the group's own withdrawals ending at each of them; enough parties make one
+    # qualifying window, and qualifying windows less than `gap` apart are one occasion.
     ends = (
-        cash.rolling(index_column="ts", period=window, group_by="location_id")
+        own.rolling(index_column="ts", period=window, closed="both", group_by="group")
         .agg(pl.col("party").n_unique().alias("n"))
         .filter(pl.col("n") >= k)
-        .unique(["location_id", "ts"])
-        .sort("location_id", "ts")
+        .unique(["group", "ts"])
+        .select("group", pl.col("ts").alias("end"))
+    )
+    ends = ends.with_columns(_occasions("end", ["group"], gap).alias("occasion"))
+    got = (
+        own.join(ends, on="group")
+        .filter(pl.col("ts") >= pl.col("end") - window, pl.col("ts") <= pl.col("end"))
+        .unique(["group", "txn_id"], keep="first")
+    )
+    got = (
+        got.filter(pl.col("occasion").max().over("group") >= m)
+        .sort("group", "ts", "txn_id")
         .with_columns(
-            ((pl.col("ts") - pl.col("ts").shift(1).over("location_id")) > window)
-            .fill_null(True)
-            .cum_sum()
-            .alias("burst")
+            (pl.lit("multi_card_atm:") + pl.col("txn_id").first().over("group")).alias("instance")
         )
-        .group_by("location_id", "burst")
-        .agg(pl.col("ts").min().alias("b_start"), pl.col("ts").max().alias("b_end"))
     )
-    got = cash.join(ends, on="location_id").filter(
-        pl.col("ts") > pl.col("b_start") - window, pl.col("ts") <= pl.col("b_end")
+    if got.is_empty():
+        return empty_hits()
+    visits = got.group_by("instance", "occasion").agg(
+        ((pl.col("ts").max() - pl.col("ts").min()).dt.total_seconds() / 60).alias("minutes")
     )
-    got = got.with_columns(
-        (
-            pl.lit("multi_card_atm:")
-            + pl.col("txn_id").sort_by("ts", "txn_id").first().over("location_id", "burst")
-        ).alias("instance")
+    facts = (
+        txn_lists(got)
+        .join(
+            got.group_by("instance").agg(
+                pl.col("location_id").first(),
+                pl.col("account_id").n_unique().alias("n_accounts"),
+                pl.col("party").n_unique().alias("n_parties"),
+                pl.col("occasion").n_unique().alias("n_occasions"),
+                pl.len().alias("n_withdrawals"),
+                pl.col("amount_base").sum().round(2).alias("total_amount"),
+                pl.col("ts").min().alias("first_ts"),
+                pl.col("ts").max().alias("last_ts"),
+                pl.lit(p["window_minutes"]).alias("window_minutes"),
+            ),
+            on="instance",
+        )
+        .join(
+            visits.group_by("instance").agg(
+                pl.col("minutes").max().round(1).alias("longest_occasion_minutes")
+            ),
+            on="instance",
+        )
     )
-    facts = txn_lists(got).join(
-        got.group_by("instance").agg(
-            pl.col("location_id").first(),
-            pl.col("account_id").n_unique().alias("n_accounts"),
-            pl.col("party").n_unique().alias("n_parties"),
-            pl.len().alias("n_withdrawals"),
-            pl.col("amount_base").sum().round(2).alias("total_amount"),
-            pl.col("ts").min().alias("first_ts"),
-            pl.col("ts").max().alias("last_ts"),
-            ((pl.col("ts").max() - pl.col("ts").min()).dt.total_seconds() / 60)
-            .round(1)
-            .alias("duration_minutes"),
-            pl.lit(p["window_minutes"]).alias("window_minutes"),
-        ),
-        on="instance",
+    return finish(
+        got.select("instance", "account_id", pl.lit("member").alias("role")), facts
     )
-    members = got.sort("instance", "ts").select(
-        "instance", "account_id", pl.lit("member").alias("role")
-    )
-    return finish(members, facts)

@@ -116,9 +116,16 @@ _ALL = (
     ),
     Pattern(
         "multi_card_atm",
-        "Cards of several different people used for cash withdrawals at one ATM or branch within "
-        "minutes (one controller emptying victims' accounts).",
-        {"min_accounts": 3, "window_minutes": 30},
+        "The same few cards of different people used together for cash withdrawals at one ATM "
+        "or branch, within minutes, on separate occasions (a controller emptying victims' "
+        "accounts); strangers in a busy ATM's queue do not come back together.",
+        {
+            "min_accounts": 3,
+            "window_minutes": 10,
+            "min_occasions": 2,
+            "max_accounts": 8,
+            "min_gap_hours": 1,
+        },
         mules.multi_card_atm,
     ),
     Pattern(
