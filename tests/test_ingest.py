@@ -136,6 +136,16 @@ def test_amlworld_accounts_are_derived_from_both_sides():
     assert hub["typology"] == "fan_out"
 
 
+def test_unlabelled_amlworld_has_no_label_columns(tmp_path):
+    path = tmp_path / "U_Trans.csv"
+    header = AMLWORLD_HEADER.removesuffix(",Is Laundering")
+    path.write_text(header + "\n" + AMLWORLD_ROW.format(amount=5).removesuffix(",0") + "\n")
+    tx, accounts = frames(read(path))
+    assert tx.height == 1
+    for frame in (tx, accounts):
+        assert not set(schema.label_columns("transactions")) & set(frame.columns)
+
+
 def test_base_currency_converts_amount_base():
     tx, _ = frames(read(AMLWORLD, base_currency="EUR"))
     row = by_row(tx, 1)  # 3697.34 US dollars

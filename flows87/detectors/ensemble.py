@@ -148,8 +148,9 @@ def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
     scores = frame.select("account_id").with_columns(
         pl.Series("anomaly_score", combined), *[pl.Series(k, v) for k, v in ranks.items()]
     )
-    cutoff = float(np.quantile(combined, 1.0 - settings.contamination))
-    flagged = np.flatnonzero(combined >= cutoff)
+    # Exactly the top share, ties broken by account order (the frame is sorted by account_id).
+    k = max(1, int(round(len(combined) * settings.contamination)))
+    flagged = np.sort(np.argsort(-combined, kind="stable")[:k])
     signals = _explain(frame, used, x, combined, flagged, settings)
     return EnsembleResult(scores, signals, used)
 

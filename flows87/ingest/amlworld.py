@@ -89,7 +89,7 @@ def read(path: Path, opts: Options) -> ReadResult:
     sources = [path]
     if labelled:
         patterns = patterns_path(path)
-        tx = label(tx, patterns, opts)
+        tx = label(tx, patterns)
         if patterns is not None:
             sources.append(patterns)
     return ReadResult(
@@ -111,7 +111,7 @@ def patterns_path(path: Path) -> Path | None:
     return None
 
 
-def label(tx: pl.LazyFrame, patterns: Path | None, opts: Options) -> pl.LazyFrame:
+def label(tx: pl.LazyFrame, patterns: Path | None) -> pl.LazyFrame:
     """Typology and scheme id of laundering rows, from the patterns file when there is one."""
     fallback = pl.when(pl.col("is_suspicious")).then(pl.lit("laundering"))
     if patterns is None:
