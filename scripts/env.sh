@@ -21,7 +21,10 @@ else
     UV="$ROOT/.tools/bin/uv"
 fi
 export UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
-"$UV" sync --locked --quiet --extra test --python "$PY"
+# Extras to install (the benchmarks add "bench"): FLOWS87_EXTRAS="test bench".
+extras=()
+for e in ${FLOWS87_EXTRAS:-test}; do extras+=(--extra "$e"); done
+"$UV" sync --locked --quiet "${extras[@]}" --python "$PY"
 
 export PATH="$ROOT/.venv/bin:$PATH"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow}"
