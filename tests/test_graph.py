@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -15,7 +15,8 @@ from flows87.graph import analysis
 from flows87.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, Pattern, find
 from flows87.rules.compile import check_rule
 from flows87.rules.evaluate import SIGNAL_SCHEMA
-from flows87.rules.model import Rule
+from flows87.rules.loader import RULES_DIR, load_rule
+from flows87.rules.model import Param, Rule
 from flows87.schema import conform, schema
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -106,7 +107,7 @@ def check_shape(hits: pl.DataFrame) -> None:
 
 
 def test_registry_entries_are_documented() -> None:
-    assert len(PATTERNS) == 11
+    assert len(PATTERNS) == 13
     for name, p in PATTERNS.items():
         assert isinstance(p, Pattern) and p.name == name
         assert len(p.description) > 40 and p.description.endswith(".")
@@ -122,11 +123,11 @@ def _graph_rule(pattern: str, params: dict[str, float]) -> Rule:
         severity="high",
         family="network",
         typologies=["laundering"],
-        date="2024-01-01",
+        date=date(2024, 1, 1),
         references=["FATF"],
         scope="graph",
         pattern=pattern,
-        params={k: {"default": v, "min": 0, "max": 1000} for k, v in params.items()},
+        params={k: Param(default=v, min=0, max=1000) for k, v in params.items()},
         summary="found",
         falsepositives=["none"],
     )
@@ -140,6 +141,17 @@ def test_rules_may_override_declared_params_only() -> None:
         find(context([]), "cycle", {"hops": 3})
     with pytest.raises(ConfigError, match="unknown graph pattern"):
         find(context([]), "cycles")
+
+
+@pytest.mark.parametrize(
+    "rule_id", ["fa_multi_card_atm", "id_shared_identifiers", "ml_many_to_one_beneficiary"]
+)
+def test_rule_file_declares_the_patterns_params(rule_id: str) -> None:
+    rule = load_rule(RULES_DIR / f"{rule_id}.yaml")
+    check_rule(rule)
+    assert rule.pattern is not None
+    declared = {name: param.default for name, param in rule.params.items()}
+    assert declared == PATTERNS[rule.pattern].params
 
 
 def test_every_pattern_runs_on_empty_and_bare_data() -> None:
@@ -327,41 +339,121 @@ def test_controller_hub_near_misses() -> None:
     ).is_empty()
 
 
+SURNAMES = ["Tran", "Okafor", "Silva", "Novak", "Reyes", "Haddad", "Kowalski", "Mensah", "Ito"]
+
+
 def _many_to_one(
-    senders: int = 8, spacing_days: float = 1, channel: str = "wire", dst_country: str = "PH"
-) -> list[dict[str, Any]]:
-    return [
+    senders: int = 8,
+    spacing_hours: float = 9,
+    channel: str = "wire",
+    dst_country: str = "PH",
+    amounts: list[float] | None = None,
+    kind: str = "individual",
+    kin: int = 0,
+    paid_before: bool = False,
+) -> GraphContext:
+    """Workers each paying a recruiter abroad the same fee soon after payday (FATF/APG 2018);
+    the arguments turn one behaviour at a time into that of an innocent look-alike."""
+    amounts = amounts or [150.0] * senders
+    rows = [
         t(
             f"r{i}",
-            24 * spacing_days * i,
+            24 * 20 + spacing_hours * i,
             f"W{i}",
             "BEN",
-            150,
+            amounts[i],
             channel,
             src_country="US",
             dst_country=dst_country,
         )
         for i in range(senders)
     ]
+    if paid_before:  # the same people paid this beneficiary before, one every other day
+        rows += [
+            {**r, "txn_id": f"e{i}", "ts": T0 + timedelta(days=2 * i)} for i, r in enumerate(rows)
+        ]
+    accounts = [a("BEN", name="Minh Vo", country=dst_country)] + [
+        a(f"W{i}", kind=kind, name=f"Worker {'Vo' if i < kin else SURNAMES[i % 9]}")
+        for i in range(senders)
+    ]
+    return context(rows, accounts)
 
 
 def test_many_to_one_beneficiary_found() -> None:
-    hits = find(context(_many_to_one()), "many_to_one_beneficiary")
+    hits = find(_many_to_one(), "many_to_one_beneficiary")
     check_shape(hits)
     assert roles(hits)["BEN"] == "beneficiary"
     assert sum(r == "sender" for r in roles(hits).values()) == 8
     ev = evidence(hits)
     assert ev["n_senders"] == 8 and ev["total_amount"] == 1200 and ev["beneficiary_country"] == "PH"
+    assert ev["cv"] == 0 and ev["new_share"] == 1 and ev["individual_share"] == 1
+    assert ev["kin_share"] == 0 and ev["duration_hours"] == 63
     assert set(hits["instance"]) == {"many_to_one_beneficiary:r0"}
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"senders": 7}, {"spacing_days": 5}, {"channel": "card"}, {"dst_country": "US"}],
-    ids=["too-few", "too-spread", "card-sales", "domestic"],
+    [
+        {"senders": 7},
+        {"spacing_hours": 24},
+        {"channel": "card"},
+        {"dst_country": "US"},
+        {"amounts": [40.0, 400.0] * 4},
+        {"kind": "business"},
+        {"kin": 2},
+        {"paid_before": True},
+    ],
+    ids=[
+        "too-few",
+        "too-spread",
+        "card-sales",
+        "domestic",
+        "varied-amounts",
+        "businesses",
+        "relatives",
+        "regular-payers",
+    ],
 )
 def test_many_to_one_near_misses(kwargs: dict[str, Any]) -> None:
-    assert find(context(_many_to_one(**kwargs)), "many_to_one_beneficiary").is_empty()
+    assert find(_many_to_one(**kwargs), "many_to_one_beneficiary").is_empty()
+
+
+def _family_abroad() -> GraphContext:
+    """A mother in Manila: six children abroad send what they can every week, and three in-laws
+    join them from the second week on."""
+    relatives = ["Santos"] * 6 + ["Cruz", "Lim", "Reyes"]
+    accounts = [a("MOM", name="Maria Santos", country="PH")] + [
+        a(f"K{i}", name=f"Child {s}") for i, s in enumerate(relatives)
+    ]
+    rows = [
+        t(
+            f"k{i}w{w}",
+            24 * (7 * w + 1) + 5 * i,
+            f"K{i}",
+            "MOM",
+            [120, 300, 80, 200, 450, 60, 150, 250, 100][(i + w) % 9],
+            "mobile_money" if i % 2 else "wire",
+            src_country="US",
+            dst_country="PH",
+            memo="FAMILY SUPPORT",
+        )
+        for i in range(9)
+        for w in range(4)
+        if i < 6 or w > 0
+    ]
+    return context(rows, accounts)
+
+
+def test_many_to_one_ignores_a_family_abroad() -> None:
+    family = _family_abroad()
+    assert find(family, "many_to_one_beneficiary").is_empty()
+    # as popular as a recruiter: popularity alone (the rule before) flags it
+    popular = {"max_cv": 10.0, "min_new_share": 0.0, "max_kin_share": 1.0}
+    assert find(family, "many_to_one_beneficiary", popular)["instance"].n_unique() == 1
+    defaults = PATTERNS["many_to_one_beneficiary"].params
+    for name in popular:  # varied sums, old payers, shared surname: each alone keeps it quiet
+        one = {**popular, name: defaults[name]}
+        assert find(family, "many_to_one_beneficiary", one).is_empty(), name
 
 
 # ---------------------------------------------------------------- labour
@@ -463,6 +555,7 @@ def test_shared_identifiers_found() -> None:
     ev = evidence(hits)
     assert ev["n_parties"] == 4 and ev["n_surnames"] == 4
     assert ev["identifiers"] == ["address:9 elm st", "email:x@y.z", "phone:+1 555 0100"]
+    assert ev["kinds"] == ["address", "email", "phone"] and ev["strong_identifiers"] == []
 
 
 def test_shared_identifiers_near_misses() -> None:
@@ -486,6 +579,47 @@ def test_shared_identifiers_counts_transaction_devices() -> None:
     hits = find(context(rows, accounts), "shared_identifiers")
     assert set(hits["account_id"]) == {"V0", "V1", "V2", "V3"}
     assert hits["txn_ids"][0].to_list() == ["v0", "v1", "v2", "v3"]
+
+
+def _house(surnames: list[str], **shared: str) -> list[dict[str, Any]]:
+    """People at one address; `shared` gives identifiers the first two of them also share."""
+    return [
+        {**a(f"H{i}", name=f"Sam {s}", address="12 Campus Rd"), **(shared if i < 2 else {})}
+        for i, s in enumerate(surnames)
+    ]
+
+
+STUDENTS = ["Novak", "Okafor", "Reyes", "Ito", "Haddad"]
+
+
+def test_shared_identifiers_ignores_flatmates() -> None:
+    flat = context([], _house(STUDENTS))
+    assert find(flat, "shared_identifiers").is_empty()
+    assert set(find(flat, "shared_identifiers", {"min_kinds": 1})["account_id"]) == {
+        f"H{i}" for i in range(5)
+    }  # what the rule flagged before: five surnames at one address
+    # a couple among them sharing a tablet is two people, not a ring of four
+    couple = context([], _house(STUDENTS, device_id="tab-1"))
+    assert find(couple, "shared_identifiers").is_empty()
+    # a family of five sharing address and phone has one surname
+    family = context([], _house(["Novak"] * 5, phone="+1 555 0177"))
+    assert find(family, "shared_identifiers").is_empty()
+
+
+def test_shared_identifiers_strong_value_alone() -> None:
+    strangers = [a(f"S{i}", name=f"Kim {s}", phone="+1 555 0199") for i, s in enumerate(STUDENTS)]
+    # S0 lives with flatmates and relatives: they are tied to the ring by the address only
+    home = [
+        a("F1", name="Lee Park", address="3 Oak St"),
+        a("F2", name="Ray Diaz", address="3 Oak St"),
+        {**strangers[0], "address": "3 Oak St"},
+    ]
+    hits = find(context([], strangers[1:4] + home), "shared_identifiers")
+    assert set(hits["account_id"]) == {"S0", "S1", "S2", "S3"}
+    ev = evidence(hits)
+    assert ev["strong_identifiers"] == ["phone:+1 555 0199"] and ev["n_parties"] == 4
+    # three strangers on one phone are fewer than min_parties, with nothing else shared
+    assert find(context([], strangers[:3]), "shared_identifiers").is_empty()
 
 
 def _openings(gap_days: float, same_party: bool = False) -> GraphContext:
@@ -566,37 +700,91 @@ def test_mule_network_near_misses() -> None:
     assert find(context(_mules(30, sparse), young), "mule_network").is_empty()
 
 
-def _atm(minutes_apart: float, same_party: bool = False) -> GraphContext:
+def _cash(txn: str, hours: float, account: str, location: str = "ATM-1") -> dict[str, Any]:
+    return t(txn, hours, account, "CASH", 200, "cash_withdrawal", location_id=location)
+
+
+def _atm(
+    minutes_apart: float = 3,
+    visits: tuple[float, ...] = (10, 24 * 3 + 22),
+    same_party: bool = False,
+    cards: tuple[tuple[int, ...], ...] = ((0, 1, 2), (0, 1, 2)),
+    crowd: list[dict[str, Any]] | None = None,
+) -> GraphContext:
+    """A controller withdrawing from the same three victims' cards, one after the other, on a
+    morning and on a night three days later (visits: hours from T0; cards: used at each)."""
     rows = [
-        t(
-            f"atm{i}",
-            i * minutes_apart / 60,
-            f"C{i}",
-            "CASH",
-            200,
-            "cash_withdrawal",
-            location_id="ATM-1",
-        )
-        for i in range(3)
+        _cash(f"atm{v}{i}", hour + i * minutes_apart / 60, f"C{card}")
+        for v, (hour, used) in enumerate(zip(visits, cards, strict=True))
+        for i, card in enumerate(used)
     ]
-    rows.append(t("far", 0, "C9", "CASH", 200, "cash_withdrawal", location_id="ATM-2"))
-    accounts = [a(f"C{i}", party="P-one" if same_party else None) for i in (0, 1, 2, 9)]
-    return context(rows, accounts)
+    rows.append(_cash("far", 10, "C9", "ATM-2"))
+    accounts = [a(f"C{i}", party="P-one" if same_party else None) for i in (0, 1, 2, 3, 9)]
+    return context(rows + (crowd or []), accounts)
 
 
 def test_multi_card_atm_found() -> None:
-    hits = find(_atm(minutes_apart=10), "multi_card_atm")
+    hits = find(_atm(), "multi_card_atm")
     check_shape(hits)
     assert hits["account_id"].to_list() == ["C0", "C1", "C2"]
-    assert set(hits["instance"]) == {"multi_card_atm:atm0"}
+    assert set(hits["instance"]) == {"multi_card_atm:atm00"}
+    assert hits["txn_ids"][0].to_list() == [f"atm{v}{i}" for v in range(2) for i in range(3)]
     ev = evidence(hits)
     assert ev["location_id"] == "ATM-1" and ev["n_parties"] == 3 and ev["n_accounts"] == 3
-    assert ev["duration_minutes"] == 20 and ev["n_withdrawals"] == 3
+    assert ev["n_occasions"] == 2 and ev["n_withdrawals"] == 6
+    assert ev["longest_occasion_minutes"] == 6 and ev["total_amount"] == 1200
 
 
-def test_multi_card_atm_near_misses() -> None:
-    assert find(_atm(minutes_apart=20), "multi_card_atm").is_empty()  # 40 minutes in all
-    assert find(_atm(minutes_apart=10, same_party=True), "multi_card_atm").is_empty()
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"minutes_apart": 6},  # 12 minutes from first to last card
+        {"visits": (10,), "cards": ((0, 1, 2),)},  # once only
+        {"visits": (10, 10.5)},  # half an hour later is the same occasion
+        {"same_party": True},  # one person's own cards
+        {"cards": ((0, 1, 2), (0, 1, 3))},  # not the same set twice
+    ],
+    ids=["too-slow", "once", "same-occasion", "same-party", "other-set"],
+)
+def test_multi_card_atm_near_misses(kwargs: dict[str, Any]) -> None:
+    assert find(_atm(**kwargs), "multi_card_atm").is_empty()
+
+
+def _queue(
+    day: int, people: range, every_minutes: float, prefix: str = "Q"
+) -> list[dict[str, Any]]:
+    """One customer after another at ATM-1 from 9:00, `every_minutes` apart."""
+    return [
+        _cash(f"{prefix}{day}_{p}", 24 * day + 9 + i * every_minutes / 60, f"{prefix}{p}")
+        for i, p in enumerate(people)
+    ]
+
+
+def test_multi_card_atm_ignores_a_busy_atm() -> None:
+    # 40 strangers a morning, one every 2 minutes, other strangers each day: the old rule saw
+    # one 80-minute burst a day; nobody comes back with the same people.
+    busy = [r for d in range(3) for r in _queue(d, range(40 * d, 40 * d + 40), 2)]
+    assert find(context(busy), "multi_card_atm").is_empty()
+    assert (
+        find(context(busy), "multi_card_atm", {"min_occasions": 1, "max_accounts": 100})[
+            "instance"
+        ].n_unique()
+        >= 3
+    )
+    # the same 12 commuters every weekday morning within minutes: regulars, not one controller
+    regulars = [r for d in range(5) for r in _queue(d, range(12), 0.8, "R")]
+    assert find(context(regulars), "multi_card_atm").is_empty()
+    assert (
+        find(context(regulars), "multi_card_atm", {"max_accounts": 12})["instance"].n_unique() == 1
+    )
+
+
+def test_multi_card_atm_found_inside_a_crowd() -> None:
+    # the controller's visits fall in the middle of each morning's queue of strangers
+    crowd = [r for d in (0, 3) for r in _queue(d, range(40 * d, 40 * d + 30), 1)]
+    hits = find(_atm(visits=(9.2, 24 * 3 + 9.2), crowd=crowd), "multi_card_atm")
+    assert set(hits["account_id"]) == {"C0", "C1", "C2"}
+    assert evidence(hits)["n_withdrawals"] == 6
 
 
 # ---------------------------------------------------------------- analysis
@@ -670,11 +858,11 @@ def _merchant_in_the_middle() -> GraphContext:
             {"min_surnames": 1},
         ),
         ("onboarding_burst", lambda: _openings(gap_days=5), {"window_days": 11}),
-        ("multi_card_atm", lambda: _atm(minutes_apart=20), {"window_minutes": 45}),
+        ("multi_card_atm", lambda: _atm(minutes_apart=6), {"window_minutes": 12}),
         (
             "many_to_one_beneficiary",
-            lambda: context(_many_to_one(spacing_days=5)),
-            {"window_days": 40},
+            lambda: _many_to_one(spacing_hours=24),
+            {"window_days": 8},
         ),
     ],
 )
@@ -708,14 +896,16 @@ def test_hits_do_not_depend_on_row_order() -> None:
         context(CYCLE),
         context(CHAIN),
         context(_scatter()),
-        context(_many_to_one()),
+        _many_to_one(),
         context(_hub_rows(80), signals=_signals(["S0", "S1", "S2"])),
         _payroll(4),
         _housed(5),
         _ring(["Ann Smith", "Bo Jones", "Cy Brown", "Di Lee"]),
         _openings(2),
-        _atm(10),
+        _atm(),
         context(_mules(30, FULL), young),
+        context(_fan_rows()),
+        context(_fan_rows(inbound=False)),
     ]
     parts = [_prefixed(i, c) for i, c in enumerate(planted)]
     tx, acc, sig = (pl.concat([p[j] for p in parts]) for j in range(3))
@@ -732,3 +922,36 @@ def test_hits_do_not_depend_on_row_order() -> None:
         assert_frame_equal(
             hits.sort("instance", "account_id"), find(shuffled, name).sort("instance", "account_id")
         )
+
+
+# ---------------------------------------------------------------- fan-in / fan-out
+
+
+def _fan_rows(n: int = 7, *, inbound: bool = True, channel: str = "p2p", amount: float = 1200) -> list[dict[str, Any]]:
+    """n spokes paying a hub H (or H paying n spokes) an hour apart."""
+    return [
+        t(f"F{i}", i, f"S{i}", "H", amount, channel) if inbound else t(f"F{i}", i, "H", f"S{i}", amount, channel)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("name, inbound, spoke_role", [("fan_in", True, "sender"), ("fan_out", False, "receiver")])
+def test_fan_names_the_hub_and_every_spoke(name: str, inbound: bool, spoke_role: str) -> None:
+    hits = find(context(_fan_rows(inbound=inbound)), name)
+    check_shape(hits)
+    assert roles(hits) == {"H": "hub", **{f"S{i}": spoke_role for i in range(7)}}
+    ev = evidence(hits)
+    assert (ev["n_counterparties"], ev["total_amount"], ev["hub"]) == (7, 8400.0, "H")
+    assert hits["txn_ids"][0].to_list() == [f"F{i}" for i in range(7)]
+
+
+@pytest.mark.parametrize("name, inbound", [("fan_in", True), ("fan_out", False)])
+def test_fan_near_misses(name: str, inbound: bool) -> None:
+    assert find(context(_fan_rows(5, inbound=inbound)), name).is_empty()  # too few
+    assert find(context(_fan_rows(inbound=inbound, channel="card")), name).is_empty()  # a shop
+    assert find(context(_fan_rows(inbound=inbound, amount=80)), name).is_empty()  # small sums
+    business = context(_fan_rows(inbound=inbound), [a("H", kind="business")])
+    assert find(business, name).is_empty()  # payroll / a company's receipts
+    slow = [dict(r, ts=r["ts"] + timedelta(days=i)) for i, r in enumerate(_fan_rows(inbound=inbound))]
+    assert find(context(slow), name).is_empty()  # spread over a week
+    assert not find(context(slow), name, {"window_days": 8}).is_empty()

@@ -23,7 +23,6 @@ from flows87.graph.common import (
     txn_lists,
 )
 
-
 STRONG = ("phone", "email", "device_id")
 """Identifiers one person rarely shares with strangers; an address is shared by every flatmate."""
 
@@ -84,7 +83,8 @@ def _device_txns(ctx: GraphContext, tagged: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _surname() -> pl.Expr:
+def surname() -> pl.Expr:
+    """The last word of the holder's name, lower-cased: enough to tell relatives from strangers."""
     return pl.col("name").str.strip_chars().str.to_lowercase().str.split(" ").list.last()
 
 
@@ -98,9 +98,7 @@ def _linked(ctx: GraphContext, max_group: float) -> pl.DataFrame:
     links = (
         identifier_pairs(ctx)
         .lazy()
-        .select(
-            "party", "identifier", (pl.col("identifier") + ":" + pl.col("value")).alias("node")
-        )
+        .select("party", "identifier", (pl.col("identifier") + ":" + pl.col("value")).alias("node"))
         .unique()
         .filter(n >= 2, n <= max_group)
         .collect()
@@ -187,7 +185,7 @@ def shared_identifiers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         ctx.accounts.select("account_id", "name"), on="account_id"
     )
     named = parties.select(pl.col("name").is_not_null().any()).item()
-    per_party = parties.group_by("party").agg(_surname().drop_nulls().first().alias("surname"))
+    per_party = parties.group_by("party").agg(surname().drop_nulls().first().alias("surname"))
     tagged = _strangers(tagged.join(per_party, on="party", how="left"), p, named)
     groups = (
         tagged.group_by("group")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows87.errors import ConfigError
-from flows87.graph import fans, flows, identity, labour, mules
+from flows87.graph import fans, flows, hubs, identity, labour, mules
 from flows87.graph.common import HIT_SCHEMA, GraphContext, empty_hits
 
 __all__ = ["HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
@@ -130,10 +130,32 @@ _ALL = (
     ),
     Pattern(
         "many_to_one_beneficiary",
-        "Many different senders paying one beneficiary abroad within weeks, card purchases "
-        "excluded (pooled remittances, collection accounts).",
-        {"min_senders": 8, "window_days": 30},
+        "Many unrelated individuals, mostly new payers, sending similar sums to one beneficiary "
+        "abroad within days, card purchases excluded (pooled wages, debt repayments to a "
+        "recruiter); relatives' remittances vary, recur and share a surname.",
+        {
+            "min_senders": 8,
+            "window_days": 7,
+            "max_cv": 0.35,
+            "min_individual_share": 0.8,
+            "min_new_share": 0.5,
+            "max_kin_share": 0.2,
+        },
         fans.many_to_one_beneficiary,
+    ),
+    Pattern(
+        "fan_in",
+        "Many distinct accounts transferring money to one (non-business) account within days; "
+        "card sales left out. Names the hub and every sender.",
+        {"min_counterparties": 6, "window_days": 2, "min_amount": 500},
+        hubs.fan_in,
+    ),
+    Pattern(
+        "fan_out",
+        "One (non-business) account transferring money to many distinct accounts within days; "
+        "payroll left out. Names the hub and every receiver.",
+        {"min_counterparties": 6, "window_days": 2, "min_amount": 500},
+        hubs.fan_out,
     ),
 )
 
