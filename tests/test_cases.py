@@ -36,7 +36,7 @@ def transactions(pairs: list[tuple[str, str, float]]) -> pl.DataFrame:
 SETTINGS = ScoringSettings()
 
 
-def test_families_add_up_and_signals_within_a_family_saturate() -> None:
+def test_signals_and_families_combine_as_noisy_or() -> None:
     signals = pl.DataFrame([
         sig("rule", "r1", "a", "behaviour", 0.5, ["x"]),
         sig("rule", "r2", "a", "behaviour", 0.5, ["x"]),
@@ -46,7 +46,9 @@ def test_families_add_up_and_signals_within_a_family_saturate() -> None:
     risk = account_risk(signals, links(signals, transactions([])), SETTINGS)
     r = {row["account_id"]: row for row in risk.iter_rows(named=True)}
     assert r["a"]["base_risk"] == pytest.approx(1 - 0.5 * 0.5)  # noisy-OR inside one family
-    assert r["b"]["base_risk"] == pytest.approx(0.5 + 0.5)  # two families add
+    assert r["b"]["base_risk"] == pytest.approx(1 - 0.5 * 0.5)  # two families combine again
+    assert r["b"]["risk_score"] == r["b"]["base_risk"]  # no link, no neighbour share
+
     assert not r["a"]["eligible"] and r["b"]["eligible"]  # one family is not corroboration
 
 

@@ -927,12 +927,22 @@ def test_hits_do_not_depend_on_row_order() -> None:
 # ---------------------------------------------------------------- fan-in / fan-out
 
 
-def _fan_rows(n: int = 7, *, inbound: bool = True, channel: str = "p2p", amount: float = 1200) -> list[dict[str, Any]]:
-    """n spokes paying a hub H (or H paying n spokes) an hour apart."""
-    return [
-        t(f"F{i}", i, f"S{i}", "H", amount, channel) if inbound else t(f"F{i}", i, "H", f"S{i}", amount, channel)
+def _fan_rows(n: int = 7, *, inbound: bool = True, channel: str = "p2p", amount: float = 1200,
+              flow: bool = True, days_apart: float = 0) -> list[dict[str, Any]]:
+    """n spokes paying a hub H (or H paying n spokes) an hour (plus `days_apart`) apart; with
+    `flow`, the money passes through H: it leaves a day after the last collection (fan-in) or
+    arrives two hours before the first payment (fan-out)."""
+    rows = [
+        t(f"F{i}", i + 24 * days_apart * i, f"S{i}", "H", amount, channel) if inbound
+        else t(f"F{i}", i + 24 * days_apart * i, "H", f"S{i}", amount, channel)
         for i in range(n)
     ]
+    last = rows[-1]["ts"]
+    if flow and inbound:
+        rows.append(t("OUT", 0, "H", "BOSS", 0.9 * n * amount) | {"ts": last + timedelta(days=1)})
+    if flow and not inbound:
+        rows.append(t("IN", -2, "BOSS", "H", n * amount))
+    return rows
 
 
 @pytest.mark.parametrize("name, inbound, spoke_role", [("fan_in", True, "sender"), ("fan_out", False, "receiver")])
@@ -942,6 +952,7 @@ def test_fan_names_the_hub_and_every_spoke(name: str, inbound: bool, spoke_role:
     assert roles(hits) == {"H": "hub", **{f"S{i}": spoke_role for i in range(7)}}
     ev = evidence(hits)
     assert (ev["n_counterparties"], ev["total_amount"], ev["hub"]) == (7, 8400.0, "H")
+    assert ev["flow_through"] == (0.9 if inbound else 1.0)
     assert hits["txn_ids"][0].to_list() == [f"F{i}" for i in range(7)]
 
 
@@ -952,6 +963,10 @@ def test_fan_near_misses(name: str, inbound: bool) -> None:
     assert find(context(_fan_rows(inbound=inbound, amount=80)), name).is_empty()  # small sums
     business = context(_fan_rows(inbound=inbound), [a("H", kind="business")])
     assert find(business, name).is_empty()  # payroll / a company's receipts
-    slow = [dict(r, ts=r["ts"] + timedelta(days=i)) for i, r in enumerate(_fan_rows(inbound=inbound))]
-    assert find(context(slow), name).is_empty()  # spread over a week
-    assert not find(context(slow), name, {"window_days": 8}).is_empty()
+    slow = context(_fan_rows(inbound=inbound, days_apart=1))
+    assert find(slow, name).is_empty()  # spread over a week
+    assert not find(slow, name, {"window_days": 8}).is_empty()
+    # The landlord look-alike: rent from many tenants that stays (or a payout from savings).
+    kept = context(_fan_rows(inbound=inbound, flow=False))
+    assert find(kept, name).is_empty()
+    assert not find(kept, name, {"min_flow_through": 0.0}).is_empty()

@@ -121,7 +121,7 @@ def build(
         txn_ids = sorted({t for ids in sigs["txn_ids"].to_list() for t in ids})[:MAX_CASE_TXNS]
         tx = txn_amounts.filter(pl.col("txn_id").is_in(txn_ids))
         risks = [risk_of[a] for a in ordered]
-        score = risks[0] + 0.25 * sum(risks[1:])
+        score = risks[0]  # the case is as strong as its strongest account; size breaks ties
         central = _central(ordered, edges)
         rows.append({
             "case_id": cid,
@@ -144,7 +144,7 @@ def build(
         members.extend({"account_id": a, "case_id": cid} for a in ordered)
     cases = (
         pl.DataFrame(rows, schema=CASE_SCHEMA)
-        .sort(["risk_score", "case_id"], descending=[True, False])
+        .sort(["risk_score", "n_accounts", "case_id"], descending=[True, True, False])
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
     )
     if settings.max_cases:
@@ -172,7 +172,7 @@ def _summary(ordered: list[str], sigs: pl.DataFrame, typ: Counter[str], score: f
     fams = ", ".join(sorted(set(sigs["family"].to_list())))
     head = (
         f"{len(ordered)} account{'s' if len(ordered) > 1 else ''} with {sigs.height} red flags "
-        f"({fams})" + (f"; suspected {kinds}" if kinds else "") + f". Risk score {score:.2f}."
+        f"({fams})" + (f"; suspected {kinds}" if kinds else "") + f". Risk score {score:.3f}."
     )
     lines = [head]
     if central is not None:

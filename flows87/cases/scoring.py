@@ -86,7 +86,13 @@ def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
 def account_risk(
     signals: pl.DataFrame, pairs: pl.DataFrame, settings: ScoringSettings
 ) -> pl.DataFrame:
-    """account_id, risk_score, base_risk, families, n_families, n_signals, max_signal, eligible."""
+    """account_id, risk_score, base_risk, families, n_families, n_signals, max_signal, eligible.
+
+    Every score is a noisy-OR, so risk stays in [0, 1] and reads like a probability: signals
+    combine within their family, weighted families combine into the account's base risk, and a
+    share of the riskiest linked neighbour's base risk combines in last. A critical signal alone
+    therefore ranks with well-corroborated accounts, as RED-FLAGS.md asks.
+    """
     src_w = pl.col("source").replace_strict(settings.source_weights, default=1.0, return_dtype=pl.Float64)
     fam_w = pl.col("family").replace_strict(settings.family_weights, default=1.0, return_dtype=pl.Float64)
     weighted = signals.with_columns((pl.col("score") * src_w).clip(0.0, 0.999).alias("w"))
@@ -94,10 +100,10 @@ def account_risk(
         weighted.group_by("account_id", "family")
         .agg((1.0 - (1.0 - pl.col("w")).log().sum().exp()).alias("family_score"),
              pl.len().alias("n"), pl.col("score").max().alias("max_score"))
-        .with_columns((pl.col("family_score") * fam_w).alias("weighted"))
+        .with_columns((pl.col("family_score") * fam_w).clip(0.0, 0.999).alias("weighted"))
     )
     base = per_family.group_by("account_id").agg(
-        pl.col("weighted").sum().alias("base_risk"),
+        (1.0 - (1.0 - pl.col("weighted")).log().sum().exp()).alias("base_risk"),
         pl.col("family").sort().alias("families"),
         pl.col("n").sum().alias("n_signals"),
         pl.col("max_score").max().alias("max_signal"),
@@ -112,7 +118,7 @@ def account_risk(
     out = (
         base.join(bonus, on="account_id", how="left")
         .with_columns(
-            (pl.col("base_risk") + pl.col("bonus").fill_null(0.0)).alias("risk_score"),
+            (1.0 - (1.0 - pl.col("base_risk")) * (1.0 - pl.col("bonus").fill_null(0.0))).alias("risk_score"),
             pl.col("families").list.set_difference(["anomaly"]).list.len().alias("n_families"),
         )
         .with_columns(

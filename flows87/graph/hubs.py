@@ -3,7 +3,9 @@
 The hub alone is what an account rule sees; the pattern also names the spokes, so a case about
 the hub can show (and an evaluation can count) the mules on the other side. Card payments are
 left out (a merchant's sales are a fan-in by nature) and so are business hubs (payroll is a
-fan-out by nature).
+fan-out by nature). A collection only counts when the money flows through the hub: what a
+fan-in gathered leaves again within days, what a fan-out spreads arrived just before. A landlord
+collecting rent on the first of the month keeps it; a collector for a network does not.
 """
 
 from __future__ import annotations
@@ -53,12 +55,16 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
     got = got.with_columns(
         (pl.lit(f"{name}:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over(hub)).alias("instance")
     )
+    got = _flowing_through(ctx, got, hub, p, inbound=inbound)
+    if got.is_empty():
+        return empty_hits()
     facts = txn_lists(got).join(
         got.group_by("instance").agg(
             pl.col(spoke).n_unique().alias("n_counterparties"),
             pl.len().alias("n_transfers"),
             pl.col(hub).first().alias("hub"),
             pl.col("amt").median().round(2).alias("median_amount"),
+            pl.col("flow_through").first().round(4).alias("flow_through"),
             *span_facts(amount="amt"),
         ),
         on="instance",
@@ -73,6 +79,34 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
         ]
     )
     return finish(members, facts)
+
+
+def _flowing_through(
+    ctx: GraphContext, got: pl.DataFrame, hub: str, p: dict[str, float], *, inbound: bool
+) -> pl.DataFrame:
+    """Keep instances whose money passes through the hub within `flow_days` (see module doc)."""
+    lag = days(p["flow_days"])
+    span = got.group_by(hub).agg(
+        pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"),
+        pl.col("amt").sum().alias("fan_sum"),
+    )
+    side = "src_account" if inbound else "dst_account"
+    moves = ctx.transactions.select(pl.col(side).alias(hub), "ts", "amount_base").join(
+        span, on=hub, how="inner"
+    )
+    if inbound:  # what left the hub from the first collection until flow_days after the last
+        moves = moves.filter(pl.col("ts") >= pl.col("first"), pl.col("ts") <= pl.col("last") + lag)
+    else:  # what reached the hub from flow_days before the first payment until the last
+        moves = moves.filter(pl.col("ts") >= pl.col("first") - lag, pl.col("ts") <= pl.col("last"))
+    moved = moves.group_by(hub).agg(pl.col("amount_base").sum().alias("moved"))
+    through = (
+        span.select(hub, "fan_sum")
+        .join(moved, on=hub, how="left")
+        .select(hub, (pl.col("moved").fill_null(0.0) / pl.col("fan_sum")).clip(upper_bound=1.0)
+                .alias("flow_through"))
+        .filter(pl.col("flow_through") >= p["min_flow_through"])
+    )
+    return got.join(through, on=hub, how="inner")
 
 
 def fan_in(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
