@@ -164,38 +164,143 @@ def test_scheme_members_also_live_ordinary_lives(tx: pl.DataFrame, acc: pl.DataF
 
 # -- typology shapes -------------------------------------------------------------------------
 
-def test_sex_trafficking_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+BEGIN = datetime(START.year, START.month, START.day, tzinfo=UTC)
+TRANSFER = pl.col("channel").is_in(["p2p", "mobile_money"])
+
+
+def sex_roles(tx: pl.DataFrame, acc: pl.DataFrame) -> list[tuple[pl.DataFrame, list[str], str]]:
+    """Per sex-trafficking scheme: its members, its victims (people paid by many at night) and
+    the controller their takings are swept to."""
+    out = []
     for part in each_scheme(tx, "sex_trafficking"):
         members = acc.filter(pl.col("scheme_id") == part["scheme_id"][0])
-        inbound = tx.filter(pl.col("dst_account").is_in(members["account_id"].implode()))
+        people = members.filter(pl.col("kind") == "individual")["account_id"].implode()
+        inbound = tx.filter(pl.col("dst_account").is_in(people))
         victims = inbound.group_by("dst_account").agg(
             NIGHT.mean().alias("night"), pl.col("src_account").n_unique().alias("payers"),
-            pl.col("amount_base").filter(NIGHT).median().alias("price"),
-        ).filter((pl.col("night") >= 0.5) & (pl.col("payers") >= 8))
-        assert victims.height >= 1
-        assert victims["price"].is_between(80, 500).all()
+        ).filter((pl.col("night") >= 0.5) & (pl.col("payers") >= 8))["dst_account"]
+        sweeps = part.filter(pl.col("src_account").is_in(victims.implode()) & TRANSFER)
+        out.append((members, victims.to_list(), sweeps["dst_account"].mode()[0]))
+    return out
+
+
+def test_sex_trafficking_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    for members, victims, controller in sex_roles(tx, acc):
+        assert len(victims) >= 2
+        inbound = tx.filter(pl.col("dst_account").is_in(victims) & NIGHT)
+        assert inbound.group_by("dst_account").agg(pl.col("amount_base").median())[
+            "amount_base"].is_between(80, 500).all()
         # takings swept to one account within hours of the night's last client
-        sweeps = part.filter(pl.col("src_account").is_in(victims["dst_account"].implode()))
+        sweeps = tx.filter(pl.col("src_account").is_in(victims) & TRANSFER
+                           & pl.col("is_suspicious"))
         assert sweeps["dst_account"].n_unique() == 1
-        controller = sweeps["dst_account"][0]
         spend = tx.filter((pl.col("src_account") == controller) & (pl.col("channel") == "card"))
         hotels = spend.filter(pl.col("mcc") == "7011")
         assert hotels["location_id"].n_unique() >= 2
         assert hotels["location_id"].str.split("-").list.get(1).n_unique() >= 2   # cities
-        assert spend["mcc"].is_in(["7311", "5967", "7273"]).any()
-        victim_rows = members.filter(pl.col("account_id").is_in(victims["dst_account"].implode()))
+        victim_rows = members.filter(pl.col("account_id").is_in(victims))
         assert victim_rows["address"].n_unique() == 1
 
 
-def test_labour_exploitation_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+def atm_occasions(withdrawals: pl.DataFrame, k: int = 3, minutes: int = 10) -> pl.DataFrame:
+    """location_id, day of each occasion when >= k accounts withdrew there within minutes."""
+    return (withdrawals.sort("location_id", "ts")
+            .rolling(index_column="ts", period=f"{minutes}m", group_by="location_id")
+            .agg(pl.col("src_account").n_unique().alias("n"))
+            .filter(pl.col("n") >= k)
+            .select("location_id", pl.col("ts").dt.date().alias("day")).unique())
+
+
+def sex_flags(tx: pl.DataFrame, acc: pl.DataFrame, members: pl.DataFrame, victims: list[str],
+              controller: str) -> set[str]:
+    """The optional red flags one scheme shows, measured from the data."""
+    flags = set()
+    spend = tx.filter((pl.col("src_account") == controller) & (pl.col("channel") == "card"))
+    if spend.filter(pl.col("mcc") == "6540").height >= 4:
+        flags.add("prepaid")
+    ads = spend.filter(pl.col("mcc").is_in(["7311", "5967", "7273"]))["ts"].sort()
+    if ads.len() >= 3 and ads.max() - ads.min() >= timedelta(days=10):
+        flags.add("ads")                                           # week after week
+    weeks = spend.filter(pl.col("mcc") == "7011").group_by(
+        (pl.col("ts") - BEGIN).dt.total_days() // 7).agg(
+        pl.len(), pl.col("dst_account").n_unique().alias("hotels"),
+        pl.col("location_id").n_unique().alias("places"))
+    if weeks.filter((pl.col("len") >= 4) & (pl.col("hotels") >= 2)
+                    & (pl.col("places") >= 3)).height:
+        flags.add("circuit")                              # a hotel circuit within one week
+    flights = spend.filter(pl.col("mcc") == "4511")
+    if flights.height >= 4 and flights["ts"].dt.date().value_counts()["count"].max() >= 2:
+        flags.add("airline")
+    cash = tx.filter((pl.col("channel") == "cash_withdrawal")
+                     & pl.col("src_account").is_in(victims))
+    if atm_occasions(cash)["day"].n_unique() >= 2:
+        flags.add("atm")
+    rows = acc.filter(pl.col("account_id").is_in(victims))
+    boss = acc.filter(pl.col("account_id") == controller).row(0, named=True)
+    shared = rows.filter((pl.col("phone") == boss["phone"])
+                         | (pl.col("device_id") == boss["device_id"]))
+    opened = shared["opened_at"]
+    if (shared.height >= 3 and opened.max() - opened.min() <= timedelta(days=7)
+            and opened.min() >= BEGIN - timedelta(days=60)):
+        flags.add("burst")
+    fronts = members.filter(pl.col("business_type").is_in(["7297", "7230"]))["account_id"]
+    for front in fronts:
+        inflow = tx.filter(pl.col("dst_account") == front)
+        cards = inflow.filter(pl.col("channel") == "card")
+        pays = tx.filter((pl.col("src_account") == front) & (pl.col("dst_account") == controller))
+        assert pays.height >= 1                                       # a front pays the controller
+        if cards.height >= 10 and cards.select(NIGHT.mean()).item() >= 0.5:
+            flags.add("night_front")
+        cash_in = inflow.filter(pl.col("channel") == "cash_deposit")["amount_base"].sum()
+        if cash_in >= 0.8 * inflow["amount_base"].sum():
+            flags.add("cash_front")
+    return flags
+
+
+def test_sex_trafficking_schemes_show_varied_optional_red_flags(tx: pl.DataFrame,
+                                                                acc: pl.DataFrame) -> None:
+    shown = [frozenset(sex_flags(tx, acc, *roles)) for roles in sex_roles(tx, acc)]
+    every = {"prepaid", "ads", "airline", "atm", "burst", "night_front", "cash_front",
+             "circuit"}
+    assert set().union(*shown) == every             # each red flag has labelled positives
+    assert all(flags != every for flags in shown)   # but no scheme shows them all
+    assert len(set(shown)) == len(shown)            # and no two schemes show the same ones
+
+
+LABOUR_SECTORS = ["1711", "0780", "0763", "7349", "5812"]
+PAID = pl.col("channel").is_in(["ach", "wire"])
+
+
+def labour_roles(tx: pl.DataFrame, acc: pl.DataFrame) -> list[tuple[pl.DataFrame, str]]:
+    """Per labour scheme: its member accounts and its employer (the member business)."""
+    out = []
     for part in each_scheme(tx, "labour_exploitation"):
-        payers = part.group_by("src_account").agg(pl.col("dst_account").n_unique().alias("n"))
-        employer = payers.sort("n", descending=True)["src_account"][0]
-        wages = part.filter(pl.col("src_account") == employer)
+        members = acc.filter(pl.col("scheme_id") == part["scheme_id"][0])
+        firms = members.filter(pl.col("kind") == "business")
+        assert firms.height == 1
+        out.append((members, firms["account_id"][0]))
+    return out
+
+
+def test_labour_exploitation_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    for members, employer in labour_roles(tx, acc):
+        assert members.filter(pl.col("account_id") == employer)["business_type"][0] \
+            in LABOUR_SECTORS
+        people = members.filter(pl.col("kind") == "individual")
+        assert people.height >= 6
+        assert people["address"].n_unique() <= people.height / 2 + 2   # housed together
+
+
+def test_labour_wages_paid_and_taken_back(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    """In some schemes the employer pays low wages by bank and most comes back within days."""
+    seen = 0
+    for members, employer in labour_roles(tx, acc):
+        wages = tx.filter((pl.col("src_account") == employer) & pl.col("is_suspicious")
+                          & pl.col("dst_account").is_in(members["account_id"].implode()))
         workers = wages["dst_account"].unique()
-        assert workers.len() >= 5
-        rows = acc.filter(pl.col("account_id").is_in(workers.implode()))
-        assert rows["address"].n_unique() <= workers.len() / 2
+        if workers.len() < 5:
+            continue
+        seen += 1
         assert wages.group_by("dst_account").agg(pl.col("amount_base").mean())["amount_base"] \
             .median() < 1_000                                               # low wages
         outflows = tx.select(pl.col("src_account").alias("dst_account"),
@@ -207,9 +312,52 @@ def test_labour_exploitation_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
                     & (pl.col("out_ts") <= pl.col("ts") + timedelta(days=3)))
             .group_by("txn_id").agg(pl.col("out").sum(), pl.col("amount_base").first())
         )
-        share = passed_on.height / wages.height
-        assert share >= 0.9
+        assert passed_on.height / wages.height >= 0.9
         assert ((passed_on["out"] / passed_on["amount_base"]) >= 0.5).mean() >= 0.9
+    assert seen >= 1
+
+
+def test_labour_employer_with_revenue_but_no_payroll(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    """In some schemes workers are paid in cash: revenue comes in, no payroll goes out."""
+    kinds = acc.select(pl.col("account_id").alias("dst_account"), "kind")
+    seen = 0
+    for _, employer in labour_roles(tx, acc):
+        out = tx.filter(pl.col("src_account") == employer).join(kinds, on="dst_account")
+        payroll = out.filter(PAID & (pl.col("kind") == "individual")).height
+        revenue = tx.filter((pl.col("dst_account") == employer) & PAID)["amount_base"].sum()
+        cash = out.filter(pl.col("channel") == "cash_withdrawal")["amount_base"].sum()
+        if payroll <= 1 and revenue >= 10_000 and cash >= 1_000:
+            seen += 1
+    assert seen >= 1
+
+
+def test_labour_recruitment_fees_at_home_and_abroad(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    """Workers of one scheme paying one account similar sums: a recruiter, sometimes abroad."""
+    places = set()
+    for members, _ in labour_roles(tx, acc):
+        people = members.filter(pl.col("kind") == "individual")["account_id"].implode()
+        fees = (tx.filter(pl.col("src_account").is_in(people) & pl.col("amount_base")
+                          .is_between(140, 420))
+                .group_by("dst_account").agg(
+                    pl.col("src_account").n_unique().alias("payers"),
+                    (pl.col("amount_base").std() / pl.col("amount_base").mean()).alias("cv"),
+                    (pl.col("src_country") != pl.col("dst_country")).all().alias("abroad"))
+                .filter((pl.col("payers") >= 5) & (pl.col("cv") <= 0.06)))
+        places.update("abroad" if a else "home" for a in fees["abroad"])
+    assert places == {"abroad", "home"}
+
+
+def test_labour_wages_of_several_employers_pooled(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    """In some schemes one person receives payroll-type transfers from three or more firms."""
+    firms = acc.filter(pl.col("kind") == "business")["account_id"].implode()
+    pooled = 0
+    for members, _ in labour_roles(tx, acc):
+        people = members.filter(pl.col("kind") == "individual")["account_id"].implode()
+        wages = tx.filter(pl.col("dst_account").is_in(people) & pl.col("src_account").is_in(firms)
+                          & PAID)
+        pooled += (wages.group_by("dst_account").agg(pl.col("src_account").n_unique())
+                   ["src_account"] >= 3).sum()
+    assert pooled >= 1
 
 
 def test_funnel_account_shape(tx: pl.DataFrame) -> None:
@@ -237,10 +385,11 @@ def test_structuring_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
 
 def test_mule_chain_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
     part = scheme_txns(tx, "mule_chain").with_row_index("hop")
+    members = acc.filter(pl.col("typology") == "mule_chain")["account_id"].implode()
     nxt = (
         part.join(part, left_on=["scheme_id", "dst_account"],
                   right_on=["scheme_id", "src_account"], suffix="_next")
-        .filter(pl.col("ts_next") > pl.col("ts"))
+        .filter((pl.col("ts_next") > pl.col("ts")) & pl.col("dst_account").is_in(members))
         .sort("ts_next").group_by("hop").first()
     )
     assert nxt.height >= 2 * part["scheme_id"].n_unique()
@@ -249,8 +398,60 @@ def test_mule_chain_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
     ratio = nxt["amount_base_next"] / nxt["amount_base"]
     assert ratio.is_between(0.9, 1.0, closed="left").all()
     mules = acc.filter(pl.col("account_id").is_in(nxt["dst_account"].implode()))
-    begin = datetime(START.year, START.month, START.day, tzinfo=UTC)
-    assert (mules["opened_at"] >= begin - timedelta(days=120)).all()
+    young = mules["opened_at"] >= BEGIN - timedelta(days=120)
+    assert young.mean() >= 0.5          # new accounts, but for an occasional dormant one
+
+
+def test_dormant_mules_wake_up_with_high_volume(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    """Some mules and funnels are old accounts silent until the scheme reaches them."""
+    typologies = ["mule_chain", "funnel_account"]
+    members = acc.filter(pl.col("typology").is_in(typologies) & (pl.col("country") == "US"))
+    legs = pl.concat([
+        tx.select(pl.col(side).alias("account_id"), "ts", "amount_base", "is_suspicious")
+        for side in ("src_account", "dst_account")
+    ]).join(members.select("account_id", "opened_at"), on="account_id")
+    per = legs.group_by("account_id").agg(
+        pl.col("ts").min().alias("first"),
+        pl.col("ts").filter("is_suspicious").min().alias("first_scheme"),
+        pl.col("amount_base").filter("is_suspicious").sum().alias("volume"),
+        pl.col("opened_at").first())
+    dormant = per.filter((pl.col("first") == pl.col("first_scheme"))
+                         & (pl.col("first") - pl.col("opened_at") >= timedelta(days=120))
+                         & (pl.col("first") >= BEGIN + timedelta(days=1))
+                         & (pl.col("volume") >= 10_000))
+    assert dormant.height >= 1
+    # one per scheme at most: the other mules are new accounts
+    schemes = members.filter(pl.col("account_id").is_in(dormant["account_id"].implode()))
+    assert schemes["scheme_id"].is_unique().all()
+
+
+def test_mule_network_shape(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    for part in each_scheme(tx, "mule_network"):
+        members = acc.filter(pl.col("scheme_id") == part["scheme_id"][0])
+        ids = members["account_id"].implode()
+        block = part.filter(pl.col("src_account").is_in(ids) & pl.col("dst_account").is_in(ids)
+                            & (pl.col("src_country") == pl.col("dst_country")))
+        senders, receivers = block["src_account"].unique(), block["dst_account"].unique()
+        assert senders.len() >= 3 and receivers.len() >= 3
+        assert not senders.is_in(receivers.implode()).any()                    # bipartite
+        pairs = block.select("src_account", "dst_account").unique().height
+        assert pairs / (senders.len() * receivers.len()) >= 0.5                 # dense
+        assert block["amount_base"].is_between(1_000, 5_000).all()              # low thousands
+        assert block["ts"].max() - block["ts"].min() <= timedelta(days=6)
+        first = pl.concat([
+            block.select(pl.col(side).alias("account_id"), "ts")
+            for side in ("src_account", "dst_account")
+        ]).group_by("account_id").agg(pl.col("ts").min()).join(
+            members.select("account_id", "opened_at"), on="account_id")
+        age = first["ts"] - first["opened_at"]
+        assert ((age >= timedelta(0)) & (age <= timedelta(days=60))).all()    # all new
+        # receivers cash out or wire abroad soon after
+        out = tx.filter(pl.col("src_account").is_in(receivers.implode())
+                        & pl.col("is_suspicious")
+                        & ((pl.col("channel") == "cash_withdrawal")
+                           | (pl.col("src_country") != pl.col("dst_country"))))
+        assert out["amount_base"].sum() >= 0.8 * block["amount_base"].sum()
+        assert out["ts"].max() - block["ts"].max() <= timedelta(days=2)
 
 
 @pytest.mark.parametrize("typology, hub, other", [
@@ -407,3 +608,78 @@ def test_innocent_new_accounts_are_active(tx: pl.DataFrame, acc: pl.DataFrame) -
     new = acc.filter(~pl.col("is_suspicious") & (pl.col("opened_at") >= begin - timedelta(days=30)))
     active = tx.filter(pl.col("src_account").is_in(new["account_id"].implode()))
     assert active["src_account"].n_unique() >= 10
+
+
+def test_innocent_gift_card_bursts(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    cards = tx.filter(pl.col("src_account").is_in(innocent(acc)) & (pl.col("mcc") == "6540"))
+    burst = (cards.sort("src_account", "ts")
+             .rolling(index_column="ts", period="4d", group_by="src_account").agg(pl.len())
+             .filter(pl.col("len") >= 3))
+    assert burst["src_account"].n_unique() >= 3
+
+
+def test_innocent_families_opening_accounts_together(acc: pl.DataFrame) -> None:
+    people = acc.filter(~pl.col("is_suspicious") & (pl.col("kind") == "individual"))
+    homes = people.group_by("address").agg(
+        pl.len(), pl.col("name").str.split(" ").list.last().n_unique().alias("surnames"),
+        (pl.col("opened_at").max() - pl.col("opened_at").min()).alias("span"),
+        pl.col("opened_at").min().alias("first"))
+    together = homes.filter((pl.col("len") >= 3) & (pl.col("surnames") == 1)
+                            & (pl.col("span") <= timedelta(days=7)))
+    assert together.height >= 2
+    assert (together["first"] >= BEGIN - timedelta(days=60)).all()        # recently
+
+
+def test_innocent_fixed_loan_instalments(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    """Many people paying one account the very same sum, like workers repaying a recruiter."""
+    pays = tx.filter(pl.col("src_account").is_in(innocent(acc))
+                     & pl.col("dst_account").is_in(innocent(acc))
+                     & pl.col("amount_base").is_between(150, 400))
+    same = pays.group_by("dst_account", "amount_base").agg(pl.col("src_account").n_unique())
+    assert same.filter(pl.col("src_account") >= 5)["dst_account"].n_unique() >= 1
+
+
+def test_innocent_people_with_two_or_three_jobs(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    firms = acc.filter(pl.col("kind") == "business")["account_id"].implode()
+    people = acc.filter(~pl.col("is_suspicious") & (pl.col("kind") == "individual"))
+    wages = tx.filter(pl.col("dst_account").is_in(people["account_id"].implode())
+                      & pl.col("src_account").is_in(firms) & PAID)
+    jobs = wages.group_by("dst_account").agg(pl.col("src_account").n_unique())["src_account"]
+    assert (jobs == 2).sum() >= 10
+    assert 1 <= (jobs >= 3).sum() < (jobs == 2).sum()                      # rarely three
+
+
+def test_innocent_busy_atms(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    cash = tx.filter((pl.col("channel") == "cash_withdrawal")
+                     & pl.col("src_account").is_in(innocent(acc)))
+    assert atm_occasions(cash).height >= 5
+    # some households come back together: three of them at one ATM on several evenings
+    homes = cash.join(acc.select(pl.col("account_id").alias("src_account"), "address"),
+                      on="src_account").sort("address", "location_id", "ts")
+    together = (homes.rolling(index_column="ts", period="10m", group_by=["address", "location_id"])
+                .agg(pl.col("src_account").n_unique().alias("n")).filter(pl.col("n") >= 3)
+                .group_by("address").agg(pl.col("ts").dt.date().n_unique().alias("days")))
+    assert (together["days"] >= 2).any()
+
+
+def test_innocent_late_opening_salons(tx: pl.DataFrame, acc: pl.DataFrame) -> None:
+    salons = acc.filter(~pl.col("is_suspicious") & pl.col("business_type").is_in(["7297", "7230"]))
+    sales = tx.filter((pl.col("channel") == "card")
+                      & pl.col("dst_account").is_in(salons["account_id"].implode()))
+    late = sales.group_by("dst_account").agg(pl.len(), NIGHT.mean().alias("night"))
+    assert late.filter((pl.col("len") >= 10) & (pl.col("night") >= 0.4)).height >= 1  # near 0.5
+    assert late.filter(pl.col("night") < 0.2).height >= 1                  # most keep day hours
+
+
+def test_innocent_dormant_accounts_wake_up_with_normal_volume(tx: pl.DataFrame,
+                                                              acc: pl.DataFrame) -> None:
+    old = acc.filter(~pl.col("is_suspicious") & (pl.col("kind") == "individual")
+                     & (pl.col("opened_at") <= BEGIN - timedelta(days=365)))
+    legs = pl.concat([
+        tx.select(pl.col(side).alias("account_id"), "ts", "amount_base")
+        for side in ("src_account", "dst_account")
+    ]).join(old.select("account_id"), on="account_id")
+    per = legs.group_by("account_id").agg(pl.col("ts").min(), pl.col("amount_base").sum())
+    woke = per.filter(pl.col("ts") >= BEGIN + timedelta(days=DAYS * 0.4))
+    assert woke.height >= 3
+    assert woke["amount_base"].median() < 10_000

@@ -42,7 +42,7 @@ def compute(
             return _empty()
         origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
     static = _static_features(acc, tx, available)
-    legs = _legs(tx, acc, settings).collect()
+    legs = _legs(tx, acc, settings, origin).collect()
     frames = []
     for name, delta in settings.window_deltas().items():
         frames.append(_window_features(legs, settings, name, delta, origin))
@@ -71,7 +71,7 @@ def _available_columns(tx: pl.LazyFrame, acc: pl.LazyFrame) -> set[str]:
     return avail
 
 
-def _legs(tx: pl.LazyFrame, acc: pl.LazyFrame, s: FeatureSettings) -> pl.LazyFrame:
+def _legs(tx: pl.LazyFrame, acc: pl.LazyFrame, s: FeatureSettings, origin: datetime) -> pl.LazyFrame:
     kinds = acc.select("account_id", "kind")
     base = tx.select(
         "txn_id", "ts", "src_account", "dst_account", "amount_base", "channel", "mcc",
@@ -104,12 +104,20 @@ def _legs(tx: pl.LazyFrame, acc: pl.LazyFrame, s: FeatureSettings) -> pl.LazyFra
         pl.concat([out_legs, in_legs])
         .join(kinds.rename({"kind": "own_kind"}), on="account_id", how="left")
         .join(kinds.rename({"account_id": "cp", "kind": "cp_kind"}), on="cp", how="left")
+        .join(acc.select("account_id", "opened_at"), on="account_id", how="left")
         .with_columns(night.alias("night"))
         .sort("account_id", "ts")
         .with_columns(
-            ((pl.col("ts") - pl.col("ts").shift(1).over("account_id")).dt.total_seconds() / 86_400.0)
-            .alias("gap_days")
+            # Silence before each transaction; before the first one, since the data began (or
+            # the account opened, if later): a lower bound of the real silence.
+            (
+                pl.col("ts")
+                - pl.col("ts").shift(1).over("account_id").fill_null(
+                    pl.max_horizontal(pl.lit(origin).cast(pl.Datetime("us", "UTC")), "opened_at")
+                )
+            ).dt.total_seconds().truediv(86_400.0).clip(lower_bound=0.0).alias("gap_days")
         )
+        .drop("opened_at")
     )
     return _with_dwell(legs)
 

@@ -52,7 +52,9 @@ FEATURES: tuple[Feature, ...] = (
     _f("top_payer_share", "share", "share of inbound amount from the largest payer"),
     _f("top_payee_share", "share", "share of outbound amount to the largest payee"),
     _f("active_days", "days", "days with at least one transaction"),
-    _f("max_gap_days", "days", "longest silence before a transaction in the window (dormancy)"),
+    _f("max_gap_days", "days",
+       "longest silence before a transaction in the window, counted from the start of the data "
+       "(or the opening) for the first one: dormancy, as far as the data reaches back"),
     # person-to-person and night
     _f("p2p_in_count", "transactions", "inbound person-to-person / mobile transfers"),
     _f("p2p_payers", "accounts", "distinct senders of inbound p2p / mobile transfers"),

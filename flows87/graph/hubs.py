@@ -2,8 +2,9 @@
 
 The hub alone is what an account rule sees; the pattern also names the spokes, so a case about
 the hub can show (and an evaluation can count) the mules on the other side. Card payments are
-left out (a merchant's sales are a fan-in by nature) and so are business hubs (payroll is a
-fan-out by nature). A collection only counts when the money flows through the hub: what a
+left out (a merchant's sales are a fan-in by nature) and so are business hubs unless
+`business_hubs` is 1 (a company's customers and payroll are fans by nature; front companies
+need the switch and more review). A collection only counts when the money flows through the hub: what a
 fan-in gathered leaves again within days, what a fan-out spreads arrived just before. A landlord
 collecting rent on the first of the month keeps it; a collector for a network does not.
 """
@@ -30,11 +31,9 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
     businesses = ctx.accounts.filter(pl.col("kind") == "business").select(
         pl.col("account_id").alias(hub)
     )
-    legs = (
-        transfers(ctx, p["min_amount"])
-        .filter(pl.col("channel") != "card")
-        .join(businesses, on=hub, how="anti")
-    )
+    legs = transfers(ctx, p["min_amount"]).filter(pl.col("channel") != "card")
+    if not p["business_hubs"]:
+        legs = legs.join(businesses, on=hub, how="anti")
     wide = legs.group_by(hub).agg(pl.col(spoke).n_unique().alias("n")).filter(pl.col("n") >= k)
     legs = legs.join(wide.select(hub), on=hub, how="semi").sort(hub, "ts")
     if legs.is_empty():

@@ -23,7 +23,7 @@ from flows87.synth import assemble, background, lookalikes, population, schemes
 from flows87.synth.catalog import HOME_COUNTRY, TYPOLOGIES
 from flows87.synth.parts import concat
 
-__all__ = ["generate", "SynthData", "TYPOLOGIES", "MIN_ACCOUNTS", "MIN_DAYS"]
+__all__ = ["generate", "SynthData", "TYPOLOGIES", "MIN_ACCOUNTS", "MIN_DAYS", "MAX_SHARE"]
 
 MIN_ACCOUNTS = 800    # room for two schemes of every typology among ordinary customers
 MIN_DAYS = 7          # schemes need about a week to show their shape
@@ -80,6 +80,9 @@ def generate(
     injected = schemes.inject(pop, s_schemes, suspicious_share)
     report("background", 0.08)
     rng = np.random.default_rng(s_background)
+    touched = np.zeros(pop.n, bool)
+    touched[np.concatenate([injected.src, injected.dst])] = True
+    lookalikes.families_opening_together(pop, rng, touched)
     innocent = background.valid(pop, concat([background.everyday(pop, rng),
                                              lookalikes.lookalikes(pop, rng)]))
     report("assemble", 0.4)

@@ -161,7 +161,10 @@ def card_spending(pop: Population, rng: np.random.Generator, merchants: Director
     away = rng.random(who.size) < 0.1
     city = np.where(away, rng.choice(pop.n_cities, who.size, p=pop.city_weight), pop.city(who))
     t = spend_profile(pop, rng, who, rng.integers(0, pop.days, who.size))
-    return card(pop, rng, merchants, who, mcc, city, t, amount, online)
+    paid = card(pop, rng, merchants, who, mcc, city, t, amount, online)
+    # a trafficking front (massage parlour, nail salon) has few genuine customers
+    front = (pop.label_typ == cat.TYPOLOGIES.index("sex_trafficking")) & (pop.role == BUSINESS)
+    return paid.take(~front[paid.dst] | (rng.random(len(paid)) < 0.3))
 
 
 def p2p(pop: Population, rng: np.random.Generator) -> Txns:

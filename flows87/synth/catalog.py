@@ -203,13 +203,13 @@ MEMO = {m: i for i, m in enumerate(MEMOS)}
 TYPOLOGIES: tuple[str, ...] = (
     "sex_trafficking", "labour_exploitation", "funnel_account", "structuring", "mule_chain",
     "fan_in", "fan_out", "scatter_gather", "round_tripping", "shared_identifiers",
-    "cse_small_intl",
+    "cse_small_intl", "mule_network",
 )
 # Typical number of member accounts of one scheme (members are the accounts the scheme
 # controls; paying clients, merchants and cash points are counterparties, not members).
 SCHEME_SIZE: dict[str, float] = {
-    "sex_trafficking": 5.0, "labour_exploitation": 15.0, "funnel_account": 1.7,
+    "sex_trafficking": 5.7, "labour_exploitation": 16.5, "funnel_account": 1.7,
     "structuring": 1.5, "mule_chain": 6.1, "fan_in": 15.6, "fan_out": 15.6,
     "scatter_gather": 8.5, "round_tripping": 4.5, "shared_identifiers": 7.5,
-    "cse_small_intl": 3.0,
+    "cse_small_intl": 3.0, "mule_network": 12.7,
 }

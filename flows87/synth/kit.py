@@ -4,6 +4,11 @@ Members come from ordinary customers (so they keep their everyday background act
 never from the innocent look-alike segments, so a look-alike stays a clean false positive.
 People who only pay a scheme (a trafficking victim's clients) come from a separate
 "bystander" third of the customers and stay labelled innocent; their payments are labelled.
+Businesses are split the same way: unwitting employers and clients of a scheme are bystanders.
+
+Each scheme shows a random subset of its typology's optional red flags (`Kit.traits`,
+`Kit.variant`); every flag is forced into one of the first schemes of its typology, so that even
+a small population with two schemes per typology has labelled positives for every flag.
 """
 
 from __future__ import annotations
@@ -17,7 +22,16 @@ from flows87.errors import ConfigError
 from flows87.synth import catalog as cat
 from flows87.synth.background import card, cash_txns
 from flows87.synth.parts import DAY, Directory, Txns, pick, txns
-from flows87.synth.population import BUSINESS, FOREIGN_BUSINESS, FOREIGN_PERSON, PERSON, Population
+from flows87.synth.population import (
+    BUSINESS,
+    FOREIGN_BUSINESS,
+    FOREIGN_PERSON,
+    PERSON,
+    YEAR,
+    Population,
+)
+
+FRONT_TYPES: tuple[int, ...] = (7297, 7230)   # massage parlour, nail salon (FinCEN 2014)
 
 
 class Pools:
@@ -33,12 +47,19 @@ class Pools:
         cut = people.size * 2 // 3
         self.rng = rng
         firms = (pop.role == BUSINESS) & plain & ~np.isin(pop.btype, (6513, 6051))
+        salons = firms & (pop.terminal >= 0) & np.isin(pop.btype, FRONT_TYPES)
+        others = rng.permutation(np.flatnonzero(firms & ~salons))
+        mine, self.firm_bystanders = others[: others.size * 2 // 3], others[others.size * 2 // 3:]
+        card = pop.terminal[mine] >= 0
         self.lists: dict[object, np.ndarray] = {
             "people": people[:cut],
             # employers that take no card payments, so their sector can be changed
-            "employer": rng.permutation(np.flatnonzero(firms & (pop.terminal < 0))),
-            "business": rng.permutation(np.flatnonzero(firms & (pop.terminal >= 0))),
+            "employer": mine[~card],
+            "business": mine[card],
         }
+        for code in FRONT_TYPES:         # massage parlours and nail salons, all of them
+            self.lists[("front", code)] = rng.permutation(np.flatnonzero(salons
+                                                                         & (pop.btype == code)))
         self.bystanders = people[cut:]
         for role in (FOREIGN_PERSON, FOREIGN_BUSINESS):
             mine = (pop.role == role) & pop.reserved
@@ -87,6 +108,24 @@ class Kit:
     cash_points: Directory
     typ: int
     sch: int
+    count: int = 1          # schemes of this typology in the population
+
+    def traits(self, odds: dict[str, float]) -> dict[str, bool]:
+        """Which optional red flags this scheme shows: each with its probability, flag j always
+        in scheme j % count (so every flag appears somewhere), and never all of several."""
+        forced = np.arange(len(odds)) % self.count == self.sch
+        on = (self.rng.random(len(odds)) < np.asarray(list(odds.values()))) | forced
+        if on.all() and len(odds) > 1:
+            spare = np.flatnonzero(~forced)
+            on[spare[self.rng.integers(spare.size)] if spare.size else 0] = False
+        return dict(zip(odds, on.tolist(), strict=True))
+
+    def variant(self, odds: dict[str, float]) -> str:
+        """One of several ways to run the scheme: drawn by weight, and variant j in scheme j."""
+        names = list(odds)
+        p = np.asarray(list(odds.values()), dtype=np.float64)
+        drawn = names[int(self.rng.choice(len(names), p=p / p.sum()))]
+        return names[self.sch] if self.sch < len(names) else drawn
 
     def _label(self, idx: np.ndarray) -> np.ndarray:
         fresh = idx[self.pop.label_typ[idx] < 0]
@@ -104,12 +143,25 @@ class Kit:
         """A business without card takings (its sector may be rewritten by the scheme)."""
         return int(self._label(self.pools.take("employer", 1))[0])
 
+    def front(self, prefer: int) -> int | None:
+        """A business of type `prefer` (massage parlour or nail salon), else of the other type,
+        or None when none is left."""
+        for code in sorted(FRONT_TYPES, key=lambda c: c != prefer):
+            if self.pools.left(("front", code)):
+                return int(self._label(self.pools.take(("front", code), 1))[0])
+        return None
+
     def foreign(self, k: int, countries: tuple[str, ...], role: int) -> np.ndarray:
         return self._label(self.pools.foreign(k, countries, role))
 
     def bystanders(self, k: int) -> np.ndarray:
         """Innocent customers who pay into the scheme (not members, not labelled)."""
         return pick(self.rng, self.pools.bystanders, k)
+
+    def bystander_firms(self, k: int) -> np.ndarray:
+        """`k` different innocent businesses dealing with the scheme (unwitting employers)."""
+        firms = self.pools.firm_bystanders
+        return self.rng.choice(firms, min(k, firms.size), replace=False)
 
     def window(self, lo_days: float, hi_days: float, tail_days: float = 1.0) -> tuple[int, int]:
         """Start (a midnight) and length, in microseconds, of the scheme's active period,
@@ -151,3 +203,15 @@ def same_person(pop: Population, rng: np.random.Generator, idx: np.ndarray) -> N
                 pop.email_no, pop.occupation):
         arr[idx[1:]] = arr[idx[0]]
     pop.bank[idx] = rng.choice(pop.n_banks, idx.size, replace=False)
+
+
+def opened_at(pop: Population, idx: ArrayLike, opened: ArrayLike) -> None:
+    """Set when accounts were opened (microseconds); they move money only from then on."""
+    pop.opened[idx] = opened
+    pop.active_from[idx] = np.maximum(np.asarray(opened), 0)
+
+
+def dormant_until(pop: Population, rng: np.random.Generator, idx: ArrayLike, t: int) -> None:
+    """Old accounts silent until `t`: opened years ago, no everyday activity before `t`."""
+    pop.opened[idx] = -rng.integers(2 * YEAR, 12 * YEAR, np.size(idx))
+    pop.active_from[idx] = t

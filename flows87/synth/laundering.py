@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from flows87.synth import catalog as cat
-from flows87.synth.kit import Kit, quiet, same_person
+from flows87.synth.kit import Kit, dormant_until, quiet, same_person
 from flows87.synth.parts import (
     CH,
     DAY,
@@ -23,6 +23,9 @@ from flows87.synth.parts import (
 from flows87.synth.population import ATM, BRANCH, FOREIGN_BUSINESS, FOREIGN_PERSON
 
 ABROAD = cat.OFFSHORE + cat.TRADE_PARTNERS
+# A dormant account (silent for months, opened years ago) used as the mule or funnel (FATF;
+# Egmont mule typologies).
+DORMANT: dict[str, float] = {"dormant": 0.35}
 
 
 def _person_or_business(kit: Kit, p_business: float) -> int:
@@ -34,8 +37,10 @@ def _in_local_currency(kit: Kit, foreign: int, n: int, p: float = 0.5) -> np.nda
 
 
 def funnel_account(kit: Kit) -> Txns:
-    """Cash paid in at many branches in several cities, wired abroad or drawn out elsewhere."""
+    """Cash paid in at many branches in several cities, wired abroad or drawn out elsewhere;
+    in some schemes the funnel is a long-dormant account that wakes up for it."""
     rng, pop = kit.rng, kit.pop
+    dormant = kit.traits(DORMANT)["dormant"]
     acct = _person_or_business(kit, 0.25)
     t0, length = kit.window(7, 14, tail_days=2)
     n = int(rng.integers(8, 25))
@@ -44,6 +49,8 @@ def funnel_account(kit: Kit) -> Txns:
     kind = np.where(rng.random(n) < 0.6, BRANCH, ATM)
     t = t0 + at_hour(rng, rng.integers(0, max(length // DAY, 1), n), cat.DAYTIME)
     amount = round_to(rng.uniform(500, 8500, n), 10)
+    if dormant:
+        dormant_until(pop, rng, [acct], int(t.min()))
     parts = [kit.cash(acct, kind, city, t, amount, deposit=True)]
 
     _, g = np.unique((t - t0) // (2 * DAY), return_inverse=True)   # two-day batches
@@ -85,8 +92,10 @@ def structuring(kit: Kit) -> Txns:
 
 
 def mule_chain(kit: Kit) -> Txns:
-    """Funds passed along new-ish accounts within hours, a small cut kept at every hop."""
+    """Funds passed along new-ish accounts within hours, a small cut kept at every hop; in some
+    schemes the first mule is instead a long-dormant account that suddenly moves large sums."""
     rng, pop = kit.rng, kit.pop
+    dormant = kit.traits(DORMANT)["dormant"]
     length = int(rng.integers(3, 8))
     mules = kit.people(length)
     pop.opened[mules] = -rng.integers(5 * DAY, 90 * DAY, length)
@@ -97,8 +106,11 @@ def mule_chain(kit: Kit) -> Txns:
     run_span = (length + 1) * hop + DAY
     avail = pop.days * DAY - DAY
     runs = max(1, min(int(rng.integers(1, 4)), avail // run_span))
-    first_day = int(rng.integers(0, max((avail - runs * run_span) // DAY, 1)))
+    latest = max((avail - runs * run_span) // DAY, 1)
+    first_day = int(rng.integers(min(3, latest - 1) if dormant else 0, latest))
     t = int(at_hour(rng, [first_day], cat.DAYTIME)[0])
+    if dormant:                                      # silent until the first run reaches it
+        dormant_until(pop, rng, mules[:1], t)
     parts = []
     for _ in range(runs):                            # one to three runs of the chain
         times = t + np.cumsum(rng.integers(HOUR // 4, hop, length + 1))

@@ -1,10 +1,12 @@
 """Innocent behaviour that looks like a scheme: what makes real alerts mostly false positives.
 
 Business travellers live in hotels and airports, students and small sellers are paid by many
-people, cash businesses deposit large sums, dormant accounts wake up. Other look-alikes come
-from the population itself: landlords with many tenants, big employers, households and
-flatmates sharing an address or phone, small regular remittances, night-shift workers, new
-accounts. All of them stay labelled innocent.
+people, cash businesses deposit large sums, dormant accounts wake up with ordinary volume,
+families open their accounts together, people buy gift cards before a holiday, repay a loan in
+fixed monthly instalments, hold two or three part-time jobs, queue at a busy ATM, and some spas
+and salons stay open late. Other look-alikes come from the population itself: landlords with
+many tenants, big employers, households and flatmates sharing an address or phone, small regular
+remittances, night-shift workers, new accounts. All of them stay labelled innocent.
 """
 
 from __future__ import annotations
@@ -12,20 +14,24 @@ from __future__ import annotations
 import numpy as np
 
 from flows87.synth import catalog as cat
-from flows87.synth.background import card
+from flows87.synth.background import card, monthly, periodic
+from flows87.synth.kit import FRONT_TYPES, opened_at
 from flows87.synth.parts import (
     CH,
+    DAY,
     HOUR,
     Directory,
     Txns,
     at_hour,
+    cents,
     channel_mix,
     concat,
     lognormal,
+    ragged,
     round_to,
     txns,
 )
-from flows87.synth.population import BRANCH, BUSINESS, PERSON, Population
+from flows87.synth.population import ATM, BRANCH, BUSINESS, PERSON, Population
 
 # Innocent buyers of what traffickers buy: (role, share of that role, MCC, purchases a day,
 # median amount, hours, online).
@@ -42,7 +48,154 @@ def lookalikes(pop: Population, rng: np.random.Generator) -> Txns:
     merchants = pop.merchants()
     return concat([travellers(pop, rng, merchants), habitual_buyers(pop, rng, merchants),
                    supported_students(pop, rng), small_sellers(pop, rng),
-                   reactivations(pop, rng)])
+                   reactivations(pop, rng), gift_card_bursts(pop, rng, merchants),
+                   loan_instalments(pop, rng), second_jobs(pop, rng), atm_queues(pop, rng),
+                   late_openers(pop, rng)])
+
+
+def families_opening_together(pop: Population, rng: np.random.Generator,
+                              touched: np.ndarray) -> None:
+    """Families (one surname, one address) whose accounts were all opened within a few days,
+    some shortly before or during the window: innocent look-alikes of an onboarding burst.
+    Runs before the everyday flows; `touched` marks accounts the schemes already use."""
+    eligible = _households(pop, touched | pop.habits.dormant, same_surname=True)
+    chosen = rng.choice(eligible, min(eligible.size, max(3, round(0.03 * eligible.size))),
+                        replace=False)
+    base = np.zeros(pop.addr_city.size, np.int64)
+    base[chosen] = rng.integers(-60 * DAY, int(0.7 * pop.days * DAY), chosen.size)
+    members = np.flatnonzero((pop.role == PERSON) & np.isin(pop.hh, chosen))
+    opened_at(pop, members, base[pop.hh[members]] + rng.integers(0, 3 * DAY, members.size))
+    pop.habits.new[members] = True
+
+
+def _households(pop: Population, exclude: np.ndarray, same_surname: bool = False) -> np.ndarray:
+    """Addresses of three or more people, none in a scheme or `exclude` (optionally all of one
+    surname)."""
+    persons = np.flatnonzero(pop.role == PERSON)
+    hh = pop.hh[persons]
+    n_addr = pop.addr_city.size
+    size = np.bincount(hh, minlength=n_addr)
+    busy = np.bincount(hh, weights=(exclude | (pop.label_typ >= 0))[persons], minlength=n_addr)
+    ok = (size >= 3) & (busy == 0)
+    if same_surname:
+        lo = np.full(n_addr, np.iinfo(np.int16).max, np.int64)
+        hi = np.full(n_addr, -1, np.int64)
+        np.minimum.at(lo, hh, pop.last[persons])
+        np.maximum.at(hi, hh, pop.last[persons])
+        ok &= lo == hi
+    return np.flatnonzero(ok)
+
+
+def gift_card_bursts(pop: Population, rng: np.random.Generator, merchants: Directory) -> Txns:
+    """People buying several gift cards within a few days, as before a holiday."""
+    pool = np.flatnonzero((pop.role == PERSON) & (pop.label_typ < 0))
+    buyers = pool[rng.random(pool.size) < 0.01]
+    owner, _ = ragged(rng.integers(3, 9, buyers.size))
+    start = rng.integers(0, pop.days, buyers.size)
+    day = np.minimum(start[owner] + rng.integers(0, 4, owner.size), pop.days - 1)
+    who = buyers[owner]
+    return card(pop, rng, merchants, who, np.full(who.size, cat.PREPAID), pop.city(who),
+                at_hour(rng, day, cat.DAYTIME), round_to(lognormal(rng, 50, 0.5, who.size), 5))
+
+
+def loan_instalments(pop: Population, rng: np.random.Generator) -> Txns:
+    """Borrowers repaying a lender the same instalment every month (some every two weeks);
+    each lender sells a few standard plans, so many people pay it near-identical sums."""
+    people = np.flatnonzero((pop.role == PERSON) & (pop.label_typ < 0))
+    firms = np.flatnonzero((pop.role == BUSINESS) & (pop.label_typ < 0) & (pop.terminal < 0))
+    lenders = rng.choice(firms, min(firms.size, max(3, people.size // 1500)), replace=False)
+    plans = round_to(rng.uniform(150, 400, (lenders.size, 3)), 5)
+    who = people[rng.random(people.size) < 0.03]
+    weight = rng.pareto(1.0, lenders.size) + 1
+    lender = rng.choice(lenders.size, who.size, p=weight / weight.sum())
+    plan = plans[lender, rng.integers(0, 3, who.size)]
+    fortnightly = rng.random(who.size) < 0.25
+    mo, md = monthly(pop.start, pop.days, rng.integers(1, 29, who.size))
+    mo, md = mo[~fortnightly[mo]], md[~fortnightly[mo]]
+    fo, fd = periodic(pop.days, np.full(who.size, 14), rng.integers(0, 14, who.size))
+    fo, fd = fo[fortnightly[fo]], fd[fortnightly[fo]]
+    owner, day = np.concatenate([mo, fo]), np.concatenate([md, fd])
+    amount = np.where(fortnightly[owner], plan[owner] / 2, plan[owner])
+    memo = np.where(rng.random(owner.size) < 0.5, cat.MEMO["LOAN REPAYMENT"], -1)
+    return txns(who[owner], lenders[lender[owner]], at_hour(rng, day, cat.DAYTIME),
+                cents(amount), channel_mix(rng, owner.size, {"ach": 0.85, "p2p": 0.15}),
+                memo=memo)
+
+
+def second_jobs(pop: Population, rng: np.random.Generator) -> Txns:
+    """People with a second part-time job (a few with a third), paid by each employer."""
+    h = pop.habits
+    workers = np.flatnonzero((h.employer >= 0) & (pop.label_typ < 0))
+    who = workers[rng.random(workers.size) < 0.025]
+    who = np.concatenate([who, who[rng.random(who.size) < 0.2]])     # a third job
+    firms = np.flatnonzero((pop.role == BUSINESS) & (pop.label_typ < 0))
+    boss = firms[rng.integers(0, firms.size, who.size)]
+    every = rng.choice([14, 30], who.size)
+    owner, day = periodic(pop.days, every, rng.integers(0, np.minimum(every, pop.days)))
+    amount = lognormal(rng, 1000, 0.35, who.size)[owner] * every[owner] / 30
+    memo = np.where(rng.random(owner.size) < 0.8, cat.MEMO["PAYROLL"], -1)
+    return txns(boss[owner], who[owner], at_hour(rng, day, cat.EARLY), cents(amount),
+                channel_mix(rng, owner.size, {"ach": 0.95, "wire": 0.05}), memo=memo)
+
+
+def atm_queues(pop: Population, rng: np.random.Generator) -> Txns:
+    """Several strangers withdrawing at one ATM within minutes (a Friday night, a festival),
+    and households who routinely go to the ATM together."""
+    people = np.flatnonzero((pop.role == PERSON) & (pop.label_typ < 0))
+    locals_ = Directory(people, np.zeros(people.size), pop.city(people), pop.n_cities)
+    events = max(5, round(people.size / 400 * pop.days / 30))
+    city = rng.choice(pop.n_cities, events, p=pop.city_weight)
+    atm = pop.cash_points().pick(rng, ATM, city)
+    owner, k = ragged(rng.integers(3, 7, events))
+    start = at_hour(rng, rng.integers(0, pop.days, events), cat.EVENING)
+    t = start[owner] + (rng.uniform(2, 15, events)[owner] * 60_000_000 * rng.random(owner.size)
+                        ).astype(np.int64)
+    who = locals_.pick(rng, 0, city[owner])
+    notes = np.asarray([20, 40, 60, 100, 200])
+    loc = atm[owner]
+    strangers = txns(who, pop.loc_account[loc], t, notes[rng.integers(0, notes.size, who.size)],
+                     CH["cash_withdrawal"], loc=loc)
+    return concat([strangers, _households_at_atm(pop, rng, people.size)])
+
+
+def _households_at_atm(pop: Population, rng: np.random.Generator, n_people: int) -> Txns:
+    """A few households withdrawing together at their home ATM on two to four evenings."""
+    homes = _households(pop, np.zeros(pop.n, bool))
+    chosen = rng.choice(homes, min(homes.size, max(2, n_people // 2000)), replace=False)
+    slot = np.full(pop.addr_city.size, -1)
+    slot[chosen] = np.arange(chosen.size)
+    members = np.flatnonzero((pop.role == PERSON) & (slot[pop.hh] >= 0) & (pop.hh >= 0))
+    home = slot[pop.hh[members]]
+    times = rng.integers(2, 5, chosen.size)                 # evenings per household
+    at_home, o = ragged(times)                             # each evening's household
+    step = rng.integers(1, max(2, pop.days // 4), chosen.size)     # on different days
+    day = (rng.integers(0, pop.days, chosen.size)[at_home] + o * step[at_home]) % pop.days
+    start = at_hour(rng, day, cat.EVENING)
+    span = rng.uniform(2, 10, day.size) * 60_000_000
+    i, k = ragged(times[home])                             # each member on each evening
+    event = (np.cumsum(times) - times)[home[i]] + k
+    t = start[event] + (span[event] * rng.random(i.size)).astype(np.int64)
+    loc = pop.cash_points().pick(rng, ATM, pop.addr_city[chosen])[home[i]]
+    amount = round_to(lognormal(rng, 100, 0.5, i.size), 20)
+    return txns(members[i], pop.loc_account[loc], t, amount, CH["cash_withdrawal"], loc=loc)
+
+
+def late_openers(pop: Population, rng: np.random.Generator) -> Txns:
+    """Spas and salons open late, taking many card payments in the evening and at night."""
+    shops = np.flatnonzero((pop.role == BUSINESS) & (pop.label_typ < 0) & (pop.terminal >= 0)
+                           & np.isin(pop.btype, FRONT_TYPES))
+    late = rng.choice(shops, min(shops.size, max(2, round(0.3 * shops.size))), replace=False)
+    per_day = rng.poisson(rng.uniform(5, 15, late.size)[:, None], (late.size, pop.days))
+    shop, day = np.nonzero(per_day)
+    shop, day = np.repeat(shop, per_day[shop, day]), np.repeat(day, per_day[shop, day])
+    people = np.flatnonzero(pop.role == PERSON)
+    who = late[shop]
+    t = at_hour(rng, day, cat.NIGHTLIFE)
+    after = rng.random(who.size) < rng.uniform(0.5, 0.95, late.size)[shop]   # open till late
+    t[after] = at_hour(rng, day[after], cat.LATE_NIGHT)
+    return txns(people[rng.integers(0, people.size, who.size)], who, t,
+                cents(lognormal(rng, 55, 0.4, who.size)), CH["card"], mcc=pop.btype[who],
+                loc=pop.terminal[who])
 
 
 def habitual_buyers(pop: Population, rng: np.random.Generator, merchants: Directory) -> Txns:

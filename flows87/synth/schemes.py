@@ -7,14 +7,14 @@ from collections.abc import Callable
 import numpy as np
 
 from flows87.synth import catalog as cat
-from flows87.synth import laundering, trafficking
+from flows87.synth import labour, laundering, mules, trafficking
 from flows87.synth.kit import Kit, Pools
 from flows87.synth.parts import DAY, Txns, concat
 from flows87.synth.population import Population
 
 MAKERS: dict[str, Callable[[Kit], Txns]] = {
     "sex_trafficking": trafficking.sex_trafficking,
-    "labour_exploitation": trafficking.labour_exploitation,
+    "labour_exploitation": labour.labour_exploitation,
     "funnel_account": laundering.funnel_account,
     "structuring": laundering.structuring,
     "mule_chain": laundering.mule_chain,
@@ -24,6 +24,7 @@ MAKERS: dict[str, Callable[[Kit], Txns]] = {
     "round_tripping": laundering.round_tripping,
     "shared_identifiers": laundering.shared_identifiers,
     "cse_small_intl": trafficking.cse_small_intl,
+    "mule_network": mules.mule_network,
 }
 assert tuple(MAKERS) == cat.TYPOLOGIES
 
@@ -48,9 +49,10 @@ def inject(pop: Population, seed: np.random.SeedSequence, share: float) -> Txns:
     for typ, make in enumerate(MAKERS.values()):      # one random stream per typology
         rng = np.random.default_rng(streams[typ])
         for sch in range(k):
-            parts.append(make(Kit(pop, rng, pools, merchants, cash_points, typ, sch)))
+            parts.append(make(Kit(pop, rng, pools, merchants, cash_points, typ, sch, k)))
     out = concat(parts)
-    bad = (out.src == out.dst) | (out.t < 0) | (out.t >= pop.days * DAY) | (out.amount <= 0)
+    bad = ((out.src == out.dst) | (out.t < 0) | (out.t >= pop.days * DAY) | (out.amount <= 0)
+           | (out.t < pop.opened[out.src]) | (out.t < pop.opened[out.dst]))
     if bad.any():
         raise RuntimeError(f"scheme generator produced {int(bad.sum())} impossible transactions")
     return out
