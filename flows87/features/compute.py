@@ -42,13 +42,18 @@ def compute(
             return _empty()
         origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
     static = _static_features(acc, tx, available)
-    legs = _legs(tx, acc, settings, origin).collect()
+    codes = _codes(tx, acc)
+    legs = _legs(_encode(tx, codes, "src_account", "dst_account"), _encode(acc, codes, "account_id"),
+                 settings, origin).collect()
     frames = []
     for name, delta in settings.window_deltas().items():
         frames.append(_window_features(legs, settings, name, delta, origin))
     out = pl.concat(frames, how="diagonal_relaxed")  # by name: pivot order varies
     out = (
-        out.join(static, on="account_id", how="left")
+        out.join(codes.rename({"account_id": "_id", "code": "account_id"}), on="account_id", how="left")
+        .drop("account_id")
+        .rename({"_id": "account_id"})
+        .join(static, on="account_id", how="left")
         .with_columns(
             ((pl.col("window_end") - pl.col("opened_at")).dt.total_seconds() / 86_400.0)
             .alias("account_age_days")
@@ -57,6 +62,29 @@ def compute(
     )
     out = _null_missing(out, available)
     return out.select([f.name for f in FEATURES]).sort("account_id", "window", "window_start")
+
+
+def _codes(tx: pl.LazyFrame, acc: pl.LazyFrame) -> pl.DataFrame:
+    """A dense integer code per account: sorting, joining and counting on integers instead of
+    strings is what keeps the legs and the group-bys fast on millions of rows."""
+    ids = pl.concat(
+        [
+            acc.select("account_id"),
+            tx.select(pl.col("src_account").alias("account_id")),
+            tx.select(pl.col("dst_account").alias("account_id")),
+        ]
+    )
+    return ids.unique().sort("account_id").with_row_index("code").collect()
+
+
+def _encode(frame: pl.LazyFrame, codes: pl.DataFrame, *cols: str) -> pl.LazyFrame:
+    for col in cols:
+        frame = (
+            frame.join(codes.lazy().rename({"account_id": col, "code": "_code"}), on=col, how="left")
+            .drop(col)
+            .rename({"_code": col})
+        )
+    return frame
 
 
 def _available_columns(tx: pl.LazyFrame, acc: pl.LazyFrame) -> set[str]:
