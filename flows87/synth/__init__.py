@@ -3,10 +3,12 @@
 `generate` draws a bank population (customers, merchants, foreign counterparties, cash points),
 a window of innocent everyday transactions including look-alikes that trip naive rules, and
 injected schemes of every typology in `TYPOLOGIES`, each labelled with `is_suspicious`,
-`typology` and `scheme_id` on its transactions and member accounts. The same seed gives the
-same frames. Times are UTC and the synthetic bank's local time is UTC ("night" means 22:00-04:00
-UTC). Location ids read `<BR|ATM|POS>-C<city>-<n>`; cash deposits come from, and withdrawals
-go to, a pseudo-account `CASH:<location_id>` per branch or ATM.
+`typology` and `scheme_id` on its transactions and member accounts. Each scheme shows a random
+subset of its typology's optional red flags, and every flag appears in some scheme (when the
+population has room for it), so every rule of the catalogue has labelled positives to measure.
+The same seed gives the same frames. Times are UTC and the synthetic bank's local time is UTC
+("night" means 22:00-04:00 UTC). Location ids read `<BR|ATM|POS>-C<city>-<n>`; cash deposits
+come from, and withdrawals go to, a pseudo-account `CASH:<location_id>` per branch or ATM.
 """
 
 from __future__ import annotations

@@ -163,12 +163,15 @@ class Kit:
         firms = self.pools.firm_bystanders
         return self.rng.choice(firms, min(k, firms.size), replace=False)
 
-    def window(self, lo_days: float, hi_days: float, tail_days: float = 1.0) -> tuple[int, int]:
+    def window(self, lo_days: float, hi_days: float, tail_days: float = 1.0,
+               not_before: float = 0.0) -> tuple[int, int]:
         """Start (a midnight) and length, in microseconds, of the scheme's active period,
-        whole days, leaving `tail_days` at the end of the window for the follow-up moves."""
+        whole days, leaving `tail_days` at the end of the window for the follow-up moves and
+        starting on day `not_before` or later when there is room."""
         span = int(self.pop.days - tail_days)
         length = max(1, min(int(self.rng.uniform(lo_days, hi_days)), span))
-        return int(self.rng.integers(0, span - length + 1)) * DAY, length * DAY
+        last = span - length
+        return int(self.rng.integers(min(int(not_before), last), last + 1)) * DAY, length * DAY
 
     def txns(self, src: ArrayLike, dst: ArrayLike, t: ArrayLike, amount: ArrayLike,
              channel: ArrayLike, **optional: ArrayLike) -> Txns:

@@ -24,7 +24,7 @@ from flows87.synth.population import ATM, BRANCH, FOREIGN_BUSINESS, FOREIGN_PERS
 
 ABROAD = cat.OFFSHORE + cat.TRADE_PARTNERS
 # A dormant account (silent for months, opened years ago) used as the mule or funnel (FATF;
-# Egmont mule typologies).
+# Egmont mule typologies); it wakes up well into the window, like innocent reactivations.
 DORMANT: dict[str, float] = {"dormant": 0.35}
 
 
@@ -42,7 +42,7 @@ def funnel_account(kit: Kit) -> Txns:
     rng, pop = kit.rng, kit.pop
     dormant = kit.traits(DORMANT)["dormant"]
     acct = _person_or_business(kit, 0.25)
-    t0, length = kit.window(7, 14, tail_days=2)
+    t0, length = kit.window(7, 14, tail_days=2, not_before=0.4 * pop.days if dormant else 0)
     n = int(rng.integers(8, 25))
     cities = rng.choice(pop.n_cities, min(pop.n_cities, int(rng.integers(3, 7))), replace=False)
     city = cities[rng.permutation(n) % cities.size]
@@ -107,7 +107,7 @@ def mule_chain(kit: Kit) -> Txns:
     avail = pop.days * DAY - DAY
     runs = max(1, min(int(rng.integers(1, 4)), avail // run_span))
     latest = max((avail - runs * run_span) // DAY, 1)
-    first_day = int(rng.integers(min(3, latest - 1) if dormant else 0, latest))
+    first_day = int(rng.integers(min(int(0.4 * pop.days), latest - 1) if dormant else 0, latest))
     t = int(at_hour(rng, [first_day], cat.DAYTIME)[0])
     if dormant:                                      # silent until the first run reaches it
         dormant_until(pop, rng, mules[:1], t)
