@@ -18,12 +18,32 @@ import sys
 import time
 from pathlib import Path
 
-AMLWORLD_CURRENCY = {"USD": "US Dollar", "EUR": "Euro", "GBP": "UK Pound", "MXN": "Mexican Peso",
-                     "INR": "Rupee", "CNY": "Yuan", "JPY": "Yen", "CHF": "Swiss Franc",
-                     "CAD": "Canadian Dollar", "AUD": "Australian Dollar", "BRL": "Brazil Real",
-                     "RUB": "Ruble", "ILS": "Shekel", "SAR": "Saudi Riyal", "XBT": "Bitcoin"}
-AMLWORLD_FORMAT = {"wire": "Wire", "ach": "ACH", "card": "Credit Card", "cheque": "Cheque",
-                   "cash_deposit": "Cash", "cash_withdrawal": "Cash", "crypto": "Bitcoin"}
+AMLWORLD_CURRENCY = {
+    "USD": "US Dollar",
+    "EUR": "Euro",
+    "GBP": "UK Pound",
+    "MXN": "Mexican Peso",
+    "INR": "Rupee",
+    "CNY": "Yuan",
+    "JPY": "Yen",
+    "CHF": "Swiss Franc",
+    "CAD": "Canadian Dollar",
+    "AUD": "Australian Dollar",
+    "BRL": "Brazil Real",
+    "RUB": "Ruble",
+    "ILS": "Shekel",
+    "SAR": "Saudi Riyal",
+    "XBT": "Bitcoin",
+}
+AMLWORLD_FORMAT = {
+    "wire": "Wire",
+    "ach": "ACH",
+    "card": "Credit Card",
+    "cheque": "Cheque",
+    "cash_deposit": "Cash",
+    "cash_withdrawal": "Cash",
+    "crypto": "Bitcoin",
+}
 
 
 def step_synth(size: int, out: Path) -> dict:
@@ -35,8 +55,12 @@ def step_synth(size: int, out: Path) -> dict:
     t_gen = time.perf_counter() - t0
     write_parquet(data.accounts, out / "accounts.parquet")
     write_parquet(data.transactions, out / "transactions.parquet")
-    return {"transactions": data.transactions.height, "accounts": data.accounts.height,
-            "generate_s": round(t_gen, 2), "total_s": round(time.perf_counter() - t0, 2)}
+    return {
+        "transactions": data.transactions.height,
+        "accounts": data.accounts.height,
+        "generate_s": round(t_gen, 2),
+        "total_s": round(time.perf_counter() - t0, 2),
+    }
 
 
 def step_to_amlworld(src: Path, out_csv: Path) -> dict:
@@ -47,8 +71,16 @@ def step_to_amlworld(src: Path, out_csv: Path) -> dict:
     tx = pl.scan_parquet(src / "transactions.parquet")
     acc = pl.scan_parquet(src / "accounts.parquet").select("account_id", "bank_id")
     frame = (
-        tx.join(acc.rename({"account_id": "src_account", "bank_id": "src_bank"}), on="src_account", how="left")
-        .join(acc.rename({"account_id": "dst_account", "bank_id": "dst_bank"}), on="dst_account", how="left")
+        tx.join(
+            acc.rename({"account_id": "src_account", "bank_id": "src_bank"}),
+            on="src_account",
+            how="left",
+        )
+        .join(
+            acc.rename({"account_id": "dst_account", "bank_id": "dst_bank"}),
+            on="dst_account",
+            how="left",
+        )
         .select(
             pl.col("ts").dt.strftime("%Y/%m/%d %H:%M").alias("Timestamp"),
             pl.col("src_bank").fill_null("0").alias("From Bank"),
@@ -56,20 +88,32 @@ def step_to_amlworld(src: Path, out_csv: Path) -> dict:
             pl.col("dst_bank").fill_null("0").alias("To Bank"),
             pl.col("dst_account").alias("Account.1"),
             pl.col("amount").alias("Amount Received"),
-            pl.col("currency").replace_strict(AMLWORLD_CURRENCY, default="US Dollar").alias("Receiving Currency"),
+            pl.col("currency")
+            .replace_strict(AMLWORLD_CURRENCY, default="US Dollar")
+            .alias("Receiving Currency"),
             pl.col("amount").alias("Amount Paid"),
-            pl.col("currency").replace_strict(AMLWORLD_CURRENCY, default="US Dollar").alias("Payment Currency"),
-            pl.col("channel").replace_strict(AMLWORLD_FORMAT, default="ACH").alias("Payment Format"),
+            pl.col("currency")
+            .replace_strict(AMLWORLD_CURRENCY, default="US Dollar")
+            .alias("Payment Currency"),
+            pl.col("channel")
+            .replace_strict(AMLWORLD_FORMAT, default="ACH")
+            .alias("Payment Format"),
             pl.col("is_suspicious").cast(pl.Int8).alias("Is Laundering"),
         )
         .collect()
     )
-    header = ("Timestamp,From Bank,Account,To Bank,Account,Amount Received,Receiving Currency,"
-              "Amount Paid,Payment Currency,Payment Format,Is Laundering\n")
+    header = (
+        "Timestamp,From Bank,Account,To Bank,Account,Amount Received,Receiving Currency,"
+        "Amount Paid,Payment Currency,Payment Format,Is Laundering\n"
+    )
     with open(out_csv, "w", encoding="utf-8") as f:
         f.write(header)
         frame.write_csv(f, include_header=False)
-    return {"rows": frame.height, "bytes": out_csv.stat().st_size, "write_s": round(time.perf_counter() - t0, 2)}
+    return {
+        "rows": frame.height,
+        "bytes": out_csv.stat().st_size,
+        "write_s": round(time.perf_counter() - t0, 2),
+    }
 
 
 def step_ingest(src: Path, out: Path, fmt: str | None) -> dict:
@@ -79,9 +123,13 @@ def step_ingest(src: Path, out: Path, fmt: str | None) -> dict:
     summary = ingest(src, out, RunConfig(format=fmt, max_failed_fraction=0.05))
     total = time.perf_counter() - t0
     steps = json.loads((out / "stages" / "ingest.json").read_text())["timings"]
-    return {"transactions": summary["transactions"], "quarantined": summary["quarantined"],
-            "total_s": round(total, 2), "steps_s": steps,
-            "rows_per_s": round(summary["transactions"] / total)}
+    return {
+        "transactions": summary["transactions"],
+        "quarantined": summary["quarantined"],
+        "total_s": round(total, 2),
+        "steps_s": steps,
+        "rows_per_s": round(summary["transactions"] / total),
+    }
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -93,13 +141,17 @@ def _child(args: argparse.Namespace) -> None:
     elif args.step == "ingest-parquet":
         res = step_ingest(work / f"synth-{args.size}", work / f"run-parquet-{args.size}", None)
     else:
-        res = step_ingest(work / f"amlworld-{args.size}.csv", work / f"run-csv-{args.size}", "amlworld")
+        res = step_ingest(
+            work / f"amlworld-{args.size}.csv", work / f"run-csv-{args.size}", "amlworld"
+        )
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(res))
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     p.add_argument("--workdir", default="/tmp/flows87-bench")
     p.add_argument("--step", help=argparse.SUPPRESS)
@@ -112,7 +164,16 @@ def main() -> None:
     results = {}
     for size in args.sizes:
         for step in ("synth", "amlworld-csv", "ingest-parquet", "ingest-amlworld"):
-            cmd = [sys.executable, __file__, "--step", step, "--size", str(size), "--workdir", args.workdir]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--step",
+                step,
+                "--size",
+                str(size),
+                "--workdir",
+                args.workdir,
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(proc.stderr, file=sys.stderr)

@@ -1,2 +1,3 @@
 """flows87: money flows linked to human trafficking and forced labour (SDG 8.7)."""
+
 __version__ = "0.1.0"

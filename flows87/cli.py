@@ -80,22 +80,58 @@ def cli() -> None:
 
 
 @cli.command(epilog=EPILOG)
-@click.option("--accounts", default=10_000, show_default=True, type=click.IntRange(min=MIN_ACCOUNTS),
-              help="Accounts in the bank's table, merchants and foreign counterparties included "
-                   "(transactions are about accounts x days).")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=MIN_DAYS),
-              help="Length of the simulated period.")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Random seed: the same seed gives the same data.")
-@click.option("--start", default="2026-01-01", show_default=True,
-              help="First day of the simulated period (UTC).")
-@click.option("--suspicious-share", default=0.01, show_default=True,
-              type=click.FloatRange(0.0, 0.2), help="Share of accounts in injected schemes.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for transactions.parquet and accounts.parquet.")
+@click.option(
+    "--accounts",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=MIN_ACCOUNTS),
+    help="Accounts in the bank's table, merchants and foreign counterparties included "
+    "(transactions are about accounts x days).",
+)
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=MIN_DAYS),
+    help="Length of the simulated period.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Random seed: the same seed gives the same data.",
+)
+@click.option(
+    "--start",
+    default="2026-01-01",
+    show_default=True,
+    help="First day of the simulated period (UTC).",
+)
+@click.option(
+    "--suspicious-share",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.2),
+    help="Share of accounts in injected schemes.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for transactions.parquet and accounts.parquet.",
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def synth(accounts: int, days: int, seed: int, start: str, suspicious_share: float,
-          out_dir: Path, quiet: bool) -> None:
+def synth(
+    accounts: int,
+    days: int,
+    seed: int,
+    start: str,
+    suspicious_share: float,
+    out_dir: Path,
+    quiet: bool,
+) -> None:
     """Generate a labelled synthetic bank population with trafficking and laundering schemes.
 
     Every transaction and account carries `is_suspicious`, `typology` and `scheme_id`.
@@ -106,10 +142,18 @@ def synth(accounts: int, days: int, seed: int, start: str, suspicious_share: flo
     try:
         start_day = date.fromisoformat(start)
     except ValueError:
-        raise click.BadParameter(f"{start!r} is not a date like 2026-01-01", param_hint="--start") from None
+        raise click.BadParameter(
+            f"{start!r} is not a date like 2026-01-01", param_hint="--start"
+        ) from None
     with _progress(not quiet) as update:
-        data = generate(accounts, days, seed, start=start_day, suspicious_share=suspicious_share,
-                        progress=update)
+        data = generate(
+            accounts,
+            days,
+            seed,
+            start=start_day,
+            suspicious_share=suspicious_share,
+            progress=update,
+        )
         update("writing Parquet", 1.0)
         write_parquet(data.accounts, out_dir / "accounts.parquet")
         write_parquet(data.transactions, out_dir / "transactions.parquet")
@@ -130,19 +174,45 @@ def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by `ingest` and `run`."""
     options = [
         click.argument("source", type=click.Path(exists=True, path_type=Path)),
-        click.option("--format", "fmt", default=None, type=_format_choice(),
-                     help="Input format; detected from the header when omitted."),
-        click.option("--out", "out_dir", required=True,
-                     type=click.Path(file_okay=False, path_type=Path), help="Run directory to write."),
-        click.option("--start", default=None, callback=_date,
-                     help="Start of the run's data interval (UTC date); rows outside are quarantined."),
-        click.option("--end", default=None, callback=_date,
-                     help="End of the data interval, exclusive (UTC date)."),
-        click.option("--base-currency", default="USD", show_default=True,
-                     help="Currency that amount_base is expressed in."),
-        click.option("--max-failed-fraction", default=0.01, show_default=True,
-                     type=click.FloatRange(0.0, 1.0),
-                     help="Stop the run when more than this share of rows fails a quality gate."),
+        click.option(
+            "--format",
+            "fmt",
+            default=None,
+            type=_format_choice(),
+            help="Input format; detected from the header when omitted.",
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Run directory to write.",
+        ),
+        click.option(
+            "--start",
+            default=None,
+            callback=_date,
+            help="Start of the run's data interval (UTC date); rows outside are quarantined.",
+        ),
+        click.option(
+            "--end",
+            default=None,
+            callback=_date,
+            help="End of the data interval, exclusive (UTC date).",
+        ),
+        click.option(
+            "--base-currency",
+            default="USD",
+            show_default=True,
+            help="Currency that amount_base is expressed in.",
+        ),
+        click.option(
+            "--max-failed-fraction",
+            default=0.01,
+            show_default=True,
+            type=click.FloatRange(0.0, 1.0),
+            help="Stop the run when more than this share of rows fails a quality gate.",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
         click.option("--quiet", is_flag=True, help="No progress display."),
     ]
@@ -151,25 +221,44 @@ def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _config(fmt: str | None, start: datetime | None, end: datetime | None, base_currency: str,
-            max_failed_fraction: float, **extra: Any) -> Any:
+def _config(
+    fmt: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    base_currency: str,
+    max_failed_fraction: float,
+    **extra: Any,
+) -> Any:
     from pydantic import ValidationError
 
     from flows87.stages.config import RunConfig
 
     try:
-        return RunConfig(format=fmt, interval_start=start, interval_end=end,
-                         base_currency=base_currency, max_failed_fraction=max_failed_fraction,
-                         **extra)
+        return RunConfig(
+            format=fmt,
+            interval_start=start,
+            interval_end=end,
+            base_currency=base_currency,
+            max_failed_fraction=max_failed_fraction,
+            **extra,
+        )
     except ValidationError as exc:
         raise click.UsageError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
 
 @cli.command(epilog=EPILOG)
 @_source_options
-def ingest(source: Path, fmt: str | None, out_dir: Path, start: datetime | None,
-           end: datetime | None, base_currency: str, max_failed_fraction: float,
-           as_json: bool, quiet: bool) -> None:
+def ingest(
+    source: Path,
+    fmt: str | None,
+    out_dir: Path,
+    start: datetime | None,
+    end: datetime | None,
+    base_currency: str,
+    max_failed_fraction: float,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Read SOURCE (a file or folder in any supported format), gate it, write canonical Parquet.
 
     Formats: canonical CSV/Parquet (a `flows87 synth` folder too), IBM AMLworld, AMLSim, PaySim,
@@ -192,13 +281,33 @@ def ingest(source: Path, fmt: str | None, out_dir: Path, start: datetime | None,
 
 @cli.command(epilog=EPILOG)
 @_source_options
-@click.option("--rules", "rules_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of rule files (default: the bundled rules/).")
-@click.option("--alert-budget", default=0.01, show_default=True, type=click.FloatRange(0.0001, 1.0),
-              help="Share of accounts investigators can review; used for the report's metrics.")
-def run(source: Path, fmt: str | None, out_dir: Path, start: datetime | None, end: datetime | None,
-        base_currency: str, max_failed_fraction: float, as_json: bool, quiet: bool,
-        rules_dir: Path | None, alert_budget: float) -> None:
+@click.option(
+    "--rules",
+    "rules_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of rule files (default: the bundled rules/).",
+)
+@click.option(
+    "--alert-budget",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0.0001, 1.0),
+    help="Share of accounts investigators can review; used for the report's metrics.",
+)
+def run(
+    source: Path,
+    fmt: str | None,
+    out_dir: Path,
+    start: datetime | None,
+    end: datetime | None,
+    base_currency: str,
+    max_failed_fraction: float,
+    as_json: bool,
+    quiet: bool,
+    rules_dir: Path | None,
+    alert_budget: float,
+) -> None:
     """Run the whole pipeline on SOURCE: ingest, gates, features, rules, detectors, graph, cases, report.
 
     OUT gets transactions.parquet, features.parquet, signals.parquet, accounts_scored.parquet,
@@ -246,8 +355,13 @@ def _print_run(run_dir: Path, summary: dict[str, Any], as_json: bool) -> None:
     for col in ("rank", "case", "risk", "accounts", "typologies"):
         table.add_column(col)
     for r in cases.head(10).iter_rows(named=True):
-        table.add_row(str(r["rank"]), r["case_id"], f"{r['risk_score']:.2f}", str(r["n_accounts"]),
-                      ", ".join(r["typologies"][:3]))
+        table.add_row(
+            str(r["rank"]),
+            r["case_id"],
+            f"{r['risk_score']:.2f}",
+            str(r["n_accounts"]),
+            ", ".join(r["typologies"][:3]),
+        )
     out.print(table)
     metrics = summary["report"]["metrics"].get("accounts")
     if metrics:
@@ -257,10 +371,14 @@ def _print_run(run_dir: Path, summary: dict[str, Any], as_json: bool) -> None:
         for t, v in metrics["typologies"].items():
             typ.add_row(t, str(v["accounts"]), _pct(v["recall"]), _pct(v["recall_at_1pct"]))
         out.print(typ)
-        out.print(f"alert rate {_pct(metrics['alert_rate'])}, precision {_pct(metrics['precision'])}, "
-                  f"recall {_pct(metrics['recall'])}; precision of the top 100 cases "
-                  f"{_pct(summary['report']['metrics']['cases'].get('precision_top_100'))}")
-    out.print(f"\nreport: {run_dir / 'report.html'} (and report.md)\ncases: {run_dir / 'cases.parquet'}")
+        out.print(
+            f"alert rate {_pct(metrics['alert_rate'])}, precision {_pct(metrics['precision'])}, "
+            f"recall {_pct(metrics['recall'])}; precision of the top 100 cases "
+            f"{_pct(summary['report']['metrics']['cases'].get('precision_top_100'))}"
+        )
+    out.print(
+        f"\nreport: {run_dir / 'report.html'} (and report.md)\ncases: {run_dir / 'cases.parquet'}"
+    )
 
 
 def _pct(v: float | None) -> str:
@@ -268,8 +386,14 @@ def _pct(v: float | None) -> str:
 
 
 @cli.command(epilog=EPILOG)
-@click.option("--out", "out_dir", default=Path("demo"), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder for the demo's data and run.")
+@click.option(
+    "--out",
+    "out_dir",
+    default=Path("demo"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the demo's data and run.",
+)
 @click.option("--accounts", default=5_000, show_default=True, type=click.IntRange(min=MIN_ACCOUNTS))
 @click.option("--days", default=30, show_default=True, type=click.IntRange(min=MIN_DAYS))
 @click.option("--seed", default=7, show_default=True, type=int)
@@ -316,7 +440,9 @@ def rules_group() -> None:
 
 
 @rules_group.command("lint")
-@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 def rules_lint(folder: Path | None) -> None:
     """Check every rule file in FOLDER (default: the bundled rules/); report every problem."""
     from flows87.rules import lint
@@ -330,7 +456,9 @@ def rules_lint(folder: Path | None) -> None:
 
 
 @rules_group.command("list")
-@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
 def rules_list(folder: Path | None, as_json: bool) -> None:
     """List the rules: id, scope, window, severity, family, typologies, title."""
@@ -345,8 +473,15 @@ def rules_list(folder: Path | None, as_json: bool) -> None:
         table.add_column(col)
     for item in loaded:
         r = item.rule
-        table.add_row(r.id, r.scope, r.window or r.pattern or "", r.severity, r.family,
-                      ", ".join(r.typologies), r.title)
+        table.add_row(
+            r.id,
+            r.scope,
+            r.window or r.pattern or "",
+            r.severity,
+            r.family,
+            ", ".join(r.typologies),
+            r.title,
+        )
     out.print(table)
 
 

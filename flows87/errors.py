@@ -43,7 +43,7 @@ class Flows87Error(Exception):
             where.append(f"column {self.column!r}")
         if self.field is not None:
             where.append(f"field {self.field!r}")
-        text = (": ".join([", ".join(where), self.reason]) if where else self.reason)
+        text = ": ".join([", ".join(where), self.reason]) if where else self.reason
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

@@ -18,8 +18,12 @@ def _noop(step: str, fraction: float | None = None) -> None:
     pass
 
 
-def run(source: str | Path, run_dir: str | Path, config: RunConfig | None = None,
-        progress: Progress = _noop) -> dict[str, Any]:
+def run(
+    source: str | Path,
+    run_dir: str | Path,
+    config: RunConfig | None = None,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
     """ingest → gate → features → gate → rules, detectors, graph → gate → cases → gate → report."""
     config = config or RunConfig()
     run_dir = Path(run_dir)

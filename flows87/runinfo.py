@@ -74,7 +74,9 @@ class StageRecord:
 
 
 @contextmanager
-def stage(run_dir: str | Path, name: str, params: dict[str, Any] | None = None) -> Iterator[StageRecord]:
+def stage(
+    run_dir: str | Path, name: str, params: dict[str, Any] | None = None
+) -> Iterator[StageRecord]:
     """Time a stage and write RUN/stages/<name>.json, whether it succeeds or fails."""
     record = StageRecord(name, dict(params or {}))
     started, t0 = _now(), time.perf_counter()
@@ -114,8 +116,14 @@ def stages(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def assemble(run_dir: str | Path, command: str, params: dict[str, Any], *,
-             status: str = "succeeded", error: str | None = None) -> Path:
+def assemble(
+    run_dir: str | Path,
+    command: str,
+    params: dict[str, Any],
+    *,
+    status: str = "succeeded",
+    error: str | None = None,
+) -> Path:
     """Write run.json (success) or run.failed.json (failure) from the stage records."""
     run_dir = Path(run_dir)
     recorded = stages(run_dir)

@@ -72,15 +72,24 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
     Column("device_id", pl.String(), "device that initiated it (online/mobile)"),
     Column("memo", pl.String(), "free text reference"),
     Column("source_row", pl.Int64(), "1-based data row in the source file (for lineage)"),
-    Column("is_suspicious", pl.Boolean(), "label: part of a laundering/trafficking scheme", label=True),
-    Column("typology", pl.String(), "label: the scheme's typology, null when not suspicious", label=True),
+    Column(
+        "is_suspicious", pl.Boolean(), "label: part of a laundering/trafficking scheme", label=True
+    ),
+    Column(
+        "typology",
+        pl.String(),
+        "label: the scheme's typology, null when not suspicious",
+        label=True,
+    ),
     Column("scheme_id", pl.String(), "label: id of the scheme instance (alert id)", label=True),
 )
 
 ACCOUNT_COLUMNS: tuple[Column, ...] = (
     Column("account_id", pl.String(), "unique id of the account", True, False),
     Column("party_id", pl.String(), "the customer (person or company) holding it", True, True),
-    Column("bank_id", pl.String(), "bank holding the account, as text (codes keep zeros)", True, True),
+    Column(
+        "bank_id", pl.String(), "bank holding the account, as text (codes keep zeros)", True, True
+    ),
     Column("kind", pl.String(), f"one of {', '.join(ACCOUNT_KINDS)}", True, False),
     Column("opened_at", UTC_TS, "when the account was opened, UTC", True, True),
     Column("country", pl.String(), "ISO 3166 alpha-2 country of the account", True, True),
@@ -94,7 +103,12 @@ ACCOUNT_COLUMNS: tuple[Column, ...] = (
     Column("business_type", pl.String(), "business's sector (e.g. MCC or NAICS text)"),
     Column("source_row", pl.Int64(), "1-based data row in the source file (for lineage)"),
     Column("is_suspicious", pl.Boolean(), "label: the account takes part in a scheme", label=True),
-    Column("typology", pl.String(), "label: the scheme's typology, null when not suspicious", label=True),
+    Column(
+        "typology",
+        pl.String(),
+        "label: the scheme's typology, null when not suspicious",
+        label=True,
+    ),
     Column("scheme_id", pl.String(), "label: id of the scheme instance", label=True),
 )
 

@@ -15,34 +15,63 @@ from flows87.rules import SIGNAL_SCHEMA
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def sig(source: str, sid: str, account: str, family: str, score: float,
-        typologies: list[str], instance: str | None = None, txns: list[str] | None = None) -> dict:
+def sig(
+    source: str,
+    sid: str,
+    account: str,
+    family: str,
+    score: float,
+    typologies: list[str],
+    instance: str | None = None,
+    txns: list[str] | None = None,
+) -> dict:
     ev = {"instance": instance} if instance else {}
-    return {"source": source, "signal_id": sid, "account_id": account, "txn_ids": txns or [],
-            "score": score, "family": family, "typologies": typologies, "window_start": None,
-            "window_end": None, "evidence": json.dumps(ev), "summary": f"{sid} on {account}"}
+    return {
+        "source": source,
+        "signal_id": sid,
+        "account_id": account,
+        "txn_ids": txns or [],
+        "score": score,
+        "family": family,
+        "typologies": typologies,
+        "window_start": None,
+        "window_end": None,
+        "evidence": json.dumps(ev),
+        "summary": f"{sid} on {account}",
+    }
 
 
 def transactions(pairs: list[tuple[str, str, float]]) -> pl.DataFrame:
-    return schema.conform(pl.DataFrame({
-        "txn_id": [f"t{i}" for i in range(len(pairs))],
-        "ts": [T0 + timedelta(hours=i) for i in range(len(pairs))],
-        "src_account": [p[0] for p in pairs], "dst_account": [p[1] for p in pairs],
-        "amount": [p[2] for p in pairs], "currency": ["USD"] * len(pairs),
-        "amount_base": [p[2] for p in pairs], "channel": ["p2p"] * len(pairs),
-    }), "transactions").collect()
+    return schema.conform(
+        pl.DataFrame(
+            {
+                "txn_id": [f"t{i}" for i in range(len(pairs))],
+                "ts": [T0 + timedelta(hours=i) for i in range(len(pairs))],
+                "src_account": [p[0] for p in pairs],
+                "dst_account": [p[1] for p in pairs],
+                "amount": [p[2] for p in pairs],
+                "currency": ["USD"] * len(pairs),
+                "amount_base": [p[2] for p in pairs],
+                "channel": ["p2p"] * len(pairs),
+            }
+        ),
+        "transactions",
+    ).collect()
 
 
 SETTINGS = ScoringSettings()
 
 
 def test_signals_and_families_combine_as_noisy_or() -> None:
-    signals = pl.DataFrame([
-        sig("rule", "r1", "a", "behaviour", 0.5, ["x"]),
-        sig("rule", "r2", "a", "behaviour", 0.5, ["x"]),
-        sig("graph", "g1", "b", "network", 0.5, ["x"]),
-        sig("rule", "r1", "b", "behaviour", 0.5, ["x"]),
-    ], schema=SIGNAL_SCHEMA)
+    signals = pl.DataFrame(
+        [
+            sig("rule", "r1", "a", "behaviour", 0.5, ["x"]),
+            sig("rule", "r2", "a", "behaviour", 0.5, ["x"]),
+            sig("graph", "g1", "b", "network", 0.5, ["x"]),
+            sig("rule", "r1", "b", "behaviour", 0.5, ["x"]),
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
     risk = account_risk(signals, links(signals, transactions([])), SETTINGS)
     r = {row["account_id"]: row for row in risk.iter_rows(named=True)}
     assert r["a"]["base_risk"] == pytest.approx(1 - 0.5 * 0.5)  # noisy-OR inside one family
@@ -53,11 +82,14 @@ def test_signals_and_families_combine_as_noisy_or() -> None:
 
 
 def test_strong_signal_alone_is_eligible_but_anomaly_is_no_family() -> None:
-    signals = pl.DataFrame([
-        sig("rule", "structuring", "s", "behaviour", 1.0, ["structuring"]),
-        sig("rule", "r", "u", "behaviour", 0.75, ["x"]),
-        sig("detector", "pyod_ensemble", "u", "anomaly", 0.99, []),
-    ], schema=SIGNAL_SCHEMA)
+    signals = pl.DataFrame(
+        [
+            sig("rule", "structuring", "s", "behaviour", 1.0, ["structuring"]),
+            sig("rule", "r", "u", "behaviour", 0.75, ["x"]),
+            sig("detector", "pyod_ensemble", "u", "anomaly", 0.99, []),
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
     risk = account_risk(signals, links(signals, transactions([])), SETTINGS)
     r = {row["account_id"]: row for row in risk.iter_rows(named=True)}
     assert r["s"]["eligible"]
@@ -65,18 +97,21 @@ def test_strong_signal_alone_is_eligible_but_anomaly_is_no_family() -> None:
 
 
 def test_cases_group_linked_accounts_attach_pattern_members_and_are_stable() -> None:
-    signals = pl.DataFrame([
-        # victim v1, v2 and controller c: behaviour + network each, same typology, money v -> c
-        sig("rule", "late_night", "v1", "behaviour", 0.75, ["sex_trafficking"]),
-        sig("rule", "late_night", "v2", "behaviour", 0.75, ["sex_trafficking"]),
-        sig("graph", "hub", "v1", "network", 1.0, ["sex_trafficking"], "hub:1"),
-        sig("graph", "hub", "v2", "network", 1.0, ["sex_trafficking"], "hub:1"),
-        sig("graph", "hub", "c", "network", 1.0, ["sex_trafficking"], "hub:1"),
-        sig("rule", "hotels", "c", "behaviour", 0.5, ["sex_trafficking"]),
-        # spoke m: only the pattern, attached to the case; loner z: unrelated, no case
-        sig("graph", "fan", "m", "network", 0.5, ["fan_in"], "hub:1"),
-        sig("rule", "hotels", "z", "behaviour", 0.5, ["sex_trafficking"]),
-    ], schema=SIGNAL_SCHEMA)
+    signals = pl.DataFrame(
+        [
+            # victim v1, v2 and controller c: behaviour + network each, same typology, money v -> c
+            sig("rule", "late_night", "v1", "behaviour", 0.75, ["sex_trafficking"]),
+            sig("rule", "late_night", "v2", "behaviour", 0.75, ["sex_trafficking"]),
+            sig("graph", "hub", "v1", "network", 1.0, ["sex_trafficking"], "hub:1"),
+            sig("graph", "hub", "v2", "network", 1.0, ["sex_trafficking"], "hub:1"),
+            sig("graph", "hub", "c", "network", 1.0, ["sex_trafficking"], "hub:1"),
+            sig("rule", "hotels", "c", "behaviour", 0.5, ["sex_trafficking"]),
+            # spoke m: only the pattern, attached to the case; loner z: unrelated, no case
+            sig("graph", "fan", "m", "network", 0.5, ["fan_in"], "hub:1"),
+            sig("rule", "hotels", "z", "behaviour", 0.5, ["sex_trafficking"]),
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
     tx = transactions([("v1", "c", 300), ("v2", "c", 280), ("m", "v1", 50), ("z", "c", 10)])
     pairs = links(signals, tx)
     risk = account_risk(signals, pairs, SETTINGS)
@@ -94,11 +129,14 @@ def test_cases_group_linked_accounts_attach_pattern_members_and_are_stable() -> 
 
 
 def test_transfer_links_need_a_common_typology() -> None:
-    signals = pl.DataFrame([
-        sig("rule", "a1", "a", "behaviour", 0.5, ["structuring"]),
-        sig("rule", "b1", "b", "behaviour", 0.5, ["round_tripping"]),
-        sig("rule", "c1", "c", "behaviour", 0.5, ["structuring"]),
-    ], schema=SIGNAL_SCHEMA)
+    signals = pl.DataFrame(
+        [
+            sig("rule", "a1", "a", "behaviour", 0.5, ["structuring"]),
+            sig("rule", "b1", "b", "behaviour", 0.5, ["round_tripping"]),
+            sig("rule", "c1", "c", "behaviour", 0.5, ["structuring"]),
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
     tx = transactions([("a", "b", 100), ("a", "c", 100)])
     pairs = links(signals, tx)
     assert pairs.select("a", "b").rows() == [("a", "c")]

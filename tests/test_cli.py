@@ -19,7 +19,23 @@ FLOWS87 = shutil.which("flows87", path=str(Path(sys.executable).parent))
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth")
-    assert main(["synth", "--accounts", "1000", "--days", "14", "--seed", "3", "--out", str(out), "--quiet"]) == EXIT_OK
+    assert (
+        main(
+            [
+                "synth",
+                "--accounts",
+                "1000",
+                "--days",
+                "14",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == EXIT_OK
+    )
     return out
 
 
@@ -39,16 +55,19 @@ def test_synth_writes_labelled_tables(synth_dir: Path) -> None:
     assert acc["is_suspicious"].any()
 
 
-def test_ingest_of_synth_output_writes_run_directory(synth_dir: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_of_synth_output_writes_run_directory(
+    synth_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     assert main(["ingest", str(synth_dir), "--out", str(run), "--json", "--quiet"]) == EXIT_OK
     summary = json.loads(capsys.readouterr().out)
     assert summary["format"] == "canonical"
     tx = pl.read_parquet(run / "transactions.parquet")
     assert tx.height == summary["transactions"]
-    assert tx.height + summary["quarantined"]["transactions"] == pl.read_parquet(
-        synth_dir / "transactions.parquet").height
+    assert (
+        tx.height + summary["quarantined"]["transactions"]
+        == pl.read_parquet(synth_dir / "transactions.parquet").height
+    )
     assert (run / "quality" / "raw_transactions.json").exists()
     assert (run / "quality" / "raw_accounts.json").exists()
     info = json.loads((run / "run.json").read_text())
@@ -58,15 +77,27 @@ def test_ingest_of_synth_output_writes_run_directory(synth_dir: Path, tmp_path: 
     assert set(timings) == {"read", "gate_accounts", "gate_transactions", "write"}
 
 
-def test_gate_failure_exits_3_and_keeps_earlier_results(synth_dir: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_gate_failure_exits_3_and_keeps_earlier_results(
+    synth_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     assert main(["ingest", str(synth_dir), "--out", str(run), "--quiet"]) == EXIT_OK
     before = (run / "transactions.parquet").read_bytes()
     capsys.readouterr()
     # An interval covering 2 of the 14 days: most rows fall outside it and the gate stops the run.
-    code = main(["ingest", str(synth_dir), "--out", str(run), "--quiet",
-                 "--start", "2026-01-01", "--end", "2026-01-03"])
+    code = main(
+        [
+            "ingest",
+            str(synth_dir),
+            "--out",
+            str(run),
+            "--quiet",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2026-01-03",
+        ]
+    )
     assert code == EXIT_GATE
     err = capsys.readouterr().err
     assert "raw_transactions" in err and "quarantine" in err
@@ -80,8 +111,11 @@ def test_wrong_header_is_a_user_error_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("foo,bar,baz\n1,2,3\n", encoding="utf-8")
     assert FLOWS87, "console script not installed"
-    proc = subprocess.run([FLOWS87, "ingest", str(bad), "--out", str(tmp_path / "r"), "--quiet"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [FLOWS87, "ingest", str(bad), "--out", str(tmp_path / "r"), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == EXIT_USER
     assert "bad.csv" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "r" / "transactions.parquet").exists()
@@ -90,7 +124,10 @@ def test_wrong_header_is_a_user_error_without_traceback(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert main(["ingest", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]) == EXIT_USER
     assert main(["synth", "--accounts", "5", "--out", str(tmp_path)]) == EXIT_USER
-    assert main(["ingest", str(tmp_path), "--out", str(tmp_path / "r"), "--start", "2026-01-01"]) == EXIT_USER
+    assert (
+        main(["ingest", str(tmp_path), "--out", str(tmp_path / "r"), "--start", "2026-01-01"])
+        == EXIT_USER
+    )
 
 
 def test_detect_and_schema(synth_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,12 +138,35 @@ def test_detect_and_schema(synth_dir: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--accounts", "1000", "--days", "10", "--json", "--quiet"]) == EXIT_OK
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path),
+                "--accounts",
+                "1000",
+                "--days",
+                "10",
+                "--json",
+                "--quiet",
+            ]
+        )
+        == EXIT_OK
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["ingest"]["labelled"] and summary["ingest"]["suspicious_transactions"] > 0
     run = tmp_path / "run"
-    for name in ("transactions.parquet", "features.parquet", "signals.parquet", "accounts_scored.parquet",
-                 "cases.parquet", "report.html", "report.md", "run.json"):
+    for name in (
+        "transactions.parquet",
+        "features.parquet",
+        "signals.parquet",
+        "accounts_scored.parquet",
+        "cases.parquet",
+        "report.html",
+        "report.md",
+        "run.json",
+    ):
         assert (run / name).exists(), name
     assert summary["cases"]["cases"] == pl.read_parquet(run / "cases.parquet").height > 0
     assert summary["report"]["metrics"]["accounts"]["suspicious_accounts"] > 0

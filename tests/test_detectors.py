@@ -32,8 +32,13 @@ def feature_table(seed: int = 0) -> tuple[pl.DataFrame, np.ndarray]:
     data["distinct_payers"][:OUTLIERS] = rng.integers(40, 80, OUTLIERS)
     data["in_count"][:OUTLIERS] = data["distinct_payers"][:OUTLIERS] + 5
     data["night_in_share"][:OUTLIERS] = rng.uniform(0.7, 1.0, OUTLIERS)
-    frame = pl.DataFrame({"account_id": [f"a{i:05d}" for i in range(N)], "window": ["7d"] * N,
-                          **{k: v.astype(float) for k, v in data.items()}})
+    frame = pl.DataFrame(
+        {
+            "account_id": [f"a{i:05d}" for i in range(N)],
+            "window": ["7d"] * N,
+            **{k: v.astype(float) for k, v in data.items()},
+        }
+    )
     return frame, truth
 
 
@@ -47,8 +52,12 @@ def test_ensemble_ranks_planted_outliers_high() -> None:
     frame, truth = feature_table()
     result = score(frame, settings())
     # Accounts below min_transactions are not scored: they count as the least unusual.
-    scores = (frame.select("account_id").join(result.scores, on="account_id", how="left")
-              ["anomaly_score"].fill_null(0.0).to_numpy())
+    scores = (
+        frame.select("account_id")
+        .join(result.scores, on="account_id", how="left")["anomaly_score"]
+        .fill_null(0.0)
+        .to_numpy()
+    )
     assert roc_auc_score(truth, scores) > 0.95
     top5 = set(result.scores.sort("anomaly_score", descending=True).head(N // 20)["account_id"])
     planted = {f"a{i:05d}" for i in range(OUTLIERS)}

@@ -14,7 +14,9 @@ from flows87.features import FEATURES, compute, load_settings, missing_inputs
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 
 
-def frames(rows: list[tuple], accounts: dict[str, str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def frames(
+    rows: list[tuple], accounts: dict[str, str] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """rows: (hours after T0, src, dst, amount, channel, mcc, location)."""
     tx = schema.conform(
         pl.DataFrame(
@@ -67,13 +69,15 @@ def test_registry_and_output_columns_agree() -> None:
 def test_volume_night_and_pass_through_by_hand() -> None:
     # v receives 100 at 23:00 and 150 at 23:30 from two payers, 200 at 02:00 (card), then
     # sends 400 at 03:00 (1 h after the last inflow) and 90 at 24:00 the next day (22 h after).
-    tx, acc = frames([
-        (23, "p1", "v", 100, "p2p", None, None),
-        (23.5, "p2", "v", 150, "p2p", None, None),
-        (26, "p3", "v", 200, "card", None, None),
-        (27, "v", "c", 400, "p2p", None, None),
-        (48, "v", "h1", 90, "card", "7011", "L1"),
-    ])
+    tx, acc = frames(
+        [
+            (23, "p1", "v", 100, "p2p", None, None),
+            (23.5, "p2", "v", 150, "p2p", None, None),
+            (26, "p3", "v", 200, "card", None, None),
+            (27, "v", "c", 400, "p2p", None, None),
+            (48, "v", "h1", 90, "card", "7011", "L1"),
+        ]
+    )
     r = row(compute(tx, acc, load_settings()), "v")
     assert (r["in_count"], r["out_count"]) == (3, 2)
     assert (r["in_sum"], r["out_sum"]) == (450.0, 490.0)
@@ -88,7 +92,9 @@ def test_volume_night_and_pass_through_by_hand() -> None:
 
 
 def test_windows_are_tumbling_and_aligned() -> None:
-    tx, acc = frames([(1, "a", "b", 10, "p2p", None, None), (24 * 8, "a", "b", 20, "p2p", None, None)])
+    tx, acc = frames(
+        [(1, "a", "b", 10, "p2p", None, None), (24 * 8, "a", "b", 20, "p2p", None, None)]
+    )
     out = compute(tx, acc, load_settings()).filter(pl.col("account_id") == "a")
     weekly = out.filter(pl.col("window") == "7d").sort("window_start")
     assert weekly["window_start"].to_list() == [T0, T0 + timedelta(days=7)]

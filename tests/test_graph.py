@@ -927,13 +927,21 @@ def test_hits_do_not_depend_on_row_order() -> None:
 # ---------------------------------------------------------------- fan-in / fan-out
 
 
-def _fan_rows(n: int = 7, *, inbound: bool = True, channel: str = "p2p", amount: float = 1200,
-              flow: bool = True, days_apart: float = 0) -> list[dict[str, Any]]:
+def _fan_rows(
+    n: int = 7,
+    *,
+    inbound: bool = True,
+    channel: str = "p2p",
+    amount: float = 1200,
+    flow: bool = True,
+    days_apart: float = 0,
+) -> list[dict[str, Any]]:
     """n spokes paying a hub H (or H paying n spokes) an hour (plus `days_apart`) apart; with
     `flow`, the money passes through H: it leaves a day after the last collection (fan-in) or
     arrives two hours before the first payment (fan-out)."""
     rows = [
-        t(f"F{i}", i + 24 * days_apart * i, f"S{i}", "H", amount, channel) if inbound
+        t(f"F{i}", i + 24 * days_apart * i, f"S{i}", "H", amount, channel)
+        if inbound
         else t(f"F{i}", i + 24 * days_apart * i, "H", f"S{i}", amount, channel)
         for i in range(n)
     ]
@@ -945,7 +953,9 @@ def _fan_rows(n: int = 7, *, inbound: bool = True, channel: str = "p2p", amount:
     return rows
 
 
-@pytest.mark.parametrize("name, inbound, spoke_role", [("fan_in", True, "sender"), ("fan_out", False, "receiver")])
+@pytest.mark.parametrize(
+    "name, inbound, spoke_role", [("fan_in", True, "sender"), ("fan_out", False, "receiver")]
+)
 def test_fan_names_the_hub_and_every_spoke(name: str, inbound: bool, spoke_role: str) -> None:
     hits = find(context(_fan_rows(inbound=inbound)), name)
     check_shape(hits)

@@ -34,8 +34,10 @@ def evaluated() -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     features = compute(tx, acc, settings, origin=origin)
     rules = {r.rule.id: r.rule for r in load_rules()}
     run = run_rules(list(rules.values()), features, tx, acc, settings, origin)
-    flagged = run.signals.select("signal_id", "account_id").unique().join(
-        acc.select("account_id", "is_suspicious", "typology"), on="account_id", how="left"
+    flagged = (
+        run.signals.select("signal_id", "account_id")
+        .unique()
+        .join(acc.select("account_id", "is_suspicious", "typology"), on="account_id", how="left")
     )
     return flagged, acc, rules
 
@@ -48,7 +50,9 @@ def test_every_rule_file_is_covered() -> None:
 def test_rule_fires_on_its_typology(rule_id: str, evaluated: tuple) -> None:
     flagged, _, rules = evaluated
     rule = rules[rule_id]
-    hits = flagged.filter((pl.col("signal_id") == rule_id) & pl.col("typology").is_in(rule.typologies))
+    hits = flagged.filter(
+        (pl.col("signal_id") == rule_id) & pl.col("typology").is_in(rule.typologies)
+    )
     assert hits.height >= 1, f"{rule_id} flags no account of {rule.typologies}"
 
 
@@ -56,6 +60,8 @@ def test_rule_fires_on_its_typology(rule_id: str, evaluated: tuple) -> None:
 def test_rule_stays_quiet_on_innocents(rule_id: str, evaluated: tuple) -> None:
     flagged, acc, _ = evaluated
     innocent = acc.filter(~pl.col("is_suspicious")).height
-    false_hits = flagged.filter((pl.col("signal_id") == rule_id) & ~pl.col("is_suspicious").fill_null(False))
+    false_hits = flagged.filter(
+        (pl.col("signal_id") == rule_id) & ~pl.col("is_suspicious").fill_null(False)
+    )
     limit = max(MAX_INNOCENT_FLOOR, MAX_INNOCENT_SHARE * innocent)
     assert false_hits.height <= limit, f"{rule_id} flags {false_hits.height} innocent accounts"

@@ -105,7 +105,11 @@ def test_unknown_graph_pattern_and_parameter(tmp_path: Path) -> None:
 
 def test_lint_reports_every_bad_file_and_cli_exit_codes(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
-    write(tmp_path, GOOD.replace("ht_hotel_pattern", "bad_one").replace("hotel_count", "nope"), "bad_one")
+    write(
+        tmp_path,
+        GOOD.replace("ht_hotel_pattern", "bad_one").replace("hotel_count", "nope"),
+        "bad_one",
+    )
     write(tmp_path, "just text", "bad_two")
     good, errors = lint(tmp_path)
     assert [p.name for p in good] == ["ht_hotel_pattern.yaml"]
@@ -125,8 +129,14 @@ def test_rules_list_json(capsys: pytest.CaptureFixture[str]) -> None:
 # --- property-based: rule compilation -----------------------------------------------------------
 
 NUMERIC_FEATURES = sorted(n for n, f in BY_NAME.items() if f.numeric)
-OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-       "<": lambda a, b: a < b, "=": lambda a, b: a == b, "<>": lambda a, b: a != b}
+OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "=": lambda a, b: a == b,
+    "<>": lambda a, b: a != b,
+}
 
 
 @settings(max_examples=60, deadline=None)
@@ -136,8 +146,9 @@ OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a
     threshold=st.integers(min_value=-5, max_value=5),
     values=st.lists(st.integers(min_value=-5, max_value=5), min_size=1, max_size=20),
 )
-def test_compiled_condition_agrees_with_python(feature: str, op: str, threshold: int,
-                                               values: list[int]) -> None:
+def test_compiled_condition_agrees_with_python(
+    feature: str, op: str, threshold: int, values: list[int]
+) -> None:
     expr = compile_expr(f"{feature} {op} :t", {"t": threshold}, BY_NAME, "condition")
     got = pl.DataFrame({feature: values}).select(expr.alias("x"))["x"].to_list()
     assert got == [OPS[op](v, threshold) for v in values]
@@ -155,7 +166,9 @@ def test_garbage_conditions_fail_cleanly(text: str) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(name=st.from_regex(r"[a-z]{1,8}", fullmatch=True), value=st.floats(-1e6, 1e6, allow_nan=False))
+@given(
+    name=st.from_regex(r"[a-z]{1,8}", fullmatch=True), value=st.floats(-1e6, 1e6, allow_nan=False)
+)
 def test_parameters_substitute_as_numbers_only(name: str, value: float) -> None:
     text = substitute(f"x >= :{name} AND y = ':{name}'", {name: value})
     assert re.search(rf"x >= {re.escape(repr(value))}", text)

@@ -23,7 +23,10 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = generate(6000, 30, seed=5)
     write_parquet(data.accounts, base / "data" / "accounts.parquet")
     write_parquet(data.transactions, base / "data" / "transactions.parquet")
-    assert main(["run", str(base / "data"), "--out", str(base / "run"), "--quiet", "--json"]) == EXIT_OK
+    assert (
+        main(["run", str(base / "data"), "--out", str(base / "run"), "--quiet", "--json"])
+        == EXIT_OK
+    )
     return base / "run"
 
 
@@ -39,9 +42,13 @@ def test_every_typology_is_caught(run_dir: Path) -> None:
 
 def test_run_directory_contract_is_readable_without_flows87(run_dir: Path) -> None:
     scored = pq.read_table(run_dir / "accounts_scored.parquet")
-    assert {"account_id", "risk_score", "case_id", "is_suspicious", "typology"} <= set(scored.column_names)
+    assert {"account_id", "risk_score", "case_id", "is_suspicious", "typology"} <= set(
+        scored.column_names
+    )
     signals = pq.read_table(run_dir / "signals.parquet")
-    assert {"source", "signal_id", "account_id", "txn_ids", "score", "evidence"} <= set(signals.column_names)
+    assert {"source", "signal_id", "account_id", "txn_ids", "score", "evidence"} <= set(
+        signals.column_names
+    )
     assert set(signals.column("source").to_pylist()) == {"rule", "detector", "graph"}
     json.loads(signals.column("evidence")[0].as_py())
     cases = pq.read_table(run_dir / "cases.parquet")
@@ -59,6 +66,14 @@ def test_report_is_written(run_dir: Path) -> None:
         assert heading in html and heading in md
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "succeeded"
-    assert set(info["stage_seconds"]) >= {"ingest", "features", "rules", "detectors", "graph",
-                                         "signals", "cases", "report"}
+    assert set(info["stage_seconds"]) >= {
+        "ingest",
+        "features",
+        "rules",
+        "detectors",
+        "graph",
+        "signals",
+        "cases",
+        "report",
+    }
     assert not (run_dir / "run.failed.json").exists()

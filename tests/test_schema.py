@@ -37,9 +37,18 @@ def test_conform_adds_optional_as_null_casts_and_orders() -> None:
 
 
 def test_conform_keeps_labels_when_present() -> None:
-    raw = pl.DataFrame({"account_id": ["a"], "party_id": ["p"], "bank_id": ["001"], "kind": ["individual"],
-                        "opened_at": [datetime(2020, 1, 1, tzinfo=UTC)], "country": ["US"],
-                        "is_suspicious": [True], "typology": ["fan_in"]})
+    raw = pl.DataFrame(
+        {
+            "account_id": ["a"],
+            "party_id": ["p"],
+            "bank_id": ["001"],
+            "kind": ["individual"],
+            "opened_at": [datetime(2020, 1, 1, tzinfo=UTC)],
+            "country": ["US"],
+            "is_suspicious": [True],
+            "typology": ["fan_in"],
+        }
+    )
     out = schema.conform(raw, "accounts").collect()
     assert schema.has_labels(out)
     assert out["bank_id"].to_list() == ["001"]

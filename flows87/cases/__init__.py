@@ -3,5 +3,13 @@
 from flows87.cases.build import CASE_SCHEMA, Cases, build, case_id
 from flows87.cases.scoring import ScoringSettings, account_risk, links, load_settings
 
-__all__ = ["CASE_SCHEMA", "Cases", "ScoringSettings", "account_risk", "build", "case_id", "links",
-           "load_settings"]
+__all__ = [
+    "CASE_SCHEMA",
+    "Cases",
+    "ScoringSettings",
+    "account_risk",
+    "build",
+    "case_id",
+    "links",
+    "load_settings",
+]

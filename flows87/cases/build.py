@@ -68,7 +68,9 @@ def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings)
     return groups
 
 
-def _attach(groups: list[list[str]], pairs: pl.DataFrame, risk_of: dict[str, float]) -> dict[str, int]:
+def _attach(
+    groups: list[list[str]], pairs: pl.DataFrame, risk_of: dict[str, float]
+) -> dict[str, int]:
     """Accounts not eligible themselves but in the same pattern as a case's account join that case.
 
     The spokes of a fan-in or the intermediaries of a scatter-gather carry one network signal
@@ -76,7 +78,7 @@ def _attach(groups: list[list[str]], pairs: pl.DataFrame, risk_of: dict[str, flo
     """
     group_of = {a: i for i, g in enumerate(groups) for a in g}
     best: dict[str, tuple[float, int]] = {}
-    for a, b, kind in pairs.filter(pl.col("kind") == "pattern").iter_rows():
+    for a, b, _kind in pairs.filter(pl.col("kind") == "pattern").iter_rows():
         for member, other in ((a, b), (b, a)):
             if member in group_of or other not in group_of:
                 continue
@@ -99,15 +101,19 @@ def build(
 ) -> Cases:
     eligible = risk.filter(pl.col("eligible"))
     if eligible.is_empty():
-        return Cases(pl.DataFrame(schema=CASE_SCHEMA),
-                     pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String}))
+        return Cases(
+            pl.DataFrame(schema=CASE_SCHEMA),
+            pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String}),
+        )
     risk_of = dict(zip(risk["account_id"], risk["risk_score"], strict=True))
     groups = _groups(eligible["account_id"].to_list(), pairs, settings)
     for member, idx in sorted(_attach(groups, pairs, risk_of).items()):
         groups[idx].append(member)
     by_account = {
-        k[0]: v for k, v in signals.sort("score", descending=True).partition_by(
-            "account_id", as_dict=True, maintain_order=True).items()
+        k[0]: v
+        for k, v in signals.sort("score", descending=True)
+        .partition_by("account_id", as_dict=True, maintain_order=True)
+        .items()
     }
     txn_amounts = transactions.select("txn_id", "ts", "amount_base")
     edges = edge_table(transactions, [a for g in groups for a in g])
@@ -123,24 +129,26 @@ def build(
         risks = [risk_of[a] for a in ordered]
         score = risks[0]  # the case is as strong as its strongest account; size breaks ties
         central = _central(ordered, edges)
-        rows.append({
-            "case_id": cid,
-            "rank": 0,
-            "risk_score": round(score, 4),
-            "anchor_account": anchor,
-            "central_account": central,
-            "accounts": ordered,
-            "n_accounts": len(ordered),
-            "typologies": [t for t, _ in typ.most_common()],
-            "families": sorted(set(sigs["family"].to_list())),
-            "signal_ids": sorted(set(sigs["signal_id"].to_list())),
-            "n_signals": sigs.height,
-            "txn_ids": txn_ids,
-            "first_ts": tx["ts"].min() if tx.height else None,
-            "last_ts": tx["ts"].max() if tx.height else None,
-            "total_amount": round(float(tx["amount_base"].sum()), 2) if tx.height else 0.0,
-            "summary": _summary(ordered, sigs, typ, score, central),
-        })
+        rows.append(
+            {
+                "case_id": cid,
+                "rank": 0,
+                "risk_score": round(score, 4),
+                "anchor_account": anchor,
+                "central_account": central,
+                "accounts": ordered,
+                "n_accounts": len(ordered),
+                "typologies": [t for t, _ in typ.most_common()],
+                "families": sorted(set(sigs["family"].to_list())),
+                "signal_ids": sorted(set(sigs["signal_id"].to_list())),
+                "n_signals": sigs.height,
+                "txn_ids": txn_ids,
+                "first_ts": tx["ts"].min() if tx.height else None,
+                "last_ts": tx["ts"].max() if tx.height else None,
+                "total_amount": round(float(tx["amount_base"].sum()), 2) if tx.height else 0.0,
+                "summary": _summary(ordered, sigs, typ, score, central),
+            }
+        )
         members.extend({"account_id": a, "case_id": cid} for a in ordered)
     cases = (
         pl.DataFrame(rows, schema=CASE_SCHEMA)
@@ -165,10 +173,17 @@ def _central(accounts: list[str], edges: pl.DataFrame) -> str | None:
     return max(sorted(ranks), key=lambda a: ranks[a])
 
 
-def _summary(ordered: list[str], sigs: pl.DataFrame, typ: Counter[str], score: float,
-             central: str | None = None) -> str:
+def _summary(
+    ordered: list[str],
+    sigs: pl.DataFrame,
+    typ: Counter[str],
+    score: float,
+    central: str | None = None,
+) -> str:
     """Plain language an investigator could paste into a suspicious transaction report."""
-    kinds = ", ".join(f"{_label(t)} ({n} signal{'s' if n > 1 else ''})" for t, n in typ.most_common(3))
+    kinds = ", ".join(
+        f"{_label(t)} ({n} signal{'s' if n > 1 else ''})" for t, n in typ.most_common(3)
+    )
     fams = ", ".join(sorted(set(sigs["family"].to_list())))
     head = (
         f"{len(ordered)} account{'s' if len(ordered) > 1 else ''} with {sigs.height} red flags "
@@ -176,7 +191,9 @@ def _summary(ordered: list[str], sigs: pl.DataFrame, typ: Counter[str], score: f
     )
     lines = [head]
     if central is not None:
-        lines.append(f"Money inside the case converges on account {central} (highest PageRank by amount).")
+        lines.append(
+            f"Money inside the case converges on account {central} (highest PageRank by amount)."
+        )
     for account in ordered[:6]:
         texts = sigs.filter(pl.col("account_id") == account).sort("score", descending=True)
         seen: list[str] = []

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from flows87.errors import ConfigError
 from flows87.features import RULES_DIR
+from flows87.settings import load_yaml_model
 
 DEFAULT_SETTINGS = RULES_DIR / "settings" / "scoring.yaml"
 
@@ -17,9 +16,11 @@ DEFAULT_SETTINGS = RULES_DIR / "settings" / "scoring.yaml"
 class ScoringSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     source_weights: dict[str, float] = Field(
-        default_factory=lambda: {"rule": 1.0, "graph": 1.0, "detector": 0.5})
+        default_factory=lambda: {"rule": 1.0, "graph": 1.0, "detector": 0.5}
+    )
     family_weights: dict[str, float] = Field(
-        default_factory=lambda: {"behaviour": 1.0, "network": 1.0, "identity": 0.6, "anomaly": 0.5})
+        default_factory=lambda: {"behaviour": 1.0, "network": 1.0, "identity": 0.6, "anomaly": 0.5}
+    )
     min_families: int = Field(2, ge=1, le=4)
     strong_signal: float = Field(1.0, gt=0, le=1)
     min_risk: float = Field(0.5, ge=0)
@@ -30,16 +31,7 @@ class ScoringSettings(BaseModel):
 
 
 def load_settings(path: str | Path | None = None) -> ScoringSettings:
-    path = Path(path) if path else DEFAULT_SETTINGS
-    try:
-        return ScoringSettings(**(yaml.safe_load(path.read_text(encoding="utf-8")) or {}))
-    except FileNotFoundError:
-        raise ConfigError("scoring settings file not found", file=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=path) from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(err["msg"], file=path, field=".".join(map(str, err["loc"]))) from None
+    return load_yaml_model(path or DEFAULT_SETTINGS, ScoringSettings, "scoring settings")
 
 
 def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
@@ -56,14 +48,22 @@ def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
         .drop_nulls()
         .unique()
     )
-    graph = signals.filter(pl.col("source") == "graph").select(
-        "account_id", pl.col("evidence").str.json_path_match("$.instance").alias("instance")
-    ).drop_nulls().unique()
+    graph = (
+        signals.filter(pl.col("source") == "graph")
+        .select(
+            "account_id", pl.col("evidence").str.json_path_match("$.instance").alias("instance")
+        )
+        .drop_nulls()
+        .unique()
+    )
     by_instance = (
         graph.join(graph, on="instance", suffix="_b")
         .filter(pl.col("account_id") < pl.col("account_id_b"))
-        .select(pl.col("account_id").alias("a"), pl.col("account_id_b").alias("b"),
-                pl.lit("pattern").alias("kind"))
+        .select(
+            pl.col("account_id").alias("a"),
+            pl.col("account_id_b").alias("b"),
+            pl.lit("pattern").alias("kind"),
+        )
     )
     flagged = typed.select("account_id").unique()
     moved = (
@@ -79,8 +79,12 @@ def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
         .join(typed.rename({"account_id": "b"}), on=["b", "typology"])
         .select("a", "b", pl.lit("transfer").alias("kind"))
     )
-    return (pl.concat([by_instance, common]).sort("a", "b", "kind")
-            .unique(["a", "b"], keep="first").sort("a", "b"))
+    return (
+        pl.concat([by_instance, common])
+        .sort("a", "b", "kind")
+        .unique(["a", "b"], keep="first")
+        .sort("a", "b")
+    )
 
 
 def account_risk(
@@ -93,13 +97,20 @@ def account_risk(
     share of the riskiest linked neighbour's base risk combines in last. A critical signal alone
     therefore ranks with well-corroborated accounts, as RED-FLAGS.md asks.
     """
-    src_w = pl.col("source").replace_strict(settings.source_weights, default=1.0, return_dtype=pl.Float64)
-    fam_w = pl.col("family").replace_strict(settings.family_weights, default=1.0, return_dtype=pl.Float64)
+    src_w = pl.col("source").replace_strict(
+        settings.source_weights, default=1.0, return_dtype=pl.Float64
+    )
+    fam_w = pl.col("family").replace_strict(
+        settings.family_weights, default=1.0, return_dtype=pl.Float64
+    )
     weighted = signals.with_columns((pl.col("score") * src_w).clip(0.0, 0.999).alias("w"))
     per_family = (
         weighted.group_by("account_id", "family")
-        .agg((1.0 - (1.0 - pl.col("w")).log().sum().exp()).alias("family_score"),
-             pl.len().alias("n"), pl.col("score").max().alias("max_score"))
+        .agg(
+            (1.0 - (1.0 - pl.col("w")).log().sum().exp()).alias("family_score"),
+            pl.len().alias("n"),
+            pl.col("score").max().alias("max_score"),
+        )
         .with_columns((pl.col("family_score") * fam_w).clip(0.0, 0.999).alias("weighted"))
     )
     base = per_family.group_by("account_id").agg(
@@ -108,7 +119,9 @@ def account_risk(
         pl.col("n").sum().alias("n_signals"),
         pl.col("max_score").max().alias("max_signal"),
     )
-    both = pl.concat([pairs.select("a", "b"), pairs.select(pl.col("b").alias("a"), pl.col("a").alias("b"))])
+    both = pl.concat(
+        [pairs.select("a", "b"), pairs.select(pl.col("b").alias("a"), pl.col("a").alias("b"))]
+    )
     bonus = (
         both.join(base.select(pl.col("account_id").alias("b"), "base_risk"), on="b")
         .group_by("a")
@@ -118,12 +131,17 @@ def account_risk(
     out = (
         base.join(bonus, on="account_id", how="left")
         .with_columns(
-            (1.0 - (1.0 - pl.col("base_risk")) * (1.0 - pl.col("bonus").fill_null(0.0))).alias("risk_score"),
+            (1.0 - (1.0 - pl.col("base_risk")) * (1.0 - pl.col("bonus").fill_null(0.0))).alias(
+                "risk_score"
+            ),
             pl.col("families").list.set_difference(["anomaly"]).list.len().alias("n_families"),
         )
         .with_columns(
             (
-                ((pl.col("n_families") >= settings.min_families) | (pl.col("max_signal") >= settings.strong_signal))
+                (
+                    (pl.col("n_families") >= settings.min_families)
+                    | (pl.col("max_signal") >= settings.strong_signal)
+                )
                 & (pl.col("risk_score") >= settings.min_risk)
             ).alias("eligible")
         )

@@ -9,4 +9,11 @@ from flows87.detectors.ensemble import (
     score,
 )
 
-__all__ = ["DEFAULT_SETTINGS", "DetectorSettings", "EnsembleResult", "ModelSpec", "load_settings", "score"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "DetectorSettings",
+    "EnsembleResult",
+    "ModelSpec",
+    "load_settings",
+    "score",
+]

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from flows87.errors import ConfigError
 from flows87.features import BY_NAME, NUMERIC, RULES_DIR
 from flows87.rules.evaluate import SIGNAL_SCHEMA, empty_signals
+from flows87.settings import load_yaml_model
 
 DEFAULT_SETTINGS = RULES_DIR / "settings" / "detectors.yaml"
 _MODULES = {
@@ -59,20 +59,15 @@ class DetectorSettings(BaseModel):
 
 def load_settings(path: str | Path | None = None) -> DetectorSettings:
     path = Path(path) if path else DEFAULT_SETTINGS
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        settings = DetectorSettings(**data)
-    except FileNotFoundError:
-        raise ConfigError("detector settings file not found", file=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=path) from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(err["msg"], file=path, field=".".join(map(str, err["loc"]))) from None
+    settings = load_yaml_model(path, DetectorSettings, "detector settings")
     for m in settings.models:
         if m.name not in _MODULES:
-            raise ConfigError(f"unknown model {m.name!r}", file=path, field="models",
-                              hint=f"known: {', '.join(sorted(_MODULES))}")
+            raise ConfigError(
+                f"unknown model {m.name!r}",
+                file=path,
+                field="models",
+                hint=f"known: {', '.join(sorted(_MODULES))}",
+            )
     for name in settings.exclude:
         if name not in BY_NAME:
             raise ConfigError(f"unknown feature {name!r}", file=path, field="exclude")
@@ -97,9 +92,11 @@ def _matrix(features: pl.DataFrame, settings: DetectorSettings) -> tuple[pl.Data
         .sort("account_id")
     )
     # Keep informative columns only: some data, and not constant.
-    stats = frame.select(
-        [pl.col(c).drop_nulls().n_unique().alias(c) for c in cols]
-    ).row(0, named=True) if frame.height else {}
+    stats = (
+        frame.select([pl.col(c).drop_nulls().n_unique().alias(c) for c in cols]).row(0, named=True)
+        if frame.height
+        else {}
+    )
     used = [c for c in cols if stats.get(c, 0) > 1]
     return frame.select(["account_id", *used]), used
 
@@ -108,8 +105,10 @@ def _transform(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
     """Signed log1p, then robust standardisation (median / IQR): heavy tails tamed, scale-free."""
     x = frame.select(
         [
-            (pl.col(c).cast(pl.Float64).fill_null(0.0).sign()
-             * pl.col(c).cast(pl.Float64).fill_null(0.0).abs().log1p()).alias(c)
+            (
+                pl.col(c).cast(pl.Float64).fill_null(0.0).sign()
+                * pl.col(c).cast(pl.Float64).fill_null(0.0).abs().log1p()
+            ).alias(c)
             for c in used
         ]
     ).to_numpy()
@@ -170,7 +169,10 @@ def _explain(
     n = raw.shape[0]
     # Share of the other accounts strictly below (or above) this value, for "higher than x %".
     pct = np.column_stack(
-        [(_rank01(np.nan_to_num(raw[:, j], nan=0.0)) * n - 1) / max(n - 1, 1) for j in range(len(used))]
+        [
+            (_rank01(np.nan_to_num(raw[:, j], nan=0.0)) * n - 1) / max(n - 1, 1)
+            for j in range(len(used))
+        ]
     )
     typical = np.nanmedian(raw, axis=0)
     # Extremeness: distance from the median in robust units, high side preferred.
@@ -185,28 +187,40 @@ def _explain(
             value, share = raw[idx, j], pct[idx, j]
             side = f"higher than {share:.1%}" if x[idx, j] > 0 else f"lower than {1 - share:.1%}"
             reasons.append(
-                {"feature": feat.name, "meaning": feat.meaning, "value": _num(value),
-                 "typical": _num(typical[j]), "percentile": round(float(share) * 100, 1),
-                 "text": f"{feat.meaning}: {_num(value)} (typical account {_num(typical[j])}; "
-                         f"{side} of accounts)"}
+                {
+                    "feature": feat.name,
+                    "meaning": feat.meaning,
+                    "value": _num(value),
+                    "typical": _num(typical[j]),
+                    "percentile": round(float(share) * 100, 1),
+                    "text": f"{feat.meaning}: {_num(value)} (typical account {_num(typical[j])}; "
+                    f"{side} of accounts)",
+                }
             )
         account = frame["account_id"][int(idx)]
-        evidence = {"anomaly_score": round(float(combined[idx]), 4), "models": names,
-                    "window": settings.window, "reasons": reasons}
-        rows.append({
-            "source": "detector",
-            "signal_id": "pyod_ensemble",
-            "account_id": account,
-            "txn_ids": [],
-            "score": float(combined[idx]),
-            "family": "anomaly",
-            "typologies": [],
-            "window_start": None,
-            "window_end": None,
-            "evidence": json.dumps(evidence, sort_keys=True),
-            "summary": f"Account {account} is unusual among all accounts ({names}): "
-                       + "; ".join(r["text"] for r in reasons) + ".",
-        })
+        evidence = {
+            "anomaly_score": round(float(combined[idx]), 4),
+            "models": names,
+            "window": settings.window,
+            "reasons": reasons,
+        }
+        rows.append(
+            {
+                "source": "detector",
+                "signal_id": "pyod_ensemble",
+                "account_id": account,
+                "txn_ids": [],
+                "score": float(combined[idx]),
+                "family": "anomaly",
+                "typologies": [],
+                "window_start": None,
+                "window_end": None,
+                "evidence": json.dumps(evidence, sort_keys=True),
+                "summary": f"Account {account} is unusual among all accounts ({names}): "
+                + "; ".join(r["text"] for r in reasons)
+                + ".",
+            }
+        )
     return pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
 
 

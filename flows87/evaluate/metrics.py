@@ -17,7 +17,9 @@ def _safe(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def account_metrics(scored: pl.DataFrame, budgets: tuple[float, ...] = (0.005, 0.01, 0.02)) -> dict[str, Any]:
+def account_metrics(
+    scored: pl.DataFrame, budgets: tuple[float, ...] = (0.005, 0.01, 0.02)
+) -> dict[str, Any]:
     """Overall and per-typology precision, recall and alert rate; recall at alert budgets."""
     if "is_suspicious" not in scored.columns:
         return {}
@@ -73,12 +75,16 @@ def case_metrics(cases: pl.DataFrame, scored: pl.DataFrame, top: int = 100) -> d
     if "is_suspicious" not in scored.columns or cases.is_empty():
         return {}
     labels = scored.select("account_id", "is_suspicious", "typology")
-    ranked = cases.sort("rank").head(top).join(
-        labels.rename({"account_id": "anchor_account"}), on="anchor_account", how="left"
+    ranked = (
+        cases.sort("rank")
+        .head(top)
+        .join(labels.rename({"account_id": "anchor_account"}), on="anchor_account", how="left")
     )
     return {
         "cases": cases.height,
-        f"precision_top_{top}": _safe(int(ranked["is_suspicious"].fill_null(False).sum()), ranked.height),
+        f"precision_top_{top}": _safe(
+            int(ranked["is_suspicious"].fill_null(False).sum()), ranked.height
+        ),
         "top_cases_considered": ranked.height,
     }
 
@@ -88,11 +94,17 @@ def rule_metrics(signals: pl.DataFrame, scored: pl.DataFrame) -> dict[str, Any]:
     if "is_suspicious" not in scored.columns or signals.is_empty():
         return {}
     per = (
-        signals.select("signal_id", "account_id").unique()
+        signals.select("signal_id", "account_id")
+        .unique()
         .join(scored.select("account_id", "is_suspicious"), on="account_id", how="left")
         .group_by("signal_id")
-        .agg(pl.len().alias("accounts"), pl.col("is_suspicious").fill_null(False).mean().alias("precision"))
+        .agg(
+            pl.len().alias("accounts"),
+            pl.col("is_suspicious").fill_null(False).mean().alias("precision"),
+        )
         .sort("signal_id")
     )
-    return {r["signal_id"]: {"accounts": r["accounts"], "precision": round(r["precision"], 4)}
-            for r in per.iter_rows(named=True)}
+    return {
+        r["signal_id"]: {"accounts": r["accounts"], "precision": round(r["precision"], 4)}
+        for r in per.iter_rows(named=True)
+    }

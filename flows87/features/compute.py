@@ -43,20 +43,27 @@ def compute(
         origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
     static = _static_features(acc, tx, available)
     codes = _codes(tx, acc)
-    legs = _legs(_encode(tx, codes, "src_account", "dst_account"), _encode(acc, codes, "account_id"),
-                 settings, origin).collect()
+    legs = _legs(
+        _encode(tx, codes, "src_account", "dst_account"),
+        _encode(acc, codes, "account_id"),
+        settings,
+        origin,
+    ).collect()
     frames = []
     for name, delta in settings.window_deltas().items():
         frames.append(_window_features(legs, settings, name, delta, origin))
     out = pl.concat(frames, how="diagonal_relaxed")  # by name: pivot order varies
     out = (
-        out.join(codes.rename({"account_id": "_id", "code": "account_id"}), on="account_id", how="left")
+        out.join(
+            codes.rename({"account_id": "_id", "code": "account_id"}), on="account_id", how="left"
+        )
         .drop("account_id")
         .rename({"_id": "account_id"})
         .join(static, on="account_id", how="left")
         .with_columns(
-            ((pl.col("window_end") - pl.col("opened_at")).dt.total_seconds() / 86_400.0)
-            .alias("account_age_days")
+            ((pl.col("window_end") - pl.col("opened_at")).dt.total_seconds() / 86_400.0).alias(
+                "account_age_days"
+            )
         )
         .drop("opened_at")
     )
@@ -80,7 +87,9 @@ def _codes(tx: pl.LazyFrame, acc: pl.LazyFrame) -> pl.DataFrame:
 def _encode(frame: pl.LazyFrame, codes: pl.DataFrame, *cols: str) -> pl.LazyFrame:
     for col in cols:
         frame = (
-            frame.join(codes.lazy().rename({"account_id": col, "code": "_code"}), on=col, how="left")
+            frame.join(
+                codes.lazy().rename({"account_id": col, "code": "_code"}), on=col, how="left"
+            )
             .drop(col)
             .rename({"_code": col})
         )
@@ -99,10 +108,18 @@ def _available_columns(tx: pl.LazyFrame, acc: pl.LazyFrame) -> set[str]:
     return avail
 
 
-def _legs(tx: pl.LazyFrame, acc: pl.LazyFrame, s: FeatureSettings, origin: datetime) -> pl.LazyFrame:
+def _legs(
+    tx: pl.LazyFrame, acc: pl.LazyFrame, s: FeatureSettings, origin: datetime
+) -> pl.LazyFrame:
     kinds = acc.select("account_id", "kind")
     base = tx.select(
-        "txn_id", "ts", "src_account", "dst_account", "amount_base", "channel", "mcc",
+        "txn_id",
+        "ts",
+        "src_account",
+        "dst_account",
+        "amount_base",
+        "channel",
+        "mcc",
         "location_id",
         (
             pl.col("src_country").is_not_null()
@@ -140,10 +157,17 @@ def _legs(tx: pl.LazyFrame, acc: pl.LazyFrame, s: FeatureSettings, origin: datet
             # the account opened, if later): a lower bound of the real silence.
             (
                 pl.col("ts")
-                - pl.col("ts").shift(1).over("account_id").fill_null(
+                - pl.col("ts")
+                .shift(1)
+                .over("account_id")
+                .fill_null(
                     pl.max_horizontal(pl.lit(origin).cast(pl.Datetime("us", "UTC")), "opened_at")
                 )
-            ).dt.total_seconds().truediv(86_400.0).clip(lower_bound=0.0).alias("gap_days")
+            )
+            .dt.total_seconds()
+            .truediv(86_400.0)
+            .clip(lower_bound=0.0)
+            .alias("gap_days")
         )
         .drop("opened_at")
     )
@@ -193,11 +217,17 @@ def _window_features(
     transfer = ch.is_in(["wire", "ach", "p2p", "mobile_money", "crypto", "cheque", "other"])
     low = s.reporting_threshold * (1.0 - s.near_threshold_band)
     near = cash_in & (amt >= low) & (amt < s.reporting_threshold)
-    wage_in = inn & ch.is_in(["ach", "wire"]) & (pl.col("cp_kind") == "business") & (
-        pl.col("own_kind") == "individual"
+    wage_in = (
+        inn
+        & ch.is_in(["ach", "wire"])
+        & (pl.col("cp_kind") == "business")
+        & (pl.col("own_kind") == "individual")
     )
-    payroll_out = out & ch.is_in(["ach", "wire"]) & (pl.col("cp_kind") == "individual") & (
-        pl.col("own_kind") == "business"
+    payroll_out = (
+        out
+        & ch.is_in(["ach", "wire"])
+        & (pl.col("cp_kind") == "individual")
+        & (pl.col("own_kind") == "business")
     )
     high_risk = out & pl.col("xb") & pl.col("dst_country").is_in(s.high_risk_countries)
 
@@ -232,10 +262,15 @@ def _window_features(
         pl.col("cp").filter(p2p_in).n_unique().cast(pl.Int64).alias("p2p_payers"),
         amt.filter(p2p_in).median().alias("median_p2p_in_amount"),
         share(count(inn & pl.col("night")), count(inn)).alias("night_in_share"),
-        pl.col("cp").filter(inn & pl.col("night")).n_unique().cast(pl.Int64).alias("night_in_payers"),
+        pl.col("cp")
+        .filter(inn & pl.col("night"))
+        .n_unique()
+        .cast(pl.Int64)
+        .alias("night_in_payers"),
         count(out & pl.col("night")).alias("night_out_count"),
         *[
-            share(total(out & (pl.col("dwell_hours") <= h)), in_sum).clip(upper_bound=1.0)
+            share(total(out & (pl.col("dwell_hours") <= h)), in_sum)
+            .clip(upper_bound=1.0)
             .alias(f"pass_through_{h}h")
             for h in _PASS_THROUGH_HOURS
         ],
@@ -244,19 +279,40 @@ def _window_features(
         total(cash_in).alias("cash_in_sum"),
         share(total(cash_in), in_sum).alias("cash_in_share"),
         total(out & (ch == "cash_withdrawal")).alias("cash_out_sum"),
-        pl.col("location_id").filter(cash_in).drop_nulls().n_unique().cast(pl.Int64)
+        pl.col("location_id")
+        .filter(cash_in)
+        .drop_nulls()
+        .n_unique()
+        .cast(pl.Int64)
         .alias("cash_locations"),
         count(near).alias("near_threshold_count"),
-        pl.col("location_id").filter(near).drop_nulls().n_unique().cast(pl.Int64)
+        pl.col("location_id")
+        .filter(near)
+        .drop_nulls()
+        .n_unique()
+        .cast(pl.Int64)
         .alias("near_threshold_locations"),
-        ((amt % s.round_amount_unit == 0) & (amt >= s.round_amount_unit)).mean()
+        ((amt % s.round_amount_unit == 0) & (amt >= s.round_amount_unit))
+        .mean()
         .alias("round_amount_share"),
         count(card_out).alias("card_out_count"),
-        pl.col("location_id").filter(card_out).drop_nulls().n_unique().cast(pl.Int64)
+        pl.col("location_id")
+        .filter(card_out)
+        .drop_nulls()
+        .n_unique()
+        .cast(pl.Int64)
         .alias("card_locations"),
         count(out & group("hotel")).alias("hotel_count"),
-        pl.col("cp").filter(out & group("hotel")).n_unique().cast(pl.Int64).alias("hotel_merchants"),
-        pl.col("location_id").filter(out & group("hotel")).drop_nulls().n_unique().cast(pl.Int64)
+        pl.col("cp")
+        .filter(out & group("hotel"))
+        .n_unique()
+        .cast(pl.Int64)
+        .alias("hotel_merchants"),
+        pl.col("location_id")
+        .filter(out & group("hotel"))
+        .drop_nulls()
+        .n_unique()
+        .cast(pl.Int64)
         .alias("hotel_locations"),
         count(out & group("airline")).alias("airline_count"),
         count(out & group("transport") & pl.col("night")).alias("transport_night_count"),
@@ -266,8 +322,9 @@ def _window_features(
         total(out & group("prepaid_card")).alias("prepaid_sum"),
         share(total(out & group("living_costs")), out_sum).alias("living_cost_share"),
         count(inn & (ch == "card")).alias("card_in_count"),
-        share(count(inn & (ch == "card") & pl.col("night")), count(inn & (ch == "card")))
-        .alias("night_card_in_share"),
+        share(count(inn & (ch == "card") & pl.col("night")), count(inn & (ch == "card"))).alias(
+            "night_card_in_share"
+        ),
         count(wage_in).alias("wage_in_count"),
         total(wage_in).alias("wage_in_sum"),
         pl.col("cp").filter(wage_in).n_unique().cast(pl.Int64).alias("wage_payers"),
@@ -277,7 +334,11 @@ def _window_features(
         count(out & pl.col("xb")).alias("xb_out_count"),
         share(total(out & pl.col("xb")), out_sum).alias("xb_out_share"),
         count(inn & pl.col("xb")).alias("xb_in_count"),
-        pl.col("dst_country").filter(out & pl.col("xb")).drop_nulls().n_unique().cast(pl.Int64)
+        pl.col("dst_country")
+        .filter(out & pl.col("xb"))
+        .drop_nulls()
+        .n_unique()
+        .cast(pl.Int64)
         .alias("xb_countries"),
         count(high_risk).alias("high_risk_out_count"),
         pl.col("cp").filter(high_risk).n_unique().cast(pl.Int64).alias("high_risk_payees"),
@@ -312,7 +373,9 @@ def _window_features(
 def _static_features(acc: pl.LazyFrame, tx: pl.LazyFrame, available: set[str]) -> pl.DataFrame:
     """Account attributes and shared identifiers, the same for every window."""
     pairs = [
-        acc.select("party_id", pl.col(c).alias("value")).drop_nulls().with_columns(pl.lit(c).alias("id"))
+        acc.select("party_id", pl.col(c).alias("value"))
+        .drop_nulls()
+        .with_columns(pl.lit(c).alias("id"))
         for c in _IDENTIFIERS
         if c in available and c in acc.collect_schema().names()
     ]

@@ -6,10 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flows87.errors import ConfigError
+from flows87.settings import load_yaml_model
 from flows87.windows import parse_duration
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
@@ -52,18 +51,4 @@ class FeatureSettings(BaseModel):
 
 
 def load_settings(path: str | Path | None = None) -> FeatureSettings:
-    path = Path(path) if path else DEFAULT_SETTINGS
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError("feature settings file not found", file=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=path) from None
-    try:
-        return FeatureSettings(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{first['msg']}", file=path, field=field) from None
-    except ValueError as exc:
-        raise ConfigError(str(exc), file=path) from None
+    return load_yaml_model(path or DEFAULT_SETTINGS, FeatureSettings, "feature settings")

@@ -52,7 +52,9 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
         pl.col("ts") > pl.col("anchor") - window, pl.col("ts") <= pl.col("anchor")
     )
     got = got.with_columns(
-        (pl.lit(f"{name}:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over(hub)).alias("instance")
+        (pl.lit(f"{name}:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over(hub)).alias(
+            "instance"
+        )
     )
     got = _flowing_through(ctx, got, hub, p, inbound=inbound)
     if got.is_empty():
@@ -72,7 +74,8 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
         [
             got.select("instance", pl.col(hub).alias("account_id"), pl.lit("hub").alias("role")),
             got.sort("ts").select(
-                "instance", pl.col(spoke).alias("account_id"),
+                "instance",
+                pl.col(spoke).alias("account_id"),
                 pl.lit("sender" if inbound else "receiver").alias("role"),
             ),
         ]
@@ -86,7 +89,8 @@ def _flowing_through(
     """Keep instances whose money passes through the hub within `flow_days` (see module doc)."""
     lag = days(p["flow_days"])
     span = got.group_by(hub).agg(
-        pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"),
+        pl.col("ts").min().alias("first"),
+        pl.col("ts").max().alias("last"),
         pl.col("amt").sum().alias("fan_sum"),
     )
     side = "src_account" if inbound else "dst_account"
@@ -101,8 +105,12 @@ def _flowing_through(
     through = (
         span.select(hub, "fan_sum")
         .join(moved, on=hub, how="left")
-        .select(hub, (pl.col("moved").fill_null(0.0) / pl.col("fan_sum")).clip(upper_bound=1.0)
-                .alias("flow_through"))
+        .select(
+            hub,
+            (pl.col("moved").fill_null(0.0) / pl.col("fan_sum"))
+            .clip(upper_bound=1.0)
+            .alias("flow_through"),
+        )
         .filter(pl.col("flow_through") >= p["min_flow_through"])
     )
     return got.join(through, on=hub, how="inner")

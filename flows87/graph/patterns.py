@@ -147,16 +147,28 @@ _ALL = (
         "fan_in",
         "Many distinct accounts transferring money to one (non-business) account within days, "
         "which sends most of it on soon after; card sales left out. Names the hub and every sender.",
-        {"min_counterparties": 6, "window_days": 2, "min_amount": 500, "min_flow_through": 0.5,
-         "flow_days": 3, "business_hubs": 0},
+        {
+            "min_counterparties": 6,
+            "window_days": 2,
+            "min_amount": 500,
+            "min_flow_through": 0.5,
+            "flow_days": 3,
+            "business_hubs": 0,
+        },
         hubs.fan_in,
     ),
     Pattern(
         "fan_out",
         "One (non-business) account, funded just before, transferring money to many distinct "
         "accounts within days; payroll left out. Names the hub and every receiver.",
-        {"min_counterparties": 6, "window_days": 2, "min_amount": 500, "min_flow_through": 0.5,
-         "flow_days": 3, "business_hubs": 0},
+        {
+            "min_counterparties": 6,
+            "window_days": 2,
+            "min_amount": 500,
+            "min_flow_through": 0.5,
+            "flow_days": 3,
+            "business_hubs": 0,
+        },
         hubs.fan_out,
     ),
 )

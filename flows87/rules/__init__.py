@@ -5,5 +5,16 @@ from flows87.rules.evaluate import SIGNAL_SCHEMA, empty_signals
 from flows87.rules.loader import LoadedRule, lint, load_rule, load_rules
 from flows87.rules.model import Param, Rule
 
-__all__ = ["SIGNAL_SCHEMA", "LoadedRule", "Param", "Rule", "RuleRun", "empty_signals",
-           "graph_signals", "lint", "load_rule", "load_rules", "run_rules"]
+__all__ = [
+    "SIGNAL_SCHEMA",
+    "LoadedRule",
+    "Param",
+    "Rule",
+    "RuleRun",
+    "empty_signals",
+    "graph_signals",
+    "lint",
+    "load_rule",
+    "load_rules",
+    "run_rules",
+]

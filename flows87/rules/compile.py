@@ -56,14 +56,19 @@ def substitute(text: str, values: dict[str, float]) -> str:
     def repl(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in values:
-            raise ConfigError(f"condition uses :{name}, which is not a declared parameter",
-                              field="condition", hint=f"declared: {', '.join(sorted(values)) or 'none'}")
+            raise ConfigError(
+                f"condition uses :{name}, which is not a declared parameter",
+                field="condition",
+                hint=f"declared: {', '.join(sorted(values)) or 'none'}",
+            )
         return repr(values[name])
 
     return _PARAM.sub(repl, text)
 
 
-def compile_expr(text: str, values: dict[str, float], allowed: Iterable[str], field: str) -> pl.Expr:
+def compile_expr(
+    text: str, values: dict[str, float], allowed: Iterable[str], field: str
+) -> pl.Expr:
     """Parse one condition into a polars expression, checking the names it reads."""
     try:
         expr = pl.sql_expr(substitute(text, values))
@@ -80,7 +85,9 @@ def compile_expr(text: str, values: dict[str, float], allowed: Iterable[str], fi
             raise ConfigError(
                 f"unknown feature {name!r}",
                 field=field,
-                hint=f"did you mean {', '.join(close)}?" if close else "see `flows87 features list`",
+                hint=f"did you mean {', '.join(close)}?"
+                if close
+                else "see `flows87 features list`",
             )
     return expr
 
@@ -114,14 +121,21 @@ def check_rule(rule: Rule) -> None:
 
         if rule.pattern not in PATTERNS:
             close = difflib.get_close_matches(rule.pattern or "", sorted(PATTERNS), n=2)
-            raise ConfigError(f"unknown graph pattern {rule.pattern!r}", field="pattern",
-                              hint=f"did you mean {', '.join(close)}?" if close else
-                              f"known: {', '.join(sorted(PATTERNS))}")
+            raise ConfigError(
+                f"unknown graph pattern {rule.pattern!r}",
+                field="pattern",
+                hint=f"did you mean {', '.join(close)}?"
+                if close
+                else f"known: {', '.join(sorted(PATTERNS))}",
+            )
         accepted = PATTERNS[rule.pattern].params
         for name in rule.params:
             if name not in accepted:
-                raise ConfigError(f"pattern {rule.pattern!r} takes no parameter {name!r}",
-                                  field="params", hint=f"it takes: {', '.join(sorted(accepted))}")
+                raise ConfigError(
+                    f"pattern {rule.pattern!r} takes no parameter {name!r}",
+                    field="params",
+                    hint=f"it takes: {', '.join(sorted(accepted))}",
+                )
         if rule.condition is not None:
             raise ConfigError("graph rules take parameters, not a condition", field="condition")
     allowed = columns_for(rule) | (set(HAVING_COLUMNS) if rule.scope == "transaction" else set())
@@ -129,5 +143,8 @@ def check_rule(rule: Rule) -> None:
         for name in rule.evidence:
             if name not in allowed:
                 close = difflib.get_close_matches(name, sorted(allowed), n=2)
-                raise ConfigError(f"unknown evidence column {name!r}", field="evidence",
-                                  hint=f"did you mean {', '.join(close)}?" if close else None)
+                raise ConfigError(
+                    f"unknown evidence column {name!r}",
+                    field="evidence",
+                    hint=f"did you mean {', '.join(close)}?" if close else None,
+                )

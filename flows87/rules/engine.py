@@ -42,19 +42,21 @@ def graph_signals(rule: Rule, hits: pl.DataFrame) -> pl.DataFrame:
         ev.setdefault("instance", rec["instance"])
         ev["role"] = rec["role"]
         values = {**ev, "account": rec["account_id"]}
-        rows.append({
-            "source": "graph",
-            "signal_id": rule.id,
-            "account_id": rec["account_id"],
-            "txn_ids": rec["txn_ids"] or [],
-            "score": rule.score,
-            "family": rule.family,
-            "typologies": list(rule.typologies),
-            "window_start": None,
-            "window_end": None,
-            "evidence": json.dumps(ev, sort_keys=True, default=str),
-            "summary": render(rule.summary, values),
-        })
+        rows.append(
+            {
+                "source": "graph",
+                "signal_id": rule.id,
+                "account_id": rec["account_id"],
+                "txn_ids": rec["txn_ids"] or [],
+                "score": rule.score,
+                "family": rule.family,
+                "typologies": list(rule.typologies),
+                "window_start": None,
+                "window_end": None,
+                "evidence": json.dumps(ev, sort_keys=True, default=str),
+                "summary": render(rule.summary, values),
+            }
+        )
     return pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
 
 
@@ -97,8 +99,12 @@ def run_rules(
             pattern = PATTERNS[rule.pattern]
             if ctx is None:  # one context for all graph rules: it caches derived tables
                 seen = [prior] if prior is not None else []
-                ctx = GraphContext(transactions, accounts, features,
-                                   pl.concat([*seen, *parts]) if seen or parts else empty_signals())
+                ctx = GraphContext(
+                    transactions,
+                    accounts,
+                    features,
+                    pl.concat([*seen, *parts]) if seen or parts else empty_signals(),
+                )
             values = {**pattern.params, **rule.values(params)}
             sig = graph_signals(rule, pattern.fn(ctx, values))
         parts.append(sig)

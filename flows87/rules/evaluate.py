@@ -80,8 +80,12 @@ def _signals_from(rule: Rule, best: pl.DataFrame, evidence_cols: list[str]) -> p
         ev = {c: _json_value(rec.get(c)) for c in evidence_cols}
         ev["window"] = rule.window
         ev["periods_matched"] = rec.get("periods_matched")
-        values = {**ev, "account": rec["account_id"], "window_start": rec["window_start"],
-                  "window_end": rec["window_end"]}
+        values = {
+            **ev,
+            "account": rec["account_id"],
+            "window_start": rec["window_start"],
+            "window_end": rec["window_end"],
+        }
         rows.append(
             {
                 "source": "rule",
@@ -156,8 +160,12 @@ def transaction_view(
 
     def side(prefix: str) -> pl.DataFrame:
         return attrs.rename(
-            {"account_id": f"{prefix}_account", "kind": f"{prefix}_kind",
-             "business_type": f"{prefix}_business_type", "opened_at": f"{prefix}_opened_at"}
+            {
+                "account_id": f"{prefix}_account",
+                "kind": f"{prefix}_kind",
+                "business_type": f"{prefix}_business_type",
+                "opened_at": f"{prefix}_opened_at",
+            }
         )
 
     return (
@@ -171,8 +179,12 @@ def transaction_view(
                 & pl.col("dst_country").is_not_null()
                 & (pl.col("src_country") != pl.col("dst_country"))
             ).alias("xb"),
-            ((pl.col("ts") - pl.col("src_opened_at")).dt.total_seconds() / 86_400).alias("src_age_days"),
-            ((pl.col("ts") - pl.col("dst_opened_at")).dt.total_seconds() / 86_400).alias("dst_age_days"),
+            ((pl.col("ts") - pl.col("src_opened_at")).dt.total_seconds() / 86_400).alias(
+                "src_age_days"
+            ),
+            ((pl.col("ts") - pl.col("dst_opened_at")).dt.total_seconds() / 86_400).alias(
+                "dst_age_days"
+            ),
         )
         .drop("src_opened_at", "dst_opened_at")
     )
@@ -209,7 +221,9 @@ def evaluate_transaction_rule(
             pl.col("amount_base").max().alias("max_amount"),
             pl.col("txn_id").alias("txn_ids"),
         )
-        .with_columns((pl.col("window_start") + pl.duration(microseconds=step_us)).alias("window_end"))
+        .with_columns(
+            (pl.col("window_start") + pl.duration(microseconds=step_us)).alias("window_end")
+        )
     )
     matched = grouped.filter(having.fill_null(False))
     if matched.is_empty():

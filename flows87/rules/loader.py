@@ -20,13 +20,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that refuses duplicate keys (a silent override is a classic rule bug)."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+                None,
+                None,
+                f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
@@ -52,7 +57,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
                     break
             else:
                 return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
@@ -90,13 +97,22 @@ def load_rule(path: str | Path) -> Rule:
             reason = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
         raise ConfigError(reason, file=path, row=_line_of(node, loc), field=field) from None
     if rule.id != path.stem:
-        raise ConfigError(f"id {rule.id!r} must equal the file name {path.stem!r}", file=path,
-                          row=_line_of(node, ("id",)), field="id")
+        raise ConfigError(
+            f"id {rule.id!r} must equal the file name {path.stem!r}",
+            file=path,
+            row=_line_of(node, ("id",)),
+            field="id",
+        )
     try:
         check_rule(rule)
     except ConfigError as exc:
-        raise ConfigError(exc.reason, file=path, row=_line_of(node, (exc.field,)) if exc.field else None,
-                          field=exc.field, hint=exc.hint) from None
+        raise ConfigError(
+            exc.reason,
+            file=path,
+            row=_line_of(node, (exc.field,)) if exc.field else None,
+            field=exc.field,
+            hint=exc.hint,
+        ) from None
     return rule
 
 
@@ -109,8 +125,9 @@ def load_rules(folder: str | Path | None = None) -> list[LoadedRule]:
     ids: dict[str, Path] = {}
     for item in loaded:
         if item.rule.id in ids:
-            raise ConfigError(f"duplicate rule id {item.rule.id!r} (also in {ids[item.rule.id]})",
-                              file=item.path)
+            raise ConfigError(
+                f"duplicate rule id {item.rule.id!r} (also in {ids[item.rule.id]})", file=item.path
+            )
         ids[item.rule.id] = item.path
     return sorted(loaded, key=lambda r: r.rule.id)
 

@@ -38,7 +38,9 @@ class Param(BaseModel):
 
     def check(self, value: float, what: str = "value") -> float:
         if not (self.min <= value <= self.max):
-            raise ValueError(f"{what} {value} is outside the allowed range [{self.min}, {self.max}]")
+            raise ValueError(
+                f"{what} {value} is outside the allowed range [{self.min}, {self.max}]"
+            )
         if self.type == "int" and float(value) != int(value):
             raise ValueError(f"{what} {value} must be a whole number")
         return value

@@ -11,5 +11,15 @@ from flows87.stages.report import report
 
 ORDER = ("ingest", "features", "rules", "detectors", "graph", "signals", "cases", "report")
 
-__all__ = ["ORDER", "RunConfig", "anomalies", "cases", "features", "gate_signals", "graph", "ingest",
-           "report", "rules"]
+__all__ = [
+    "ORDER",
+    "RunConfig",
+    "anomalies",
+    "cases",
+    "features",
+    "gate_signals",
+    "graph",
+    "ingest",
+    "report",
+    "rules",
+]

@@ -42,11 +42,17 @@ def scored_accounts(
         ]
     ).unique()
     labels = [c for c in ("is_suspicious", "typology") if c in accounts.columns]
-    out = (
-        seen.join(risk.select("account_id", pl.col("risk_score").alias("signal_risk"), "families",
-                              "n_signals", "eligible"), on="account_id", how="left")
-        .join(membership, on="account_id", how="left")
-    )
+    out = seen.join(
+        risk.select(
+            "account_id",
+            pl.col("risk_score").alias("signal_risk"),
+            "families",
+            "n_signals",
+            "eligible",
+        ),
+        on="account_id",
+        how="left",
+    ).join(membership, on="account_id", how="left")
     if anomaly is not None and anomaly.height:
         out = out.join(anomaly.select("account_id", "anomaly_score"), on="account_id", how="left")
     else:
@@ -62,11 +68,20 @@ def scored_accounts(
         pl.col("eligible").fill_null(False),
     )
     if labels:
-        out = out.join(accounts.select("account_id", *labels), on="account_id", how="left").with_columns(
-            pl.col("is_suspicious").fill_null(False)
-        )
-    cols = ["account_id", "risk_score", "case_id", "signal_risk", "anomaly_score", "n_signals",
-            "families", "eligible", *labels]
+        out = out.join(
+            accounts.select("account_id", *labels), on="account_id", how="left"
+        ).with_columns(pl.col("is_suspicious").fill_null(False))
+    cols = [
+        "account_id",
+        "risk_score",
+        "case_id",
+        "signal_risk",
+        "anomaly_score",
+        "n_signals",
+        "families",
+        "eligible",
+        *labels,
+    ]
     return out.select(cols).sort(["risk_score", "account_id"], descending=[True, False])
 
 
@@ -86,11 +101,19 @@ def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
             risk = casework.account_risk(signals, pairs, settings)
         with rec.step("group"):
             built = casework.build(risk, signals, pairs, tx, settings)
-        scored = scored_accounts(acc, tx, risk, built.membership, anomaly, settings.uncorroborated_factor)
-        gate = quality.run_gate(built.cases, "cases", run_dir, max_failed_fraction=config.max_failed_fraction)
+        scored = scored_accounts(
+            acc, tx, risk, built.membership, anomaly, settings.uncorroborated_factor
+        )
+        gate = quality.run_gate(
+            built.cases, "cases", run_dir, max_failed_fraction=config.max_failed_fraction
+        )
         write_parquet(scored, run_dir / "accounts_scored.parquet")
         write_parquet(gate.passed, run_dir / "cases.parquet")
-        rec.counts = {"cases": gate.passed.height, "accounts_in_cases": built.membership.height,
-                      "accounts_scored": scored.height, "accounts_with_signals": risk.height}
+        rec.counts = {
+            "cases": gate.passed.height,
+            "accounts_in_cases": built.membership.height,
+            "accounts_scored": scored.height,
+            "accounts_with_signals": risk.height,
+        }
         rec.warnings = list(gate.stats["warnings"])
     return rec.counts

@@ -39,15 +39,20 @@ class RunConfig(BaseModel):
         return self
 
     def settings_path(self, name: str) -> Path:
-        explicit = {"features": self.feature_settings, "detectors": self.detector_settings,
-                    "scoring": self.scoring_settings}[name]
+        explicit = {
+            "features": self.feature_settings,
+            "detectors": self.detector_settings,
+            "scoring": self.scoring_settings,
+        }[name]
         return explicit or Path(self.rules_dir) / "settings" / f"{name}.yaml"
 
     def interval_params(self) -> dict[str, str]:
         if self.interval_start is None or self.interval_end is None:
             return {}
-        return {"interval_start": self.interval_start.isoformat(),
-                "interval_end": self.interval_end.isoformat()}
+        return {
+            "interval_start": self.interval_start.isoformat(),
+            "interval_end": self.interval_end.isoformat(),
+        }
 
     def as_params(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

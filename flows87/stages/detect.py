@@ -21,8 +21,11 @@ from flows87.rules import empty_signals, load_rules, run_rules
 from flows87.runinfo import stage
 from flows87.stages.config import RunConfig
 
-SIGNAL_FILES = {"rules": "signals_rules.parquet", "detectors": "signals_detectors.parquet",
-                "graph": "signals_graph.parquet"}
+SIGNAL_FILES = {
+    "rules": "signals_rules.parquet",
+    "detectors": "signals_detectors.parquet",
+    "graph": "signals_graph.parquet",
+}
 
 
 def _read(run_dir: Path, name: str) -> pl.DataFrame:
@@ -60,10 +63,15 @@ def features(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, 
         with rec.step("compute"):
             table = compute(tx, acc, settings, origin=_origin(config, tx))
         with rec.step("gate"):
-            gate = quality.run_gate(table, "features", run_dir, max_failed_fraction=config.max_failed_fraction)
+            gate = quality.run_gate(
+                table, "features", run_dir, max_failed_fraction=config.max_failed_fraction
+            )
         write_parquet(gate.passed, run_dir / "features.parquet")
-        rec.counts = {"rows": gate.passed.height, "accounts": gate.passed["account_id"].n_unique(),
-                      "quarantined": gate.stats["rows_quarantined"]}
+        rec.counts = {
+            "rows": gate.passed.height,
+            "accounts": gate.passed["account_id"].n_unique(),
+            "quarantined": gate.stats["rows_quarantined"],
+        }
         rec.warnings = list(gate.stats["warnings"])
     return rec.counts
 
@@ -93,10 +101,15 @@ def _rules(run_dir: str | Path, config: RunConfig, *, graph: bool) -> dict[str, 
         prior = empty_signals()
         if graph and (run_dir / SIGNAL_FILES["rules"]).exists():
             prior = _read(run_dir, SIGNAL_FILES["rules"])
-        result = run_rules(chosen, feats, tx, acc, settings, origin, config.rule_overrides, prior=prior)
+        result = run_rules(
+            chosen, feats, tx, acc, settings, origin, config.rule_overrides, prior=prior
+        )
         write_parquet(result.signals, run_dir / SIGNAL_FILES[name])
-        rec.counts = {"signals": result.signals.height, "fired": result.fired,
-                      "skipped": result.skipped}
+        rec.counts = {
+            "signals": result.signals.height,
+            "fired": result.fired,
+            "skipped": result.skipped,
+        }
         rec.timings = result.seconds
         rec.warnings = result.warnings
     return {"signals": result.signals.height, "skipped": result.skipped}
@@ -112,8 +125,11 @@ def anomalies(run_dir: str | Path, config: RunConfig | None = None) -> dict[str,
         result = detectors.score(_read(run_dir, "features.parquet"), settings)
         write_parquet(result.signals, run_dir / SIGNAL_FILES["detectors"])
         write_parquet(result.scores, run_dir / "anomaly_scores.parquet")
-        rec.counts = {"scored_accounts": result.scores.height, "signals": result.signals.height,
-                      "features_used": len(result.features_used)}
+        rec.counts = {
+            "scored_accounts": result.scores.height,
+            "signals": result.signals.height,
+            "features_used": len(result.features_used),
+        }
     return rec.counts
 
 
@@ -125,11 +141,15 @@ def gate_signals(run_dir: str | Path, config: RunConfig | None = None) -> dict[s
         parts = [_read(run_dir, f) for f in SIGNAL_FILES.values() if (run_dir / f).exists()]
         merged = pl.concat(parts) if parts else empty_signals()
         merged = merged.sort("source", "signal_id", "account_id")
-        gate = quality.run_gate(merged, "signals", run_dir, max_failed_fraction=config.max_failed_fraction)
+        gate = quality.run_gate(
+            merged, "signals", run_dir, max_failed_fraction=config.max_failed_fraction
+        )
         write_parquet(gate.passed, run_dir / "signals.parquet")
         by_source = gate.passed.group_by("source").len().sort("source")
-        rec.counts = {"signals": gate.passed.height,
-                      "by_source": {s: int(n) for s, n in by_source.iter_rows()},
-                      "quarantined": gate.stats["rows_quarantined"]}
+        rec.counts = {
+            "signals": gate.passed.height,
+            "by_source": {s: int(n) for s, n in by_source.iter_rows()},
+            "quarantined": gate.stats["rows_quarantined"],
+        }
         rec.warnings = list(gate.stats["warnings"])
     return rec.counts

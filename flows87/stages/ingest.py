@@ -39,8 +39,12 @@ def ingest(
     with stage(run_dir, "ingest", params) as rec:
         progress("reading input")
         with rec.step("read"):
-            result = readers.read(source, config.format, base_currency=config.base_currency,
-                                  max_reject_fraction=config.max_reject_fraction)
+            result = readers.read(
+                source,
+                config.format,
+                base_currency=config.base_currency,
+                max_reject_fraction=config.max_reject_fraction,
+            )
             rec.params["format"] = result.format
             rec.extra["input"] = fingerprint(result.sources)
             accounts = result.accounts.collect()
@@ -50,7 +54,10 @@ def ingest(
         progress("quality gate: accounts")
         with rec.step("gate_accounts"):
             acc_gate = quality.run_gate(
-                accounts, "raw_accounts", run_dir, params=interval,
+                accounts,
+                "raw_accounts",
+                run_dir,
+                params=interval,
                 max_failed_fraction=config.max_failed_fraction,
                 prior_rejects=_rejects_of(result.rejects, "accounts"),
             )
@@ -58,7 +65,9 @@ def ingest(
         with rec.step("gate_transactions"):
             known = acc_gate.passed.get_column("account_id").to_list()
             txn_gate = quality.run_gate(
-                transactions, "raw_transactions", run_dir,
+                transactions,
+                "raw_transactions",
+                run_dir,
                 params={**interval, "known_accounts": known},
                 max_failed_fraction=config.max_failed_fraction,
                 prior_rejects=_rejects_of(result.rejects, "transactions"),
@@ -81,8 +90,12 @@ def ingest(
             "labelled": "is_suspicious" in txns.columns,
         }
         if summary["labelled"]:
-            counts = (txns.filter(pl.col("is_suspicious")).group_by("typology").len()
-                      .sort("typology", nulls_last=True))
+            counts = (
+                txns.filter(pl.col("is_suspicious"))
+                .group_by("typology")
+                .len()
+                .sort("typology", nulls_last=True)
+            )
             summary["suspicious_transactions"] = int(txns["is_suspicious"].sum())
             summary["typologies"] = {str(t): int(n) for t, n in counts.iter_rows()}
         rec.counts = summary

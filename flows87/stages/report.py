@@ -51,7 +51,11 @@ def to_markdown(title: str, sections: list[Section]) -> str:
             out.append("| " + " | ".join(s.header) + " |")
             out.append("|" + "---|" * len(s.header))
             for r in s.rows:
-                out.append("| " + " | ".join(_fmt(v).replace("|", "\\|").replace("\n", "<br>") for v in r) + " |")
+                out.append(
+                    "| "
+                    + " | ".join(_fmt(v).replace("|", "\\|").replace("\n", "<br>") for v in r)
+                    + " |"
+                )
             out.append("")
     return "\n".join(out)
 
@@ -63,8 +67,10 @@ vertical-align:top;text-align:left}th{background:#f3f3f3}td.pre{white-space:pre-
 
 def to_html(title: str, sections: list[Section]) -> str:
     e = html.escape
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-           f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>",
+    ]
     for s in sections:
         out.append(f"<h2>{e(s.title)}</h2>")
         if s.text:
@@ -72,7 +78,9 @@ def to_html(title: str, sections: list[Section]) -> str:
         if s.header:
             out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in s.header) + "</tr>")
             for r in s.rows:
-                out.append("<tr>" + "".join(f"<td class='pre'>{e(_fmt(v))}</td>" for v in r) + "</tr>")
+                out.append(
+                    "<tr>" + "".join(f"<td class='pre'>{e(_fmt(v))}</td>" for v in r) + "</tr>"
+                )
             out.append("</table>")
     out.append("</body></html>")
     return "\n".join(out)
@@ -81,25 +89,52 @@ def to_html(title: str, sections: list[Section]) -> str:
 def _sections(run_dir: Path) -> tuple[list[Section], dict[str, Any]]:
     recorded = stages(run_dir)
     ingest = recorded.get("ingest", {})
-    secs = [Section("Run", header=["", ""], rows=[
-        ["run directory", str(run_dir)],
-        ["input", ingest.get("params", {}).get("source")],
-        ["format", ingest.get("params", {}).get("format")],
-        ["input sha256", (ingest.get("input") or {}).get("sha256")],
-    ])]
-    secs.append(Section("Stages", header=["stage", "status", "seconds", "counts"], rows=[
-        [k, v["status"], v["seconds"], json.dumps(v.get("counts", {}), default=str)[:300]]
-        for k, v in recorded.items()
-    ]))
+    secs = [
+        Section(
+            "Run",
+            header=["", ""],
+            rows=[
+                ["run directory", str(run_dir)],
+                ["input", ingest.get("params", {}).get("source")],
+                ["format", ingest.get("params", {}).get("format")],
+                ["input sha256", (ingest.get("input") or {}).get("sha256")],
+            ],
+        )
+    ]
+    secs.append(
+        Section(
+            "Stages",
+            header=["stage", "status", "seconds", "counts"],
+            rows=[
+                [k, v["status"], v["seconds"], json.dumps(v.get("counts", {}), default=str)[:300]]
+                for k, v in recorded.items()
+            ],
+        )
+    )
     quality_rows = []
     for p in sorted((run_dir / "quality").glob("*.json")):
         res = json.loads(p.read_text(encoding="utf-8"))
         stats = res.get("meta", {}).get("flows87", {}) or res.get("flows87", {})
-        failed = [r["expectation_config"]["type"] for r in res.get("results", []) if not r.get("success")]
-        quality_rows.append([p.stem, res.get("success"), stats.get("rows_in"), stats.get("rows_quarantined"),
-                             ", ".join(sorted(set(failed))) or "none", f"quality/{p.stem}.md"])
-    secs.append(Section("Data quality", header=["gate", "passed", "rows in", "quarantined",
-                                                 "failed expectations", "report"], rows=quality_rows))
+        failed = [
+            r["expectation_config"]["type"] for r in res.get("results", []) if not r.get("success")
+        ]
+        quality_rows.append(
+            [
+                p.stem,
+                res.get("success"),
+                stats.get("rows_in"),
+                stats.get("rows_quarantined"),
+                ", ".join(sorted(set(failed))) or "none",
+                f"quality/{p.stem}.md",
+            ]
+        )
+    secs.append(
+        Section(
+            "Data quality",
+            header=["gate", "passed", "rows in", "quarantined", "failed expectations", "report"],
+            rows=quality_rows,
+        )
+    )
     warnings = [w for v in recorded.values() for w in v.get("warnings", [])]
     if warnings:
         secs.append(Section("Warnings", header=["warning"], rows=[[w] for w in warnings]))
@@ -108,38 +143,74 @@ def _sections(run_dir: Path) -> tuple[list[Section], dict[str, Any]]:
     cases_path = run_dir / "cases.parquet"
     if cases_path.exists():
         cases = pl.read_parquet(cases_path)
-        secs.append(Section(f"Top {min(TOP_CASES, cases.height)} of {cases.height} cases",
-                            header=["rank", "case", "risk", "accounts", "typologies", "summary"],
-                            rows=[[r["rank"], r["case_id"], r["risk_score"], r["n_accounts"],
-                                   r["typologies"], r["summary"]]
-                                  for r in cases.head(TOP_CASES).iter_rows(named=True)]))
+        secs.append(
+            Section(
+                f"Top {min(TOP_CASES, cases.height)} of {cases.height} cases",
+                header=["rank", "case", "risk", "accounts", "typologies", "summary"],
+                rows=[
+                    [
+                        r["rank"],
+                        r["case_id"],
+                        r["risk_score"],
+                        r["n_accounts"],
+                        r["typologies"],
+                        r["summary"],
+                    ]
+                    for r in cases.head(TOP_CASES).iter_rows(named=True)
+                ],
+            )
+        )
         scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
         signals = pl.read_parquet(run_dir / "signals.parquet")
-        metrics = {"accounts": account_metrics(scored), "cases": case_metrics(cases, scored),
-                   "signals": rule_metrics(signals, scored)}
-        fired = signals.group_by("source", "signal_id").agg(pl.col("account_id").n_unique().alias("n"))
+        metrics = {
+            "accounts": account_metrics(scored),
+            "cases": case_metrics(cases, scored),
+            "signals": rule_metrics(signals, scored),
+        }
+        fired = signals.group_by("source", "signal_id").agg(
+            pl.col("account_id").n_unique().alias("n")
+        )
         per_rule = metrics["signals"]
-        secs.append(Section("Signals", header=["source", "signal", "accounts", "labelled precision"],
-                            rows=[[r["source"], r["signal_id"], r["n"],
-                                   per_rule.get(r["signal_id"], {}).get("precision")]
-                                  for r in fired.sort("source", "signal_id").iter_rows(named=True)]))
+        secs.append(
+            Section(
+                "Signals",
+                header=["source", "signal", "accounts", "labelled precision"],
+                rows=[
+                    [
+                        r["source"],
+                        r["signal_id"],
+                        r["n"],
+                        per_rule.get(r["signal_id"], {}).get("precision"),
+                    ]
+                    for r in fired.sort("source", "signal_id").iter_rows(named=True)
+                ],
+            )
+        )
         acc = metrics["accounts"]
         if acc:
-            secs.append(Section(
-                "Detection quality (labels)",
-                text=(f"{acc['suspicious_accounts']:,} of {acc['accounts']:,} accounts are labelled "
-                      f"suspicious; {acc['alerted_accounts']:,} accounts are in cases (alert rate "
-                      f"{_fmt(acc['alert_rate'])}), precision {_fmt(acc['precision'])}, recall "
-                      f"{_fmt(acc['recall'])}; recall at budget {acc['recall_at_budget']}; "
-                      f"precision of the top 100 cases {_fmt(metrics['cases'].get('precision_top_100'))}."),
-                header=["typology", "accounts", "recall (in a case)", "recall at 1 % budget"],
-                rows=[[t, v["accounts"], v["recall"], v["recall_at_1pct"]]
-                      for t, v in acc["typologies"].items()],
-            ))
+            secs.append(
+                Section(
+                    "Detection quality (labels)",
+                    text=(
+                        f"{acc['suspicious_accounts']:,} of {acc['accounts']:,} accounts are labelled "
+                        f"suspicious; {acc['alerted_accounts']:,} accounts are in cases (alert rate "
+                        f"{_fmt(acc['alert_rate'])}), precision {_fmt(acc['precision'])}, recall "
+                        f"{_fmt(acc['recall'])}; recall at budget {acc['recall_at_budget']}; "
+                        f"precision of the top 100 cases {_fmt(metrics['cases'].get('precision_top_100'))}."
+                    ),
+                    header=["typology", "accounts", "recall (in a case)", "recall at 1 % budget"],
+                    rows=[
+                        [t, v["accounts"], v["recall"], v["recall_at_1pct"]]
+                        for t, v in acc["typologies"].items()
+                    ],
+                )
+            )
     return secs, metrics
 
 
-def report(run_dir: str | Path, config: RunConfig | None = None, command: str = "run") -> dict[str, Any]:
+def report(
+    run_dir: str | Path, config: RunConfig | None = None, command: str = "run"
+) -> dict[str, Any]:
     config = config or RunConfig()
     run_dir = Path(run_dir)
     with stage(run_dir, "report") as rec:

@@ -27,8 +27,8 @@ from flows87.synth.parts import concat
 
 __all__ = ["generate", "SynthData", "TYPOLOGIES", "MIN_ACCOUNTS", "MIN_DAYS", "MAX_SHARE"]
 
-MIN_ACCOUNTS = 800    # room for two schemes of every typology among ordinary customers
-MIN_DAYS = 7          # schemes need about a week to show their shape
+MIN_ACCOUNTS = 800  # room for two schemes of every typology among ordinary customers
+MIN_DAYS = 7  # schemes need about a week to show their shape
 MAX_SHARE = 0.2
 
 
@@ -40,19 +40,28 @@ class SynthData:
 
 def _check(accounts: int, days: int, seed: int, base_currency: str, share: float) -> None:
     if not isinstance(accounts, int) or accounts < MIN_ACCOUNTS:
-        raise ConfigError(f"accounts must be an integer >= {MIN_ACCOUNTS}, got {accounts!r}",
-                          column="accounts")
+        raise ConfigError(
+            f"accounts must be an integer >= {MIN_ACCOUNTS}, got {accounts!r}", column="accounts"
+        )
     if not isinstance(days, int) or days < MIN_DAYS:
-        raise ConfigError(f"days must be an integer >= {MIN_DAYS}, got {days!r}", column="days",
-                          hint="schemes such as structuring and trafficking span about a week")
+        raise ConfigError(
+            f"days must be an integer >= {MIN_DAYS}, got {days!r}",
+            column="days",
+            hint="schemes such as structuring and trafficking span about a week",
+        )
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}", column="seed")
     if base_currency not in HOME_COUNTRY:
-        raise ConfigError(f"unsupported base currency {base_currency!r}", column="base_currency",
-                          hint=f"use one of {', '.join(HOME_COUNTRY)}")
+        raise ConfigError(
+            f"unsupported base currency {base_currency!r}",
+            column="base_currency",
+            hint=f"use one of {', '.join(HOME_COUNTRY)}",
+        )
     if not 0 <= share <= MAX_SHARE:
-        raise ConfigError(f"suspicious_share must be within [0, {MAX_SHARE}], got {share!r}",
-                          column="suspicious_share")
+        raise ConfigError(
+            f"suspicious_share must be within [0, {MAX_SHARE}], got {share!r}",
+            column="suspicious_share",
+        )
 
 
 def generate(
@@ -78,21 +87,21 @@ def generate(
 
     report("population", 0.0)
     pop = population.build(np.random.default_rng(s_pop), accounts, start, days, base_currency)
-    report("schemes", 0.05)      # fractions follow the measured share of time per phase
+    report("schemes", 0.05)  # fractions follow the measured share of time per phase
     injected = schemes.inject(pop, s_schemes, suspicious_share)
     report("background", 0.08)
     rng = np.random.default_rng(s_background)
     touched = np.zeros(pop.n, bool)
     touched[np.concatenate([injected.src, injected.dst])] = True
     lookalikes.families_opening_together(pop, rng, touched)
-    innocent = background.valid(pop, concat([background.everyday(pop, rng),
-                                             lookalikes.lookalikes(pop, rng)]))
+    innocent = background.valid(
+        pop, concat([background.everyday(pop, rng), lookalikes.lookalikes(pop, rng)])
+    )
     report("assemble", 0.4)
     locations = assemble.location_ids(pop)
     ids = assemble.account_ids(pop, locations)
     data = SynthData(
-        transactions=assemble.transactions_frame(pop, concat([innocent, injected]), ids,
-                                                 locations),
+        transactions=assemble.transactions_frame(pop, concat([innocent, injected]), ids, locations),
         accounts=assemble.accounts_frame(pop, ids, locations),
     )
     report("done", 1.0)

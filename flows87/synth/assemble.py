@@ -33,27 +33,40 @@ def _digits(col: str, width: int, prefix: str = "") -> pl.Expr:
 
 
 def _epoch_us(pop: Population) -> int:
-    return int(datetime(pop.start.year, pop.start.month, pop.start.day, tzinfo=UTC)
-               .timestamp()) * 1_000_000
+    return (
+        int(datetime(pop.start.year, pop.start.month, pop.start.day, tzinfo=UTC).timestamp())
+        * 1_000_000
+    )
 
 
 def location_ids(pop: Population) -> pl.Series:
-    frame = pl.DataFrame({"kind": pop.loc_kind, "city": pop.loc_city + 1,
-                          "i": np.arange(pop.loc_kind.size)})
-    prefix = pl.when(pl.col("kind") == BRANCH).then(pl.lit("BR")).when(
-        pl.col("kind") == POS).then(pl.lit("POS")).otherwise(pl.lit("ATM"))
-    return frame.select(pl.concat_str(
-        [prefix, _digits("city", 3, "C"), pl.col("i").cast(pl.String).str.zfill(5)],
-        separator="-")).to_series()
+    frame = pl.DataFrame(
+        {"kind": pop.loc_kind, "city": pop.loc_city + 1, "i": np.arange(pop.loc_kind.size)}
+    )
+    prefix = (
+        pl.when(pl.col("kind") == BRANCH)
+        .then(pl.lit("BR"))
+        .when(pl.col("kind") == POS)
+        .then(pl.lit("POS"))
+        .otherwise(pl.lit("ATM"))
+    )
+    return frame.select(
+        pl.concat_str(
+            [prefix, _digits("city", 3, "C"), pl.col("i").cast(pl.String).str.zfill(5)],
+            separator="-",
+        )
+    ).to_series()
 
 
 def account_ids(pop: Population, locations: pl.Series) -> pl.Series:
-    frame = pl.DataFrame({"bank": pop.bank, "number": pop.number, "role": pop.role,
-                          "terminal": pop.terminal})
+    frame = pl.DataFrame(
+        {"bank": pop.bank, "number": pop.number, "role": pop.role, "terminal": pop.terminal}
+    )
     ordinary = _lookup(pop.bank_codes, "bank") + "-" + _digits("number", 10)
     cash = pl.lit("CASH:") + _lookup(locations.to_list(), "terminal")
-    return frame.select(pl.when(pl.col("role") == CASH).then(cash).otherwise(ordinary)
-                        .alias("account_id")).to_series()
+    return frame.select(
+        pl.when(pl.col("role") == CASH).then(cash).otherwise(ordinary).alias("account_id")
+    ).to_series()
 
 
 def _labels(typ: str, sch: str) -> list[pl.Expr]:
@@ -68,32 +81,62 @@ def _labels(typ: str, sch: str) -> list[pl.Expr]:
 def accounts_frame(pop: Population, ids: pl.Series, locations: pl.Series) -> pl.DataFrame:
     hh = np.maximum(pop.hh, 0)
     city = pop.addr_city[hh]
-    frame = pl.DataFrame({
-        "account_id": ids, "party": pop.party, "bank": pop.bank, "role": pop.role,
-        "opened": pop.opened + _epoch_us(pop), "country": pop.country, "first": pop.first,
-        "last": pop.last, "birth": pop.birth, "hh": pop.hh, "num": pop.addr_num[hh],
-        "street": pop.addr_street[hh], "city": city, "unit": pop.addr_unit[hh],
-        "phone": pop.phone, "email_no": pop.email_no, "device": pop.device,
-        "occupation": pop.occupation, "btype": pop.btype, "terminal": pop.terminal,
-        "typ": pop.label_typ, "sch": pop.label_sch,
-    })
+    frame = pl.DataFrame(
+        {
+            "account_id": ids,
+            "party": pop.party,
+            "bank": pop.bank,
+            "role": pop.role,
+            "opened": pop.opened + _epoch_us(pop),
+            "country": pop.country,
+            "first": pop.first,
+            "last": pop.last,
+            "birth": pop.birth,
+            "hh": pop.hh,
+            "num": pop.addr_num[hh],
+            "street": pop.addr_street[hh],
+            "city": city,
+            "unit": pop.addr_unit[hh],
+            "phone": pop.phone,
+            "email_no": pop.email_no,
+            "device": pop.device,
+            "occupation": pop.occupation,
+            "btype": pop.btype,
+            "terminal": pop.terminal,
+            "typ": pop.label_typ,
+            "sch": pop.label_sch,
+        }
+    )
     business = pl.col("role").is_in([BUSINESS, FOREIGN_BUSINESS, CASH])
     words = {b.code: b.word for b in cat.BUSINESS_TYPES}
     first, last = _lookup(cat.FIRST_NAMES, "first"), _lookup(cat.LAST_NAMES, "last")
-    biz_name = pl.concat_str([last, pl.col("btype").replace_strict(words, default="Trading",
-                                                                    return_dtype=pl.String),
-                              pl.lit("LLC")], separator=" ")
+    biz_name = pl.concat_str(
+        [
+            last,
+            pl.col("btype").replace_strict(words, default="Trading", return_dtype=pl.String),
+            pl.lit("LLC"),
+        ],
+        separator=" ",
+    )
     cash_name = pl.lit("Cash ") + _lookup(locations.to_list(), "terminal")
-    street = pl.concat_str([pl.col("num").cast(pl.String), _lookup(cat.STREETS, "street")],
-                           separator=" ")
+    street = pl.concat_str(
+        [pl.col("num").cast(pl.String), _lookup(cat.STREETS, "street")], separator=" "
+    )
     unit = pl.when(pl.col("unit") > 0).then(pl.lit(" Apt ") + pl.col("unit").cast(pl.String))
-    place = pl.when(pl.col("city") >= 0).then(_lookup(pop.city_names, "city")).otherwise(
-        _lookup(cat.COUNTRIES, "country"))
+    place = (
+        pl.when(pl.col("city") >= 0)
+        .then(_lookup(pop.city_names, "city"))
+        .otherwise(_lookup(cat.COUNTRIES, "country"))
+    )
     address = pl.when(pl.col("hh") >= 0).then(
-        pl.concat_str([street, unit.fill_null(""), pl.lit(", "), place]))
+        pl.concat_str([street, unit.fill_null(""), pl.lit(", "), place])
+    )
     calling = cat.CALLING_CODE[cat.COUNTRIES[pop.home]]
-    email_user = pl.when(business).then(pl.lit("info.") + last.str.to_lowercase()).otherwise(
-        first.str.to_lowercase() + "." + last.str.to_lowercase())
+    email_user = (
+        pl.when(business)
+        .then(pl.lit("info.") + last.str.to_lowercase())
+        .otherwise(first.str.to_lowercase() + "." + last.str.to_lowercase())
+    )
     domain = _lookup(cat.EMAIL_DOMAINS, "dom")
     out = frame.with_columns(dom=pl.col("email_no") % len(cat.EMAIL_DOMAINS)).select(
         "account_id",
@@ -102,13 +145,18 @@ def accounts_frame(pop: Population, ids: pl.Series, locations: pl.Series) -> pl.
         pl.when(business).then(pl.lit("business")).otherwise(pl.lit("individual")).alias("kind"),
         pl.col("opened").cast(schema.UTC_TS).alias("opened_at"),
         _lookup(cat.COUNTRIES, "country").alias("country"),
-        pl.when(pl.col("role") == CASH).then(cash_name).when(business).then(biz_name)
-        .otherwise(pl.concat_str([first, last], separator=" ")).alias("name"),
+        pl.when(pl.col("role") == CASH)
+        .then(cash_name)
+        .when(business)
+        .then(biz_name)
+        .otherwise(pl.concat_str([first, last], separator=" "))
+        .alias("name"),
         pl.when(pl.col("birth") != NO_DATE).then(pl.col("birth")).cast(pl.Date).alias("birth_date"),
         address.alias("address"),
         _digits("phone", 9, f"+{calling} ").alias("phone"),
-        pl.when(pl.col("role") != CASH).then(
-            email_user + pl.col("email_no").cast(pl.String) + "@" + domain).alias("email"),
+        pl.when(pl.col("role") != CASH)
+        .then(email_user + pl.col("email_no").cast(pl.String) + "@" + domain)
+        .alias("email"),
         _digits("device", 12, "D").alias("device_id"),
         _lookup(cat.OCCUPATIONS, "occupation").alias("occupation"),
         _digits("btype", 4).alias("business_type"),
@@ -117,24 +165,39 @@ def accounts_frame(pop: Population, ids: pl.Series, locations: pl.Series) -> pl.
     return schema.conform(out, "accounts").collect().sort("account_id")
 
 
-def transactions_frame(pop: Population, tx: Txns, ids: pl.Series,
-                       locations: pl.Series) -> pl.DataFrame:
+def transactions_frame(
+    pop: Population, tx: Txns, ids: pl.Series, locations: pl.Series
+) -> pl.DataFrame:
     usd = np.asarray([cat.USD_PER_UNIT[c] for c in cat.CURRENCIES])
     base = cat.CURRENCIES.index(pop.base_currency)
     cur = np.where(tx.cur >= 0, tx.cur, base)
-    rate = usd[cur] / usd[base]                   # base-currency units per unit of `cur`
+    rate = usd[cur] / usd[base]  # base-currency units per unit of `cur`
     amount = np.maximum(np.round(tx.amount / rate, 2), 0.01)
     amount_base = np.where(cur == base, amount, np.maximum(np.round(amount * rate, 2), 0.01))
-    digital = np.isin(tx.channel, [schema.CHANNELS.index(c)
-                                   for c in ("p2p", "mobile_money", "crypto")])
+    digital = np.isin(
+        tx.channel, [schema.CHANNELS.index(c) for c in ("p2p", "mobile_money", "crypto")]
+    )
     dev = np.where((tx.dev < 0) & digital, pop.device[tx.src], tx.dev)
     n = len(tx)
-    frame = pl.DataFrame({
-        "t": tx.t + _epoch_us(pop), "src": tx.src, "dst": tx.dst,
-        "amount": amount, "cur": cur, "amount_base": amount_base, "channel": tx.channel,
-        "mcc": tx.mcc, "sc": pop.country[tx.src], "dc": pop.country[tx.dst], "loc": tx.loc,
-        "dev": dev, "memo": tx.memo, "typ": tx.typ, "sch": tx.sch,
-    })
+    frame = pl.DataFrame(
+        {
+            "t": tx.t + _epoch_us(pop),
+            "src": tx.src,
+            "dst": tx.dst,
+            "amount": amount,
+            "cur": cur,
+            "amount_base": amount_base,
+            "channel": tx.channel,
+            "mcc": tx.mcc,
+            "sc": pop.country[tx.src],
+            "dc": pop.country[tx.dst],
+            "loc": tx.loc,
+            "dev": dev,
+            "memo": tx.memo,
+            "typ": tx.typ,
+            "sch": tx.sch,
+        }
+    )
     # stable: equal times keep generation order, so the same seed gives the same txn ids
     frame = frame.sort("t", maintain_order=True).with_columns(i=pl.int_range(n, dtype=pl.Int64))
     width = max(9, len(str(n)))

@@ -35,19 +35,28 @@ def everyday(pop: Population, rng: np.random.Generator) -> Txns:
     """All innocent everyday flows of the population, before the validity filter."""
     merchants = pop.merchants()
     cash = pop.cash_points()
-    return concat([
-        payroll(pop, rng), rent(pop, rng), bills(pop, rng),
-        card_spending(pop, rng, merchants), p2p(pop, rng), personal_cash(pop, rng, cash),
-        trade(pop, rng), business_cash(pop, rng, cash), remittances(pop, rng),
-        crypto(pop, rng), savings(pop, rng),
-    ])
+    return concat(
+        [
+            payroll(pop, rng),
+            rent(pop, rng),
+            bills(pop, rng),
+            card_spending(pop, rng, merchants),
+            p2p(pop, rng),
+            personal_cash(pop, rng, cash),
+            trade(pop, rng),
+            business_cash(pop, rng, cash),
+            remittances(pop, rng),
+            crypto(pop, rng),
+            savings(pop, rng),
+        ]
+    )
 
 
 def monthly(start: date, days: int, dom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(owner, day) of each owner's day-of-month `dom` in every month the window touches."""
     owners, out = [], []
     first = date(start.year, start.month, 1)
-    while first < start + timedelta(days=days):           # one pass per month
+    while first < start + timedelta(days=days):  # one pass per month
         nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
         length = (nxt - first).days
         day = (first - start).days + np.minimum(dom, length) - 1
@@ -103,8 +112,9 @@ def rent(pop: Population, rng: np.random.Generator) -> Txns:
     who = renters[i]
     channel = channel_mix(rng, who.size, {"ach": 0.5, "p2p": 0.25, "cheque": 0.15, "wire": 0.1})
     memo = np.where(rng.random(who.size) < 0.6, cat.MEMO["RENT"], -1)
-    return txns(who, h.rent_to[who], at_hour(rng, day, cat.DAYTIME), cents(h.rent[who]),
-                channel, memo=memo)
+    return txns(
+        who, h.rent_to[who], at_hour(rng, day, cat.DAYTIME), cents(h.rent[who]), channel, memo=memo
+    )
 
 
 def bills(pop: Population, rng: np.random.Generator) -> Txns:
@@ -116,18 +126,25 @@ def bills(pop: Population, rng: np.random.Generator) -> Txns:
         payee = pick(rng, payees, heads.size)
         i, day = monthly(pop.start, pop.days, rng.integers(1, 29, heads.size))
         card = rng.random(i.size) < 0.3
-        parts.append(txns(
-            heads[i], payee[i], at_hour(rng, day, cat.DAYTIME),
-            cents(lognormal(rng, median, 0.35, i.size)),
-            np.where(card, CH["card"], CH["ach"]),
-            mcc=np.where(card, mcc, -1), loc=np.where(card, pop.terminal[payee[i]], -1),
-            dev=np.where(card, pop.device[heads[i]], -1),
-            memo=np.where(card, -1, cat.MEMO["UTILITY BILL"])))
+        parts.append(
+            txns(
+                heads[i],
+                payee[i],
+                at_hour(rng, day, cat.DAYTIME),
+                cents(lognormal(rng, median, 0.35, i.size)),
+                np.where(card, CH["card"], CH["ach"]),
+                mcc=np.where(card, mcc, -1),
+                loc=np.where(card, pop.terminal[payee[i]], -1),
+                dev=np.where(card, pop.device[heads[i]], -1),
+                memo=np.where(card, -1, cat.MEMO["UTILITY BILL"]),
+            )
+        )
     return concat(parts)
 
 
-def spend_profile(pop: Population, rng: np.random.Generator, who: np.ndarray,
-                  days: np.ndarray) -> np.ndarray:
+def spend_profile(
+    pop: Population, rng: np.random.Generator, who: np.ndarray, days: np.ndarray
+) -> np.ndarray:
     """Daytime hours, shifted to the night for night-shift workers."""
     t = at_hour(rng, days, cat.DAYTIME)
     night = pop.habits.night[who]
@@ -135,14 +152,34 @@ def spend_profile(pop: Population, rng: np.random.Generator, who: np.ndarray,
     return t
 
 
-def card(pop: Population, rng: np.random.Generator, merchants: Directory, who: ArrayLike,
-         mcc: np.ndarray, city: ArrayLike, t: np.ndarray, amount: np.ndarray,
-         online: ArrayLike = False, typ: int = -1, sch: int = -1) -> Txns:
+def card(
+    pop: Population,
+    rng: np.random.Generator,
+    merchants: Directory,
+    who: ArrayLike,
+    mcc: np.ndarray,
+    city: ArrayLike,
+    t: np.ndarray,
+    amount: np.ndarray,
+    online: ArrayLike = False,
+    typ: int = -1,
+    sch: int = -1,
+) -> Txns:
     """Card payments at a merchant of the MCC, in the city when there is one there."""
     dst = merchants.pick(rng, mcc, city)
     dev = np.where(online, pop.device[np.asarray(who, np.int64)], -1)
-    return txns(who, dst, t, cents(amount), CH["card"], mcc=mcc, loc=pop.terminal[dst],
-                dev=dev, typ=typ, sch=sch)
+    return txns(
+        who,
+        dst,
+        t,
+        cents(amount),
+        CH["card"],
+        mcc=mcc,
+        loc=pop.terminal[dst],
+        dev=dev,
+        typ=typ,
+        sch=sch,
+    )
 
 
 def card_spending(pop: Population, rng: np.random.Generator, merchants: Directory) -> Txns:
@@ -155,8 +192,12 @@ def card_spending(pop: Population, rng: np.random.Generator, merchants: Director
     w = np.asarray([s.weight for s in spend])
     k = rng.choice(len(spend), who.size, p=w / w.sum())
     mcc = np.asarray([s.mcc for s in spend])[k]
-    amount = lognormal(rng, np.asarray([s.median for s in spend])[k],
-                       np.asarray([s.sigma for s in spend])[k], who.size)
+    amount = lognormal(
+        rng,
+        np.asarray([s.median for s in spend])[k],
+        np.asarray([s.sigma for s in spend])[k],
+        who.size,
+    )
     online = np.asarray([s.online for s in spend])[k]
     away = rng.random(who.size) < 0.1
     city = np.where(away, rng.choice(pop.n_cities, who.size, p=pop.city_weight), pop.city(who))
@@ -181,9 +222,19 @@ def p2p(pop: Population, rng: np.random.Generator) -> Txns:
     return txns(who, dst, t, amount, channel, memo=memo)
 
 
-def cash_txns(pop: Population, rng: np.random.Generator, cash: Directory, who: ArrayLike,
-              kind: ArrayLike, city: ArrayLike, t: ArrayLike, amount: ArrayLike,
-              deposit: bool, typ: int = -1, sch: int = -1) -> Txns:
+def cash_txns(
+    pop: Population,
+    rng: np.random.Generator,
+    cash: Directory,
+    who: ArrayLike,
+    kind: ArrayLike,
+    city: ArrayLike,
+    t: ArrayLike,
+    amount: ArrayLike,
+    deposit: bool,
+    typ: int = -1,
+    sch: int = -1,
+) -> Txns:
     """Cash in or out at a branch or ATM of the city; the cash side is the location's account."""
     loc = cash.pick(rng, kind, city)
     point = pop.loc_account[loc]
@@ -198,18 +249,35 @@ def personal_cash(pop: Population, rng: np.random.Generator, cash: Directory) ->
     people = np.flatnonzero(pop.role == PERSON)
     out = np.repeat(people, rng.poisson(0.07 * np.sqrt(h.activity[people]) * pop.days))
     notes = np.asarray([20, 40, 60, 80, 100, 120, 200, 300, 400])
-    amount = notes[rng.choice(notes.size, out.size,
-                              p=[.05, .15, .1, .1, .2, .05, .2, .1, .05])].astype(float)
+    amount = notes[
+        rng.choice(notes.size, out.size, p=[0.05, 0.15, 0.1, 0.1, 0.2, 0.05, 0.2, 0.1, 0.05])
+    ].astype(float)
     away = rng.random(out.size) < 0.1
     city = np.where(away, rng.integers(0, pop.n_cities, out.size), pop.city(out))
-    withdrawals = cash_txns(pop, rng, cash, out, ATM, city,
-                            spend_profile(pop, rng, out, rng.integers(0, pop.days, out.size)),
-                            amount, deposit=False)
+    withdrawals = cash_txns(
+        pop,
+        rng,
+        cash,
+        out,
+        ATM,
+        city,
+        spend_profile(pop, rng, out, rng.integers(0, pop.days, out.size)),
+        amount,
+        deposit=False,
+    )
     dep = np.repeat(people, rng.poisson(0.015 * pop.days, people.size))
     kind = np.where(rng.random(dep.size) < 0.5, BRANCH, ATM)
-    deposits = cash_txns(pop, rng, cash, dep, kind, pop.city(dep),
-                         at_hour(rng, rng.integers(0, pop.days, dep.size), cat.OFFICE),
-                         round_to(lognormal(rng, 300, 0.8, dep.size), 10), deposit=True)
+    deposits = cash_txns(
+        pop,
+        rng,
+        cash,
+        dep,
+        kind,
+        pop.city(dep),
+        at_hour(rng, rng.integers(0, pop.days, dep.size), cat.OFFICE),
+        round_to(lognormal(rng, 300, 0.8, dep.size), 10),
+        deposit=True,
+    )
     return concat([withdrawals, deposits])
 
 
@@ -223,16 +291,28 @@ def trade(pop: Population, rng: np.random.Generator) -> Txns:
     amount = lognormal(rng, 1500 * np.sqrt(h.size[who]), 0.9, who.size)
     channel = channel_mix(rng, who.size, {"ach": 0.55, "wire": 0.3, "cheque": 0.15})
     memo = np.where(rng.random(who.size) < 0.5, cat.MEMO["INVOICE"], -1)
-    home = txns(who, dst, at_hour(rng, rng.integers(0, pop.days, who.size), cat.OFFICE),
-                cents(amount), channel, memo=memo)
+    home = txns(
+        who,
+        dst,
+        at_hour(rng, rng.integers(0, pop.days, who.size), cat.OFFICE),
+        cents(amount),
+        channel,
+        memo=memo,
+    )
 
     importers = np.flatnonzero(h.foreign_supplier >= 0)
     imp = np.repeat(importers, rng.poisson(0.03 * pop.days, importers.size))
     sup = h.foreign_supplier[imp]
     cur = np.where(rng.random(imp.size) < 0.5, pop.currency(sup), -1)
-    abroad = txns(imp, sup, at_hour(rng, rng.integers(0, pop.days, imp.size), cat.OFFICE),
-                  cents(lognormal(rng, 8000, 0.8, imp.size)), CH["wire"], cur=cur,
-                  memo=cat.MEMO["INVOICE"])
+    abroad = txns(
+        imp,
+        sup,
+        at_hour(rng, rng.integers(0, pop.days, imp.size), cat.OFFICE),
+        cents(lognormal(rng, 8000, 0.8, imp.size)),
+        CH["wire"],
+        cur=cur,
+        memo=cat.MEMO["INVOICE"],
+    )
     return concat([home, abroad])
 
 
@@ -244,12 +324,14 @@ def business_cash(pop: Population, rng: np.random.Generator, cash: Directory) ->
     heavy = h.cash_heavy[biz]
     who = np.repeat(biz, rng.poisson(np.where(heavy, 0.8, 0.25) * pop.days))
     big = h.cash_heavy[who]
-    amount = np.where(big, lognormal(rng, 6500, 0.35, who.size),
-                      lognormal(rng, 1200, 0.6, who.size))
+    amount = np.where(
+        big, lognormal(rng, 6500, 0.35, who.size), lognormal(rng, 1200, 0.6, who.size)
+    )
     kind = np.where(rng.random(who.size) < 0.85, BRANCH, ATM)
     t = at_hour(rng, rng.integers(0, pop.days, who.size), cat.OFFICE)
-    return cash_txns(pop, rng, cash, who, kind, pop.city(who), t, round_to(amount, 10),
-                     deposit=True)
+    return cash_txns(
+        pop, rng, cash, who, kind, pop.city(who), t, round_to(amount, 10), deposit=True
+    )
 
 
 def remittances(pop: Population, rng: np.random.Generator) -> Txns:
@@ -259,8 +341,9 @@ def remittances(pop: Population, rng: np.random.Generator) -> Txns:
     small = h.remit_small[senders]
     who = np.repeat(senders, rng.poisson(np.where(small, 0.15, 0.066) * pop.days))
     dst = h.remit_to[who]
-    amount = np.where(h.remit_small[who], rng.uniform(30, 150, who.size),
-                      lognormal(rng, 300, 0.45, who.size))
+    amount = np.where(
+        h.remit_small[who], rng.uniform(30, 150, who.size), lognormal(rng, 300, 0.45, who.size)
+    )
     channel = channel_mix(rng, who.size, {"wire": 0.4, "mobile_money": 0.3, "other": 0.3})
     cur = np.where(rng.random(who.size) < 0.4, pop.currency(dst), -1)
     memo = np.where(rng.random(who.size) < 0.5, cat.MEMO["FAMILY SUPPORT"], -1)
@@ -284,14 +367,18 @@ def savings(pop: Population, rng: np.random.Generator) -> Txns:
     owners = np.flatnonzero(h.twin >= 0)
     who = np.repeat(owners, rng.poisson(0.1 * pop.days, owners.size))
     t = at_hour(rng, rng.integers(0, pop.days, who.size), cat.DAYTIME)
-    return txns(who, h.twin[who], t, round_to(lognormal(rng, 200, 0.7, who.size), 10),
-                CH["ach"])
+    return txns(who, h.twin[who], t, round_to(lognormal(rng, 200, 0.7, who.size), 10), CH["ach"])
 
 
 def valid(pop: Population, tx: Txns) -> Txns:
     """Drop draws that cannot happen: to oneself, before an account is active, off-window."""
-    keep = ((tx.src != tx.dst) & (tx.t >= 0) & (tx.t < pop.days * DAY)
-            & (tx.t >= pop.active_from[tx.src]) & (tx.t >= pop.active_from[tx.dst])
-            & (tx.src >= 0) & (tx.dst >= 0))
+    keep = (
+        (tx.src != tx.dst)
+        & (tx.t >= 0)
+        & (tx.t < pop.days * DAY)
+        & (tx.t >= pop.active_from[tx.src])
+        & (tx.t >= pop.active_from[tx.dst])
+        & (tx.src >= 0)
+        & (tx.dst >= 0)
+    )
     return tx.take(keep)
-

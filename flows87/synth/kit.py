@@ -31,7 +31,7 @@ from flows87.synth.population import (
     Population,
 )
 
-FRONT_TYPES: tuple[int, ...] = (7297, 7230)   # massage parlour, nail salon (FinCEN 2014)
+FRONT_TYPES: tuple[int, ...] = (7297, 7230)  # massage parlour, nail salon (FinCEN 2014)
 
 
 class Pools:
@@ -41,15 +41,24 @@ class Pools:
         h = pop.habits
         copies = np.zeros(pop.n, bool)
         copies[h.twin[h.twin >= 0]] = True
-        plain = ~(h.supported | (h.seller > 0) | h.traveller | h.landlord | h.dormant | h.new
-                  | (h.twin >= 0) | copies | h.remit_small) & (pop.opened < -30 * DAY)
+        plain = ~(
+            h.supported
+            | (h.seller > 0)
+            | h.traveller
+            | h.landlord
+            | h.dormant
+            | h.new
+            | (h.twin >= 0)
+            | copies
+            | h.remit_small
+        ) & (pop.opened < -30 * DAY)
         people = rng.permutation(np.flatnonzero((pop.role == PERSON) & plain))
         cut = people.size * 2 // 3
         self.rng = rng
         firms = (pop.role == BUSINESS) & plain & ~np.isin(pop.btype, (6513, 6051))
         salons = firms & (pop.terminal >= 0) & np.isin(pop.btype, FRONT_TYPES)
         others = rng.permutation(np.flatnonzero(firms & ~salons))
-        mine, self.firm_bystanders = others[: others.size * 2 // 3], others[others.size * 2 // 3:]
+        mine, self.firm_bystanders = others[: others.size * 2 // 3], others[others.size * 2 // 3 :]
         card = pop.terminal[mine] >= 0
         self.lists: dict[object, np.ndarray] = {
             "people": people[:cut],
@@ -57,9 +66,10 @@ class Pools:
             "employer": mine[~card],
             "business": mine[card],
         }
-        for code in FRONT_TYPES:         # massage parlours and nail salons, all of them
-            self.lists[("front", code)] = rng.permutation(np.flatnonzero(salons
-                                                                         & (pop.btype == code)))
+        for code in FRONT_TYPES:  # massage parlours and nail salons, all of them
+            self.lists[("front", code)] = rng.permutation(
+                np.flatnonzero(salons & (pop.btype == code))
+            )
         self.bystanders = people[cut:]
         for role in (FOREIGN_PERSON, FOREIGN_BUSINESS):
             mine = (pop.role == role) & pop.reserved
@@ -75,10 +85,12 @@ class Pools:
         if self.left(key) < k:
             raise ConfigError(
                 f"the population has too few {key} accounts for the requested schemes",
-                column="suspicious_share", hint="lower suspicious_share or raise accounts")
+                column="suspicious_share",
+                hint="lower suspicious_share or raise accounts",
+            )
         i = self.used[key]
         self.used[key] = i + k
-        return self.lists[key][i:i + k]
+        return self.lists[key][i : i + k]
 
     def foreign(self, k: int, countries: tuple[str, ...], role: int) -> np.ndarray:
         """Unused foreign accounts in the countries; once they run out, one already used by
@@ -86,7 +98,7 @@ class Pools:
         out = []
         wanted = [(role, cat.COUNTRIES.index(c)) for c in countries]
         wanted = [key for key in wanted if key in self.lists]
-        for _ in range(k):        # k is at most a few
+        for _ in range(k):  # k is at most a few
             fresh = [key for key in wanted if self.left(key)]
             if fresh:
                 out.append(self.take(fresh[int(self.rng.integers(len(fresh)))], 1))
@@ -108,7 +120,7 @@ class Kit:
     cash_points: Directory
     typ: int
     sch: int
-    count: int = 1          # schemes of this typology in the population
+    count: int = 1  # schemes of this typology in the population
 
     def traits(self, odds: dict[str, float]) -> dict[str, bool]:
         """Which optional red flags this scheme shows: each with its probability, flag j always
@@ -163,8 +175,9 @@ class Kit:
         firms = self.pools.firm_bystanders
         return self.rng.choice(firms, min(k, firms.size), replace=False)
 
-    def window(self, lo_days: float, hi_days: float, tail_days: float = 1.0,
-               not_before: float = 0.0) -> tuple[int, int]:
+    def window(
+        self, lo_days: float, hi_days: float, tail_days: float = 1.0, not_before: float = 0.0
+    ) -> tuple[int, int]:
         """Start (a midnight) and length, in microseconds, of the scheme's active period,
         whole days, leaving `tail_days` at the end of the window for the follow-up moves and
         starting on day `not_before` or later when there is room."""
@@ -173,20 +186,63 @@ class Kit:
         last = span - length
         return int(self.rng.integers(min(int(not_before), last), last + 1)) * DAY, length * DAY
 
-    def txns(self, src: ArrayLike, dst: ArrayLike, t: ArrayLike, amount: ArrayLike,
-             channel: ArrayLike, **optional: ArrayLike) -> Txns:
+    def txns(
+        self,
+        src: ArrayLike,
+        dst: ArrayLike,
+        t: ArrayLike,
+        amount: ArrayLike,
+        channel: ArrayLike,
+        **optional: ArrayLike,
+    ) -> Txns:
         """Transactions labelled with this scheme (`optional`: mcc, loc, dev, cur, memo)."""
         return txns(src, dst, t, amount, channel, typ=self.typ, sch=self.sch, **optional)
 
-    def card(self, who: ArrayLike, mcc: np.ndarray, city: ArrayLike, t: np.ndarray,
-             amount: np.ndarray, online: ArrayLike = False) -> Txns:
-        return card(self.pop, self.rng, self.merchants, who, mcc, city, t, amount, online,
-                    typ=self.typ, sch=self.sch)
+    def card(
+        self,
+        who: ArrayLike,
+        mcc: np.ndarray,
+        city: ArrayLike,
+        t: np.ndarray,
+        amount: np.ndarray,
+        online: ArrayLike = False,
+    ) -> Txns:
+        return card(
+            self.pop,
+            self.rng,
+            self.merchants,
+            who,
+            mcc,
+            city,
+            t,
+            amount,
+            online,
+            typ=self.typ,
+            sch=self.sch,
+        )
 
-    def cash(self, who: ArrayLike, kind: ArrayLike, city: ArrayLike, t: ArrayLike,
-             amount: ArrayLike, deposit: bool) -> Txns:
-        return cash_txns(self.pop, self.rng, self.cash_points, who, kind, city, t, amount,
-                         deposit, typ=self.typ, sch=self.sch)
+    def cash(
+        self,
+        who: ArrayLike,
+        kind: ArrayLike,
+        city: ArrayLike,
+        t: ArrayLike,
+        amount: ArrayLike,
+        deposit: bool,
+    ) -> Txns:
+        return cash_txns(
+            self.pop,
+            self.rng,
+            self.cash_points,
+            who,
+            kind,
+            city,
+            t,
+            amount,
+            deposit,
+            typ=self.typ,
+            sch=self.sch,
+        )
 
 
 def quiet(pop: Population, idx: np.ndarray, activity: float) -> None:
@@ -202,8 +258,17 @@ def quiet(pop: Population, idx: np.ndarray, activity: float) -> None:
 
 def same_person(pop: Population, rng: np.random.Generator, idx: np.ndarray) -> None:
     """Make several accounts belong to one person, at different banks."""
-    for arr in (pop.party, pop.first, pop.last, pop.birth, pop.hh, pop.phone, pop.device,
-                pop.email_no, pop.occupation):
+    for arr in (
+        pop.party,
+        pop.first,
+        pop.last,
+        pop.birth,
+        pop.hh,
+        pop.phone,
+        pop.device,
+        pop.email_no,
+        pop.occupation,
+    ):
         arr[idx[1:]] = arr[idx[0]]
     pop.bank[idx] = rng.choice(pop.n_banks, idx.size, replace=False)
 

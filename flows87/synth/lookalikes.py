@@ -36,31 +36,42 @@ from flows87.synth.population import ATM, BRANCH, BUSINESS, PERSON, Population
 # Innocent buyers of what traffickers buy: (role, share of that role, MCC, purchases a day,
 # median amount, hours, online).
 HABITUAL: tuple[tuple[int, float, int, float, float, np.ndarray, bool], ...] = (
-    (PERSON, 0.01, cat.PREPAID, 0.2, 60.0, cat.DAYTIME, False),     # gift cards
-    (PERSON, 0.01, cat.RIDES, 0.3, 20.0, cat.LATE_NIGHT, False),    # rides home from work
-    (PERSON, 0.01, 7273, 0.1, 30.0, cat.EVENING, True),             # dating sites
-    (BUSINESS, 0.4, 7311, 0.15, 120.0, cat.OFFICE, True),           # online advertising
+    (PERSON, 0.01, cat.PREPAID, 0.2, 60.0, cat.DAYTIME, False),  # gift cards
+    (PERSON, 0.01, cat.RIDES, 0.3, 20.0, cat.LATE_NIGHT, False),  # rides home from work
+    (PERSON, 0.01, 7273, 0.1, 30.0, cat.EVENING, True),  # dating sites
+    (BUSINESS, 0.4, 7311, 0.15, 120.0, cat.OFFICE, True),  # online advertising
 )
 
 
 def lookalikes(pop: Population, rng: np.random.Generator) -> Txns:
     """All look-alike flows that the population's habits alone do not produce."""
     merchants = pop.merchants()
-    return concat([travellers(pop, rng, merchants), habitual_buyers(pop, rng, merchants),
-                   supported_students(pop, rng), small_sellers(pop, rng),
-                   reactivations(pop, rng), gift_card_bursts(pop, rng, merchants),
-                   loan_instalments(pop, rng), second_jobs(pop, rng), atm_queues(pop, rng),
-                   late_openers(pop, rng)])
+    return concat(
+        [
+            travellers(pop, rng, merchants),
+            habitual_buyers(pop, rng, merchants),
+            supported_students(pop, rng),
+            small_sellers(pop, rng),
+            reactivations(pop, rng),
+            gift_card_bursts(pop, rng, merchants),
+            loan_instalments(pop, rng),
+            second_jobs(pop, rng),
+            atm_queues(pop, rng),
+            late_openers(pop, rng),
+        ]
+    )
 
 
-def families_opening_together(pop: Population, rng: np.random.Generator,
-                              touched: np.ndarray) -> None:
+def families_opening_together(
+    pop: Population, rng: np.random.Generator, touched: np.ndarray
+) -> None:
     """Families (one surname, one address) whose accounts were all opened within a few days,
     some shortly before or during the window: innocent look-alikes of an onboarding burst.
     Runs before the everyday flows; `touched` marks accounts the schemes already use."""
     eligible = _households(pop, touched | pop.habits.dormant, same_surname=True)
-    chosen = rng.choice(eligible, min(eligible.size, max(3, round(0.03 * eligible.size))),
-                        replace=False)
+    chosen = rng.choice(
+        eligible, min(eligible.size, max(3, round(0.03 * eligible.size))), replace=False
+    )
     base = np.zeros(pop.addr_city.size, np.int64)
     base[chosen] = rng.integers(-60 * DAY, int(0.7 * pop.days * DAY), chosen.size)
     members = np.flatnonzero((pop.role == PERSON) & np.isin(pop.hh, chosen))
@@ -94,8 +105,16 @@ def gift_card_bursts(pop: Population, rng: np.random.Generator, merchants: Direc
     start = rng.integers(0, pop.days, buyers.size)
     day = np.minimum(start[owner] + rng.integers(0, 4, owner.size), pop.days - 1)
     who = buyers[owner]
-    return card(pop, rng, merchants, who, np.full(who.size, cat.PREPAID), pop.city(who),
-                at_hour(rng, day, cat.DAYTIME), round_to(lognormal(rng, 50, 0.5, who.size), 5))
+    return card(
+        pop,
+        rng,
+        merchants,
+        who,
+        np.full(who.size, cat.PREPAID),
+        pop.city(who),
+        at_hour(rng, day, cat.DAYTIME),
+        round_to(lognormal(rng, 50, 0.5, who.size), 5),
+    )
 
 
 def loan_instalments(pop: Population, rng: np.random.Generator) -> Txns:
@@ -117,9 +136,14 @@ def loan_instalments(pop: Population, rng: np.random.Generator) -> Txns:
     owner, day = np.concatenate([mo, fo]), np.concatenate([md, fd])
     amount = np.where(fortnightly[owner], plan[owner] / 2, plan[owner])
     memo = np.where(rng.random(owner.size) < 0.5, cat.MEMO["LOAN REPAYMENT"], -1)
-    return txns(who[owner], lenders[lender[owner]], at_hour(rng, day, cat.DAYTIME),
-                cents(amount), channel_mix(rng, owner.size, {"ach": 0.85, "p2p": 0.15}),
-                memo=memo)
+    return txns(
+        who[owner],
+        lenders[lender[owner]],
+        at_hour(rng, day, cat.DAYTIME),
+        cents(amount),
+        channel_mix(rng, owner.size, {"ach": 0.85, "p2p": 0.15}),
+        memo=memo,
+    )
 
 
 def second_jobs(pop: Population, rng: np.random.Generator) -> Txns:
@@ -127,15 +151,21 @@ def second_jobs(pop: Population, rng: np.random.Generator) -> Txns:
     h = pop.habits
     workers = np.flatnonzero((h.employer >= 0) & (pop.label_typ < 0))
     who = workers[rng.random(workers.size) < 0.025]
-    who = np.concatenate([who, who[rng.random(who.size) < 0.2]])     # a third job
+    who = np.concatenate([who, who[rng.random(who.size) < 0.2]])  # a third job
     firms = np.flatnonzero((pop.role == BUSINESS) & (pop.label_typ < 0))
     boss = firms[rng.integers(0, firms.size, who.size)]
     every = rng.choice([14, 30], who.size)
     owner, day = periodic(pop.days, every, rng.integers(0, np.minimum(every, pop.days)))
     amount = lognormal(rng, 1000, 0.35, who.size)[owner] * every[owner] / 30
     memo = np.where(rng.random(owner.size) < 0.8, cat.MEMO["PAYROLL"], -1)
-    return txns(boss[owner], who[owner], at_hour(rng, day, cat.EARLY), cents(amount),
-                channel_mix(rng, owner.size, {"ach": 0.95, "wire": 0.05}), memo=memo)
+    return txns(
+        boss[owner],
+        who[owner],
+        at_hour(rng, day, cat.EARLY),
+        cents(amount),
+        channel_mix(rng, owner.size, {"ach": 0.95, "wire": 0.05}),
+        memo=memo,
+    )
 
 
 def atm_queues(pop: Population, rng: np.random.Generator) -> Txns:
@@ -148,13 +178,20 @@ def atm_queues(pop: Population, rng: np.random.Generator) -> Txns:
     atm = pop.cash_points().pick(rng, ATM, city)
     owner, k = ragged(rng.integers(3, 7, events))
     start = at_hour(rng, rng.integers(0, pop.days, events), cat.EVENING)
-    t = start[owner] + (rng.uniform(2, 15, events)[owner] * 60_000_000 * rng.random(owner.size)
-                        ).astype(np.int64)
+    t = start[owner] + (
+        rng.uniform(2, 15, events)[owner] * 60_000_000 * rng.random(owner.size)
+    ).astype(np.int64)
     who = locals_.pick(rng, 0, city[owner])
     notes = np.asarray([20, 40, 60, 100, 200])
     loc = atm[owner]
-    strangers = txns(who, pop.loc_account[loc], t, notes[rng.integers(0, notes.size, who.size)],
-                     CH["cash_withdrawal"], loc=loc)
+    strangers = txns(
+        who,
+        pop.loc_account[loc],
+        t,
+        notes[rng.integers(0, notes.size, who.size)],
+        CH["cash_withdrawal"],
+        loc=loc,
+    )
     return concat([strangers, _households_at_atm(pop, rng, people.size)])
 
 
@@ -166,13 +203,13 @@ def _households_at_atm(pop: Population, rng: np.random.Generator, n_people: int)
     slot[chosen] = np.arange(chosen.size)
     members = np.flatnonzero((pop.role == PERSON) & (slot[pop.hh] >= 0) & (pop.hh >= 0))
     home = slot[pop.hh[members]]
-    times = rng.integers(2, 5, chosen.size)                 # evenings per household
-    at_home, o = ragged(times)                             # each evening's household
-    step = rng.integers(1, max(2, pop.days // 4), chosen.size)     # on different days
+    times = rng.integers(2, 5, chosen.size)  # evenings per household
+    at_home, o = ragged(times)  # each evening's household
+    step = rng.integers(1, max(2, pop.days // 4), chosen.size)  # on different days
     day = (rng.integers(0, pop.days, chosen.size)[at_home] + o * step[at_home]) % pop.days
     start = at_hour(rng, day, cat.EVENING)
     span = rng.uniform(2, 10, day.size) * 60_000_000
-    i, k = ragged(times[home])                             # each member on each evening
+    i, k = ragged(times[home])  # each member on each evening
     event = (np.cumsum(times) - times)[home[i]] + k
     t = start[event] + (span[event] * rng.random(i.size)).astype(np.int64)
     loc = pop.cash_points().pick(rng, ATM, pop.addr_city[chosen])[home[i]]
@@ -182,8 +219,12 @@ def _households_at_atm(pop: Population, rng: np.random.Generator, n_people: int)
 
 def late_openers(pop: Population, rng: np.random.Generator) -> Txns:
     """Spas and salons open late, taking many card payments in the evening and at night."""
-    shops = np.flatnonzero((pop.role == BUSINESS) & (pop.label_typ < 0) & (pop.terminal >= 0)
-                           & np.isin(pop.btype, FRONT_TYPES))
+    shops = np.flatnonzero(
+        (pop.role == BUSINESS)
+        & (pop.label_typ < 0)
+        & (pop.terminal >= 0)
+        & np.isin(pop.btype, FRONT_TYPES)
+    )
     late = rng.choice(shops, min(shops.size, max(2, round(0.3 * shops.size))), replace=False)
     per_day = rng.poisson(rng.uniform(5, 15, late.size)[:, None], (late.size, pop.days))
     shop, day = np.nonzero(per_day)
@@ -191,11 +232,17 @@ def late_openers(pop: Population, rng: np.random.Generator) -> Txns:
     people = np.flatnonzero(pop.role == PERSON)
     who = late[shop]
     t = at_hour(rng, day, cat.NIGHTLIFE)
-    after = rng.random(who.size) < rng.uniform(0.5, 0.95, late.size)[shop]   # open till late
+    after = rng.random(who.size) < rng.uniform(0.5, 0.95, late.size)[shop]  # open till late
     t[after] = at_hour(rng, day[after], cat.LATE_NIGHT)
-    return txns(people[rng.integers(0, people.size, who.size)], who, t,
-                cents(lognormal(rng, 55, 0.4, who.size)), CH["card"], mcc=pop.btype[who],
-                loc=pop.terminal[who])
+    return txns(
+        people[rng.integers(0, people.size, who.size)],
+        who,
+        t,
+        cents(lognormal(rng, 55, 0.4, who.size)),
+        CH["card"],
+        mcc=pop.btype[who],
+        loc=pop.terminal[who],
+    )
 
 
 def habitual_buyers(pop: Population, rng: np.random.Generator, merchants: Directory) -> Txns:
@@ -206,8 +253,19 @@ def habitual_buyers(pop: Population, rng: np.random.Generator, merchants: Direct
         buyers = pool[rng.random(pool.size) < share]
         who = np.repeat(buyers, rng.poisson(rate * pop.days, buyers.size))
         t = at_hour(rng, rng.integers(0, pop.days, who.size), profile)
-        parts.append(card(pop, rng, merchants, who, np.full(who.size, mcc), pop.city(who), t,
-                          lognormal(rng, median, 0.5, who.size), online))
+        parts.append(
+            card(
+                pop,
+                rng,
+                merchants,
+                who,
+                np.full(who.size, mcc),
+                pop.city(who),
+                t,
+                lognormal(rng, median, 0.5, who.size),
+                online,
+            )
+        )
     return concat(parts)
 
 
@@ -218,14 +276,27 @@ def travellers(pop: Population, rng: np.random.Generator, merchants: Directory) 
     trips = hotel_cities[rng.integers(0, hotel_cities.size, (who.size, 5))]
     parts = []
     for mcc, rate, median, sigma, profile in (
-        (cat.HOTEL, 0.35, 160.0, 0.4, cat.EVENING), (cat.AIRLINE, 0.08, 380.0, 0.5, cat.DAYTIME),
-        (cat.RIDES, 0.4, 25.0, 0.5, cat.DAYTIME), (5812, 0.5, 45.0, 0.5, cat.EVENING),
+        (cat.HOTEL, 0.35, 160.0, 0.4, cat.EVENING),
+        (cat.AIRLINE, 0.08, 380.0, 0.5, cat.DAYTIME),
+        (cat.RIDES, 0.4, 25.0, 0.5, cat.DAYTIME),
+        (5812, 0.5, 45.0, 0.5, cat.EVENING),
     ):
         i = np.repeat(np.arange(who.size), rng.poisson(rate * pop.days, who.size))
         city = trips[i, rng.integers(0, 5, i.size)]
         t = at_hour(rng, rng.integers(0, pop.days, i.size), profile)
-        parts.append(card(pop, rng, merchants, who[i], np.full(i.size, mcc), city, t,
-                          lognormal(rng, median, sigma, i.size), mcc == cat.AIRLINE))
+        parts.append(
+            card(
+                pop,
+                rng,
+                merchants,
+                who[i],
+                np.full(i.size, mcc),
+                city,
+                t,
+                lognormal(rng, median, sigma, i.size),
+                mcc == cat.AIRLINE,
+            )
+        )
     return concat(parts)
 
 
@@ -248,7 +319,7 @@ def small_sellers(pop: Population, rng: np.random.Generator) -> Txns:
     seller = pop.habits.seller
     who = np.flatnonzero(seller > 0)
     people = np.flatnonzero(pop.role == PERSON)
-    busy = np.where(seller[who] == 2, 1.0, 0.7)           # sales a day
+    busy = np.where(seller[who] == 2, 1.0, 0.7)  # sales a day
     i = np.repeat(np.arange(who.size), rng.poisson(busy * pop.days))
     day = rng.integers(0, pop.days, i.size)
     t = at_hour(rng, day, cat.DAYTIME)
@@ -256,9 +327,8 @@ def small_sellers(pop: Population, rng: np.random.Generator) -> Txns:
     t[late] = at_hour(rng, day[late], cat.NIGHTLIFE)
     payer = people[rng.integers(0, people.size, i.size)]
     channel = channel_mix(rng, i.size, {"p2p": 0.7, "mobile_money": 0.1, "card": 0.2})
-    mcc = np.where(channel == CH["card"], 5999, -1)       # a phone card reader, no terminal
-    return txns(payer, who[i], t, round_to(lognormal(rng, 45, 0.6, i.size), 1), channel,
-                mcc=mcc)
+    mcc = np.where(channel == CH["card"], 5999, -1)  # a phone card reader, no terminal
+    return txns(payer, who[i], t, round_to(lognormal(rng, 45, 0.6, i.size), 1), channel, mcc=mcc)
 
 
 def reactivations(pop: Population, rng: np.random.Generator) -> Txns:
@@ -270,6 +340,11 @@ def reactivations(pop: Population, rng: np.random.Generator) -> Txns:
     cash = pop.cash_points()
     loc = cash.pick(rng, BRANCH, pop.city(who))
     src = np.where(cheque, biz[rng.integers(0, biz.size, who.size)], pop.loc_account[loc])
-    return txns(src, who, t, round_to(lognormal(rng, 2500, 0.6, who.size), 10),
-                np.where(cheque, CH["cheque"], CH["cash_deposit"]),
-                loc=np.where(cheque, -1, loc))
+    return txns(
+        src,
+        who,
+        t,
+        round_to(lognormal(rng, 2500, 0.6, who.size), 10),
+        np.where(cheque, CH["cheque"], CH["cash_deposit"]),
+        loc=np.where(cheque, -1, loc),
+    )

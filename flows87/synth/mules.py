@@ -36,7 +36,7 @@ def mule_network(kit: Kit) -> Txns:
     senders = kit.people(int(rng.integers(3, 9)))
     receivers = kit.people(int(rng.integers(3, 9)))
     group = np.concatenate([senders, receivers])
-    span = int(min(rng.integers(2, 6), pop.days - 3))          # days of transfers
+    span = int(min(rng.integers(2, 6), pop.days - 3))  # days of transfers
     t0 = int(rng.integers(1, pop.days - span - 1)) * DAY
     opened_at(pop, group, t0 - rng.integers(2 * DAY, (60 - span) * DAY, group.size))
     pop.habits.activity[group] *= 0.5
@@ -44,24 +44,29 @@ def mule_network(kit: Kit) -> Txns:
     s, r = senders.size, receivers.size
     link = rng.random((s, r)) < rng.uniform(0.55, 0.9)
     a = np.arange(max(s, r))
-    link[a % s, a % r] = True                       # everyone has at least two partners
+    link[a % s, a % r] = True  # everyone has at least two partners
     link[a % s, (a + 1) % r] = True
     i, j = np.nonzero(link)
     reps = rng.integers(1, 3, i.size)
     i, j = np.repeat(i, reps), np.repeat(j, reps)
     t = t0 + at_hour(rng, rng.integers(0, span, i.size), cat.DAYTIME)
     amount = cents(rng.uniform(1000, 4500, i.size))
-    moves = kit.txns(senders[i], receivers[j], t, amount,
-                     channel_mix(rng, i.size, {"p2p": 0.5, "mobile_money": 0.2, "ach": 0.2,
-                                               "wire": 0.1}))
+    moves = kit.txns(
+        senders[i],
+        receivers[j],
+        t,
+        amount,
+        channel_mix(rng, i.size, {"p2p": 0.5, "mobile_money": 0.2, "ach": 0.2, "wire": 0.1}),
+    )
     sent = np.bincount(i, weights=amount, minlength=s)
     first = np.full(s, np.iinfo(np.int64).max)
     np.minimum.at(first, i, t)
     got = np.bincount(j, weights=amount, minlength=r)
     last = np.zeros(r, np.int64)
     np.maximum.at(last, j, t)
-    return concat([_funding(kit, senders, sent, first), moves,
-                   _cash_out(kit, receivers, got, last)])
+    return concat(
+        [_funding(kit, senders, sent, first), moves, _cash_out(kit, receivers, got, last)]
+    )
 
 
 def _funding(kit: Kit, senders: np.ndarray, sent: np.ndarray, first: np.ndarray) -> Txns:
@@ -74,8 +79,13 @@ def _funding(kit: Kit, senders: np.ndarray, sent: np.ndarray, first: np.ndarray)
     amount = sent[owner] / k[owner] * rng.uniform(1.0, 1.08, owner.size)
     who = senders[owner]
     if how == "victims":
-        return kit.txns(kit.bystanders(owner.size), who, t, cents(amount),
-                        channel_mix(rng, owner.size, {"p2p": 0.6, "ach": 0.2, "wire": 0.2}))
+        return kit.txns(
+            kit.bystanders(owner.size),
+            who,
+            t,
+            cents(amount),
+            channel_mix(rng, owner.size, {"p2p": 0.6, "ach": 0.2, "wire": 0.2}),
+        )
     if how == "cash":
         kind = np.where(rng.random(owner.size) < 0.5, BRANCH, ATM)
         return kit.cash(who, kind, pop.city(who), t, round_to(amount, 20), deposit=True)
@@ -87,17 +97,26 @@ def _funding(kit: Kit, senders: np.ndarray, sent: np.ndarray, first: np.ndarray)
 def _cash_out(kit: Kit, receivers: np.ndarray, got: np.ndarray, last: np.ndarray) -> Txns:
     """Each receiver draws its takings in cash or wires them abroad soon after the last one."""
     rng, pop = kit.rng, kit.pop
-    t = np.minimum(last + rng.integers(2 * HOUR, 36 * HOUR, receivers.size),
-                   pop.days * DAY - HOUR)
+    t = np.minimum(last + rng.integers(2 * HOUR, 36 * HOUR, receivers.size), pop.days * DAY - HOUR)
     amount = got * rng.uniform(0.85, 0.98, receivers.size)
     wire = rng.random(receivers.size) < rng.uniform(0.0, 1.0)
-    parts = [kit.cash(receivers[~wire], BRANCH, pop.city(receivers[~wire]), t[~wire],
-                      round_to(amount[~wire], 100), deposit=False)]
+    parts = [
+        kit.cash(
+            receivers[~wire],
+            BRANCH,
+            pop.city(receivers[~wire]),
+            t[~wire],
+            round_to(amount[~wire], 100),
+            deposit=False,
+        )
+    ]
     if wire.any():
-        bens = kit.foreign(int(rng.integers(1, 3)), cat.FUNNEL_DESTINATIONS + cat.OFFSHORE,
-                           FOREIGN_PERSON)
+        bens = kit.foreign(
+            int(rng.integers(1, 3)), cat.FUNNEL_DESTINATIONS + cat.OFFSHORE, FOREIGN_PERSON
+        )
         dst = bens[rng.integers(0, bens.size, int(wire.sum()))]
         cur = np.where(rng.random(dst.size) < 0.5, pop.currency(dst), -1)
-        parts.append(kit.txns(receivers[wire], dst, t[wire], cents(amount[wire]), CH["wire"],
-                              cur=cur))
+        parts.append(
+            kit.txns(receivers[wire], dst, t[wire], cents(amount[wire]), CH["wire"], cur=cur)
+        )
     return concat(parts)

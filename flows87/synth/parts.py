@@ -24,18 +24,18 @@ CH = {c: i for i, c in enumerate(CHANNELS)}
 class Txns:
     """A batch of transactions as parallel columns (one element per transaction)."""
 
-    src: np.ndarray      # int64 account position
-    dst: np.ndarray      # int64 account position
-    t: np.ndarray        # int64 microseconds since window start
-    amount: np.ndarray   # float64, base currency
+    src: np.ndarray  # int64 account position
+    dst: np.ndarray  # int64 account position
+    t: np.ndarray  # int64 microseconds since window start
+    amount: np.ndarray  # float64, base currency
     channel: np.ndarray  # int8 index into CHANNELS
-    mcc: np.ndarray      # int16 merchant category code, -1 none
-    loc: np.ndarray      # int32 index into the population's locations, -1 none
-    dev: np.ndarray      # int64 device number, -1 none
-    cur: np.ndarray      # int16 index into catalog.CURRENCIES, -1 base currency
-    memo: np.ndarray     # int8 index into catalog.MEMOS, -1 none
-    typ: np.ndarray      # int8 index into TYPOLOGIES, -1 innocent
-    sch: np.ndarray      # int32 scheme number within its typology, -1 innocent
+    mcc: np.ndarray  # int16 merchant category code, -1 none
+    loc: np.ndarray  # int32 index into the population's locations, -1 none
+    dev: np.ndarray  # int64 device number, -1 none
+    cur: np.ndarray  # int16 index into catalog.CURRENCIES, -1 base currency
+    memo: np.ndarray  # int8 index into catalog.MEMOS, -1 none
+    typ: np.ndarray  # int8 index into TYPOLOGIES, -1 innocent
+    sch: np.ndarray  # int32 scheme number within its typology, -1 innocent
 
     def __len__(self) -> int:
         return int(self.src.size)
@@ -44,18 +44,53 @@ class Txns:
         return Txns(*(getattr(self, f.name)[keep] for f in fields(self)))
 
 
-_DTYPES = {"src": np.int64, "dst": np.int64, "t": np.int64, "amount": np.float64,
-           "channel": np.int8, "mcc": np.int16, "loc": np.int32, "dev": np.int64,
-           "cur": np.int16, "memo": np.int8, "typ": np.int8, "sch": np.int32}
+_DTYPES = {
+    "src": np.int64,
+    "dst": np.int64,
+    "t": np.int64,
+    "amount": np.float64,
+    "channel": np.int8,
+    "mcc": np.int16,
+    "loc": np.int32,
+    "dev": np.int64,
+    "cur": np.int16,
+    "memo": np.int8,
+    "typ": np.int8,
+    "sch": np.int32,
+}
 
 
-def txns(src: ArrayLike, dst: ArrayLike, t: ArrayLike, amount: ArrayLike, channel: ArrayLike,
-         *, mcc: ArrayLike = -1, loc: ArrayLike = -1, dev: ArrayLike = -1, cur: ArrayLike = -1,
-         memo: ArrayLike = -1, typ: int = -1, sch: int = -1) -> Txns:
+def txns(
+    src: ArrayLike,
+    dst: ArrayLike,
+    t: ArrayLike,
+    amount: ArrayLike,
+    channel: ArrayLike,
+    *,
+    mcc: ArrayLike = -1,
+    loc: ArrayLike = -1,
+    dev: ArrayLike = -1,
+    cur: ArrayLike = -1,
+    memo: ArrayLike = -1,
+    typ: int = -1,
+    sch: int = -1,
+) -> Txns:
     """Build a `Txns` from arrays or scalars (scalars are broadcast to the length of `t`)."""
     n = np.asarray(t).size
-    cols = dict(src=src, dst=dst, t=t, amount=amount, channel=channel, mcc=mcc, loc=loc,
-                dev=dev, cur=cur, memo=memo, typ=typ, sch=sch)
+    cols = dict(
+        src=src,
+        dst=dst,
+        t=t,
+        amount=amount,
+        channel=channel,
+        mcc=mcc,
+        loc=loc,
+        dev=dev,
+        cur=cur,
+        memo=memo,
+        typ=typ,
+        sch=sch,
+    )
     out = {}
     for name, value in cols.items():
         arr = np.asarray(value, dtype=_DTYPES[name])
@@ -119,8 +154,9 @@ class Directory:
     at all is a bug in the population, so it raises.
     """
 
-    def __init__(self, members: np.ndarray, key: np.ndarray, city: np.ndarray,
-                 n_cities: int) -> None:
+    def __init__(
+        self, members: np.ndarray, key: np.ndarray, city: np.ndarray, n_cities: int
+    ) -> None:
         self.n_cities = n_cities
         code = np.asarray(key, np.int64) * n_cities + np.asarray(city, np.int64)
         order = np.lexsort((members, code))

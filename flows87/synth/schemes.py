@@ -46,13 +46,19 @@ def inject(pop: Population, seed: np.random.SeedSequence, share: float) -> Txns:
     pools = Pools(pop, np.random.default_rng(streams[-1]))
     merchants, cash_points = pop.merchants(settled=True), pop.cash_points()
     parts = []
-    for typ, make in enumerate(MAKERS.values()):      # one random stream per typology
+    for typ, make in enumerate(MAKERS.values()):  # one random stream per typology
         rng = np.random.default_rng(streams[typ])
         for sch in range(k):
             parts.append(make(Kit(pop, rng, pools, merchants, cash_points, typ, sch, k)))
     out = concat(parts)
-    bad = ((out.src == out.dst) | (out.t < 0) | (out.t >= pop.days * DAY) | (out.amount <= 0)
-           | (out.t < pop.opened[out.src]) | (out.t < pop.opened[out.dst]))
+    bad = (
+        (out.src == out.dst)
+        | (out.t < 0)
+        | (out.t >= pop.days * DAY)
+        | (out.amount <= 0)
+        | (out.t < pop.opened[out.src])
+        | (out.t < pop.opened[out.dst])
+    )
     if bad.any():
         raise RuntimeError(f"scheme generator produced {int(bad.sum())} impossible transactions")
     return out
