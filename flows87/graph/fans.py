@@ -220,13 +220,20 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     return finish(members, facts)
 
 
-def _cross_border(ctx: GraphContext, k: int) -> pl.DataFrame:
-    """Cross-border transfers (no card sales) to beneficiaries with `k` senders or more, with
-    what each sender's row needs: when it first paid this beneficiary, whether it is known to be
-    a business, and whether it bears the beneficiary's surname (kin)."""
-    xb = transfers(ctx).filter(
-        pl.col("src_country") != pl.col("dst_country"), pl.col("channel") != "card"
-    )
+def _cross_border(ctx: GraphContext, k: int, p: dict[str, float]) -> pl.DataFrame:
+    """Transfers (no card sales) of at most `max_amount` to beneficiaries with `k` senders or
+    more: cross-border ones, or with `cross_border` 0 any to an individual beneficiary (a
+    recruiter at home; lenders and shops are businesses). Each sender's row carries what the
+    tests need: when it first paid this beneficiary, whether it is known to be a business, and
+    whether it bears the beneficiary's surname (kin)."""
+    xb = transfers(ctx).filter(pl.col("channel") != "card", pl.col("amt") <= p["max_amount"])
+    if p["cross_border"]:
+        xb = xb.filter(pl.col("src_country") != pl.col("dst_country"))
+    else:
+        firms = ctx.accounts.filter(pl.col("kind") == "business").select(
+            pl.col("account_id").alias("dst")
+        )
+        xb = xb.join(firms, on="dst", how="anti")
     wide = xb.group_by("dst").agg(pl.col("src").n_unique().alias("n")).filter(pl.col("n") >= k)
     xb = xb.join(wide.select("dst"), on="dst", how="semi")
     who = ctx.accounts.select(
@@ -251,7 +258,8 @@ def _cross_border(ctx: GraphContext, k: int) -> pl.DataFrame:
 
 
 def many_to_one_beneficiary(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Many unrelated people paying one beneficiary abroad: similar sums, within days, new payers.
+    """Many unrelated people paying one beneficiary (abroad, or with `cross_border` 0 anywhere):
+    similar sums, within days, new payers.
 
     Family remittances and foreign merchants are popular beneficiaries too, so popularity is not
     enough. Pooled wages and debt repayments to a recruiter (FATF/APG 2018) come from workers
@@ -261,10 +269,10 @@ def many_to_one_beneficiary(ctx: GraphContext, p: dict[str, float]) -> pl.DataFr
     the beneficiary's surname (`max_kin_share`; relatives do). Tests that need names or kinds
     pass when the data lacks them.
     """
-    if not has_data(ctx.transactions, "src_country", "dst_country"):
+    if p["cross_border"] and not has_data(ctx.transactions, "src_country", "dst_country"):
         return empty_hits()
     window, k = days(p["window_days"]), int(p["min_senders"])
-    xb = _cross_border(ctx, k)
+    xb = _cross_border(ctx, k, p)
     if xb.is_empty():
         return empty_hits()
     senders = pl.col("src").n_unique()
