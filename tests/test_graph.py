@@ -980,3 +980,15 @@ def test_fan_near_misses(name: str, inbound: bool) -> None:
     kept = context(_fan_rows(inbound=inbound, flow=False))
     assert find(kept, name).is_empty()
     assert not find(kept, name, {"min_flow_through": 0.0}).is_empty()
+
+
+def test_business_fan_in_counts_only_when_cashed_out() -> None:
+    """A front company collecting transfers and withdrawing them in cash is a fan-in; a
+    company paying its supplier (the flow in `_fan_rows`) is not."""
+    rows = _fan_rows(flow=False) + [
+        t("CASH1", 30, "H", "CASH:BR1", 9000, "cash_withdrawal"),
+    ]
+    hits = find(context(rows, [a("H", kind="business")]), "fan_in")
+    assert roles(hits)["H"] == "hub"
+    assert evidence(hits)["flow_through"] == 1.0  # 9,000 withdrawn of 8,400 collected
+    assert find(context(rows, [a("H", kind="business")]), "fan_in", {"business_hubs": 0}).is_empty()

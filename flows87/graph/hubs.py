@@ -2,9 +2,9 @@
 
 The hub alone is what an account rule sees; the pattern also names the spokes, so a case about
 the hub can show (and an evaluation can count) the mules on the other side. Card payments are
-left out (a merchant's sales are a fan-in by nature) and so are business hubs unless
-`business_hubs` is 1 (a company's customers and payroll are fans by nature; front companies
-need the switch and more review). A collection only counts when the money flows through the hub: what a
+left out (a merchant's sales are a fan-in by nature). Business hubs (a company's customers and
+payroll are fans by nature) count only with `business_hubs` 1, and then only cash withdrawals
+and transfers abroad count as the money passing through (a front company cashing out). A collection only counts when the money flows through the hub: what a
 fan-in gathered leaves again within days, what a fan-out spreads arrived just before. A landlord
 collecting rent on the first of the month keeps it; a collector for a network does not.
 """
@@ -94,8 +94,19 @@ def _flowing_through(
         pl.col("amt").sum().alias("fan_sum"),
     )
     side = "src_account" if inbound else "dst_account"
-    moves = ctx.transactions.select(pl.col(side).alias(hub), "ts", "amount_base").join(
-        span, on=hub, how="inner"
+    firms = ctx.accounts.filter(pl.col("kind") == "business").select(pl.col("account_id").alias(hub))
+    # A business's money always flows on to suppliers and staff; for a business hub only cash
+    # and money sent abroad count as passing through (collected, then taken out of reach).
+    out_of_reach = (pl.col("channel") == "cash_withdrawal") | (
+        pl.col("src_country").is_not_null()
+        & pl.col("dst_country").is_not_null()
+        & (pl.col("src_country") != pl.col("dst_country"))
+    )
+    moves = (
+        ctx.transactions.select(pl.col(side).alias(hub), "ts", "amount_base", out_of_reach.alias("out"))
+        .join(span, on=hub, how="inner")
+        .join(firms.with_columns(pl.lit(True).alias("firm")), on=hub, how="left")
+        .filter(pl.col("firm").is_null() | pl.col("out"))
     )
     if inbound:  # what left the hub from the first collection until flow_days after the last
         moves = moves.filter(pl.col("ts") >= pl.col("first"), pl.col("ts") <= pl.col("last") + lag)
