@@ -115,7 +115,6 @@ def build(
         .partition_by("account_id", as_dict=True, maintain_order=True)
         .items()
     }
-    txn_amounts = transactions.select("txn_id", "ts", "amount_base")
     edges = edge_table(transactions, [a for g in groups for a in g])
     rows, members = [], []
     for accounts in groups:  # one iteration per case
@@ -125,7 +124,6 @@ def build(
         sigs = pl.concat([by_account[a] for a in ordered if a in by_account])
         typ = Counter(t for ts in sigs["typologies"].to_list() for t in ts)
         txn_ids = sorted({t for ids in sigs["txn_ids"].to_list() for t in ids})[:MAX_CASE_TXNS]
-        tx = txn_amounts.filter(pl.col("txn_id").is_in(txn_ids))
         risks = [risk_of[a] for a in ordered]
         score = risks[0]  # the case is as strong as its strongest account; size breaks ties
         central = _central(ordered, edges)
@@ -143,15 +141,30 @@ def build(
                 "signal_ids": sorted(set(sigs["signal_id"].to_list())),
                 "n_signals": sigs.height,
                 "txn_ids": txn_ids,
-                "first_ts": tx["ts"].min() if tx.height else None,
-                "last_ts": tx["ts"].max() if tx.height else None,
-                "total_amount": round(float(tx["amount_base"].sum()), 2) if tx.height else 0.0,
+                "first_ts": None,  # filled below in one join for all cases
+                "last_ts": None,
+                "total_amount": 0.0,
                 "summary": _summary(ordered, sigs, typ, score, central),
             }
         )
         members.extend({"account_id": a, "case_id": cid} for a in ordered)
+    frame = pl.DataFrame(rows, schema=CASE_SCHEMA)
+    spans = (
+        frame.select("case_id", "txn_ids")
+        .explode("txn_ids")
+        .join(transactions.select(pl.col("txn_id").alias("txn_ids"), "ts", "amount_base"), on="txn_ids")
+        .group_by("case_id")
+        .agg(
+            pl.col("ts").min().alias("first_ts"),
+            pl.col("ts").max().alias("last_ts"),
+            pl.col("amount_base").sum().round(2).alias("total_amount"),
+        )
+    )
     cases = (
-        pl.DataFrame(rows, schema=CASE_SCHEMA)
+        frame.drop("first_ts", "last_ts", "total_amount")
+        .join(spans, on="case_id", how="left")
+        .with_columns(pl.col("total_amount").fill_null(0.0))
+        .select(list(CASE_SCHEMA.names()))
         .sort(["risk_score", "n_accounts", "case_id"], descending=[True, True, False])
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
     )
