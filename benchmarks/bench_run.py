@@ -1,0 +1,229 @@
+"""Benchmark of the whole detection pipeline (`flows87.run.run`) on synthetic data.
+
+For each size (number of transactions, reached with size/10 accounts over 10 days) it
+1. generates the data once into WORKDIR/synth-SIZE (reused when it is already there),
+2. runs the whole pipeline in one subprocess, reading each stage's wall time from RUN/run.json
+   ("stage_seconds") and its step timings from RUN/stages/*.json; the process's peak RSS is
+   ru_maxrss, and a thread samples VmRSS every 0.2 s so the peak is attributed to a stage (the
+   stage `run` last announced through its progress callback),
+3. runs each stage function again in its own subprocess, in order, so each has its own peak RSS
+   (what an Airflow task running that stage alone would need).
+It prints a table per size and writes WORKDIR/results.json. Load averages (`os.getloadavg`) are
+recorded around every step: other work on the machine slows the numbers down.
+
+    bash benchmarks/run.sh benchmarks/bench_run.py --sizes 1000000 5000000
+    options: [--workdir /tmp/flows87-run-bench] [--no-per-stage]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+STAGES = ("ingest", "features", "rules", "detectors", "graph", "signals", "cases", "report")
+TARGET_SECONDS, TARGET_RSS_MB, TARGET_SIZE = 60, 4096, 5_000_000
+
+
+class RssSampler(threading.Thread):
+    """Peak VmRSS per stage, sampled every 0.2 s (ru_maxrss alone cannot say which stage)."""
+
+    def __init__(self, period: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.period, self.current, self.peaks = period, "start", {}
+        self._done = threading.Event()
+
+    def at(self, step: str, fraction: float | None = None) -> None:
+        """The `progress` callback of flows87.run.run: a fraction marks a new stage."""
+        if fraction is not None:
+            self.current = step
+            self._sample()
+
+    def _sample(self) -> None:
+        with open("/proc/self/status", encoding="ascii") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        self.peaks[self.current] = max(self.peaks.get(self.current, 0), kb // 1024)
+
+    def run(self) -> None:
+        while not self._done.wait(self.period):
+            self._sample()
+
+    def stop(self) -> dict[str, int]:
+        self._done.set()
+        self.join()
+        self._sample()
+        return self.peaks
+
+
+def _usage() -> dict[str, float]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_mb": round(ru.ru_maxrss / 1024), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1)}
+
+
+def step_synth(size: int, out: Path) -> dict[str, Any]:
+    if (out / "transactions.parquet").exists():
+        import polars as pl
+
+        n = pl.scan_parquet(out / "transactions.parquet").select(pl.len()).collect().item()
+        return {"transactions": n, "reused": True}
+    from flows87.io import write_parquet
+    from flows87.synth import generate
+
+    t0 = time.perf_counter()
+    data = generate(accounts=max(size // 10, 1000), days=10, seed=1)
+    write_parquet(data.accounts, out / "accounts.parquet")
+    write_parquet(data.transactions, out / "transactions.parquet")
+    return {
+        "transactions": data.transactions.height,
+        "accounts": data.accounts.height,
+        "reused": False,
+        "total_s": round(time.perf_counter() - t0, 2),
+    }
+
+
+def step_run(src: Path, run_dir: Path) -> dict[str, Any]:
+    from flows87.run import run
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    sampler = RssSampler()
+    sampler.start()
+    t0 = time.perf_counter()
+    summary = run(src, run_dir, progress=sampler.at)
+    total = time.perf_counter() - t0
+    peaks = sampler.stop()
+    info = json.loads((run_dir / "run.json").read_text())
+    steps = {
+        p.stem: json.loads(p.read_text())["timings"] for p in (run_dir / "stages").glob("*.json")
+    }
+    n = summary["ingest"]["transactions"]
+    return {
+        "transactions": n,
+        "accounts": summary["ingest"]["accounts"],
+        "total_s": round(total, 2),
+        "txn_per_s": round(n / total),
+        "stage_s": info["stage_seconds"],
+        "steps_s": steps,
+        "stage_peak_rss_mb": peaks,
+        "signals": info["counts"].get("signals", {}).get("signals"),
+        "cases": info["counts"].get("cases", {}).get("cases"),
+    }
+
+
+def step_stage(name: str, src: Path, run_dir: Path) -> dict[str, Any]:
+    from flows87 import stages
+
+    config = stages.RunConfig()
+    calls = {
+        "ingest": lambda: stages.ingest(src, run_dir, config),
+        "features": lambda: stages.features(run_dir, config),
+        "rules": lambda: stages.rules(run_dir, config),
+        "detectors": lambda: stages.anomalies(run_dir, config),
+        "graph": lambda: stages.graph(run_dir, config),
+        "signals": lambda: stages.gate_signals(run_dir, config),
+        "cases": lambda: stages.cases(run_dir, config),
+        "report": lambda: stages.report(run_dir, config, command="run"),
+    }
+    if name == "ingest":
+        shutil.rmtree(run_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    calls[name]()
+    return {"wall_s": round(time.perf_counter() - t0, 2)}
+
+
+def _child(args: argparse.Namespace) -> None:
+    work, size = Path(args.workdir), args.size
+    src = work / f"synth-{size}"
+    if args.step == "synth":
+        res = step_synth(size, src)
+    elif args.step == "run":
+        res = step_run(src, work / f"run-{size}")
+    else:
+        res = step_stage(args.step.removeprefix("stage:"), src, work / f"stages-{size}")
+    print(json.dumps({**res, **_usage()}))
+
+
+def _spawn(step: str, size: int, workdir: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--step", step, "--size", str(size), "--workdir", workdir]
+    load_before = os.getloadavg()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"step {step} failed for size {size}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["load_before"], res["load_after"] = (
+        [round(x, 2) for x in load_before],
+        [round(x, 2) for x in os.getloadavg()],
+    )
+    return res
+
+
+def _top_steps(timings: dict[str, float], k: int = 3) -> str:
+    top = sorted(timings.items(), key=lambda kv: -kv[1])[:k]
+    return ", ".join(f"{name} {s:.1f}" for name, s in top if s >= 0.05)
+
+
+def print_table(size: int, run: dict[str, Any], alone: dict[str, dict[str, Any]]) -> None:
+    print(
+        f"\n{run['transactions']:,} transactions, {run['accounts']:,} accounts: "
+        f"{run['total_s']:.1f} s, {run['txn_per_s']:,} txn/s, peak RSS {run['peak_rss_mb']:,} MB, "
+        f"CPU {run['cpu_s']:.0f} s, load {run['load_before']} -> {run['load_after']}"
+    )
+    print(
+        f"{'stage':<10} {'run s':>7} {'share':>6} {'RSS MB':>7} {'alone s':>8} {'alone MB':>9}"
+        "  slowest steps (s)"
+    )
+    for name in STAGES:
+        s = run["stage_s"].get(name, 0.0)
+        a = alone.get(name, {})
+        print(
+            f"{name:<10} {s:>7.1f} {s / run['total_s']:>6.0%} "
+            f"{run['stage_peak_rss_mb'].get(name, 0):>7,} {a.get('wall_s', float('nan')):>8.1f} "
+            f"{a.get('peak_rss_mb', 0):>9,}  {_top_steps(run['steps_s'].get(name, {}))}"
+        )
+    if size == TARGET_SIZE:
+        ok_t, ok_m = run["total_s"] <= TARGET_SECONDS, run["peak_rss_mb"] <= TARGET_RSS_MB
+        print(
+            f"target ~{TARGET_SECONDS} s: {'met' if ok_t else 'missed'}; "
+            f"peak < {TARGET_RSS_MB} MB: {'met' if ok_m else 'missed'}"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    p.add_argument("--workdir", default="/tmp/flows87-run-bench")
+    p.add_argument("--no-per-stage", action="store_true", help="skip the stage-per-process pass")
+    p.add_argument("--step", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.step:
+        _child(args)
+        return
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"cores": os.cpu_count()}
+    for size in args.sizes:
+        synth = _spawn("synth", size, args.workdir)
+        print(f"{size:>10,} synth {json.dumps(synth)}", flush=True)
+        run = _spawn("run", size, args.workdir)
+        print(f"{size:>10,} run {json.dumps(run)}", flush=True)
+        alone = {}
+        for name in [] if args.no_per_stage else STAGES:
+            alone[name] = _spawn(f"stage:{name}", size, args.workdir)
+            print(f"{size:>10,} alone {name:<10} {json.dumps(alone[name])}", flush=True)
+        results[str(size)] = {"synth": synth, "run": run, "stages_alone": alone}
+        print_table(size, run, alone)
+        Path(args.workdir, "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
