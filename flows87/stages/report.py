@@ -86,7 +86,7 @@ def to_html(title: str, sections: list[Section]) -> str:
     return "\n".join(out)
 
 
-def _sections(run_dir: Path) -> tuple[list[Section], dict[str, Any]]:
+def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str, Any]]:
     recorded = stages(run_dir)
     ingest = recorded.get("ingest", {})
     secs = [
@@ -163,7 +163,7 @@ def _sections(run_dir: Path) -> tuple[list[Section], dict[str, Any]]:
         scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
         signals = pl.read_parquet(run_dir / "signals.parquet")
         metrics = {
-            "accounts": account_metrics(scored),
+            "accounts": account_metrics(scored, tuple(sorted({0.005, 0.01, 0.02, config.alert_budget}))),
             "cases": case_metrics(cases, scored),
             "signals": rule_metrics(signals, scored),
         }
@@ -214,7 +214,7 @@ def report(
     config = config or RunConfig()
     run_dir = Path(run_dir)
     with stage(run_dir, "report") as rec:
-        sections, metrics = _sections(run_dir)
+        sections, metrics = _sections(run_dir, config)
         title = f"flows87 run report: {run_dir.name}"
         write_text(to_markdown(title, sections), run_dir / "report.md")
         write_text(to_html(title, sections), run_dir / "report.html")
