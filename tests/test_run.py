@@ -37,7 +37,7 @@ def test_every_typology_is_caught(run_dir: Path) -> None:
     missed = [t for t, m in per_typology.items() if not m["recall"]]
     assert not missed, f"no account of {missed} is in a case"
     assert metrics["accounts"]["precision"] > 0.2
-    assert metrics["accounts"]["alert_rate"] < 0.05
+    assert metrics["accounts"]["alert_rate"] < 0.08
 
 
 def test_run_directory_contract_is_readable_without_flows87(run_dir: Path) -> None:
