@@ -5,6 +5,18 @@ payer, an inbound leg for the payee), so every feature is a grouped aggregation 
 is cut into tumbling windows of each configured length, aligned to the start of the data, and
 every account gets one row per window in which it was active. Rules then read the window they
 name and fire on any period in which the behaviour happened.
+
+How it stays fast on millions of transactions (5M transactions = 10M legs, on two cores):
+- every per-transaction condition (channel, MCC group, night, cross-border, account kinds) is
+  computed once per transaction and kept as one bit of an integer, and account ids become
+  dense integer codes, so no string and no column of booleans reaches the legs;
+- the legs are sorted once, by one integer key, into (account, time) order: the silence before
+  each leg and the time since the last inflow are then shifts and forward fills;
+- each window's aggregations are sums, counts and means of masked values
+  (`when(condition).then(value)`) on the streaming engine, whose hashed group-by is the fastest
+  here; the medians run where the in-memory engine is fastest, on the (account, period) key
+  marked sorted; distinct counts come from one row per (account, period, counterparty), which
+  also gives the top payer and payee shares.
 """
 
 from __future__ import annotations
@@ -19,6 +31,30 @@ from flows87.features.settings import FeatureSettings
 _PASS_THROUGH_HOURS = (6, 24, 48)
 _IDENTIFIERS = ("address", "phone", "email", "device_id")
 _SMALL_INTL_AMOUNT = 150.0
+_UTC_US = pl.Datetime("us", "UTC")
+
+_FLAGS = (
+    "card",
+    "cash_deposit",
+    "cash_withdrawal",
+    "p2p",
+    "transfer",
+    "night",
+    "near",
+    "xb",
+    "high_risk",
+    "small",
+    "payroll",
+    "hotel",
+    "airline",
+    "transport",
+    "ads",
+    "adult",
+    "prepaid",
+    "living",
+    "round",
+)
+"""Per-transaction conditions, one bit each of the legs' `flags` (see `_transactions`)."""
 
 
 def compute(
@@ -42,58 +78,60 @@ def compute(
             return _empty()
         origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
     static = _static_features(acc, tx, available)
-    codes = _codes(tx, acc)
-    legs = _legs(
-        _encode(tx, codes, "src_account", "dst_account"),
-        _encode(acc, codes, "account_id"),
-        settings,
-        origin,
-    ).collect()
-    frames = []
-    for name, delta in settings.window_deltas().items():
-        frames.append(_window_features(legs, settings, name, delta, origin))
-    out = pl.concat(frames, how="diagonal_relaxed")  # by name: pivot order varies
-    out = (
-        out.join(
-            codes.rename({"account_id": "_id", "code": "account_id"}), on="account_id", how="left"
+    ids = _account_table(tx, acc)
+    legs = _legs(_transactions(tx, ids, settings).collect(), ids, origin)
+    frames = [
+        _window_features(legs, ids.height, name, delta, origin)
+        for name, delta in settings.window_deltas().items()
+    ]
+    del legs
+    out = pl.concat(frames)
+    del frames
+    out = _in_order(out, out.select(pl.arg_sort_by("code", "window", "window_start")).to_series())
+    # account attributes by code (an account listed twice keeps its first row, as in the legs)
+    by_code = ids.select("account_id").join(
+        static.unique("account_id", keep="first", maintain_order=True),
+        on="account_id",
+        how="left",
+        maintain_order="left",
+    )
+    out = out.with_columns(
+        pl.lit(by_code[c]).gather(pl.col("code")).alias(c) for c in by_code.columns
+    ).with_columns(
+        ((pl.col("window_end") - pl.col("opened_at")).dt.total_seconds() / 86_400.0).alias(
+            "account_age_days"
         )
-        .drop("account_id")
-        .rename({"_id": "account_id"})
-        .join(static, on="account_id", how="left")
-        .with_columns(
-            ((pl.col("window_end") - pl.col("opened_at")).dt.total_seconds() / 86_400.0).alias(
-                "account_age_days"
-            )
-        )
-        .drop("opened_at")
     )
     out = _null_missing(out, available)
-    return out.select([f.name for f in FEATURES]).sort("account_id", "window", "window_start")
+    return out.select([f.name for f in FEATURES])
 
 
-def _codes(tx: pl.LazyFrame, acc: pl.LazyFrame) -> pl.DataFrame:
-    """A dense integer code per account: sorting, joining and counting on integers instead of
-    strings is what keeps the legs and the group-bys fast on millions of rows."""
+def _in_order(frame: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
+    """The rows of `frame` in `order`, moved one column at a time: reordering the wide feature
+    table in one go would hold two whole copies of it."""
+    return pl.DataFrame([frame.drop_in_place(name).gather(order) for name in list(frame.columns)])
+
+
+def _account_table(tx: pl.LazyFrame, acc: pl.LazyFrame) -> pl.DataFrame:
+    """Every account id once, sorted (a null id first), with its kind and opening time: the row
+    number is the account's integer code, so per-account attributes are looked up by
+    `gather`."""
     ids = pl.concat(
         [
-            acc.select("account_id"),
-            tx.select(pl.col("src_account").alias("account_id")),
-            tx.select(pl.col("dst_account").alias("account_id")),
+            acc.select("account_id").unique(),
+            tx.select(pl.col("src_account").alias("account_id")).unique(),
+            tx.select(pl.col("dst_account").alias("account_id")).unique(),
         ]
     )
-    return ids.unique().sort("account_id").with_row_index("code").collect()
-
-
-def _encode(frame: pl.LazyFrame, codes: pl.DataFrame, *cols: str) -> pl.LazyFrame:
-    for col in cols:
-        frame = (
-            frame.join(
-                codes.lazy().rename({"account_id": col, "code": "_code"}), on=col, how="left"
-            )
-            .drop(col)
-            .rename({"_code": col})
-        )
-    return frame
+    first = acc.select("account_id", "kind", "opened_at").unique(
+        "account_id", keep="first", maintain_order=True
+    )
+    return (
+        ids.unique()
+        .sort("account_id")
+        .join(first, on="account_id", how="left", maintain_order="left")
+        .collect()
+    )
 
 
 def _available_columns(tx: pl.LazyFrame, acc: pl.LazyFrame) -> set[str]:
@@ -108,266 +146,330 @@ def _available_columns(tx: pl.LazyFrame, acc: pl.LazyFrame) -> set[str]:
     return avail
 
 
-def _legs(
-    tx: pl.LazyFrame, acc: pl.LazyFrame, s: FeatureSettings, origin: datetime
-) -> pl.LazyFrame:
-    kinds = acc.select("account_id", "kind")
-    base = tx.select(
-        "txn_id",
-        "ts",
-        "src_account",
-        "dst_account",
-        "amount_base",
-        "channel",
-        "mcc",
-        "location_id",
-        (
-            pl.col("src_country").is_not_null()
-            & pl.col("dst_country").is_not_null()
-            & (pl.col("src_country") != pl.col("dst_country"))
-        ).alias("xb"),
-        "dst_country",
-    )
-    out_legs = base.select(
-        pl.col("src_account").alias("account_id"),
-        pl.col("dst_account").alias("cp"),
-        pl.lit(False).alias("is_in"),
-        pl.exclude("src_account", "dst_account"),
-    )
-    in_legs = base.select(
-        pl.col("dst_account").alias("account_id"),
-        pl.col("src_account").alias("cp"),
-        pl.lit(True).alias("is_in"),
-        pl.exclude("src_account", "dst_account"),
-    )
+def _transactions(tx: pl.LazyFrame, ids: pl.DataFrame, s: FeatureSettings) -> pl.LazyFrame:
+    """One row per transaction: account codes, time, amount, and every condition of `_FLAGS`
+    as one bit of the integer `flags` (a null condition, e.g. from a null channel, is unset,
+    as a filter would drop it). One integer instead of many booleans is what keeps sorting
+    the legs cheap."""
+    codes = pl.Enum(ids["account_id"].drop_nulls())
+    null_code = ids["account_id"].null_count()  # 1 when a null id holds code 0
+    business, individual = pl.lit(ids["kind"] == "business"), pl.lit(ids["kind"] == "individual")
+    amt, ch, mcc = pl.col("amt"), pl.col("channel"), pl.col("mcc")
     hour = pl.col("ts").dt.hour()
     if s.night_start_hour > s.night_end_hour:
         night = (hour >= s.night_start_hour) | (hour < s.night_end_hour)
     else:
         night = (hour >= s.night_start_hour) & (hour < s.night_end_hour)
-    legs = (
-        pl.concat([out_legs, in_legs])
-        .join(kinds.rename({"kind": "own_kind"}), on="account_id", how="left")
-        .join(kinds.rename({"account_id": "cp", "kind": "cp_kind"}), on="cp", how="left")
-        .join(acc.select("account_id", "opened_at"), on="account_id", how="left")
-        .with_columns(night.alias("night"))
-        .sort("account_id", "ts")
+    xb = (
+        pl.col("src_country").is_not_null()
+        & pl.col("dst_country").is_not_null()
+        & (pl.col("src_country") != pl.col("dst_country"))
+    )
+    low = s.reporting_threshold * (1.0 - s.near_threshold_band)
+
+    def code(column: str) -> pl.Expr:
+        return (pl.col(column).cast(codes).to_physical().cast(pl.UInt32) + null_code).fill_null(0)
+
+    def group(g: str) -> pl.Expr:
+        return mcc.is_in(s.mcc_codes(g))
+
+    conditions = {
+        "card": ch == "card",
+        "cash_deposit": ch == "cash_deposit",
+        "cash_withdrawal": ch == "cash_withdrawal",
+        "p2p": ch.is_in(["p2p", "mobile_money"]),
+        "transfer": ch.is_in(["wire", "ach", "p2p", "mobile_money", "crypto", "cheque", "other"]),
+        "night": night,
+        "near": (ch == "cash_deposit") & (amt >= low) & (amt < s.reporting_threshold),
+        "xb": xb,
+        "high_risk": xb & pl.col("dst_country").is_in(s.high_risk_countries),
+        "small": amt <= _SMALL_INTL_AMOUNT,
+        # a business paying an individual by ACH or wire: wages for the payee, payroll for
+        # the payer
+        "payroll": ch.is_in(["ach", "wire"])
+        & business.gather(pl.col("src"))
+        & individual.gather(pl.col("dst")),
+        "hotel": group("hotel"),
+        "airline": group("airline"),
+        "transport": group("transport"),
+        "ads": group("online_ads"),
+        "adult": group("escort_dating") | group("adult_content"),
+        "prepaid": group("prepaid_card"),
+        "living": group("living_costs"),
+        "round": (amt % s.round_amount_unit == 0) & (amt >= s.round_amount_unit),
+    }
+    assert tuple(conditions) == _FLAGS
+    bits = [
+        cond.fill_null(False).cast(pl.UInt32) * pl.lit(1 << i, pl.UInt32)
+        for i, cond in enumerate(conditions.values())
+    ]
+    return tx.select(
+        "ts",
+        code("src_account").alias("src"),
+        code("dst_account").alias("dst"),
+        pl.col("amount_base").alias("amt"),
+        "channel",
+        "mcc",
+        "src_country",
+        "dst_country",
+        "location_id",
+    ).select(
+        "ts",
+        "src",
+        "dst",
+        "amt",
+        pl.sum_horizontal(bits).cast(pl.UInt32).alias("flags"),
+        # integer ids for the distinct counts (only equality matters)
+        pl.col("location_id").cast(pl.Categorical).to_physical().alias("location"),
+        pl.col("dst_country").cast(pl.Categorical).to_physical().alias("country"),
+    )
+
+
+def _flag(name: str) -> pl.Expr:
+    """The transaction condition `name` (see `_FLAGS`), read from its bit of `flags`."""
+    return (pl.col("flags") & pl.lit(1 << _FLAGS.index(name), pl.UInt32)) != 0
+
+
+def _legs(tx: pl.DataFrame, ids: pl.DataFrame, origin: datetime) -> pl.DataFrame:
+    """Two legs per transaction, sorted by (account, time, inflows first), with the silence
+    before each leg (`gap_days`), the hours since the account's latest inflow (`dwell_hours`,
+    outflows only) and whether the leg's day is that of the account's previous leg
+    (`same_day`)."""
+    # the time order as a small integer (0 for a null time, which sorts first)
+    tx = tx.with_columns(pl.col("ts").rank("dense").cast(pl.Int64).fill_null(0).alias("tick"))
+    shared = pl.exclude("src", "dst")
+    inflows = tx.lazy().select(
+        pl.col("dst").alias("account"),
+        pl.col("src").alias("cp"),
+        pl.lit(True).alias("is_in"),
+        shared,
+    )
+    outflows = tx.lazy().select(
+        pl.col("src").alias("account"),
+        pl.col("dst").alias("cp"),
+        pl.lit(False).alias("is_in"),
+        shared,
+    )
+    account, ts, is_in = pl.col("account"), pl.col("ts"), pl.col("is_in")
+    ticks = tx.height + 1
+    if ids.height * ticks * 2 < 2**63:  # one integer key sorts several times faster
+        order = [(account.cast(pl.Int64) * ticks + pl.col("tick")) * 2 + (~is_in).cast(pl.Int64)]
+    else:
+        order = [account, pl.col("tick"), ~is_in]
+    same_account = account == account.shift(1)
+    # Silence before each transaction; before the first one, since the data began (or the
+    # account opened, if later): a lower bound of the real silence.
+    since = pl.max_horizontal(
+        pl.lit(origin).cast(_UTC_US), pl.lit(ids["opened_at"]).gather(account)
+    )
+    previous = pl.when(same_account).then(ts.shift(1)).otherwise(since)
+    # The latest inflow at or before each leg: inflows sort first among legs at the same time.
+    last_in_ts = pl.when(is_in).then(ts).forward_fill()
+    last_in_account = pl.when(is_in).then(account).forward_fill()
+    return (
+        pl.concat([inflows, outflows])
+        .sort(order)
+        .drop("tick")
         .with_columns(
-            # Silence before each transaction; before the first one, since the data began (or
-            # the account opened, if later): a lower bound of the real silence.
-            (
-                pl.col("ts")
-                - pl.col("ts")
-                .shift(1)
-                .over("account_id")
-                .fill_null(
-                    pl.max_horizontal(pl.lit(origin).cast(pl.Datetime("us", "UTC")), "opened_at")
-                )
-            )
+            (ts - previous)
             .dt.total_seconds()
             .truediv(86_400.0)
             .clip(lower_bound=0.0)
-            .alias("gap_days")
+            .alias("gap_days"),
+            pl.when(~is_in & (last_in_account == account))
+            .then((ts - last_in_ts).dt.total_seconds() / 3600.0)
+            .alias("dwell_hours"),
+            (same_account & (ts.dt.date() == ts.dt.date().shift(1)))
+            .fill_null(False)
+            .alias("same_day"),
         )
-        .drop("opened_at")
-    )
-    return _with_dwell(legs)
-
-
-def _with_dwell(legs: pl.LazyFrame) -> pl.LazyFrame:
-    """Hours from the account's latest inflow to each outflow (null for inflows, or none before)."""
-    inflows = (
-        legs.filter(pl.col("is_in"))
-        .select("account_id", pl.col("ts").alias("last_in_ts"))
-        .sort("last_in_ts")
-    )
-    return (
-        legs.sort("ts")
-        .join_asof(
-            inflows,
-            left_on="ts",
-            right_on="last_in_ts",
-            by="account_id",
-            strategy="backward",
-            check_sortedness=False,  # both sides are sorted by time above
-        )
-        .with_columns(
-            pl.when(~pl.col("is_in"))
-            .then((pl.col("ts") - pl.col("last_in_ts")).dt.total_seconds() / 3600.0)
-            .alias("dwell_hours")
-        )
-        .drop("last_in_ts")
+        .collect()
+        .rechunk()  # one piece: adding a column to many pieces would copy them all, per window
     )
 
 
 def _window_features(
-    legs: pl.DataFrame, s: FeatureSettings, name: str, delta: timedelta, origin: datetime
+    legs: pl.DataFrame, codes: int, name: str, delta: timedelta, origin: datetime
 ) -> pl.DataFrame:
+    """The features of one window length, keyed by account `code`: one row per (account,
+    period) with legs. `codes` is the number of account codes.
+
+    Measured on 10M legs: the streaming engine's hashed group-by sums and counts several times
+    faster than the in-memory one, and the in-memory one takes medians several times faster
+    when the key is marked sorted (it cuts slices instead of hashing)."""
     step_us = int(delta.total_seconds() * 1_000_000)
-    origin_lit = pl.lit(origin).cast(pl.Datetime("us", "UTC"))
-    offset = (pl.col("ts") - origin_lit).dt.total_microseconds()
-    start = origin_lit + pl.duration(microseconds=(offset // step_us) * step_us)
-    legs = legs.lazy().with_columns(start.alias("window_start"))
-
-    inn, out = pl.col("is_in"), ~pl.col("is_in")
-    amt, ch, mcc = pl.col("amount_base"), pl.col("channel"), pl.col("mcc")
-    card_out = out & (ch == "card")
-    cash_in = inn & (ch == "cash_deposit")
-    p2p_in = inn & ch.is_in(["p2p", "mobile_money"])
-    transfer = ch.is_in(["wire", "ach", "p2p", "mobile_money", "crypto", "cheque", "other"])
-    low = s.reporting_threshold * (1.0 - s.near_threshold_band)
-    near = cash_in & (amt >= low) & (amt < s.reporting_threshold)
-    wage_in = (
-        inn
-        & ch.is_in(["ach", "wire"])
-        & (pl.col("cp_kind") == "business")
-        & (pl.col("own_kind") == "individual")
+    origin_lit = pl.lit(origin).cast(_UTC_US)
+    period = (pl.col("ts") - origin_lit).dt.total_microseconds() // step_us
+    first, last = legs.select(
+        period.min().fill_null(0).alias("first"), period.max().fill_null(0).alias("last")
+    ).row(0)
+    periods = last - first + 1
+    # (account, period) as one integer, ascending like the legs
+    key = pl.col("account").cast(pl.Int64) * periods + (period - first)
+    frame = legs.with_columns(key.alias("key")).with_columns(
+        # the first leg of each day in the group: active days
+        ((pl.col("key") != pl.col("key").shift(1)).fill_null(True) | ~pl.col("same_day")).alias(
+            "new_day"
+        )
     )
-    payroll_out = (
-        out
-        & ch.is_in(["ach", "wire"])
-        & (pl.col("cp_kind") == "individual")
-        & (pl.col("own_kind") == "business")
-    )
-    high_risk = out & pl.col("xb") & pl.col("dst_country").is_in(s.high_risk_countries)
-
-    def group(g: str) -> pl.Expr:
-        return mcc.is_in(s.mcc_codes(g))
+    inn, out, amt = pl.col("is_in"), ~pl.col("is_in"), pl.col("amt")
+    flag = {f: _flag(f) for f in _FLAGS}
 
     def count(cond: pl.Expr) -> pl.Expr:
         return cond.sum().cast(pl.Int64)
 
     def total(cond: pl.Expr) -> pl.Expr:
-        return amt.filter(cond).sum()
+        return pl.when(cond).then(amt).sum()
+
+    def median(cond: pl.Expr, value: pl.Expr = amt) -> pl.Expr:
+        return pl.when(cond).then(value).median()
 
     def share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
         return pl.when(whole > 0).then(part / whole)
 
     in_sum, out_sum = total(inn), total(out)
-    aggs = [
-        count(inn).alias("in_count"),
-        count(out).alias("out_count"),
-        in_sum.alias("in_sum"),
-        out_sum.alias("out_sum"),
-        share(out_sum, in_sum).alias("out_in_ratio"),
-        amt.filter(inn).median().alias("median_in_amount"),
-        amt.filter(out).median().alias("median_out_amount"),
-        pl.col("cp").filter(inn).n_unique().cast(pl.Int64).alias("distinct_payers"),
-        pl.col("cp").filter(out).n_unique().cast(pl.Int64).alias("distinct_payees"),
-        pl.col("cp").filter(inn & transfer).n_unique().cast(pl.Int64).alias("transfer_payers"),
-        pl.col("cp").filter(out & transfer).n_unique().cast(pl.Int64).alias("transfer_payees"),
-        pl.col("ts").dt.date().n_unique().cast(pl.Int64).alias("active_days"),
-        pl.col("gap_days").max().fill_null(0.0).alias("max_gap_days"),
-        count(p2p_in).alias("p2p_in_count"),
-        pl.col("cp").filter(p2p_in).n_unique().cast(pl.Int64).alias("p2p_payers"),
-        amt.filter(p2p_in).median().alias("median_p2p_in_amount"),
-        share(count(inn & pl.col("night")), count(inn)).alias("night_in_share"),
-        pl.col("cp")
-        .filter(inn & pl.col("night"))
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("night_in_payers"),
-        count(out & pl.col("night")).alias("night_out_count"),
-        *[
-            share(total(out & (pl.col("dwell_hours") <= h)), in_sum)
-            .clip(upper_bound=1.0)
-            .alias(f"pass_through_{h}h")
-            for h in _PASS_THROUGH_HOURS
-        ],
-        pl.col("dwell_hours").filter(out).median().alias("median_dwell_hours"),
-        count(cash_in).alias("cash_in_count"),
-        total(cash_in).alias("cash_in_sum"),
-        share(total(cash_in), in_sum).alias("cash_in_share"),
-        total(out & (ch == "cash_withdrawal")).alias("cash_out_sum"),
-        pl.col("location_id")
-        .filter(cash_in)
-        .drop_nulls()
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("cash_locations"),
-        count(near).alias("near_threshold_count"),
-        pl.col("location_id")
-        .filter(near)
-        .drop_nulls()
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("near_threshold_locations"),
-        ((amt % s.round_amount_unit == 0) & (amt >= s.round_amount_unit))
-        .mean()
-        .alias("round_amount_share"),
-        count(card_out).alias("card_out_count"),
-        pl.col("location_id")
-        .filter(card_out)
-        .drop_nulls()
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("card_locations"),
-        count(out & group("hotel")).alias("hotel_count"),
-        pl.col("cp")
-        .filter(out & group("hotel"))
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("hotel_merchants"),
-        pl.col("location_id")
-        .filter(out & group("hotel"))
-        .drop_nulls()
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("hotel_locations"),
-        count(out & group("airline")).alias("airline_count"),
-        count(out & group("transport") & pl.col("night")).alias("transport_night_count"),
-        count(out & group("online_ads")).alias("ads_count"),
-        count(out & (group("escort_dating") | group("adult_content"))).alias("adult_count"),
-        count(out & group("prepaid_card")).alias("prepaid_count"),
-        total(out & group("prepaid_card")).alias("prepaid_sum"),
-        share(total(out & group("living_costs")), out_sum).alias("living_cost_share"),
-        count(inn & (ch == "card")).alias("card_in_count"),
-        share(count(inn & (ch == "card") & pl.col("night")), count(inn & (ch == "card"))).alias(
-            "night_card_in_share"
-        ),
-        count(wage_in).alias("wage_in_count"),
-        total(wage_in).alias("wage_in_sum"),
-        pl.col("cp").filter(wage_in).n_unique().cast(pl.Int64).alias("wage_payers"),
-        count(payroll_out).alias("payroll_out_count"),
-        pl.col("cp").filter(payroll_out).n_unique().cast(pl.Int64).alias("payroll_payees"),
-        amt.filter(payroll_out).median().alias("median_payroll_amount"),
-        count(out & pl.col("xb")).alias("xb_out_count"),
-        share(total(out & pl.col("xb")), out_sum).alias("xb_out_share"),
-        count(inn & pl.col("xb")).alias("xb_in_count"),
-        pl.col("dst_country")
-        .filter(out & pl.col("xb"))
-        .drop_nulls()
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("xb_countries"),
-        count(high_risk).alias("high_risk_out_count"),
-        pl.col("cp").filter(high_risk).n_unique().cast(pl.Int64).alias("high_risk_payees"),
-        count(high_risk & (amt <= _SMALL_INTL_AMOUNT)).alias("high_risk_small_out_count"),
-    ]
-    keys = ["account_id", "window_start"]
-    main = legs.group_by(keys).agg(aggs)
-    tops = (
-        legs.group_by([*keys, "is_in", "cp"])
-        .agg(amt.sum().alias("cp_sum"))
-        .group_by([*keys, "is_in"])
-        .agg((pl.col("cp_sum").max() / pl.col("cp_sum").sum()).alias("top_share"))
-        .collect()
-        .pivot(on="is_in", index=keys, values="top_share")
-        .lazy()
-    )
-    rename = {"true": "top_payer_share", "false": "top_payee_share"}
-    tops = tops.rename({k: v for k, v in rename.items() if k in tops.collect_schema().names()})
-    for col in rename.values():
-        if col not in tops.collect_schema().names():
-            tops = tops.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
-    return (
-        main.join(tops, on=keys, how="left")
-        .with_columns(
-            pl.lit(name).alias("window"),
-            (pl.col("window_start") + pl.duration(microseconds=step_us)).alias("window_end"),
+    main = (
+        frame.lazy()
+        .group_by("key")
+        .agg(
+            count(inn).alias("in_count"),
+            count(out).alias("out_count"),
+            in_sum.alias("in_sum"),
+            out_sum.alias("out_sum"),
+            share(out_sum, in_sum).alias("out_in_ratio"),
+            count(pl.col("new_day")).alias("active_days"),
+            pl.col("gap_days").max().fill_null(0.0).alias("max_gap_days"),
+            count(inn & flag["p2p"]).alias("p2p_in_count"),
+            share(count(inn & flag["night"]), count(inn)).alias("night_in_share"),
+            count(out & flag["night"]).alias("night_out_count"),
+            *[
+                share(total(out & (pl.col("dwell_hours") <= h)), in_sum)
+                .clip(upper_bound=1.0)
+                .alias(f"pass_through_{h}h")
+                for h in _PASS_THROUGH_HOURS
+            ],
+            count(inn & flag["cash_deposit"]).alias("cash_in_count"),
+            total(inn & flag["cash_deposit"]).alias("cash_in_sum"),
+            share(total(inn & flag["cash_deposit"]), in_sum).alias("cash_in_share"),
+            total(out & flag["cash_withdrawal"]).alias("cash_out_sum"),
+            count(inn & flag["near"]).alias("near_threshold_count"),
+            # the share among legs with an amount (a null amount has no round flag)
+            pl.when(amt.is_not_null()).then(flag["round"]).mean().alias("round_amount_share"),
+            count(out & flag["card"]).alias("card_out_count"),
+            count(out & flag["hotel"]).alias("hotel_count"),
+            count(out & flag["airline"]).alias("airline_count"),
+            count(out & flag["transport"] & flag["night"]).alias("transport_night_count"),
+            count(out & flag["ads"]).alias("ads_count"),
+            count(out & flag["adult"]).alias("adult_count"),
+            count(out & flag["prepaid"]).alias("prepaid_count"),
+            total(out & flag["prepaid"]).alias("prepaid_sum"),
+            share(total(out & flag["living"]), out_sum).alias("living_cost_share"),
+            count(inn & flag["card"]).alias("card_in_count"),
+            share(count(inn & flag["card"] & flag["night"]), count(inn & flag["card"])).alias(
+                "night_card_in_share"
+            ),
+            count(inn & flag["payroll"]).alias("wage_in_count"),
+            total(inn & flag["payroll"]).alias("wage_in_sum"),
+            count(out & flag["payroll"]).alias("payroll_out_count"),
+            count(out & flag["xb"]).alias("xb_out_count"),
+            share(total(out & flag["xb"]), out_sum).alias("xb_out_share"),
+            count(inn & flag["xb"]).alias("xb_in_count"),
+            count(out & flag["high_risk"]).alias("high_risk_out_count"),
+            count(out & flag["high_risk"] & flag["small"]).alias("high_risk_small_out_count"),
         )
-        .collect()
     )
+    medians = (
+        frame.lazy()
+        .with_columns(pl.col("key").set_sorted())
+        .group_by("key")
+        .agg(
+            median(inn).alias("median_in_amount"),
+            median(out).alias("median_out_amount"),
+            median(inn & flag["p2p"]).alias("median_p2p_in_amount"),
+            pl.col("dwell_hours").median().alias("median_dwell_hours"),
+            median(out & flag["payroll"]).alias("median_payroll_amount"),
+        )
+    )
+    payers = {
+        "distinct_payers": inn,
+        "distinct_payees": out,
+        "transfer_payers": inn & flag["transfer"],
+        "transfer_payees": out & flag["transfer"],
+        "p2p_payers": inn & flag["p2p"],
+        "night_in_payers": inn & flag["night"],
+        "hotel_merchants": out & flag["hotel"],
+        "wage_payers": inn & flag["payroll"],
+        "payroll_payees": out & flag["payroll"],
+        "high_risk_payees": out & flag["high_risk"],
+    }
+    places = {
+        "cash_locations": inn & flag["cash_deposit"],
+        "near_threshold_locations": inn & flag["near"],
+        "card_locations": out & flag["card"],
+        "hotel_locations": out & flag["hotel"],
+    }
+    countries = {"xb_countries": out & flag["xb"]}
+    parts = [
+        main.collect(engine="streaming"),
+        medians.collect(),
+        _counterparties(frame.lazy(), payers, codes * periods, codes).collect(engine="streaming"),
+        _distinct(frame.lazy(), "location", places).collect(engine="streaming"),
+        _distinct(frame.lazy(), "country", countries).collect(engine="streaming"),
+    ]
+    del frame
+    out_frame = parts[0]
+    for part in parts[1:]:
+        out_frame = out_frame.join(part, on="key", how="left")
+    return out_frame.select(
+        (pl.col("key") // periods).cast(pl.UInt32).alias("code"),
+        pl.lit(name).alias("window"),
+        (origin_lit + pl.duration(microseconds=(pl.col("key") % periods + first) * step_us)).alias(
+            "window_start"
+        ),
+        (
+            origin_lit + pl.duration(microseconds=(pl.col("key") % periods + first + 1) * step_us)
+        ).alias("window_end"),
+        pl.exclude("key"),
+    ).with_columns(pl.col(*places, *countries).fill_null(0))  # no such leg in the period
+
+
+def _counterparties(
+    frame: pl.LazyFrame, counts: dict[str, pl.Expr], keys: int, codes: int
+) -> pl.LazyFrame:
+    """Per (account, period): distinct counterparties meeting each condition, and the largest
+    counterparty's share of the inbound and outbound amounts, from one row per counterparty.
+
+    `keys` bounds the (account, period) key and `codes` the counterparty code: when their
+    product fits in 64 bits, the pair is grouped as one integer, which is faster."""
+    inn, amt = pl.col("is_in"), pl.col("amt")
+    aggs = [
+        *(cond.any().alias(name) for name, cond in counts.items()),
+        inn.any().alias("_any_in"),
+        (~inn).any().alias("_any_out"),
+        pl.when(inn).then(amt).sum().alias("_in"),
+        pl.when(~inn).then(amt).sum().alias("_out"),
+    ]
+    if keys * codes < 2**63:
+        pair = pl.col("key") * codes + pl.col("cp")
+        pairs = frame.group_by(pair.alias("pair")).agg(aggs)
+        pairs = pairs.with_columns((pl.col("pair") // codes).alias("key"))
+    else:
+        pairs = frame.group_by("key", "cp").agg(aggs)
+    tops = []
+    for side, alias in (("in", "top_payer_share"), ("out", "top_payee_share")):
+        amount = pl.when(pl.col(f"_any_{side}")).then(pl.col(f"_{side}"))
+        tops.append((amount.max() / amount.sum()).alias(alias))
+    return pairs.group_by("key").agg(*(pl.col(name).sum().cast(pl.Int64) for name in counts), *tops)
+
+
+def _distinct(frame: pl.LazyFrame, value: str, counts: dict[str, pl.Expr]) -> pl.LazyFrame:
+    """Per (account, period): distinct non-null `value`s among the legs meeting each condition
+    (periods without such legs are absent), from one row per (account, period, value)."""
+    relevant = frame.filter(pl.col(value).is_not_null() & pl.any_horizontal(*counts.values()))
+    pairs = relevant.group_by("key", value).agg(
+        cond.any().alias(name) for name, cond in counts.items()
+    )
+    return pairs.group_by("key").agg(pl.col(name).sum().cast(pl.Int64) for name in counts)
 
 
 def _static_features(acc: pl.LazyFrame, tx: pl.LazyFrame, available: set[str]) -> pl.DataFrame:
@@ -389,10 +491,11 @@ def _static_features(acc: pl.LazyFrame, tx: pl.LazyFrame, available: set[str]) -
         )
     static = acc.select("account_id", "party_id", "kind", "business_type", "opened_at")
     if pairs:
-        ids = pl.concat(pairs).unique()
-        sharing = ids.group_by("id", "value").agg(pl.col("party_id").n_unique().alias("n"))
+        # one row per (party, identifier, value): the rows sharing a value are its parties
         per_party = (
-            ids.join(sharing, on=["id", "value"])
+            pl.concat(pairs)
+            .unique()
+            .with_columns(pl.len().over("id", "value").alias("n"))
             .group_by("party_id")
             .agg((pl.col("n").max() - 1).cast(pl.Int64).alias("shared_id_parties"))
         )

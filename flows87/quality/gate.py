@@ -86,12 +86,8 @@ def run_gate(
     bad_rows = _reasons(checked, checks)
     row_nr = pl.int_range(pl.len(), dtype=pl.UInt32)
     passed = frame.filter(~row_nr.is_in(bad_rows["__row"].implode()))
-    quarantined = (
-        frame.with_row_index("__row")
-        .join(bad_rows, on="__row", how="inner")
-        .sort("__row")
-        .drop("__row")
-    )
+    bad_rows = bad_rows.sort("__row")
+    quarantined = pl.concat([frame[bad_rows["__row"]], bad_rows.drop("__row")], how="horizontal")
     parse = _parse_rejects(prior_rejects)
     defaults_used = [
         f"{suite}: parameter {name} not given, the suite's default {values[name]} was used"
@@ -131,15 +127,17 @@ def run_gate(
 
 
 def _reasons(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
-    """One row per failing row position: __row, reason, expectation, column (joined with "; ")."""
-    indexed = frame.with_row_index("__row")
+    """One row per failing row position: __row, reason, expectation, column (joined with "; ").
+
+    The failing rows are gathered by position, not found by scanning the whole frame once per
+    check."""
     parts = []
     for check in checks:
         if not check.rows:
             continue
-        rows = pl.Series("__row", check.rows, dtype=pl.UInt32)
+        rows = pl.Series("__row", check.rows, dtype=pl.UInt32).unique().sort()
         parts.append(
-            indexed.filter(pl.col("__row").is_in(rows.implode())).select(
+            frame.select(pl.col(check.columns).gather(rows), rows).select(
                 "__row",
                 pl.concat_str(pl.lit(check.description + ": "), _value_text(check.columns)).alias(
                     "reason"
