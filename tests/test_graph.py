@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import networkx as nx
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -279,6 +281,19 @@ def test_scatter_gather_found() -> None:
     ev = evidence(hits)
     assert ev["n_intermediaries"] == 3 and ev["source"] == "A" and ev["target"] == "B"
     assert ev["total_amount"] == 900 and ev["gathered_amount"] == 840
+
+
+def test_scatter_gather_to_two_beneficiaries_is_two_instances() -> None:
+    # The intermediaries pay both B and C: two scatter-gathers starting with the same payment,
+    # each naming its own beneficiary (one instance would name either, at random).
+    rows = _scatter() + [t(f"h{i}", 12 + i, f"X{i}", "C", 270) for i in range(3)]
+    hits = find(context(rows), "scatter_gather")
+    check_shape(hits)
+    targets = {
+        inst: json.loads(part["evidence"][0])["target"]
+        for (inst,), part in hits.partition_by("instance", as_dict=True).items()
+    }
+    assert targets == {"scatter_gather:s0>B": "B", "scatter_gather:s0>C": "C"}
 
 
 def test_scatter_gather_near_misses() -> None:
@@ -821,6 +836,44 @@ def test_louvain_separates_two_cliques_and_betweenness_finds_the_bridge() -> Non
     top = table.sort("betweenness", descending=True)["account_id"].head(2).to_list()
     assert sorted(top) == ["K0", "L0"]
     assert table.filter(pl.col("account_id").str.starts_with("K"))["community"].n_unique() == 1
+
+
+def test_louvain_does_not_depend_on_insertion_order() -> None:
+    # Plain networkx Louvain, even seeded, splits a graph differently when its nodes and edges
+    # were inserted in another order (e.g. from an unsorted polars group-by): runs of the same
+    # data then gave different mule rings and cases from process to process.
+    base = nx.gnp_random_graph(40, 0.1, seed=7)
+    edges = sorted((f"A{u:02d}", f"A{v:02d}") for u, v in base.edges())
+    splits = set()
+    for seed in range(6):
+        shuffled = edges[:]
+        random.Random(seed).shuffle(shuffled)
+        g = nx.Graph([(v, u) if seed % 2 else (u, v) for u, v in shuffled])
+        splits.add(tuple(sorted(tuple(sorted(c)) for c in analysis.louvain(g, seed=0))))
+        assert analysis.communities(g) == analysis.communities(nx.Graph(edges))
+    assert len(splits) == 1
+
+
+def test_mule_network_in_a_loose_component_does_not_depend_on_row_order() -> None:
+    # Young accounts paying each other at random: the component is loose, so it is split with
+    # Louvain, whose result must not depend on the order of the transactions.
+    rng = random.Random(5)
+    names = [f"Y{i:02d}" for i in range(40)]
+    young = [a(n, opened_days=-10) for n in names]
+    rows = [t(f"y{i}", i, *rng.sample(names, 2), 50 + i, "p2p") for i in range(160)]
+    rows += _mules(30, FULL)
+    young += [a(f"{k}{i}", opened_days=-30) for k in "SR" for i in range(3)]
+    ctx = context(rows, young)
+    first = find(ctx, "mule_network")
+    assert not first.is_empty()
+    for seed in range(4):
+        shuffled = GraphContext(
+            ctx.transactions.sample(fraction=1, shuffle=True, seed=seed),
+            ctx.accounts.sample(fraction=1, shuffle=True, seed=seed + 10),
+            pl.DataFrame(),
+            ctx.signals,
+        )
+        assert_frame_equal(find(shuffled, "mule_network"), first)
 
 
 # ---------------------------------------------------------------- near misses are near

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from polars.testing import assert_frame_equal
 
+from flows87 import stages
 from flows87.cli import EXIT_OK, main
 from flows87.io import write_parquet
 from flows87.synth import TYPOLOGIES, generate
@@ -37,7 +40,8 @@ def test_every_typology_is_caught(run_dir: Path) -> None:
     missed = [t for t, m in per_typology.items() if not m["recall"]]
     assert not missed, f"no account of {missed} is in a case"
     assert metrics["accounts"]["precision"] > 0.2
-    assert metrics["accounts"]["alert_rate"] < 0.08
+    # 5.2 % on this data, the same in every run (see the row-order test below)
+    assert metrics["accounts"]["alert_rate"] < 0.06
 
 
 def test_run_directory_contract_is_readable_without_flows87(run_dir: Path) -> None:
@@ -77,3 +81,36 @@ def test_report_is_written(run_dir: Path) -> None:
         "report",
     }
     assert not (run_dir / "run.failed.json").exists()
+
+
+def test_same_data_in_another_row_order_gives_the_same_results(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Idempotent re-runs (the Airflow DAGs rely on them): every stage after ingest, run on the
+    same tables with their rows shuffled, writes identical files. Louvain splits, graph-pattern
+    instances, float sums and tie orders all used to follow the row order (or the order of a
+    polars group-by, which changes from process to process), moving the alert rate by about
+    half a point between runs of the same data."""
+    for name, seed in (("transactions", 1), ("accounts", 2)):
+        frame = pl.read_parquet(run_dir / f"{name}.parquet")
+        shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
+        write_parquet(shuffled, tmp_path / f"{name}.parquet")
+    config = stages.RunConfig()
+    for step in (
+        stages.features,
+        stages.rules,
+        stages.anomalies,
+        stages.graph,
+        stages.gate_signals,
+        stages.cases,
+    ):
+        step(tmp_path, config)
+    for name in ("features", "signals", "anomaly_scores", "accounts_scored", "cases"):
+        try:
+            assert_frame_equal(
+                pl.read_parquet(tmp_path / f"{name}.parquet"),
+                pl.read_parquet(run_dir / f"{name}.parquet"),
+                check_exact=True,
+            )
+        except AssertionError as err:
+            raise AssertionError(f"{name}.parquet differs: {err}") from None

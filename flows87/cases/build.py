@@ -16,7 +16,7 @@ import networkx as nx
 import polars as pl
 
 from flows87.cases.scoring import ScoringSettings
-from flows87.graph.analysis import edge_table, pagerank
+from flows87.graph.analysis import edge_table, louvain, pagerank
 
 MAX_CASE_TXNS = 2000
 
@@ -54,18 +54,24 @@ def case_id(anchor: str) -> str:
 
 def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings) -> list[list[str]]:
     """Connected groups of eligible accounts; too large ones split into Louvain communities."""
+    nodes = sorted(set(eligible))
+    keep = set(nodes)
+    edges = sorted(
+        {(min(a, b), max(a, b)) for a, b, _ in pairs.iter_rows() if a in keep and b in keep}
+    )
     g = nx.Graph()
-    g.add_nodes_from(eligible)
-    keep = set(eligible)
-    g.add_edges_from((a, b) for a, b, _ in pairs.iter_rows() if a in keep and b in keep)
+    g.add_nodes_from(nodes)
+    g.add_edges_from(edges)
     groups: list[list[str]] = []
     for comp in nx.connected_components(g):
         if len(comp) <= settings.max_case_accounts:
             groups.append(sorted(comp))
             continue
-        for community in nx.community.louvain_communities(g.subgraph(comp), seed=87):
-            groups.append(sorted(community))
-    return groups
+        groups.extend(sorted(c) for c in louvain(g.subgraph(comp), seed=87))
+    # Louvain visits nodes in a seeded shuffle of the graph's node order and breaks ties by the
+    # order of neighbours: sorted nodes and edges make the split depend on the data only. Groups
+    # are ordered by their smallest account, which `_attach` uses to break ties.
+    return sorted(groups, key=lambda grp: grp[0])
 
 
 def _attach(
@@ -152,7 +158,10 @@ def build(
     spans = (
         frame.select("case_id", "txn_ids")
         .explode("txn_ids")
-        .join(transactions.select(pl.col("txn_id").alias("txn_ids"), "ts", "amount_base"), on="txn_ids")
+        .join(
+            transactions.select(pl.col("txn_id").alias("txn_ids"), "ts", "amount_base"),
+            on="txn_ids",
+        )
         .group_by("case_id")
         .agg(
             pl.col("ts").min().alias("first_ts"),

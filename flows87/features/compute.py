@@ -17,6 +17,10 @@ How it stays fast on millions of transactions (5M transactions = 10M legs, on tw
   here; the medians run where the in-memory engine is fastest, on the (account, period) key
   marked sorted; distinct counts come from one row per (account, period, counterparty), which
   also gives the top payer and payee shares.
+
+Amounts are summed as integers (fixed point, `_fixed_scale`): integer sums do not depend on
+the order in which the multithreaded group-by meets the legs, so the same data gives the same
+features bit for bit in every process (float sums differ in the last bits from run to run).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ _PASS_THROUGH_HOURS = (6, 24, 48)
 _IDENTIFIERS = ("address", "phone", "email", "device_id")
 _SMALL_INTL_AMOUNT = 150.0
 _UTC_US = pl.Datetime("us", "UTC")
+_FIXED_DECIMALS = 4
+"""Amounts are summed in units of 10**-4 of the base currency (see `_fixed_scale`)."""
 
 _FLAGS = (
     "card",
@@ -80,8 +86,9 @@ def compute(
     static = _static_features(acc, tx, available)
     ids = _account_table(tx, acc)
     legs = _legs(_transactions(tx, ids, settings).collect(), ids, origin)
+    scale = _fixed_scale(legs)
     frames = [
-        _window_features(legs, ids.height, name, delta, origin)
+        _window_features(legs, ids.height, name, delta, origin, scale)
         for name, delta in settings.window_deltas().items()
     ]
     del legs
@@ -104,6 +111,20 @@ def compute(
     )
     out = _null_missing(out, available)
     return out.select([f.name for f in FEATURES])
+
+
+def _fixed_scale(legs: pl.DataFrame) -> float:
+    """The power of ten by which amounts are multiplied before they are summed as integers:
+    10**_FIXED_DECIMALS, or less when even the sum of every leg's largest amount could
+    overflow 62 bits (the sums stay exact up to the last fixed-point unit)."""
+    largest = legs.select(pl.col("amt").abs().max()).item()
+    if not largest:
+        return float(10**_FIXED_DECIMALS)
+    bound = float(largest) * max(legs.height, 1)
+    digits = _FIXED_DECIMALS
+    while digits > -30 and bound * 10.0**digits >= 2.0**62:
+        digits -= 1
+    return 10.0**digits
 
 
 def _in_order(frame: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
@@ -289,7 +310,12 @@ def _legs(tx: pl.DataFrame, ids: pl.DataFrame, origin: datetime) -> pl.DataFrame
 
 
 def _window_features(
-    legs: pl.DataFrame, codes: int, name: str, delta: timedelta, origin: datetime
+    legs: pl.DataFrame,
+    codes: int,
+    name: str,
+    delta: timedelta,
+    origin: datetime,
+    scale: float = float(10**_FIXED_DECIMALS),
 ) -> pl.DataFrame:
     """The features of one window length, keyed by account `code`: one row per (account,
     period) with legs. `codes` is the number of account codes.
@@ -306,7 +332,11 @@ def _window_features(
     periods = last - first + 1
     # (account, period) as one integer, ascending like the legs
     key = pl.col("account").cast(pl.Int64) * periods + (period - first)
-    frame = legs.with_columns(key.alias("key")).with_columns(
+    frame = legs.with_columns(
+        key.alias("key"),
+        # the amount in fixed point: integer sums are exact, whatever order they run in
+        (pl.col("amt") * scale).round().cast(pl.Int64).alias("fixed"),
+    ).with_columns(
         # the first leg of each day in the group: active days
         ((pl.col("key") != pl.col("key").shift(1)).fill_null(True) | ~pl.col("same_day")).alias(
             "new_day"
@@ -319,7 +349,11 @@ def _window_features(
         return cond.sum().cast(pl.Int64)
 
     def total(cond: pl.Expr) -> pl.Expr:
-        return pl.when(cond).then(amt).sum()
+        """The fixed-point sum (an integer; shares of two of them need no scaling back)."""
+        return pl.when(cond).then(pl.col("fixed")).sum()
+
+    def amount(total: pl.Expr) -> pl.Expr:
+        return total / scale
 
     def median(cond: pl.Expr, value: pl.Expr = amt) -> pl.Expr:
         return pl.when(cond).then(value).median()
@@ -334,8 +368,8 @@ def _window_features(
         .agg(
             count(inn).alias("in_count"),
             count(out).alias("out_count"),
-            in_sum.alias("in_sum"),
-            out_sum.alias("out_sum"),
+            amount(in_sum).alias("in_sum"),
+            amount(out_sum).alias("out_sum"),
             share(out_sum, in_sum).alias("out_in_ratio"),
             count(pl.col("new_day")).alias("active_days"),
             pl.col("gap_days").max().fill_null(0.0).alias("max_gap_days"),
@@ -349,9 +383,9 @@ def _window_features(
                 for h in _PASS_THROUGH_HOURS
             ],
             count(inn & flag["cash_deposit"]).alias("cash_in_count"),
-            total(inn & flag["cash_deposit"]).alias("cash_in_sum"),
+            amount(total(inn & flag["cash_deposit"])).alias("cash_in_sum"),
             share(total(inn & flag["cash_deposit"]), in_sum).alias("cash_in_share"),
-            total(out & flag["cash_withdrawal"]).alias("cash_out_sum"),
+            amount(total(out & flag["cash_withdrawal"])).alias("cash_out_sum"),
             count(inn & flag["near"]).alias("near_threshold_count"),
             # the share among legs with an amount (a null amount has no round flag)
             pl.when(amt.is_not_null()).then(flag["round"]).mean().alias("round_amount_share"),
@@ -362,14 +396,14 @@ def _window_features(
             count(out & flag["ads"]).alias("ads_count"),
             count(out & flag["adult"]).alias("adult_count"),
             count(out & flag["prepaid"]).alias("prepaid_count"),
-            total(out & flag["prepaid"]).alias("prepaid_sum"),
+            amount(total(out & flag["prepaid"])).alias("prepaid_sum"),
             share(total(out & flag["living"]), out_sum).alias("living_cost_share"),
             count(inn & flag["card"]).alias("card_in_count"),
             share(count(inn & flag["card"] & flag["night"]), count(inn & flag["card"])).alias(
                 "night_card_in_share"
             ),
             count(inn & flag["payroll"]).alias("wage_in_count"),
-            total(inn & flag["payroll"]).alias("wage_in_sum"),
+            amount(total(inn & flag["payroll"])).alias("wage_in_sum"),
             count(out & flag["payroll"]).alias("payroll_out_count"),
             count(out & flag["xb"]).alias("xb_out_count"),
             share(total(out & flag["xb"]), out_sum).alias("xb_out_share"),
@@ -441,7 +475,7 @@ def _counterparties(
 
     `keys` bounds the (account, period) key and `codes` the counterparty code: when their
     product fits in 64 bits, the pair is grouped as one integer, which is faster."""
-    inn, amt = pl.col("is_in"), pl.col("amt")
+    inn, amt = pl.col("is_in"), pl.col("fixed")
     aggs = [
         *(cond.any().alias(name) for name, cond in counts.items()),
         inn.any().alias("_any_in"),

@@ -62,12 +62,31 @@ def pagerank(g: nx.DiGraph, weight: str | None = "sum") -> dict[str, float]:
     return nx.pagerank(g, weight=weight) if g.number_of_nodes() else {}
 
 
-def communities(g: nx.Graph, weight: str | None = "sum", seed: int = 0) -> list[set[str]]:
-    """Louvain communities, largest first; seeded, so the same input gives the same split."""
+def sorted_graph(g: nx.Graph) -> nx.Graph:
+    """An undirected copy of `g` with nodes, edges and every node's neighbours in sorted order.
+
+    Louvain visits nodes in a seeded shuffle of the graph's node order and breaks ties by the
+    order of each node's neighbours; both follow insertion order, which for a graph built from a
+    polars group-by or a set of strings changes from process to process. On the sorted copy the
+    seeded result depends on the data only.
+    """
+    und = nx.Graph()
+    und.add_nodes_from(sorted(g.nodes(data=True)))
+    edges = g.to_undirected().edges(data=True) if g.is_directed() else g.edges(data=True)
+    und.add_edges_from(sorted(((*sorted((u, v)), d) for u, v, d in edges), key=lambda e: e[:2]))
+    return und
+
+
+def louvain(g: nx.Graph, weight: str | None = "weight", seed: int = 0) -> list[set[str]]:
+    """Seeded Louvain communities of `g` that do not depend on its insertion order."""
     if g.number_of_nodes() == 0:
         return []
-    und = g.to_undirected() if g.is_directed() else g
-    parts = nx.community.louvain_communities(und, weight=weight, seed=seed)
+    return nx.community.louvain_communities(sorted_graph(g), weight=weight, seed=seed)
+
+
+def communities(g: nx.Graph, weight: str | None = "sum", seed: int = 0) -> list[set[str]]:
+    """Louvain communities, largest first; seeded, so the same input gives the same split."""
+    parts = louvain(g, weight=weight, seed=seed)
     return sorted((set(p) for p in parts), key=lambda p: (-len(p), min(p)))
 
 

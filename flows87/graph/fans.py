@@ -89,11 +89,18 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .unique(["a", "b"], keep="first", maintain_order=True)
     )
     paths = inside.join(best.select("a", "b", "anchor"), on=["a", "b", "anchor"], how="semi")
-    paths = paths.with_columns(
-        (
-            pl.lit("scatter_gather:")
-            + pl.col("x_in").sort_by("t_in", "x_in").first().over("a", "b")
-        ).alias("instance")
+    # An instance is named by its first scatter payment; when that payment starts the windows of
+    # two beneficiaries (the intermediaries pay both), the beneficiary tells them apart.
+    first_in = pl.col("x_in").sort_by("t_in", "x_in").first().over("a", "b")
+    paths = (
+        paths.with_columns(first_in.alias("instance"))
+        .with_columns(
+            pl.when(pl.col("b").n_unique().over("instance") > 1)
+            .then(pl.lit("scatter_gather:") + pl.col("instance") + ">" + pl.col("b"))
+            .otherwise(pl.lit("scatter_gather:") + pl.col("instance"))
+            .alias("instance")
+        )
+        .sort("instance", "t_in", "x_in", "t_out", "x_out")
     )
     scattered = (
         paths.unique(["instance", "x_in"])
@@ -130,7 +137,7 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             paths.select(
                 "instance", pl.col("a").alias("account_id"), pl.lit("origin").alias("role")
             ),
-            paths.sort("t_in").select(
+            paths.select(
                 "instance", pl.col("x").alias("account_id"), pl.lit("intermediary").alias("role")
             ),
             paths.select(

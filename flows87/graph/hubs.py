@@ -94,7 +94,9 @@ def _flowing_through(
         pl.col("amt").sum().alias("fan_sum"),
     )
     side = "src_account" if inbound else "dst_account"
-    firms = ctx.accounts.filter(pl.col("kind") == "business").select(pl.col("account_id").alias(hub))
+    firms = ctx.accounts.filter(pl.col("kind") == "business").select(
+        pl.col("account_id").alias(hub)
+    )
     # A business's money always flows on to suppliers and staff; for a business hub only cash
     # and money sent abroad count as passing through (collected, then taken out of reach).
     out_of_reach = (pl.col("channel") == "cash_withdrawal") | (
@@ -103,7 +105,9 @@ def _flowing_through(
         & (pl.col("src_country") != pl.col("dst_country"))
     )
     moves = (
-        ctx.transactions.select(pl.col(side).alias(hub), "ts", "amount_base", out_of_reach.alias("out"))
+        ctx.transactions.select(
+            pl.col(side).alias(hub), "ts", "amount_base", out_of_reach.alias("out")
+        )
         .join(span, on=hub, how="inner")
         .join(firms.with_columns(pl.lit(True).alias("firm")), on=hub, how="left")
         .filter(pl.col("firm").is_null() | pl.col("out"))

@@ -20,6 +20,7 @@ from datetime import timedelta
 import networkx as nx
 import polars as pl
 
+from flows87.graph.analysis import louvain
 from flows87.graph.common import (
     GraphContext,
     components,
@@ -75,7 +76,14 @@ def _peel(pairs: pl.DataFrame, need_out: int, need_in: int) -> pl.DataFrame:
     return pairs
 
 
-def _label(pairs: pl.DataFrame, groups: list[set[str]], prefix: str) -> pl.DataFrame:
+def _louvain(edges: pl.DataFrame) -> list[list[str]]:
+    """Louvain communities of the undirected graph of `edges` (src, dst), each sorted, in order
+    of their smallest account; independent of the row order of `edges` (see `sorted_graph`)."""
+    parts = louvain(nx.Graph(edges.select("src", "dst").iter_rows()), seed=0)
+    return sorted((sorted(c) for c in parts), key=lambda c: c[0])
+
+
+def _label(pairs: pl.DataFrame, groups: list[list[str]], prefix: str) -> pl.DataFrame:
     """Tag each pair whose sender lies in one of `groups` (and its receiver in the same group)."""
     labels = pl.DataFrame(
         {
@@ -155,10 +163,9 @@ def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             too_big.height,
             MAX_LOUVAIN_NODES,
         )
-    for i, group in enumerate(loose.filter(nodes <= MAX_LOUVAIN_NODES)["group"].to_list()):
-        edges = labelled.filter(pl.col("group") == group).drop("group")
-        g = nx.Graph(edges.iter_rows())
-        parts = [set(c) for c in nx.community.louvain_communities(g, seed=0)]
+    for i, group in enumerate(sorted(loose.filter(nodes <= MAX_LOUVAIN_NODES)["group"])):
+        edges = labelled.filter(pl.col("group") == group).drop("group").sort("src", "dst")
+        parts = _louvain(edges)
         split = _label(edges, parts, f"l{i}.")
         frames.append(split.join(passes(_density(split)).select("group"), on="group", how="semi"))
     kept = pl.concat(frames)

@@ -126,8 +126,8 @@ def _period_txns(best: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame
     ids = (
         legs.join(keys, on="account_id", how="inner")
         .filter((pl.col("ts") >= pl.col("window_start")) & (pl.col("ts") < pl.col("window_end")))
-        .sort("ts")
-        .group_by("account_id")
+        .sort("ts", "txn_id")
+        .group_by("account_id", maintain_order=True)
         .agg(pl.col("txn_id").head(MAX_TXNS_PER_SIGNAL).alias("txn_ids"))
     )
     return best.join(ids, on="account_id", how="left")
@@ -210,7 +210,7 @@ def evaluate_transaction_rule(
     if hits.is_empty():
         return empty_signals()
     grouped = (
-        hits.sort("ts")
+        hits.sort("ts", "txn_id")  # a total order: sums and id lists are the same every run
         .group_by(pl.col(subject).alias("account_id"), "window_start")
         .agg(
             pl.len().alias("count"),

@@ -140,7 +140,11 @@ def gate_signals(run_dir: str | Path, config: RunConfig | None = None) -> dict[s
     with stage(run_dir, "signals") as rec:
         parts = [_read(run_dir, f) for f in SIGNAL_FILES.values() if (run_dir / f).exists()]
         merged = pl.concat(parts) if parts else empty_signals()
-        merged = merged.sort("source", "signal_id", "account_id")
+        # a total order (an account may have several signals of one rule: one per window or
+        # pattern instance), so the file is the same whatever order the parts came in
+        merged = merged.sort(
+            "source", "signal_id", "account_id", "window_start", "evidence", maintain_order=True
+        )
         gate = quality.run_gate(
             merged, "signals", run_dir, max_failed_fraction=config.max_failed_fraction
         )
