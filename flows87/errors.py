@@ -58,6 +58,23 @@ class ConfigError(Flows87Error):
 
 
 class QualityGateError(Flows87Error):
-    """A quality gate found more failing rows than its threshold allows; the run stops."""
+    """A quality gate found more failing rows than its threshold allows; the run stops.
+
+    `report` and `quarantine` are the files an operator opens next (the Airflow task logs the
+    report's text, so it is one click away from the failed task)."""
 
     exit_code = 3
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        suite: str | None = None,
+        report: str | Path | None = None,
+        quarantine: str | Path | None = None,
+        **where: object,
+    ) -> None:
+        self.suite = suite
+        self.report = Path(report) if report is not None else None
+        self.quarantine = Path(quarantine) if quarantine is not None else None
+        super().__init__(reason, **where)  # type: ignore[arg-type]

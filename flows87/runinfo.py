@@ -133,7 +133,7 @@ def assemble(
         "error": error,
         "finished_at": _now(),
         "params": params,
-        "input": recorded.get("ingest", {}).get("input"),
+        "input": (recorded.get("ingest") or recorded.get("read") or {}).get("input"),
         "stage_seconds": {k: v["seconds"] for k, v in recorded.items()},
         "counts": {k: v["counts"] for k, v in recorded.items()},
         "warnings": [w for v in recorded.values() for w in v.get("warnings", [])],

@@ -121,7 +121,10 @@ def run_gate(
             f"; quarantine: {quarantine_path}" if quarantine_path else ""
         )
         raise QualityGateError(
-            f"quality gate {suite!r} stopped the run: " + "; ".join(stop) + f" ({where})"
+            f"quality gate {suite!r} stopped the run: " + "; ".join(stop) + f" ({where})",
+            suite=suite,
+            report=report_path,
+            quarantine=quarantine_path,
         )
     return GateResult(suite, passed, quarantined, result_path, report_path, quarantine_path, stats)
 

@@ -6,7 +6,7 @@
 from flows87.stages.cases import cases
 from flows87.stages.config import RunConfig
 from flows87.stages.detect import anomalies, features, gate_signals, graph, rules
-from flows87.stages.ingest import ingest
+from flows87.stages.ingest import gate_raw, ingest, read
 from flows87.stages.report import report
 
 ORDER = ("ingest", "features", "rules", "detectors", "graph", "signals", "cases", "report")
@@ -17,9 +17,11 @@ __all__ = [
     "anomalies",
     "cases",
     "features",
+    "gate_raw",
     "gate_signals",
     "graph",
     "ingest",
+    "read",
     "report",
     "rules",
 ]

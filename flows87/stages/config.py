@@ -23,6 +23,9 @@ class RunConfig(BaseModel):
     """Override the feature windows of the settings file (rule windows are always added)."""
     interval_start: datetime | None = None
     interval_end: datetime | None = None
+    select_interval: bool = False
+    """Keep only the interval's rows of a larger input (scheduled runs); otherwise rows outside
+    the interval are quarantined as suspect dates."""
     base_currency: str = "USD"
     format: str | None = None
     max_failed_fraction: float = Field(0.01, ge=0, le=1)

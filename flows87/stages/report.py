@@ -88,7 +88,7 @@ def to_html(title: str, sections: list[Section]) -> str:
 
 def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str, Any]]:
     recorded = stages(run_dir)
-    ingest = recorded.get("ingest", {})
+    ingest = recorded.get("ingest") or recorded.get("read") or {}
     secs = [
         Section(
             "Run",

@@ -1,0 +1,195 @@
+"""The feature, rule and detector stages split over account-hash partitions (Airflow `.expand`).
+
+Every account belongs to one partition (a hash of its id, fixed once per run in
+RUN/partitions.parquet so all workers agree). A partition's task reads the transactions that
+touch its accounts (both directions, so each of its accounts sees its whole history) and keeps
+only its own accounts' rows: the union over partitions equals the unpartitioned stage, which is
+the contract tests check. Detectors are fitted once on the whole feature table (a fitted model
+is small) and the scoring fans out. Graph patterns need the whole money graph and run once, in
+polars, after the partitions are merged.
+
+Files: RUN/parts/<stage>-<part>.parquet, merged into the same files the unpartitioned stages
+write (features.parquet after its gate, signals_rules.parquet, ...), so everything downstream is
+shared.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows87 import quality
+from flows87.errors import ConfigError, InputError
+from flows87.features import compute
+from flows87.io import write_parquet
+from flows87.rules import empty_signals, load_rules, run_rules
+from flows87.runinfo import stage
+from flows87.stages.config import RunConfig
+from flows87.stages.detect import SIGNAL_FILES, feature_settings
+
+PARTS = "parts"
+HASH_SEED = 87
+MAX_PARTITIONS = 1024
+
+
+def part_file(run_dir: Path, what: str, part: int) -> Path:
+    return run_dir / PARTS / f"{what}-{part:04d}.parquet"
+
+
+def assign(account_ids: pl.Series, partitions: int) -> pl.DataFrame:
+    """account_id -> part. polars' hash is stable within one polars version (the lock pins it);
+    the table is written once per run, so workers never recompute it."""
+    return (
+        account_ids.unique()
+        .sort()
+        .to_frame("account_id")
+        .with_columns((pl.col("account_id").hash(HASH_SEED) % partitions).cast(pl.Int32).alias("part"))
+    )
+
+
+def plan(run_dir: str | Path, partitions: int) -> list[int]:
+    """Fix the partition of every account seen; return the partition numbers to map over."""
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise ConfigError(
+            f"partitions must be between 1 and {MAX_PARTITIONS}, got {partitions}",
+            field="partitions",
+        )
+    run_dir = Path(run_dir)
+    with stage(run_dir, "partition", {"partitions": partitions}) as rec:
+        tx = pl.scan_parquet(run_dir / "transactions.parquet")
+        ids = pl.concat(
+            [
+                pl.scan_parquet(run_dir / "accounts.parquet").select("account_id"),
+                tx.select(pl.col("src_account").alias("account_id")),
+                tx.select(pl.col("dst_account").alias("account_id")),
+            ]
+        ).collect()["account_id"]
+        table = assign(ids, partitions)
+        write_parquet(table, run_dir / "partitions.parquet")
+        for old in (run_dir / PARTS).glob("*.parquet") if (run_dir / PARTS).is_dir() else []:
+            old.unlink()  # parts of an earlier run with another partition count
+        sizes = table.group_by("part").len().sort("part")
+        rec.counts = {"accounts": table.height, "sizes": dict(sizes.iter_rows())}
+    return list(range(partitions))
+
+
+def _members(run_dir: Path, part: int) -> pl.Series:
+    table = pl.read_parquet(run_dir / "partitions.parquet")
+    n = int(table["part"].max() or 0) + 1
+    if not 0 <= part < n:
+        raise InputError(f"no partition {part}: this run has {n}", file=run_dir / "partitions.parquet")
+    return table.filter(pl.col("part") == part)["account_id"]
+
+
+def _origin(run_dir: Path, config: RunConfig) -> datetime | None:
+    """The whole run's window origin (not the partition's first transaction)."""
+    if config.interval_start is not None:
+        return config.interval_start
+    first = pl.scan_parquet(run_dir / "transactions.parquet").select(pl.col("ts").min()).collect()
+    value = first.item()
+    return value.replace(hour=0, minute=0, second=0, microsecond=0) if value else None
+
+
+def _transactions(run_dir: Path, members: pl.Series) -> pl.DataFrame:
+    ids = members.implode()
+    return (
+        pl.scan_parquet(run_dir / "transactions.parquet")
+        .filter(pl.col("src_account").is_in(ids) | pl.col("dst_account").is_in(ids))
+        .collect()
+    )
+
+
+def features_part(run_dir: str | Path, part: int, config: RunConfig | None = None) -> dict[str, Any]:
+    """Features of one partition's accounts, not yet gated."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, f"features-{part:04d}") as rec:
+        settings = feature_settings(config)
+        members = _members(run_dir, part)
+        tx = _transactions(run_dir, members)
+        acc = pl.read_parquet(run_dir / "accounts.parquet")
+        table = compute(tx, acc, settings, origin=_origin(run_dir, config))
+        table = table.filter(pl.col("account_id").is_in(members.implode()))
+        write_parquet(table, part_file(run_dir, "features", part))
+        rec.counts = {"accounts": members.len(), "transactions": tx.height, "rows": table.height}
+    return {"part": part, **rec.counts}
+
+
+def _parts(run_dir: Path, what: str) -> list[Path]:
+    table = pl.read_parquet(run_dir / "partitions.parquet", columns=["part"])
+    n = int(table["part"].max() or 0) + 1
+    paths = [part_file(run_dir, what, p) for p in range(n)]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise InputError(
+            f"{len(missing)} of {n} partitions have no {what} yet ({', '.join(missing[:3])}...)",
+            file=run_dir / PARTS,
+            hint="run the partition tasks first",
+        )
+    return paths
+
+
+def gate_features(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """Merge the partitions' features, gate them, write features.parquet."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "gate_features") as rec:
+        table = pl.concat([pl.read_parquet(p) for p in _parts(run_dir, "features")])
+        table = table.sort("account_id", "window", "window_start")
+        gate = quality.run_gate(
+            table, "features", run_dir, max_failed_fraction=config.max_failed_fraction
+        )
+        write_parquet(gate.passed, run_dir / "features.parquet")
+        rec.counts = {
+            "rows": gate.passed.height,
+            "accounts": gate.passed["account_id"].n_unique(),
+            "quarantined": gate.stats["rows_quarantined"],
+        }
+        rec.warnings = list(gate.stats["warnings"])
+    return rec.counts
+
+
+def rules_part(run_dir: str | Path, part: int, config: RunConfig | None = None) -> dict[str, Any]:
+    """Account and transaction rules on one partition's accounts."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, f"rules-{part:04d}") as rec:
+        settings = feature_settings(config)
+        chosen = [r.rule for r in load_rules(config.rules_dir) if r.rule.scope != "graph"]
+        members = _members(run_dir, part)
+        ids = members.implode()
+        tx = _transactions(run_dir, members)
+        acc = pl.read_parquet(run_dir / "accounts.parquet")
+        feats = pl.scan_parquet(run_dir / "features.parquet").filter(
+            pl.col("account_id").is_in(ids)
+        ).collect()
+        result = run_rules(
+            chosen, feats, tx, acc, settings, _origin(run_dir, config), config.rule_overrides
+        )
+        signals = result.signals.filter(pl.col("account_id").is_in(ids))
+        write_parquet(signals, part_file(run_dir, "signals_rules", part))
+        rec.counts = {"signals": signals.height, "skipped": result.skipped}
+        rec.warnings = result.warnings
+    return {"part": part, "signals": signals.height}
+
+
+def merge_rules(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """The partitions' rule signals as one signals_rules.parquet, as the unpartitioned stage writes it."""
+    run_dir = Path(run_dir)
+    with stage(run_dir, "rules") as rec:
+        parts = [pl.read_parquet(p) for p in _parts(run_dir, "signals_rules")]
+        merged = pl.concat(parts) if parts else empty_signals()
+        merged = merged.sort("signal_id", "account_id", "window_start", nulls_last=True)
+        write_parquet(merged, run_dir / SIGNAL_FILES["rules"])
+        rec.counts = {"signals": merged.height, "partitions": len(parts)}
+        warnings: list[str] = []
+        for p in range(len(parts)):
+            path = run_dir / "stages" / f"rules-{p:04d}.json"
+            if path.exists():
+                warnings += json.loads(path.read_text(encoding="utf-8")).get("warnings", [])
+        rec.warnings = sorted(set(warnings))
+    return rec.counts
