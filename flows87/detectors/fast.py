@@ -1,12 +1,13 @@
 """ECOD, COPOD and HBOS training scores, computed as PyOD computes them but in whole-column
-numpy/polars operations.
+numpy operations.
 
 On 500k accounts x 60 features PyOD's ECOD and COPOD take about 10 s each (each sorts every
 column twice and walks the ties in a compiled loop; COPOD repeats ECOD's work), HBOS about 3 s.
-Both ECOD and COPOD only need each value's empirical tail probabilities, which one rank per
-column gives (polars ranks the columns in parallel): together they take about 1-2 s here.
+Both ECOD and COPOD only need each value's empirical tail probabilities, which one sort per
+column gives, once for both.
 The scores are PyOD's `decision_scores_` (the training scores the ensemble reads), value for
-value; tests/test_detectors.py checks them against PyOD.
+value; tests/test_detectors.py checks them against PyOD. With 500k accounts they take about
+5 s (ECOD and COPOD together) and 1 s (HBOS) instead of 23 s.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 from scipy.stats import skew
 
-HBOS_DEFAULTS = {"n_bins": 10, "alpha": 0.1, "tol": 0.5}
 
 
 @dataclass
@@ -31,25 +30,35 @@ class Tails:
 
 
 def tails(x: np.ndarray) -> Tails:
-    """PyOD's `column_ecdf(X)` and `column_ecdf(-X)` as -log, from one rank per column.
+    """PyOD's -log `column_ecdf(X)` and -log `column_ecdf(-X)`, from one sort per column.
 
     PyOD gives the i-th smallest value the probability linspace(1/n, 1, n)[i] and tied values
-    the probability of the last of them: the value's rank among all with ties ranked "max". The
-    right tail is the same for -X: ties of -X ranked "max" are n + 1 - (rank "min" of X).
+    that of the last of them (the left tail); for -X the same, so the right tail of a value is
+    the probability at index n - 1 - (index of the first of its ties).
     """
     n, d = x.shape
     prob = np.linspace(np.ones(1) / n, np.ones(1), n)[:, 0]  # as PyOD builds it
-    frame = pl.DataFrame(x, schema=[f"c{j}" for j in range(d)], orient="row")
-    ranks = frame.select(
-        *(pl.col(c).rank("max").alias(f"{c}_max") for c in frame.columns),
-        *(pl.col(c).rank("min").alias(f"{c}_min") for c in frame.columns),
+    neg_log = -1 * np.log(prob)  # elementwise as PyOD's -1 * np.log(probabilities)
+    rows = np.ascontiguousarray(x.T)  # one row per feature: the sorts read contiguous memory
+    left, right = np.empty((d, n)), np.empty((d, n))
+    idx = np.arange(n)
+    new, last = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    for j in range(d):
+        order = np.argsort(rows[j])
+        s = rows[j][order]
+        new[0] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])  # the first of a run of ties
+        last[-1] = True
+        last[:-1] = new[1:]  # the last of a run of ties
+        first_of = np.maximum.accumulate(np.where(new, idx, 0))
+        last_of = np.minimum.accumulate(np.where(last, idx, n - 1)[::-1])[::-1]
+        left[j, order] = neg_log[last_of]
+        right[j, order] = neg_log[n - 1 - first_of]
+    # Row-major like PyOD's arrays: numpy sums the rows of a row-major array in another order
+    # (pairwise) than those of a column-major one, and the scores should be PyOD's to the bit.
+    return Tails(
+        np.ascontiguousarray(left.T), np.ascontiguousarray(right.T), np.sign(skew(x, axis=0))
     )
-    hi = ranks.to_numpy()
-    below = hi[:, :d].astype(np.int64) - 1  # index into prob of the left tail
-    above = n - hi[:, d:].astype(np.int64)  # index into prob of the right tail
-    left = -1 * np.log(prob[below])
-    right = -1 * np.log(prob[above])
-    return Tails(left, right, np.sign(skew(x, axis=0)))
 
 
 def _skewed(t: Tails) -> np.ndarray:
