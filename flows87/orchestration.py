@@ -16,14 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flows87 import schedule
 from flows87.errors import ConfigError, Flows87Error, QualityGateError
-from flows87.runinfo import assemble
-from flows87.stages.config import RunConfig
+
+if TYPE_CHECKING:
+    from flows87.stages.config import RunConfig
+
+# The DAG processor imports this module every few seconds: everything heavy (polars, the
+# engine, great-expectations) is imported inside the task functions, not here.
 
 log = logging.getLogger("flows87")
 T = TypeVar("T")
@@ -142,6 +144,10 @@ def _interval(context: dict[str, Any], lookback_days: int) -> schedule.Interval:
 
 
 def task_run(context: dict[str, Any]) -> TaskRun:
+    from pydantic import ValidationError
+
+    from flows87.stages.config import RunConfig
+
     params = dict(context.get("params") or {})
     interval = _interval(context, int(params.get("lookback_days") or 30))
     try:
@@ -175,6 +181,8 @@ def _log_report(exc: QualityGateError) -> None:
 def call(context: dict[str, Any], name: str, fn: Callable[[TaskRun], T]) -> T:
     """Run one stage for the task; user errors fail the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
+
+    from flows87.runinfo import assemble
 
     run = task_run(context)
     log.info("flows87 %s: interval %s, run directory %s", name, run.interval.key, run.run_dir)
@@ -292,13 +300,10 @@ def publish(context: dict[str, Any]) -> dict[str, Any]:
 
     result = call(context, "publish", go)
     events = context.get("outlet_events")
-    if events is not None:
-        from airflow.sdk import Asset
-
-        events[Asset(name=ASSET_NAME, uri=cases_asset_uri())].extra = {
-            "interval": result["interval"],
-            "cases": result["cases"],
-        }
+    task = context.get("task")
+    if events is not None and task is not None:
+        for asset in task.outlets:  # the asset as declared, so its event is recorded
+            events[asset].extra = {"interval": result["interval"], "cases": result["cases"]}
     return result
 
 
