@@ -344,17 +344,21 @@ def _print_ingest(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def _print_run(run_dir: Path, summary: dict[str, Any], as_json: bool) -> None:
-    import polars as pl
-
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
     _print_ingest(summary["ingest"], False)
+    _print_cases(run_dir, summary["report"]["metrics"])
+
+
+def _print_cases(run_dir: Path, metrics_all: dict[str, Any], top: int = 10) -> None:
+    import polars as pl
+
     cases = pl.read_parquet(run_dir / "cases.parquet")
     table = Table(title=f"top cases ({cases.height} in all)")
     for col in ("rank", "case", "risk", "accounts", "typologies"):
         table.add_column(col)
-    for r in cases.head(10).iter_rows(named=True):
+    for r in cases.head(top).iter_rows(named=True):
         table.add_row(
             str(r["rank"]),
             r["case_id"],
@@ -363,7 +367,7 @@ def _print_run(run_dir: Path, summary: dict[str, Any], as_json: bool) -> None:
             ", ".join(r["typologies"][:3]),
         )
     out.print(table)
-    metrics = summary["report"]["metrics"].get("accounts")
+    metrics = metrics_all.get("accounts")
     if metrics:
         typ = Table(title="detection quality against the labels")
         for col in ("typology", "accounts", "recall (in a case)", "recall at 1 % budget"):
@@ -374,11 +378,26 @@ def _print_run(run_dir: Path, summary: dict[str, Any], as_json: bool) -> None:
         out.print(
             f"alert rate {_pct(metrics['alert_rate'])}, precision {_pct(metrics['precision'])}, "
             f"recall {_pct(metrics['recall'])}; precision of the top 100 cases "
-            f"{_pct(summary['report']['metrics']['cases'].get('precision_top_100'))}"
+            f"{_pct(metrics_all.get('cases', {}).get('precision_top_100'))}"
         )
     out.print(
         f"\nreport: {run_dir / 'report.html'} (and report.md)\ncases: {run_dir / 'cases.parquet'}"
     )
+
+
+@cli.command("show", epilog=EPILOG)
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
+def show(run_dir: Path, top: int) -> None:
+    """Print the top cases of RUN_DIR (a run directory or a published interval) and, when the
+    input was labelled, recall per typology."""
+    from flows87.errors import InputError
+    from flows87.io import read_json
+
+    if not (run_dir / "cases.parquet").exists():
+        raise InputError("no cases.parquet: not a finished run", file=run_dir)
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    _print_cases(run_dir, metrics, top)
 
 
 def _pct(v: float | None) -> str:
