@@ -85,7 +85,10 @@ class Interval:
             "end": self.end,
             "window_start": self.window_start,
         }
-        names = {f for _, f, _, _ in string.Formatter().parse(source) if f}
+        try:
+            names = {f for _, f, _, _ in string.Formatter().parse(source) if f is not None}
+        except ValueError as exc:
+            raise ConfigError(f"source template {source!r}: {exc}", field="source") from None
         unknown = sorted({n.split(".")[0].split("[")[0] for n in names} - values.keys())
         if unknown:
             raise ConfigError(
@@ -95,7 +98,7 @@ class Interval:
             )
         try:
             return source.format(**values)
-        except (ValueError, IndexError) as exc:
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError) as exc:
             raise ConfigError(f"source template {source!r}: {exc}", field="source") from None
 
 

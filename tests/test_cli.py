@@ -170,3 +170,9 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert (run / name).exists(), name
     assert summary["cases"]["cases"] == pl.read_parquet(run / "cases.parquet").height > 0
     assert summary["report"]["metrics"]["accounts"]["suspicious_accounts"] > 0
+
+
+def test_show_prints_top_cases_of_a_run(tmp_path: Path) -> None:
+    from flows87.cli import main
+
+    assert main(["show", str(tmp_path)]) == 2  # not a finished run: a clear error, exit 2

@@ -304,3 +304,28 @@ def test_partitioned_run_equals_unpartitioned(
         cases_three.select("case_id", "rank", "accounts", "signal_ids"),
     )
     assert_frame_equal(cases_one.select("risk_score"), cases_three.select("risk_score"), rel_tol=1e-9)
+
+
+def test_next_interval_adds_to_the_queue_without_duplicates(daily, first_run, data_dir: Path) -> None:  # noqa: ANN001
+    """What a backfill or catch-up does: one run per interval, each published beside the others."""
+    home, _ = first_run
+    os.environ["FLOWS87_HOME"] = str(home)
+    try:
+        # the data ends on 15 March, so the next day's window holds 13 of its 14 days
+        dag_run = daily.test(
+            logical_date=LOGICAL + timedelta(days=1),
+            run_conf={"source": str(data_dir), "lookback_days": DAYS},
+        )
+    finally:
+        del os.environ["FLOWS87_HOME"]
+    assert str(dag_run.state) == "success", states(dag_run)
+    nxt = "2026-03-15T0000Z--2026-03-16T0000Z"
+    assert (home / "runs" / nxt / "cases.parquet").exists()
+    history = pl.read_parquet(home / "published" / "cases_history.parquet")
+    assert set(history["interval_key"]) == {KEY, nxt}
+    queue = pl.read_parquet(home / "published" / "cases.parquet")
+    assert queue["case_id"].is_unique().all()
+    assert set(queue["case_id"]) == set(history["case_id"])
+    again = queue.filter(pl.col("intervals_seen") == 2)
+    assert again.height > 0, "the same schemes should be found again a day later"
+    assert set(again["interval_key"]) == {nxt}
