@@ -171,8 +171,13 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert summary["cases"]["cases"] == pl.read_parquet(run / "cases.parquet").height > 0
     assert summary["report"]["metrics"]["accounts"]["suspicious_accounts"] > 0
 
+    # `flows87 show` prints the same run's top cases and recall per typology
+    assert main(["show", str(run), "--top", "3"]) == EXIT_OK
+    shown = capsys.readouterr().out
+    top = pl.read_parquet(run / "cases.parquet")["case_id"].head(3).to_list()
+    assert all(c in shown for c in top)
+    assert "recall" in shown and "report.html" in shown
 
-def test_show_prints_top_cases_of_a_run(tmp_path: Path) -> None:
-    from flows87.cli import main
 
-    assert main(["show", str(tmp_path)]) == 2  # not a finished run: a clear error, exit 2
+def test_show_refuses_a_folder_without_cases(tmp_path: Path) -> None:
+    assert main(["show", str(tmp_path)]) == EXIT_USER
