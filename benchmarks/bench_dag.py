@@ -102,10 +102,19 @@ def dag_run(data: Path, home: Path, partitions: int) -> dict[str, Any]:
     for setup in (["db", "migrate"], ["dags", "reserialize"]):
         subprocess.run([airflow, *setup], env=env, capture_output=True, check=True)
     conf = json.dumps({"source": str(data), "lookback_days": DAYS, "partitions": partitions})
-    result = timed([airflow, "dags", "test", "flows87_daily", LOGICAL, "-c", conf], env, home / "log")
-    state = subprocess.run(
-        [airflow, "dags", "state", "flows87_daily", LOGICAL], env=env, capture_output=True, text=True
-    ).stdout.strip().splitlines()
+    result = timed(
+        [airflow, "dags", "test", "flows87_daily", LOGICAL, "-c", conf], env, home / "log"
+    )
+    state = (
+        subprocess.run(
+            [airflow, "dags", "state", "flows87_daily", LOGICAL],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
     result["ok"] = result["ok"] and bool(state) and state[-1].startswith("success")
     runs = sorted((home / "flows87" / "runs").glob("*"))
     if runs:
@@ -149,7 +158,9 @@ def main() -> None:
             )
         results[str(size)] = row
         print(f"\n{size:,} transactions")
-        print(f"{'how':<10} {'ok':<5} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'cases':>6}  stages (s)")
+        print(
+            f"{'how':<10} {'ok':<5} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'cases':>6}  stages (s)"
+        )
         for how, r in row.items():
             print(
                 f"{how:<10} {r['ok']!s:<5} {r['wall_s']:>7} {r['cpu_s']:>7} {r['peak_rss_mb']:>8}"

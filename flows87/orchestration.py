@@ -137,7 +137,9 @@ def _interval(context: dict[str, Any], lookback_days: int) -> schedule.Interval:
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None or end <= start:
         # a manual run of an unscheduled DAG has no interval: judge the day before its date
-        end = schedule.utc(context.get("logical_date") or context.get("run_after") or datetime.now(UTC))
+        end = schedule.utc(
+            context.get("logical_date") or context.get("run_after") or datetime.now(UTC)
+        )
         end = end.replace(hour=0, minute=0, second=0, microsecond=0)
         start = end - timedelta(days=1)
     return schedule.Interval.of(start, end, lookback_days)
@@ -153,7 +155,9 @@ def task_run(context: dict[str, Any]) -> TaskRun:
     try:
         config = RunConfig(
             format=params.get("format") or None,
-            rules_dir=Path(params["rules_dir"]) if params.get("rules_dir") else RunConfig().rules_dir,
+            rules_dir=Path(params["rules_dir"])
+            if params.get("rules_dir")
+            else RunConfig().rules_dir,
             windows=list(params["windows"]) if params.get("windows") else None,
             interval_start=interval.window_start,
             interval_end=interval.end,
@@ -172,9 +176,11 @@ def _log_report(exc: QualityGateError) -> None:
         return
     lines = exc.report.read_text(encoding="utf-8").splitlines()
     shown = "\n".join(lines[:MAX_REPORT_LINES])
-    more = f"\n... ({len(lines) - MAX_REPORT_LINES} more lines in {exc.report})" if len(
-        lines
-    ) > MAX_REPORT_LINES else ""
+    more = (
+        f"\n... ({len(lines) - MAX_REPORT_LINES} more lines in {exc.report})"
+        if len(lines) > MAX_REPORT_LINES
+        else ""
+    )
     log.error("quality gate report %s:\n%s%s", exc.report, shown, more)
 
 
@@ -184,7 +190,10 @@ def call(context: dict[str, Any], name: str, fn: Callable[[TaskRun], T]) -> T:
 
     from flows87.runinfo import assemble
 
-    run = task_run(context)
+    try:
+        run = task_run(context)
+    except Flows87Error as exc:  # bad params: no retry can fix them
+        raise AirflowFailException(f"flows87 {name}: {exc.message}") from exc
     log.info("flows87 %s: interval %s, run directory %s", name, run.interval.key, run.run_dir)
     try:
         result = fn(run)
@@ -198,7 +207,11 @@ def call(context: dict[str, Any], name: str, fn: Callable[[TaskRun], T]) -> T:
 
 
 def _params(run: TaskRun) -> dict[str, Any]:
-    return {**run.config.as_params(), "interval": run.interval.key, "source": run.params.get("source")}
+    return {
+        **run.config.as_params(),
+        "interval": run.interval.key,
+        "source": run.params.get("source"),
+    }
 
 
 # The tasks, one function each (the DAG file wires them).
@@ -232,13 +245,17 @@ def plan(context: dict[str, Any]) -> list[int]:
 def features_part(context: dict[str, Any], part: int) -> dict[str, Any]:
     from flows87.stages import partitioned
 
-    return call(context, "features", lambda run: partitioned.features_part(run.run_dir, part, run.config))
+    return call(
+        context, "features", lambda run: partitioned.features_part(run.run_dir, part, run.config)
+    )
 
 
 def gate_features(context: dict[str, Any]) -> dict[str, Any]:
     from flows87.stages import partitioned
 
-    return call(context, "gate_features", lambda run: partitioned.gate_features(run.run_dir, run.config))
+    return call(
+        context, "gate_features", lambda run: partitioned.gate_features(run.run_dir, run.config)
+    )
 
 
 def rules_part(context: dict[str, Any], part: int) -> dict[str, Any]:
@@ -250,7 +267,9 @@ def rules_part(context: dict[str, Any], part: int) -> dict[str, Any]:
 def merge_rules(context: dict[str, Any]) -> dict[str, Any]:
     from flows87.stages import partitioned
 
-    return call(context, "merge_rules", lambda run: partitioned.merge_rules(run.run_dir, run.config))
+    return call(
+        context, "merge_rules", lambda run: partitioned.merge_rules(run.run_dir, run.config)
+    )
 
 
 def detectors(context: dict[str, Any]) -> dict[str, Any]:
@@ -283,7 +302,11 @@ def report(context: dict[str, Any]) -> dict[str, Any]:
     def go(run: TaskRun) -> dict[str, Any]:
         out = stages.report(run.run_dir, run.config, command=DAG_ID)
         metrics = out.get("metrics", {}).get("accounts") or {}
-        return {"report": out["report"], "recall": metrics.get("recall"), "precision": metrics.get("precision")}
+        return {
+            "report": out["report"],
+            "recall": metrics.get("recall"),
+            "precision": metrics.get("precision"),
+        }
 
     return call(context, "report", go)
 
@@ -293,7 +316,11 @@ def publish(context: dict[str, Any]) -> dict[str, Any]:
 
     def go(run: TaskRun) -> dict[str, Any]:
         out = publish_run(
-            run.run_dir, run.interval.key, run.interval.start, run.interval.end, schedule.published_dir()
+            run.run_dir,
+            run.interval.key,
+            run.interval.start,
+            run.interval.end,
+            schedule.published_dir(),
         )
         log.info("cases published: %s (interval snapshot %s)", out["published"], out["snapshot"])
         return out

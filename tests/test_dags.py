@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 14
-LOGICAL = datetime(2026, 3, 15, tzinfo=UTC)  # the run at midnight judges 14 March, looks back 14 days
+LOGICAL = datetime(
+    2026, 3, 15, tzinfo=UTC
+)  # the run at midnight judges 14 March, looks back 14 days
 KEY = "2026-03-14T0000Z--2026-03-15T0000Z"
 HEAVY = ("great_expectations", "pyod", "networkx", "sklearn", "flows87.features.compute")
 
@@ -99,7 +101,9 @@ def first_run(daily, data_dir: Path, tmp_path_factory: pytest.TempPathFactory): 
 
 
 @pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
-def test_dag_file_imports_quickly_without_warnings_or_heavy_work(path: Path, tmp_path: Path) -> None:
+def test_dag_file_imports_quickly_without_warnings_or_heavy_work(
+    path: Path, tmp_path: Path
+) -> None:
     """Parsed in a fresh interpreter, as the DAG processor does, every few seconds."""
     probe = f"""
 import json, sys, time, warnings
@@ -202,7 +206,10 @@ def test_rerun_of_the_same_interval_changes_nothing(daily, first_run, data_dir: 
 
 
 def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
-    daily, first_run, data_dir: Path, tmp_path: Path  # noqa: ANN001
+    daily,
+    first_run,
+    data_dir: Path,
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     home, _ = first_run
     published = home / "published"
@@ -272,7 +279,10 @@ def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_dir: 
 
 
 def test_partitioned_run_equals_unpartitioned(
-    daily, first_run, data_dir: Path, tmp_path: Path  # noqa: ANN001
+    daily,
+    first_run,
+    data_dir: Path,
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     home, _ = first_run
     dag_run = run_daily(daily, tmp_path / "home", data_dir, partitions=3)
@@ -294,7 +304,9 @@ def test_partitioned_run_equals_unpartitioned(
     )
     sig_keys = ["source", "signal_id", "account_id", "window_start"]
     a, b = frame(one, "signals.parquet", sig_keys), frame(three, "signals.parquet", sig_keys)
-    assert_frame_equal(a.drop("score", "evidence", "summary"), b.drop("score", "evidence", "summary"))
+    assert_frame_equal(
+        a.drop("score", "evidence", "summary"), b.drop("score", "evidence", "summary")
+    )
     assert_frame_equal(a.select("score"), b.select("score"), rel_tol=1e-9)
     cases_one = pl.read_parquet(one / "cases.parquet")
     cases_three = pl.read_parquet(three / "cases.parquet")
@@ -303,10 +315,14 @@ def test_partitioned_run_equals_unpartitioned(
         cases_one.select("case_id", "rank", "accounts", "signal_ids"),
         cases_three.select("case_id", "rank", "accounts", "signal_ids"),
     )
-    assert_frame_equal(cases_one.select("risk_score"), cases_three.select("risk_score"), rel_tol=1e-9)
+    assert_frame_equal(
+        cases_one.select("risk_score"), cases_three.select("risk_score"), rel_tol=1e-9
+    )
 
 
-def test_next_interval_adds_to_the_queue_without_duplicates(daily, first_run, data_dir: Path) -> None:  # noqa: ANN001
+def test_next_interval_adds_to_the_queue_without_duplicates(
+    daily, first_run, data_dir: Path
+) -> None:  # noqa: ANN001
     """What a backfill or catch-up does: one run per interval, each published beside the others."""
     home, _ = first_run
     os.environ["FLOWS87_HOME"] = str(home)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,10 +65,8 @@ def test_source_templates() -> None:
 @given(st.text(max_size=40))
 def test_any_source_text_renders_or_gives_a_config_error(text: str) -> None:
     iv = Interval.of(DAY, DAY + timedelta(days=1), 30)
-    try:
+    with contextlib.suppress(ConfigError):
         assert isinstance(iv.render(text), str)
-    except ConfigError:
-        pass
 
 
 def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path: Path) -> None:

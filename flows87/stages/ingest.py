@@ -107,7 +107,9 @@ def load_raw(run_dir: Path) -> RawInput:
     )
 
 
-def read(source: str | Path, run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+def read(
+    source: str | Path, run_dir: str | Path, config: RunConfig | None = None
+) -> dict[str, Any]:
     """The read step alone (an Airflow task): parse, keep the interval, stage for the gate."""
     config = config or RunConfig()
     run_dir = Path(run_dir)

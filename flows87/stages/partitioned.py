@@ -47,7 +47,9 @@ def assign(account_ids: pl.Series, partitions: int) -> pl.DataFrame:
         account_ids.unique()
         .sort()
         .to_frame("account_id")
-        .with_columns((pl.col("account_id").hash(HASH_SEED) % partitions).cast(pl.Int32).alias("part"))
+        .with_columns(
+            (pl.col("account_id").hash(HASH_SEED) % partitions).cast(pl.Int32).alias("part")
+        )
     )
 
 
@@ -81,7 +83,9 @@ def _members(run_dir: Path, part: int) -> pl.Series:
     table = pl.read_parquet(run_dir / "partitions.parquet")
     n = int(table["part"].max() or 0) + 1
     if not 0 <= part < n:
-        raise InputError(f"no partition {part}: this run has {n}", file=run_dir / "partitions.parquet")
+        raise InputError(
+            f"no partition {part}: this run has {n}", file=run_dir / "partitions.parquet"
+        )
     return table.filter(pl.col("part") == part)["account_id"]
 
 
@@ -103,7 +107,9 @@ def _transactions(run_dir: Path, members: pl.Series) -> pl.DataFrame:
     )
 
 
-def features_part(run_dir: str | Path, part: int, config: RunConfig | None = None) -> dict[str, Any]:
+def features_part(
+    run_dir: str | Path, part: int, config: RunConfig | None = None
+) -> dict[str, Any]:
     """Features of one partition's accounts, not yet gated."""
     config = config or RunConfig()
     run_dir = Path(run_dir)
@@ -164,9 +170,11 @@ def rules_part(run_dir: str | Path, part: int, config: RunConfig | None = None) 
         ids = members.implode()
         tx = _transactions(run_dir, members)
         acc = pl.read_parquet(run_dir / "accounts.parquet")
-        feats = pl.scan_parquet(run_dir / "features.parquet").filter(
-            pl.col("account_id").is_in(ids)
-        ).collect()
+        feats = (
+            pl.scan_parquet(run_dir / "features.parquet")
+            .filter(pl.col("account_id").is_in(ids))
+            .collect()
+        )
         result = run_rules(
             chosen, feats, tx, acc, settings, _origin(run_dir, config), config.rule_overrides
         )

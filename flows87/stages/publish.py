@@ -61,9 +61,7 @@ def current_cases(history: pl.DataFrame) -> pl.DataFrame:
         pl.col("interval_key").n_unique().alias("intervals_seen"),
     )
     latest = history.sort("interval_end", "case_id").unique("case_id", keep="last")
-    return latest.join(seen, on="case_id").sort(
-        ["risk_score", "case_id"], descending=[True, False]
-    )
+    return latest.join(seen, on="case_id").sort(["risk_score", "case_id"], descending=[True, False])
 
 
 def publish(
