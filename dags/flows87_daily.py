@@ -1,8 +1,9 @@
 """flows87_daily: every day, score the last `lookback_days` of transactions and publish the cases.
 
 read → gate_raw → partition → features (per partition) → gate_features
-→ rules (per partition) → merge_rules → graph ┐
-→ detectors ──────────────────────────────────┴→ gate_signals → cases → report → publish
+  → rules (per partition) → merge_rules → graph ──────────────────┐
+  → fit_detectors → detectors (per partition) → combine_detectors ┴→ gate_signals
+  → cases → report → publish
 
 Each task is one call into flows87.orchestration; tasks exchange files under
 FLOWS87_HOME/runs/<data interval>/ and XCom carries only small summaries. A failed quality gate
@@ -65,8 +66,16 @@ def flows87_daily() -> None:
         return o.merge_rules(get_current_context())
 
     @task
-    def detectors() -> dict:
-        return o.detectors(get_current_context())
+    def fit_detectors() -> dict:
+        return o.fit_detectors(get_current_context())
+
+    @task(map_index_template="part {{ task.op_kwargs['part'] }}")
+    def detectors(part: int) -> dict:
+        return o.detectors_part(get_current_context(), part)
+
+    @task
+    def combine_detectors() -> dict:
+        return o.combine_detectors(get_current_context())
 
     @task
     def graph() -> dict:
@@ -100,7 +109,8 @@ def flows87_daily() -> None:
     rule_parts >> merged
     signals = gate_signals()
     merged >> graph() >> signals
-    gated >> detectors() >> signals
+    detector_parts = detectors.expand(part=parts)
+    gated >> fit_detectors() >> detector_parts >> combine_detectors() >> signals
     signals >> cases() >> report() >> publish()
 
 

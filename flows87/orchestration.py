@@ -272,10 +272,30 @@ def merge_rules(context: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def detectors(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87 import stages
+def fit_detectors(context: dict[str, Any]) -> dict[str, Any]:
+    from flows87.stages import partitioned
 
-    return call(context, "detectors", lambda run: stages.anomalies(run.run_dir, run.config))
+    return call(
+        context, "fit_detectors", lambda run: partitioned.fit_detectors(run.run_dir, run.config)
+    )
+
+
+def detectors_part(context: dict[str, Any], part: int) -> dict[str, Any]:
+    from flows87.stages import partitioned
+
+    return call(
+        context, "detectors", lambda run: partitioned.detectors_part(run.run_dir, part, run.config)
+    )
+
+
+def combine_detectors(context: dict[str, Any]) -> dict[str, Any]:
+    from flows87.stages import partitioned
+
+    return call(
+        context,
+        "combine_detectors",
+        lambda run: partitioned.combine_detectors(run.run_dir, run.config),
+    )
 
 
 def graph(context: dict[str, Any]) -> dict[str, Any]:

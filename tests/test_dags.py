@@ -148,7 +148,8 @@ def test_daily_dag_params_and_structure(daily) -> None:  # noqa: ANN001
     }
     tasks = {t.task_id: t for t in daily.tasks}
     assert tasks["gate_raw"].upstream_task_ids == {"read"}
-    assert tasks["gate_signals"].upstream_task_ids == {"graph", "detectors"}
+    assert tasks["gate_signals"].upstream_task_ids == {"graph", "combine_detectors"}
+    assert tasks["detectors"].upstream_task_ids == {"fit_detectors", "partition"}
     assert tasks["publish"].upstream_task_ids == {"report"}
     assert tasks["read"].retries >= 1 and tasks["publish"].retries >= 1
     assert [o.name for o in tasks["publish"].outlets] == ["flows87_cases"]
@@ -288,11 +289,10 @@ def test_partitioned_run_equals_unpartitioned(
     dag_run = run_daily(daily, tmp_path / "home", data_dir, partitions=3)
     got = states(dag_run)
     assert str(dag_run.state) == "success", got
-    assert {k for k in got if k.startswith("features[")} == {
-        "features[0]",
-        "features[1]",
-        "features[2]",
-    }
+    for mapped in ("features", "rules", "detectors"):
+        assert {k for k in got if k.startswith(mapped + "[")} == {
+            f"{mapped}[{i}]" for i in range(3)
+        }, got
     one, three = home / "runs" / KEY, tmp_path / "home" / "runs" / KEY
 
     def frame(run_dir: Path, name: str, keys: list[str]) -> pl.DataFrame:
@@ -308,6 +308,11 @@ def test_partitioned_run_equals_unpartitioned(
         a.drop("score", "evidence", "summary"), b.drop("score", "evidence", "summary")
     )
     assert_frame_equal(a.select("score"), b.select("score"), rel_tol=1e-9)
+    assert_frame_equal(
+        pl.read_parquet(one / "anomaly_scores.parquet"),
+        pl.read_parquet(three / "anomaly_scores.parquet"),
+        check_exact=True,
+    )
     cases_one = pl.read_parquet(one / "cases.parquet")
     cases_three = pl.read_parquet(three / "cases.parquet")
     assert cases_one.height > 0

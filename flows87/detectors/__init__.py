@@ -4,8 +4,12 @@ from flows87.detectors.ensemble import (
     DEFAULT_SETTINGS,
     DetectorSettings,
     EnsembleResult,
+    Fitted,
     ModelSpec,
+    combine,
+    fit,
     load_settings,
+    raw_scores,
     score,
 )
 
@@ -13,7 +17,11 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "DetectorSettings",
     "EnsembleResult",
+    "Fitted",
     "ModelSpec",
+    "combine",
+    "fit",
     "load_settings",
+    "raw_scores",
     "score",
 ]

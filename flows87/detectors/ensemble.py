@@ -82,29 +82,34 @@ class EnsembleResult:
     features_used: list[str] = field(default_factory=list)
 
 
-def _matrix(features: pl.DataFrame, settings: DetectorSettings) -> tuple[pl.DataFrame, list[str]]:
-    """One row per account: the maximum of each numeric feature over the window's periods."""
-    cols = [c for c in NUMERIC if c not in settings.exclude and c in features.columns]
-    frame = (
+def _columns(features: pl.DataFrame, settings: DetectorSettings) -> list[str]:
+    return [c for c in NUMERIC if c not in settings.exclude and c in features.columns]
+
+
+def _matrix(features: pl.DataFrame, settings: DetectorSettings, cols: list[str]) -> pl.DataFrame:
+    """One row per account (sorted by id): the maximum of each feature over the window's periods."""
+    return (
         features.filter(pl.col("window") == settings.window)
         .group_by("account_id")
         .agg([pl.col(c).max() for c in cols])
         .filter((pl.col("in_count") + pl.col("out_count")) >= settings.min_transactions)
         .sort("account_id")
     )
-    # Keep informative columns only: some data, and not constant.
-    stats = (
-        frame.select([pl.col(c).drop_nulls().n_unique().alias(c) for c in cols]).row(0, named=True)
-        if frame.height
-        else {}
+
+
+def _informative(frame: pl.DataFrame, cols: list[str]) -> list[str]:
+    """Columns with some data that are not constant."""
+    if not frame.height:
+        return []
+    stats = frame.select([pl.col(c).drop_nulls().n_unique().alias(c) for c in cols]).row(
+        0, named=True
     )
-    used = [c for c in cols if stats.get(c, 0) > 1]
-    return frame.select(["account_id", *used]), used
+    return [c for c in cols if stats.get(c, 0) > 1]
 
 
-def _transform(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
-    """Signed log1p, then robust standardisation (median / IQR): heavy tails tamed, scale-free."""
-    x = frame.select(
+def _log(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
+    """Signed log1p: heavy tails tamed."""
+    return frame.select(
         [
             (
                 pl.col(c).cast(pl.Float64).fill_null(0.0).sign()
@@ -113,10 +118,14 @@ def _transform(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
             for c in used
         ]
     ).to_numpy()
+
+
+def _robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and IQR (the standard deviation, or 1, for columns without spread): scale-free."""
     med = np.median(x, axis=0)
     iqr = np.subtract(*np.percentile(x, [75, 25], axis=0))
     scale = np.where(iqr > 0, iqr, np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0))
-    return (x - med) / scale
+    return med, scale
 
 
 def _rank01(values: np.ndarray) -> np.ndarray:
@@ -139,43 +148,116 @@ _FAST_PARAMS = {"ECOD": set(), "COPOD": set(), "HBOS": {"n_bins", "alpha", "tol"
 of the time), with the parameters it understands; other models and parameters go to PyOD."""
 
 
-def _fast_scores(spec: ModelSpec, x: np.ndarray, shared: dict[str, Any]) -> np.ndarray | None:
-    """The model's training scores from `fast`, or None when PyOD must compute them."""
+def _fast_params(spec: ModelSpec) -> dict[str, Any] | None:
+    """The model's parameters when `fast` computes it, else None (PyOD does)."""
     accepted = _FAST_PARAMS.get(spec.name)
     params = {k: v for k, v in spec.params.items() if k not in ("contamination", "n_jobs")}
     if accepted is None or not set(params) <= accepted:
         return None
-    if spec.name == "HBOS":
-        if isinstance(params.get("n_bins", 10), str):  # "auto" bins: PyOD's own path
-            return None
-        return fast.hbos_scores(x, **params)
-    if "tails" not in shared:  # ECOD and COPOD read the same tail probabilities
-        shared["tails"] = fast.tails(x)
-    return (fast.ecod_scores if spec.name == "ECOD" else fast.copod_scores)(shared["tails"])
+    if spec.name == "HBOS" and isinstance(params.get("n_bins", 10), str):
+        return None  # "auto" bins: PyOD's own path
+    return params
 
 
-def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
-    frame, used = _matrix(features, settings)
+@dataclass
+class Fitted:
+    """What scoring needs from the whole population: columns used, scaling, fitted models.
+
+    Small enough to pickle and hand to the tasks that score one account partition each."""
+
+    settings: DetectorSettings
+    used: list[str]
+    med: np.ndarray
+    scale: np.ndarray
+    n: int
+    models: dict[str, Any] = field(default_factory=dict)
+
+
+def fit(features: pl.DataFrame, settings: DetectorSettings) -> Fitted | None:
+    """Fit on every account of the window; None when there are too few accounts to judge."""
+    cols = _columns(features, settings)
+    frame = _matrix(features, settings, cols)
+    used = _informative(frame, cols)
     if frame.height < 20 or not used:
-        empty = pl.DataFrame(schema={"account_id": pl.String, "anomaly_score": pl.Float64})
-        return EnsembleResult(empty, empty_signals(), used)
-    x = _transform(frame, used)
-    ranks = {}
-    shared: dict[str, Any] = {}
+        return None
+    logged = _log(frame, used)
+    med, scale = _robust(logged)
+    x = (logged - med) / scale
+    fitted = Fitted(settings, used, med, scale, frame.height)
+    tails = None
     for spec in settings.models:
-        raw = _fast_scores(spec, x, shared)
-        if raw is None:
-            raw = _model(spec, settings.seed).fit(x).decision_scores_
-        ranks[f"rank_{spec.name.lower()}"] = _rank01(np.asarray(raw))
+        params = _fast_params(spec)
+        if params is not None and spec.name == "HBOS":
+            fitted.models[spec.name] = fast.hbos_fit(x, **params)
+        elif params is not None:
+            tails = tails or fast.fit_tails(x)  # ECOD and COPOD share the sorted columns
+            fitted.models[spec.name] = tails
+        else:
+            fitted.models[spec.name] = _model(spec, settings.seed).fit(x)
+    return fitted
+
+
+def raw_scores(fitted: Fitted, features: pl.DataFrame) -> pl.DataFrame:
+    """account_id and each model's raw score, for the accounts of `features` (any subset of the
+    fitted population, e.g. one partition). A population member gets its training score."""
+    settings = fitted.settings
+    frame = _matrix(features, settings, _columns(features, settings))
+    missing = [c for c in fitted.used if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"features missing for the fitted detectors: {', '.join(missing)}")
+    x = (_log(frame, fitted.used) - fitted.med) / fitted.scale
+    out: dict[str, np.ndarray] = {}
+    tails = None
+    for spec in settings.models:
+        model = fitted.models[spec.name]
+        if isinstance(model, fast.FittedHBOS):
+            raw = fast.hbos_score(model, x)
+        elif isinstance(model, fast.FittedTails):
+            tails = tails or fast.tails_of(model, x)
+            raw = (fast.ecod_scores if spec.name == "ECOD" else fast.copod_scores)(tails)
+        elif frame.height == fitted.n:
+            raw = model.decision_scores_  # the whole population: its training scores
+        else:
+            raw = model.decision_function(x)
+        out[f"raw_{spec.name.lower()}"] = np.asarray(raw, dtype=np.float64)
+    return frame.select("account_id").with_columns(*[pl.Series(k, v) for k, v in out.items()])
+
+
+def combine(raw: pl.DataFrame, features: pl.DataFrame, fitted: Fitted) -> EnsembleResult:
+    """Rank each model's scores over all accounts, average, flag the top share, explain them."""
+    settings = fitted.settings
+    raw = raw.sort("account_id")
+    ranks = {
+        f"rank_{spec.name.lower()}": _rank01(raw[f"raw_{spec.name.lower()}"].to_numpy())
+        for spec in settings.models
+    }
     combined = np.mean(np.column_stack(list(ranks.values())), axis=1)
-    scores = frame.select("account_id").with_columns(
+    scores = raw.select("account_id").with_columns(
         pl.Series("anomaly_score", combined), *[pl.Series(k, v) for k, v in ranks.items()]
     )
     # Exactly the top share, ties broken by account order (the frame is sorted by account_id).
     k = max(1, int(round(len(combined) * settings.contamination)))
     flagged = np.sort(np.argsort(-combined, kind="stable")[:k])
-    signals = _explain(frame, used, x, combined, flagged, settings)
-    return EnsembleResult(scores, signals, used)
+    frame = _matrix(features, settings, fitted.used).select("account_id", *fitted.used)
+    if not frame["account_id"].equals(raw["account_id"]):
+        raise ConfigError("detector scores and features cover different accounts")
+    x = (_log(frame, fitted.used) - fitted.med) / fitted.scale
+    signals = _explain(frame, fitted.used, x, combined, flagged, settings)
+    return EnsembleResult(scores, signals, fitted.used)
+
+
+def _empty(used: list[str]) -> EnsembleResult:
+    empty = pl.DataFrame(schema={"account_id": pl.String, "anomaly_score": pl.Float64})
+    return EnsembleResult(empty, empty_signals(), used)
+
+
+def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
+    """fit, raw_scores and combine in one go (the unpartitioned stage)."""
+    fitted = fit(features, settings)
+    if fitted is None:
+        cols = _columns(features, settings)
+        return _empty(_informative(_matrix(features, settings, cols), cols))
+    return combine(raw_scores(fitted, features), features, fitted)
 
 
 def _explain(

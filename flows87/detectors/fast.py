@@ -113,3 +113,83 @@ def hbos_scores(
             scores[np.flatnonzero(above)[~far], i] = out[n_bins - 1]
             scores[np.flatnonzero(above)[far], i] = out.min()
     return -1 * np.sum(scores, axis=1)
+
+
+# Fitted once, scored in parts: the partitioned path (one task per account partition) scores its
+# accounts against the whole population's columns, and gets each account's training score.
+
+
+@dataclass
+class FittedTails:
+    """Each column sorted (the empirical distribution ECOD and COPOD score against)."""
+
+    sorted_cols: np.ndarray  # (d, n)
+    skew_sign: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.sorted_cols.shape[1])
+
+
+def fit_tails(x: np.ndarray) -> FittedTails:
+    cols = np.sort(np.ascontiguousarray(x.T), axis=1)
+    return FittedTails(cols, np.sign(skew(x, axis=0)))
+
+
+def tails_of(fitted: FittedTails, x: np.ndarray) -> Tails:
+    """`tails` of rows `x` against the fitted population: for rows of the population, the very
+    values `tails(population)` gives them (the last of a value's ties for the left tail, the
+    first for the right, as PyOD ranks them)."""
+    n = fitted.n
+    prob = np.linspace(np.ones(1) / n, np.ones(1), n)[:, 0]
+    neg_log = -1 * np.log(prob)
+    m, d = x.shape
+    left, right = np.empty((m, d)), np.empty((m, d))
+    for j in range(d):
+        col = fitted.sorted_cols[j]
+        last_of = np.searchsorted(col, x[:, j], side="right") - 1
+        first_of = np.searchsorted(col, x[:, j], side="left")
+        # values outside the population (not on its rows) take the nearest tail probability
+        left[:, j] = neg_log[np.clip(last_of, 0, n - 1)]
+        right[:, j] = neg_log[np.clip(n - 1 - first_of, 0, n - 1)]
+    return Tails(left, right, fitted.skew_sign)
+
+
+@dataclass
+class FittedHBOS:
+    hists: list[np.ndarray]
+    edges: list[np.ndarray]
+    n_bins: int
+    alpha: float
+    tol: float
+
+
+def hbos_fit(x: np.ndarray, n_bins: int = 10, alpha: float = 0.1, tol: float = 0.5) -> FittedHBOS:
+    hists, edges = [], []
+    for i in range(x.shape[1]):
+        h, e = np.histogram(x[:, i], bins=n_bins, density=True)
+        hists.append(h)
+        edges.append(e)
+    return FittedHBOS(hists, edges, n_bins, alpha, tol)
+
+
+def hbos_score(fitted: FittedHBOS, x: np.ndarray) -> np.ndarray:
+    """`hbos_scores` of rows `x` against the fitted histograms (PyOD's rule beyond the edges)."""
+    n, d = x.shape
+    n_bins, tol = fitted.n_bins, fitted.tol
+    scores = np.zeros((n, d))
+    for i in range(d):
+        hist, edges = fitted.hists[i], fitted.edges[i]
+        inds = np.digitize(x[:, i], edges, right=True)
+        out = np.log2(hist + fitted.alpha)
+        idx = np.clip(inds - 1, 0, n_bins - 1)
+        scores[:, i] = out[idx]
+        below, above = inds == 0, inds == n_bins + 1
+        if below.any():
+            far = (edges[0] - x[below, i]) > (edges[1] - edges[0]) * tol
+            scores[np.flatnonzero(below)[far], i] = out.min()
+        if above.any():
+            far = (x[above, i] - edges[-1]) > (edges[-1] - edges[-2]) * tol
+            scores[np.flatnonzero(above)[~far], i] = out[n_bins - 1]
+            scores[np.flatnonzero(above)[far], i] = out.min()
+    return -1 * np.sum(scores, axis=1)

@@ -4,9 +4,11 @@ Every account belongs to one partition (a hash of its id, fixed once per run in
 RUN/partitions.parquet so all workers agree). A partition's task reads the transactions that
 touch its accounts (both directions, so each of its accounts sees its whole history) and keeps
 only its own accounts' rows: the union over partitions equals the unpartitioned stage, which is
-the contract tests check. Detectors are fitted once on the whole feature table (a fitted model
-is small) and the scoring fans out. Graph patterns need the whole money graph and run once, in
-polars, after the partitions are merged.
+the contract tests check. Detectors are fitted once on every account (a model fitted on a
+population is what makes an account "unusual"; the fitted state pickles to a few MB), each
+partition scores its accounts against it, and one step ranks all scores together: the anomaly
+scores equal the unpartitioned stage's to the bit. Graph patterns need the whole money graph
+and run once, in polars, after the partitions are merged.
 
 Files: RUN/parts/<stage>-<part>.parquet, merged into the same files the unpartitioned stages
 write (features.parquet after its gate, signals_rules.parquet, ...), so everything downstream is
@@ -16,16 +18,17 @@ shared.
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from flows87 import quality
+from flows87 import detectors, quality
 from flows87.errors import ConfigError, InputError
 from flows87.features import compute
-from flows87.io import write_parquet
+from flows87.io import atomic_path, write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
 from flows87.runinfo import stage
 from flows87.stages.config import RunConfig
@@ -200,4 +203,76 @@ def merge_rules(run_dir: str | Path, config: RunConfig | None = None) -> dict[st
             if path.exists():
                 warnings += json.loads(path.read_text(encoding="utf-8")).get("warnings", [])
         rec.warnings = sorted(set(warnings))
+    return rec.counts
+
+
+MODEL = "detectors_model.pkl"
+
+
+def fit_detectors(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """Fit the ensemble once on every account (scaling, sorted columns, histograms, trees)."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "fit_detectors") as rec:
+        settings = detectors.load_settings(config.settings_path("detectors"))
+        rec.params = settings.model_dump()
+        fitted = detectors.fit(pl.read_parquet(run_dir / "features.parquet"), settings)
+        with atomic_path(run_dir / MODEL) as tmp:
+            tmp.write_bytes(pickle.dumps(fitted, protocol=pickle.HIGHEST_PROTOCOL))
+        rec.counts = {
+            "accounts": fitted.n if fitted else 0,
+            "features_used": len(fitted.used) if fitted else 0,
+        }
+    return rec.counts
+
+
+def _fitted(run_dir: Path) -> detectors.Fitted | None:
+    path = run_dir / MODEL
+    if not path.exists():
+        raise InputError("no fitted detectors: run fit_detectors first", file=path)
+    return pickle.loads(path.read_bytes())  # written by this run's fit_detectors task
+
+
+def detectors_part(
+    run_dir: str | Path, part: int, config: RunConfig | None = None
+) -> dict[str, Any]:
+    """Each model's score for one partition's accounts, against the whole population."""
+    run_dir = Path(run_dir)
+    with stage(run_dir, f"detectors-{part:04d}") as rec:
+        fitted = _fitted(run_dir)
+        ids = _members(run_dir, part).implode()
+        if fitted is None:
+            raw = pl.DataFrame(schema={"account_id": pl.String})
+        else:
+            feats = (
+                pl.scan_parquet(run_dir / "features.parquet")
+                .filter(pl.col("account_id").is_in(ids))
+                .collect()
+            )
+            raw = detectors.raw_scores(fitted, feats)
+        write_parquet(raw, part_file(run_dir, "detector_scores", part))
+        rec.counts = {"scored_accounts": raw.height}
+    return {"part": part, **rec.counts}
+
+
+def combine_detectors(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """Rank the partitions' scores over all accounts, flag and explain: the files the
+    unpartitioned detectors stage writes."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    with stage(run_dir, "detectors") as rec:
+        fitted = _fitted(run_dir)
+        if fitted is None:
+            settings = detectors.load_settings(config.settings_path("detectors"))
+            result = detectors.score(pl.read_parquet(run_dir / "features.parquet"), settings)
+        else:
+            raw = pl.concat([pl.read_parquet(p) for p in _parts(run_dir, "detector_scores")])
+            result = detectors.combine(raw, pl.read_parquet(run_dir / "features.parquet"), fitted)
+        write_parquet(result.signals, run_dir / SIGNAL_FILES["detectors"])
+        write_parquet(result.scores, run_dir / "anomaly_scores.parquet")
+        rec.counts = {
+            "scored_accounts": result.scores.height,
+            "signals": result.signals.height,
+            "features_used": len(result.features_used),
+        }
     return rec.counts
