@@ -24,19 +24,21 @@ from flows87.graph.identity import surname
 
 
 def _degrees(ctx: GraphContext, among: pl.DataFrame) -> pl.DataFrame:
-    """Distinct counterparties, in and out over all transactions, of the accounts in `among.x`."""
-    tx = ctx.transactions.lazy()
+    """Distinct transfer counterparties, in and out, of the accounts in `among.x`.
+
+    Card merchants and cash tills are left out: the shops a person pays by card do not make a hub.
+    """
+    every = transfers(ctx)
     legs = pl.concat(
         [
-            tx.select(pl.col("src_account").alias("x"), pl.col("dst_account").alias("cp")),
-            tx.select(pl.col("dst_account").alias("x"), pl.col("src_account").alias("cp")),
+            every.select(pl.col("src").alias("x"), pl.col("dst").alias("cp")),
+            every.select(pl.col("dst").alias("x"), pl.col("src").alias("cp")),
         ]
     )
     return (
-        legs.join(among.lazy(), on="x", how="semi")
+        legs.join(among, on="x", how="semi")
         .group_by("x")
         .agg(pl.col("cp").n_unique().alias("degree"))
-        .collect()
     )
 
 
@@ -69,6 +71,10 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             pl.col("t_out") > pl.col("t_in"),
             pl.col("t_out") <= pl.col("t_in") + window,
             pl.col("a") != pl.col("b"),
+            # The intermediary passes on (nearly) what it got: an employee paying rent out of
+            # a wage passes on a part, a mule passes on all but a fee.
+            pl.col("amt_out") >= pl.col("amt_in") * p["min_ratio"],
+            pl.col("amt_out") <= pl.col("amt_in") * p["max_ratio"],
         )
         .collect()
     )

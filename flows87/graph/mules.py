@@ -177,6 +177,13 @@ def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             pl.lit("mule_network:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over("group")
         ).alias("instance")
     )
+    # A ring that moved next to nothing (young friends splitting a bill) is not worth a case.
+    big = txns.group_by("instance").agg(pl.col("amt").sum().alias("moved"))
+    txns = txns.join(
+        big.filter(pl.col("moved") >= p["min_amount"]).select("instance"), on="instance", how="semi"
+    )
+    if txns.is_empty():
+        return empty_hits()
     stats = pl.concat([_density(f) for f in frames if not f.is_empty()]).join(
         txns.select("group", "instance").unique(), on="group"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows87.errors import ConfigError
-from flows87.graph import fans, flows, hubs, identity, labour, mules
+from flows87.graph import corridors, fans, flows, hubs, identity, labour, mules
 from flows87.graph.common import HIT_SCHEMA, GraphContext, empty_hits
 
 __all__ = ["HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
@@ -62,12 +62,15 @@ _ALL = (
     Pattern(
         "scatter_gather",
         "One account pays several little-used accounts which each pay the same second account "
-        "within days (scatter-gather through intermediaries).",
+        "within days (scatter-gather through intermediaries), each passing on between "
+        "`min_ratio` and `max_ratio` of what it received.",
         {
             "min_intermediaries": 3,
             "window_days": 5,
             "max_intermediary_degree": 30,
             "min_amount": 200,
+            "min_ratio": 0.0,
+            "max_ratio": 1000.0,
         },
         fans.scatter_gather,
     ),
@@ -110,8 +113,14 @@ _ALL = (
     Pattern(
         "mule_network",
         "A dense group of new accounts sending money to each other many-to-many "
-        "(a money-mule network).",
-        {"max_age_days": 90, "min_senders": 3, "min_receivers": 3, "min_density": 0.5},
+        "(a money-mule network) and moving at least `min_amount` in all.",
+        {
+            "max_age_days": 90,
+            "min_senders": 3,
+            "min_receivers": 3,
+            "min_density": 0.5,
+            "min_amount": 5000,
+        },
         mules.mule_network,
     ),
     Pattern(
@@ -172,6 +181,17 @@ _ALL = (
             "business_hubs": 1,
         },
         hubs.fan_out,
+    ),
+)
+
+_ALL = (
+    *_ALL,
+    Pattern(
+        "corridor_beneficiaries",
+        "The beneficiaries abroad of the small transfers of accounts that rules flagged for "
+        "frequent low-value payments to high-risk corridors (the facilitators on the other side).",
+        {"min_payments": 2, "max_amount": 150},
+        corridors.corridor_beneficiaries,
     ),
 )
 
