@@ -1,0 +1,54 @@
+"""The case store: cases, evidence, users, workflow and a hash-chained audit log (issue 5).
+
+The web layer and the CLI call these functions; each takes a SQLAlchemy Session (from
+`Store.session()`), checks the acting user's role itself and writes an audit entry; none commits
+(the `with store.session()` block does).
+"""
+
+from flows87.store.audit import AuditBreak, AuditStatus, audit_entries, check_audit, verify_audit
+from flows87.store.db import Store, default_url, head_revision, make_engine, resolve_url
+from flows87.store.errors import InvalidInput, NotFound, PermissionDenied, StoreError, WorkflowError
+from flows87.store.loader import LoadResult, load_run
+from flows87.store.models import DISPOSITIONS, ROLES, STATUSES, User
+from flows87.store.users import (
+    authenticate,
+    create_user,
+    get_user,
+    get_user_by_id,
+    list_users,
+    set_active,
+    set_password,
+    set_role,
+)
+
+__all__ = [
+    "DISPOSITIONS",
+    "ROLES",
+    "STATUSES",
+    "AuditBreak",
+    "AuditStatus",
+    "InvalidInput",
+    "LoadResult",
+    "NotFound",
+    "PermissionDenied",
+    "Store",
+    "StoreError",
+    "User",
+    "WorkflowError",
+    "audit_entries",
+    "authenticate",
+    "check_audit",
+    "create_user",
+    "default_url",
+    "get_user",
+    "get_user_by_id",
+    "head_revision",
+    "list_users",
+    "load_run",
+    "make_engine",
+    "resolve_url",
+    "set_active",
+    "set_password",
+    "set_role",
+    "verify_audit",
+]
