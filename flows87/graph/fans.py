@@ -28,7 +28,7 @@ def _degrees(ctx: GraphContext, among: pl.DataFrame) -> pl.DataFrame:
 
     Card merchants and cash tills are left out: the shops a person pays by card do not make a hub.
     """
-    every = transfers(ctx)
+    every = transfers(ctx).filter(pl.col("channel") != "card")
     legs = pl.concat(
         [
             every.select(pl.col("src").alias("x"), pl.col("dst").alias("cp")),
