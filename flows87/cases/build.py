@@ -16,7 +16,7 @@ import networkx as nx
 import polars as pl
 
 from flows87.cases.scoring import ScoringSettings
-from flows87.graph.analysis import edge_table, louvain, pagerank
+from flows87.graph.analysis import edge_table, pagerank
 
 MAX_CASE_TXNS = 2000
 
@@ -67,11 +67,26 @@ def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings)
         if len(comp) <= settings.max_case_accounts:
             groups.append(sorted(comp))
             continue
-        groups.extend(sorted(c) for c in louvain(g.subgraph(comp), seed=87))
+        groups.extend(sorted(c) for c in _louvain_split(comp, edges))
     # Louvain visits nodes in a seeded shuffle of the graph's node order and breaks ties by the
     # order of neighbours: sorted nodes and edges make the split depend on the data only. Groups
     # are ordered by their smallest account, which `_attach` uses to break ties.
     return sorted(groups, key=lambda grp: grp[0])
+
+
+def _louvain_split(comp: set[str], edges: list[tuple[str, str]]) -> list[set[str]]:
+    """`graph.analysis.louvain(g.subgraph(comp), seed=87)` without its copy of the subgraph.
+
+    `louvain` runs on `sorted_graph` of its input: nodes in sorted order, then the edges as
+    sorted (u, v) pairs with u <= v, in sorted order. `edges` is already that list for the whole
+    graph, and a component holds both ends of its edges or neither, so building the component's
+    graph from it directly gives the same graph (same node and neighbour order, hence the same
+    seeded communities) without sorting a large component's edges, with their data, again.
+    """
+    sub = nx.Graph()
+    sub.add_nodes_from(sorted(comp))
+    sub.add_edges_from(e for e in edges if e[0] in comp)
+    return nx.community.louvain_communities(sub, weight="weight", seed=87)
 
 
 def _attach(
@@ -115,24 +130,38 @@ def build(
     groups = _groups(eligible["account_id"].to_list(), pairs, settings)
     for member, idx in sorted(_attach(groups, pairs, risk_of).items()):
         groups[idx].append(member)
-    by_account = {
+    # each account's signals, strongest first (the order summaries and typology ties follow),
+    # as plain lists: one pass over the signals instead of a polars filter per case and account
+    ranked = signals.sort("score", descending=True).select(
+        "account_id", "typologies", "family", "signal_id", "score", "summary"
+    )
+    by_account: dict[str, list[int]] = {}
+    for i, a in enumerate(ranked["account_id"].to_list()):
+        by_account.setdefault(a, []).append(i)
+    sig_typ = ranked["typologies"].to_list()
+    sig_family = ranked["family"].to_list()
+    sig_id = ranked["signal_id"].to_list()
+    # the summaries' frames as the per-case summary has always sorted them (see `_texts`)
+    frames = {
         k[0]: v
-        for k, v in signals.sort("score", descending=True)
+        for k, v in ranked.select("account_id", "score", "summary")
         .partition_by("account_id", as_dict=True, maintain_order=True)
         .items()
     }
     edges = edge_table(transactions, [a for g in groups for a in g])
+    inside = _edges_by_group(groups, edges)
     rows, members = [], []
-    for accounts in groups:  # one iteration per case
+    for gi, accounts in enumerate(groups):  # one iteration per case
         ordered = sorted(accounts, key=lambda a: (-risk_of[a], a))
         anchor = ordered[0]
         cid = case_id(anchor)
-        sigs = pl.concat([by_account[a] for a in ordered if a in by_account])
-        typ = Counter(t for ts in sigs["typologies"].to_list() for t in ts)
-        txn_ids = sorted({t for ids in sigs["txn_ids"].to_list() for t in ids})[:MAX_CASE_TXNS]
+        idx = [i for a in ordered for i in by_account.get(a, ())]
+        typ = Counter(t for i in idx for t in sig_typ[i])
+        families = sorted({sig_family[i] for i in idx})
         risks = [risk_of[a] for a in ordered]
         score = risks[0]  # the case is as strong as its strongest account; size breaks ties
-        central = _central(ordered, edges)
+        central = _central(ordered, inside.get(gi))
+        texts = _texts(ordered, frames)
         rows.append(
             {
                 "case_id": cid,
@@ -143,18 +172,35 @@ def build(
                 "accounts": ordered,
                 "n_accounts": len(ordered),
                 "typologies": [t for t, _ in typ.most_common()],
-                "families": sorted(set(sigs["family"].to_list())),
-                "signal_ids": sorted(set(sigs["signal_id"].to_list())),
-                "n_signals": sigs.height,
-                "txn_ids": txn_ids,
+                "families": families,
+                "signal_ids": sorted({sig_id[i] for i in idx}),
+                "n_signals": len(idx),
+                "txn_ids": [],  # filled below in one pass for all cases
                 "first_ts": None,  # filled below in one join for all cases
                 "last_ts": None,
                 "total_amount": 0.0,
-                "summary": _summary(ordered, sigs, typ, score, central),
+                "summary": _summary(ordered, len(idx), families, typ, score, central, texts),
             }
         )
         members.extend({"account_id": a, "case_id": cid} for a in ordered)
     frame = pl.DataFrame(rows, schema=CASE_SCHEMA)
+    membership_all = pl.DataFrame(members, schema={"account_id": pl.String, "case_id": pl.String})
+    case_txns = (
+        membership_all.join(signals.select("account_id", "txn_ids"), on="account_id")
+        .explode("txn_ids")
+        .drop_nulls("txn_ids")
+        .select("case_id", "txn_ids")
+        .unique()
+        .sort("case_id", "txn_ids")
+        .group_by("case_id", maintain_order=True)
+        .agg(pl.col("txn_ids").head(MAX_CASE_TXNS))
+    )
+    frame = (
+        frame.drop("txn_ids")
+        .join(case_txns, on="case_id", how="left", maintain_order="left")
+        .with_columns(pl.col("txn_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        .select(list(CASE_SCHEMA.names()))
+    )
     spans = (
         frame.select("case_id", "txn_ids")
         .explode("txn_ids")
@@ -184,10 +230,50 @@ def build(
     return Cases(cases, membership)
 
 
-def _central(accounts: list[str], edges: pl.DataFrame) -> str | None:
+def _texts(ordered: list[str], frames: dict[str, pl.DataFrame]) -> dict[str, list[str]]:
+    """The signal summaries of a case's first six accounts, strongest first.
+
+    Exactly the polars operations of the per-case summary as it always was (the case's signal
+    frames concatenated, then filtered and sorted by score per account): polars orders equal
+    scores by the sorted flags the concatenation leaves, so a plain stable sort could order two
+    equally strong signals the other way round."""
+    present = [frames[a] for a in ordered if a in frames]
+    if not present:
+        return {}
+    sigs = pl.concat(present)
+    return {
+        a: sigs.filter(pl.col("account_id") == a).sort("score", descending=True)["summary"].to_list()
+        for a in ordered[:6]
+    }
+
+
+def _edges_by_group(groups: list[list[str]], edges: pl.DataFrame) -> dict[int, pl.DataFrame]:
+    """Each group's own transfers (both ends in the group), in `edges`' (src, dst) order.
+
+    A group with fewer than three accounts never needs them (see `_central`)."""
+    group_of = pl.DataFrame(
+        [(a, i) for i, g in enumerate(groups) if len(g) >= 3 for a in g],
+        schema={"account": pl.String, "group": pl.Int64},
+        orient="row",
+    )
+    inside = (
+        edges.select("src", "dst", "sum")
+        .join(group_of.rename({"account": "src"}), on="src", maintain_order="left")
+        .join(
+            group_of.rename({"account": "dst", "group": "dst_group"}),
+            on="dst",
+            maintain_order="left",
+        )
+        .filter(pl.col("group") == pl.col("dst_group"))
+        .drop("dst_group")
+    )
+    parts = inside.partition_by("group", as_dict=True, include_key=False, maintain_order=True)
+    return {key[0]: part for key, part in parts.items()}
+
+
+def _central(accounts: list[str], inside: pl.DataFrame | None) -> str | None:
     """The account money converges on inside the case: PageRank by amount on its own transfers."""
-    inside = edges.filter(pl.col("src").is_in(accounts) & pl.col("dst").is_in(accounts))
-    if len(accounts) < 3 or inside.is_empty():
+    if len(accounts) < 3 or inside is None or inside.is_empty():
         return None
     g = nx.DiGraph()
     g.add_weighted_edges_from(inside.select("src", "dst", "sum").iter_rows(), weight="sum")
@@ -197,18 +283,22 @@ def _central(accounts: list[str], edges: pl.DataFrame) -> str | None:
 
 def _summary(
     ordered: list[str],
-    sigs: pl.DataFrame,
+    n_signals: int,
+    families: list[str],
     typ: Counter[str],
     score: float,
-    central: str | None = None,
+    central: str | None,
+    texts: dict[str, list[str]],
 ) -> str:
-    """Plain language an investigator could paste into a suspicious transaction report."""
+    """Plain language an investigator could paste into a suspicious transaction report.
+
+    `texts` holds the summaries of the first accounts' signals, strongest first."""
     kinds = ", ".join(
         f"{_label(t)} ({n} signal{'s' if n > 1 else ''})" for t, n in typ.most_common(3)
     )
-    fams = ", ".join(sorted(set(sigs["family"].to_list())))
+    fams = ", ".join(families)
     head = (
-        f"{len(ordered)} account{'s' if len(ordered) > 1 else ''} with {sigs.height} red flags "
+        f"{len(ordered)} account{'s' if len(ordered) > 1 else ''} with {n_signals} red flags "
         f"({fams})" + (f"; suspected {kinds}" if kinds else "") + f". Risk score {score:.3f}."
     )
     lines = [head]
@@ -217,9 +307,8 @@ def _summary(
             f"Money inside the case converges on account {central} (highest PageRank by amount)."
         )
     for account in ordered[:6]:
-        texts = sigs.filter(pl.col("account_id") == account).sort("score", descending=True)
         seen: list[str] = []
-        for s in texts["summary"].to_list():
+        for s in texts.get(account, []):
             if s not in seen:
                 seen.append(s)
         if seen:
