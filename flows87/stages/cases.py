@@ -21,6 +21,18 @@ ANOMALY_TIEBREAK = 0.001
 """Accounts without signals are ordered by their anomaly score, scaled so it never outweighs a signal."""
 
 
+TRANSACTION_COLUMNS = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
+"""The transaction columns scoring and case building read (links, case spans, case graphs)."""
+
+
+def _read_accounts(path: Path) -> pl.DataFrame:
+    """The accounts' ids and, when the input is labelled, their labels."""
+    names = pl.read_parquet_schema(path).names()
+    return pl.read_parquet(
+        path, columns=[c for c in ("account_id", "is_suspicious", "typology") if c in names]
+    )
+
+
 def scored_accounts(
     accounts: pl.DataFrame,
     transactions: pl.DataFrame,
@@ -37,8 +49,8 @@ def scored_accounts(
     seen = pl.concat(
         [
             accounts.select("account_id"),
-            transactions.select(pl.col("src_account").alias("account_id")),
-            transactions.select(pl.col("dst_account").alias("account_id")),
+            transactions.select(pl.col("src_account").unique().alias("account_id")),
+            transactions.select(pl.col("dst_account").unique().alias("account_id")),
         ]
     ).unique()
     labels = [c for c in ("is_suspicious", "typology") if c in accounts.columns]
@@ -92,8 +104,8 @@ def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
         settings = casework.load_settings(config.settings_path("scoring"))
         rec.params = settings.model_dump()
         signals = pl.read_parquet(run_dir / "signals.parquet")
-        tx = pl.read_parquet(run_dir / "transactions.parquet")
-        acc = pl.read_parquet(run_dir / "accounts.parquet")
+        tx = pl.read_parquet(run_dir / "transactions.parquet", columns=TRANSACTION_COLUMNS)
+        acc = _read_accounts(run_dir / "accounts.parquet")
         anomaly_path = run_dir / "anomaly_scores.parquet"
         anomaly = pl.read_parquet(anomaly_path) if anomaly_path.exists() else None
         with rec.step("score"):
