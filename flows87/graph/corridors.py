@@ -22,7 +22,8 @@ from flows87.graph.common import (
 )
 
 TYPOLOGY = "cse_small_intl"
-"""Signals whose typologies include this one mark the senders."""
+"""Account-rule signals of at least `min_sender_score` whose typologies include this one mark the
+senders (broader rules that merely list the typology, such as remittance corridors, do not)."""
 
 
 def corridor_beneficiaries(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
@@ -35,8 +36,9 @@ def corridor_beneficiaries(ctx: GraphContext, p: dict[str, float]) -> pl.DataFra
         return empty_hits()
     senders = (
         sig.filter(
-            pl.col("source") != "detector",
+            pl.col("source") == "rule",
             pl.col("typologies").list.contains(TYPOLOGY),
+            pl.col("score") >= p["min_sender_score"],
         )
         .select(pl.col("account_id").alias("src"))
         .unique()

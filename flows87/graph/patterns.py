@@ -190,7 +190,7 @@ _ALL = (
         "corridor_beneficiaries",
         "The beneficiaries abroad of the small transfers of accounts that rules flagged for "
         "frequent low-value payments to high-risk corridors (the facilitators on the other side).",
-        {"min_payments": 2, "max_amount": 150},
+        {"min_payments": 2, "max_amount": 150, "min_sender_score": 1.0},
         corridors.corridor_beneficiaries,
     ),
 )
