@@ -8,8 +8,10 @@ The web layer and the CLI call these functions; each takes a SQLAlchemy Session 
 from flows87.store.audit import AuditBreak, AuditStatus, audit_entries, check_audit, verify_audit
 from flows87.store.db import Store, default_url, head_revision, make_engine, resolve_url
 from flows87.store.errors import InvalidInput, NotFound, PermissionDenied, StoreError, WorkflowError
+from flows87.store.feedback import account_labels, export_dispositions, signal_outcomes
 from flows87.store.loader import LoadResult, load_run
 from flows87.store.models import DISPOSITIONS, ROLES, STATUSES, User
+from flows87.store.queries import UNASSIGNED, CasePage, case_detail, case_graph, list_cases, rule_info
 from flows87.store.users import (
     authenticate,
     create_user,
@@ -20,8 +22,39 @@ from flows87.store.users import (
     set_password,
     set_role,
 )
+from flows87.store.workflow import (
+    TRANSITIONS,
+    allowed_actions,
+    assign,
+    change_status,
+    close_case,
+    comment,
+    decide_report,
+    get_case,
+    reopen,
+    request_report,
+)
 
 __all__ = [
+    "TRANSITIONS",
+    "UNASSIGNED",
+    "CasePage",
+    "account_labels",
+    "allowed_actions",
+    "assign",
+    "case_detail",
+    "case_graph",
+    "change_status",
+    "close_case",
+    "comment",
+    "decide_report",
+    "export_dispositions",
+    "get_case",
+    "list_cases",
+    "reopen",
+    "request_report",
+    "rule_info",
+    "signal_outcomes",
     "DISPOSITIONS",
     "ROLES",
     "STATUSES",

@@ -191,7 +191,7 @@ def prepare_run(run_dir: str | Path) -> dict[str, pl.DataFrame]:
     _need(signals, ("source", "signal_id", "account_id", "score"), signals_path)
     scored = _read(run_dir / "accounts_scored.parquet", False)
     accounts = _read(run_dir / "accounts.parquet", False)
-    txns = _read(run_dir / "transactions.parquet", False)
+    txns_path = run_dir / "transactions.parquet"
     warnings = []
 
     cases = _with_optional(cases, ("rank", "n_signals", "n_accounts"), pl.Int64())
@@ -312,9 +312,21 @@ def prepare_run(run_dir: str | Path) -> dict[str, pl.DataFrame]:
         .drop_nulls("txn_id")
         .unique(["case_id", "txn_id"])
     )
-    if txns is not None:
-        keep = [c for c in ("txn_id", *TXN_COLUMNS) if c in txns.columns]
-        tx = ids.join(txns.select(keep).unique("txn_id"), on="txn_id", how="left")
+    if txns_path.exists():
+        try:
+            scan = pl.scan_parquet(txns_path)
+            names = scan.collect_schema().names()
+            keep = [c for c in ("txn_id", *TXN_COLUMNS) if c in names]
+            # only the case transactions: a semi join before anything else (runs have millions)
+            wanted = (
+                scan.select(keep)
+                .join(ids.select("txn_id").unique().lazy(), on="txn_id", how="semi")
+                .collect()
+                .unique("txn_id", keep="first")
+            )
+        except Exception as exc:
+            raise InputError(f"cannot read Parquet: {exc}", file=txns_path) from None
+        tx = ids.join(wanted, on="txn_id", how="left")
     else:
         tx = ids
         warnings.append(
