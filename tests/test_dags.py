@@ -350,3 +350,23 @@ def test_next_interval_adds_to_the_queue_without_duplicates(
     again = queue.filter(pl.col("intervals_seen") == 2)
     assert again.height > 0, "the same schemes should be found again a day later"
     assert set(again["interval_key"]) == {nxt}
+
+
+def test_the_dag_finds_what_flows87_run_finds(first_run, data_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """The DAG's tasks and `flows87 run` call the same stages: same window, same cases."""
+    from flows87.run import run
+    from flows87.stages.config import RunConfig
+
+    home, _ = first_run
+    config = RunConfig(
+        interval_start=LOGICAL - timedelta(days=DAYS), interval_end=LOGICAL, select_interval=True
+    )
+    run(data_dir, tmp_path / "run", config)
+    dag_cases = pl.read_parquet(home / "runs" / KEY / "cases.parquet")
+    cli_cases = pl.read_parquet(tmp_path / "run" / "cases.parquet")
+    assert dag_cases.height > 0
+    cols = ["case_id", "rank", "accounts", "signal_ids", "summary"]
+    assert_frame_equal(dag_cases.select(cols), cli_cases.select(cols))
+    assert_frame_equal(
+        dag_cases.select("risk_score"), cli_cases.select("risk_score"), rel_tol=1e-12
+    )
