@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -251,7 +252,7 @@ def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
 
 
 def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_dir: Path) -> None:
-    """What the operator reads in the failed task's log."""
+    """What the operator reads in the failed task's log: the message and the report itself."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from flows87 import orchestration
@@ -267,6 +268,10 @@ def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_dir: 
         "data_interval_start": LOGICAL - timedelta(days=1),
         "data_interval_end": LOGICAL,
     }
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("flows87").addHandler(handler)
     os.environ["FLOWS87_HOME"] = str(tmp_path / "home")
     try:
         orchestration.read(context)
@@ -274,9 +279,13 @@ def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_dir: 
             orchestration.gate_raw(context)
     finally:
         del os.environ["FLOWS87_HOME"]
+        logging.getLogger("flows87").removeHandler(handler)
     text = str(caught.value)
     assert "raw_transactions" in text and "currency" in text
     assert "quality/raw_transactions.md" in text and "quarantine" in text
+    report = (tmp_path / "home" / "runs" / KEY / "quality" / "raw_transactions.md").read_text()
+    logged = "\n".join(r.getMessage() for r in records)
+    assert report.splitlines()[0] in logged and "currency" in logged
 
 
 def test_partitioned_run_equals_unpartitioned(
