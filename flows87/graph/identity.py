@@ -20,6 +20,8 @@ from flows87.graph.common import (
     empty_hits,
     finish,
     party_of,
+    span_facts,
+    transfers,
     txn_lists,
 )
 
@@ -287,3 +289,88 @@ def onboarding_burst(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .select("instance", "account_id", pl.lit("member").alias("role"))
     )
     return finish(members, facts.drop("set"))
+
+
+def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """Unrelated parties sharing one identifier value who each pay the same outside account,
+    again and again within one window (FinCEN 2020: strangers sharing an address or phone, all
+    sending funds to one beneficiary; FATF 2018: victims' earnings or debts paid to one person).
+
+    Unlike `shared_identifiers`, one shared address suffices, because the shared value is only
+    half the evidence: the other half is what the sharers do together. Flatmates pay a landlord
+    once a month; a group paying one third party repeatedly within weeks is what counts.
+    """
+    links = (
+        identifier_pairs(ctx)
+        .select("party", (pl.col("identifier") + ":" + pl.col("value")).alias("node"))
+        .unique()
+        .filter(pl.len().over("node") >= 2, pl.len().over("node") <= p["max_group"])
+    )
+    if links.is_empty():
+        return empty_hits()
+    parties = party_of(ctx.accounts).join(
+        ctx.accounts.select("account_id", "name"), on="account_id"
+    )
+    named = parties.select(pl.col("name").is_not_null().any()).item()
+    owner = parties.select(
+        pl.col("account_id").alias("src"), "party", surname().alias("surname")
+    )
+    period = f"{int(p['window_days'])}d"
+    paid = (
+        transfers(ctx)
+        .filter(pl.col("channel") != "card")
+        .join(owner, on="src")
+        .join(links, on="party")
+        .with_columns(pl.col("ts").dt.truncate(period).alias("period"))
+    )
+    # The payee must stand outside the group (flatmates paying the head tenant do not count).
+    payee_party = party_of(ctx.accounts).select(pl.col("account_id").alias("dst"), "party")
+    inside = links.join(payee_party, on="party").select("node", "dst")
+    paid = paid.join(inside, on=["node", "dst"], how="anti")
+    per = (
+        paid.group_by("node", "dst", "period")
+        .agg(
+            pl.col("party").n_unique().alias("payers"),
+            pl.col("surname").drop_nulls().n_unique().alias("surnames"),
+            pl.len().alias("payments"),
+            (pl.len() / pl.col("party").n_unique()).alias("per_payer"),
+        )
+        .filter(
+            pl.col("payers") >= p["min_payers"],
+            (pl.col("surnames") >= p["min_surnames"]) if named else pl.lit(True),
+            pl.col("per_payer") >= p["min_per_payer"],
+        )
+        .sort(["dst", "period", "payers", "node"], descending=[False, False, True, False])
+        .unique(["dst", "period"], keep="first", maintain_order=True)
+    )
+    if per.is_empty():
+        return empty_hits()
+    legs = paid.join(per.select("node", "dst", "period"), on=["node", "dst", "period"]).with_columns(
+        (
+            pl.lit("common_payee:")
+            + pl.col("dst")
+            + ":"
+            + pl.col("period").dt.strftime("%Y-%m-%d")
+        ).alias("instance")
+    )
+    facts = txn_lists(legs).join(
+        legs.group_by("instance").agg(
+            pl.col("dst").first().alias("payee"),
+            pl.col("node").first().alias("shared_identifier"),
+            pl.col("party").n_unique().alias("n_payers"),
+            pl.len().alias("n_transfers"),
+            *span_facts(amount="amt"),
+        ),
+        on="instance",
+    )
+    members = pl.concat(
+        [
+            legs.sort("ts").select(
+                "instance", pl.col("src").alias("account_id"), pl.lit("payer").alias("role")
+            ),
+            legs.select(
+                "instance", pl.col("dst").alias("account_id"), pl.lit("payee").alias("role")
+            ),
+        ]
+    )
+    return finish(members, facts)

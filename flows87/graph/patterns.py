@@ -193,6 +193,19 @@ _ALL = (
         {"min_payments": 2, "max_amount": 150, "min_sender_score": 1.0},
         corridors.corridor_beneficiaries,
     ),
+    Pattern(
+        "common_payee",
+        "Unrelated parties sharing one address, phone, e-mail or device who each pay the same "
+        "outside account several times within one window (controlled accounts, debt repayments).",
+        {
+            "min_payers": 3,
+            "min_surnames": 3,
+            "min_per_payer": 2,
+            "window_days": 30,
+            "max_group": 50,
+        },
+        identity.common_payee,
+    ),
 )
 
 PATTERNS: dict[str, Pattern] = {p.name: p for p in _ALL}
