@@ -109,7 +109,7 @@ def check_shape(hits: pl.DataFrame) -> None:
 
 
 def test_registry_entries_are_documented() -> None:
-    assert len(PATTERNS) == 13
+    assert len(PATTERNS) == 15
     for name, p in PATTERNS.items():
         assert isinstance(p, Pattern) and p.name == name
         assert len(p.description) > 40 and p.description.endswith(".")
@@ -302,6 +302,25 @@ def test_scatter_gather_near_misses() -> None:
     assert find(context(_scatter(gather_hours=24 * 6)), "scatter_gather").is_empty()
     busy = [t(f"m{i}", 50 + i, f"shop{i}", "X2", 20, "card") for i in range(35)]
     assert find(context(_scatter() + busy), "scatter_gather").is_empty()  # X2 is a merchant
+
+
+def test_scatter_gather_ratio_and_card_degree() -> None:
+    # Employees paying a common landlord out of their wages pass on a part only.
+    wages = []
+    for i in range(3):
+        wages.append(t(f"s{i}", i, "EMP", f"X{i}", 3000, "ach"))
+        wages.append(t(f"g{i}", 10 + i, f"X{i}", "LANDLORD", 900, "ach"))
+    rule = {"min_ratio": 0.8, "max_ratio": 1.05}
+    assert not find(context(wages), "scatter_gather").is_empty()  # the pattern's default
+    assert find(context(wages), "scatter_gather", rule).is_empty()
+    # Mules relaying all but a fee are found, even when they shop a lot by card.
+    shops = [t(f"m{i}", 50 + i, "X2", f"shop{i}", 20, "card") for i in range(40)]  # purchases
+    hits = find(context(_scatter() + shops), "scatter_gather", rule)
+    assert {"X0", "X1", "X2"} <= set(hits["account_id"])
+    # ... but not when the intermediary has many transfer counterparties (a busy account).
+    busy = [t(f"p{i}", 50 + i, f"friend{i}", "X2", 20, "p2p") for i in range(35)]
+    hits = find(context(_scatter() + busy), "scatter_gather", rule)
+    assert "X2" not in set(hits["account_id"])
 
 
 def _signals(accounts: list[str], family: str = "behaviour") -> pl.DataFrame:
@@ -668,8 +687,10 @@ def test_onboarding_burst_near_misses() -> None:
 # ---------------------------------------------------------------- mules
 
 
-def _mules(age_days: float, pairs: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    return [t(f"m{s}{r}", s * 3 + r, f"S{s}", f"R{r}", 500, "p2p") for s, r in pairs]
+def _mules(
+    age_days: float, pairs: list[tuple[int, int]], amount: float = 900
+) -> list[dict[str, Any]]:
+    return [t(f"m{s}{r}", s * 3 + r, f"S{s}", f"R{r}", amount, "p2p") for s, r in pairs]
 
 
 FULL = [(s, r) for s in range(3) for r in range(3)]
@@ -705,6 +726,16 @@ def test_mule_network_found_inside_a_loose_component() -> None:
     group = hits.filter(pl.col("instance") == hits.filter(pl.col("account_id") == "S0")["instance"])
     assert set(group["account_id"]) == planted
     assert evidence(group)["density"] == 1.0
+
+
+def test_mule_network_min_amount() -> None:
+    # Young friends splitting small bills are as dense as a mule ring but move next to nothing.
+    young = [a(f"{k}{i}", opened_days=-30) for k in "SR" for i in range(3)]
+    assert find(context(_mules(30, FULL, amount=60), young), "mule_network").is_empty()
+    small = find(context(_mules(30, FULL, amount=60), young), "mule_network", {"min_amount": 500})
+    assert set(small["account_id"]) == {f"{k}{i}" for k in "SR" for i in range(3)}
+    rule = load_rule(RULES_DIR / "ml_mule_network.yaml")
+    assert rule.values()["min_amount"] == 5000 and rule.params["min_amount"].max >= 1_000_000
 
 
 def test_mule_network_near_misses() -> None:
@@ -959,6 +990,8 @@ def test_hits_do_not_depend_on_row_order() -> None:
         context(_mules(30, FULL), young),
         context(_fan_rows()),
         context(_fan_rows(inbound=False)),
+        context(_small_intl(), signals=_cse_signal("SENDER")),
+        _sharers(2, STUDENTS[:4]),
     ]
     parts = [_prefixed(i, c) for i, c in enumerate(planted)]
     tx, acc, sig = (pl.concat([p[j] for p in parts]) for j in range(3))
@@ -1045,3 +1078,95 @@ def test_business_fan_in_counts_only_when_cashed_out() -> None:
     assert roles(hits)["H"] == "hub"
     assert evidence(hits)["flow_through"] == 1.0  # 9,000 withdrawn of 8,400 collected
     assert find(context(rows, [a("H", kind="business")]), "fan_in", {"business_hubs": 0}).is_empty()
+
+
+# ---------------------------------------------------------------- corridors
+
+
+def _cse_signal(account: str, score: float = 1.0, typology: str = "cse_small_intl") -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "source": "rule",
+                "signal_id": "cse_small_intl_transfers",
+                "account_id": account,
+                "txn_ids": [],
+                "score": score,
+                "family": "behaviour",
+                "typologies": [typology],
+                "window_start": None,
+                "window_end": None,
+                "evidence": "{}",
+                "summary": "",
+            }
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
+
+
+def _small_intl() -> list[dict[str, Any]]:
+    xb = {"src_country": "US"}
+    rows = [
+        t(f"c{i}", i * 20, "SENDER", f"FAC{i % 2}", 40 + i, "mobile_money", dst_country="PH", **xb)
+        for i in range(8)
+    ]
+    rows.append(t("once", 5, "SENDER", "AUNT", 60, "wire", dst_country="PH", **xb))
+    rows.append(t("big", 6, "SENDER", "FAC0", 900, "wire", dst_country="PH", **xb))
+    rows.append(t("home", 7, "SENDER", "FRIEND", 50, "p2p", dst_country="US", **xb))
+    return rows
+
+
+def test_corridor_beneficiaries_found() -> None:
+    hits = find(context(_small_intl(), signals=_cse_signal("SENDER")), "corridor_beneficiaries")
+    check_shape(hits)
+    assert roles(hits) == {"SENDER": "sender", "FAC0": "beneficiary", "FAC1": "beneficiary"}
+    ev = evidence(hits)
+    assert ev["n_beneficiaries"] == 2 and ev["n_transfers"] == 8 and ev["countries"] == "PH"
+    assert "big" not in hits["txn_ids"][0].to_list()  # not a small payment
+
+
+def test_corridor_beneficiaries_near_misses() -> None:
+    assert find(context(_small_intl()), "corridor_beneficiaries").is_empty()  # nobody flagged
+    weak = _cse_signal("SENDER", score=0.5)  # e.g. a remittance-corridor rule listing the typology
+    assert find(context(_small_intl(), signals=weak), "corridor_beneficiaries").is_empty()
+    other = _cse_signal("SENDER", typology="fan_in")
+    assert find(context(_small_intl(), signals=other), "corridor_beneficiaries").is_empty()
+
+
+# ---------------------------------------------------------------- common payee
+
+
+def _sharers(per_payer: int, surnames: list[str], payee: str = "BEN") -> GraphContext:
+    people = [a(f"W{i}", name=f"Ana {s}", address="9 Mill Rd") for i, s in enumerate(surnames)]
+    rows = [
+        t(f"w{i}{k}", 24 * (i + 7 * k), f"W{i}", payee, 250, "p2p")
+        for i in range(len(surnames))
+        for k in range(per_payer)
+    ]
+    return context(rows, people + [a(payee, name="Bo Cruz")])
+
+
+def test_common_payee_found() -> None:
+    hits = find(_sharers(2, STUDENTS[:4]), "common_payee")
+    check_shape(hits)
+    assert roles(hits) == {**{f"W{i}": "payer" for i in range(4)}, "BEN": "payee"}
+    ev = evidence(hits)
+    assert ev["n_payers"] == 4 and ev["n_transfers"] == 8
+    assert ev["shared_identifier"] == "address:9 mill rd" or ev["shared_identifier"].startswith(
+        "address:"
+    )
+
+
+def test_common_payee_near_misses() -> None:
+    # flatmates paying their landlord once a month
+    assert find(_sharers(1, STUDENTS[:4]), "common_payee").is_empty()
+    # a family at one address paying a relative
+    assert find(_sharers(2, ["Novak"] * 4), "common_payee").is_empty()
+    # two sharers are not a group
+    assert find(_sharers(3, STUDENTS[:2]), "common_payee").is_empty()
+    # the payee lives with them (the head tenant collecting shares)
+    people = [a(f"W{i}", name=f"Ana {s}", address="9 Mill Rd") for i, s in enumerate(STUDENTS)]
+    rows = [
+        t(f"w{i}{k}", 24 * (i + 7 * k), f"W{i}", "W4", 250, "p2p") for i in range(4) for k in range(2)
+    ]
+    assert find(context(rows, people), "common_payee").is_empty()

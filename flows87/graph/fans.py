@@ -24,14 +24,17 @@ from flows87.graph.identity import surname
 
 
 def _degrees(ctx: GraphContext, among: pl.DataFrame) -> pl.DataFrame:
-    """Distinct transfer counterparties, in and out, of the accounts in `among.x`.
+    """Distinct counterparties, in and out, of the accounts in `among.x`, cash tills left out.
 
-    Card merchants and cash tills are left out: the shops a person pays by card do not make a hub.
+    The shops a person pays by card do not make a busy account, so card purchases are left out;
+    a merchant's card sales do count (a merchant is no little-used intermediary).
     """
-    every = transfers(ctx).filter(pl.col("channel") != "card")
+    every = transfers(ctx)
     legs = pl.concat(
         [
-            every.select(pl.col("src").alias("x"), pl.col("dst").alias("cp")),
+            every.filter(pl.col("channel") != "card").select(
+                pl.col("src").alias("x"), pl.col("dst").alias("cp")
+            ),
             every.select(pl.col("dst").alias("x"), pl.col("src").alias("cp")),
         ]
     )
