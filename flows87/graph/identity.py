@@ -298,7 +298,8 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
 
     Unlike `shared_identifiers`, one shared address suffices, because the shared value is only
     half the evidence: the other half is what the sharers do together. Flatmates pay a landlord
-    once a month; a group paying one third party repeatedly within weeks is what counts.
+    once a month; a group paying one third party repeatedly within weeks is what counts. Windows
+    start at each payment; one instance per payee (its busiest window and shared value).
     """
     links = (
         identifier_pairs(ctx)
@@ -315,24 +316,27 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     owner = parties.select(
         pl.col("account_id").alias("src"), "party", surname().alias("surname")
     )
-    period = f"{int(p['window_days'])}d"
+    window = days(p["window_days"])
     paid = (
         transfers(ctx)
         .filter(pl.col("channel") != "card")
         .join(owner, on="src")
         .join(links, on="party")
-        .with_columns(pl.col("ts").dt.truncate(period).alias("period"))
     )
     # The payee must stand outside the group (flatmates paying the head tenant do not count).
     payee_party = party_of(ctx.accounts).select(pl.col("account_id").alias("dst"), "party")
     inside = links.join(payee_party, on="party").select("node", "dst")
     paid = paid.join(inside, on=["node", "dst"], how="anti")
+    # Windows start at each payment; keep, per payee, the window and shared value with most payers.
+    anchors = paid.select("node", "dst", pl.col("ts").alias("anchor")).unique()
+    inside_window = anchors.join(paid, on=["node", "dst"]).filter(
+        pl.col("ts") >= pl.col("anchor"), pl.col("ts") < pl.col("anchor") + window
+    )
     per = (
-        paid.group_by("node", "dst", "period")
+        inside_window.group_by("node", "dst", "anchor")
         .agg(
             pl.col("party").n_unique().alias("payers"),
             pl.col("surname").drop_nulls().n_unique().alias("surnames"),
-            pl.len().alias("payments"),
             (pl.len() / pl.col("party").n_unique()).alias("per_payer"),
         )
         .filter(
@@ -340,19 +344,14 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             (pl.col("surnames") >= p["min_surnames"]) if named else pl.lit(True),
             pl.col("per_payer") >= p["min_per_payer"],
         )
-        .sort(["dst", "period", "payers", "node"], descending=[False, False, True, False])
-        .unique(["dst", "period"], keep="first", maintain_order=True)
+        .sort(["dst", "payers", "anchor", "node"], descending=[False, True, False, False])
+        .unique(["dst"], keep="first", maintain_order=True)
     )
     if per.is_empty():
         return empty_hits()
-    legs = paid.join(per.select("node", "dst", "period"), on=["node", "dst", "period"]).with_columns(
-        (
-            pl.lit("common_payee:")
-            + pl.col("dst")
-            + ":"
-            + pl.col("period").dt.strftime("%Y-%m-%d")
-        ).alias("instance")
-    )
+    legs = inside_window.join(
+        per.select("node", "dst", "anchor"), on=["node", "dst", "anchor"]
+    ).with_columns((pl.lit("common_payee:") + pl.col("dst")).alias("instance"))
     facts = txn_lists(legs).join(
         legs.group_by("instance").agg(
             pl.col("dst").first().alias("payee"),
