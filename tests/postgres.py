@@ -26,6 +26,18 @@ import pytest
 REQUIRE = "FLOWS87_REQUIRE_POSTGRES"
 
 
+def _cheap_argon2() -> None:
+    """Argon2 with its default cost takes about 0.3 s a hash here: tests use a cheap one."""
+    from argon2 import PasswordHasher
+
+    from flows87.store.users import use_password_hasher
+
+    use_password_hasher(PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
+
+
+_cheap_argon2()
+
+
 class PostgresUnavailable(RuntimeError):
     pass
 
