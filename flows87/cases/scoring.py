@@ -107,14 +107,16 @@ def account_risk(
     per_family = (
         weighted.group_by("account_id", "family")
         .agg(
-            (1.0 - (1.0 - pl.col("w")).log().sum().exp()).alias("family_score"),
+            # sorted before summing: a group's rows reach the sum in an order that varies from
+            # run to run, and a float sum in another order can differ in its last bit
+            (1.0 - (1.0 - pl.col("w")).log().sort().sum().exp()).alias("family_score"),
             pl.len().alias("n"),
             pl.col("score").max().alias("max_score"),
         )
         .with_columns((pl.col("family_score") * fam_w).clip(0.0, 0.999).alias("weighted"))
     )
     base = per_family.group_by("account_id").agg(
-        (1.0 - (1.0 - pl.col("weighted")).log().sum().exp()).alias("base_risk"),
+        (1.0 - (1.0 - pl.col("weighted")).log().sort().sum().exp()).alias("base_risk"),
         pl.col("family").sort().alias("families"),
         pl.col("n").sum().alias("n_signals"),
         pl.col("max_score").max().alias("max_signal"),

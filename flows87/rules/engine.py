@@ -11,6 +11,7 @@ from datetime import datetime
 import polars as pl
 
 from flows87.features import FeatureSettings
+from flows87.rules.compile import compiled_condition
 from flows87.rules.evaluate import (
     SIGNAL_SCHEMA,
     empty_signals,
@@ -21,6 +22,42 @@ from flows87.rules.evaluate import (
     transaction_view,
 )
 from flows87.rules.model import Rule
+
+
+TRANSACTION_KEYS = (
+    "txn_id",
+    "ts",
+    "src_account",
+    "dst_account",
+    "amount_base",
+    "location_id",
+    "src_country",
+    "dst_country",
+)
+"""Transaction columns account and transaction rules always read: the evidence period's
+transactions, the aggregates of a transaction rule and the view's derived columns (xb)."""
+FEATURE_KEYS = ("account_id", "window", "window_start", "window_end", "in_sum")
+"""Feature columns every account rule reads (in_sum orders periods when a rule has no evidence)."""
+
+
+def columns_read(rules: list[Rule]) -> tuple[set[str], set[str]] | None:
+    """(transaction columns, feature columns) that account and transaction `rules` read, so a
+    stage can load only those; None when a graph rule is among them (patterns read anything).
+
+    Names of the transaction view's derived columns and of features absent from the data are
+    included too: a reader keeps the names its file has."""
+    tx, feats = set(TRANSACTION_KEYS), set(FEATURE_KEYS)
+    for rule in rules:
+        if rule.status == "deprecated":
+            continue
+        if rule.scope == "graph":
+            return None
+        roots = set(compiled_condition(rule).meta.root_names())
+        if rule.scope == "account":
+            feats |= roots | set(rule.evidence)
+        else:
+            tx |= roots
+    return tx, feats
 
 
 @dataclass

@@ -18,6 +18,7 @@ from flows87 import detectors, quality
 from flows87.features import compute, load_settings
 from flows87.io import write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
+from flows87.rules.engine import columns_read
 from flows87.runinfo import stage
 from flows87.stages.config import RunConfig
 
@@ -28,8 +29,23 @@ SIGNAL_FILES = {
 }
 
 
-def _read(run_dir: Path, name: str) -> pl.DataFrame:
-    return pl.read_parquet(run_dir / name)
+NOT_FOR_DETECTION = ("source_row", "memo", "is_suspicious", "typology", "scheme_id")
+"""Optional transaction columns no detection stage reads: provenance, free text and the labels
+(rules must not read them). Left out when the graph stage loads transactions (each string
+column costs 16 bytes a row); the graph context adds absent optional columns back as nulls."""
+
+
+def _read(run_dir: Path, name: str, columns: set[str] | None = None) -> pl.DataFrame:
+    """A Parquet file of the run; with `columns`, only those of them the file has."""
+    if columns is None:
+        return pl.read_parquet(run_dir / name)
+    present = pl.read_parquet_schema(run_dir / name).names()
+    return pl.read_parquet(run_dir / name, columns=[c for c in present if c in columns])
+
+
+def _read_except(run_dir: Path, name: str, dropped: tuple[str, ...]) -> pl.DataFrame:
+    present = pl.read_parquet_schema(run_dir / name).names()
+    return pl.read_parquet(run_dir / name, columns=[c for c in present if c not in dropped])
 
 
 def _origin(config: RunConfig, transactions: pl.DataFrame) -> datetime | None:
@@ -94,9 +110,16 @@ def _rules(run_dir: str | Path, config: RunConfig, *, graph: bool) -> dict[str, 
         loaded = [r.rule for r in load_rules(config.rules_dir)]
         chosen = [r for r in loaded if (r.scope == "graph") == graph]
         rec.params = {"rules": [r.id for r in chosen], "overrides": config.rule_overrides}
-        tx = _read(run_dir, "transactions.parquet")
+        # only the columns the chosen rules read: the whole transactions and features tables
+        # are about 2.5 GB in memory at 5M transactions
+        needed = columns_read(chosen)
+        if needed is None:
+            tx = _read_except(run_dir, "transactions.parquet", NOT_FOR_DETECTION)
+            feats = _read(run_dir, "features.parquet")
+        else:
+            tx = _read(run_dir, "transactions.parquet", needed[0])
+            feats = _read(run_dir, "features.parquet", needed[1])
         acc = _read(run_dir, "accounts.parquet")
-        feats = _read(run_dir, "features.parquet")
         origin = _origin(config, tx)
         prior = empty_signals()
         if graph and (run_dir / SIGNAL_FILES["rules"]).exists():
