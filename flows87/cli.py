@@ -827,6 +827,55 @@ def export_csv_cmd(db_url: str | None, case_id: str, out_file: Path) -> None:
     out.print(f"transactions of {case_id} written to {out_file}")
 
 
+@cli.command("serve", epilog=EPILOG)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default; put a TLS proxy in front for anything else).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--db", "db_url", default=None, metavar="URL", help="Case store database URL or SQLite file (default: $FLOWS87_DB_URL, else cases.db in $FLOWS87_HOME).")
+@click.option("--secure-cookies/--no-secure-cookies", default=None, help="Mark the session cookie Secure and send HSTS: use behind HTTPS (default: $FLOWS87_WEB_SECURE_COOKIES, else off).")
+@click.option("--same-site", type=click.Choice(["lax", "strict"]), default="lax", show_default=True, help="SameSite attribute of the session cookie.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="Host name the app answers to (repeatable; default: the loopback names when bound to loopback, else any).")
+@click.option("--rules", "rules_dir", default=None, type=click.Path(exists=True, file_okay=False), help="Rules folder for the rule descriptions (default: the bundled rules).")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve_cmd(
+    host: str,
+    port: int,
+    db_url: str | None,
+    secure_cookies: bool | None,
+    same_site: str,
+    allowed_hosts: tuple[str, ...],
+    rules_dir: str | None,
+    log_level: str,
+) -> None:
+    """Serve the investigators' case app (queue, cases, money graph, workflow, audit log).
+
+    Users sign in with accounts made by `flows87 users add`. Sessions are signed with
+    $FLOWS87_SECRET_KEY (at least 32 characters; without it a random key is used and everyone
+    is signed out when the server stops).
+    """
+    import os
+
+    from flows87.store import Store
+    from flows87.web.security import ENV_SECRET, is_loopback
+    from flows87.web.server import make_settings, serve
+
+    store = Store.open(db_url)
+    store.check_schema()
+    settings = make_settings(
+        host,
+        secure_cookies=secure_cookies,
+        same_site=same_site,
+        allowed_hosts=allowed_hosts,
+        rules_dir=rules_dir,
+    )
+    if not os.environ.get(ENV_SECRET):
+        err.print(f"[yellow]note:[/] no {ENV_SECRET} set: sessions end when the server stops")
+    if not is_loopback(host) and not settings.secure_cookies:
+        err.print("[yellow]warning:[/] listening beyond loopback without --secure-cookies: serve it behind HTTPS")
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"case app on http://{shown}:{port}/ (store {escape(store.url)}); Ctrl-C stops it")
+    serve(store, host, port, settings, log_level=log_level)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user errors into a message and an exit code, never a traceback."""
     try:
