@@ -117,15 +117,17 @@ def _best_period(matched: pl.DataFrame, order_by: str) -> pl.DataFrame:
 def _period_txns(best: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
     """Attach the ids of each flagged account's transactions inside its evidence period."""
     keys = best.select("account_id", "window_start", "window_end")
+    # each side joined to the flagged accounts on its own: no frame of every transaction twice
     legs = pl.concat(
         [
-            transactions.select("txn_id", "ts", pl.col("src_account").alias("account_id")),
-            transactions.select("txn_id", "ts", pl.col("dst_account").alias("account_id")),
+            transactions.select("txn_id", "ts", pl.col(side).alias("account_id")).join(
+                keys, on="account_id", how="inner"
+            )
+            for side in ("src_account", "dst_account")
         ]
     )
     ids = (
-        legs.join(keys, on="account_id", how="inner")
-        .filter((pl.col("ts") >= pl.col("window_start")) & (pl.col("ts") < pl.col("window_end")))
+        legs.filter((pl.col("ts") >= pl.col("window_start")) & (pl.col("ts") < pl.col("window_end")))
         .sort("ts", "txn_id")
         .group_by("account_id", maintain_order=True)
         .agg(pl.col("txn_id").head(MAX_TXNS_PER_SIGNAL).alias("txn_ids"))
