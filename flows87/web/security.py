@@ -11,7 +11,8 @@
   `login_window` seconds (and ten times that per address for any user names); further attempts
   are refused with 429 before the password is checked.
 - Headers on every response: a Content-Security-Policy without inline scripts or styles,
-  X-Frame-Options DENY (and frame-ancestors 'none'), nosniff, no referrer, no caching of pages.
+  X-Frame-Options DENY (and frame-ancestors 'none'), nosniff, no referrer to other sites,
+  no caching of pages.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ class SecurityHeaders:
                 h["Content-Security-Policy"] = CSP
                 h["X-Frame-Options"] = "DENY"
                 h["X-Content-Type-Options"] = "nosniff"
-                h["Referrer-Policy"] = "no-referrer"
+                h["Referrer-Policy"] = "same-origin"  # no-referrer would make browsers send Origin: null
                 h["Cross-Origin-Opener-Policy"] = "same-origin"
                 h["Cross-Origin-Resource-Policy"] = "same-origin"
                 h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"

@@ -111,7 +111,8 @@
       d.x = (near ? near.x : W / 2) + r * Math.cos(t);
       d.y = (near ? near.y : H / 2) + r * Math.sin(t);
     });
-    var k = Math.sqrt((W * H) / n) * 0.75;
+    var heavy = nodes.reduce(function (acc, d) { return acc + (d.in_case ? 1 : 0.25); }, 0);
+    var k = Math.sqrt((W * H) / Math.max(heavy, 1)) * 0.6;
     var iterations = n > 600 ? 60 : n > 300 ? 120 : 250;
     var temp = W / 8;
     var cool = temp / (iterations + 1);
@@ -126,7 +127,9 @@
           var x = a.x - b.x, y = a.y - b.y;
           var d2 = x * x + y * y;
           if (d2 < 0.01) { x = random() - 0.5; y = random() - 0.5; d2 = 0.5; }
-          var f = (k * k) / d2; // repulsion k^2/d, along the unit vector (x, y)/d
+          // repulsion k^2/d along the unit vector (x, y)/d; counterparties outside the case
+          // push each other less, so the many one-off payees of a hub stay close to it
+          var f = ((k * k) / d2) * (a.in_case ? (b.in_case ? 1 : 0.4) : (b.in_case ? 0.4 : 0.08));
           dx[i] += x * f; dy[i] += y * f;
           dx[j] -= x * f; dy[j] -= y * f;
         }
@@ -184,7 +187,8 @@
     var d = Math.sqrt(x * x + y * y) || 1;
     var ux = x / d, uy = y / d;
     var x1 = a.x + ux * a.r, y1 = a.y + uy * a.r;
-    var x2 = b.x - ux * (b.r + 3), y2 = b.y - uy * (b.r + 3);
+    var gap = 3 * (state.unit || 1);
+    var x2 = b.x - ux * (b.r + gap), y2 = b.y - uy * (b.r + gap);
     e.line.setAttribute("x1", x1.toFixed(1));
     e.line.setAttribute("y1", y1.toFixed(1));
     e.line.setAttribute("x2", x2.toFixed(1));
@@ -199,7 +203,7 @@
     d.circle.setAttribute("cx", d.x.toFixed(1));
     d.circle.setAttribute("cy", d.y.toFixed(1));
     if (d.label) {
-      d.label.setAttribute("x", (d.x + d.r + 3).toFixed(1));
+      d.label.setAttribute("x", (d.x + d.r + 3 * (state.unit || 1)).toFixed(1));
       d.label.setAttribute("y", (d.y + 3).toFixed(1));
     }
   }
@@ -219,17 +223,22 @@
     var maxFlow = 0, maxAmount = 0;
     nodes.forEach(function (d) { maxFlow = Math.max(maxFlow, d.flow_in || 0, d.flow_out || 0); });
     edges.forEach(function (e) { maxAmount = Math.max(maxAmount, e.amount || 0); });
-    nodes.forEach(function (d) { d.r = radius(d, maxFlow); });
+    // sizes follow the drawing's extent, so a large graph does not shrink to dots
+    var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    nodes.forEach(function (d) { x0 = Math.min(x0, d.x); x1 = Math.max(x1, d.x); y0 = Math.min(y0, d.y); y1 = Math.max(y1, d.y); });
+    var unit = nodes.length ? Math.max(0.6, Math.max((x1 - x0) / W, (y1 - y0) / H)) : 1;
+    state.unit = unit;
+    nodes.forEach(function (d) { d.r = radius(d, maxFlow) * unit; });
 
     while (box.firstChild) box.removeChild(box.firstChild);
     var svg = el("svg", { id: "graph-svg", role: "img", "aria-label": "money graph", preserveAspectRatio: "xMidYMid meet" }, box);
     state.svg = svg;
     var defs = el("defs", null, svg);
-    var marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, markerUnits: "userSpaceOnUse", orient: "auto" }, defs);
+    var marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7 * unit, markerHeight: 7 * unit, markerUnits: "userSpaceOnUse", orient: "auto" }, defs);
     el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7b8598" }, marker);
-    var markerHot = el("marker", { id: "arrow-hot", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto" }, defs);
+    var markerHot = el("marker", { id: "arrow-hot", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 8 * unit, markerHeight: 8 * unit, markerUnits: "userSpaceOnUse", orient: "auto" }, defs);
     el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#1f5fbf" }, markerHot);
-    var world = el("g", { class: "world" }, svg);
+    var world = el("g", { class: "world", "font-size": (10 * unit).toFixed(1) }, svg);
     var gEdges = el("g", { class: "edges" }, world);
     var gLabels = el("g", { class: "edge-labels" }, world);
     var gNodes = el("g", { class: "nodes" }, world);
@@ -241,7 +250,7 @@
     edges.forEach(function (e) {
       e.a = byId[e.src];
       e.b = byId[e.dst];
-      var width = 1 + 6 * Math.sqrt((e.amount || 0) / (maxAmount || 1));
+      var width = (1 + 6 * Math.sqrt((e.amount || 0) / (maxAmount || 1))) * unit;
       e.line = el("line", { class: "edge", "stroke-width": width.toFixed(2), "marker-end": "url(#arrow)" }, gEdges);
       e.line.setAttribute("data-src", e.src);
       e.line.setAttribute("data-dst", e.dst);
@@ -411,7 +420,7 @@
       var p = toWorld(svg, ev.clientX, ev.clientY);
       var f = ev.deltaY > 0 ? 1.15 : 1 / 1.15;
       var v = state.view;
-      var w = Math.min(Math.max(v.w * f, 50), state.home.w * 8);
+      var w = Math.min(Math.max(v.w * f, state.home.w / 20), state.home.w * 8);
       var h = w * (v.h / v.w);
       var g = w / v.w;
       setView({ x: p.x - (p.x - v.x) * g, y: p.y - (p.y - v.y) * g, w: w, h: h });
