@@ -16,6 +16,7 @@ import polars as pl
 
 from flows87 import detectors, quality
 from flows87.features import compute, load_settings
+from flows87.features.compute import TRANSACTION_COLUMNS_READ
 from flows87.io import write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
 from flows87.rules.engine import columns_read
@@ -75,9 +76,11 @@ def features(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, 
     with stage(run_dir, "features") as rec:
         settings = feature_settings(config)
         rec.params["windows"] = settings.windows
-        tx, acc = _read(run_dir, "transactions.parquet"), _read(run_dir, "accounts.parquet")
+        tx = _read(run_dir, "transactions.parquet", set(TRANSACTION_COLUMNS_READ))
+        acc = _read(run_dir, "accounts.parquet")
         with rec.step("compute"):
             table = compute(tx, acc, settings, origin=_origin(config, tx))
+        del tx, acc
         with rec.step("gate"):
             gate = quality.run_gate(
                 table, "features", run_dir, max_failed_fraction=config.max_failed_fraction
