@@ -93,7 +93,7 @@ def flows87_daily() -> None:
     def report() -> dict:
         return o.report(get_current_context())
 
-    @task(outlets=[Asset(name=o.ASSET_NAME, uri=o.cases_asset_uri())], **IO_RETRIES)
+    @task(outlets=[Asset(name=o.ASSET_NAME, uri=o.ASSET_URI)], **IO_RETRIES)
     def publish() -> dict:
         return o.publish(get_current_context())
 

@@ -58,8 +58,9 @@ def catchup_setting() -> bool:
     return os.environ.get("FLOWS87_CATCHUP", "false").strip().lower() in ("1", "true", "yes")
 
 
-def cases_asset_uri() -> str:
-    return (schedule.published_dir() / "cases.parquet").as_uri()
+ASSET_URI = "flows87://published/cases"
+"""A logical URI, the same wherever FLOWS87_HOME points (a worker and the scheduler, tests and
+production all name one asset); each event's extra says which file was published."""
 
 
 def params_schema() -> dict[str, dict[str, Any]]:
@@ -350,7 +351,11 @@ def publish(context: dict[str, Any]) -> dict[str, Any]:
     task = context.get("task")
     if events is not None and task is not None:
         for asset in task.outlets:  # the asset as declared, so its event is recorded
-            events[asset].extra = {"interval": result["interval"], "cases": result["cases"]}
+            events[asset].extra = {
+                "interval": result["interval"],
+                "cases": result["cases"],
+                "path": result["published"],
+            }
     return result
 
 

@@ -181,7 +181,7 @@ def test_publish_emits_asset_event(first_run) -> None:  # noqa: ANN001
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
-    _, dag_run = first_run
+    home, dag_run = first_run
     with create_session() as session:
         events = (
             session.query(AssetEvent)
@@ -192,6 +192,7 @@ def test_publish_emits_asset_event(first_run) -> None:  # noqa: ANN001
         assert len(events) == 1
         assert events[0].extra["interval"] == KEY
         assert events[0].extra["cases"] > 0
+        assert events[0].extra["path"] == str(home / "published" / "cases.parquet")
 
 
 def test_rerun_of_the_same_interval_changes_nothing(daily, first_run, data_dir: Path) -> None:  # noqa: ANN001
