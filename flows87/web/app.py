@@ -568,6 +568,8 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
             params = {k: v for k, v in filters.items() if v not in ("", None, [])}
             params.update(sort=sort, page_size=page_size)
             params.update(changes)
+            if params.get("date_field") == "activity":
+                params.pop("date_field")
             if params.get("page_size") == settings.page_size:
                 params.pop("page_size")
             if params.get("sort") == "-risk":
