@@ -334,6 +334,7 @@ def report(context: dict[str, Any]) -> dict[str, Any]:
 
 def publish(context: dict[str, Any]) -> dict[str, Any]:
     from flows87.stages.publish import publish as publish_run
+    from flows87.stages.publish import to_store
 
     def go(run: TaskRun) -> dict[str, Any]:
         out = publish_run(
@@ -344,6 +345,8 @@ def publish(context: dict[str, Any]) -> dict[str, Any]:
             schedule.published_dir(),
         )
         log.info("cases published: %s (interval snapshot %s)", out["published"], out["snapshot"])
+        out["store"] = to_store(run.run_dir, run.interval.key)
+        log.info("case store %s: %s", out["store"]["store"], out["store"])
         return out
 
     result = call(context, "publish", go)

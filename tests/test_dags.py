@@ -87,6 +87,20 @@ def states(dag_run) -> dict[str, str]:  # noqa: ANN001
         }
 
 
+def store_cases(home: Path) -> dict[str, str]:
+    """case_id -> status of every case in the interval home's case store."""
+    from sqlalchemy import text
+
+    from flows87.store import Store
+
+    store = Store.open(home / "cases.db")
+    try:
+        with store.session() as s:
+            return dict(s.execute(text("select case_id, status from cases")).all())
+    finally:
+        store.dispose()
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -169,6 +183,8 @@ def test_daily_run_publishes_cases(first_run) -> None:  # noqa: ANN001
     assert cases.height > 0
     assert set(cases["interval_key"]) == {KEY}
     assert (home / "published" / "intervals" / KEY / "report.html").exists()
+    # the investigators' case store holds the same cases, each once, as new
+    assert store_cases(home) == dict.fromkeys(cases["case_id"].to_list(), "new")
     # the labelled demo: cases hold suspicious accounts of several typologies
     scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
     caught = scored.filter(pl.col("case_id").is_not_null() & pl.col("is_suspicious"))
@@ -206,6 +222,7 @@ def test_rerun_of_the_same_interval_changes_nothing(daily, first_run, data_dir: 
     assert_frame_equal(before, after)
     assert pl.read_parquet(published / "cases_history.parquet").height == history_before.height
     assert after["case_id"].is_unique().all()
+    assert sorted(store_cases(home)) == sorted(after["case_id"].to_list())
 
 
 def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(

@@ -11,6 +11,10 @@ truth. Publishing copies a finished, gated run into FLOWS87_HOME/published/:
 Publishing an interval again replaces that interval's rows, so re-runs and backfills never
 duplicate a case; the queue is derived from the history, so the order in which intervals are
 (re)published does not matter. A lock file serialises concurrent publishers (catch-up runs).
+
+`to_store` then loads the run into the investigators' case store (flows87.store: SQLite in
+FLOWS87_HOME by default, PostgreSQL by FLOWS87_DB_URL), which keeps every case once with its
+history and decisions.
 """
 
 from __future__ import annotations
@@ -102,3 +106,23 @@ def publish(
         "published": str(published / "cases.parquet"),
         "snapshot": str(published / "intervals" / key),
     }
+
+
+def to_store(run_dir: str | Path, key: str, url: str | None = None) -> dict[str, Any]:
+    """Upsert the run's cases into the case store (migrating it to the current schema first)."""
+    from flows87.store import Store, load_run
+
+    store = Store.open(url)
+    try:
+        store.upgrade()
+        with store.session() as session:
+            loaded = load_run(session, run_dir, key)
+        return {
+            "store": store.url,
+            "new": loaded.new,
+            "updated": loaded.updated,
+            "unchanged": loaded.unchanged,
+            "seconds": round(loaded.seconds, 2),
+        }
+    finally:
+        store.dispose()
