@@ -129,7 +129,8 @@ def run_rules(
         if rule.scope == "account":
             sig = evaluate_account_rule(rule, features, transactions, params)
         elif rule.scope == "transaction":
-            view = view if view is not None else transaction_view(transactions, accounts, settings)
+            if view is None:  # lazy: each rule's filter runs before the account joins
+                view = transaction_view(transactions.lazy(), accounts.lazy(), settings)
             sig = evaluate_transaction_rule(rule, view, origin, params)
         else:
             assert rule.pattern is not None
