@@ -169,8 +169,9 @@ def test_review_top_case_in_the_browser(page, server, store, artifacts):
     row = pg.locator("#audit-table tbody tr", has_text="case.closed").filter(has_text=case_id).first
     assert row.count() == 1
     text = row.inner_text()
-    assert "ivy" in text and REASON in text and '"status": "closed"' in text
-    assert '"status": "in_review"' in text  # the state before
+    assert "ivy" in text and REASON in text
+    assert "status: in review → closed" in text  # the state before and after
+    assert "disposition: — → false positive" in text
     row.scroll_into_view_if_needed()
     pg.screenshot(path=str(artifacts / "05-audit-log.png"))
     # and the case's own history filter finds the whole sequence

@@ -248,6 +248,21 @@ def _pretty(value: Any) -> str:
     return str(value)
 
 
+def _changes(before: Any, after: Any) -> list[tuple[str, Any, Any, bool]]:
+    """(field, before, after, had_before) for each field an audit entry changed or set."""
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    out = []
+    for key in list(after) + [k for k in before if k not in after]:
+        old, new = before.get(key), after.get(key)
+        if key in before and old == new:
+            continue
+        if key in ("status", "disposition"):
+            old, new = (_label(old) if old else old), (_label(new) if new else new)
+        out.append((key, old, new, key in before))
+    return out
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -260,7 +275,9 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters.update(dt=_dt, money=_money, score=_score, label=_label, pretty=_pretty, pjson=_json)
-    env.globals.update(version=__version__, dispositions=DISPOSITIONS, statuses=STATUSES)
+    env.globals.update(
+        version=__version__, dispositions=DISPOSITIONS, statuses=STATUSES, changes=_changes
+    )
     return Jinja2Templates(env=env)
 
 
