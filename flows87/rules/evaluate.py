@@ -142,8 +142,9 @@ def evaluate_account_rule(
     overrides: dict[str, float] | None = None,
 ) -> pl.DataFrame:
     cond = compiled_condition(rule, overrides)
-    frame = features.filter(pl.col("window") == rule.window)
-    matched = frame.filter(cond.fill_null(False))
+    # one pass, no copy of the rule's window: the features of all windows are large
+    matched = features.lazy().filter((pl.col("window") == rule.window) & cond.fill_null(False))
+    matched = matched.collect()
     if matched.is_empty():
         return empty_signals()
     order_by = rule.evidence[0] if rule.evidence else "in_sum"
