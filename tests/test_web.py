@@ -674,3 +674,27 @@ def test_graph_script_is_served_and_has_no_remote_sources():
         text = f.read_text(encoding="utf-8")
         assert not re.search(r"(src|href)=\"(https?:)?//", text), f
         assert "innerHTML" not in text and "eval(" not in text, f
+
+
+def test_login_limiter_counts_parallel_attempts_atomically():
+    import threading
+
+    from flows87.web.security import LoginLimiter
+
+    limiter = LoginLimiter(limit=5, window=900)
+    key = ("user", "ian", "127.0.0.1")
+    results: list[float] = []
+    barrier = threading.Barrier(20)
+
+    def attempt() -> None:
+        barrier.wait()
+        results.append(limiter.take([(key, 5)]))
+
+    threads = [threading.Thread(target=attempt) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(1 for w in results if w == 0) == 5
+    limiter.reset(key)
+    assert limiter.take([(key, 5)]) == 0

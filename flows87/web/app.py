@@ -463,7 +463,7 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         name = username.strip()
         key_user = ("user", name.lower(), ip)
         key_ip = ("ip", ip)
-        wait = max(limiter.blocked(key_user), limiter.blocked(key_ip, settings.login_failures * 10))
+        wait = limiter.take([(key_user, settings.login_failures), (key_ip, settings.login_failures * 10)])
         if wait:
             with app.state.write_lock, store.session() as s:
                 audit_log.record(
@@ -483,16 +483,18 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
                 status_code=429,
                 headers={"Retry-After": str(int(wait))},
             )
-        with app.state.write_lock, store.session() as s:
+        # the password check (argon2, slow on purpose) runs outside the write lock
+        with store.session() as s:
             user = authenticate(s, name, password) if name and password else None
-            if user is None:
-                limiter.fail(key_user)
-                limiter.fail(key_ip)
+            if user is not None:
+                uid, fingerprint, who = user.id, _pw_fingerprint(user.password_hash), user.username
+        with app.state.write_lock, store.session() as s:
+            if user is None:  # the attempt stays counted
                 audit_log.record(s, "anonymous", "auth.login_failed", "user", name[:128], {}, {"ip": ip})
             else:
                 limiter.reset(key_user)
-                audit_log.record(s, user, "auth.login", "user", user.username, {}, {"ip": ip})
-                uid, fingerprint = user.id, _pw_fingerprint(user.password_hash)
+                limiter.forgive(key_ip)
+                audit_log.record(s, who, "auth.login", "user", who, {}, {"ip": ip})
         if user is None:
             return render(
                 request,

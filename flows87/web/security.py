@@ -151,6 +151,35 @@ class LoginLimiter:
                 return 0.0
             return max(1.0, q[0] + self.window - now)
 
+    def take(self, keys: list[tuple[tuple[str, ...], int]]) -> float:
+        """Check every (key, limit) and, when none is over its limit, count an attempt against
+        each, atomically (parallel requests cannot all slip past the check). Returns the
+        seconds to wait (0: go ahead). A successful login gives its attempts back (`forgive`)."""
+        now = time.monotonic()
+        with self._lock:
+            wait = 0.0
+            for key, limit in keys:
+                q = self._recent(key, now)
+                if q is not None and len(q) >= limit:
+                    wait = max(wait, q[0] + self.window - now, 1.0)
+            if wait:
+                return wait
+            for key, _ in keys:
+                q = self._recent(key, now)
+                if q is None:
+                    q = self._failures[key] = deque()
+                q.append(now)
+            return 0.0
+
+    def forgive(self, key: tuple[str, ...]) -> None:
+        """Take back the latest attempt counted against `key`."""
+        with self._lock:
+            q = self._failures.get(key)
+            if q:
+                q.pop()
+                if not q:
+                    del self._failures[key]
+
     def fail(self, key: tuple[str, ...]) -> None:
         now = time.monotonic()
         with self._lock:

@@ -226,7 +226,7 @@
     // sizes follow the drawing's extent, so a large graph does not shrink to dots
     var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     nodes.forEach(function (d) { x0 = Math.min(x0, d.x); x1 = Math.max(x1, d.x); y0 = Math.min(y0, d.y); y1 = Math.max(y1, d.y); });
-    var unit = nodes.length ? Math.max(0.6, Math.max((x1 - x0) / W, (y1 - y0) / H)) : 1;
+    var unit = nodes.length ? Math.max(0.8, Math.max((x1 - x0) / W, (y1 - y0) / H)) : 1;
     state.unit = unit;
     nodes.forEach(function (d) { d.r = radius(d, maxFlow) * unit; });
 
@@ -238,7 +238,7 @@
     el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7b8598" }, marker);
     var markerHot = el("marker", { id: "arrow-hot", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 8 * unit, markerHeight: 8 * unit, markerUnits: "userSpaceOnUse", orient: "auto" }, defs);
     el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#1f5fbf" }, markerHot);
-    var world = el("g", { class: "world", "font-size": (10 * unit).toFixed(1) }, svg);
+    var world = el("g", { class: "world", "font-size": (11 * unit).toFixed(1) }, svg);
     var gEdges = el("g", { class: "edges" }, world);
     var gLabels = el("g", { class: "edge-labels" }, world);
     var gNodes = el("g", { class: "nodes" }, world);
