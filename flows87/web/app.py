@@ -638,6 +638,13 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
             users = [u.username for u in list_users(s, active_only=True)]
             nav = {"awaiting": data.awaiting_approval_count(s)}
         members = {a["account_id"] for a in detail["accounts"]}
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for sig in detail["signals"]:
+            groups.setdefault(sig["signal_id"], []).append(sig)
+        # strongest evidence first: by best score, then by how many accounts it covers
+        signal_groups = sorted(
+            groups.items(), key=lambda kv: (-max(x["score"] for x in kv[1]), -len(kv[1]), kv[0])
+        )
         txn_limit = 1000
         return render(
             request,
@@ -646,6 +653,7 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
                 "d": detail,
                 "c": detail["case"],
                 "actions": actions,
+                "signal_groups": signal_groups,
                 "moves": sorted(a.split(":", 1)[1] for a in actions if a.startswith("status:")),
                 "users": users,
                 "timeline": data.timeline(detail["transactions"], members),
