@@ -27,7 +27,7 @@ from test_web_support import (
     top_case,
 )
 
-from flows87.store import audit_entries, get_case, list_cases
+from flows87.store import audit_entries, case_detail, get_case, list_cases
 from flows87.store.models import AuditEntry, Case, CaseAccount, Note
 from flows87.web import WebSettings, create_app
 from flows87.web.app import csrf_protect, current_user
@@ -510,8 +510,6 @@ def test_case_page_shows_summary_risk_signals_rules_transactions_and_timeline(ap
     r = c.get(f"/cases/{case_id}")
     assert r.status_code == 200
     page = r.text
-    from flows87.store import case_detail
-
     with store.session() as s:
         d = case_detail(s, case_id)
     assert d["case"]["headline"] in page.replace("&#39;", "'")
@@ -554,6 +552,12 @@ def test_workflow_close_needs_a_reason_and_lands_in_the_audit_log(app, store):
         assert action in audit
     assert "payroll of a real farm" in audit
     assert ">ivy<" in audit
+    # the decision feeds back: the case's rules show up in the rule outcomes
+    with store.session() as s:
+        signal_ids = {sg["signal_id"] for sg in case_detail(s, case_id)["signals"]}
+    outcomes = c.get("/outcomes").text
+    for sid in signal_ids:
+        assert f"<code>{sid}</code>" in outcomes
 
 
 def test_supervisor_verifies_the_audit_chain(app):

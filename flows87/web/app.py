@@ -70,6 +70,7 @@ from flows87.store import (
     set_active,
     set_password,
     set_role,
+    signal_outcomes,
 )
 from flows87.store import audit as audit_log
 from flows87.web import data
@@ -845,6 +846,20 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
             },
             user=user,
         )
+
+    # -- feedback: which rules produced the decided cases --------------------------------------
+
+    @app.get("/outcomes", response_class=HTMLResponse)
+    def outcomes_page(request: Request, user: Principal = Depends(current_user)):
+        with store.session() as s:
+            rows = signal_outcomes(s).to_dicts()
+        try:
+            from flows87.store import rule_info
+
+            titles = {k: v["title"] for k, v in rule_info(settings.rules_dir).items()}
+        except Exception:  # descriptions are a nicety here
+            titles = {}
+        return render(request, "outcomes.html", {"rows": rows, "titles": titles}, user=user)
 
     # -- users (admins) -----------------------------------------------------------------------
 
