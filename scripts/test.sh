@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
-# Run the test suite. Creates .venv on first use. Extra arguments go to pytest.
+# Run the test suite. Creates .venv on first use, and installs PostgreSQL and Chromium for the
+# case store and browser tests when they are missing and this user may (scripts/system-deps.sh).
+# Extra arguments go to pytest.
 source "$(dirname "$0")/env.sh"
+bash "$ROOT/scripts/system-deps.sh"
 exec python -m pytest "$@"

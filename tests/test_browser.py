@@ -3,7 +3,7 @@ download): sign in, open the top case, see the money graph drawn, close the case
 and find that in the audit log page. Screenshots go to test-artifacts/browser/ (or
 $FLOWS87_TEST_ARTIFACTS/browser/).
 
-Without Chromium (scripts/install-chromium.sh installs it) these tests skip, or fail when
+Without Chromium (scripts/system-deps.sh installs it) these tests skip, or fail when
 FLOWS87_REQUIRE_BROWSER=1 (CI sets it)."""
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ REASON = "Browser test: the payroll belongs to a licensed farm; wages stay with 
 def unavailable(reason: str) -> None:
     message = f"browser tests need Chromium: {reason}"
     if os.environ.get(REQUIRE) == "1":
-        pytest.fail(f"{message} ({REQUIRE}=1 requires it; run scripts/install-chromium.sh)", pytrace=False)
-    pytest.skip(f"{message} (run scripts/install-chromium.sh)")
+        pytest.fail(f"{message} ({REQUIRE}=1 requires it; run scripts/system-deps.sh)", pytrace=False)
+    pytest.skip(f"{message} (run scripts/system-deps.sh)")
 
 
 @pytest.fixture(scope="module")
