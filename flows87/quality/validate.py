@@ -148,6 +148,7 @@ def validate(
         _release(validator)
         del validator
         gc.collect()  # GX's objects refer to each other in cycles
+        _return_arrow_memory()
     by_index = {c.index: c for c in checks}
     for res in result.results:
         _fill(by_index[int(res.expectation_config.id)], res)
@@ -283,6 +284,17 @@ def _release(validator: Any) -> None:
         context.data_sources.delete("flows87")
     except Exception:  # noqa: BLE001 - an optimisation only; the validation result stands
         pass
+
+
+def _return_arrow_memory() -> None:
+    """Give the memory of the freed pandas copy back to the system now.
+
+    Its text columns live in pyarrow's memory pool, which keeps freed memory for reuse by
+    pyarrow only (about 0.6 GB after the raw transactions gate at 5M rows): polars, which does
+    the next stage's work, cannot use it."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _fill(check: Check, res: Any) -> None:
