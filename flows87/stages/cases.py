@@ -16,6 +16,7 @@ from flows87 import quality
 from flows87.io import write_parquet
 from flows87.runinfo import stage
 from flows87.stages.config import RunConfig
+from flows87.stages.detect import free_memory
 
 ANOMALY_TIEBREAK = 0.001
 """Accounts without signals are ordered by their anomaly score, scaled so it never outweighs a signal."""
@@ -100,6 +101,7 @@ def scored_accounts(
 def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
     config = config or RunConfig()
     run_dir = Path(run_dir)
+    free_memory()
     with stage(run_dir, "cases") as rec:
         settings = casework.load_settings(config.settings_path("scoring"))
         rec.params = settings.model_dump()

@@ -8,6 +8,10 @@ merges them into RUN/signals.parquet.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import gc
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,23 @@ NOT_FOR_DETECTION = ("source_row", "memo", "is_suspicious", "typology", "scheme_
 """Optional transaction columns no detection stage reads: provenance, free text and the labels
 (rules must not read them). Left out when the graph stage loads transactions (each string
 column costs 16 bytes a row); the graph context adds absent optional columns back as nulls."""
+
+
+def free_memory() -> None:
+    """Give memory that earlier stages freed back to the system before a stage starts.
+
+    `flows87 run` runs every stage in one process: freed memory kept by the C allocator (numpy,
+    scikit-learn) or by pyarrow's pool (pandas text) cannot serve polars, so it would add to the
+    next stage's peak."""
+    gc.collect()
+    with contextlib.suppress(Exception):  # optional: only memory is at stake
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(libc).malloc_trim(0)  # glibc only
 
 
 def _read(run_dir: Path, name: str, columns: set[str] | None = None) -> pl.DataFrame:
@@ -73,6 +94,7 @@ def feature_settings(config: RunConfig):  # noqa: ANN201 - FeatureSettings
 def features(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
     config = config or RunConfig()
     run_dir = Path(run_dir)
+    free_memory()
     with stage(run_dir, "features") as rec:
         settings = feature_settings(config)
         rec.params["windows"] = settings.windows
@@ -108,6 +130,7 @@ def graph(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
 def _rules(run_dir: str | Path, config: RunConfig, *, graph: bool) -> dict[str, Any]:
     run_dir = Path(run_dir)
     name = "graph" if graph else "rules"
+    free_memory()
     with stage(run_dir, name) as rec:
         settings = feature_settings(config)
         loaded = [r.rule for r in load_rules(config.rules_dir)]
@@ -145,6 +168,7 @@ def anomalies(run_dir: str | Path, config: RunConfig | None = None) -> dict[str,
     """The PyOD ensemble; writes its signals and every scored account's anomaly score."""
     config = config or RunConfig()
     run_dir = Path(run_dir)
+    free_memory()
     with stage(run_dir, "detectors") as rec:
         settings = detectors.load_settings(config.settings_path("detectors"))
         rec.params = settings.model_dump()
@@ -163,6 +187,7 @@ def gate_signals(run_dir: str | Path, config: RunConfig | None = None) -> dict[s
     """Merge the three signal files, gate them, publish RUN/signals.parquet."""
     config = config or RunConfig()
     run_dir = Path(run_dir)
+    free_memory()
     with stage(run_dir, "signals") as rec:
         parts = [_read(run_dir, f) for f in SIGNAL_FILES.values() if (run_dir / f).exists()]
         merged = pl.concat(parts) if parts else empty_signals()
