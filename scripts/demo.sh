@@ -22,9 +22,27 @@ if [ "${STATE%%,*}" != "success" ]; then
 fi
 RUN="$(ls -td "$FLOWS87_HOME"/runs/*/ | head -1)"
 flows87 show "${RUN%/}"
+
+# Demo users for the case app, made once; their passwords are kept beside the demo's data.
+CREDS="$FLOWS87_HOME/demo-users.txt"
+if [ ! -s "$CREDS" ]; then
+    umask 077
+    : >"$CREDS"
+    for who in investigator:investigator supervisor:supervisor; do
+        name="demo-${who%%:*}"
+        pw="$(python -c 'import secrets; print(secrets.token_urlsafe(12))')"
+        printf '%s\n' "$pw" | flows87 users add "$name" --role "${who##*:}" --password-stdin >/dev/null
+        echo "$name / $pw" >>"$CREDS"
+    done
+fi
 cat <<MSG
 
 published cases (the flows87_cases asset): $FLOWS87_HOME/published/cases.parquet
-run directory: ${RUN%/}
-Airflow UI on this run: bash scripts/airflow-ui.sh   (http://127.0.0.1:8080)
+case store: $FLOWS87_HOME/cases.db     run directory: ${RUN%/}
+
+Open the case app on these cases:
+    source scripts/env.sh && FLOWS87_HOME=$FLOWS87_HOME flows87 serve     # http://127.0.0.1:8000
+  sign in as (also in $CREDS):
+$(sed 's/^/    /' "$CREDS")
+Airflow's UI on the same runs (optional): bash scripts/airflow-ui.sh     # http://127.0.0.1:8080
 MSG
