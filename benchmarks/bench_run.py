@@ -9,7 +9,8 @@ For each size (number of transactions, reached with size/10 accounts over 10 day
 3. runs each stage function again in its own subprocess, in order, so each has its own peak RSS
    (what an Airflow task running that stage alone would need).
 It prints a table per size and writes WORKDIR/results.json. Load averages (`os.getloadavg`) are
-recorded around every step: other work on the machine slows the numbers down.
+recorded around every step: other work on the machine slows the wall times down (a stage's CPU
+seconds, also shown, depend less on it).
 
     bash benchmarks/run.sh benchmarks/bench_run.py --sizes 1000000 5000000
     options: [--workdir /tmp/flows87-run-bench] [--no-per-stage]
@@ -178,7 +179,7 @@ def print_table(size: int, run: dict[str, Any], alone: dict[str, dict[str, Any]]
     )
     print(
         f"{'stage':<10} {'run s':>7} {'share':>6} {'RSS MB':>7} {'alone s':>8} {'alone MB':>9}"
-        "  slowest steps (s)"
+        f" {'alone CPU s':>11}  slowest steps (s)"
     )
     for name in STAGES:
         s = run["stage_s"].get(name, 0.0)
@@ -186,7 +187,8 @@ def print_table(size: int, run: dict[str, Any], alone: dict[str, dict[str, Any]]
         print(
             f"{name:<10} {s:>7.1f} {s / run['total_s']:>6.0%} "
             f"{run['stage_peak_rss_mb'].get(name, 0):>7,} {a.get('wall_s', float('nan')):>8.1f} "
-            f"{a.get('peak_rss_mb', 0):>9,}  {_top_steps(run['steps_s'].get(name, {}))}"
+            f"{a.get('peak_rss_mb', 0):>9,} {a.get('cpu_s', float('nan')):>11.1f}"
+            f"  {_top_steps(run['steps_s'].get(name, {}))}"
         )
     if size == TARGET_SIZE:
         ok_t, ok_m = run["total_s"] <= TARGET_SECONDS, run["peak_rss_mb"] <= TARGET_RSS_MB
