@@ -40,6 +40,13 @@ NOT_FOR_DETECTION = ("source_row", "memo", "is_suspicious", "typology", "scheme_
 column costs 16 bytes a row); the graph context adds absent optional columns back as nulls."""
 
 
+GRAPH_FEATURE_COLUMNS = ("account_id", "window", "window_start", "window_end")
+"""The feature columns the graph stage loads for its patterns' context. No pattern reads
+features today (they read transactions, accounts and the rules' signals), and all of them are
+0.8 GB at 500k accounts; a pattern that starts reading one fails on the missing column, and
+its name belongs here."""
+
+
 def free_memory() -> None:
     """Give memory that earlier stages freed back to the system before a stage starts.
 
@@ -141,7 +148,7 @@ def _rules(run_dir: str | Path, config: RunConfig, *, graph: bool) -> dict[str, 
         needed = columns_read(chosen)
         if needed is None:
             tx = _read_except(run_dir, "transactions.parquet", NOT_FOR_DETECTION)
-            feats = _read(run_dir, "features.parquet")
+            feats = _read(run_dir, "features.parquet", set(GRAPH_FEATURE_COLUMNS))
         else:
             tx = _read(run_dir, "transactions.parquet", needed[0])
             feats = _read(run_dir, "features.parquet", needed[1])
