@@ -49,7 +49,9 @@ def _snapshot(s) -> dict[str, list[tuple]]:
     out = {}
     for name in TABLES:
         table = Base.metadata.tables[name]
-        out[name] = [tuple(r) for r in s.execute(select(table).order_by(*table.primary_key.columns))]
+        out[name] = [
+            tuple(r) for r in s.execute(select(table).order_by(*table.primary_key.columns))
+        ]
     return out
 
 
@@ -92,7 +94,9 @@ def test_migrations_upgrade_from_empty_and_downgrade_to_base(backend):
 
         with st.engine.connect() as conn:
             diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        assert [d for d in diffs if d[0] in ("add_table", "remove_table", "add_column", "remove_column")] == []
+        assert [
+            d for d in diffs if d[0] in ("add_table", "remove_table", "add_column", "remove_column")
+        ] == []
         st.check_schema()
         st.downgrade("base")
         assert st.current_revision() is None
@@ -109,7 +113,9 @@ def test_loading_the_same_run_twice_changes_nothing(people, tmp_path):
     with people.session() as s:
         before = _snapshot(s)
         counts = _counts(s)
-    assert counts["cases"] == 3 and counts["case_transactions"] == 11 and counts["case_signals"] == 4
+    assert (
+        counts["cases"] == 3 and counts["case_transactions"] == 11 and counts["case_signals"] == 4
+    )
     with people.session() as s:
         again = load_run(s, run, "2026-01-01")
     assert (again.new, again.updated, again.unchanged) == (0, 0, 3)
@@ -141,7 +147,10 @@ def test_reload_with_changed_evidence_keeps_history(loaded, tmp_path):
             "case.commented",
             "case.evidence_updated",
         ]
-        assert d["audit"][0]["before"]["risk_score"] == 0.9 and d["audit"][0]["after"]["risk_score"] == 0.95
+        assert (
+            d["audit"][0]["before"]["risk_score"] == 0.9
+            and d["audit"][0]["after"]["risk_score"] == 0.95
+        )
         assert s.scalar(select(func.count()).select_from(Case)) == 3
         assert s.scalar(select(func.count()).where(CaseSignal.case_id == "C-aaa")) == 3
     # an older interval loaded late does not overwrite the newer evidence
@@ -295,10 +304,19 @@ def test_queue_filters_sorts_and_pages(loaded):
         page = list_cases(s, sort="-risk", page_size=2)
         assert [r["case_id"] for r in page.items] == ["C-aaa", "C-bbb"]
         assert (page.total, page.pages) == (3, 2)
-        assert [r["case_id"] for r in list_cases(s, sort="-risk", page=2, page_size=2).items] == ["C-ccc"]
-        assert [r["case_id"] for r in list_cases(s, sort="risk").items] == ["C-ccc", "C-bbb", "C-aaa"]
+        assert [r["case_id"] for r in list_cases(s, sort="-risk", page=2, page_size=2).items] == [
+            "C-ccc"
+        ]
+        assert [r["case_id"] for r in list_cases(s, sort="risk").items] == [
+            "C-ccc",
+            "C-bbb",
+            "C-aaa",
+        ]
         assert [r["case_id"] for r in list_cases(s, typology="fan_in").items] == ["C-aaa"]
-        assert {r["case_id"] for r in list_cases(s, typology=["fan_in", "structuring"]).items} == {"C-aaa", "C-ccc"}
+        assert {r["case_id"] for r in list_cases(s, typology=["fan_in", "structuring"]).items} == {
+            "C-aaa",
+            "C-ccc",
+        }
         assert [r["case_id"] for r in list_cases(s, assignee="ivy").items] == ["C-bbb"]
         assert list_cases(s, assignee="-").total == 2
         assert [r["case_id"] for r in list_cases(s, min_risk=0.6, max_risk=0.8).items] == ["C-bbb"]
@@ -386,7 +404,10 @@ def test_case_transactions_are_bulk_loaded(store, tmp_path):
     n_cases, per = 300, 40
     txns = pl.read_parquet(run / "transactions.parquet")
     big_txn = pl.concat(
-        [txns.head(1).with_columns(pl.lit(f"X{i:06d}").alias("txn_id")) for i in range(n_cases * per)]
+        [
+            txns.head(1).with_columns(pl.lit(f"X{i:06d}").alias("txn_id"))
+            for i in range(n_cases * per)
+        ]
     )
     big_txn.write_parquet(run / "transactions.parquet")
     cases = pl.read_parquet(run / "cases.parquet")
@@ -408,3 +429,24 @@ def test_case_transactions_are_bulk_loaded(store, tmp_path):
         assert s.scalar(select(func.count()).select_from(CaseTransaction)) == n_cases * per
         again = load_run(s, run, "big")
     assert (again.new, again.updated) == (0, 0)
+
+
+def test_equal_risk_is_ordered_by_the_pipelines_rank(loaded):
+    """Many cases saturate at risk 1.0; the queue then follows the pipeline's ranking."""
+    with loaded.session() as s:
+        s.execute(text("UPDATE cases SET risk_score = 1.0"))
+        for case_id, rank in (("C-ccc", 1), ("C-aaa", 2), ("C-bbb", 3)):
+            s.execute(
+                text("UPDATE cases SET rank = :r WHERE case_id = :c"), {"r": rank, "c": case_id}
+            )
+    with loaded.session() as s:
+        assert [r["case_id"] for r in list_cases(s, sort="-risk").items] == [
+            "C-ccc",
+            "C-aaa",
+            "C-bbb",
+        ]
+        assert [r["case_id"] for r in list_cases(s, sort="risk").items] == [
+            "C-bbb",
+            "C-aaa",
+            "C-ccc",
+        ]

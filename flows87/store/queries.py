@@ -120,14 +120,17 @@ def list_cases(
     typologies = _list(typology)
     if typologies:
         conds.append(
-            exists().where(CaseTypology.case_id == Case.case_id, CaseTypology.typology.in_(typologies))
+            exists().where(
+                CaseTypology.case_id == Case.case_id, CaseTypology.typology.in_(typologies)
+            )
         )
     if assignee is not None and assignee != "":
         if assignee == UNASSIGNED:
             conds.append(Case.assignee_id.is_(None))
         else:
             conds.append(
-                Case.assignee_id == select(User.id).where(User.username == assignee).scalar_subquery()
+                Case.assignee_id
+                == select(User.id).where(User.username == assignee).scalar_subquery()
             )
     dispositions = _list(disposition)
     if dispositions:
@@ -163,7 +166,10 @@ def list_cases(
     if key not in SORTS:
         raise InvalidInput(f"unknown sort {sort!r} (one of {', '.join(SORTS)}, '-' for descending)")
     col = SORTS[key]
-    order = [col.desc().nulls_last() if sort.startswith("-") else col.asc().nulls_last()]
+    descending = sort.startswith("-")
+    order = [col.desc().nulls_last() if descending else col.asc().nulls_last()]
+    if key == "risk":  # many cases share the top score: the pipeline's rank orders them
+        order.append(Case.rank.asc().nulls_last() if descending else Case.rank.desc().nulls_last())
     if key != "case_id":
         order.append(Case.case_id.asc())
 
