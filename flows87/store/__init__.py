@@ -11,7 +11,14 @@ from flows87.store.errors import InvalidInput, NotFound, PermissionDenied, Store
 from flows87.store.feedback import account_labels, export_dispositions, signal_outcomes
 from flows87.store.loader import LoadResult, load_run
 from flows87.store.models import DISPOSITIONS, ROLES, STATUSES, User
-from flows87.store.queries import UNASSIGNED, CasePage, case_detail, case_graph, list_cases, rule_info
+from flows87.store.queries import (
+    UNASSIGNED,
+    CasePage,
+    case_detail,
+    case_graph,
+    list_cases,
+    rule_info,
+)
 from flows87.store.users import (
     authenticate,
     create_user,
