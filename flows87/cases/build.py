@@ -142,9 +142,12 @@ def build(
     sig_family = ranked["family"].to_list()
     sig_id = ranked["signal_id"].to_list()
     # the summaries' frames as the per-case summary has always sorted them (see `_texts`)
+    # (only of the accounts in cases: a filter keeps the rows' order and the sorted flag)
+    in_cases = pl.Series([a for g in groups for a in g], dtype=pl.String).implode()
     frames = {
         k[0]: v
         for k, v in ranked.select("account_id", "score", "summary")
+        .filter(pl.col("account_id").is_in(in_cases))
         .partition_by("account_id", as_dict=True, maintain_order=True)
         .items()
     }
