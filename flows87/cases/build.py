@@ -240,14 +240,21 @@ def _texts(ordered: list[str], frames: dict[str, pl.DataFrame]) -> dict[str, lis
     frames concatenated, then filtered and sorted by score per account): polars orders equal
     scores by the sorted flags the concatenation leaves, so a plain stable sort could order two
     equally strong signals the other way round."""
-    present = [frames[a] for a in ordered if a in frames]
-    if not present:
-        return {}
-    sigs = pl.concat(present)
-    return {
-        a: sigs.filter(pl.col("account_id") == a).sort("score", descending=True)["summary"].to_list()
-        for a in ordered[:6]
-    }
+    texts: dict[str, list[str]] = {}
+    sigs = None
+    for a in ordered[:6]:
+        frame = frames.get(a)
+        if frame is None:
+            continue
+        if frame["score"].n_unique() == frame.height:
+            # no two equally strong: a frame is already strongest first, the only such order
+            texts[a] = frame["summary"].to_list()
+            continue
+        if sigs is None:
+            sigs = pl.concat([frames[b] for b in ordered if b in frames])
+        by_score = sigs.filter(pl.col("account_id") == a).sort("score", descending=True)
+        texts[a] = by_score["summary"].to_list()
+    return texts
 
 
 def _edges_by_group(groups: list[list[str]], edges: pl.DataFrame) -> dict[int, pl.DataFrame]:
