@@ -87,9 +87,7 @@ def run_gate(
     del checked  # the derived columns were for the checks only
     row_nr = pl.int_range(pl.len(), dtype=pl.UInt32)
     # nothing to set aside (the usual case) needs no copy of the whole frame
-    passed = (
-        frame.filter(~row_nr.is_in(bad_rows["__row"].implode())) if bad_rows.height else frame
-    )
+    passed = frame.filter(~row_nr.is_in(bad_rows["__row"].implode())) if bad_rows.height else frame
     bad_rows = bad_rows.sort("__row")
     quarantined = pl.concat([frame[bad_rows["__row"]], bad_rows.drop("__row")], how="horizontal")
     parse = _parse_rejects(prior_rejects)

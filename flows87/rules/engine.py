@@ -23,7 +23,6 @@ from flows87.rules.evaluate import (
 )
 from flows87.rules.model import Rule
 
-
 TRANSACTION_KEYS = (
     "txn_id",
     "ts",

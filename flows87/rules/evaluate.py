@@ -127,7 +127,9 @@ def _period_txns(best: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame
         ]
     )
     ids = (
-        legs.filter((pl.col("ts") >= pl.col("window_start")) & (pl.col("ts") < pl.col("window_end")))
+        legs.filter(
+            (pl.col("ts") >= pl.col("window_start")) & (pl.col("ts") < pl.col("window_end"))
+        )
         .sort("ts", "txn_id")
         .group_by("account_id", maintain_order=True)
         .agg(pl.col("txn_id").head(MAX_TXNS_PER_SIGNAL).alias("txn_ids"))
