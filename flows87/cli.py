@@ -876,6 +876,58 @@ def serve_cmd(
     serve(store, host, port, settings, log_level=log_level)
 
 
+# --- evaluate (issue 6): metrics of a run against labels and dispositions -------------------
+
+
+class _FloatsOption(click.Option):
+    """An option taking one or more numbers: `--budgets 0.005 0.01 0.02` (also "0.01,0.02")."""
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            opt = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if opt is None:
+                continue
+            original = opt.process
+
+            def process(value: Any, state: Any, original: Any = original) -> None:
+                values = [value]
+                while state.rargs and state.rargs[0].replace(".", "", 1).rstrip("%").isdigit():
+                    values.append(state.rargs.pop(0))
+                original(" ".join(values), state)
+
+            opt.process = process
+
+
+@cli.command("evaluate", epilog=EPILOG)
+@click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder for evaluation.json/.md/.html and the plots (default: RUN/evaluation).")
+@click.option("--budgets", cls=_FloatsOption, default=None, metavar="SHARE...", help="Alert budgets as shares of accounts (default: 0.005 0.01 0.02).")
+@click.option("--db", "db_url", default=None, metavar="URL", help="Case store with investigators' dispositions (default: $FLOWS87_DB_URL, else $FLOWS87_HOME/cases.db; skipped when absent).")
+@click.option("--no-plots", is_flag=True, help="Write JSON and text only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the headline numbers as JSON.")
+def evaluate_cmd(run_dir: Path, out_dir: Path | None, budgets: str | None, db_url: str | None, no_plots: bool, as_json: bool) -> None:
+    """Metrics of RUN against its labels (is_suspicious, typology) and investigators'
+    dispositions: precision, recall, F1, PR-AUC, precision@k, recall at alert budgets, per
+    typology, rule and detector, rule overlap, alerts per day. Exit 2 when RUN has no labels and
+    there are no dispositions."""
+    from flows87.evaluate.evaluation import evaluate, headline, parse_budgets
+
+    result = evaluate(run_dir, out_dir, parse_budgets(budgets), db_url=db_url, plots=not no_plots)
+    head = headline(result)
+    if as_json:
+        click.echo(json.dumps(head, indent=2, default=str))
+        return
+    table = Table(title="evaluation", show_header=False)
+    for key, value in head.items():
+        if key in ("run_dir", "report"):
+            continue
+        shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        table.add_row(key.replace("_", " "), shown)
+    out.print(table)
+    out.print(f"report: {result['files']['html']} (and evaluation.md, evaluation.json)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user errors into a message and an exit code, never a traceback."""
     try:

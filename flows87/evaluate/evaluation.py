@@ -257,3 +257,48 @@ def evaluate(
     out = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
     result["files"] = write_evaluation(result, out, plots=plots)
     return result
+
+
+def parse_budgets(values: Sequence[str | float] | str | None) -> tuple[float, ...]:
+    """Alert budgets from the command line or a DAG param: numbers or strings such as "0.01",
+    "1%" or "0.005,0.01 0.02"; each a share of accounts in (0, 1]. Empty gives the defaults."""
+    if values is None:
+        return DEFAULT_BUDGETS
+    items = [values] if isinstance(values, (str, int, float)) else list(values)
+    out: list[float] = []
+    for item in items:
+        for token in str(item).replace(",", " ").split():
+            try:
+                b = float(token.rstrip("%")) / (100 if token.endswith("%") else 1)
+            except ValueError:
+                raise InputError(f"alert budget {token!r} is not a number", field="budgets",
+                                 hint="shares of accounts, e.g. 0.005 0.01 0.02 (or 1%)") from None
+            if not 0 < b <= 1:
+                raise InputError(f"alert budget {token!r} is not in (0, 1]", field="budgets",
+                                 hint="shares of accounts, e.g. 0.01 for 1 %") from None
+            out.append(b)
+    return tuple(sorted(set(out))) or DEFAULT_BUDGETS
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers worth a log line or an XCom: PR-AUC, alerted precision/recall/F1,
+    recall at each budget, transaction-level PR-AUC and recall, disposition precision."""
+    acc = result.get("account_level") or {}
+    tx = result.get("transaction_level") or {}
+    disp = result.get("dispositions") or {}
+    out: dict[str, Any] = {"run_dir": result.get("run_dir"), "labelled": result.get("labelled")}
+    if acc:
+        out |= {
+            "pr_auc": acc["average_precision"],
+            "precision": acc["alerted"]["precision"],
+            "recall": acc["alerted"]["recall"],
+            "f1": acc["alerted"]["f1"],
+            "recall_at_budget": acc["recall_at_budget"],
+        }
+    if tx:
+        out |= {"transaction_pr_auc": tx["ranking"]["average_precision"], "transaction_recall": tx["recall"]}
+    if disp:
+        out |= {"decided_cases": disp["decided_cases"], "disposition_precision": disp["precision"]}
+    if "files" in result:
+        out["report"] = result["files"].get("html")
+    return out
