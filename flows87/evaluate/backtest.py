@@ -1,0 +1,139 @@
+"""What the backtest DAG's tasks call (dags/flows87_backtest.py stays wiring only).
+
+Which run to evaluate, in order:
+  1. the `run_dir` param, when given (a manual trigger);
+  2. the interval of the latest triggering `flows87_cases` asset event (the daily DAG's publish
+     task puts "interval" in the event's extra): FLOWS87_HOME/runs/<interval>/, or the published
+     copy FLOWS87_HOME/published/intervals/<interval>/ when the run directory is gone;
+  3. the latest finished run under FLOWS87_HOME/runs/ (by interval key, which sorts by date).
+The evaluation goes to RUN/evaluation/ (evaluation.json, .md, .html and the plots).
+
+This module is imported by task code only; it imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flows87 import schedule
+from flows87.errors import Flows87Error, InputError
+
+log = logging.getLogger("flows87")
+
+DAG_ID = "flows87_backtest"
+FINISHED = "accounts_scored.parquet"
+
+
+def params_schema() -> dict[str, dict[str, Any]]:
+    """The backtest DAG's params: default, type and description of each (Param(**spec))."""
+    return {
+        "run_dir": {
+            "default": "",
+            "type": "string",
+            "description": (
+                "Run directory to evaluate; empty: the interval of the triggering asset event, "
+                "else the latest run under FLOWS87_HOME/runs."
+            ),
+        },
+        "budgets": {
+            "default": [0.005, 0.01, 0.02],
+            "type": "array",
+            "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "description": "Alert budgets as shares of accounts ranked by risk score.",
+        },
+    }
+
+
+def _event_items(events: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """(timestamp, extra) of every triggering asset event, whatever mapping Airflow gives."""
+    if not events:
+        return []
+    items = []
+    for key in list(events):
+        for event in events[key] or []:
+            extra = event.get("extra") if isinstance(event, dict) else getattr(event, "extra", None)
+            stamp = event.get("timestamp") if isinstance(event, dict) else getattr(event, "timestamp", None)
+            if isinstance(extra, dict):
+                items.append((stamp, extra))
+    return items
+
+
+def latest_run(root: Path | None = None) -> Path | None:
+    """The latest finished run directory under FLOWS87_HOME/runs (or `root`), or None."""
+    runs = (root or schedule.home()) / "runs"
+    if not runs.is_dir():
+        return None
+    done = sorted(p for p in runs.iterdir() if (p / FINISHED).exists())
+    return done[-1] if done else None
+
+
+def resolve_run_dir(context: dict[str, Any]) -> Path:
+    """The run directory this backtest evaluates (see the module docstring); InputError when
+    there is none."""
+    params = context.get("params") or {}
+    given = str(params.get("run_dir") or "").strip()
+    if given:
+        path = Path(given).expanduser()
+        if not (path / FINISHED).exists():
+            raise InputError(f"not a finished run directory (no {FINISHED})", file=path, field="run_dir")
+        return path
+    items = [i for i in _event_items(context.get("triggering_asset_events")) if i[1].get("interval")]
+    if items:
+        # the latest event: timestamps when every event has one, else the last in order
+        if all(stamp is not None for stamp, _ in items):
+            items.sort(key=lambda i: i[0])
+        interval = str(items[-1][1]["interval"])
+        for candidate in (
+            schedule.home() / "runs" / interval,
+            schedule.published_dir() / "intervals" / interval,
+        ):
+            if (candidate / FINISHED).exists():
+                return candidate
+        raise InputError(
+            f"the published interval {interval} has no finished run directory",
+            file=schedule.home() / "runs" / interval,
+            hint="FLOWS87_HOME must be the same shared path for the daily and the backtest DAG",
+        )
+    latest = latest_run()
+    if latest is None:
+        raise InputError(
+            "no run to evaluate: no run_dir param, no triggering asset event and no finished run",
+            file=schedule.home() / "runs",
+        )
+    return latest
+
+
+def locate(context: dict[str, Any]) -> dict[str, Any]:
+    """Task: which run to evaluate (fails the task at once when there is none)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        run_dir = resolve_run_dir(context)
+    except Flows87Error as exc:
+        raise AirflowFailException(exc.message) from None
+    log.info("backtest of %s", run_dir)
+    return {"run_dir": str(run_dir)}
+
+
+def evaluate_task(context: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """Task: evaluate the run into RUN/evaluation/; skipped (not failed) when the run has no
+    labels and the case store no dispositions, as on production data before any review."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from flows87.evaluate.evaluation import evaluate, headline, parse_budgets
+
+    params = context.get("params") or {}
+    try:
+        budgets = parse_budgets(params.get("budgets"))
+        result = evaluate(run_dir, Path(run_dir) / "evaluation", budgets)
+    except InputError as exc:
+        if "has no labels" in exc.reason:
+            raise AirflowSkipException(exc.message) from None
+        raise AirflowFailException(exc.message) from None
+    except Flows87Error as exc:
+        raise AirflowFailException(exc.message) from None
+    head = headline(result)
+    log.info("evaluation of %s: %s", run_dir, head)
+    return head
