@@ -311,32 +311,39 @@ class SweepContext:
 
     def evaluate(self, setting: dict[str, float | int]) -> Outcome:
         t0 = time.perf_counter()
+        scored, n_signals, n_cases, evaluated = self._score(setting)
+        metrics = self.measure(scored)
+        metrics["signals"] = n_signals
+        metrics["cases"] = n_cases
+        return Outcome(dict(setting), metrics, round(time.perf_counter() - t0, 3), evaluated)
+
+    def scored(self, setting: dict[str, float | int]) -> pl.DataFrame:
+        """accounts_scored under `setting`, for the sweep's population of accounts."""
+        return self._score(setting)[0]
+
+    def _score(self, setting: dict[str, float | int]) -> tuple[pl.DataFrame, int, int, list[str]]:
         signals, evaluated = self.signals(setting)
         _, _, scoring_changes = self.split(setting)
         settings = self.scoring.model_copy(update=scoring_changes) if scoring_changes else self.scoring
         pairs = casework.links(signals, self.case_tx)
         risk = casework.account_risk(signals, pairs, settings)
         built = casework.build(risk, signals, pairs, self.case_tx, settings)
-        metrics = self.measure(risk, built.membership, settings)
-        metrics["signals"] = signals.height
-        metrics["cases"] = built.cases.height
-        return Outcome(dict(setting), metrics, round(time.perf_counter() - t0, 3), evaluated)
-
-    def measure(
-        self, risk: pl.DataFrame, membership: pl.DataFrame, settings: casework.ScoringSettings
-    ) -> dict[str, Any]:
-        """Recall (accounts in cases, overall and per typology) and alert volume (accounts in
-        cases / accounts), with recall at fixed budgets of the risk ranking."""
         scored = scored_accounts(
             self.accounts.select("account_id", "is_suspicious",
                                  *(["typology"] if "typology" in self.accounts.columns else [])),
             self.case_tx.head(0),
             risk,
-            membership,
+            built.membership,
             self.anomaly,
             settings.uncorroborated_factor,
         )
         scored = scored.join(self.accounts.select("account_id"), on="account_id", how="semi")
+        return scored, signals.height, built.cases.height, evaluated
+
+    @staticmethod
+    def measure(scored: pl.DataFrame) -> dict[str, Any]:
+        """Recall (accounts in cases, overall and per typology) and alert volume (accounts in
+        cases / accounts), with recall at fixed budgets of the risk ranking."""
         m = account_metrics(scored)
         return {
             "recall": m.get("recall") or 0.0,

@@ -103,3 +103,25 @@ def make_patch(
         )
     text = "".join(out)
     return text if text.endswith("\n") else text + "\n"
+
+
+def patched_settings(
+    setting: dict[str, float | int], space: dict[str, SweepParam], folder: Path
+) -> dict[str, Path]:
+    """Copies of the settings files (detectors, scoring) with the setting's values, in `folder`,
+    by owner; rule parameters are left to RunConfig.rule_overrides."""
+    edits: dict[str, dict[tuple[str, ...], str]] = {}
+    files: dict[str, Path] = {}
+    for key, value in setting.items():
+        p = space[key]
+        if p.is_rule or p.file is None:
+            continue
+        edits.setdefault(p.owner, {})[(p.name,)] = format_value(value, p.type)
+        files[p.owner] = Path(p.file)
+    out: dict[str, Path] = {}
+    for owner, e in edits.items():
+        target = folder / f"{owner}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(set_values(files[owner].read_text(encoding="utf-8"), e), encoding="utf-8")
+        out[owner] = target
+    return out

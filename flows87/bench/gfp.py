@@ -1,0 +1,165 @@
+"""IBM's Graph Feature Preprocessor (snapml) with a PyOD detector: the baseline flows87 is
+measured against.
+
+GFP gives each transaction a histogram of the graph patterns it takes part in (fan-in/out and
+degree within a day, scatter-gather within 5 days, temporal cycles within 10 days) and
+statistics of the amounts around its accounts. Each account gets the mean and the maximum of
+those features over the transactions it sent and over those it received; an Isolation Forest
+fitted on the tuning period's accounts scores the report period's accounts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from flows87.errors import ConfigError
+
+DAY = 86_400
+BINS = [2, 3, 5, 10, 20]
+"""Coarser histogram bins than GFP's default (2..30): 5 counts per pattern, so each account's
+table stays a few hundred columns wide at 500k accounts."""
+
+
+def load() -> type:
+    """snapml.GraphFeaturePreprocessor, or a clear error when the bench extra is missing."""
+    try:
+        from snapml import GraphFeaturePreprocessor
+    except ImportError as exc:
+        raise ConfigError(
+            f"the GFP baseline needs IBM's snapml, which is not installed ({exc})",
+            hint="run the benchmark through `bash benchmarks/run.sh ...` (it installs the "
+            "`bench` extra), or `uv sync --extra bench`",
+        ) from None
+    return GraphFeaturePreprocessor
+
+
+def available() -> bool:
+    try:
+        load()
+    except ConfigError:
+        return False
+    return True
+
+
+def gfp_params(threads: int | None = None) -> dict:
+    threads = threads or min(4, os.cpu_count() or 1)
+    return {
+        "num_threads": threads,
+        "time_window": 10 * DAY,
+        "vertex_stats": True,
+        "vertex_stats_cols": [4],
+        "vertex_stats_tw": 5 * DAY,
+        "fan": True,
+        "fan_tw": DAY,
+        "fan_bins": BINS,
+        "degree": True,
+        "degree_tw": DAY,
+        "degree_bins": BINS,
+        "scatter-gather": True,
+        "scatter-gather_tw": 5 * DAY,
+        "scatter-gather_bins": BINS,
+        "temp-cycle": True,
+        "temp-cycle_tw": 10 * DAY,
+        "temp-cycle_bins": BINS,
+        "lc-cycle": False,
+    }
+
+
+@dataclass
+class AccountFeatures:
+    table: pl.DataFrame  # account_id, f_* columns
+    seconds: dict[str, float] = field(default_factory=dict)
+    transactions: int = 0
+
+
+def account_features(tx: pl.DataFrame, threads: int | None = None) -> AccountFeatures:
+    """GFP over `tx` (txn_id, ts, src_account, dst_account, amount_base), aggregated per account."""
+    gfp_cls = load()
+    t0 = time.perf_counter()
+    ids = pl.concat([tx["src_account"], tx["dst_account"]]).unique().sort().to_frame("account")
+    ids = ids.with_row_index("vid")
+    edges = (
+        tx.sort("ts", "txn_id")
+        .join(ids.rename({"account": "src_account", "vid": "s"}), on="src_account",
+              maintain_order="left")
+        .join(ids.rename({"account": "dst_account", "vid": "d"}), on="dst_account",
+              maintain_order="left")
+        .select(pl.int_range(pl.len()).alias("e"), "s", "d", pl.col("ts").dt.epoch("s"),
+                pl.col("amount_base").fill_null(0.0))
+        .to_numpy()
+        .astype(np.float64)
+    )
+    prep = time.perf_counter() - t0
+    gfp = gfp_cls()
+    gfp.set_params(gfp_params(threads))
+    t0 = time.perf_counter()
+    out = gfp.fit_transform(edges)
+    transform = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    feats = out[:, 5:]
+    names = [f"g{j}" for j in range(feats.shape[1])]
+    frame = pl.DataFrame(
+        {"s": edges[:, 1].astype(np.int64), "d": edges[:, 2].astype(np.int64),
+         "amount": edges[:, 4], **{n: feats[:, j] for j, n in enumerate(names)}}
+    )
+    cols = ["amount", *names]
+    sides = []
+    for key, tag in (("s", "out"), ("d", "in")):
+        sides.append(
+            frame.group_by(pl.col(key).alias("vid")).agg(
+                pl.len().alias(f"{tag}_n"),
+                *[pl.col(c).mean().alias(f"{tag}_mean_{c}") for c in cols],
+                *[pl.col(c).max().alias(f"{tag}_max_{c}") for c in cols],
+            )
+        )
+    table = (
+        sides[0].join(sides[1], on="vid", how="full", coalesce=True)
+        .with_columns(pl.exclude("vid").fill_null(0.0))
+        .join(ids.rename({"account": "account_id"}).with_columns(pl.col("vid").cast(pl.Int64)),
+              on="vid")
+        .drop("vid")
+        .sort("account_id")
+    )
+    aggregate = time.perf_counter() - t0
+    return AccountFeatures(
+        table,
+        {"prep": round(prep, 3), "gfp": round(transform, 3), "aggregate": round(aggregate, 3)},
+        tx.height,
+    )
+
+
+def _matrix(table: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    x = table.select([pl.col(c) if c in table.columns else pl.lit(0.0).alias(c) for c in columns])
+    x = x.to_numpy().astype(np.float64)
+    return np.sign(x) * np.log1p(np.abs(x))  # heavy-tailed counts and amounts
+
+
+@dataclass
+class Baseline:
+    columns: list[str]
+    model: object
+    fit_seconds: float
+
+
+def fit(train: AccountFeatures, seed: int = 0) -> Baseline:
+    from pyod.models.iforest import IForest
+
+    t0 = time.perf_counter()
+    table = train.table
+    columns = [c for c in table.columns if c != "account_id" and table[c].n_unique() > 1]
+    model = IForest(n_estimators=100, random_state=seed, n_jobs=1)
+    model.fit(_matrix(table, columns))
+    return Baseline(columns, model, round(time.perf_counter() - t0, 3))
+
+
+def score(baseline: Baseline, feats: AccountFeatures) -> tuple[pl.DataFrame, float]:
+    """account_id, score (higher is more anomalous) and the scoring seconds."""
+    t0 = time.perf_counter()
+    raw = baseline.model.decision_function(_matrix(feats.table, baseline.columns))
+    out = feats.table.select("account_id").with_columns(pl.Series("score", raw))
+    return out, round(time.perf_counter() - t0, 3)
