@@ -87,8 +87,9 @@ def sweep(
             progress(i + 1, len(settings))
     total = time.perf_counter() - t0
     points = [(o.metrics["alert_rate"], o.metrics["recall"]) for o in outcomes]
-    front = pareto_front(points)
-    best = choose(points, max_alert_rate, [len(o.setting) for o in outcomes])
+    n_changes = [len(o.setting) for o in outcomes]
+    front = pareto_front(points, n_changes)
+    best = choose(points, max_alert_rate, n_changes)
     full = full_run_seconds(ctx.run_dir)
     per = total / len(outcomes)
     doc: dict[str, Any] = {

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+def pareto_front(
+    points: Sequence[tuple[float, float]], changes: Sequence[int] | None = None
+) -> list[int]:
     """Indices of the points (alert_rate, recall) no other point dominates, by alert rate.
 
     A point dominates another when its alert rate is no higher and its recall no lower, and
-    one of the two strictly better. Of equal points only the first is kept.
+    one of the two strictly better. Of equal points only one is kept: the one with the fewest
+    `changes` (changed parameters), then the first.
     """
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    n_changes = changes or [0] * len(points)
+    order = sorted(
+        range(len(points)), key=lambda i: (points[i][0], -points[i][1], n_changes[i], i)
+    )
     front: list[int] = []
     best = float("-inf")
     for i in order:

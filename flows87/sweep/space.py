@@ -141,7 +141,7 @@ def _changes(params: list[SweepParam], values: tuple) -> dict[str, float | int]:
 def grid(params: list[SweepParam], levels: int, max_settings: int) -> tuple[list[dict], str]:
     """The full grid when it has at most `max_settings` points, otherwise each parameter over
     its levels with the others at their defaults ("one at a time")."""
-    per = [p.levels(levels) for p in params]
+    per = [sorted({*p.levels(levels), p.clean(p.default)}) for p in params]
     size = math.prod(len(v) for v in per)
     out: list[dict] = []
     if size <= max_settings:
