@@ -1,0 +1,113 @@
+"""The backtest DAG, run for real with dag.test() on an SQLite metadata DB (the temporary
+AIRFLOW_HOME of conftest.py) on a labelled run directory made by flows87.run.run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import polars as pl
+import pytest
+from test_evaluate_support import RUN_KEY, labelled_run
+
+from flows87.evaluate import backtest
+
+DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "flows87_backtest.py"
+
+
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - an Airflow DAG
+    from airflow.cli.commands.dag_command import dag_reserialize
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    db.initdb()
+    dag_reserialize(argparse.Namespace(bundle_name=None))
+    bag = DagBag(dag_folder=DAG_FILE)
+    assert bag.import_errors == {}
+    return bag.get_dag("flows87_backtest")
+
+
+@pytest.fixture
+def home(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A FLOWS87_HOME holding a copy of the labelled run as runs/<RUN_KEY>/."""
+    source = labelled_run(tmp_path_factory)
+    target = tmp_path / "home" / "runs" / RUN_KEY
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("evaluation", "quality", "stages"))
+    return tmp_path / "home"
+
+
+def run_backtest(dag, home: Path, **conf):  # noqa: ANN001, ANN201
+    os.environ["FLOWS87_HOME"] = str(home)
+    try:
+        return dag.test(run_conf=conf)
+    finally:
+        del os.environ["FLOWS87_HOME"]
+
+
+def states(dag_run) -> dict[str, str]:  # noqa: ANN001
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+
+
+def test_backtest_dag_is_scheduled_on_published_cases(dag) -> None:  # noqa: ANN001
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
+    condition = repr(dag.timetable.asset_condition)
+    assert "name='flows87_cases'" in condition and "uri='flows87://published/cases'" in condition
+    assert set(dag.params.keys()) == {"run_dir", "budgets"}
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert tasks["evaluate"].upstream_task_ids == {"locate"}
+
+
+def test_backtest_by_hand_evaluates_the_latest_run(dag, home: Path) -> None:  # noqa: ANN001
+    dag_run = run_backtest(dag, home, budgets=[0.01, 0.05])
+    assert str(dag_run.state) == "success", states(dag_run)
+    out = home / "runs" / RUN_KEY / "evaluation"
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["budgets"] == ["1.0%", "5.0%"]
+    assert ev["labelled"] and 0 < ev["account_level"]["average_precision"] <= 1
+    for name in ("evaluation.html", "evaluation.md", "pr_curve.png", "recall_vs_budget.png"):
+        assert (out / name).exists(), name
+
+
+def test_backtest_of_an_unlabelled_run_is_skipped(dag, home: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    bare = tmp_path / "bare"
+    shutil.copytree(home / "runs" / RUN_KEY, bare)
+    pl.read_parquet(bare / "accounts_scored.parquet").drop("is_suspicious", "typology").write_parquet(
+        bare / "accounts_scored.parquet"
+    )
+    dag_run = run_backtest(dag, home, run_dir=str(bare))
+    got = states(dag_run)
+    assert got == {"locate": "success", "evaluate": "skipped"}, got
+    assert not (bare / "evaluation").exists()
+    # a run_dir that is no run fails the first task at once
+    dag_run = run_backtest(dag, home, run_dir=str(tmp_path / "nowhere"))
+    assert states(dag_run)["locate"] == "failed"
+
+
+def test_run_dir_comes_from_the_latest_triggering_asset_event(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWS87_HOME", str(home))
+
+    def event(day: int, interval: str) -> SimpleNamespace:
+        return SimpleNamespace(extra={"interval": interval, "cases": 3, "path": "x"},
+                               timestamp=datetime(2026, 1, day, tzinfo=UTC))
+
+    asset = object()
+    older = "2026-01-06T0000Z--2026-01-07T0000Z"
+    context = {"params": {"run_dir": ""}, "triggering_asset_events": {asset: [event(9, RUN_KEY), event(8, older)]}}
+    assert backtest.resolve_run_dir(context) == home / "runs" / RUN_KEY
+    # the run directory is gone: the published copy of the interval
+    published = home / "published" / "intervals" / RUN_KEY
+    shutil.move(home / "runs" / RUN_KEY, published)
+    assert backtest.resolve_run_dir(context) == published
+    context["triggering_asset_events"] = {asset: [event(9, older)]}
+    with pytest.raises(backtest.InputError, match="no finished run directory"):
+        backtest.resolve_run_dir(context)
+    assert backtest.resolve_run_dir({"params": {"run_dir": str(published)}}) == published
