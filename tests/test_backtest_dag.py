@@ -38,7 +38,9 @@ def home(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     """A FLOWS87_HOME holding a copy of the labelled run as runs/<RUN_KEY>/."""
     source = labelled_run(tmp_path_factory)
     target = tmp_path / "home" / "runs" / RUN_KEY
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("evaluation", "quality", "stages"))
+    shutil.copytree(
+        source, target, ignore=shutil.ignore_patterns("evaluation", "quality", "stages")
+    )
     return tmp_path / "home"
 
 
@@ -80,9 +82,9 @@ def test_backtest_by_hand_evaluates_the_latest_run(dag, home: Path) -> None:  # 
 def test_backtest_of_an_unlabelled_run_is_skipped(dag, home: Path, tmp_path: Path) -> None:  # noqa: ANN001
     bare = tmp_path / "bare"
     shutil.copytree(home / "runs" / RUN_KEY, bare)
-    pl.read_parquet(bare / "accounts_scored.parquet").drop("is_suspicious", "typology").write_parquet(
-        bare / "accounts_scored.parquet"
-    )
+    pl.read_parquet(bare / "accounts_scored.parquet").drop(
+        "is_suspicious", "typology"
+    ).write_parquet(bare / "accounts_scored.parquet")
     dag_run = run_backtest(dag, home, run_dir=str(bare))
     got = states(dag_run)
     assert got == {"locate": "success", "evaluate": "skipped"}, got
@@ -92,16 +94,23 @@ def test_backtest_of_an_unlabelled_run_is_skipped(dag, home: Path, tmp_path: Pat
     assert states(dag_run)["locate"] == "failed"
 
 
-def test_run_dir_comes_from_the_latest_triggering_asset_event(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_dir_comes_from_the_latest_triggering_asset_event(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FLOWS87_HOME", str(home))
 
     def event(day: int, interval: str) -> SimpleNamespace:
-        return SimpleNamespace(extra={"interval": interval, "cases": 3, "path": "x"},
-                               timestamp=datetime(2026, 1, day, tzinfo=UTC))
+        return SimpleNamespace(
+            extra={"interval": interval, "cases": 3, "path": "x"},
+            timestamp=datetime(2026, 1, day, tzinfo=UTC),
+        )
 
     asset = object()
     older = "2026-01-06T0000Z--2026-01-07T0000Z"
-    context = {"params": {"run_dir": ""}, "triggering_asset_events": {asset: [event(9, RUN_KEY), event(8, older)]}}
+    context = {
+        "params": {"run_dir": ""},
+        "triggering_asset_events": {asset: [event(9, RUN_KEY), event(8, older)]},
+    }
     assert backtest.resolve_run_dir(context) == home / "runs" / RUN_KEY
     # the run directory is gone: the published copy of the interval
     published = home / "published" / "intervals" / RUN_KEY

@@ -52,9 +52,9 @@ def test_alerted_accounts_precision_recall_f1() -> None:
 
 def test_ranking_metrics_by_hand() -> None:
     # AP = (1/1 + 2/3 + 3/6) / 3
-    assert average_precision(H["scored"]["is_suspicious"], H["scored"]["risk_score"]) == pytest.approx(
-        (1 + 2 / 3 + 0.5) / 3, abs=1e-6
-    )
+    assert average_precision(
+        H["scored"]["is_suspicious"], H["scored"]["risk_score"]
+    ) == pytest.approx((1 + 2 / 3 + 0.5) / 3, abs=1e-6)
     assert precision_at_k(H["scored"], 1) == 1.0
     assert precision_at_k(H["scored"], 3) == pytest.approx(0.6667)
     assert precision_at_k(H["scored"], 5) == 0.4
@@ -71,7 +71,9 @@ def test_ranking_metrics_by_hand() -> None:
 
 def test_average_precision_takes_ties_as_one_threshold() -> None:
     # scores 1, 1, 0 with labels T, F, T: P=1/2 at R=1/2, then P=2/3 at R=1 -> 0.25 + 1/3
-    assert average_precision([True, False, True], [1.0, 1.0, 0.0]) == pytest.approx(0.583333, abs=1e-6)
+    assert average_precision([True, False, True], [1.0, 1.0, 0.0]) == pytest.approx(
+        0.583333, abs=1e-6
+    )
     assert average_precision([False, False], [0.3, 0.2]) is None
     curve = pr_curve([True, False, True], [1.0, 1.0, 0.0])
     assert curve["recall"].to_list() == [0.5, 1.0]
@@ -82,15 +84,34 @@ def test_per_rule_contribution_alone_and_only_it() -> None:
     c = {r["signal_id"]: r for r in contributions(H["signals"], H["scored"]).iter_rows(named=True)}
     # r1 flags A0 A1 A3: one suspicious; A1 and A3 only by r1, neither suspicious
     assert (c["r1"]["accounts"], c["r1"]["tp"], c["r1"]["precision"], c["r1"]["recall"]) == (
-        3, 1, pytest.approx(0.3333), pytest.approx(0.3333))
+        3,
+        1,
+        pytest.approx(0.3333),
+        pytest.approx(0.3333),
+    )
     assert (c["r1"]["only_accounts"], c["r1"]["only_tp"], c["r1"]["only_recall"]) == (2, 0, 0.0)
     # r2 flags A0 A2, both suspicious; only r2 catches A2
-    assert (c["r2"]["precision"], c["r2"]["recall"], c["r2"]["f1"]) == (1.0, pytest.approx(0.6667), 0.8)
-    assert (c["r2"]["only_accounts"], c["r2"]["only_tp"], c["r2"]["only_recall"]) == (1, 1, pytest.approx(0.3333))
+    assert (c["r2"]["precision"], c["r2"]["recall"], c["r2"]["f1"]) == (
+        1.0,
+        pytest.approx(0.6667),
+        0.8,
+    )
+    assert (c["r2"]["only_accounts"], c["r2"]["only_tp"], c["r2"]["only_recall"]) == (
+        1,
+        1,
+        pytest.approx(0.3333),
+    )
     # the detector flags A5 (suspicious, nobody else) and A6
     assert (c["d1"]["precision"], c["d1"]["f1"], c["d1"]["only_tp"]) == (0.5, 0.4, 1)
-    by_source = {r["source"]: r for r in contributions(H["signals"], H["scored"], by=("source",)).iter_rows(named=True)}
-    assert (by_source["rule"]["accounts"], by_source["rule"]["tp"], by_source["rule"]["only_tp"]) == (4, 2, 2)
+    by_source = {
+        r["source"]: r
+        for r in contributions(H["signals"], H["scored"], by=("source",)).iter_rows(named=True)
+    }
+    assert (
+        by_source["rule"]["accounts"],
+        by_source["rule"]["tp"],
+        by_source["rule"]["only_tp"],
+    ) == (4, 2, 2)
     assert (by_source["detector"]["accounts"], by_source["detector"]["only_tp"]) == (2, 1)
 
 
@@ -108,13 +129,21 @@ def test_transaction_level_by_hand() -> None:
     # T1 inside case C1; T2, T4, T5 are signal evidence; T3 and T6 are not alerted
     assert got == {"T1": True, "T2": True, "T3": False, "T4": True, "T5": True, "T6": False}
     assert dict(zip(tx["txn_id"], tx["score"], strict=True))["T4"] == 0.95  # max of A5, A0
-    m = transaction_metrics(H["transactions"], H["signals"], H["cases"], H["scored"], budgets=(0.5,))
+    m = transaction_metrics(
+        H["transactions"], H["signals"], H["cases"], H["scored"], budgets=(0.5,)
+    )
     assert (m["tp"], m["fp"], m["fn"]) == (3, 1, 1)
     assert m["precision"] == m["recall"] == m["f1"] == 0.75
     # ranked T1 .95 T, T4 .95 T (tie), T5 .9 F, T2 .8 T, T3 .7 F, T6 .5 T
-    assert m["ranking"]["average_precision"] == pytest.approx(0.5 + 0.25 * 0.75 + 0.25 * 4 / 6, abs=1e-6)
+    assert m["ranking"]["average_precision"] == pytest.approx(
+        0.5 + 0.25 * 0.75 + 0.25 * 4 / 6, abs=1e-6
+    )
     assert m["ranking"]["recall_at_budget"] == {"50.0%": 0.5}  # top 3: T1, T4, T5
-    assert m["typologies"]["sex"] == {"transactions": 3, "recall": 0.6667, "recall_via_signal": 0.3333}
+    assert m["typologies"]["sex"] == {
+        "transactions": 3,
+        "recall": 0.6667,
+        "recall_via_signal": 0.3333,
+    }
     assert m["via_case"]["tp"] == 1
 
 
@@ -162,7 +191,11 @@ def test_parse_budgets() -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
-        st.tuples(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]) | st.floats(0, 1), st.booleans(), st.booleans()),
+        st.tuples(
+            st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]) | st.floats(0, 1),
+            st.booleans(),
+            st.booleans(),
+        ),
         min_size=1,
         max_size=40,
     ),
@@ -180,20 +213,29 @@ def test_metrics_stay_in_unit_interval(rows: list[tuple[float, bool, bool]], bud
         }
     )
     m = ranking_metrics(frame, budgets=(budget, 1.0), ks=(1, 5))
-    values = [m["average_precision"], *m["precision_at_k"].values(), *m["recall_at_budget"].values(),
-              *m["precision_at_budget"].values()]
+    values = [
+        m["average_precision"],
+        *m["precision_at_k"].values(),
+        *m["recall_at_budget"].values(),
+        *m["precision_at_budget"].values(),
+    ]
     c = classification_metrics(frame, "flag")
     values += [c["precision"], c["recall"], c["f1"], c["alert_rate"]]
     assert all(v is None or 0.0 <= v <= 1.0 for v in values)
     if m["positives"]:
         assert m["recall_at_budget"]["100.0%"] == 1.0
-        expected = average_precision_score(np.array(frame["is_suspicious"]), np.array(frame["risk_score"]))
+        expected = average_precision_score(
+            np.array(frame["is_suspicious"]), np.array(frame["risk_score"])
+        )
         assert m["average_precision"] == pytest.approx(expected, abs=1e-5)
     else:
         assert m["average_precision"] is None and m["recall_at_budget"]["100.0%"] is None
     signals = frame.filter("flag").select(
         pl.lit("rule").alias("source"),
-        pl.when(pl.col("risk_score") > 0.5).then(pl.lit("hi")).otherwise(pl.lit("lo")).alias("signal_id"),
+        pl.when(pl.col("risk_score") > 0.5)
+        .then(pl.lit("hi"))
+        .otherwise(pl.lit("lo"))
+        .alias("signal_id"),
         "account_id",
     )
     contrib = contributions(signals, frame)
@@ -205,16 +247,39 @@ def test_metrics_stay_in_unit_interval(rows: list[tuple[float, bool, bool]], bud
 # --- a real run --------------------------------------------------------------------------------
 
 
-def test_evaluate_command_writes_the_report(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_command_writes_the_report(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "eval"
-    code = main(["evaluate", str(run_dir), "--out", str(out), "--budgets", "0.005", "0.01", "0.05",
-                 "--db", str(tmp_path / "no-store.db"), "--json"])
+    code = main(
+        [
+            "evaluate",
+            str(run_dir),
+            "--out",
+            str(out),
+            "--budgets",
+            "0.005",
+            "0.01",
+            "0.05",
+            "--db",
+            str(tmp_path / "no-store.db"),
+            "--json",
+        ]
+    )
     assert code == EXIT_OK
     head = json.loads(capsys.readouterr().out)
     assert set(head["recall_at_budget"]) == {"0.5%", "1.0%", "5.0%"}
     assert not (tmp_path / "no-store.db").exists()  # a missing store is skipped, not created
-    for name in ("evaluation.json", "evaluation.md", "evaluation.html", "pr_curve.png",
-                 "recall_vs_budget.png", "typology_recall.png", "rule_overlap.png", "alerts_per_day.png"):
+    for name in (
+        "evaluation.json",
+        "evaluation.md",
+        "evaluation.html",
+        "pr_curve.png",
+        "recall_vs_budget.png",
+        "typology_recall.png",
+        "rule_overlap.png",
+        "alerts_per_day.png",
+    ):
         assert (out / name).stat().st_size > 0, name
         if name.endswith(".png"):
             assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -237,14 +302,16 @@ def test_evaluate_command_writes_the_report(run_dir: Path, tmp_path: Path, capsy
     assert "![Rule overlap](rule_overlap.png)" in (out / "evaluation.md").read_text()
 
 
-def test_evaluate_without_labels_is_a_clear_error(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_without_labels_is_a_clear_error(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bare = tmp_path / "bare"
     bare.mkdir()
     for name in ("signals.parquet", "cases.parquet"):
         shutil.copy(run_dir / name, bare / name)
-    pl.read_parquet(run_dir / "accounts_scored.parquet").drop("is_suspicious", "typology").write_parquet(
-        bare / "accounts_scored.parquet"
-    )
+    pl.read_parquet(run_dir / "accounts_scored.parquet").drop(
+        "is_suspicious", "typology"
+    ).write_parquet(bare / "accounts_scored.parquet")
     code = main(["evaluate", str(bare), "--db", str(tmp_path / "none.db")])
     assert code == EXIT_USER
     assert "no labels" in capsys.readouterr().err
@@ -258,14 +325,21 @@ def test_evaluate_without_labels_is_a_clear_error(run_dir: Path, tmp_path: Path,
     ev = evaluate_run(bare, dispositions=disp)
     assert ev["labelled"] is False and "account_level" not in ev
     assert ev["dispositions"]["precision"] == 0.5 and ev["dispositions"]["run_cases_decided"] == 2
-    assert ev["dispositions"]["decided_accounts"] == scored.filter(
-        pl.col("case_id").is_in(cases["case_id"].implode())
-    ).height
+    assert (
+        ev["dispositions"]["decided_accounts"]
+        == scored.filter(pl.col("case_id").is_in(cases["case_id"].implode())).height
+    )
 
 
 def test_evaluate_reads_dispositions_from_the_case_store(run_dir: Path, tmp_path: Path) -> None:
     from flows87.store import Store, create_user, load_run
-    from flows87.store.workflow import assign, change_status, close_case, decide_report, request_report
+    from flows87.store.workflow import (
+        assign,
+        change_status,
+        close_case,
+        decide_report,
+        request_report,
+    )
 
     store = Store.open(tmp_path / "cases.db")
     store.upgrade()

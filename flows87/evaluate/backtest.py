@@ -54,7 +54,11 @@ def _event_items(events: Any) -> list[tuple[Any, dict[str, Any]]]:
     for key in list(events):
         for event in events[key] or []:
             extra = event.get("extra") if isinstance(event, dict) else getattr(event, "extra", None)
-            stamp = event.get("timestamp") if isinstance(event, dict) else getattr(event, "timestamp", None)
+            stamp = (
+                event.get("timestamp")
+                if isinstance(event, dict)
+                else getattr(event, "timestamp", None)
+            )
             if isinstance(extra, dict):
                 items.append((stamp, extra))
     return items
@@ -77,9 +81,13 @@ def resolve_run_dir(context: dict[str, Any]) -> Path:
     if given:
         path = Path(given).expanduser()
         if not (path / FINISHED).exists():
-            raise InputError(f"not a finished run directory (no {FINISHED})", file=path, field="run_dir")
+            raise InputError(
+                f"not a finished run directory (no {FINISHED})", file=path, field="run_dir"
+            )
         return path
-    items = [i for i in _event_items(context.get("triggering_asset_events")) if i[1].get("interval")]
+    items = [
+        i for i in _event_items(context.get("triggering_asset_events")) if i[1].get("interval")
+    ]
     if items:
         # the latest event: timestamps when every event has one, else the last in order
         if all(stamp is not None for stamp, _ in items):

@@ -17,7 +17,9 @@ def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then((num / den).round(4)).otherwise(None)
 
 
-def flagged_accounts(signals: pl.DataFrame, by: Sequence[str] = ("source", "signal_id")) -> pl.DataFrame:
+def flagged_accounts(
+    signals: pl.DataFrame, by: Sequence[str] = ("source", "signal_id")
+) -> pl.DataFrame:
     """Distinct (group..., account_id) pairs: which accounts each group of signals flags."""
     return signals.select(*by, "account_id").drop_nulls("account_id").unique()
 
@@ -66,13 +68,26 @@ def contributions(
             .when(pl.col("precision") + pl.col("recall") == 0)
             .then(0.0)
             .otherwise(
-                (2 * pl.col("precision") * pl.col("recall") / (pl.col("precision") + pl.col("recall"))).round(4)
+                (
+                    2
+                    * pl.col("precision")
+                    * pl.col("recall")
+                    / (pl.col("precision") + pl.col("recall"))
+                ).round(4)
             )
             .alias("f1")
         )
     )
     return per.select(
-        *by, "accounts", "tp", "precision", "recall", "f1", "only_accounts", "only_tp", "only_recall"
+        *by,
+        "accounts",
+        "tp",
+        "precision",
+        "recall",
+        "f1",
+        "only_accounts",
+        "only_tp",
+        "only_recall",
     ).sort(["tp", "accounts", *by], descending=[True, True, *([False] * len(by))])
 
 

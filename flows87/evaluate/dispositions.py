@@ -105,6 +105,7 @@ def disposition_metrics(
         out["average_precision_reviewed"] = average_precision(joined["_pos"], joined["risk_score"])
         if "is_suspicious" in joined.columns and joined.height:
             out["label_agreement"] = ratio(
-                int((joined["_pos"] == joined["is_suspicious"].fill_null(False)).sum()), joined.height
+                int((joined["_pos"] == joined["is_suspicious"].fill_null(False)).sum()),
+                joined.height,
             )
     return out

@@ -40,7 +40,19 @@ LABEL = "is_suspicious"
 CURVE_POINTS = 200
 # recall-vs-budget curve: 0.1 % to 10 % of accounts
 BUDGET_GRID: tuple[float, ...] = (
-    0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
 )
 
 
@@ -84,7 +96,9 @@ def account_level(
     signalled (any signal) precision/recall/F1, ranking metrics of risk_score, the PR curve and
     recall over a grid of budgets (for plots)."""
     signalled = (
-        signals.select("account_id").unique() if signals is not None else pl.DataFrame(schema={"account_id": pl.String})
+        signals.select("account_id").unique()
+        if signals is not None
+        else pl.DataFrame(schema={"account_id": pl.String})
     )
     frame = scored.with_columns(
         pl.col("account_id").is_in(signalled["account_id"].implode()).alias("_signalled")
@@ -116,7 +130,11 @@ def typology_level(
     typology's accounts against the unlabelled accounts (other typologies left out)."""
     if "typology" not in scored.columns:
         return {}
-    signalled = signals["account_id"].unique().implode() if signals is not None else pl.Series([], dtype=pl.String).implode()
+    signalled = (
+        signals["account_id"].unique().implode()
+        if signals is not None
+        else pl.Series([], dtype=pl.String).implode()
+    )
     ranked = scored.sort(["risk_score", "account_id"], descending=[True, False]).with_columns(
         pl.int_range(1, scored.height + 1).alias("_rank"),
         pl.col("account_id").is_in(signalled).alias("_signalled"),
@@ -212,11 +230,15 @@ def evaluate_run(
                 case_level["precision_any_suspicious"] = round(float(with_label["_any"].mean()), 4)
             result["case_level"] = case_level
         if tx is not None and LABEL in tx.columns:
-            result["transaction_level"] = transaction_metrics(tx, signals, cases, scored, budgets, ks)
+            result["transaction_level"] = transaction_metrics(
+                tx, signals, cases, scored, budgets, ks
+            )
         if signals is not None and not signals.is_empty():
             labels = scored.select("account_id", LABEL)
             result["signals_contribution"] = _frame_records(contributions(signals, labels))
-            result["sources_contribution"] = _frame_records(contributions(signals, labels, by=("source",)))
+            result["sources_contribution"] = _frame_records(
+                contributions(signals, labels, by=("source",))
+            )
     if signals is not None and not signals.is_empty():
         pairs = overlap(signals)
         names, matrix = overlap_matrix(pairs)
@@ -271,11 +293,17 @@ def parse_budgets(values: Sequence[str | float] | str | None) -> tuple[float, ..
             try:
                 b = float(token.rstrip("%")) / (100 if token.endswith("%") else 1)
             except ValueError:
-                raise InputError(f"alert budget {token!r} is not a number", field="budgets",
-                                 hint="shares of accounts, e.g. 0.005 0.01 0.02 (or 1%)") from None
+                raise InputError(
+                    f"alert budget {token!r} is not a number",
+                    field="budgets",
+                    hint="shares of accounts, e.g. 0.005 0.01 0.02 (or 1%)",
+                ) from None
             if not 0 < b <= 1:
-                raise InputError(f"alert budget {token!r} is not in (0, 1]", field="budgets",
-                                 hint="shares of accounts, e.g. 0.01 for 1 %") from None
+                raise InputError(
+                    f"alert budget {token!r} is not in (0, 1]",
+                    field="budgets",
+                    hint="shares of accounts, e.g. 0.01 for 1 %",
+                ) from None
             out.append(b)
     return tuple(sorted(set(out))) or DEFAULT_BUDGETS
 
@@ -296,7 +324,10 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
             "recall_at_budget": acc["recall_at_budget"],
         }
     if tx:
-        out |= {"transaction_pr_auc": tx["ranking"]["average_precision"], "transaction_recall": tx["recall"]}
+        out |= {
+            "transaction_pr_auc": tx["ranking"]["average_precision"],
+            "transaction_recall": tx["recall"],
+        }
     if disp:
         out |= {"decided_cases": disp["decided_cases"], "disposition_precision": disp["precision"]}
     if "files" in result:

@@ -105,7 +105,9 @@ def pr_curve(y_true: Any, score: Any, max_points: int | None = None) -> pl.DataF
     return curve
 
 
-def rank(frame: pl.DataFrame, score: str = "risk_score", id_col: str = "account_id") -> pl.DataFrame:
+def rank(
+    frame: pl.DataFrame, score: str = "risk_score", id_col: str = "account_id"
+) -> pl.DataFrame:
     """The frame ranked by score (highest first, ties by id) with a 1-based `_rank` column."""
     cols = [score, id_col] if id_col in frame.columns else [score]
     ranked = frame.sort(cols, descending=[True, False][: len(cols)], nulls_last=True)

@@ -74,10 +74,20 @@ def plot_pr_curve(ev: dict[str, Any], path: Path) -> str | None:
     tx = (ev.get("transaction_level") or {}).get("ranking")
     if tx and tx.get("positives"):
         ax.axhline(tx["positives"] / tx["items"], color="grey", lw=0.5, ls=":")
-    ax.axhline(acc["positives"] / acc["items"] if acc["items"] else 0, color="grey", ls="--",
-               lw=0.8, label="random")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.05),
-           title=f"Precision-recall of risk_score (AP {acc['average_precision'] or 0:.3f})")
+    ax.axhline(
+        acc["positives"] / acc["items"] if acc["items"] else 0,
+        color="grey",
+        ls="--",
+        lw=0.8,
+        label="random",
+    )
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1.02),
+        ylim=(0, 1.05),
+        title=f"Precision-recall of risk_score (AP {acc['average_precision'] or 0:.3f})",
+    )
     ax.legend(loc="lower left")
     return _save(fig, path)
 
@@ -91,10 +101,19 @@ def plot_recall_vs_budget(ev: dict[str, Any], path: Path) -> str | None:
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     ax.plot([b * 100 for b in rb["budget"]], [r or 0 for r in rb["recall"]], marker="o")
     for key, r in acc["recall_at_budget"].items():
-        ax.annotate(f"{key}: {r or 0:.0%}", (float(key.rstrip("%")), r or 0),
-                    textcoords="offset points", xytext=(6, -12), fontsize=8)
-    ax.set(xlabel="alert budget (% of accounts, by risk score)", ylabel="recall", ylim=(0, 1.05),
-           title="Recall at alert budget")
+        ax.annotate(
+            f"{key}: {r or 0:.0%}",
+            (float(key.rstrip("%")), r or 0),
+            textcoords="offset points",
+            xytext=(6, -12),
+            fontsize=8,
+        )
+    ax.set(
+        xlabel="alert budget (% of accounts, by risk score)",
+        ylabel="recall",
+        ylim=(0, 1.05),
+        title="Recall at alert budget",
+    )
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -110,8 +129,12 @@ def plot_typologies(ev: dict[str, Any], path: Path) -> str | None:
     ys = range(len(names))
     ax.barh([y + 0.2 for y in ys], [typ[n]["recall"] for n in names], height=0.4, label="in a case")
     if key:
-        ax.barh([y - 0.2 for y in ys], [typ[n]["recall_at_budget"][key] for n in names],
-                height=0.4, label=f"top {key} by risk")
+        ax.barh(
+            [y - 0.2 for y in ys],
+            [typ[n]["recall_at_budget"][key] for n in names],
+            height=0.4,
+            label=f"top {key} by risk",
+        )
     ax.set_yticks(list(ys), [f"{n} ({typ[n]['accounts']})" for n in names], fontsize=8)
     ax.invert_yaxis()
     ax.set(xlabel="recall", xlim=(0, 1.05), title="Recall per typology (suspicious accounts)")
@@ -201,14 +224,28 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
                 ),
                 header=["measure", "value"],
                 rows=[
-                    ["alerted: precision / recall / F1", f"{_fmt(a['precision'])} / {_fmt(a['recall'])} / {_fmt(a['f1'])}"],
-                    ["alerted accounts (alert rate)", f"{a['flagged']:,} ({_fmt(a['alert_rate'])})"],
-                    ["signalled: precision / recall / F1", f"{_fmt(s['precision'])} / {_fmt(s['recall'])} / {_fmt(s['f1'])}"],
+                    [
+                        "alerted: precision / recall / F1",
+                        f"{_fmt(a['precision'])} / {_fmt(a['recall'])} / {_fmt(a['f1'])}",
+                    ],
+                    [
+                        "alerted accounts (alert rate)",
+                        f"{a['flagged']:,} ({_fmt(a['alert_rate'])})",
+                    ],
+                    [
+                        "signalled: precision / recall / F1",
+                        f"{_fmt(s['precision'])} / {_fmt(s['recall'])} / {_fmt(s['f1'])}",
+                    ],
                     ["PR-AUC (average precision)", acc["average_precision"]],
                     *[[f"precision@{k}", v] for k, v in acc["precision_at_k"].items()],
-                    *[[f"recall at {k} budget ({acc['alerts_at_budget'][k]:,} accounts)", v]
-                      for k, v in acc["recall_at_budget"].items()],
-                    *[[f"precision at {k} budget", v] for k, v in acc["precision_at_budget"].items()],
+                    *[
+                        [f"recall at {k} budget ({acc['alerts_at_budget'][k]:,} accounts)", v]
+                        for k, v in acc["recall_at_budget"].items()
+                    ],
+                    *[
+                        [f"precision at {k} budget", v]
+                        for k, v in acc["precision_at_budget"].items()
+                    ],
                 ],
                 image=images.get("pr_curve.png"),
             )
@@ -220,11 +257,23 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
         out.append(
             Part(
                 "Per typology",
-                header=["typology", "accounts", "recall (in a case)", "recall (signalled)",
-                        *[f"recall at {b}" for b in budgets], "PR-AUC"],
+                header=[
+                    "typology",
+                    "accounts",
+                    "recall (in a case)",
+                    "recall (signalled)",
+                    *[f"recall at {b}" for b in budgets],
+                    "PR-AUC",
+                ],
                 rows=[
-                    [t, v["accounts"], v["recall"], v["recall_signalled"],
-                     *[v["recall_at_budget"][b] for b in budgets], v["average_precision"]]
+                    [
+                        t,
+                        v["accounts"],
+                        v["recall"],
+                        v["recall_signalled"],
+                        *[v["recall_at_budget"][b] for b in budgets],
+                        v["average_precision"],
+                    ]
                     for t, v in typ.items()
                 ],
                 image=images.get("typology_recall.png"),
@@ -232,9 +281,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
         )
     cl = ev.get("case_level")
     if cl:
-        out.append(
-            Part("Cases", header=["measure", "value"], rows=[[k, v] for k, v in cl.items()])
-        )
+        out.append(Part("Cases", header=["measure", "value"], rows=[[k, v] for k, v in cl.items()]))
     tl = ev.get("transaction_level")
     if tl:
         r = tl["ranking"]
@@ -246,9 +293,18 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
                 rows=[
                     ["suspicious transactions", tl["positives"]],
                     ["alerted transactions", tl["flagged"]],
-                    ["precision / recall / F1", f"{_fmt(tl['precision'])} / {_fmt(tl['recall'])} / {_fmt(tl['f1'])}"],
-                    ["signal evidence only: precision / recall", f"{_fmt(tl['via_signal']['precision'])} / {_fmt(tl['via_signal']['recall'])}"],
-                    ["in a case only: precision / recall", f"{_fmt(tl['via_case']['precision'])} / {_fmt(tl['via_case']['recall'])}"],
+                    [
+                        "precision / recall / F1",
+                        f"{_fmt(tl['precision'])} / {_fmt(tl['recall'])} / {_fmt(tl['f1'])}",
+                    ],
+                    [
+                        "signal evidence only: precision / recall",
+                        f"{_fmt(tl['via_signal']['precision'])} / {_fmt(tl['via_signal']['recall'])}",
+                    ],
+                    [
+                        "in a case only: precision / recall",
+                        f"{_fmt(tl['via_case']['precision'])} / {_fmt(tl['via_case']['recall'])}",
+                    ],
                     ["PR-AUC (score = max account risk)", r["average_precision"]],
                     *[[f"recall at {k} budget", v] for k, v in r["recall_at_budget"].items()],
                     *[[f"recall, {t}", v["recall"]] for t, v in tl["typologies"].items()],
@@ -261,8 +317,31 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
             Part(
                 "Per source (rules, detectors, graph patterns)",
                 text="Alone: the accounts it flags. Only: suspicious accounts no other source flags.",
-                header=["source", "accounts", "suspicious", "precision", "recall", "F1", "only it flags", "only it catches", "recall lost without it"],
-                rows=[[r["source"], r["accounts"], r["tp"], r["precision"], r["recall"], r["f1"], r["only_accounts"], r["only_tp"], r["only_recall"]] for r in src],
+                header=[
+                    "source",
+                    "accounts",
+                    "suspicious",
+                    "precision",
+                    "recall",
+                    "F1",
+                    "only it flags",
+                    "only it catches",
+                    "recall lost without it",
+                ],
+                rows=[
+                    [
+                        r["source"],
+                        r["accounts"],
+                        r["tp"],
+                        r["precision"],
+                        r["recall"],
+                        r["f1"],
+                        r["only_accounts"],
+                        r["only_tp"],
+                        r["only_recall"],
+                    ]
+                    for r in src
+                ],
             )
         )
     sig = ev.get("signals_contribution")
@@ -271,8 +350,31 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
             Part(
                 "Per rule and detector",
                 text="Alone: recall and precision of the accounts it flags. Only: suspicious accounts no other signal flags.",
-                header=["source", "signal", "accounts", "suspicious", "precision", "recall", "F1", "only it flags", "only it catches"],
-                rows=[[r["source"], r["signal_id"], r["accounts"], r["tp"], r["precision"], r["recall"], r["f1"], r["only_accounts"], r["only_tp"]] for r in sig],
+                header=[
+                    "source",
+                    "signal",
+                    "accounts",
+                    "suspicious",
+                    "precision",
+                    "recall",
+                    "F1",
+                    "only it flags",
+                    "only it catches",
+                ],
+                rows=[
+                    [
+                        r["source"],
+                        r["signal_id"],
+                        r["accounts"],
+                        r["tp"],
+                        r["precision"],
+                        r["recall"],
+                        r["f1"],
+                        r["only_accounts"],
+                        r["only_tp"],
+                    ]
+                    for r in sig
+                ],
             )
         )
     ov = ev.get("rule_overlap")
@@ -282,7 +384,10 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
                 "Rule overlap",
                 text="Jaccard similarity of the account sets two signals flag (the most overlapping pairs).",
                 header=["signal", "signal", "accounts", "accounts", "shared", "Jaccard"],
-                rows=[[p["a"], p["b"], p["a_accounts"], p["b_accounts"], p["shared"], p["jaccard"]] for p in ov["top_pairs"]],
+                rows=[
+                    [p["a"], p["b"], p["a_accounts"], p["b_accounts"], p["shared"], p["jaccard"]]
+                    for p in ov["top_pairs"]
+                ],
                 image=images.get("rule_overlap.png"),
             )
         )
@@ -299,7 +404,10 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
                     "their window start, else their earliest evidence transaction; cases by their first transaction."
                 ),
                 header=["day", "signals", "accounts signalled", "cases"],
-                rows=[[d["day"], d["signals"], d["accounts_signalled"], d["cases"]] for d in vol["per_day"]],
+                rows=[
+                    [d["day"], d["signals"], d["accounts_signalled"], d["cases"]]
+                    for d in vol["per_day"]
+                ],
                 image=images.get("alerts_per_day.png"),
             )
         )
@@ -310,12 +418,19 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
             ["by disposition", disp["by_disposition"]],
             ["precision (reported / decided)", disp["precision"]],
         ]
-        for k in ("run_cases_decided", "run_precision", "decided_accounts",
-                  "average_precision_reviewed", "label_agreement"):
+        for k in (
+            "run_cases_decided",
+            "run_precision",
+            "decided_accounts",
+            "average_precision_reviewed",
+            "label_agreement",
+        ):
             if k in disp:
                 rows.append([k.replace("_", " "), disp[k]])
-        rows += [[f"rule {k}: precision ({v['decided_cases']} decided)", v["precision"]]
-                 for k, v in disp["rules"].items()]
+        rows += [
+            [f"rule {k}: precision ({v['decided_cases']} decided)", v["precision"]]
+            for k, v in disp["rules"].items()
+        ]
         out.append(
             Part(
                 "Investigators' dispositions",

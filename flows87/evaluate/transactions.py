@@ -18,7 +18,12 @@ from typing import Any
 
 import polars as pl
 
-from flows87.evaluate.ranking import DEFAULT_BUDGETS, DEFAULT_KS, classification_metrics, ranking_metrics
+from flows87.evaluate.ranking import (
+    DEFAULT_BUDGETS,
+    DEFAULT_KS,
+    classification_metrics,
+    ranking_metrics,
+)
 
 
 def _txn_ids(frame: pl.DataFrame | None) -> pl.DataFrame:
@@ -55,8 +60,16 @@ def alerted_transactions(
     out = (
         transactions.join(sig, on="txn_id", how="left")
         .join(case_tx, on="txn_id", how="left")
-        .join(members.rename({"account_id": "src_account", "case_id": "_src_case"}), on="src_account", how="left")
-        .join(members.rename({"account_id": "dst_account", "case_id": "_dst_case"}), on="dst_account", how="left")
+        .join(
+            members.rename({"account_id": "src_account", "case_id": "_src_case"}),
+            on="src_account",
+            how="left",
+        )
+        .join(
+            members.rename({"account_id": "dst_account", "case_id": "_dst_case"}),
+            on="dst_account",
+            how="left",
+        )
         .with_columns(
             pl.col("via_signal").fill_null(False),
             (
@@ -69,9 +82,21 @@ def alerted_transactions(
     if scored is not None and "risk_score" in scored.columns:
         risk = scored.select("account_id", "risk_score")
         out = (
-            out.join(risk.rename({"account_id": "src_account", "risk_score": "_rs"}), on="src_account", how="left")
-            .join(risk.rename({"account_id": "dst_account", "risk_score": "_rd"}), on="dst_account", how="left")
-            .with_columns(pl.max_horizontal(pl.col("_rs").fill_null(0.0), pl.col("_rd").fill_null(0.0)).alias("score"))
+            out.join(
+                risk.rename({"account_id": "src_account", "risk_score": "_rs"}),
+                on="src_account",
+                how="left",
+            )
+            .join(
+                risk.rename({"account_id": "dst_account", "risk_score": "_rd"}),
+                on="dst_account",
+                how="left",
+            )
+            .with_columns(
+                pl.max_horizontal(pl.col("_rs").fill_null(0.0), pl.col("_rd").fill_null(0.0)).alias(
+                    "score"
+                )
+            )
         )
     else:
         out = out.with_columns(pl.lit(0.0).alias("score"))
@@ -91,9 +116,18 @@ def transaction_metrics(
     ranking metrics of the transaction score, and recall per typology. {} without labels."""
     if label not in transactions.columns:
         return {}
-    tx = alerted_transactions(transactions.select("txn_id", "src_account", "dst_account", label,
-                                                  *(["typology"] if "typology" in transactions.columns else [])),
-                              signals, cases, scored)
+    tx = alerted_transactions(
+        transactions.select(
+            "txn_id",
+            "src_account",
+            "dst_account",
+            label,
+            *(["typology"] if "typology" in transactions.columns else []),
+        ),
+        signals,
+        cases,
+        scored,
+    )
     out: dict[str, Any] = {
         "definition": (
             "alerted = txn_id in a signal's txn_ids, or in a case's txn_ids, or both accounts "
@@ -109,8 +143,11 @@ def transaction_metrics(
         per = (
             tx.filter(pl.col(label).fill_null(False))
             .group_by("typology")
-            .agg(pl.len().alias("transactions"), pl.col("alerted").sum().alias("alerted"),
-                 pl.col("via_signal").sum().alias("via_signal"))
+            .agg(
+                pl.len().alias("transactions"),
+                pl.col("alerted").sum().alias("alerted"),
+                pl.col("via_signal").sum().alias("via_signal"),
+            )
             .sort("typology")
         )
         for r in per.iter_rows(named=True):

@@ -31,9 +31,11 @@ def signal_days(signals: pl.DataFrame, transactions: pl.DataFrame | None = None)
             .group_by("_sig")
             .agg(pl.col("ts").min().dt.date().alias("_first"))
         )
-        sig = sig.join(first, on="_sig", how="left").with_columns(
-            pl.coalesce("day", "_first").alias("day")
-        ).drop("_first")
+        sig = (
+            sig.join(first, on="_sig", how="left")
+            .with_columns(pl.coalesce("day", "_first").alias("day"))
+            .drop("_first")
+        )
     return sig.drop("_sig")
 
 
@@ -69,13 +71,18 @@ def alerts_per_day(
     for col in ("signals", "accounts_signalled", "cases"):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias(col))
-    return frame.with_columns(pl.col("signals", "accounts_signalled", "cases").fill_null(0)).select(
-        "day", "signals", "accounts_signalled", "cases"
-    ).sort("day")
+    return (
+        frame.with_columns(pl.col("signals", "accounts_signalled", "cases").fill_null(0))
+        .select("day", "signals", "accounts_signalled", "cases")
+        .sort("day")
+    )
 
 
-def volume_summary(per_day: pl.DataFrame, signals: pl.DataFrame | None = None,
-                   transactions: pl.DataFrame | None = None) -> dict[str, Any]:
+def volume_summary(
+    per_day: pl.DataFrame,
+    signals: pl.DataFrame | None = None,
+    transactions: pl.DataFrame | None = None,
+) -> dict[str, Any]:
     """Totals, mean and peak per day of `alerts_per_day`, and the count of undated signals."""
     out: dict[str, Any] = {"days": per_day.height}
     for col in ("signals", "cases"):
