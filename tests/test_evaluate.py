@@ -30,6 +30,7 @@ from flows87.evaluate import (
     transaction_metrics,
 )
 from flows87.evaluate.evaluation import evaluate_run, parse_budgets, typology_level
+from flows87.evaluate.ranking import score_comparison
 
 H = hand_case()
 
@@ -75,9 +76,21 @@ def test_average_precision_takes_ties_as_one_threshold() -> None:
         0.583333, abs=1e-6
     )
     assert average_precision([False, False], [0.3, 0.2]) is None
+    # null scores rank last, all at one threshold (like sklearn with the lowest score)
+    assert average_precision([True, False, True, False], [1.0, None, float("nan"), 0.5]) == 0.75
     curve = pr_curve([True, False, True], [1.0, 1.0, 0.0])
     assert curve["recall"].to_list() == [0.5, 1.0]
     assert curve["precision"].to_list() == pytest.approx([0.5, 2 / 3])
+
+
+def test_each_score_alone() -> None:
+    frame = H["scored"].with_columns((1 - pl.col("risk_score")).alias("reversed"))
+    got = {
+        s["score"]: s for s in score_comparison(frame, ["risk_score", "reversed"], budgets=(0.1,))
+    }
+    assert got["risk_score"]["recall_at_budget"] == {"10.0%": 0.3333}
+    # reversed: A9 first ... A5 at rank 5, A2 at 8, A0 at 10 -> (1/5 + 2/8 + 3/10) / 3
+    assert got["reversed"]["average_precision"] == pytest.approx((0.2 + 0.25 + 0.3) / 3, abs=1e-6)
 
 
 def test_per_rule_contribution_alone_and_only_it() -> None:
@@ -292,6 +305,8 @@ def test_evaluate_command_writes_the_report(
     assert acc["alerted"]["recall"] == report["recall"]
     assert acc["recall_at_budget"]["1.0%"] == report["recall_at_budget"]["1.0%"]
     assert set(ev["typologies"]) == {t for t in report["typologies"]}
+    assert [s["score"] for s in ev["scores"]][:3] == ["risk_score", "signal_risk", "anomaly_score"]
+    assert ev["scores"][0]["average_precision"] == acc["average_precision"]
     assert ev["transaction_level"]["positives"] > 0 and ev["transaction_level"]["recall"] > 0
     sources = {r["source"] for r in ev["sources_contribution"]}
     assert "rule" in sources and "graph" in sources

@@ -31,6 +31,7 @@ from flows87.evaluate.ranking import (
     classification_metrics,
     pr_curve,
     ranking_metrics,
+    score_comparison,
     top_k_hits,
 )
 from flows87.evaluate.transactions import transaction_metrics
@@ -170,6 +171,28 @@ def typology_level(
     return out
 
 
+def _score_comparison(
+    run_dir: Path, scored: pl.DataFrame, budgets: Sequence[float]
+) -> list[dict[str, Any]]:
+    """risk_score, signal_risk and every anomaly detector's score alone, as rankings."""
+    frame = scored
+    path = run_dir / "anomaly_scores.parquet"
+    if path.exists():
+        anomaly = pl.read_parquet(path)
+        extra = [c for c in anomaly.columns if c != "account_id" and c not in frame.columns]
+        if extra:
+            frame = frame.join(anomaly.select("account_id", *extra), on="account_id", how="left")
+    numeric = [
+        c
+        for c in ("risk_score", "signal_risk", "anomaly_score")
+        if c in frame.columns and frame[c].dtype.is_numeric()
+    ]
+    numeric += sorted(
+        c for c in frame.columns if c.startswith("rank_") and frame[c].dtype.is_numeric()
+    )
+    return score_comparison(frame, numeric, LABEL, "account_id", budgets)
+
+
 def evaluate_run(
     run_dir: str | Path,
     budgets: Sequence[float] = DEFAULT_BUDGETS,
@@ -217,6 +240,7 @@ def evaluate_run(
     if labelled:
         result["account_level"] = account_level(scored, signals, budgets, ks)
         result["typologies"] = typology_level(scored, signals, budgets)
+        result["scores"] = _score_comparison(run_dir, scored, budgets)
         if cases is not None:
             case_level = case_metrics(cases, scored)
             if not cases.is_empty():

@@ -10,6 +10,7 @@ Conventions shared by every function here and used by `flows87 evaluate`, `sweep
 - **Average precision** (PR-AUC) is the step-wise area under the precision/recall curve, with
   tied scores taken as one threshold: AP = sum over distinct thresholds of
   (R_t - R_{t-1}) * P_t, the definition of scikit-learn's `average_precision_score`.
+- A null (or NaN) score ranks below every other score; tied nulls are one threshold.
 - A ratio whose denominator is zero (no positives, nothing flagged) is `None`, not 0: "not
   measurable" is different from "measured and bad".
 """
@@ -52,7 +53,9 @@ def budget_k(n: int, budget: float) -> int:
 
 def _arrays(y_true: Any, score: Any) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(pl.Series(y_true).fill_null(False).cast(pl.Boolean).to_numpy(), dtype=bool)
-    s = np.asarray(pl.Series(score).cast(pl.Float64).fill_null(-np.inf).to_numpy(), dtype=float)
+    s = np.asarray(
+        pl.Series(score).cast(pl.Float64).fill_nan(None).fill_null(-np.inf).to_numpy(), dtype=float
+    )
     if y.shape != s.shape:
         raise ValueError(f"labels ({y.shape}) and scores ({s.shape}) differ in length")
     return y, s
@@ -63,7 +66,7 @@ def _threshold_counts(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndar
     order = np.argsort(-s, kind="stable")
     ys, ss = y[order], s[order]
     # the last position of each run of equal scores is where that threshold's counts stand
-    last = np.r_[np.flatnonzero(np.diff(ss) != 0), ys.size - 1] if ys.size else np.array([], int)
+    last = np.r_[np.flatnonzero(ss[1:] != ss[:-1]), ys.size - 1] if ys.size else np.array([], int)
     tps = np.cumsum(ys)[last]
     fps = (last + 1) - tps
     return ss[last], tps, fps
@@ -208,3 +211,26 @@ def classification_metrics(
         "recall": recall,
         "f1": f1(precision, recall),
     }
+
+
+def score_comparison(
+    frame: pl.DataFrame,
+    scores: Sequence[str],
+    label: str = "is_suspicious",
+    id_col: str = "account_id",
+    budgets: Sequence[float] = DEFAULT_BUDGETS,
+) -> list[dict[str, Any]]:
+    """Each score column alone as a ranking (e.g. risk_score, signal_risk, the anomaly
+    ensemble and each PyOD model's rank): average precision and recall at each budget.
+    A null score ranks last."""
+    out = []
+    for col in scores:
+        m = ranking_metrics(frame, label, col, id_col, budgets, ks=())
+        out.append(
+            {
+                "score": col,
+                "average_precision": m["average_precision"],
+                "recall_at_budget": m["recall_at_budget"],
+            }
+        )
+    return out

@@ -279,6 +279,20 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
                 image=images.get("typology_recall.png"),
             )
         )
+    scores = ev.get("scores")
+    if scores:
+        keys = list(scores[0]["recall_at_budget"])
+        out.append(
+            Part(
+                "Scores alone (risk score, signal risk, each anomaly detector)",
+                text="Each score used alone to rank every account.",
+                header=["score", "PR-AUC", *[f"recall at {k}" for k in keys]],
+                rows=[
+                    [s["score"], s["average_precision"], *[s["recall_at_budget"][k] for k in keys]]
+                    for s in scores
+                ],
+            )
+        )
     cl = ev.get("case_level")
     if cl:
         out.append(Part("Cases", header=["measure", "value"], rows=[[k, v] for k, v in cl.items()]))
