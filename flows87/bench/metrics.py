@@ -17,15 +17,19 @@ def top_k(n: int, budget: float) -> int:
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """PR-AUC as average precision (ties broken pessimistically: positives last)."""
+    """PR-AUC as average precision, sum over thresholds of (R_n - R_{n-1}) P_n, with tied scores
+    as one threshold (as scikit-learn computes it)."""
+    labels = np.asarray(labels).astype(bool)
     pos = int(labels.sum())
     if pos == 0 or len(labels) == 0:
         return None
-    order = np.lexsort((labels, -scores))  # score descending, negatives first among ties
-    hits = labels[order].astype(np.float64)
-    tp = np.cumsum(hits)
-    precision = tp / np.arange(1, len(hits) + 1)
-    return float((precision * hits).sum() / pos)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    s, y = np.asarray(scores, dtype=np.float64)[order], labels[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]  # end of each tie group
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall_step = np.diff(np.r_[0, tp]) / pos
+    return float((recall_step * precision).sum())
 
 
 def ranking_metrics(

@@ -1,0 +1,134 @@
+"""flows87 bench: time split, metrics, the report, and the GFP baseline when snapml is present."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from flows87.bench import bench, split_time
+from flows87.bench import gfp as gfp_mod
+from flows87.bench.metrics import average_precision, ranking_metrics, threshold_at
+from flows87.cli import main
+from flows87.errors import ConfigError, InputError
+from flows87.io import write_parquet
+from flows87.synth import generate
+
+HAS_GFP = gfp_mod.available()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("bench")
+    data = generate(1500, 14, 3)
+    write_parquet(data.transactions, base / "data" / "transactions.parquet")
+    write_parquet(data.accounts, base / "data" / "accounts.parquet")
+    return base / "data"
+
+
+@pytest.fixture(scope="module")
+def report(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("bench-out")
+    doc = bench(data_dir, out, split=0.7, budget=0.05, gfp=HAS_GFP, sweep_n=3, seed=1,
+                sweep_params=["ml_cycle.min_ratio", "detectors.contamination"])
+    return out, doc
+
+
+def test_split_time() -> None:
+    lo = datetime(2026, 1, 1, 0, 2, tzinfo=UTC)
+    hi = datetime(2026, 1, 14, 23, 57, tzinfo=UTC)
+    start, cut, end = split_time(lo, hi, 0.7)
+    assert start == datetime(2026, 1, 1, tzinfo=UTC)
+    assert cut == datetime(2026, 1, 10, tzinfo=UTC)  # 0.7 of 14 days, at midnight
+    assert end == datetime(2026, 1, 15, tzinfo=UTC)
+    _, cut, _ = split_time(lo, datetime(2026, 1, 2, 5, 0, tzinfo=UTC), 0.5)  # on the hour
+    assert cut == datetime(2026, 1, 1, 14, tzinfo=UTC)
+    with pytest.raises(InputError):
+        split_time(lo, hi, 1.0)
+
+
+def test_ranking_metrics_hand_computed() -> None:
+    # 10 accounts, 3 suspicious at ranks 1, 3 and 6
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
+    sus = [True, False, True, False, False, True, False, False, False, False]
+    frame = pl.DataFrame({"account_id": [f"A{i}" for i in range(10)], "score": scores,
+                          "is_suspicious": sus, "typology": ["t" if s else None for s in sus]})
+    m = ranking_metrics(frame, 0.2, threshold=0.55)
+    assert m["alerts_at_budget"] == 2
+    assert m["recall_at_budget"] == round(1 / 3, 4)
+    assert m["precision_at_budget"] == 0.5
+    # average precision: (1/1 + 2/3 + 3/6) / 3
+    assert m["pr_auc"] == round((1 + 2 / 3 + 0.5) / 3, 4)
+    assert m["threshold"] == {"value": 0.55, "alerts": 4, "alert_rate": 0.4,
+                              "recall": round(2 / 3, 4), "precision": 0.5}
+    assert m["typologies"] == {"t": {"accounts": 3, "recall_at_budget": round(1 / 3, 4)}}
+    assert threshold_at(np.array(scores), 0.2) == 0.8
+    # tied scores are one threshold: a constant score gets the base rate
+    assert average_precision(np.array([0, 1, 0, 1]), np.zeros(4)) == pytest.approx(0.5)
+    sklearn = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    y, s = rng.random(500) < 0.1, np.round(rng.random(500), 2)  # with ties
+    assert average_precision(y, s) == pytest.approx(sklearn.average_precision_score(y, s))
+
+
+def test_bench_report_honours_the_split(report: tuple[Path, dict], data_dir: Path) -> None:
+    out, doc = report
+    assert (out / "bench.json").exists() and (out / "bench.md").exists()
+    cut = datetime.fromisoformat(doc["interval"]["cut"])
+    tune_tx = pl.read_parquet(out / "tune_run" / "transactions.parquet")
+    test_tx = pl.read_parquet(out / "report_run" / "transactions.parquet")
+    assert tune_tx["ts"].max() < cut <= test_tx["ts"].min()
+    source = pl.read_parquet(data_dir / "transactions.parquet")
+    assert tune_tx.height + test_tx.height == source.height
+    # tuning read the labels of accounts active before the cut, and only those
+    used = pl.read_parquet(out / "tune" / "labels_used.parquet")
+    before = source.filter(pl.col("ts") < cut)
+    active_before = set(before["src_account"]) | set(before["dst_account"])
+    assert set(used["account_id"]) == active_before
+    only_later = (set(test_tx["src_account"]) | set(test_tx["dst_account"])) - active_before
+    assert only_later and not (only_later & set(used["account_id"]))
+    tune_run = json.loads((out / "tune_run" / "run.json").read_text())
+    assert datetime.fromisoformat(tune_run["params"]["interval_end"]) == cut
+    # the report: detection metrics and throughput per stage of the report run
+    f87 = doc["methods"]["flows87"]
+    m = f87["metrics"]
+    assert m["accounts"] == len(set(test_tx["src_account"]) | set(test_tx["dst_account"]))
+    assert 0 <= m["recall_at_budget"] <= 1 and 0 < m["pr_auc"] <= 1
+    assert "threshold" in m and m["threshold"]["value"] == doc["tune"]["threshold"]
+    assert f87["throughput"]["transactions"] == test_tx.height
+    assert {"ingest", "features", "rules", "graph", "cases"} <= set(f87["throughput"]["stages"])
+    assert f87["throughput"]["txn_per_s"] > 0
+    assert doc["tune"]["sweep"]["settings"] >= 2
+    text = (out / "bench.md").read_text()
+    assert "| flows87 |" in text and "transactions/s" in text
+
+
+@pytest.mark.skipif(not HAS_GFP, reason="snapml (the bench extra) is not installed")
+def test_gfp_baseline_side_by_side(report: tuple[Path, dict]) -> None:
+    out, doc = report
+    g = doc["methods"]["gfp+iforest"]
+    assert g["metrics"]["accounts"] == doc["methods"]["flows87"]["metrics"]["accounts"]
+    assert g["metrics"]["alerts_at_budget"] == doc["methods"]["flows87"]["metrics"]["alerts_at_budget"]
+    assert g["throughput"]["txn_per_s"] > 0 and g["throughput"]["features"] > 0
+    assert "| gfp+iforest |" in (out / "bench.md").read_text()
+
+
+def test_gfp_missing_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "snapml", None)  # import fails as when not installed
+    with pytest.raises(ConfigError) as exc:
+        gfp_mod.load()
+    assert "snapml" in exc.value.message and "benchmarks/run.sh" in exc.value.message
+    assert not gfp_mod.available()
+
+
+def test_bench_command_refuses_missing_gfp(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "snapml", None)
+    assert main(["bench", str(data_dir), "--gfp", "--out", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "b" / "tune_run").exists()  # refused before any work
