@@ -937,7 +937,7 @@ def evaluate_cmd(run_dir: Path, out_dir: Path | None, budgets: str | None, db_ur
 @click.option("--params", "params", multiple=True, metavar="RULE.PARAM", help="Parameters to sweep (repeat, or comma-separated): rule_id.param, rule_id (all of its parameters), detectors.contamination, scoring.min_risk, scoring.min_families, ... (default: every rule parameter and detectors.contamination).")
 @click.option("--levels", type=click.IntRange(min=2, max=20), default=3, show_default=True, help="Grid values per parameter range (ends included).")
 @click.option("--vary", type=click.IntRange(min=1), default=None, help="Parameters changed per random draw (default: all of --params, or 3 when none are named).")
-@click.option("--max-settings", type=click.IntRange(min=1), default=200, show_default=True, help="Most settings a grid may have.")
+@click.option("--max-settings", type=click.IntRange(min=1), default=200, show_default=True, help="Largest full grid; a larger one is swept one parameter at a time.")
 @click.option("--max-alert-rate", type=click.FloatRange(min=0, max=1, min_open=True), default=0.02, show_default=True, help="Alert budget: the chosen setting has the best recall with at most this share of accounts in cases.")
 @click.option("--population", type=click.Choice(["all", "active"]), default="all", show_default=True, help="Accounts measured: all of the run's, or those with a transaction in it.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder for sweep.json/.md, pareto.png and chosen.patch (default: RUN/sweep).")

@@ -199,6 +199,16 @@ def test_sweep_finds_the_better_threshold_and_writes_a_patch(
     assert "**chosen**" in (out / "sweep.md").read_text()
 
 
+def test_rules_folder_without_settings_uses_the_runs(run_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "only-rules"
+    folder.mkdir()
+    for path in (ROOT / "rules").glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    ctx = SweepContext(run_dir, folder)
+    assert ctx.config.settings_path("scoring") == ROOT / "rules" / "settings" / "scoring.yaml"
+    assert ctx.evaluate({}).rules_evaluated == []  # same rules as the run's
+
+
 def test_patch_paths_from_the_repository_root(context: SweepContext) -> None:
     text = make_patch({"ml_cycle.min_ratio": 0.9, "detectors.contamination": 0.02},
                       context.space, ROOT)

@@ -72,12 +72,6 @@ def sweep(
         mode = f"random ({random_n} draws, seed {seed})"
     else:
         settings, mode = grid(chosen_params, grid_levels or 3, max_settings)
-        if len(settings) > max_settings:
-            raise ConfigError(
-                f"{len(settings)} settings to evaluate (one parameter at a time over "
-                f"{len(chosen_params)} parameters), more than {max_settings}",
-                hint="name fewer parameters with --params, use --random N, or raise --max-settings",
-            )
     settings = [{}, *settings]
     outcomes: list[Outcome] = []
     t0 = time.perf_counter()

@@ -102,10 +102,14 @@ class SweepContext:
                 )
         self.run_config = run_config(self.run_dir)
         self.rules_dir = Path(rules_dir) if rules_dir else Path(self.run_config.rules_dir)
-        self.config = self.run_config.model_copy(
-            update={"rules_dir": self.rules_dir, "rule_overrides": {}}
-            | ({} if rules_dir is None else {"detector_settings": None, "scoring_settings": None})
-        )
+        update: dict[str, Any] = {"rules_dir": self.rules_dir, "rule_overrides": {}}
+        if rules_dir is not None:  # its settings files, where it has them; else the run's
+            for name, field_ in (("features", "feature_settings"),
+                                 ("detectors", "detector_settings"),
+                                 ("scoring", "scoring_settings")):
+                own = self.rules_dir / "settings" / f"{name}.yaml"
+                update[field_] = own if own.exists() else self.run_config.settings_path(name)
+        self.config = self.run_config.model_copy(update=update)
         self.loaded: list[LoadedRule] = [
             r for r in load_rules(self.rules_dir) if r.rule.status != "deprecated"
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def scatter(doc: dict[str, Any], path: Path) -> None:
-    os.environ.setdefault("MPLCONFIGDIR", str(path.parent / ".matplotlib"))
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(tempfile.gettempdir(), "flows87-mpl"))
     import matplotlib
 
     matplotlib.use("Agg")
