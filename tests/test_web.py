@@ -137,7 +137,13 @@ def test_unauthenticated_requests_see_nothing(app, store):
     # the login redirect comes back to the page asked for, and never to another site
     r = c.get(f"/cases/{case_id}", follow_redirects=False)
     assert r.headers["location"] == f"/login?next=%2Fcases%2F{case_id}"
-    for bad in ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", ""]:
+    for bad in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "",
+    ]:
         assert safe_next(bad) == "/cases"
     r = login(c, "ivy")
     assert r.headers["location"] == "/cases"
@@ -145,7 +151,12 @@ def test_unauthenticated_requests_see_nothing(app, store):
     page = c2.get("/login?next=//evil.example/")
     r = c2.post(
         "/login",
-        data={"username": "ivy", "password": USERS["ivy"][1], "csrf_token": csrf_of(page.text), "next": "//evil.example/"},
+        data={
+            "username": "ivy",
+            "password": USERS["ivy"][1],
+            "csrf_token": csrf_of(page.text),
+            "next": "//evil.example/",
+        },
         follow_redirects=False,
     )
     assert r.headers["location"] == "/cases"
@@ -164,7 +175,11 @@ def test_investigator_cannot_approve_a_report(app, store):
     case_id = case_ids(store)[1]
     ivy, ian, sam = client_for(app, "ivy"), client_for(app, "ian"), client_for(app, "sam")
     assert post_form(ivy, f"/cases/{case_id}/status", {"status": "in_review"}).status_code == 303
-    r = post_form(ivy, f"/cases/{case_id}/close", {"disposition": "reported", "reason": "STR filed: wage recapture"})
+    r = post_form(
+        ivy,
+        f"/cases/{case_id}/close",
+        {"disposition": "reported", "reason": "STR filed: wage recapture"},
+    )
     assert r.status_code == 303
     with store.session() as s:
         assert get_case(s, case_id).status == "in_review"
@@ -178,7 +193,12 @@ def test_investigator_cannot_approve_a_report(app, store):
     # investigators cannot reopen, manage users or verify the audit chain either
     assert ivy.get("/admin/users").status_code == 403
     assert ivy.get("/audit?verify=1").status_code == 403
-    r = post_form(ivy, "/admin/users", {"username": "eve", "role": "admin", "password": "eve-password"}, page="/cases")
+    r = post_form(
+        ivy,
+        "/admin/users",
+        {"username": "eve", "role": "admin", "password": "eve-password"},
+        page="/cases",
+    )
     assert r.status_code == 403
     # a supervisor approves: the case closes as reported
     assert 'id="approval-form"' in sam.get(f"/cases/{case_id}").text
@@ -218,7 +238,9 @@ def test_post_without_csrf_token_is_refused(app, store):
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Note).where(Note.case_id == case_id)) == 0
     # the login form has one too (no login CSRF)
-    r = TestClient(app).post("/login", data={"username": "sam", "password": USERS["sam"][1]}, follow_redirects=False)
+    r = TestClient(app).post(
+        "/login", data={"username": "sam", "password": USERS["sam"][1]}, follow_redirects=False
+    )
     assert r.status_code == 403
 
 
@@ -227,7 +249,11 @@ def test_post_with_wrong_or_foreign_csrf_token_is_refused(app, store):
     sam, sue = client_for(app, "sam"), client_for(app, "sue")
     sues_token = csrf_of(sue.get("/cases").text)
     for token in ["", "x" * 43, sues_token, csrf_of(sam.get("/cases").text) + "x"]:
-        r = sam.post(f"/cases/{case_id}/comment", data={"body": "bad token", "csrf_token": token}, follow_redirects=False)
+        r = sam.post(
+            f"/cases/{case_id}/comment",
+            data={"body": "bad token", "csrf_token": token},
+            follow_redirects=False,
+        )
         assert r.status_code == 403, token
     # the right token from another site's page (a cross-site Origin) is refused too
     token = csrf_of(sam.get(f"/cases/{case_id}").text)
@@ -252,7 +278,11 @@ def test_post_with_wrong_or_foreign_csrf_token_is_refused(app, store):
     # a new session after signing in gets a new token: the old one stops working
     old = csrf_of(sam.get("/cases").text)
     login(sam, "sam")
-    r = sam.post(f"/cases/{case_id}/comment", data={"body": "stale", "csrf_token": old}, follow_redirects=False)
+    r = sam.post(
+        f"/cases/{case_id}/comment",
+        data={"body": "stale", "csrf_token": old},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
 
 
@@ -276,7 +306,9 @@ def test_login_is_rate_limited_per_user_and_address(store):
     other = TestClient(app, client=("10.9.8.7", 50000))
     assert login(other, "ian").status_code == 303
     with store.session() as s:
-        actions = [e["action"] for e in audit_entries(s, entity_type="user", entity_id="ian", limit=20)]
+        actions = [
+            e["action"] for e in audit_entries(s, entity_type="user", entity_id="ian", limit=20)
+        ]
     assert actions.count("auth.login_failed") >= 5
     assert "auth.login_blocked" in actions
 
@@ -295,7 +327,11 @@ def test_login_rate_limit_per_address_for_many_user_names(store):
 def test_hostile_account_name_and_note_show_as_text(app, store):
     case_id = case_ids(store)[4]
     with store.session() as s:
-        account = s.scalar(select(CaseAccount.account_id).where(CaseAccount.case_id == case_id).order_by(CaseAccount.position))
+        account = s.scalar(
+            select(CaseAccount.account_id)
+            .where(CaseAccount.case_id == case_id)
+            .order_by(CaseAccount.position)
+        )
         s.execute(
             update(CaseAccount)
             .where(CaseAccount.case_id == case_id, CaseAccount.account_id == account)
@@ -306,9 +342,14 @@ def test_hostile_account_name_and_note_show_as_text(app, store):
     page = c.get(f"/cases/{case_id}").text
     assert HOSTILE not in page
     assert "<script>alert" not in page and "<img src=x" not in page
-    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert (
+        "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+        in page
+    )
     # the only script on the page is the app's own file
-    assert re.findall(r"<script[^>]*>", page) == [re.search(r'<script src="/static/graph\.js[^"]*" defer>', page).group(0)]
+    assert re.findall(r"<script[^>]*>", page) == [
+        re.search(r'<script src="/static/graph\.js[^"]*" defer>', page).group(0)
+    ]
     # the graph data is JSON, not HTML (and nosniff stops a browser guessing otherwise)
     r = c.get(f"/cases/{case_id}/graph")
     assert r.headers["content-type"] == "application/json"
@@ -344,7 +385,10 @@ def test_session_cookie_flags(store):
     assert "max-age=1200" in flags
     assert "secure" not in flags
     # behind HTTPS: Secure, a __Host- name, SameSite=Strict when asked, and HSTS
-    https = TestClient(create_app(store, settings(secure_cookies=True, same_site="strict")), base_url="https://testserver")
+    https = TestClient(
+        create_app(store, settings(secure_cookies=True, same_site="strict")),
+        base_url="https://testserver",
+    )
     r = login(https, "ivy")
     cookie = _set_cookie(r)
     flags = [p.strip().lower() for p in cookie.split(";")[1:]]
@@ -362,7 +406,15 @@ def test_session_cookie_flags(store):
 def test_security_headers_on_every_response(app, store):
     c = client_for(app, "ivy")
     case_id = top_case(store)
-    for path in ["/login", "/cases", f"/cases/{case_id}", f"/cases/{case_id}/graph", "/static/graph.js", "/no-such-page", "/audit"]:
+    for path in [
+        "/login",
+        "/cases",
+        f"/cases/{case_id}",
+        f"/cases/{case_id}/graph",
+        "/static/graph.js",
+        "/no-such-page",
+        "/audit",
+    ]:
         r = c.get(path)
         csp = r.headers["content-security-policy"]
         assert "script-src 'self'" in csp, path
@@ -413,11 +465,20 @@ def test_password_change_and_deactivation_end_sessions(store):
     assert ian.get("/cases", follow_redirects=False).status_code == 303
     ian = TestClient(app)
     assert login(ian, "ian", "ian-new-password").status_code == 303
-    assert post_form(ada, "/admin/users/ian", {"active": "0"}, page="/admin/users").status_code == 303
+    assert (
+        post_form(ada, "/admin/users/ian", {"active": "0"}, page="/admin/users").status_code == 303
+    )
     assert ian.get("/cases", follow_redirects=False).status_code == 303
     assert login(TestClient(app), "ian", "ian-new-password").status_code == 401
-    assert post_form(ada, "/admin/users/ian", {"active": "1"}, page="/admin/users").status_code == 303
-    assert post_form(ada, "/admin/users/ian", {"password": USERS["ian"][1]}, page="/admin/users").status_code == 303
+    assert (
+        post_form(ada, "/admin/users/ian", {"active": "1"}, page="/admin/users").status_code == 303
+    )
+    assert (
+        post_form(
+            ada, "/admin/users/ian", {"password": USERS["ian"][1]}, page="/admin/users"
+        ).status_code
+        == 303
+    )
 
 
 def test_session_expires_after_its_absolute_lifetime(store, monkeypatch):
@@ -485,10 +546,18 @@ def test_queue_filters_sorts_and_pages(app, store):
     assert first == ids[:5] and second == ids[5:10]
     assert "page 2 of" in c.get("/cases?page_size=5&page=2").text
     asc = row.findall(c.get("/cases?sort=risk&page_size=200").text)
-    assert asc == [x["case_id"] for x in sorted(everything.items, key=lambda x: (x["risk_score"], x["case_id"]))]
+    # ascending risk: equal scores in reverse pipeline rank (the mirror of the default order)
+    assert asc == [
+        x["case_id"]
+        for x in sorted(
+            everything.items, key=lambda x: (x["risk_score"], -(x["rank"] or 0), x["case_id"])
+        )
+    ]
     typology = everything.items[0]["typologies"][0]
     got = row.findall(c.get("/cases", params={"typology": typology, "page_size": 200}).text)
-    assert got and set(got) == {x["case_id"] for x in everything.items if typology in x["typologies"]}
+    assert got and set(got) == {
+        x["case_id"] for x in everything.items if typology in x["typologies"]
+    }
     got = row.findall(c.get("/cases", params={"min_risk": 0.9, "page_size": 200}).text)
     assert set(got) == {x["case_id"] for x in everything.items if x["risk_score"] >= 0.9}
     got = row.findall(c.get("/cases", params={"status": "new", "page_size": 200}).text)
@@ -496,7 +565,9 @@ def test_queue_filters_sorts_and_pages(app, store):
     got = row.findall(c.get("/cases", params={"assignee": "-", "page_size": 200}).text)
     assert set(got) == {x["case_id"] for x in everything.items if x["assignee"] is None}
     day = everything.items[0]["first_ts"].date().isoformat()
-    got = row.findall(c.get("/cases", params={"date_from": day, "date_to": day, "page_size": 200}).text)
+    got = row.findall(
+        c.get("/cases", params={"date_from": day, "date_to": day, "page_size": 200}).text
+    )
     assert everything.items[0]["case_id"] in got
     assert c.get("/cases", params={"date_from": "2026-13-45"}).status_code == 400
     # column headers sort, keeping the filters
@@ -513,7 +584,18 @@ def test_case_page_shows_summary_risk_signals_rules_transactions_and_timeline(ap
     with store.session() as s:
         d = case_detail(s, case_id)
     assert d["case"]["headline"] in page.replace("&#39;", "'")
-    for section in ["summary", "risk", "graph-section", "timeline", "signals", "accounts", "transactions", "notes", "history", "workflow"]:
+    for section in [
+        "summary",
+        "risk",
+        "graph-section",
+        "timeline",
+        "signals",
+        "accounts",
+        "transactions",
+        "notes",
+        "history",
+        "workflow",
+    ]:
         assert f'id="{section}"' in page, section
     for sig in d["signals"]:
         assert f'id="rule-{sig["signal_id"]}"' in page
@@ -523,7 +605,9 @@ def test_case_page_shows_summary_risk_signals_rules_transactions_and_timeline(ap
                 assert ref.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&#34;") in page
     txn_rows = re.findall(r"<tr><td class=\"small\">", page.split('id="transactions-table"')[1])
     assert len(txn_rows) == min(len(d["transactions"]), 1000)
-    assert page.count('<circle class="txn') == len([t for t in d["transactions"] if t["ts"] is not None])
+    assert page.count('<circle class="txn') == len(
+        [t for t in d["transactions"] if t["ts"] is not None]
+    )
     graph = c.get(f"/cases/{case_id}/graph").json()
     assert graph["nodes"] and graph["edges"]
     assert {a["account_id"] for a in d["accounts"]} <= {n["id"] for n in graph["nodes"]}
@@ -540,7 +624,11 @@ def test_workflow_close_needs_a_reason_and_lands_in_the_audit_log(app, store):
     r = post_form(c, f"/cases/{case_id}/close", {"disposition": "made_up", "reason": "because"})
     assert r.status_code == 400
     assert status_of(store, case_id) == "in_review"
-    r = post_form(c, f"/cases/{case_id}/close", {"disposition": "false_positive", "reason": "payroll of a real farm"})
+    r = post_form(
+        c,
+        f"/cases/{case_id}/close",
+        {"disposition": "false_positive", "reason": "payroll of a real farm"},
+    )
     assert r.status_code == 303
     page = c.get(r.headers["location"]).text
     assert "Case closed as false positive." in page
@@ -597,11 +685,21 @@ def test_exports_goaml_xml_and_csv(app, store):
 
 def test_admin_adds_a_user_who_can_sign_in(app):
     ada = client_for(app, "ada")
-    r = post_form(ada, "/admin/users", {"username": "nia", "role": "investigator", "password": "nia-password"}, page="/admin/users")
+    r = post_form(
+        ada,
+        "/admin/users",
+        {"username": "nia", "role": "investigator", "password": "nia-password"},
+        page="/admin/users",
+    )
     assert r.status_code == 303
     assert "nia" in ada.get("/admin/users").text
     assert login(TestClient(app), "nia", "nia-password").status_code == 303
-    r = post_form(ada, "/admin/users", {"username": "<b>x</b>", "role": "investigator", "password": "xx-password"}, page="/admin/users")
+    r = post_form(
+        ada,
+        "/admin/users",
+        {"username": "<b>x</b>", "role": "investigator", "password": "xx-password"},
+        page="/admin/users",
+    )
     assert r.status_code == 400
 
 
@@ -620,12 +718,27 @@ def test_review_and_report_on_each_backend(backend, run_dir, tmp_path, request):
         case_id = top_case(store)
         ivy, sam, sue = client_for(app, "ivy"), client_for(app, "sam"), client_for(app, "sue")
         assert post_form(sam, f"/cases/{case_id}/assign", {"assignee": "ivy"}).status_code == 303
-        assert post_form(ivy, f"/cases/{case_id}/status", {"status": "in_review"}).status_code == 303
-        assert post_form(ivy, f"/cases/{case_id}/status", {"status": "escalated"}).status_code == 303
-        assert post_form(sam, f"/cases/{case_id}/close", {"disposition": "reported", "reason": "forced labour payroll"}).status_code == 303
-        assert post_form(sam, f"/cases/{case_id}/approval", {"decision": "approve"}).status_code == 403  # four eyes
+        assert (
+            post_form(ivy, f"/cases/{case_id}/status", {"status": "in_review"}).status_code == 303
+        )
+        assert (
+            post_form(ivy, f"/cases/{case_id}/status", {"status": "escalated"}).status_code == 303
+        )
+        assert (
+            post_form(
+                sam,
+                f"/cases/{case_id}/close",
+                {"disposition": "reported", "reason": "forced labour payroll"},
+            ).status_code
+            == 303
+        )
+        assert (
+            post_form(sam, f"/cases/{case_id}/approval", {"decision": "approve"}).status_code == 403
+        )  # four eyes
         assert "awaiting approval" in sue.get("/cases?awaiting=1").text.lower()
-        assert post_form(sue, f"/cases/{case_id}/approval", {"decision": "approve"}).status_code == 303
+        assert (
+            post_form(sue, f"/cases/{case_id}/approval", {"decision": "approve"}).status_code == 303
+        )
         with store.session() as s:
             case = get_case(s, case_id)
             assert (case.status, case.disposition) == ("closed", "reported")
@@ -645,7 +758,18 @@ def test_flows87_serve_listens_on_loopback(store, tmp_path):
     port = free_port()
     env = dict(os.environ, FLOWS87_SECRET_KEY=SECRET, MPLCONFIGDIR=str(tmp_path))
     url = store.engine.url.render_as_string(hide_password=False)
-    cmd = [sys.executable, "-m", "flows87.cli", "serve", "--port", str(port), "--db", url, "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows87.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        url,
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -655,10 +779,14 @@ def test_flows87_serve_listens_on_loopback(store, tmp_path):
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"flows87 serve did not start: {proc.communicate()[1][-2000:]}") from None
+                    raise AssertionError(
+                        f"flows87 serve did not start: {proc.communicate()[1][-2000:]}"
+                    ) from None
                 time.sleep(0.2)
         assert r.status_code == 200 and "Sign in" in r.text
-        assert httpx.get(f"http://127.0.0.1:{port}/cases", follow_redirects=False).status_code == 303
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/cases", follow_redirects=False).status_code == 303
+        )
         assert "server" not in {k.lower() for k in r.headers}
     finally:
         proc.terminate()
