@@ -133,7 +133,7 @@ def bench(
     if gfp:
         from flows87.bench import gfp as gfp_mod
 
-        gfp_mod.load()  # fail before hours of work when snapml is missing
+        gfp_mod.check()  # fail before hours of work when snapml is missing
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lo, hi, n_input = time_range(source, fmt)
@@ -236,31 +236,30 @@ def _gfp(
 ) -> dict[str, Any]:
     from flows87.bench import gfp
 
-    cols = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
-    train = gfp.account_features(pl.read_parquet(train_dir / "transactions.parquet", columns=cols))
-    model = gfp.fit(train, seed)
-    train_scores, _ = gfp.score(model, train)
-    threshold = threshold_at(train_scores["score"].to_numpy(), budget)
-    test_tx = pl.read_parquet(test_dir / "transactions.parquet", columns=cols)
-    feats = gfp.account_features(test_tx)
-    scores, score_s = gfp.score(model, feats)
-    frame = population.join(scores, on="account_id", how="left").with_columns(
-        pl.col("score").fill_null(float(np.min(scores["score"].to_numpy(), initial=0.0)))
+    res = gfp.run_baseline(
+        train_dir / "transactions.parquet", test_dir / "transactions.parquet", budget, seed
     )
-    metrics = ranking_metrics(frame, budget, threshold)
-    secs = {**feats.seconds, "score": score_s}
+    scores = pl.DataFrame({"account_id": res["account_id"], "score": res["score"]},
+                          schema={"account_id": pl.String, "score": pl.Float64})
+    lowest = float(np.min(scores["score"].to_numpy(), initial=0.0))
+    frame = population.join(scores, on="account_id", how="left").with_columns(
+        pl.col("score").fill_null(lowest)
+    )
+    metrics = ranking_metrics(frame, budget, res["threshold"])
+    secs = res["seconds"]
     total = sum(secs.values())
-    say(f"GFP baseline: {total:.1f} s on {test_tx.height:,} transactions")
+    n = res["transactions"]
+    say(f"GFP baseline: {total:.1f} s on {n:,} transactions")
     return {
         "metrics": metrics,
         "throughput": {
-            "transactions": test_tx.height,
+            "transactions": n,
             "seconds": round(total, 3),
-            "txn_per_s": round(test_tx.height / total, 1) if total else None,
-            "stages": {k: {"seconds": v, "txn_per_s": round(test_tx.height / v, 1) if v else None}
+            "txn_per_s": round(n / total, 1) if total else None,
+            "stages": {k: {"seconds": v, "txn_per_s": round(n / v, 1) if v else None}
                        for k, v in secs.items()},
-            "fit_seconds_tuning_period": model.fit_seconds,
-            "features": len(model.columns),
+            "tuning_period_seconds": res["train_seconds"],
+            "features": res["features"],
         },
     }
 

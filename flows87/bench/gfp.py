@@ -6,12 +6,21 @@ degree within a day, scatter-gather within 5 days, temporal cycles within 10 day
 statistics of the amounts around its accounts. Each account gets the mean and the maximum of
 those features over the transactions it sent and over those it received; an Isolation Forest
 fitted on the tuning period's accounts scores the report period's accounts.
+
+snapml is only ever imported in a child process (`run_baseline`): its library is built with
+fast-math and importing it switches the process's floating point to flush subnormal numbers to
+zero, which would change flows87's own results (and breaks hypothesis) in the same process.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import multiprocessing
 import os
+import sys
 import time
+from pathlib import Path
+from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,24 +35,37 @@ table stays a few hundred columns wide at 500k accounts."""
 
 
 def load() -> type:
-    """snapml.GraphFeaturePreprocessor, or a clear error when the bench extra is missing."""
+    """snapml.GraphFeaturePreprocessor, or a clear error when the bench extra is missing.
+    Imports snapml: call it in a child process only (see the module's docstring)."""
     try:
         from snapml import GraphFeaturePreprocessor
     except ImportError as exc:
-        raise ConfigError(
-            f"the GFP baseline needs IBM's snapml, which is not installed ({exc})",
-            hint="run the benchmark through `bash benchmarks/run.sh ...` (it installs the "
-            "`bench` extra), or `uv sync --extra bench`",
-        ) from None
+        raise _missing(str(exc)) from None
     return GraphFeaturePreprocessor
 
 
+def _missing(detail: str) -> ConfigError:
+    return ConfigError(
+        f"the GFP baseline needs IBM's snapml, which is not installed ({detail})",
+        hint="run the benchmark through `bash benchmarks/run.sh ...` (it installs the "
+        "`bench` extra), or `uv sync --extra bench`",
+    )
+
+
 def available() -> bool:
+    """Whether snapml is installed, without importing it."""
+    if "snapml" in sys.modules:
+        return sys.modules["snapml"] is not None
     try:
-        load()
-    except ConfigError:
+        return importlib.util.find_spec("snapml") is not None
+    except (ImportError, ValueError):
         return False
-    return True
+
+
+def check() -> None:
+    """Raise the clear error when snapml is missing (without importing it)."""
+    if not available():
+        raise _missing("no module named 'snapml'")
 
 
 def gfp_params(threads: int | None = None) -> dict:
@@ -163,3 +185,40 @@ def score(baseline: Baseline, feats: AccountFeatures) -> tuple[pl.DataFrame, flo
     raw = baseline.model.decision_function(_matrix(feats.table, baseline.columns))
     out = feats.table.select("account_id").with_columns(pl.Series("score", raw))
     return out, round(time.perf_counter() - t0, 3)
+
+
+def _child(train_path: str, test_path: str, budget: float, seed: int) -> dict[str, Any]:
+    """In the child process: features, fit on the tuning period, score the report period."""
+    from flows87.bench.metrics import threshold_at
+
+    cols = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
+    try:
+        load()
+    except ConfigError as exc:
+        return {"error": exc.message}
+    train = account_features(pl.read_parquet(train_path, columns=cols))
+    model = fit(train, seed)
+    train_scores, _ = score(model, train)
+    threshold = threshold_at(train_scores["score"].to_numpy(), budget)
+    test = account_features(pl.read_parquet(test_path, columns=cols))
+    scores, score_s = score(model, test)
+    return {
+        "account_id": scores["account_id"].to_list(),
+        "score": scores["score"].to_list(),
+        "threshold": threshold,
+        "seconds": {**test.seconds, "score": score_s},
+        "transactions": test.transactions,
+        "train_seconds": {**train.seconds, "fit": model.fit_seconds},
+        "features": len(model.columns),
+    }
+
+
+def run_baseline(train_tx: Path, test_tx: Path, budget: float, seed: int = 0) -> dict[str, Any]:
+    """The baseline on two transactions files, in a fresh (spawned) process."""
+    check()
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        out = pool.apply(_child, (str(train_tx), str(test_tx), budget, seed))
+    if "error" in out:
+        raise _missing(out["error"])
+    return out
