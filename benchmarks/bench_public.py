@@ -51,13 +51,22 @@ def main(argv: list[str] | None = None) -> int:
         synth = generate(args.accounts, args.days, args.seed)
         write_parquet(synth.accounts, data / "accounts.parquet")
         write_parquet(synth.transactions, data / "transactions.parquet")
-        print(f"generated {synth.transactions.height:,} transactions in "
-              f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(
+            f"generated {synth.transactions.height:,} transactions in "
+            f"{time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
         del synth
     t0 = time.perf_counter()
     doc = bench(
-        data, folder / "bench", split=args.split, budget=args.budget, gfp=not args.no_gfp,
-        sweep_n=args.sweep, seed=args.seed, say=lambda m: print(m, file=sys.stderr),
+        data,
+        folder / "bench",
+        split=args.split,
+        budget=args.budget,
+        gfp=not args.no_gfp,
+        sweep_n=args.sweep,
+        seed=args.seed,
+        say=lambda m: print(m, file=sys.stderr),
     )
     seconds = time.perf_counter() - t0
     doc["machine"] = {
@@ -70,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     (folder / "bench" / "machine.json").write_text(json.dumps(doc["machine"], indent=2))
     print(markdown(doc))
     print(table(doc))
-    print(f"\n{doc['transactions']:,} transactions; whole benchmark {seconds:.0f} s; "
-          f"machine {json.dumps(doc['machine'])}")
+    print(
+        f"\n{doc['transactions']:,} transactions; whole benchmark {seconds:.0f} s; "
+        f"machine {json.dumps(doc['machine'])}"
+    )
     return 0
 
 

@@ -34,8 +34,16 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def report(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("bench-out")
-    doc = bench(data_dir, out, split=0.7, budget=0.05, gfp=HAS_GFP, sweep_n=3, seed=1,
-                sweep_params=["ml_cycle.min_ratio", "detectors.contamination"])
+    doc = bench(
+        data_dir,
+        out,
+        split=0.7,
+        budget=0.05,
+        gfp=HAS_GFP,
+        sweep_n=3,
+        seed=1,
+        sweep_params=["ml_cycle.min_ratio", "detectors.contamination"],
+    )
     return out, doc
 
 
@@ -56,16 +64,27 @@ def test_ranking_metrics_hand_computed() -> None:
     # 10 accounts, 3 suspicious at ranks 1, 3 and 6
     scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
     sus = [True, False, True, False, False, True, False, False, False, False]
-    frame = pl.DataFrame({"account_id": [f"A{i}" for i in range(10)], "score": scores,
-                          "is_suspicious": sus, "typology": ["t" if s else None for s in sus]})
+    frame = pl.DataFrame(
+        {
+            "account_id": [f"A{i}" for i in range(10)],
+            "score": scores,
+            "is_suspicious": sus,
+            "typology": ["t" if s else None for s in sus],
+        }
+    )
     m = ranking_metrics(frame, 0.2, threshold=0.55)
     assert m["alerts_at_budget"] == 2
     assert m["recall_at_budget"] == round(1 / 3, 4)
     assert m["precision_at_budget"] == 0.5
     # average precision: (1/1 + 2/3 + 3/6) / 3
     assert m["pr_auc"] == round((1 + 2 / 3 + 0.5) / 3, 4)
-    assert m["threshold"] == {"value": 0.55, "alerts": 4, "alert_rate": 0.4,
-                              "recall": round(2 / 3, 4), "precision": 0.5}
+    assert m["threshold"] == {
+        "value": 0.55,
+        "alerts": 4,
+        "alert_rate": 0.4,
+        "recall": round(2 / 3, 4),
+        "precision": 0.5,
+    }
     assert m["typologies"] == {"t": {"accounts": 3, "recall_at_budget": round(1 / 3, 4)}}
     assert threshold_at(np.array(scores), 0.2) == 0.8
     # tied scores are one threshold: a constant score gets the base rate
@@ -113,8 +132,14 @@ def test_gfp_baseline_side_by_side(report: tuple[Path, dict]) -> None:
     out, doc = report
     g = doc["methods"]["gfp+iforest"]
     assert g["metrics"]["accounts"] == doc["methods"]["flows87"]["metrics"]["accounts"]
-    assert g["metrics"]["alerts_at_budget"] == doc["methods"]["flows87"]["metrics"]["alerts_at_budget"]
+    assert (
+        g["metrics"]["alerts_at_budget"] == doc["methods"]["flows87"]["metrics"]["alerts_at_budget"]
+    )
     assert g["throughput"]["txn_per_s"] > 0 and g["throughput"]["features"] > 0
+    # fitted on the end of the tuning period, as long as the report period
+    iv = {k: datetime.fromisoformat(v) for k, v in doc["interval"].items()}
+    since = datetime.fromisoformat(g["throughput"]["fitted_from"])
+    assert iv["start"] <= since < iv["cut"] and iv["cut"] - since == iv["end"] - iv["cut"]
     assert "| gfp+iforest |" in (out / "bench.md").read_text()
 
 

@@ -91,8 +91,13 @@ def test_grid_and_random_settings_stay_in_range() -> None:
     assert len(full) == 4 * 3 - 1  # levels plus the default, minus the all-default point
     one, mode = grid([count, share], 3, 5)
     assert mode == "one-at-a-time"
-    assert one == [{"r_one.n": 2}, {"r_one.n": 45}, {"r_one.n": 1000}, {"r_one.p": 0.0},
-                   {"r_one.p": 1.0}]
+    assert one == [
+        {"r_one.n": 2},
+        {"r_one.n": 45},
+        {"r_one.n": 1000},
+        {"r_one.p": 0.0},
+        {"r_one.p": 1.0},
+    ]
     a = random([count, share], 20, seed=7, vary=None)
     assert a == random([count, share], 20, seed=7, vary=None)
     assert a != random([count, share], 20, seed=8, vary=None)
@@ -115,8 +120,11 @@ def test_set_values_edits_only_the_value() -> None:
     )
     edited = set_values(
         text,
-        {("params", "n", "default"): "7", ("params", "p", "default"): "0.5",
-         ("contamination",): "0.02"},
+        {
+            ("params", "n", "default"): "7",
+            ("params", "p", "default"): "0.5",
+            ("contamination",): "0.02",
+        },
     )
     assert edited == (
         text.replace("default: 3,", "default: 7,")
@@ -156,8 +164,11 @@ def test_contamination_redraws_detector_signals(context: SweepContext) -> None:
 def test_changed_rule_only_is_evaluated(context: SweepContext) -> None:
     outcome = context.evaluate({"ml_cycle.min_ratio": 1.0})
     assert outcome.rules_evaluated == ["ml_cycle"]
-    account_rule = next(r for r, rule in context.rules.items() if rule.scope == "account"
-                        and rule.params and r in context.stored)
+    account_rule = next(
+        r
+        for r, rule in context.rules.items()
+        if rule.scope == "account" and rule.params and r in context.stored
+    )
     name, p = next(iter(context.rules[account_rule].params.items()))
     value = p.max if p.default != p.max else p.min
     outcome = context.evaluate({f"{account_rule}.{name}": value})
@@ -172,8 +183,12 @@ def test_sweep_finds_the_better_threshold_and_writes_a_patch(
     before = {p.name: p.read_bytes() for p in bad_rules.rglob("*.yaml")}
     out = tmp_path / "sweep"
     result = sweep(
-        run_dir, rules_dir=bad_rules, out=out, params=[f"{BAD_RULE}.{BAD_PARAM}"],
-        grid_levels=5, max_alert_rate=0.5,
+        run_dir,
+        rules_dir=bad_rules,
+        out=out,
+        params=[f"{BAD_RULE}.{BAD_PARAM}"],
+        grid_levels=5,
+        max_alert_rate=0.5,
     )
     defaults = result.outcomes[0]
     assert defaults.rules_evaluated == [BAD_RULE]  # the copy's default differs from the run's
@@ -210,8 +225,9 @@ def test_rules_folder_without_settings_uses_the_runs(run_dir: Path, tmp_path: Pa
 
 
 def test_patch_paths_from_the_repository_root(context: SweepContext) -> None:
-    text = make_patch({"ml_cycle.min_ratio": 0.9, "detectors.contamination": 0.02},
-                      context.space, ROOT)
+    text = make_patch(
+        {"ml_cycle.min_ratio": 0.9, "detectors.contamination": 0.02}, context.space, ROOT
+    )
     assert "--- a/rules/ml_cycle.yaml\n+++ b/rules/ml_cycle.yaml" in text
     assert "+contamination: 0.02" in text
     subprocess.run(["git", "apply", "--check", "-"], cwd=ROOT, input=text.encode(), check=True)
@@ -219,8 +235,21 @@ def test_patch_paths_from_the_repository_root(context: SweepContext) -> None:
 
 def test_sweep_command(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "cli"
-    code = main(["sweep", str(run_dir), "--random", "3", "--seed", "5", "--params",
-                 "ml_cycle.min_ratio,detectors.contamination", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "sweep",
+            str(run_dir),
+            "--random",
+            "3",
+            "--seed",
+            "5",
+            "--params",
+            "ml_cycle.min_ratio,detectors.contamination",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "per setting" in text and "one full run" in text

@@ -42,9 +42,13 @@ def time_range(source: str | Path, fmt: str | None) -> tuple[datetime, datetime,
     from flows87.ingest import read
 
     result = read(source, fmt)
-    row = result.transactions.select(
-        pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"), pl.len().alias("n")
-    ).collect().row(0)
+    row = (
+        result.transactions.select(
+            pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"), pl.len().alias("n")
+        )
+        .collect()
+        .row(0)
+    )
     if row[0] is None:
         raise InputError("the input has no transactions with a time", file=source)
     return row[0], row[1], int(row[2])
@@ -75,10 +79,16 @@ def split_time(lo: datetime, hi: datetime, split: float) -> tuple[datetime, date
 
 def _active(run_dir: Path) -> pl.DataFrame:
     tx = pl.read_parquet(run_dir / "transactions.parquet", columns=["src_account", "dst_account"])
-    return pl.concat(
-        [tx.select(pl.col("src_account").alias("account_id")),
-         tx.select(pl.col("dst_account").alias("account_id"))]
-    ).unique().sort("account_id")
+    return (
+        pl.concat(
+            [
+                tx.select(pl.col("src_account").alias("account_id")),
+                tx.select(pl.col("dst_account").alias("account_id")),
+            ]
+        )
+        .unique()
+        .sort("account_id")
+    )
 
 
 def _labels(run_dir: Path) -> pl.DataFrame:
@@ -138,8 +148,10 @@ def bench(
     out.mkdir(parents=True, exist_ok=True)
     lo, hi, n_input = time_range(source, fmt)
     start, cut, end = split_time(lo, hi, split)
-    say(f"input: {n_input:,} transactions from {lo} to {hi}; tune on [{start}, {cut}), "
-        f"report on [{cut}, {end})")
+    say(
+        f"input: {n_input:,} transactions from {lo} to {hi}; tune on [{start}, {cut}), "
+        f"report on [{cut}, {end})"
+    )
     base = {"format": fmt, "select_interval": True, "alert_budget": budget}
     if rules_dir:
         base["rules_dir"] = Path(rules_dir)
@@ -155,8 +167,13 @@ def bench(
     if sweep_n:
         t0 = time.perf_counter()
         result = sweep(
-            train_dir, context=ctx, out=out / "tune_sweep", params=sweep_params,
-            random_n=sweep_n, seed=seed, max_alert_rate=sweep_alert_rate,
+            train_dir,
+            context=ctx,
+            out=out / "tune_sweep",
+            params=sweep_params,
+            random_n=sweep_n,
+            seed=seed,
+            max_alert_rate=sweep_alert_rate,
         )
         if result.chosen is not None:
             setting = result.outcomes[result.chosen].setting
@@ -166,7 +183,8 @@ def bench(
             "chosen": setting,
             "defaults_recall": result.outcomes[0].metrics["recall"],
             "chosen_recall": result.outcomes[result.chosen].metrics["recall"]
-            if result.chosen is not None else None,
+            if result.chosen is not None
+            else None,
         }
         say(f"tuning sweep: {len(result.outcomes)} settings, chosen {setting or 'the defaults'}")
     train_scored = ctx.scored(setting)
@@ -177,8 +195,12 @@ def bench(
     tune["threshold"] = threshold
     tune["accounts"] = ctx.accounts.height
     tune["metrics"] = ranking_metrics(
-        train_scored.select("account_id", pl.col("risk_score").alias("score"), "is_suspicious",
-                            *(["typology"] if "typology" in train_scored.columns else [])),
+        train_scored.select(
+            "account_id",
+            pl.col("risk_score").alias("score"),
+            "is_suspicious",
+            *(["typology"] if "typology" in train_scored.columns else []),
+        ),
         budget,
     )
 
@@ -186,8 +208,12 @@ def bench(
     overrides, _, _ = ctx.split(setting)
     files = patched_settings(setting, ctx.space, out / "tune" / "settings")
     test_cfg = RunConfig(
-        **base, interval_start=cut, interval_end=end, rule_overrides=overrides,
-        detector_settings=files.get("detectors"), scoring_settings=files.get("scoring"),
+        **base,
+        interval_start=cut,
+        interval_end=end,
+        rule_overrides=overrides,
+        detector_settings=files.get("detectors"),
+        scoring_settings=files.get("scoring"),
     )
     t0 = time.perf_counter()
     run(source, test_dir, test_cfg)
@@ -197,7 +223,8 @@ def bench(
     scored = pl.read_parquet(test_dir / "accounts_scored.parquet")
     f87 = population.join(
         scored.select("account_id", pl.col("risk_score").alias("score"), "case_id"),
-        on="account_id", how="left",
+        on="account_id",
+        how="left",
     ).with_columns(pl.col("score").fill_null(0.0))
     metrics = ranking_metrics(f87.drop("case_id"), budget, threshold)
     in_case = f87["case_id"].is_not_null()
@@ -213,7 +240,8 @@ def bench(
         "flows87": {"metrics": metrics, "throughput": throughput},
     }
     if gfp:
-        methods["gfp+iforest"] = _gfp(train_dir, test_dir, population, budget, seed, say)
+        since = max(start, cut - (end - cut))  # as long as the report period
+        methods["gfp+iforest"] = _gfp(train_dir, test_dir, population, budget, seed, since, say)
     doc = {
         "input": str(source),
         "format": fmt,
@@ -232,15 +260,23 @@ def bench(
 
 
 def _gfp(
-    train_dir: Path, test_dir: Path, population: pl.DataFrame, budget: float, seed: int, say: Say
+    train_dir: Path,
+    test_dir: Path,
+    population: pl.DataFrame,
+    budget: float,
+    seed: int,
+    since: datetime,
+    say: Say,
 ) -> dict[str, Any]:
     from flows87.bench import gfp
 
     res = gfp.run_baseline(
-        train_dir / "transactions.parquet", test_dir / "transactions.parquet", budget, seed
+        train_dir / "transactions.parquet", test_dir / "transactions.parquet", budget, seed, since
     )
-    scores = pl.DataFrame({"account_id": res["account_id"], "score": res["score"]},
-                          schema={"account_id": pl.String, "score": pl.Float64})
+    scores = pl.DataFrame(
+        {"account_id": res["account_id"], "score": res["score"]},
+        schema={"account_id": pl.String, "score": pl.Float64},
+    )
     lowest = float(np.min(scores["score"].to_numpy(), initial=0.0))
     frame = population.join(scores, on="account_id", how="left").with_columns(
         pl.col("score").fill_null(lowest)
@@ -256,8 +292,11 @@ def _gfp(
             "transactions": n,
             "seconds": round(total, 3),
             "txn_per_s": round(n / total, 1) if total else None,
-            "stages": {k: {"seconds": v, "txn_per_s": round(n / v, 1) if v else None}
-                       for k, v in secs.items()},
+            "stages": {
+                k: {"seconds": v, "txn_per_s": round(n / v, 1) if v else None}
+                for k, v in secs.items()
+            },
+            "fitted_from": since.isoformat(),
             "tuning_period_seconds": res["train_seconds"],
             "features": res["features"],
         },
@@ -300,8 +339,12 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{m['cases']['recall']}; top cases: {json.dumps(m.get('top_cases') or {})}.",
         "",
         f"Tuned: threshold {doc['tune']['threshold']:.4f}"
-        + (f"; sweep chose {doc['tune']['sweep']['chosen'] or 'the defaults'}"
-           if "sweep" in doc["tune"] else "") + ".",
+        + (
+            f"; sweep chose {doc['tune']['sweep']['chosen'] or 'the defaults'}"
+            if "sweep" in doc["tune"]
+            else ""
+        )
+        + ".",
         "",
         "## Throughput of the report run, per stage",
         "",
@@ -313,8 +356,13 @@ def markdown(doc: dict[str, Any]) -> str:
             rate = f"{s['txn_per_s']:,}" if s["txn_per_s"] else ""
             lines.append(f"| {name}: {stage} | {s['seconds']} | {rate} |")
     if "typologies" in m:
-        lines += ["", "## flows87 recall at the budget per typology", "",
-                  "| typology | accounts | recall |", "| --- | --- | --- |"]
+        lines += [
+            "",
+            "## flows87 recall at the budget per typology",
+            "",
+            "| typology | accounts | recall |",
+            "| --- | --- | --- |",
+        ]
         for typ, v in m["typologies"].items():
             lines.append(f"| {typ} | {v['accounts']} | {v['recall_at_budget']} |")
     return "\n".join(lines) + "\n"

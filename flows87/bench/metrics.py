@@ -72,12 +72,14 @@ def ranking_metrics(
             ranked.filter(pl.col("is_suspicious"))
             .group_by("typology")
             .len()
-            .join(top.group_by("typology").len().rename({"len": "hit"}), on="typology",
-                  how="left")
+            .join(top.group_by("typology").len().rename({"len": "hit"}), on="typology", how="left")
             .sort("typology")
         )
         out["typologies"] = {
-            str(r["typology"]): {"accounts": r["len"], "recall_at_budget": _r((r["hit"] or 0) / r["len"])}
+            str(r["typology"]): {
+                "accounts": r["len"],
+                "recall_at_budget": _r((r["hit"] or 0) / r["len"]),
+            }
             for r in per.iter_rows(named=True)
         }
     return out

@@ -67,8 +67,9 @@ def sweep(
     ctx = context or SweepContext(run_dir, rules_dir, population=population)
     chosen_params = select(ctx.space, params)
     if random_n:
-        settings = random(chosen_params, random_n, seed, vary if vary or params else
-                          min(3, len(chosen_params)))
+        settings = random(
+            chosen_params, random_n, seed, vary if vary or params else min(3, len(chosen_params))
+        )
         mode = f"random ({random_n} draws, seed {seed})"
     else:
         settings, mode = grid(chosen_params, grid_levels or 3, max_settings)

@@ -26,7 +26,14 @@ from flows87 import cases as casework
 from flows87 import detectors
 from flows87.errors import ConfigError, InputError
 from flows87.evaluate.metrics import account_metrics
-from flows87.rules import SIGNAL_SCHEMA, LoadedRule, empty_signals, graph_signals, load_rules, run_rules
+from flows87.rules import (
+    SIGNAL_SCHEMA,
+    LoadedRule,
+    empty_signals,
+    graph_signals,
+    load_rules,
+    run_rules,
+)
 from flows87.stages.cases import TRANSACTION_COLUMNS, scored_accounts
 from flows87.stages.config import RunConfig
 from flows87.stages.detect import GRAPH_FEATURE_COLUMNS, NOT_FOR_DETECTION, feature_settings
@@ -68,9 +75,21 @@ def full_run_seconds(run_dir: Path) -> float | None:
 
 def _rule_key(rule: Any, values: dict[str, float]) -> str:
     """A rule's logic without its defaults, with the values it runs with."""
-    body = rule.model_dump(mode="json", exclude={"params", "modified", "date", "title",
-                                                 "description", "references", "falsepositives",
-                                                 "author", "tags", "summary"})
+    body = rule.model_dump(
+        mode="json",
+        exclude={
+            "params",
+            "modified",
+            "date",
+            "title",
+            "description",
+            "references",
+            "falsepositives",
+            "author",
+            "tags",
+            "summary",
+        },
+    )
     return json.dumps({"rule": body, "values": values}, sort_keys=True, default=str)
 
 
@@ -94,8 +113,13 @@ class SweepContext:
     ) -> None:
         t0 = time.perf_counter()
         self.run_dir = Path(run_dir)
-        for name in ("features.parquet", "transactions.parquet", "accounts.parquet",
-                     "signals.parquet", "accounts_scored.parquet"):
+        for name in (
+            "features.parquet",
+            "transactions.parquet",
+            "accounts.parquet",
+            "signals.parquet",
+            "accounts_scored.parquet",
+        ):
             if not (self.run_dir / name).exists():
                 raise InputError(
                     f"{name} not found: a sweep needs a finished run", file=self.run_dir / name
@@ -104,9 +128,11 @@ class SweepContext:
         self.rules_dir = Path(rules_dir) if rules_dir else Path(self.run_config.rules_dir)
         update: dict[str, Any] = {"rules_dir": self.rules_dir, "rule_overrides": {}}
         if rules_dir is not None:  # its settings files, where it has them; else the run's
-            for name, field_ in (("features", "feature_settings"),
-                                 ("detectors", "detector_settings"),
-                                 ("scoring", "scoring_settings")):
+            for name, field_ in (
+                ("features", "feature_settings"),
+                ("detectors", "detector_settings"),
+                ("scoring", "scoring_settings"),
+            ):
                 own = self.rules_dir / "settings" / f"{name}.yaml"
                 update[field_] = own if own.exists() else self.run_config.settings_path(name)
         self.config = self.run_config.model_copy(update=update)
@@ -163,7 +189,8 @@ class SweepContext:
         self._run_keys = self._stored_keys()
         self.run_contamination = self._run_contamination()
         self.dependent_graph = {
-            rid for rid, r in self.rules.items()
+            rid
+            for rid, r in self.rules.items()
             if r.scope == "graph" and r.pattern and _reads_signals(r.pattern)
         }
         self.setup_seconds = round(time.perf_counter() - t0, 3)
@@ -232,8 +259,13 @@ class SweepContext:
         rule = self.rules[rid]
         if rule.scope != "graph":
             res = run_rules(
-                [rule], self.features, self.transactions, self.account_table,
-                self.feature_settings, self.origin, {rid: values},
+                [rule],
+                self.features,
+                self.transactions,
+                self.account_table,
+                self.feature_settings,
+                self.origin,
+                {rid: values},
             )
             return res.signals.select(SIGNAL_COLUMNS)
         from flows87.graph.patterns import PATTERNS
@@ -328,13 +360,18 @@ class SweepContext:
     def _score(self, setting: dict[str, float | int]) -> tuple[pl.DataFrame, int, int, list[str]]:
         signals, evaluated = self.signals(setting)
         _, _, scoring_changes = self.split(setting)
-        settings = self.scoring.model_copy(update=scoring_changes) if scoring_changes else self.scoring
+        settings = (
+            self.scoring.model_copy(update=scoring_changes) if scoring_changes else self.scoring
+        )
         pairs = casework.links(signals, self.case_tx)
         risk = casework.account_risk(signals, pairs, settings)
         built = casework.build(risk, signals, pairs, self.case_tx, settings)
         scored = scored_accounts(
-            self.accounts.select("account_id", "is_suspicious",
-                                 *(["typology"] if "typology" in self.accounts.columns else [])),
+            self.accounts.select(
+                "account_id",
+                "is_suspicious",
+                *(["typology"] if "typology" in self.accounts.columns else []),
+            ),
             self.case_tx.head(0),
             risk,
             built.membership,

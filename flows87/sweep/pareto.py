@@ -15,9 +15,7 @@ def pareto_front(
     `changes` (changed parameters), then the first.
     """
     n_changes = changes or [0] * len(points)
-    order = sorted(
-        range(len(points)), key=lambda i: (points[i][0], -points[i][1], n_changes[i], i)
-    )
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], n_changes[i], i))
     front: list[int] = []
     best = float("-inf")
     for i in order:

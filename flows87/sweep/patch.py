@@ -91,7 +91,9 @@ def make_patch(
             for part in path:
                 node = node[part]
             if float(node) != float(yaml.safe_load(new)):
-                raise ConfigError(f"patched value of {'.'.join(path)} reads back as {node}", file=file)
+                raise ConfigError(
+                    f"patched value of {'.'.join(path)} reads back as {node}", file=file
+                )
         rel = Path(os.path.relpath(file.resolve(), root)).as_posix()
         out.extend(
             difflib.unified_diff(

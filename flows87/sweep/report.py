@@ -77,8 +77,15 @@ def scatter(doc: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, c="#9aa5b1", label="settings")
     front = [pts[i] for i in doc["pareto"]]
-    ax.plot([p[0] for p in front], [p[1] for p in front], "-o", c="#1f6feb", ms=4, drawstyle="steps-post",
-            label="Pareto front")
+    ax.plot(
+        [p[0] for p in front],
+        [p[1] for p in front],
+        "-o",
+        c="#1f6feb",
+        ms=4,
+        drawstyle="steps-post",
+        label="Pareto front",
+    )
     ax.scatter([pts[0][0]], [pts[0][1]], marker="s", s=50, c="#444", label="defaults", zorder=3)
     if doc["chosen"] is not None:
         c = pts[doc["chosen"]]
