@@ -173,13 +173,23 @@ class Fitted:
     models: dict[str, Any] = field(default_factory=dict)
 
 
-def fit(features: pl.DataFrame, settings: DetectorSettings) -> Fitted | None:
-    """Fit on every account of the window; None when there are too few accounts to judge."""
+@dataclass
+class _Prepared:
+    """The window's matrix (one row per account, sorted by id) and its scaled values."""
+
+    frame: pl.DataFrame
+    x: np.ndarray
+
+
+def _prepare_fit(
+    features: pl.DataFrame, settings: DetectorSettings
+) -> tuple[Fitted | None, _Prepared | None, list[str]]:
     cols = _columns(features, settings)
     frame = _matrix(features, settings, cols)
     used = _informative(frame, cols)
     if frame.height < 20 or not used:
-        return None
+        return None, None, used
+    frame = frame.select("account_id", *used)
     logged = _log(frame, used)
     med, scale = _robust(logged)
     x = (logged - med) / scale
@@ -194,39 +204,53 @@ def fit(features: pl.DataFrame, settings: DetectorSettings) -> Fitted | None:
             fitted.models[spec.name] = tails
         else:
             fitted.models[spec.name] = _model(spec, settings.seed).fit(x)
-    return fitted
+    return fitted, _Prepared(frame, x), used
 
 
-def raw_scores(fitted: Fitted, features: pl.DataFrame) -> pl.DataFrame:
-    """account_id and each model's raw score, for the accounts of `features` (any subset of the
-    fitted population, e.g. one partition). A population member gets its training score."""
+def _prepare(fitted: Fitted, features: pl.DataFrame) -> _Prepared:
     settings = fitted.settings
     frame = _matrix(features, settings, _columns(features, settings))
     missing = [c for c in fitted.used if c not in frame.columns]
     if missing:
         raise ConfigError(f"features missing for the fitted detectors: {', '.join(missing)}")
-    x = (_log(frame, fitted.used) - fitted.med) / fitted.scale
+    frame = frame.select("account_id", *fitted.used)
+    return _Prepared(frame, (_log(frame, fitted.used) - fitted.med) / fitted.scale)
+
+
+def fit(features: pl.DataFrame, settings: DetectorSettings) -> Fitted | None:
+    """Fit on every account of the window; None when there are too few accounts to judge."""
+    return _prepare_fit(features, settings)[0]
+
+
+def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
     out: dict[str, np.ndarray] = {}
     tails = None
-    for spec in settings.models:
+    for spec in fitted.settings.models:
         model = fitted.models[spec.name]
         if isinstance(model, fast.FittedHBOS):
-            raw = fast.hbos_score(model, x)
+            raw = fast.hbos_score(model, prep.x)
         elif isinstance(model, fast.FittedTails):
-            tails = tails or fast.tails_of(model, x)
+            tails = tails or fast.tails_of(model, prep.x)
             raw = (fast.ecod_scores if spec.name == "ECOD" else fast.copod_scores)(tails)
-        elif frame.height == fitted.n:
+        elif prep.frame.height == fitted.n:
             raw = model.decision_scores_  # the whole population: its training scores
         else:
-            raw = model.decision_function(x)
+            raw = model.decision_function(prep.x)
         out[f"raw_{spec.name.lower()}"] = np.asarray(raw, dtype=np.float64)
-    return frame.select("account_id").with_columns(*[pl.Series(k, v) for k, v in out.items()])
+    return prep.frame.select("account_id").with_columns(*[pl.Series(k, v) for k, v in out.items()])
 
 
-def combine(raw: pl.DataFrame, features: pl.DataFrame, fitted: Fitted) -> EnsembleResult:
-    """Rank each model's scores over all accounts, average, flag the top share, explain them."""
+def raw_scores(fitted: Fitted, features: pl.DataFrame) -> pl.DataFrame:
+    """account_id and each model's raw score, for the accounts of `features` (any subset of the
+    fitted population, e.g. one partition). A population member gets its training score."""
+    return _raw(fitted, _prepare(fitted, features))
+
+
+def _combine(raw: pl.DataFrame, prep: _Prepared, fitted: Fitted) -> EnsembleResult:
     settings = fitted.settings
     raw = raw.sort("account_id")
+    if not prep.frame["account_id"].equals(raw["account_id"]):
+        raise ConfigError("detector scores and features cover different accounts")
     ranks = {
         f"rank_{spec.name.lower()}": _rank01(raw[f"raw_{spec.name.lower()}"].to_numpy())
         for spec in settings.models
@@ -238,12 +262,13 @@ def combine(raw: pl.DataFrame, features: pl.DataFrame, fitted: Fitted) -> Ensemb
     # Exactly the top share, ties broken by account order (the frame is sorted by account_id).
     k = max(1, int(round(len(combined) * settings.contamination)))
     flagged = np.sort(np.argsort(-combined, kind="stable")[:k])
-    frame = _matrix(features, settings, fitted.used).select("account_id", *fitted.used)
-    if not frame["account_id"].equals(raw["account_id"]):
-        raise ConfigError("detector scores and features cover different accounts")
-    x = (_log(frame, fitted.used) - fitted.med) / fitted.scale
-    signals = _explain(frame, fitted.used, x, combined, flagged, settings)
+    signals = _explain(prep.frame, fitted.used, prep.x, combined, flagged, settings)
     return EnsembleResult(scores, signals, fitted.used)
+
+
+def combine(raw: pl.DataFrame, features: pl.DataFrame, fitted: Fitted) -> EnsembleResult:
+    """Rank each model's scores over all accounts, average, flag the top share, explain them."""
+    return _combine(raw, _prepare(fitted, features), fitted)
 
 
 def _empty(used: list[str]) -> EnsembleResult:
@@ -252,12 +277,11 @@ def _empty(used: list[str]) -> EnsembleResult:
 
 
 def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
-    """fit, raw_scores and combine in one go (the unpartitioned stage)."""
-    fitted = fit(features, settings)
-    if fitted is None:
-        cols = _columns(features, settings)
-        return _empty(_informative(_matrix(features, settings, cols), cols))
-    return combine(raw_scores(fitted, features), features, fitted)
+    """fit, raw_scores and combine in one go (the unpartitioned stage), the matrix built once."""
+    fitted, prep, used = _prepare_fit(features, settings)
+    if fitted is None or prep is None:
+        return _empty(used)
+    return _combine(_raw(fitted, prep), prep, fitted)
 
 
 def _explain(
