@@ -587,7 +587,12 @@ def store_downgrade(db_url: str | None, revision: str, yes: bool) -> None:
 @store_group.command("load")
 @_db_option
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--interval", "interval_key", default=None, help="Interval key (default: from run.json or the directory name).")
+@click.option(
+    "--interval",
+    "interval_key",
+    default=None,
+    help="Interval key (default: from run.json or the directory name).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def store_load(db_url: str | None, run_dir: Path, interval_key: str | None, as_json: bool) -> None:
     """Load RUN_DIR's cases into the store: new cases added, changed evidence updated,
@@ -611,7 +616,13 @@ def store_load(db_url: str | None, run_dir: Path, interval_key: str | None, as_j
 
 @store_group.command("dispositions")
 @_db_option
-@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help=".parquet or .csv")
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=".parquet or .csv",
+)
 @click.option("--accounts", is_flag=True, help="One row per account (labels) instead of per case.")
 def store_dispositions(db_url: str | None, out_file: Path, accounts: bool) -> None:
     """Write the investigators' decisions as labels (case or account level)."""
@@ -623,7 +634,11 @@ def store_dispositions(db_url: str | None, out_file: Path, accounts: bool) -> No
     out_file.parent.mkdir(parents=True, exist_ok=True)
     if out_file.suffix == ".csv":
         frame.with_columns(
-            [frame[c].list.join(";").alias(c) for c in frame.columns if str(frame[c].dtype).startswith("List")]
+            [
+                frame[c].list.join(";").alias(c)
+                for c in frame.columns
+                if str(frame[c].dtype).startswith("List")
+            ]
         ).write_csv(out_file)
     else:
         frame.write_parquet(out_file)
@@ -643,7 +658,9 @@ def store_outcomes(db_url: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(frame.to_dicts(), indent=2))
         return
-    table = Table(title=f"signals of {frame['cases'].sum() if frame.height else 0} decided case-signal pairs")
+    table = Table(
+        title=f"signals of {frame['cases'].sum() if frame.height else 0} decided case-signal pairs"
+    )
     for col in frame.columns:
         table.add_column(col)
     for row in frame.iter_rows():
@@ -660,7 +677,9 @@ def users_group() -> None:
 @_db_option
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice(["investigator", "supervisor", "admin"]))
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
 def users_add(db_url: str | None, username: str, role: str, password_stdin: bool) -> None:
     """Create USERNAME with ROLE; the password is prompted for (argon2-hashed)."""
     from flows87.store import create_user
@@ -763,7 +782,9 @@ def audit_show(db_url: str | None, case_id: str | None, limit: int, as_json: boo
 
     store = _open_store(db_url)
     with store.session() as s:
-        rows = audit_entries(s, entity_type="case" if case_id else None, entity_id=case_id, limit=limit)
+        rows = audit_entries(
+            s, entity_type="case" if case_id else None, entity_id=case_id, limit=limit
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -791,11 +812,27 @@ def export_group() -> None:
 @_db_option
 @click.argument("case_id")
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--settings", "settings_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Reporting-entity settings YAML (default: $FLOWS87_GOAML_SETTINGS, else the bundled example).")
-@click.option("--xsd", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The FIU's goAML XSD to validate against (default: the settings' schema, else $FLOWS87_GOAML_XSD).")
+@click.option(
+    "--settings",
+    "settings_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Reporting-entity settings YAML (default: $FLOWS87_GOAML_SETTINGS, else the bundled example).",
+)
+@click.option(
+    "--xsd",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The FIU's goAML XSD to validate against (default: the settings' schema, else $FLOWS87_GOAML_XSD).",
+)
 @click.option("--no-validate", is_flag=True, help="Write the report without validating it.")
 def export_goaml_cmd(
-    db_url: str | None, case_id: str, out_file: Path, settings_file: Path | None, xsd: Path | None, no_validate: bool
+    db_url: str | None,
+    case_id: str,
+    out_file: Path,
+    settings_file: Path | None,
+    xsd: Path | None,
+    no_validate: bool,
 ) -> None:
     """Write CASE_ID as a goAML STR report to --out, validated against the XSD."""
     from flows87.export import export_goaml, load_goaml_settings
@@ -828,14 +865,52 @@ def export_csv_cmd(db_url: str | None, case_id: str, out_file: Path) -> None:
 
 
 @cli.command("serve", epilog=EPILOG)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default; put a TLS proxy in front for anything else).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default; put a TLS proxy in front for anything else).",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--db", "db_url", default=None, metavar="URL", help="Case store database URL or SQLite file (default: $FLOWS87_DB_URL, else cases.db in $FLOWS87_HOME).")
-@click.option("--secure-cookies/--no-secure-cookies", default=None, help="Mark the session cookie Secure and send HSTS: use behind HTTPS (default: $FLOWS87_WEB_SECURE_COOKIES, else off).")
-@click.option("--same-site", type=click.Choice(["lax", "strict"]), default="lax", show_default=True, help="SameSite attribute of the session cookie.")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="Host name the app answers to (repeatable; default: the loopback names when bound to loopback, else any).")
-@click.option("--rules", "rules_dir", default=None, type=click.Path(exists=True, file_okay=False), help="Rules folder for the rule descriptions (default: the bundled rules).")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help="Case store database URL or SQLite file (default: $FLOWS87_DB_URL, else cases.db in $FLOWS87_HOME).",
+)
+@click.option(
+    "--secure-cookies/--no-secure-cookies",
+    default=None,
+    help="Mark the session cookie Secure and send HSTS: use behind HTTPS (default: $FLOWS87_WEB_SECURE_COOKIES, else off).",
+)
+@click.option(
+    "--same-site",
+    type=click.Choice(["lax", "strict"]),
+    default="lax",
+    show_default=True,
+    help="SameSite attribute of the session cookie.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Host name the app answers to (repeatable; default: the loopback names when bound to loopback, else any).",
+)
+@click.option(
+    "--rules",
+    "rules_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Rules folder for the rule descriptions (default: the bundled rules).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
 def serve_cmd(
     host: str,
     port: int,
@@ -870,7 +945,9 @@ def serve_cmd(
     if not os.environ.get(ENV_SECRET):
         err.print(f"[yellow]note:[/] no {ENV_SECRET} set: sessions end when the server stops")
     if not is_loopback(host) and not settings.secure_cookies:
-        err.print("[yellow]warning:[/] listening beyond loopback without --secure-cookies: serve it behind HTTPS")
+        err.print(
+            "[yellow]warning:[/] listening beyond loopback without --secure-cookies: serve it behind HTTPS"
+        )
     shown = f"[{host}]" if ":" in host else host
     err.print(f"case app on http://{shown}:{port}/ (store {escape(store.url)}); Ctrl-C stops it")
     serve(store, host, port, settings, log_level=log_level)
@@ -900,13 +977,40 @@ class _FloatsOption(click.Option):
 
 
 @cli.command("evaluate", epilog=EPILOG)
-@click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder for evaluation.json/.md/.html and the plots (default: RUN/evaluation).")
-@click.option("--budgets", cls=_FloatsOption, default=None, metavar="SHARE...", help="Alert budgets as shares of accounts (default: 0.005 0.01 0.02).")
-@click.option("--db", "db_url", default=None, metavar="URL", help="Case store with investigators' dispositions (default: $FLOWS87_DB_URL, else $FLOWS87_HOME/cases.db; skipped when absent).")
+@click.argument(
+    "run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for evaluation.json/.md/.html and the plots (default: RUN/evaluation).",
+)
+@click.option(
+    "--budgets",
+    cls=_FloatsOption,
+    default=None,
+    metavar="SHARE...",
+    help="Alert budgets as shares of accounts (default: 0.005 0.01 0.02).",
+)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    metavar="URL",
+    help="Case store with investigators' dispositions (default: $FLOWS87_DB_URL, else $FLOWS87_HOME/cases.db; skipped when absent).",
+)
 @click.option("--no-plots", is_flag=True, help="Write JSON and text only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the headline numbers as JSON.")
-def evaluate_cmd(run_dir: Path, out_dir: Path | None, budgets: str | None, db_url: str | None, no_plots: bool, as_json: bool) -> None:
+def evaluate_cmd(
+    run_dir: Path,
+    out_dir: Path | None,
+    budgets: str | None,
+    db_url: str | None,
+    no_plots: bool,
+    as_json: bool,
+) -> None:
     """Metrics of RUN against its labels (is_suspicious, typology) and investigators'
     dispositions: precision, recall, F1, PR-AUC, precision@k, recall at alert budgets, per
     typology, rule and detector, rule overlap, alerts per day. Exit 2 when RUN has no labels and
@@ -922,27 +1026,112 @@ def evaluate_cmd(run_dir: Path, out_dir: Path | None, budgets: str | None, db_ur
     for key, value in head.items():
         if key in ("run_dir", "report"):
             continue
-        shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        shown = (
+            ", ".join(f"{k}: {v}" for k, v in value.items())
+            if isinstance(value, dict)
+            else str(value)
+        )
         table.add_row(key.replace("_", " "), shown)
     out.print(table)
     out.print(f"report: {result['files']['html']} (and evaluation.md, evaluation.json)")
 
 
 @cli.command("sweep", epilog=EPILOG)
-@click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--rules", "rules_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Rule catalogue whose defaults and ranges to sweep (default: the one RUN used). Never rewritten.")
-@click.option("--grid", "use_grid", is_flag=True, help="A grid over --levels values of each parameter's range (the default); the full grid when it has at most --max-settings points, else one parameter at a time.")
-@click.option("--random", "random_n", type=click.IntRange(min=1), default=None, metavar="N", help="N seeded random draws within the ranges instead of a grid.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random draws.")
-@click.option("--params", "params", multiple=True, metavar="RULE.PARAM", help="Parameters to sweep (repeat, or comma-separated): rule_id.param, rule_id (all of its parameters), detectors.contamination, scoring.min_risk, scoring.min_families, ... (default: every rule parameter and detectors.contamination).")
-@click.option("--levels", type=click.IntRange(min=2, max=20), default=3, show_default=True, help="Grid values per parameter range (ends included).")
-@click.option("--vary", type=click.IntRange(min=1), default=None, help="Parameters changed per random draw (default: all of --params, or 3 when none are named).")
-@click.option("--max-settings", type=click.IntRange(min=1), default=200, show_default=True, help="Largest full grid; a larger one is swept one parameter at a time.")
-@click.option("--max-alert-rate", type=click.FloatRange(min=0, max=1, min_open=True), default=0.02, show_default=True, help="Alert budget: the chosen setting has the best recall with at most this share of accounts in cases.")
-@click.option("--population", type=click.Choice(["all", "active"]), default="all", show_default=True, help="Accounts measured: all of the run's, or those with a transaction in it.")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder for sweep.json/.md, pareto.png and chosen.patch (default: RUN/sweep).")
+@click.argument(
+    "run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--rules",
+    "rules_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Rule catalogue whose defaults and ranges to sweep (default: the one RUN used). Never rewritten.",
+)
+@click.option(
+    "--grid",
+    "use_grid",
+    is_flag=True,
+    help="A grid over --levels values of each parameter's range (the default); the full grid when it has at most --max-settings points, else one parameter at a time.",
+)
+@click.option(
+    "--random",
+    "random_n",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="N seeded random draws within the ranges instead of a grid.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the random draws.",
+)
+@click.option(
+    "--params",
+    "params",
+    multiple=True,
+    metavar="RULE.PARAM",
+    help="Parameters to sweep (repeat, or comma-separated): rule_id.param, rule_id (all of its parameters), detectors.contamination, scoring.min_risk, scoring.min_families, ... (default: every rule parameter and detectors.contamination).",
+)
+@click.option(
+    "--levels",
+    type=click.IntRange(min=2, max=20),
+    default=3,
+    show_default=True,
+    help="Grid values per parameter range (ends included).",
+)
+@click.option(
+    "--vary",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parameters changed per random draw (default: all of --params, or 3 when none are named).",
+)
+@click.option(
+    "--max-settings",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Largest full grid; a larger one is swept one parameter at a time.",
+)
+@click.option(
+    "--max-alert-rate",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.02,
+    show_default=True,
+    help="Alert budget: the chosen setting has the best recall with at most this share of accounts in cases.",
+)
+@click.option(
+    "--population",
+    type=click.Choice(["all", "active"]),
+    default="all",
+    show_default=True,
+    help="Accounts measured: all of the run's, or those with a transaction in it.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for sweep.json/.md, pareto.png and chosen.patch (default: RUN/sweep).",
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def sweep_cmd(run_dir: Path, rules_dir: Path | None, use_grid: bool, random_n: int | None, seed: int, params: tuple[str, ...], levels: int, vary: int | None, max_settings: int, max_alert_rate: float, population: str, out_dir: Path | None, quiet: bool) -> None:
+def sweep_cmd(
+    run_dir: Path,
+    rules_dir: Path | None,
+    use_grid: bool,
+    random_n: int | None,
+    seed: int,
+    params: tuple[str, ...],
+    levels: int,
+    vary: int | None,
+    max_settings: int,
+    max_alert_rate: float,
+    population: str,
+    out_dir: Path | None,
+    quiet: bool,
+) -> None:
     """Search rule parameters (within the ranges of the rule files) and detector settings on
     RUN's computed features, transactions and signals: per setting only the changed rules run
     again, then scoring and cases. Reports the Pareto front of alert volume vs recall and writes
@@ -954,9 +1143,17 @@ def sweep_cmd(run_dir: Path, rules_dir: Path | None, use_grid: bool, random_n: i
     out_dir = out_dir or run_dir / "sweep"
     with _progress(not quiet) as update:
         result = sweep(
-            run_dir, rules_dir=rules_dir, out=out_dir, params=list(params) or None,
-            grid_levels=levels, random_n=random_n, seed=seed, vary=vary,
-            max_settings=max_settings, max_alert_rate=max_alert_rate, population=population,
+            run_dir,
+            rules_dir=rules_dir,
+            out=out_dir,
+            params=list(params) or None,
+            grid_levels=levels,
+            random_n=random_n,
+            seed=seed,
+            vary=vary,
+            max_settings=max_settings,
+            max_alert_rate=max_alert_rate,
+            population=population,
             progress=lambda i, n: update(f"setting {i}/{n}", i / n),
         )
     doc = result.doc
@@ -967,42 +1164,125 @@ def sweep_cmd(run_dir: Path, rules_dir: Path | None, use_grid: bool, random_n: i
         s = doc["settings"][i]
         m = s["metrics"]
         setting = ", ".join(f"{k}={v}" for k, v in sorted(s["setting"].items())) or "(defaults)"
-        table.add_row(f"{i}{' *' if i == doc['chosen'] else ''}", f"{m['alert_rate']:.4f}", f"{m['recall']:.4f}", str(m["precision"]), escape(setting))
+        table.add_row(
+            f"{i}{' *' if i == doc['chosen'] else ''}",
+            f"{m['alert_rate']:.4f}",
+            f"{m['recall']:.4f}",
+            str(m["precision"]),
+            escape(setting),
+        )
     out.print(table)
     t = doc["timing"]
     full = f"{t['full_run_seconds']} s" if t["full_run_seconds"] else "unknown"
-    out.print(f"time: {t['mean_seconds_per_setting']} s per setting ({t['sweep_seconds']} s for {len(doc['settings'])}, setup {t['setup_seconds']} s); one full run: {full}")
+    out.print(
+        f"time: {t['mean_seconds_per_setting']} s per setting ({t['sweep_seconds']} s for {len(doc['settings'])}, setup {t['setup_seconds']} s); one full run: {full}"
+    )
     if doc["chosen"] is None:
         out.print(f"no setting keeps the alert rate within {max_alert_rate:.2%}: no patch written")
     elif not doc["settings"][doc["chosen"]]["setting"]:
         out.print("the defaults are the best within the alert budget: no patch written")
     else:
-        out.print(f"chosen: setting {doc['chosen']}; review {escape(str(result.paths['patch']))} and apply it from {escape(doc['patch_root'])} with `git apply`")
+        out.print(
+            f"chosen: setting {doc['chosen']}; review {escape(str(result.paths['patch']))} and apply it from {escape(doc['patch_root'])} with `git apply`"
+        )
     out.print(f"report: {escape(str(result.paths['markdown']))} (and sweep.json, pareto.png)")
 
 
 @cli.command("bench", epilog=EPILOG)
 @click.argument("source", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", default=None, type=click.Choice(["canonical", "amlworld", "amlsim", "paysim", "samld"]), help="Input format (default: detected).")
-@click.option("--split", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.7, show_default=True, help="Share of the time range to tune on; the rest is reported.")
-@click.option("--budget", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.01, show_default=True, help="Alert budget as a share of the report period's active accounts.")
-@click.option("--gfp", is_flag=True, help="Add IBM's Graph Feature Preprocessor + IForest baseline (needs snapml: bash benchmarks/run.sh).")
-@click.option("--rules", "rules_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Rule catalogue (default: rules/).")
-@click.option("--sweep", "sweep_n", type=click.IntRange(min=0), default=0, show_default=True, help="Random settings of a rule sweep on the tuning period (0: tune the score threshold only).")
-@click.option("--sweep-params", multiple=True, metavar="RULE.PARAM", help="Parameters of the tuning sweep (as `flows87 sweep --params`).")
-@click.option("--sweep-alert-rate", type=click.FloatRange(min=0, max=1, min_open=True), default=0.02, show_default=True, help="Alert budget of the tuning sweep (share of accounts in cases).")
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    type=click.Choice(["canonical", "amlworld", "amlsim", "paysim", "samld"]),
+    help="Input format (default: detected).",
+)
+@click.option(
+    "--split",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    default=0.7,
+    show_default=True,
+    help="Share of the time range to tune on; the rest is reported.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    default=0.01,
+    show_default=True,
+    help="Alert budget as a share of the report period's active accounts.",
+)
+@click.option(
+    "--gfp",
+    is_flag=True,
+    help="Add IBM's Graph Feature Preprocessor + IForest baseline (needs snapml: bash benchmarks/run.sh).",
+)
+@click.option(
+    "--rules",
+    "rules_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Rule catalogue (default: rules/).",
+)
+@click.option(
+    "--sweep",
+    "sweep_n",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random settings of a rule sweep on the tuning period (0: tune the score threshold only).",
+)
+@click.option(
+    "--sweep-params",
+    multiple=True,
+    metavar="RULE.PARAM",
+    help="Parameters of the tuning sweep (as `flows87 sweep --params`).",
+)
+@click.option(
+    "--sweep-alert-rate",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.02,
+    show_default=True,
+    help="Alert budget of the tuning sweep (share of accounts in cases).",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for bench.json/.md and the two run directories.")
-def bench_cmd(source: Path, fmt: str | None, split: float, budget: float, gfp: bool, rules_dir: Path | None, sweep_n: int, sweep_params: tuple[str, ...], sweep_alert_rate: float, seed: int, out_dir: Path) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for bench.json/.md and the two run directories.",
+)
+def bench_cmd(
+    source: Path,
+    fmt: str | None,
+    split: float,
+    budget: float,
+    gfp: bool,
+    rules_dir: Path | None,
+    sweep_n: int,
+    sweep_params: tuple[str, ...],
+    sweep_alert_rate: float,
+    seed: int,
+    out_dir: Path,
+) -> None:
     """Benchmark on a labelled INPUT with a time split: tune on the early part, report detection
     (recall and precision at the budget, PR-AUC, top cases) and throughput per stage on the later
     part; with --gfp, side by side with a GFP + IForest baseline."""
     from flows87.bench import bench, table
 
     doc = bench(
-        source, out_dir, fmt=fmt, split=split, budget=budget, gfp=gfp, rules_dir=rules_dir,
-        sweep_n=sweep_n, sweep_params=list(sweep_params) or None,
-        sweep_alert_rate=sweep_alert_rate, seed=seed, say=lambda m: err.print(escape(m)),
+        source,
+        out_dir,
+        fmt=fmt,
+        split=split,
+        budget=budget,
+        gfp=gfp,
+        rules_dir=rules_dir,
+        sweep_n=sweep_n,
+        sweep_params=list(sweep_params) or None,
+        sweep_alert_rate=sweep_alert_rate,
+        seed=seed,
+        say=lambda m: err.print(escape(m)),
     )
     click.echo(table(doc))
     out.print(f"report: {escape(str(out_dir / 'bench.md'))} (and bench.json)")

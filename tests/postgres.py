@@ -75,7 +75,9 @@ class PostgresServer:
             try:
                 self.user = pwd.getpwnam("postgres")
             except KeyError:
-                raise PostgresUnavailable("running as root and there is no `postgres` user") from None
+                raise PostgresUnavailable(
+                    "running as root and there is no `postgres` user"
+                ) from None
             os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
         self.started = False
         self._names = itertools.count(1)
@@ -114,7 +116,9 @@ class PostgresServer:
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start"
+        )
         self.started = True
 
     def stop(self) -> None:
@@ -279,7 +283,9 @@ def make_run(
                 "memo": memo if i == 0 else None,
             }
         )
-    txns.append(dict(txns[0], txn_id="T900", ts=t0 + timedelta(days=3), amount=5000.0, amount_base=5000.0))
+    txns.append(
+        dict(txns[0], txn_id="T900", ts=t0 + timedelta(days=3), amount=5000.0, amount_base=5000.0)
+    )
     a_txns = ["T000", "T001", "T004", "T005", "T008"] + (["T900"] if variant == 2 else [])
     cases = [
         {
@@ -292,7 +298,8 @@ def make_run(
             "n_accounts": 3,
             "typologies": ["sex_trafficking", "fan_in"],
             "families": ["behaviour", "network"],
-            "signal_ids": ["ht_late_night_inflows", "ml_fan_in"] + (["fa_structuring"] if variant == 2 else []),
+            "signal_ids": ["ht_late_night_inflows", "ml_fan_in"]
+            + (["fa_structuring"] if variant == 2 else []),
             "n_signals": 3 if variant == 2 else 2,
             "txn_ids": a_txns,
             "first_ts": t0,
@@ -342,7 +349,15 @@ def make_run(
         ("graph", "ml_fan_in", "A2", ["T001", "T005"], 1.0, "network", ["fan_in"]),
         ("rule", "lt_wage_sweep", "B1", ["T002"], 0.5, "behaviour", ["labour_exploitation"]),
         ("detector", "pyod_ensemble", "C1", [], 0.6, "anomaly", []),
-        ("rule", "ht_late_night_inflows", "Z9", [], 0.75, "behaviour", ["sex_trafficking"]),  # in no case
+        (
+            "rule",
+            "ht_late_night_inflows",
+            "Z9",
+            [],
+            0.75,
+            "behaviour",
+            ["sex_trafficking"],
+        ),  # in no case
     ]
     if variant == 2:
         sig.append(("rule", "fa_structuring", "A1", ["T900"], 0.75, "behaviour", ["structuring"]))

@@ -32,7 +32,9 @@ REASON = "Browser test: the payroll belongs to a licensed farm; wages stay with 
 def unavailable(reason: str) -> None:
     message = f"browser tests need Chromium: {reason}"
     if os.environ.get(REQUIRE) == "1":
-        pytest.fail(f"{message} ({REQUIRE}=1 requires it; run scripts/system-deps.sh)", pytrace=False)
+        pytest.fail(
+            f"{message} ({REQUIRE}=1 requires it; run scripts/system-deps.sh)", pytrace=False
+        )
     pytest.skip(f"{message} (run scripts/system-deps.sh)")
 
 
@@ -81,7 +83,14 @@ def page(browser, server):
     context.set_default_timeout(15_000)
     pg = context.new_page()
     problems: list[str] = []
-    pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    pg.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     pg.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     pg.problems = problems
@@ -135,16 +144,22 @@ def test_review_top_case_in_the_browser(page, server, store, artifacts):
     anchor_id = anchor.get_attribute("data-id")
     anchor.click()
     assert pg.inner_text("#graph-details-title") == anchor_id
-    assert "Money out" in pg.inner_text("#graph-details") or "Money in" in pg.inner_text("#graph-details")
+    assert "Money out" in pg.inner_text("#graph-details") or "Money in" in pg.inner_text(
+        "#graph-details"
+    )
     assert "selected" in (anchor.get_attribute("class") or "")
     pg.locator("#graph-section").screenshot(path=str(artifacts / "03-graph-account-details.png"))
 
     # hiding the counterparties redraws the case accounts only
     members = sum(1 for n in graph["nodes"] if n["in_case"])
     pg.uncheck("#graph-counterparties")
-    pg.wait_for_function(f"document.querySelectorAll('#graph-svg circle.node').length === {members}")
+    pg.wait_for_function(
+        f"document.querySelectorAll('#graph-svg circle.node').length === {members}"
+    )
     pg.check("#graph-counterparties")
-    pg.wait_for_function(f"document.querySelectorAll('#graph-svg circle.node').length === {len(graph['nodes'])}")
+    pg.wait_for_function(
+        f"document.querySelectorAll('#graph-svg circle.node').length === {len(graph['nodes'])}"
+    )
 
     # take the case, start the review, close it with a reason
     pg.click("#assign-form button[type=submit]")
@@ -161,7 +176,11 @@ def test_review_top_case_in_the_browser(page, server, store, artifacts):
     pg.screenshot(path=str(artifacts / "04-case-closed.png"))
     with store.session() as s:
         case = get_case(s, case_id)
-        assert (case.status, case.disposition, case.close_reason) == ("closed", "false_positive", REASON)
+        assert (case.status, case.disposition, case.close_reason) == (
+            "closed",
+            "false_positive",
+            REASON,
+        )
 
     # the audit log page shows who closed it, when, and why
     pg.click("header nav a[href='/audit']")
@@ -187,7 +206,9 @@ def test_hostile_account_name_is_shown_as_text_in_the_browser(page, server, stor
     with store.session() as s:
         case_id = list_cases(s, page_size=3).items[2]["case_id"]
         account = s.scalar(
-            select(CaseAccount.account_id).where(CaseAccount.case_id == case_id).order_by(CaseAccount.position)
+            select(CaseAccount.account_id)
+            .where(CaseAccount.case_id == case_id)
+            .order_by(CaseAccount.position)
         )
         s.execute(
             update(CaseAccount)

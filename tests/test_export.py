@@ -35,7 +35,7 @@ def store(tmp_path):
     with s.session() as session:
         load_run(
             session,
-            make_run(tmp_path / "run", memo="=HYPERLINK(\"http://evil\")", name="<script>x</script>"),
+            make_run(tmp_path / "run", memo='=HYPERLINK("http://evil")', name="<script>x</script>"),
             "2026-01-01",
         )
     yield s
@@ -58,7 +58,13 @@ def test_goaml_report_validates_against_the_xsd(store):
     assert root.findtext("submission_date") == "2026-02-01T00:00:00"
     assert root.find("reporting_person/last_name") is not None
     txns = root.findall("transaction")
-    assert [t.findtext("transactionnumber") for t in txns] == ["T000", "T001", "T004", "T005", "T008"]
+    assert [t.findtext("transactionnumber") for t in txns] == [
+        "T000",
+        "T001",
+        "T004",
+        "T005",
+        "T008",
+    ]
     first = txns[0]
     assert first.findtext("t_from/from_account/account") == "A1"
     assert first.findtext("t_to/to_account/account") == "A2"
@@ -100,7 +106,7 @@ def test_csv_export_quotes_formulas(store):
         text = transactions_csv(s, "C-aaa")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["txn_id"] for r in rows] == ["T000", "T001", "T004", "T005", "T008"]
-    assert rows[0]["memo"] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[0]["memo"] == '\'=HYPERLINK("http://evil")'
     assert rows[0]["case_id"] == "C-aaa" and float(rows[0]["amount"]) == 100.0
 
 

@@ -1167,6 +1167,8 @@ def test_common_payee_near_misses() -> None:
     # the payee lives with them (the head tenant collecting shares)
     people = [a(f"W{i}", name=f"Ana {s}", address="9 Mill Rd") for i, s in enumerate(STUDENTS)]
     rows = [
-        t(f"w{i}{k}", 24 * (i + 7 * k), f"W{i}", "W4", 250, "p2p") for i in range(4) for k in range(2)
+        t(f"w{i}{k}", 24 * (i + 7 * k), f"W{i}", "W4", 250, "p2p")
+        for i in range(4)
+        for k in range(2)
     ]
     assert find(context(rows, people), "common_payee").is_empty()

@@ -31,9 +31,27 @@ def test_store_users_and_audit_commands(tmp_path, capsys):
     assert "3 new" in capsys.readouterr().out
     assert _run(["store", "load", str(run), "--db", db, "--interval", "2026-01-01"]) == 0
     assert "0 new, 0 updated, 3 unchanged" in capsys.readouterr().out
-    assert _run(["users", "add", "ivy", "--role", "investigator", "--password-stdin", "--db", db], "s3cret-pass\n") == 0
-    assert _run(["users", "add", "bob", "--role", "boss", "--password-stdin", "--db", db], "s3cret-pass\n") == 2
-    assert _run(["users", "add", "ivy", "--role", "admin", "--password-stdin", "--db", db], "s3cret-pass\n") == 2
+    assert (
+        _run(
+            ["users", "add", "ivy", "--role", "investigator", "--password-stdin", "--db", db],
+            "s3cret-pass\n",
+        )
+        == 0
+    )
+    assert (
+        _run(
+            ["users", "add", "bob", "--role", "boss", "--password-stdin", "--db", db],
+            "s3cret-pass\n",
+        )
+        == 2
+    )
+    assert (
+        _run(
+            ["users", "add", "ivy", "--role", "admin", "--password-stdin", "--db", db],
+            "s3cret-pass\n",
+        )
+        == 2
+    )
     store = Store.open(db)
     with store.session() as s:
         assert authenticate(s, "ivy", "s3cret-pass") is not None

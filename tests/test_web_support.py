@@ -78,7 +78,12 @@ def login(client, name: str, password: str | None = None):
     token = csrf_of(page.text)
     return client.post(
         "/login",
-        data={"username": name, "password": password or USERS[name][1], "csrf_token": token, "next": "/cases"},
+        data={
+            "username": name,
+            "password": password or USERS[name][1],
+            "csrf_token": token,
+            "next": "/cases",
+        },
         follow_redirects=False,
     )
 
@@ -87,4 +92,6 @@ def post_form(client, path: str, data: dict | None = None, page: str | None = No
     """POST a form with the CSRF token of `page` (default: the case page the path belongs to)."""
     source = page or re.sub(r"^(/cases/[^/]+)/.*$", r"\1", path)
     token = csrf_of(client.get(source).text)
-    return client.post(path, data={**(data or {}), "csrf_token": token}, follow_redirects=False, **kw)
+    return client.post(
+        path, data={**(data or {}), "csrf_token": token}, follow_redirects=False, **kw
+    )

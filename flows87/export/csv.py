@@ -18,7 +18,10 @@ TEXT_COLUMNS = ("txn_id", "src_account", "dst_account", "memo", "location_id", "
 def _safe(col: str) -> pl.Expr:
     c = pl.col(col)
     return (
-        pl.when(c.str.slice(0, 1).is_in(list(_FORMULA))).then(pl.lit("'") + c).otherwise(c).alias(col)
+        pl.when(c.str.slice(0, 1).is_in(list(_FORMULA)))
+        .then(pl.lit("'") + c)
+        .otherwise(c)
+        .alias(col)
     )
 
 

@@ -150,7 +150,14 @@ def _country(value: str | None, settings: GoamlSettings) -> str:
     return value if value and _COUNTRY.match(value) else settings.default_country
 
 
-def _account(parent: etree._Element, tag: str, account: str, info: dict | None, s: GoamlSettings, currency: str | None) -> None:
+def _account(
+    parent: etree._Element,
+    tag: str,
+    account: str,
+    info: dict | None,
+    s: GoamlSettings,
+    currency: str | None,
+) -> None:
     el = _sub(parent, tag)
     _sub(el, "institution_name", s.institution_name)
     if s.swift and not s.institution_code:
@@ -175,9 +182,15 @@ def build_report(
     s = settings
     case = detail["case"]
     accounts = {a["account_id"]: a for a in detail["accounts"]}
-    txns = [t for t in detail["transactions"] if t.get("ts") is not None and (t.get("amount_base") or t.get("amount")) is not None]
+    txns = [
+        t
+        for t in detail["transactions"]
+        if t.get("ts") is not None and (t.get("amount_base") or t.get("amount")) is not None
+    ]
     if not txns:
-        raise StoreError(f"case {case['case_id']} has no transactions with amount and time to report")
+        raise StoreError(
+            f"case {case['case_id']} has no transactions with amount and time to report"
+        )
     root = etree.Element("report")
     _sub(root, "rentity_id", s.rentity_id)
     _sub(root, "rentity_branch", s.rentity_branch)
@@ -216,7 +229,11 @@ def build_report(
         tx = _sub(root, "transaction")
         _sub(tx, "transactionnumber", t["txn_id"][:100])
         _sub(tx, "internal_ref_number", case["case_id"][:100])
-        _sub(tx, "transaction_location", (t.get("location_id") or t.get("channel") or "unknown")[:255])
+        _sub(
+            tx,
+            "transaction_location",
+            (t.get("location_id") or t.get("channel") or "unknown")[:255],
+        )
         desc = " ".join(x for x in (t.get("channel"), t.get("memo")) if x) or "transfer"
         _sub(tx, "transaction_description", _clip(desc))
         _sub(tx, "date_transaction", _date(t["ts"]))
@@ -227,11 +244,25 @@ def build_report(
         funds = s.funds_codes.get(channel, s.funds_code)
         src = _sub(tx, "t_from")
         _sub(src, "from_funds_code", funds)
-        _account(src, "from_account", t.get("src_account") or "-", accounts.get(t.get("src_account")), s, t.get("currency"))
+        _account(
+            src,
+            "from_account",
+            t.get("src_account") or "-",
+            accounts.get(t.get("src_account")),
+            s,
+            t.get("currency"),
+        )
         _sub(src, "from_country", _country(t.get("src_country"), s))
         dst = _sub(tx, "t_to")
         _sub(dst, "to_funds_code", funds)
-        _account(dst, "to_account", t.get("dst_account") or "-", accounts.get(t.get("dst_account")), s, t.get("currency"))
+        _account(
+            dst,
+            "to_account",
+            t.get("dst_account") or "-",
+            accounts.get(t.get("dst_account")),
+            s,
+            t.get("currency"),
+        )
         _sub(dst, "to_country", _country(t.get("dst_country"), s))
     indicators: list[str] = []
     for typ in case.get("typologies") or []:
@@ -274,6 +305,9 @@ def export_goaml(
             "case",
             case_id,
             {},
-            {"transactions": len(root.findall("transaction")), "validated_with": str(schema) if schema else None},
+            {
+                "transactions": len(root.findall("transaction")),
+                "validated_with": str(schema) if schema else None,
+            },
         )
     return xml, schema

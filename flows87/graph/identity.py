@@ -313,9 +313,7 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         ctx.accounts.select("account_id", "name"), on="account_id"
     )
     named = parties.select(pl.col("name").is_not_null().any()).item()
-    owner = parties.select(
-        pl.col("account_id").alias("src"), "party", surname().alias("surname")
-    )
+    owner = parties.select(pl.col("account_id").alias("src"), "party", surname().alias("surname"))
     window = days(p["window_days"])
     paid = (
         transfers(ctx)

@@ -163,7 +163,9 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
         scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
         signals = pl.read_parquet(run_dir / "signals.parquet")
         metrics = {
-            "accounts": account_metrics(scored, tuple(sorted({0.005, 0.01, 0.02, config.alert_budget}))),
+            "accounts": account_metrics(
+                scored, tuple(sorted({0.005, 0.01, 0.02, config.alert_budget}))
+            ),
             "cases": case_metrics(cases, scored),
             "signals": rule_metrics(signals, scored),
         }

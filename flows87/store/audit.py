@@ -187,16 +187,24 @@ def check_audit(session: Session, batch: int = 5000) -> AuditStatus:
                 if e.seq > expected_seq
                 else f"sequence number {e.seq} out of order"
             )
-            return AuditStatus(count, prev, AuditBreak(expected_seq if e.seq > expected_seq else e.seq, reason))
+            return AuditStatus(
+                count, prev, AuditBreak(expected_seq if e.seq > expected_seq else e.seq, reason)
+            )
         if e.prev_hash != prev:
             return AuditStatus(
-                count, prev, AuditBreak(e.seq, "previous-hash link broken (an entry before it was changed or removed)")
+                count,
+                prev,
+                AuditBreak(
+                    e.seq, "previous-hash link broken (an entry before it was changed or removed)"
+                ),
             )
         want = entry_hash(
             prev, e.seq, e.ts, e.actor, e.action, e.entity_type, e.entity_id, e.before, e.after
         )
         if e.hash != want:
-            return AuditStatus(count, prev, AuditBreak(e.seq, "content does not match its hash (edited)"))
+            return AuditStatus(
+                count, prev, AuditBreak(e.seq, "content does not match its hash (edited)")
+            )
         prev, expected_seq, count = e.hash, expected_seq + 1, count + 1
     return AuditStatus(count, prev, None)
 

@@ -148,8 +148,7 @@ class Store:
         current, head = self.current_revision(), head_revision()
         if current != head:
             raise ConfigError(
-                f"the case store {self.url} is at schema revision {current or 'none'}, "
-                f"not {head}",
+                f"the case store {self.url} is at schema revision {current or 'none'}, not {head}",
                 hint="run `flows87 store upgrade`",
             )
 

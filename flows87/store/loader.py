@@ -149,8 +149,7 @@ def _digests(frame: pl.DataFrame, order: list[str]) -> dict[str, str]:
         .agg(pl.col("j").str.join("\n"))
     )
     return {
-        cid: hashlib.sha256(text.encode("utf-8")).hexdigest()
-        for cid, text in lines.iter_rows()
+        cid: hashlib.sha256(text.encode("utf-8")).hexdigest() for cid, text in lines.iter_rows()
     }
 
 
@@ -237,9 +236,7 @@ def prepare_run(run_dir: str | Path) -> dict[str, pl.DataFrame]:
         acc = acc.with_columns(pl.lit([], dtype=pl.List(pl.String())).alias("families"))
     if accounts is not None:
         keep = [
-            c
-            for c in ("account_id", *ACCOUNT_COLUMNS, *ACCOUNT_DETAILS)
-            if c in accounts.columns
+            c for c in ("account_id", *ACCOUNT_COLUMNS, *ACCOUNT_DETAILS) if c in accounts.columns
         ]
         acc = acc.join(accounts.select(keep).unique("account_id"), on="account_id", how="left")
     else:
@@ -329,12 +326,12 @@ def prepare_run(run_dir: str | Path) -> dict[str, pl.DataFrame]:
         tx = ids.join(wanted, on="txn_id", how="left")
     else:
         tx = ids
-        warnings.append(
-            "transactions.parquet not in the run: case transactions stored by id only"
-        )
+        warnings.append("transactions.parquet not in the run: case transactions stored by id only")
     tx = _with_optional(tx, ("amount", "amount_base"), pl.Float64())
     tx = _with_optional(tx, ("ts",), pl.Datetime("us", "UTC"))
-    tx = _with_optional(tx, [c for c in TXN_COLUMNS if c not in ("ts", "amount", "amount_base")], pl.String())
+    tx = _with_optional(
+        tx, [c for c in TXN_COLUMNS if c not in ("ts", "amount", "amount_base")], pl.String()
+    )
     tx = tx.with_columns(
         pl.col("ts").cast(pl.Datetime("us", "UTC")),
         *[pl.col(c).cast(pl.String) for c in ("mcc", "memo", "location_id", "device_id")],
@@ -472,12 +469,22 @@ def load_run(
     if earlier:
         session.execute(update(Case), earlier)
     new_seen = [
-        {"case_id": c, "interval_key": key, "risk_score": rows[c]["risk_score"], "rank": rows[c]["rank"]}
+        {
+            "case_id": c,
+            "interval_key": key,
+            "risk_score": rows[c]["risk_score"],
+            "rank": rows[c]["rank"],
+        }
         for c in incoming
         if c not in seen_here
     ]
     moved_seen = [
-        {"case_id": c, "interval_key": key, "risk_score": rows[c]["risk_score"], "rank": rows[c]["rank"]}
+        {
+            "case_id": c,
+            "interval_key": key,
+            "risk_score": rows[c]["risk_score"],
+            "rank": rows[c]["rank"],
+        }
         for c in incoming
         if c in seen_here and seen_here[c] != (rows[c]["risk_score"], rows[c]["rank"])
     ]

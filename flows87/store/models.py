@@ -259,9 +259,7 @@ class Approval(Base):
     """A request to close a case as reported (STR filed), decided by a supervisor."""
 
     __tablename__ = "approvals"
-    __table_args__ = (
-        CheckConstraint(_in("state", APPROVAL_STATES), name="ck_approvals_state"),
-    )
+    __table_args__ = (CheckConstraint(_in("state", APPROVAL_STATES), name="ck_approvals_state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), nullable=False, index=True)

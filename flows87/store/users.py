@@ -131,9 +131,7 @@ def set_role(session: Session, username: str, role: str, *, actor: User | None =
     return user
 
 
-def set_active(
-    session: Session, username: str, active: bool, *, actor: User | None = None
-) -> User:
+def set_active(session: Session, username: str, active: bool, *, actor: User | None = None) -> User:
     _require_admin(actor)
     user = get_user(session, username)
     before = _user_state(user)

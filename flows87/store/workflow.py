@@ -63,7 +63,9 @@ def _active(actor: User) -> None:
 def _at_least(actor: User, role: str, what: str) -> None:
     _active(actor)
     if RANK.get(actor.role, 0) < RANK[role]:
-        raise PermissionDenied(f"{actor.username} ({actor.role}) cannot {what}: {role} or above only")
+        raise PermissionDenied(
+            f"{actor.username} ({actor.role}) cannot {what}: {role} or above only"
+        )
 
 
 def is_supervisor(actor: User) -> bool:
@@ -223,7 +225,9 @@ def change_status(
         )
     case.status = status
     case.updated_at = utcnow()
-    _audit(session, actor, f"case.status.{status}", case, before, {"reason": note} if note else None)
+    _audit(
+        session, actor, f"case.status.{status}", case, before, {"reason": note} if note else None
+    )
     return case
 
 
@@ -279,15 +283,11 @@ def _closable(session: Session, actor: User, case: Case) -> None:
     _works_on(actor, case, "close")
 
 
-def close_case(
-    session: Session, actor: User, case_id: str, disposition: str, reason: str
-) -> Case:
+def close_case(session: Session, actor: User, case_id: str, disposition: str, reason: str) -> Case:
     """Close as false_positive or no_further_action with a reason. "reported" needs approval:
     use request_report (and a supervisor's decide_report)."""
     if disposition not in DISPOSITIONS:
-        raise InvalidInput(
-            f"disposition {disposition!r} is not one of {', '.join(DISPOSITIONS)}"
-        )
+        raise InvalidInput(f"disposition {disposition!r} is not one of {', '.join(DISPOSITIONS)}")
     text = _text(reason, "a reason to close")
     case = get_case(session, case_id, lock=True)
     _closable(session, actor, case)

@@ -95,7 +95,12 @@ DISPOSITION_LABELS = {
     "false_positive": "false positive",
     "no_further_action": "no further action",
 }
-STATUS_LABELS = {"new": "new", "in_review": "in review", "escalated": "escalated", "closed": "closed"}
+STATUS_LABELS = {
+    "new": "new",
+    "in_review": "in review",
+    "escalated": "escalated",
+    "closed": "closed",
+}
 PUBLIC_PATHS = ("/login", "/static", "/healthz")
 
 
@@ -190,7 +195,9 @@ async def csrf_protect(request: Request) -> None:
     if not isinstance(token, str):
         token = request.headers.get(CSRF_HEADER)
     if not same_token(token, request.session.get("csrf")):
-        raise CsrfFailed("the form's security token is missing or out of date: reload the page and try again")
+        raise CsrfFailed(
+            "the form's security token is missing or out of date: reload the page and try again"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,11 +278,15 @@ def _json(value: Any) -> str:
 def make_templates() -> Jinja2Templates:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(["html", "htm", "xml", "svg"], default=True, default_for_string=True),
+        autoescape=select_autoescape(
+            ["html", "htm", "xml", "svg"], default=True, default_for_string=True
+        ),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(dt=_dt, money=_money, score=_score, label=_label, pretty=_pretty, pjson=_json)
+    env.filters.update(
+        dt=_dt, money=_money, score=_score, label=_label, pretty=_pretty, pjson=_json
+    )
     env.globals.update(
         version=__version__, dispositions=DISPOSITIONS, statuses=STATUSES, changes=_changes
     )
@@ -350,9 +361,13 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
             with store.session() as s:
                 ctx["nav"] = {"awaiting": data.awaiting_approval_count(s)}
         ctx.update(context)
-        return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
+        return templates.TemplateResponse(
+            request, name, ctx, status_code=status_code, headers=headers
+        )
 
-    def error_page(request: Request, status_code: int, title: str, message: str, back: str | None = None):
+    def error_page(
+        request: Request, status_code: int, title: str, message: str, back: str | None = None
+    ):
         user = None
         try:
             user = current_user(request) if request.session.get("uid") else None
@@ -361,7 +376,13 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         return render(
             request,
             "error.html",
-            {"title": title, "message": message, "back": back, "status_code": status_code, "nav": {}},
+            {
+                "title": title,
+                "message": message,
+                "back": back,
+                "status_code": status_code,
+                "nav": {},
+            },
             status_code=status_code,
             user=user,
         )
@@ -388,7 +409,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     # -- errors -------------------------------------------------------------------------------
 
     def _wants_json(request: Request) -> bool:
-        return request.url.path.endswith("/graph") or "application/json" in request.headers.get("accept", "")
+        return request.url.path.endswith("/graph") or "application/json" in request.headers.get(
+            "accept", ""
+        )
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired):
@@ -418,13 +441,19 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
             status = 409
         m = re.match(r"^/cases/([^/]+)/", request.url.path)
         back = f"/cases/{m.group(1)}" if m else None
-        titles = {400: "Cannot do that", 403: "Not allowed", 404: "Not found", 409: "Not possible now"}
+        titles = {
+            400: "Cannot do that",
+            403: "Not allowed",
+            404: "Not found",
+            409: "Not possible now",
+        }
         return error_page(request, status, titles[status], exc.message, back)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'request'}: {e.get('msg')}"
+            for e in exc.errors()
         )
         return error_page(request, 400, "Bad request", problems[:500])
 
@@ -433,7 +462,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         if exc.status_code == 404:
             return error_page(request, 404, "Not found", "There is no such page.")
         if exc.status_code == 405:
-            return error_page(request, 405, "Method not allowed", "This address does not take that request.")
+            return error_page(
+                request, 405, "Method not allowed", "This address does not take that request."
+            )
         return error_page(request, exc.status_code, "Error", str(exc.detail))
 
     # -- public -------------------------------------------------------------------------------
@@ -464,7 +495,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         name = username.strip()
         key_user = ("user", name.lower(), ip)
         key_ip = ("ip", ip)
-        wait = limiter.take([(key_user, settings.login_failures), (key_ip, settings.login_failures * 10)])
+        wait = limiter.take(
+            [(key_user, settings.login_failures), (key_ip, settings.login_failures * 10)]
+        )
         if wait:
             with app.state.write_lock, store.session() as s:
                 audit_log.record(
@@ -491,7 +524,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
                 uid, fingerprint, who = user.id, _pw_fingerprint(user.password_hash), user.username
         with app.state.write_lock, store.session() as s:
             if user is None:  # the attempt stays counted
-                audit_log.record(s, "anonymous", "auth.login_failed", "user", name[:128], {}, {"ip": ip})
+                audit_log.record(
+                    s, "anonymous", "auth.login_failed", "user", name[:128], {}, {"ip": ip}
+                )
             else:
                 limiter.reset(key_user)
                 limiter.forgive(key_ip)
@@ -500,7 +535,12 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
             return render(
                 request,
                 "login.html",
-                {"next": safe_next(next), "error": "Wrong user name or password.", "username": name, "nav": {}},
+                {
+                    "next": safe_next(next),
+                    "error": "Wrong user name or password.",
+                    "username": name,
+                    "nav": {},
+                },
                 status_code=401,
             )
         # a fresh session (no fixation): new id, new CSRF token
@@ -659,7 +699,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
                 "users": users,
                 "timeline": data.timeline(detail["transactions"], members),
                 "txn_limit": txn_limit,
-                "summary_lines": [line for line in (detail["case"]["summary"] or "").split("\n") if line.strip()],
+                "summary_lines": [
+                    line for line in (detail["case"]["summary"] or "").split("\n") if line.strip()
+                ],
                 "case_url": back_to(case_id),
                 "disposition_labels": DISPOSITION_LABELS,
                 "nav": nav,
@@ -726,7 +768,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         with acting(user) as (s, actor):
             if disposition == "reported":
                 request_report(s, actor, case_id, reason)
-                message = "Report (STR filed) requested: a supervisor must approve it to close the case."
+                message = (
+                    "Report (STR filed) requested: a supervisor must approve it to close the case."
+                )
             else:
                 close_case(s, actor, case_id, disposition, reason)
                 message = f"Case closed as {_label(disposition)}."
@@ -780,7 +824,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         return Response(
             xml,
             media_type="application/xml",
-            headers={"Content-Disposition": f'attachment; filename="{_filename(case_id, "-goaml.xml")}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{_filename(case_id, "-goaml.xml")}"'
+            },
         )
 
     @app.post("/cases/{case_id}/export/csv", dependencies=[Depends(csrf_protect)])
@@ -792,12 +838,20 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         with acting(user) as (s, actor):
             text = transactions_csv(s, case_id)
             audit_log.record(
-                s, actor, "case.exported_csv", "case", case_id, {}, {"rows": max(0, text.count("\n") - 1)}
+                s,
+                actor,
+                "case.exported_csv",
+                "case",
+                case_id,
+                {},
+                {"rows": max(0, text.count("\n") - 1)},
             )
         return Response(
             text.encode("utf-8"),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{_filename(case_id, "-transactions.csv")}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{_filename(case_id, "-transactions.csv")}"'
+            },
         )
 
     # -- audit log ----------------------------------------------------------------------------
@@ -838,7 +892,9 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
                 "rows": rows[:size],
                 "filters": {"case": case, "actor": actor},
                 "page": page,
-                "prev_link": "/audit?" + urlencode({**params, "page": page - 1}) if page > 1 else None,
+                "prev_link": "/audit?" + urlencode({**params, "page": page - 1})
+                if page > 1
+                else None,
                 "next_link": "/audit?" + urlencode({**params, "page": page + 1}) if more else None,
                 "verify_link": "/audit?" + urlencode({**params, "verify": 1}),
                 "status": status,
@@ -867,7 +923,12 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     def users_page(request: Request, user: Principal = Depends(require("admin"))):
         with store.session() as s:
             users = [
-                {"username": u.username, "role": u.role, "active": u.active, "created_at": u.created_at}
+                {
+                    "username": u.username,
+                    "role": u.role,
+                    "active": u.active,
+                    "created_at": u.created_at,
+                }
                 for u in list_users(s)
             ]
         return render(request, "users.html", {"users": users, "roles": ROLES}, user=user)

@@ -18,7 +18,9 @@ from flows87.store.models import Approval, Case, CaseTypology
 
 def typologies(session: Session) -> list[str]:
     """Every typology some case carries (for the queue's filter)."""
-    return list(session.scalars(select(CaseTypology.typology).distinct().order_by(CaseTypology.typology)))
+    return list(
+        session.scalars(select(CaseTypology.typology).distinct().order_by(CaseTypology.typology))
+    )
 
 
 def status_counts(session: Session) -> dict[str, int]:
@@ -26,7 +28,12 @@ def status_counts(session: Session) -> dict[str, int]:
 
 
 def awaiting_approval_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Approval).where(Approval.state == "pending")) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Approval).where(Approval.state == "pending")
+        )
+        or 0
+    )
 
 
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
@@ -112,7 +119,10 @@ def timeline(
         if d >= t0:
             xticks.append({"x": x(d), "label": f"{d:%b %d}"})
         d += timedelta(days=days)
-    yticks = [{"y": y(10.0**p), "label": f"{10.0**p:,.0f}" if p >= 0 else f"{10.0**p:g}"} for p in range(lo, hi + 1)]
+    yticks = [
+        {"y": y(10.0**p), "label": f"{10.0**p:,.0f}" if p >= 0 else f"{10.0**p:g}"}
+        for p in range(lo, hi + 1)
+    ]
     return {
         "width": width,
         "height": height,

@@ -236,7 +236,9 @@ class SecurityHeaders:
                 h["Content-Security-Policy"] = CSP
                 h["X-Frame-Options"] = "DENY"
                 h["X-Content-Type-Options"] = "nosniff"
-                h["Referrer-Policy"] = "same-origin"  # no-referrer would make browsers send Origin: null
+                h["Referrer-Policy"] = (
+                    "same-origin"  # no-referrer would make browsers send Origin: null
+                )
                 h["Cross-Origin-Opener-Policy"] = "same-origin"
                 h["Cross-Origin-Resource-Policy"] = "same-origin"
                 h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"

@@ -41,7 +41,9 @@ def make_settings(
     return WebSettings.from_env(**overrides)
 
 
-def serve(store: Store, host: str, port: int, settings: WebSettings, log_level: str = "info") -> None:
+def serve(
+    store: Store, host: str, port: int, settings: WebSettings, log_level: str = "info"
+) -> None:
     import uvicorn
 
     app = create_app(store, settings)
@@ -65,13 +67,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 class BackgroundServer:
     """The app served by uvicorn in a daemon thread on a free loopback port (for tests)."""
 
-    def __init__(self, store: Store, settings: WebSettings | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, store: Store, settings: WebSettings | None = None, host: str = "127.0.0.1"
+    ) -> None:
         import uvicorn
 
         self.host = host
         self.port = free_port(host)
         self.app = create_app(store, settings or make_settings(host))
-        config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", server_header=False)
+        config = uvicorn.Config(
+            self.app, host=host, port=self.port, log_level="warning", server_header=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="flows87-web", daemon=True)
 
