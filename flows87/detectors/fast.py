@@ -95,24 +95,7 @@ def hbos_scores(
     puts the column minimum in bin 0, which PyOD scores as the first bin (its distance to the
     edge, 0, is within `tol`), and every other value in the bin it closes.
     """
-    n, d = x.shape
-    scores = np.zeros((n, d))
-    for i in range(d):
-        hist, edges = np.histogram(x[:, i], bins=n_bins, density=True)
-        inds = np.digitize(x[:, i], edges, right=True)
-        out = np.log2(hist + alpha)
-        idx = np.clip(inds - 1, 0, n_bins - 1)
-        scores[:, i] = out[idx]
-        # values beyond the edges cannot occur on training data; PyOD's rule, for safety
-        below, above = inds == 0, inds == n_bins + 1
-        if below.any():
-            far = (edges[0] - x[below, i]) > (edges[1] - edges[0]) * tol
-            scores[np.flatnonzero(below)[far], i] = out.min()
-        if above.any():
-            far = (x[above, i] - edges[-1]) > (edges[-1] - edges[-2]) * tol
-            scores[np.flatnonzero(above)[~far], i] = out[n_bins - 1]
-            scores[np.flatnonzero(above)[far], i] = out.min()
-    return -1 * np.sum(scores, axis=1)
+    return hbos_score(hbos_fit(x, n_bins, alpha, tol), x)
 
 
 # Fitted once, scored in parts: the partitioned path (one task per account partition) scores its

@@ -24,7 +24,7 @@ from flows87.features.compute import TRANSACTION_COLUMNS_READ
 from flows87.io import write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
 from flows87.rules.engine import columns_read
-from flows87.runinfo import stage
+from flows87.runinfo import StageRecord, stage
 from flows87.stages.config import RunConfig
 
 SIGNAL_FILES = {
@@ -111,17 +111,24 @@ def features(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, 
             table = compute(tx, acc, settings, origin=_origin(config, tx))
         del tx, acc
         with rec.step("gate"):
-            gate = quality.run_gate(
-                table, "features", run_dir, max_failed_fraction=config.max_failed_fraction
-            )
-        write_parquet(gate.passed, run_dir / "features.parquet")
-        rec.counts = {
-            "rows": gate.passed.height,
-            "accounts": gate.passed["account_id"].n_unique(),
-            "quarantined": gate.stats["rows_quarantined"],
-        }
-        rec.warnings = list(gate.stats["warnings"])
+            gate_features_table(table, run_dir, config, rec)
     return rec.counts
+
+
+def gate_features_table(
+    table: pl.DataFrame, run_dir: Path, config: RunConfig, rec: StageRecord
+) -> None:
+    """Gate a feature table and publish RUN/features.parquet (also the partitioned path's merge)."""
+    gate = quality.run_gate(
+        table, "features", run_dir, max_failed_fraction=config.max_failed_fraction
+    )
+    write_parquet(gate.passed, run_dir / "features.parquet")
+    rec.counts = {
+        "rows": gate.passed.height,
+        "accounts": gate.passed["account_id"].n_unique(),
+        "quarantined": gate.stats["rows_quarantined"],
+    }
+    rec.warnings = list(gate.stats["warnings"])
 
 
 def rules(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:

@@ -25,14 +25,14 @@ from typing import Any
 
 import polars as pl
 
-from flows87 import detectors, quality
+from flows87 import detectors
 from flows87.errors import ConfigError, InputError
 from flows87.features import compute
 from flows87.io import atomic_path, write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
 from flows87.runinfo import stage
 from flows87.stages.config import RunConfig
-from flows87.stages.detect import SIGNAL_FILES, feature_settings
+from flows87.stages.detect import SIGNAL_FILES, feature_settings, gate_features_table
 
 PARTS = "parts"
 HASH_SEED = 87
@@ -149,16 +149,7 @@ def gate_features(run_dir: str | Path, config: RunConfig | None = None) -> dict[
     with stage(run_dir, "gate_features") as rec:
         table = pl.concat([pl.read_parquet(p) for p in _parts(run_dir, "features")])
         table = table.sort("account_id", "window", "window_start")
-        gate = quality.run_gate(
-            table, "features", run_dir, max_failed_fraction=config.max_failed_fraction
-        )
-        write_parquet(gate.passed, run_dir / "features.parquet")
-        rec.counts = {
-            "rows": gate.passed.height,
-            "accounts": gate.passed["account_id"].n_unique(),
-            "quarantined": gate.stats["rows_quarantined"],
-        }
-        rec.warnings = list(gate.stats["warnings"])
+        gate_features_table(table, run_dir, config, rec)
     return rec.counts
 
 

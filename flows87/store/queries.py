@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from flows87.errors import ConfigError
 from flows87.store.audit import audit_entries
 from flows87.store.errors import InvalidInput, NotFound
+from flows87.store.loader import TXN_COLUMNS
 from flows87.store.models import (
     STATUSES,
     Approval,
@@ -406,22 +407,7 @@ def case_detail(
     }
 
 
-_TXN_FIELDS = (
-    "txn_id",
-    "ts",
-    "src_account",
-    "dst_account",
-    "amount",
-    "currency",
-    "amount_base",
-    "channel",
-    "mcc",
-    "src_country",
-    "dst_country",
-    "location_id",
-    "device_id",
-    "memo",
-)
+_TXN_FIELDS = ("txn_id", *TXN_COLUMNS)
 
 
 def risk_breakdown(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
