@@ -1,6 +1,6 @@
 """flows87_backtest: evaluate each published run against its labels and investigators' decisions.
 
-locate → evaluate
+locate → evaluate → sweep (optional)
 
 Scheduled on the `flows87_cases` asset, so it runs after every publish of flows87_daily and
 evaluates that interval's run directory (FLOWS87_HOME/runs/<interval>/, the interval taken from
@@ -10,14 +10,24 @@ machines, evaluation.html and evaluation.md with PNG plots): precision, recall, 
 recall at the `budgets`, per typology, rule and detector, rule overlap, alerts per day.
 
 A run without labels is skipped unless the case store (FLOWS87_DB_URL or FLOWS87_HOME/cases.db)
-has dispositions to evaluate against. Each task is one call into flows87.evaluate.backtest.
+has dispositions to evaluate against.
+
+With the `sweep` param (default off), a rule and detector parameter sweep follows, as
+`flows87 sweep RUN` (`sweep_method` random or grid, `sweep_settings`, `sweep_params`,
+`sweep_max_alert_rate`, `seed`), into RUN/evaluation/sweep/: sweep.json and sweep.md (the
+Pareto front of alert volume vs recall), pareto.png and chosen.patch (the best setting within
+the alert budget as a diff of the rule files' defaults, when it is not the defaults). The sweep
+task is skipped when the param is off or the run has no labels; it runs after the evaluation
+whether that succeeded or was skipped, and not when it failed.
+
+Each task is one call into flows87.evaluate.backtest.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, TriggerRule, dag, get_current_context, task
 
 from flows87 import orchestration as o
 from flows87.evaluate import backtest as b
@@ -43,7 +53,12 @@ def flows87_backtest() -> None:
     def evaluate(found: dict) -> dict:
         return b.evaluate_task(get_current_context(), found["run_dir"])
 
-    evaluate(locate())
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def sweep(found: dict) -> dict:
+        return b.sweep_task(get_current_context(), found["run_dir"])
+
+    found = locate()
+    evaluate(found) >> sweep(found)
 
 
 flows87_backtest()

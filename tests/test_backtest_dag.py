@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,9 +46,12 @@ def home(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
 
 
 def run_backtest(dag, home: Path, **conf):  # noqa: ANN001, ANN201
+    """dag.test with every param given (the defaults unless in `conf`): dag.test keeps the
+    previous run's conf in the module-scoped DAG's params otherwise."""
+    defaults = {name: spec["default"] for name, spec in backtest.params_schema().items()}
     os.environ["FLOWS87_HOME"] = str(home)
     try:
-        return dag.test(run_conf=conf)
+        return dag.test(run_conf={**defaults, **conf})
     finally:
         del os.environ["FLOWS87_HOME"]
 
@@ -63,14 +67,28 @@ def test_backtest_dag_is_scheduled_on_published_cases(dag) -> None:  # noqa: ANN
     assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
     condition = repr(dag.timetable.asset_condition)
     assert "name='flows87_cases'" in condition and "uri='flows87://published/cases'" in condition
-    assert set(dag.params.keys()) == {"run_dir", "budgets"}
+    assert set(dag.params.keys()) == {
+        "run_dir",
+        "budgets",
+        "sweep",
+        "sweep_method",
+        "sweep_settings",
+        "sweep_params",
+        "sweep_max_alert_rate",
+        "seed",
+    }
+    assert dag.params["sweep"] is False  # the sweep is optional, off by default
     tasks = {t.task_id: t for t in dag.tasks}
     assert tasks["evaluate"].upstream_task_ids == {"locate"}
+    assert tasks["sweep"].upstream_task_ids == {"locate", "evaluate"}
+    assert tasks["sweep"].trigger_rule == "none_failed"
 
 
 def test_backtest_by_hand_evaluates_the_latest_run(dag, home: Path) -> None:  # noqa: ANN001
     dag_run = run_backtest(dag, home, budgets=[0.01, 0.05])
     assert str(dag_run.state) == "success", states(dag_run)
+    assert states(dag_run) == {"locate": "success", "evaluate": "success", "sweep": "skipped"}
+    assert not (home / "runs" / RUN_KEY / "evaluation" / "sweep").exists()
     out = home / "runs" / RUN_KEY / "evaluation"
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["budgets"] == ["1.0%", "5.0%"]
@@ -87,11 +105,70 @@ def test_backtest_of_an_unlabelled_run_is_skipped(dag, home: Path, tmp_path: Pat
     ).write_parquet(bare / "accounts_scored.parquet")
     dag_run = run_backtest(dag, home, run_dir=str(bare))
     got = states(dag_run)
-    assert got == {"locate": "success", "evaluate": "skipped"}, got
+    assert got == {"locate": "success", "evaluate": "skipped", "sweep": "skipped"}, got
     assert not (bare / "evaluation").exists()
+    # asked for, the sweep is skipped too: it needs labels to measure recall
+    dag_run = run_backtest(dag, home, run_dir=str(bare), sweep=True)
+    got = states(dag_run)
+    assert got == {"locate": "success", "evaluate": "skipped", "sweep": "skipped"}, got
+    assert not (bare / "evaluation").exists()
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match="has no labels"):
+        backtest.sweep_task({"params": {"sweep": True}}, str(bare))
+    with pytest.raises(AirflowSkipException, match="sweep is off"):
+        backtest.sweep_task({"params": {"sweep": False}}, str(bare))
     # a run_dir that is no run fails the first task at once
     dag_run = run_backtest(dag, home, run_dir=str(tmp_path / "nowhere"))
     assert states(dag_run)["locate"] == "failed"
+
+
+def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
+    dag,  # noqa: ANN001
+    home: Path,
+    tmp_path: Path,
+) -> None:
+    # 5 seeded draws over 800 accounts: one draw keeps the defaults' recall with fewer
+    # accounts in cases, so it is chosen within the 50 % budget (the run alerts on ~23 %)
+    dag_run = run_backtest(
+        dag, home, sweep=True, sweep_settings=5, seed=1, sweep_max_alert_rate=0.5
+    )
+    got = states(dag_run)
+    assert got == {"locate": "success", "evaluate": "success", "sweep": "success"}, got
+    out = home / "runs" / RUN_KEY / backtest.SWEEP_DIR
+    doc = json.loads((out / "sweep.json").read_text())
+    assert doc["mode"] == "random (5 draws, seed 1)" and doc["max_alert_rate"] == 0.5
+    assert len(doc["settings"]) >= 2 and doc["settings"][0]["setting"] == {}
+    assert doc["pareto"] and doc["chosen"] is not None
+    chosen = doc["settings"][doc["chosen"]]
+    base = doc["settings"][0]["metrics"]
+    assert chosen["setting"], "a setting other than the defaults is best here"
+    assert chosen["metrics"]["recall"] >= base["recall"]
+    assert chosen["metrics"]["alert_rate"] < base["alert_rate"] <= 0.5
+    assert "Pareto front" in (out / "sweep.md").read_text()
+    assert (out / "pareto.png").stat().st_size > 0
+    # the patch: a unified diff of rule files' defaults that applies to a copy of rules/
+    patch = out / "chosen.patch"
+    text = patch.read_text()
+    assert text.startswith("--- a/") and "\n+++ b/" in text and "\n@@ " in text
+    files = {line[6:] for line in text.splitlines() if line.startswith("--- a/")}
+    assert files and all(f.startswith(("rules/", "rules/settings/")) for f in files), files
+    rules = Path(backtest.__file__).resolve().parents[2] / "rules"
+    shutil.copytree(rules, tmp_path / "repo" / "rules")
+    subprocess.run(["git", "apply", "--check", str(patch)], cwd=tmp_path / "repo", check=True)
+    subprocess.run(["git", "apply", str(patch)], cwd=tmp_path / "repo", check=True)
+    for key, value in chosen["setting"].items():
+        owner, name = key.split(".", 1)
+        if owner != "detectors":
+            changed = (tmp_path / "repo" / "rules" / f"{owner}.yaml").read_text()
+            assert f"default: {value}" in changed, (key, value)
+    # the task's XCom summary names the patch
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = next(t for t in dag_run.get_task_instances(session=session) if t.task_id == "sweep")
+        summary = ti.xcom_pull(task_ids="sweep", session=session)
+    assert summary["patch"] == str(patch) and summary["chosen"]["setting"] == chosen["setting"]
 
 
 def test_run_dir_comes_from_the_latest_triggering_asset_event(
