@@ -12,11 +12,11 @@ value; tests/test_detectors.py checks them against PyOD. With 500k accounts they
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 from scipy.stats import skew
 
 
@@ -31,41 +31,32 @@ class Tails:
 
 
 def tails(x: np.ndarray) -> Tails:
-    """PyOD's -log `column_ecdf(X)` and -log `column_ecdf(-X)`, from one sort per column.
+    """PyOD's -log `column_ecdf(X)` and -log `column_ecdf(-X)`, from each value's rank.
 
     PyOD gives the i-th smallest value the probability linspace(1/n, 1, n)[i] and tied values
-    that of the last of them (the left tail); for -X the same, so the right tail of a value is
-    the probability at index n - 1 - (index of the first of its ties).
+    that of the last of them (the left tail): the index of a value's highest rank, rank "max"
+    - 1. For -X the same, so the right tail of a value is the probability at index n - (its
+    lowest rank, rank "min"). polars ranks the columns in parallel, twice as fast as a numpy
+    argsort per column on two cores.
     """
     n, d = x.shape
     prob = np.linspace(np.ones(1) / n, np.ones(1), n)[:, 0]  # as PyOD builds it
-    neg_log = -1 * np.log(prob)  # elementwise as PyOD's -1 * np.log(probabilities)
-    rows = np.ascontiguousarray(x.T)  # one row per feature: the sorts read contiguous memory
-    left, right = np.empty((d, n)), np.empty((d, n))
-    idx = np.arange(n)
+    neg_log = pl.Series(-1 * np.log(prob))  # elementwise as PyOD's -1 * np.log(probabilities)
+    frame = pl.DataFrame(x, schema=[f"c{j}" for j in range(d)], orient="row")
 
-    def column(j: int) -> None:
-        order = np.argsort(rows[j])
-        s = rows[j][order]
-        new = np.empty(n, dtype=bool)  # the first of a run of ties
-        new[0] = True
-        np.not_equal(s[1:], s[:-1], out=new[1:])
-        last = np.empty(n, dtype=bool)  # the last of a run of ties
-        last[-1] = True
-        last[:-1] = new[1:]
-        first_of = np.maximum.accumulate(np.where(new, idx, 0))
-        last_of = np.minimum.accumulate(np.where(last, idx, n - 1)[::-1])[::-1]
-        left[j, order] = neg_log[last_of]
-        right[j, order] = neg_log[n - 1 - first_of]
+    def side(method: str, index: Callable[[pl.Expr], pl.Expr]) -> np.ndarray:
+        ranks = [
+            pl.lit(neg_log).gather(index(pl.col(c).rank(method).cast(pl.Int64))).alias(c)
+            for c in frame.columns
+        ]
+        # Row-major like PyOD's arrays: numpy sums the rows of a row-major array in another
+        # order (pairwise) than those of a column-major one, and the scores should be PyOD's
+        # to the bit.
+        return np.ascontiguousarray(frame.select(ranks).to_numpy())
 
-    # numpy sorts without the GIL: two threads sort two columns at a time
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        list(pool.map(column, range(d)))
-    # Row-major like PyOD's arrays: numpy sums the rows of a row-major array in another order
-    # (pairwise) than those of a column-major one, and the scores should be PyOD's to the bit.
-    return Tails(
-        np.ascontiguousarray(left.T), np.ascontiguousarray(right.T), np.sign(skew(x, axis=0))
-    )
+    left = side("max", lambda r: r - 1)
+    right = side("min", lambda r: n - r)
+    return Tails(left, right, _skew_sign(x))
 
 
 def _skewed(t: Tails) -> np.ndarray:
@@ -116,7 +107,7 @@ class FittedTails:
 
 def fit_tails(x: np.ndarray) -> FittedTails:
     cols = np.sort(np.ascontiguousarray(x.T), axis=1)
-    return FittedTails(cols, np.sign(skew(x, axis=0)))
+    return FittedTails(cols, _skew_sign(x))
 
 
 def tails_of(fitted: FittedTails, x: np.ndarray) -> Tails:
@@ -176,3 +167,9 @@ def hbos_score(fitted: FittedHBOS, x: np.ndarray) -> np.ndarray:
             scores[np.flatnonzero(above)[~far], i] = out[n_bins - 1]
             scores[np.flatnonzero(above)[far], i] = out.min()
     return -1 * np.sum(scores, axis=1)
+
+
+def _skew_sign(x: np.ndarray) -> np.ndarray:
+    """The sign of each column's skewness (PyOD's `np.sign(skew(X, axis=0))`), computed on the
+    columns laid out contiguously: three times faster, and only the sign is used."""
+    return np.sign(skew(np.ascontiguousarray(x.T), axis=1))
