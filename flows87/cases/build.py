@@ -13,7 +13,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from flows87.cases.scoring import ScoringSettings
 from flows87.graph.analysis import edge_table, pagerank
@@ -53,21 +56,33 @@ def case_id(anchor: str) -> str:
 
 
 def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings) -> list[list[str]]:
-    """Connected groups of eligible accounts; too large ones split into Louvain communities."""
+    """Connected groups of eligible accounts; too large ones split into Louvain communities.
+
+    The components come from scipy on integer codes (networkx needs a second per edge on
+    300k pattern pairs); only a component too large to review becomes a networkx graph."""
     nodes = sorted(set(eligible))
-    keep = set(nodes)
-    edges = sorted(
-        {(min(a, b), max(a, b)) for a, b, _ in pairs.iter_rows() if a in keep and b in keep}
-    )
-    g = nx.Graph()
-    g.add_nodes_from(nodes)
-    g.add_edges_from(edges)
+    keep = pl.Series(nodes, dtype=pl.String).implode()
+    inside = (
+        pairs.filter(pl.col("a").is_in(keep) & pl.col("b").is_in(keep))
+        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
+        .unique()
+        .sort("a", "b")
+    )  # each edge once as (a, b), a <= b, sorted
+    edges = list(zip(inside["a"].to_list(), inside["b"].to_list(), strict=True))
+    code = {a: i for i, a in enumerate(nodes)}
+    rows = np.fromiter((code[a] for a, _ in edges), dtype=np.int64, count=len(edges))
+    cols = np.fromiter((code[b] for _, b in edges), dtype=np.int64, count=len(edges))
+    adjacency = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(len(nodes), len(nodes)))
+    _, label = connected_components(adjacency, directed=False)
+    members: dict[int, list[str]] = {}
+    for account, comp in zip(nodes, label.tolist(), strict=True):
+        members.setdefault(comp, []).append(account)  # sorted, as `nodes` is
     groups: list[list[str]] = []
-    for comp in nx.connected_components(g):
+    for comp in members.values():
         if len(comp) <= settings.max_case_accounts:
-            groups.append(sorted(comp))
+            groups.append(comp)
             continue
-        groups.extend(sorted(c) for c in _louvain_split(comp, edges))
+        groups.extend(sorted(c) for c in _louvain_split(set(comp), edges))
     # Louvain visits nodes in a seeded shuffle of the graph's node order and breaks ties by the
     # order of neighbours: sorted nodes and edges make the split depend on the data only. Groups
     # are ordered by their smallest account, which `_attach` uses to break ties.
@@ -130,10 +145,13 @@ def build(
     groups = _groups(eligible["account_id"].to_list(), pairs, settings)
     for member, idx in sorted(_attach(groups, pairs, risk_of).items()):
         groups[idx].append(member)
-    # each account's signals, strongest first (the order summaries and typology ties follow),
-    # as plain lists: one pass over the signals instead of a polars filter per case and account
-    ranked = signals.sort("score", descending=True).select(
-        "account_id", "typologies", "family", "signal_id", "score", "summary"
+    # each account's signals, strongest first (the order summaries and typology ties follow;
+    # equally strong ones in the signals file's order, which gate_signals makes total), as plain
+    # lists: one pass over the signals instead of polars operations per case and account
+    ranked = (
+        signals.with_row_index("_pos")
+        .sort(["score", "_pos"], descending=[True, False])
+        .select("account_id", "typologies", "family", "signal_id", "summary")
     )
     by_account: dict[str, list[int]] = {}
     for i, a in enumerate(ranked["account_id"].to_list()):
@@ -141,16 +159,7 @@ def build(
     sig_typ = ranked["typologies"].to_list()
     sig_family = ranked["family"].to_list()
     sig_id = ranked["signal_id"].to_list()
-    # the summaries' frames as the per-case summary has always sorted them (see `_texts`)
-    # (only of the accounts in cases: a filter keeps the rows' order and the sorted flag)
-    in_cases = pl.Series([a for g in groups for a in g], dtype=pl.String).implode()
-    frames = {
-        k[0]: v
-        for k, v in ranked.select("account_id", "score", "summary")
-        .filter(pl.col("account_id").is_in(in_cases))
-        .partition_by("account_id", as_dict=True, maintain_order=True)
-        .items()
-    }
+    sig_summary = ranked["summary"].to_list()
     edges = edge_table(transactions, [a for g in groups for a in g])
     inside = _edges_by_group(groups, edges)
     rows, members = [], []
@@ -163,8 +172,8 @@ def build(
         families = sorted({sig_family[i] for i in idx})
         risks = [risk_of[a] for a in ordered]
         score = risks[0]  # the case is as strong as its strongest account; size breaks ties
-        central = _central(ordered, inside.get(gi))
-        texts = _texts(ordered, frames)
+        central = _central(ordered, inside.get(gi, []))
+        texts = {a: [sig_summary[i] for i in by_account[a]] for a in ordered[:6] if a in by_account}
         rows.append(
             {
                 "case_id": cid,
@@ -233,32 +242,11 @@ def build(
     return Cases(cases, membership)
 
 
-def _texts(ordered: list[str], frames: dict[str, pl.DataFrame]) -> dict[str, list[str]]:
-    """The signal summaries of a case's first six accounts, strongest first.
-
-    Exactly the polars operations of the per-case summary as it always was (the case's signal
-    frames concatenated, then filtered and sorted by score per account): polars orders equal
-    scores by the sorted flags the concatenation leaves, so a plain stable sort could order two
-    equally strong signals the other way round."""
-    texts: dict[str, list[str]] = {}
-    sigs = None
-    for a in ordered[:6]:
-        frame = frames.get(a)
-        if frame is None:
-            continue
-        if frame["score"].n_unique() == frame.height:
-            # no two equally strong: a frame is already strongest first, the only such order
-            texts[a] = frame["summary"].to_list()
-            continue
-        if sigs is None:
-            sigs = pl.concat([frames[b] for b in ordered if b in frames])
-        by_score = sigs.filter(pl.col("account_id") == a).sort("score", descending=True)
-        texts[a] = by_score["summary"].to_list()
-    return texts
-
-
-def _edges_by_group(groups: list[list[str]], edges: pl.DataFrame) -> dict[int, pl.DataFrame]:
-    """Each group's own transfers (both ends in the group), in `edges`' (src, dst) order.
+def _edges_by_group(
+    groups: list[list[str]], edges: pl.DataFrame
+) -> dict[int, list[tuple[str, str, float]]]:
+    """Each group's own transfers (both ends in the group) as (src, dst, sum), in `edges'`
+    (src, dst) order.
 
     A group with fewer than three accounts never needs them (see `_central`)."""
     group_of = pl.DataFrame(
@@ -275,18 +263,19 @@ def _edges_by_group(groups: list[list[str]], edges: pl.DataFrame) -> dict[int, p
             maintain_order="left",
         )
         .filter(pl.col("group") == pl.col("dst_group"))
-        .drop("dst_group")
     )
-    parts = inside.partition_by("group", as_dict=True, include_key=False, maintain_order=True)
-    return {key[0]: part for key, part in parts.items()}
+    out: dict[int, list[tuple[str, str, float]]] = {}
+    for src, dst, amount, group in inside.select("src", "dst", "sum", "group").iter_rows():
+        out.setdefault(group, []).append((src, dst, amount))
+    return out
 
 
-def _central(accounts: list[str], inside: pl.DataFrame | None) -> str | None:
+def _central(accounts: list[str], inside: list[tuple[str, str, float]]) -> str | None:
     """The account money converges on inside the case: PageRank by amount on its own transfers."""
-    if len(accounts) < 3 or inside is None or inside.is_empty():
+    if len(accounts) < 3 or not inside:
         return None
     g = nx.DiGraph()
-    g.add_weighted_edges_from(inside.select("src", "dst", "sum").iter_rows(), weight="sum")
+    g.add_weighted_edges_from(inside, weight="sum")
     ranks = pagerank(g)
     return max(sorted(ranks), key=lambda a: ranks[a])
 
