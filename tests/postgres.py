@@ -10,6 +10,7 @@ Test modules use the fixtures with `from postgres import backend, store  # noqa:
 
 from __future__ import annotations
 
+import atexit
 import glob
 import itertools
 import os
@@ -222,7 +223,9 @@ def store(request, tmp_path):
 
     if request.param == "sqlite":
         if "sqlite" not in _templates:
-            tpl = Path(tempfile.mkdtemp(prefix="flows87-sqlite-tpl-")) / "cases.db"
+            folder = tempfile.mkdtemp(prefix="flows87-sqlite-tpl-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            tpl = Path(folder) / "cases.db"
             s = Store.open(f"sqlite:///{tpl}")
             s.upgrade()
             s.dispose()
