@@ -14,6 +14,7 @@ from flows87.features import FeatureSettings
 from flows87.rules.compile import compiled_condition
 from flows87.rules.evaluate import (
     SIGNAL_SCHEMA,
+    absent_inputs,
     empty_signals,
     evaluate_account_rule,
     evaluate_transaction_rule,
@@ -115,11 +116,12 @@ def run_rules(
     view = None
     ctx: GraphContext | None = None
     ordered = [r for r in rules if r.scope != "graph"] + [r for r in rules if r.scope == "graph"]
+    absent = absent_inputs(features, transactions)
     for rule in ordered:
         if rule.status == "deprecated":
             continue
         t0 = time.perf_counter()
-        missing = needs_missing(rule, features, transactions)
+        missing = needs_missing(rule, absent)
         if missing:
             result.skipped.append(rule.id)
             result.warnings.append(f"rule {rule.id} skipped: the data has no {', '.join(missing)}")

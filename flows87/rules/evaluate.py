@@ -245,14 +245,21 @@ def evaluate_transaction_rule(
     return _signals_from(rule, best, rule.evidence)
 
 
-def needs_missing(rule: Rule, features: pl.DataFrame, transactions: pl.DataFrame) -> list[str]:
-    """Inputs a rule reads that the data does not have (the rule is then skipped, with a warning)."""
-    if rule.scope == "account":
-        cond = compiled_condition(rule)
-        absent = set(missing_inputs(features))
-        return sorted(set(cond.meta.root_names()) & absent)
-    if rule.scope == "transaction":
-        cond = compiled_condition(rule)
-        counts = transactions.select(pl.all().is_not_null().sum()).row(0, named=True)
-        return sorted(n for n in set(cond.meta.root_names()) if n in counts and counts[n] == 0)
-    return []
+def absent_inputs(features: pl.DataFrame, transactions: pl.DataFrame) -> dict[str, set[str]]:
+    """Per rule scope, the inputs the data lacks: features null throughout (their source columns
+    were absent) and transaction columns without a value. Computed once per run, not once per
+    rule (on 5M transactions each count reads every column)."""
+    counts = transactions.select(pl.all().is_not_null().sum()).row(0, named=True)
+    return {
+        "account": set(missing_inputs(features)),
+        "transaction": {n for n, k in counts.items() if k == 0},
+    }
+
+
+def needs_missing(rule: Rule, absent: dict[str, set[str]]) -> list[str]:
+    """Inputs a rule reads that the data does not have (the rule is then skipped, with a warning).
+
+    `absent` is `absent_inputs` of the run's features and transactions."""
+    if rule.scope not in absent:
+        return []
+    return sorted(set(compiled_condition(rule).meta.root_names()) & absent[rule.scope])
