@@ -301,12 +301,15 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     once a month; a group paying one third party repeatedly within weeks is what counts. Windows
     start at each payment; one instance per payee (its busiest window and shared value).
     """
-    links = (
-        identifier_pairs(ctx)
-        .select("party", (pl.col("identifier") + ":" + pl.col("value")).alias("node"))
-        .unique()
-        .filter(pl.len().over("node") >= 2, pl.len().over("node") <= p["max_group"])
+    nodes = identifier_pairs(ctx).select(
+        "party", (pl.col("identifier") + ":" + pl.col("value")).alias("node")
     )
+    shared = (
+        nodes.group_by("node")
+        .agg(pl.col("party").n_unique().alias("n"))
+        .filter(pl.col("n") >= 2, pl.col("n") <= p["max_group"])
+    )
+    links = nodes.join(shared.select("node"), on="node", how="semi").unique()
     if links.is_empty():
         return empty_hits()
     parties = party_of(ctx.accounts).join(
@@ -325,6 +328,19 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     payee_party = party_of(ctx.accounts).select(pl.col("account_id").alias("dst"), "party")
     inside = links.join(payee_party, on="party").select("node", "dst")
     paid = paid.join(inside, on=["node", "dst"], how="anti")
+    # Only a (value, payee) pair with enough payers and payments overall can hold a window that
+    # has them: dropping the others first keeps the window join small.
+    enough = paid.group_by("node", "dst").agg(
+        pl.col("party").n_unique().alias("payers"),
+        pl.len().alias("n"),
+        pl.col("surname").drop_nulls().n_unique().alias("surnames"),
+    )
+    enough = enough.filter(
+        pl.col("payers") >= p["min_payers"],
+        pl.col("n") >= p["min_payers"] * p["min_per_payer"],
+        (pl.col("surnames") >= p["min_surnames"]) if named else pl.lit(True),
+    )
+    paid = paid.join(enough.select("node", "dst"), on=["node", "dst"], how="semi")
     # Windows start at each payment; keep, per payee, the window and shared value with most payers.
     anchors = paid.select("node", "dst", pl.col("ts").alias("anchor")).unique()
     inside_window = anchors.join(paid, on=["node", "dst"]).filter(
