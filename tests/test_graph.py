@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 
 from flows87.errors import ConfigError
 from flows87.graph import analysis
+from flows87.graph.common import busiest_windows
 from flows87.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, Pattern, find
 from flows87.rules.compile import check_rule
 from flows87.rules.evaluate import SIGNAL_SCHEMA
@@ -109,7 +110,7 @@ def check_shape(hits: pl.DataFrame) -> None:
 
 
 def test_registry_entries_are_documented() -> None:
-    assert len(PATTERNS) == 15
+    assert len(PATTERNS) == 17
     for name, p in PATTERNS.items():
         assert isinstance(p, Pattern) and p.name == name
         assert len(p.description) > 40 and p.description.endswith(".")
@@ -146,7 +147,18 @@ def test_rules_may_override_declared_params_only() -> None:
 
 
 @pytest.mark.parametrize(
-    "rule_id", ["fa_multi_card_atm", "id_shared_identifiers", "ml_many_to_one_beneficiary"]
+    "rule_id",
+    [
+        "fa_multi_card_atm",
+        "id_shared_identifiers",
+        "ml_many_to_one_beneficiary",
+        "ml_fan_in",
+        "ml_fan_out",
+        "ml_mule_network",
+        "cse_corridor_beneficiaries",
+        "fa_funnel_flow",
+        "fa_structuring_accounts",
+    ],
 )
 def test_rule_file_declares_the_patterns_params(rule_id: str) -> None:
     rule = load_rule(RULES_DIR / f"{rule_id}.yaml")
@@ -948,6 +960,9 @@ def _merchant_in_the_middle() -> GraphContext:
             lambda: _many_to_one(spacing_hours=24),
             {"window_days": 8},
         ),
+        ("funnel", lambda: _funnel(days_apart=3), {"window_days": 10}),
+        ("party_structuring", lambda: _structurer(days_apart=4), {"window_days": 9}),
+        ("fan_out", lambda: _front_company(cashed=0.7), {"min_cash_out": 0.6}),
     ],
 )
 def test_a_near_miss_fires_once_its_parameter_is_relaxed(
@@ -992,6 +1007,8 @@ def test_hits_do_not_depend_on_row_order() -> None:
         context(_fan_rows(inbound=False)),
         context(_small_intl(), signals=_cse_signal("SENDER")),
         _sharers(2, STUDENTS[:4]),
+        _funnel(),
+        _structurer(),
     ]
     parts = [_prefixed(i, c) for i, c in enumerate(planted)]
     tx, acc, sig = (pl.concat([p[j] for p in parts]) for j in range(3))
@@ -1117,12 +1134,22 @@ def _small_intl() -> list[dict[str, Any]]:
 
 
 def test_corridor_beneficiaries_found() -> None:
-    hits = find(context(_small_intl(), signals=_cse_signal("SENDER")), "corridor_beneficiaries")
+    ctx = context(_small_intl(), signals=_cse_signal("SENDER"))
+    hits = find(ctx, "corridor_beneficiaries")
     check_shape(hits)
-    assert roles(hits) == {"SENDER": "sender", "FAC0": "beneficiary", "FAC1": "beneficiary"}
+    # A facilitator is paid per session: one paid once (AUNT) is named too.
+    assert roles(hits) == {
+        "SENDER": "sender",
+        "FAC0": "beneficiary",
+        "FAC1": "beneficiary",
+        "AUNT": "beneficiary",
+    }
     ev = evidence(hits)
-    assert ev["n_beneficiaries"] == 2 and ev["n_transfers"] == 8 and ev["countries"] == "PH"
+    assert ev["n_beneficiaries"] == 3 and ev["n_transfers"] == 9 and ev["countries"] == "PH"
     assert "big" not in hits["txn_ids"][0].to_list()  # not a small payment
+    assert "home" not in hits["txn_ids"][0].to_list()  # not abroad
+    twice = find(ctx, "corridor_beneficiaries", {"min_payments": 2})
+    assert roles(twice) == {"SENDER": "sender", "FAC0": "beneficiary", "FAC1": "beneficiary"}
 
 
 def test_corridor_beneficiaries_near_misses() -> None:
@@ -1172,3 +1199,227 @@ def test_common_payee_near_misses() -> None:
         for k in range(2)
     ]
     assert find(context(rows, people), "common_payee").is_empty()
+
+
+# ---------------------------------------------------------------- busiest windows
+
+
+def test_busiest_windows_equals_a_rolling_distinct_count() -> None:
+    """The linear running count gives the rolling n_unique's best window (ties, window edges and
+    items seen twice included), and its earliest end on ties."""
+    rng = random.Random(7)
+    for _ in range(200):
+        hours = [0, 12, 24, 36, 48, 60, 72]
+        rows = [
+            (
+                f"h{rng.randint(0, 3)}",
+                f"s{rng.randint(0, 12)}",
+                T0
+                + timedelta(hours=rng.choice(hours) if rng.random() < 0.5 else rng.random() * 90),
+            )
+            for _ in range(rng.randint(1, 60))
+        ]
+        legs = pl.DataFrame(rows, schema=["hub", "spoke", "ts"], orient="row")
+        window, k = timedelta(days=rng.choice([0.5, 1, 1.5, 2])), rng.randint(1, 6)
+        expected = (
+            legs.sort("hub", "ts")
+            .rolling(index_column="ts", period=window, group_by="hub")
+            .agg(pl.col("spoke").n_unique().alias("n"))
+            .filter(pl.col("n") >= k)
+            .sort(["hub", "n", "ts"], descending=[False, True, False])
+            .unique("hub", keep="first", maintain_order=True)
+            .select("hub", pl.col("ts").alias("anchor"))
+        )
+        got = busiest_windows(legs, "hub", "spoke", window, k)
+        assert_frame_equal(got.sort("hub"), expected.sort("hub"))
+
+
+# ---------------------------------------------------------------- fan ends and front companies
+
+
+def test_fan_names_the_funder_and_beneficiary_abroad() -> None:
+    """The account abroad that funded a fan-out (or took a fan-in's collection) is named; a
+    domestic one (a victim, an employer, a landlord) is not."""
+    abroad = {"src_country": "BZ", "dst_country": "US"}
+    out_rows = _fan_rows(inbound=False, flow=False) + [t("IN", -2, "ORIGIN", "H", 8400, **abroad)]
+    hits = find(context(out_rows), "fan_out")
+    check_shape(hits)
+    assert roles(hits)["ORIGIN"] == "funder"
+    assert "IN" in hits["txn_ids"][0].to_list()
+    assert roles(find(context(_fan_rows(inbound=False)), "fan_out")).get("BOSS") is None
+    tiny = out_rows + [t("IN2", -3, "OTHER", "H", 500, **abroad)]
+    assert "OTHER" not in roles(find(context(tiny), "fan_out"))  # under min_source_share
+
+    last = _fan_rows()[-2]["ts"]
+    away = {"src_country": "US", "dst_country": "MX"}
+    in_rows = _fan_rows(flow=False) + [
+        t("OUT", 0, "H", "CONTROLLER", 8000, **away) | {"ts": last + timedelta(hours=20)}
+    ]
+    hits = find(context(in_rows), "fan_in")
+    assert roles(hits)["CONTROLLER"] == "beneficiary"
+    assert roles(find(context(_fan_rows()), "fan_in")).get("BOSS") is None
+
+
+def _front_company(
+    cashed: float = 1.0, placed: bool = True, n: int = 7, amount: float = 1200
+) -> GraphContext:
+    """A business H pays n people, who each withdraw `cashed` of it in cash within hours; with
+    `placed`, the money was paid into H in cash two hours before the first payment."""
+    rows = [t(f"F{i}", i, "H", f"S{i}", amount, "p2p") for i in range(n)]
+    rows += [
+        t(
+            f"W{i}",
+            i + 3,
+            f"S{i}",
+            "CASH:BR2",
+            cashed * amount,
+            "cash_withdrawal",
+            location_id="BR2",
+        )
+        for i in range(n)
+    ]
+    if placed:
+        rows += [
+            t("D1", -3, "CASH:BR1", "H", n * amount / 2, "cash_deposit", location_id="BR1"),
+            t("D2", -2, "CASH:BR1", "H", n * amount / 2, "cash_deposit", location_id="BR1"),
+        ]
+    return context(rows, [a("H", kind="business")])
+
+
+def test_business_fan_out_counts_receivers_who_cash_out() -> None:
+    """A front company placing cash and paying mules who withdraw it at once is a fan-out; a
+    business paying wages (the receivers keep the money) is not, whatever funded it."""
+    hits = find(_front_company(), "fan_out")
+    check_shape(hits)
+    assert roles(hits) == {"H": "hub", **{f"S{i}": "receiver" for i in range(7)}}
+    assert evidence(hits)["flow_through"] == 1.0
+    assert find(_front_company(cashed=0.1), "fan_out").is_empty()  # wages, kept
+    assert find(_front_company(placed=False), "fan_out").is_empty()  # paid from the till
+    assert find(_front_company(amount=300), "fan_out").is_empty()  # under min_business_amount
+    assert not find(_front_company(amount=300), "fan_out", {"min_business_amount": 200}).is_empty()
+    assert find(_front_company(), "fan_out", {"business_hubs": 0}).is_empty()
+    # an individual hub's small payouts count (mules are paid a few hundred each)
+    assert not find(context(_fan_rows(inbound=False, amount=300)), "fan_out").is_empty()
+
+
+def test_mule_network_names_its_ends_abroad() -> None:
+    young = [a(f"{k}{i}", opened_days=-30) for k in "SR" for i in range(3)]
+    abroad = {"src_country": "KY", "dst_country": "US"}
+    away = {"src_country": "US", "dst_country": "MX"}
+    rows = _mules(30, FULL) + [
+        t("fund", -5, "OFFSHORE", "S0", 3000, **abroad),
+        t("late", -200, "OLD", "S1", 3000, **abroad),  # long before: not this ring's money
+        t("sink", 20, "R0", "SINK", 2500, **away),
+        t("rent", 21, "R1", "LANDLORD", 2500),  # domestic: left out
+    ]
+    hits = find(context(rows, young), "mule_network")
+    check_shape(hits)
+    got = roles(hits)
+    assert got["OFFSHORE"] == "funder" and got["SINK"] == "beneficiary"
+    assert {"OLD", "LANDLORD"}.isdisjoint(got)
+    assert {"fund", "sink"} <= set(hits["txn_ids"][0].to_list())
+
+
+# ---------------------------------------------------------------- funnel accounts
+
+
+def _funnel(
+    days_apart: float = 1,
+    locations: int = 4,
+    kept: bool = False,
+    kind: str = "individual",
+) -> GraphContext:
+    """Cash paid into F at `locations` branches, `days_apart` days apart, 2,500 each; most of it
+    wired to BEN abroad the day after the last deposit (unless `kept`), a little to a friend."""
+    rows = [
+        t(
+            f"D{i}",
+            24 * days_apart * i,
+            f"CASH:BR{i}",
+            "F",
+            2500,
+            "cash_deposit",
+            location_id=f"BR{i}",
+        )
+        for i in range(locations)
+    ]
+    last = 24 * days_apart * (locations - 1)
+    if not kept:
+        rows.append(
+            t("WIRE", last + 20, "F", "BEN", 2300 * locations, src_country="US", dst_country="MX")
+        )
+        rows.append(t("TIP", last + 21, "F", "PAL", 300, "p2p"))
+    return context(rows, [a("F", kind=kind)])
+
+
+def test_funnel_names_the_account_and_its_beneficiary() -> None:
+    hits = find(_funnel(), "funnel")
+    check_shape(hits)
+    assert roles(hits) == {"F": "funnel", "BEN": "beneficiary"}  # PAL took under a tenth
+    ev = evidence(hits)
+    assert (ev["n_deposits"], ev["n_locations"], ev["cash_amount"]) == (4, 4, 10000.0)
+    assert ev["flow_through"] == 0.95 and ev["funnel"] == "F"
+    assert hits["txn_ids"][0].to_list() == ["D0", "D1", "D2", "D3", "WIRE", "TIP"]
+
+
+def test_funnel_near_misses() -> None:
+    assert find(_funnel(locations=2), "funnel").is_empty()  # one or two branches
+    assert find(_funnel(kept=True), "funnel").is_empty()  # the cash stays: savings
+    assert find(_funnel(kind="business"), "funnel").is_empty()  # a shop's takings
+    assert not find(_funnel(kind="business"), "funnel", {"business_accounts": 1}).is_empty()
+    assert find(_funnel(days_apart=3), "funnel").is_empty()  # over nine days
+    bare = _funnel()
+    bare.transactions = bare.transactions.with_columns(pl.lit(None, pl.String).alias("location_id"))
+    assert find(bare, "funnel").is_empty()  # no locations in the data
+
+
+def test_funnel_window_rolls_across_calendar_weeks() -> None:
+    """Deposits on days 5 to 8 fall into two tumbling weeks (two each), but into one rolling
+    window: the funnel is found whole."""
+    ctx = _funnel(days_apart=1)
+    shifted = ctx.transactions.with_columns(pl.col("ts") + timedelta(days=5))
+    hits = find(GraphContext(shifted, ctx.accounts, pl.DataFrame(), ctx.signals), "funnel")
+    assert evidence(hits)["n_deposits"] == 4
+
+
+# ---------------------------------------------------------------- structuring over accounts
+
+
+def _structurer(
+    days_apart: float = 1, same_party: bool = True, amount: float = 9500
+) -> GraphContext:
+    """Four deposits just under 10,000, `days_apart` apart, alternating between two accounts
+    of one person (two each: under the account rule's three)."""
+    rows = [
+        t(
+            f"S{i}",
+            24 * days_apart * i,
+            "CASH:BR1",
+            f"A{i % 2}",
+            amount,
+            "cash_deposit",
+            location_id="BR1",
+        )
+        for i in range(4)
+    ]
+    accounts = [a("A0", party="P1"), a("A1", party="P1" if same_party else "P2")]
+    return context(rows, accounts)
+
+
+def test_party_structuring_found_over_two_accounts() -> None:
+    hits = find(_structurer(), "party_structuring")
+    check_shape(hits)
+    assert roles(hits) == {"A0": "depositor", "A1": "depositor"}
+    ev = evidence(hits)
+    assert (ev["n_deposits"], ev["n_accounts"], ev["total_amount"]) == (4, 2, 38000.0)
+    assert ev["party"] == "P1" and ev["max_amount"] == 9500.0
+
+
+def test_party_structuring_near_misses() -> None:
+    assert find(_structurer(same_party=False), "party_structuring").is_empty()  # two people
+    assert find(_structurer(amount=7000), "party_structuring").is_empty()  # not near 10,000
+    assert find(_structurer(amount=10_000), "party_structuring").is_empty()  # reported
+    assert find(_structurer(days_apart=4), "party_structuring").is_empty()  # over 12 days
+    one = _structurer(same_party=False)
+    solo = find(one, "party_structuring", {"min_accounts": 1, "min_deposits": 2})
+    assert set(solo["instance"].unique()) and set(solo["account_id"]) == {"A0", "A1"}

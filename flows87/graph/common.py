@@ -189,3 +189,108 @@ def components(edges: pl.DataFrame) -> pl.DataFrame:
     )
     _, labels = connected_components(adjacency, directed=False)
     return index.select("node", pl.Series("component", labels, dtype=pl.Int64))
+
+
+def busiest_windows(
+    legs: pl.DataFrame, by: str, item: str, window: timedelta, k: int
+) -> pl.DataFrame:
+    """For each `by` group, the end (`anchor`) of the window (anchor - window, anchor], anchored
+    at one of its rows' `ts`, holding the most distinct `item`s, when at least `k`; the earliest
+    such end on ties. Columns `by`, `anchor`.
+
+    The same as a rolling distinct count per row (`rolling(...).agg(n_unique)`, whose cost grows
+    with the rows in each window, so quadratically for a payroll run of thousands of payees on
+    one day), but linear after a sort: an item counts at time t when one of its rows falls in
+    (t - window, t], that is when t lies in the union of the intervals [ts, ts + window) of its
+    rows. Each union of overlapping intervals adds one at its start and removes one at its end;
+    a running sum of these steps, read at every row's time, is the distinct count there.
+    """
+    pairs = legs.select(by, item, "ts").unique().sort(by, item, "ts")
+    # Sorted rows, so "the row before" is the item's previous row unless the group changed;
+    # global running sums replace per-group ones (each group's steps sum to zero).
+    new_item = (pl.col(by) != pl.col(by).shift()) | (pl.col(item) != pl.col(item).shift())
+    gap = pl.col("ts") >= pl.col("ts").shift() + window
+    runs = (
+        pairs.with_columns(new_item.fill_null(True).alias("new"))
+        .with_columns((pl.col("new") | gap.fill_null(True)).cum_sum().alias("run"))
+        .group_by("run")
+        .agg(
+            pl.col(by).first(), pl.col("ts").min().alias("start"), pl.col("ts").max().alias("last")
+        )
+    )
+    steps = pl.concat(
+        [
+            runs.select(by, pl.col("start").alias("ts"), pl.lit(1, pl.Int64).alias("step")),
+            runs.select(
+                by, (pl.col("last") + window).alias("ts"), pl.lit(-1, pl.Int64).alias("step")
+            ),
+            pairs.select(by, "ts", pl.lit(0, pl.Int64).alias("step")),
+        ]
+    )
+    counts = (
+        steps.group_by(by, "ts")
+        .agg(pl.col("step").sum())
+        .sort(by, "ts")
+        .with_columns(pl.col("step").cum_sum().alias("n"))
+    )
+    at_rows = counts.join(pairs.select(by, "ts").unique(), on=[by, "ts"], how="semi")
+    return (
+        at_rows.filter(pl.col("n") >= k)
+        .sort([by, "n", "ts"], descending=[False, True, False])
+        .unique(by, keep="first", maintain_order=True)
+        .select(by, pl.col("ts").alias("anchor"))
+    )
+
+
+ABROAD = (
+    pl.col("src_country").is_not_null()
+    & pl.col("dst_country").is_not_null()
+    & (pl.col("src_country") != pl.col("dst_country"))
+)
+"""A transaction that crosses a border (false when either country is unknown)."""
+
+
+def ends_abroad(
+    ctx: GraphContext,
+    members: pl.DataFrame,
+    spans: pl.DataFrame,
+    lag: timedelta,
+    min_share: float,
+    *,
+    outward: bool,
+) -> pl.DataFrame:
+    """The accounts abroad at the far end of an instance's money: instance, txn_id, ts,
+    account_id, role.
+
+    `members` (instance, account_id) are the instance's accounts and `spans` (instance, first,
+    last, amount) its time span and amount. Outward, the transfers abroad from a member to an
+    outsider between `first` and `last + lag` (role "beneficiary"); inward, the transfers from
+    abroad to a member between `first - lag` and `last` (role "funder"). An outsider counts when
+    its transfers add up to `min_share` of the instance's amount. A money trail that leaves the
+    country (or arrives from abroad) just before or after a mule pattern is its other end: the
+    controller or the final beneficiary (FATF/APG 2018; Egmont); a domestic counterparty may
+    just as well be a victim, a landlord or an employer, and is left out.
+    """
+    member, other = ("src", "dst") if outward else ("dst", "src")
+    legs = (
+        transfers(ctx)
+        .filter(ABROAD)
+        .join(members.rename({"account_id": member}), on=member)
+        .join(members.rename({"account_id": other}), on=["instance", other], how="anti")
+        .join(spans, on="instance")
+    )
+    if outward:
+        legs = legs.filter(pl.col("ts") >= pl.col("first"), pl.col("ts") <= pl.col("last") + lag)
+    else:
+        legs = legs.filter(pl.col("ts") >= pl.col("first") - lag, pl.col("ts") <= pl.col("last"))
+    return (
+        legs.filter(pl.col("amt").sum().over("instance", other) >= min_share * pl.col("amount"))
+        .sort("instance", "ts", "txn_id")
+        .select(
+            "instance",
+            "txn_id",
+            "ts",
+            pl.col(other).alias("account_id"),
+            pl.lit("beneficiary" if outward else "funder").alias("role"),
+        )
+    )

@@ -1,12 +1,20 @@
 """Fan-in and fan-out: one hub and the many accounts it collects from or pays out to in a short window.
 
 The hub alone is what an account rule sees; the pattern also names the spokes, so a case about
-the hub can show (and an evaluation can count) the mules on the other side. Card payments are
-left out (a merchant's sales are a fan-in by nature). Business hubs (a company's customers and
-payroll are fans by nature) count only with `business_hubs` 1, and then only cash withdrawals
-and transfers abroad count as the money passing through (a front company cashing out). A collection only counts when the money flows through the hub: what a
-fan-in gathered leaves again within days, what a fan-out spreads arrived just before. A landlord
-collecting rent on the first of the month keeps it; a collector for a network does not.
+the hub can show (and an evaluation can count) the mules on the other side, and the account
+abroad at the far end of the flow when there is one (where a collection was wired, who funded
+a payout). Card payments are left out (a merchant's sales are a fan-in by nature).
+
+A collection only counts when the money flows through the hub: what a fan-in gathered leaves
+again within days, what a fan-out spreads arrived just before. A landlord collecting rent on the
+first of the month keeps it; a collector for a network does not. Business hubs (a company's
+customers and payroll are fans by nature) count only with `business_hubs` 1, and then only
+cash and transfers from or to abroad count as the money passing through (a front company
+cashing out, or paying out cash it just placed); a business's fan-out counts only its payments
+that the receivers withdrew in cash at once, as mules do and employees do not.
+
+The busiest window of each hub is found with a running count over interval ends
+(`common.busiest_windows`), linear after a sort even for a payroll run of thousands.
 """
 
 from __future__ import annotations
@@ -14,9 +22,13 @@ from __future__ import annotations
 import polars as pl
 
 from flows87.graph.common import (
+    ABROAD,
+    CASH_CHANNELS,
     GraphContext,
+    busiest_windows,
     days,
     empty_hits,
+    ends_abroad,
     finish,
     span_facts,
     transfers,
@@ -34,18 +46,13 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
     legs = transfers(ctx, p["min_amount"]).filter(pl.col("channel") != "card")
     if not p["business_hubs"]:
         legs = legs.join(businesses, on=hub, how="anti")
+    elif not inbound:
+        legs = _cashed_out_if_business(ctx, legs, businesses, p)
     wide = legs.group_by(hub).agg(pl.col(spoke).n_unique().alias("n")).filter(pl.col("n") >= k)
     legs = legs.join(wide.select(hub), on=hub, how="semi").sort(hub, "ts")
     if legs.is_empty():
         return empty_hits()
-    best = (
-        legs.rolling(index_column="ts", period=window, group_by=hub)
-        .agg(pl.col(spoke).n_unique().alias("n"))
-        .filter(pl.col("n") >= k)
-        .sort([hub, "n", "ts"], descending=[False, True, False])
-        .unique(hub, keep="first", maintain_order=True)
-        .select(hub, pl.col("ts").alias("anchor"))
-    )
+    best = busiest_windows(legs, hub, spoke, window, k)
     if best.is_empty():
         return empty_hits()
     got = legs.join(best, on=hub).filter(
@@ -59,7 +66,24 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
     got = _flowing_through(ctx, got, hub, p, inbound=inbound)
     if got.is_empty():
         return empty_hits()
-    facts = txn_lists(got).join(
+    # The other end of the flow, when abroad: where the collection went (fan-in), who funded
+    # the payout (fan-out).
+    ends = ends_abroad(
+        ctx,
+        got.select("instance", pl.col(hub).alias("account_id")).unique(),
+        got.group_by("instance").agg(
+            pl.col("ts").min().alias("first"),
+            pl.col("ts").max().alias("last"),
+            pl.col("amt").sum().alias("amount"),
+        ),
+        days(p["flow_days"]),
+        p["min_source_share"],
+        outward=inbound,
+    )
+    legs = pl.concat(
+        [got.select("instance", "txn_id", "ts"), ends.select("instance", "txn_id", "ts")]
+    )
+    facts = txn_lists(legs).join(
         got.group_by("instance").agg(
             pl.col(spoke).n_unique().alias("n_counterparties"),
             pl.len().alias("n_transfers"),
@@ -78,9 +102,38 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
                 pl.col(spoke).alias("account_id"),
                 pl.lit("sender" if inbound else "receiver").alias("role"),
             ),
+            ends.select("instance", "account_id", "role"),
         ]
     )
     return finish(members, facts)
+
+
+def _cashed_out_if_business(
+    ctx: GraphContext, legs: pl.DataFrame, businesses: pl.DataFrame, p: dict[str, float]
+) -> pl.DataFrame:
+    """A business's payments to individuals are mostly wages: of a business hub's payments of at
+    least `min_business_amount`, keep those the receiver took out in cash (at least
+    `min_cash_out` of the amount within `flow_days`), as mules paid by a front company do;
+    wages are spent over weeks."""
+    others = legs.join(businesses, on="src", how="anti")
+    firm = legs.join(businesses, on="src", how="semi").filter(
+        pl.col("amt") >= p["min_business_amount"]
+    )
+    if firm.is_empty():
+        return others
+    lag = days(p["flow_days"])
+    cash = ctx.transactions.filter(pl.col("channel") == "cash_withdrawal").select(
+        pl.col("src_account").alias("dst"), pl.col("ts").alias("cash_ts"), "amount_base"
+    )
+    cashed = (
+        firm.select("txn_id", "dst", "ts", "amt")
+        .join(cash.join(firm.select("dst").unique(), on="dst", how="semi"), on="dst")
+        .filter(pl.col("cash_ts") >= pl.col("ts"), pl.col("cash_ts") <= pl.col("ts") + lag)
+        .group_by("txn_id", "amt")
+        .agg(pl.col("amount_base").sum().alias("cash"))
+        .filter(pl.col("cash") >= p["min_cash_out"] * pl.col("amt"))
+    )
+    return pl.concat([others, firm.join(cashed.select("txn_id"), on="txn_id", how="semi")])
 
 
 def _flowing_through(
@@ -98,12 +151,9 @@ def _flowing_through(
         pl.col("account_id").alias(hub)
     )
     # A business's money always flows on to suppliers and staff; for a business hub only cash
-    # and money sent abroad count as passing through (collected, then taken out of reach).
-    out_of_reach = (pl.col("channel") == "cash_withdrawal") | (
-        pl.col("src_country").is_not_null()
-        & pl.col("dst_country").is_not_null()
-        & (pl.col("src_country") != pl.col("dst_country"))
-    )
+    # and money from or to abroad count as passing through: taken out of reach in cash or
+    # abroad (fan-in), or placed in cash or brought from abroad just before (fan-out).
+    out_of_reach = pl.col("channel").is_in(CASH_CHANNELS) | ABROAD
     moves = (
         ctx.transactions.select(
             pl.col(side).alias(hub), "ts", "amount_base", out_of_reach.alias("out")

@@ -26,6 +26,7 @@ from flows87.graph.common import (
     components,
     days,
     empty_hits,
+    ends_abroad,
     finish,
     has_data,
     party_of,
@@ -187,8 +188,27 @@ def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     stats = pl.concat([_density(f) for f in frames if not f.is_empty()]).join(
         txns.select("group", "instance").unique(), on="group"
     )
+    ring = txns.select("instance", pl.col("src").alias("account_id")).vstack(
+        txns.select("instance", pl.col("dst").alias("account_id"))
+    )
+    spans = txns.group_by("instance").agg(
+        pl.col("ts").min().alias("first"),
+        pl.col("ts").max().alias("last"),
+        pl.col("amt").sum().alias("amount"),
+    )
+    # The ring's money from abroad just before and abroad just after: its other ends.
+    ends = pl.concat(
+        [
+            ends_abroad(
+                ctx, ring.unique(), spans, days(p["flow_days"]), p["min_abroad_share"], outward=o
+            )
+            for o in (False, True)
+        ]
+    )
     facts = (
-        txn_lists(txns)
+        txn_lists(
+            pl.concat([txns.select("instance", "txn_id", "ts"), ends.drop("account_id", "role")])
+        )
         .join(
             stats.select(
                 "instance",
@@ -223,7 +243,7 @@ def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .sort("instance", pl.col("r").is_not_null(), "account_id")
         .select("instance", "account_id", "role")
     )
-    return finish(members, facts)
+    return finish(pl.concat([members, ends.select("instance", "account_id", "role")]), facts)
 
 
 def _withdrawals(ctx: GraphContext) -> pl.DataFrame:

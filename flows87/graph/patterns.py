@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows87.errors import ConfigError
-from flows87.graph import corridors, fans, flows, hubs, identity, labour, mules
+from flows87.graph import cash, corridors, fans, flows, hubs, identity, labour, mules
 from flows87.graph.common import HIT_SCHEMA, GraphContext, empty_hits
 
 __all__ = ["HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
@@ -113,13 +113,16 @@ _ALL = (
     Pattern(
         "mule_network",
         "A dense group of new accounts sending money to each other many-to-many "
-        "(a money-mule network) and moving at least `min_amount` in all.",
+        "(a money-mule network) and moving at least `min_amount` in all; also names the "
+        "accounts abroad that funded it just before or received its money just after.",
         {
             "max_age_days": 90,
             "min_senders": 3,
             "min_receivers": 3,
             "min_density": 0.5,
             "min_amount": 5000,
+            "flow_days": 3,
+            "min_abroad_share": 0.1,
         },
         mules.mule_network,
     ),
@@ -157,7 +160,8 @@ _ALL = (
     Pattern(
         "fan_in",
         "Many distinct accounts transferring money to one (non-business) account within days, "
-        "which sends most of it on soon after; card sales left out. Names the hub and every sender.",
+        "which sends most of it on soon after; card sales left out. Names the hub, every sender "
+        "and the beneficiary abroad, if any.",
         {
             "min_counterparties": 6,
             "window_days": 2,
@@ -165,20 +169,26 @@ _ALL = (
             "min_flow_through": 0.7,
             "flow_days": 3,
             "business_hubs": 1,
+            "min_source_share": 0.3,
         },
         hubs.fan_in,
     ),
     Pattern(
         "fan_out",
-        "One (non-business) account, funded just before, transferring money to many distinct "
-        "accounts within days; payroll left out. Names the hub and every receiver.",
+        "One account, funded just before, transferring money to many distinct accounts within "
+        "days; a business hub only with cash or money from abroad just before and receivers "
+        "who withdraw it in cash (payroll left out). Names the hub, every receiver and the "
+        "funder abroad, if any.",
         {
             "min_counterparties": 6,
             "window_days": 2,
-            "min_amount": 500,
+            "min_amount": 200,
             "min_flow_through": 0.7,
             "flow_days": 3,
             "business_hubs": 1,
+            "min_source_share": 0.3,
+            "min_cash_out": 0.8,
+            "min_business_amount": 500,
         },
         hubs.fan_out,
     ),
@@ -190,7 +200,7 @@ _ALL = (
         "corridor_beneficiaries",
         "The beneficiaries abroad of the small transfers of accounts that rules flagged for "
         "frequent low-value payments to high-risk corridors (the facilitators on the other side).",
-        {"min_payments": 2, "max_amount": 150, "min_sender_score": 1.0},
+        {"min_payments": 1, "max_amount": 150, "min_sender_score": 1.0},
         corridors.corridor_beneficiaries,
     ),
     Pattern(
@@ -205,6 +215,41 @@ _ALL = (
             "max_group": 50,
         },
         identity.common_payee,
+    ),
+)
+
+_ALL = (
+    *_ALL,
+    Pattern(
+        "funnel",
+        "Cash paid into one (non-business) account at several places within days, most of it "
+        "leaving again within hours (a funnel account); names the account and the beneficiaries "
+        "of its outgoing transfers.",
+        {
+            "window_days": 7,
+            "min_locations": 3,
+            "min_deposits": 3,
+            "min_amount": 5000,
+            "flow_hours": 48,
+            "min_flow_through": 0.7,
+            "min_beneficiary_share": 0.1,
+            "business_accounts": 0,
+        },
+        cash.funnel,
+    ),
+    Pattern(
+        "party_structuring",
+        "Cash deposits just under the reporting threshold into the accounts of one party, "
+        "several within days (rolling window), over two or more of its accounts; names every "
+        "account that took one.",
+        {
+            "threshold": 10_000,
+            "band": 0.1,
+            "min_deposits": 3,
+            "min_accounts": 2,
+            "window_days": 7,
+        },
+        cash.party_structuring,
     ),
 )
 
