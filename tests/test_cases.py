@@ -140,3 +140,25 @@ def test_transfer_links_need_a_common_typology() -> None:
     tx = transactions([("a", "b", 100), ("a", "c", 100)])
     pairs = links(signals, tx)
     assert pairs.select("a", "b").rows() == [("a", "c")]
+
+
+def test_of_equally_risky_accounts_the_one_with_more_red_flags_anchors_the_case() -> None:
+    # "a" sorts first, but "b" carries two red flags to its one
+    signals = pl.DataFrame(
+        [
+            sig("graph", "hub", "a", "network", 0.9, ["fan_in"], "hub:1"),
+            sig("graph", "hub", "b", "network", 0.9, ["fan_in"], "hub:1"),
+            sig("rule", "hotels", "b", "behaviour", 0.5, ["fan_in"]),
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
+    tx = transactions([("a", "b", 100)])
+    pairs = links(signals, tx)
+    # equal risk, both eligible: only the tie-break decides
+    risk = account_risk(signals, pairs, SETTINGS).with_columns(
+        pl.lit(0.9).alias("risk_score"), pl.lit(True).alias("eligible")
+    )
+    assert dict(zip(risk["account_id"], risk["n_signals"], strict=True)) == {"a": 1, "b": 2}
+    built = build(risk, signals, pairs, tx, SETTINGS)
+    assert built.cases.height == 1
+    assert built.cases.row(0, named=True)["anchor_account"] == "b"

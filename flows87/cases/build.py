@@ -142,6 +142,7 @@ def build(
             pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String}),
         )
     risk_of = dict(zip(risk["account_id"], risk["risk_score"], strict=True))
+    signals_of = dict(zip(risk["account_id"], risk["n_signals"], strict=True))
     groups = _groups(eligible["account_id"].to_list(), pairs, settings)
     for member, idx in sorted(_attach(groups, pairs, risk_of).items()):
         groups[idx].append(member)
@@ -164,7 +165,8 @@ def build(
     inside = _edges_by_group(groups, edges)
     rows, members = [], []
     for gi, accounts in enumerate(groups):  # one iteration per case
-        ordered = sorted(accounts, key=lambda a: (-risk_of[a], a))
+        # riskiest first; of equally risky accounts the one with more red flags anchors the case
+        ordered = sorted(accounts, key=lambda a: (-risk_of[a], -signals_of.get(a, 0), a))
         anchor = ordered[0]
         cid = case_id(anchor)
         idx = [i for a in ordered for i in by_account.get(a, ())]
