@@ -16,9 +16,11 @@ import `flows87.quality` for its types should not pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,6 +50,20 @@ def import_gx() -> ModuleType:
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return gx
+
+
+def import_gx_in_background() -> threading.Thread:
+    """Start importing great_expectations (about 2.5 s of Python) on a thread, so that it
+    overlaps the input's parsing, which polars does on its own threads without the GIL. Join
+    the thread before the first gate; a failed import raises again, with its message, there."""
+    thread = threading.Thread(target=_import_quietly, name="import-great-expectations", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_quietly() -> None:
+    with contextlib.suppress(Exception):  # the gate's own import reports the error
+        import_gx()
 
 
 def suite_path(suite: str, suites_dir: str | Path | None = None) -> Path:

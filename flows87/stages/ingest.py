@@ -20,6 +20,7 @@ from flows87 import ingest as readers
 from flows87 import quality
 from flows87.errors import InputError
 from flows87.io import read_json, write_json, write_parquet
+from flows87.quality.suites import import_gx_in_background
 from flows87.runinfo import StageRecord, fingerprint, stage
 from flows87.stages.config import RunConfig
 
@@ -132,7 +133,9 @@ def gate_raw(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, 
     """The raw gate alone (an Airflow task), on the staged input."""
     config = config or RunConfig()
     run_dir = Path(run_dir)
+    importing = import_gx_in_background()
     raw = load_raw(run_dir)
+    importing.join()
     with stage(run_dir, "gate_raw", config.interval_params()) as rec:
         return _gate(raw, run_dir, config, rec, _noop)
 
@@ -149,8 +152,10 @@ def ingest(
     params = {"source": str(source), "format": config.format, **config.interval_params()}
     with stage(run_dir, "ingest", params) as rec:
         progress("reading input")
+        importing = import_gx_in_background()
         with rec.step("read"):
             raw = read_input(source, config)
+        importing.join()
         rec.params["format"] = raw.format
         rec.extra.update(raw.info)
         return _gate(raw, run_dir, config, rec, progress)
