@@ -13,13 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 import networkx as nx
-import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from flows87.cases.scoring import ScoringSettings
 from flows87.graph.analysis import edge_table, pagerank
+from flows87.graph.common import components
 
 MAX_CASE_TXNS = 2000
 
@@ -58,8 +56,9 @@ def case_id(anchor: str) -> str:
 def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings) -> list[list[str]]:
     """Connected groups of eligible accounts; too large ones split into Louvain communities.
 
-    The components come from scipy on integer codes (networkx needs a second per edge on
-    300k pattern pairs); only a component too large to review becomes a networkx graph."""
+    The components come from scipy (`graph.common.components`; networkx needs seconds to build
+    a graph of 300k pattern pairs); only a component too large to review becomes a networkx
+    graph."""
     nodes = sorted(set(eligible))
     keep = pl.Series(nodes, dtype=pl.String).implode()
     inside = (
@@ -68,15 +67,12 @@ def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings)
         .unique()
         .sort("a", "b")
     )  # each edge once as (a, b), a <= b, sorted
+    linked = components(inside.select(pl.col("a").alias("u"), pl.col("b").alias("v")))
+    component_of = dict(zip(linked["node"].to_list(), linked["component"].to_list(), strict=True))
+    members: dict[int | str, list[str]] = {}
+    for account in nodes:  # sorted, so each group's accounts are too
+        members.setdefault(component_of.get(account, account), []).append(account)
     edges = list(zip(inside["a"].to_list(), inside["b"].to_list(), strict=True))
-    code = {a: i for i, a in enumerate(nodes)}
-    rows = np.fromiter((code[a] for a, _ in edges), dtype=np.int64, count=len(edges))
-    cols = np.fromiter((code[b] for _, b in edges), dtype=np.int64, count=len(edges))
-    adjacency = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(len(nodes), len(nodes)))
-    _, label = connected_components(adjacency, directed=False)
-    members: dict[int, list[str]] = {}
-    for account, comp in zip(nodes, label.tolist(), strict=True):
-        members.setdefault(comp, []).append(account)  # sorted, as `nodes` is
     groups: list[list[str]] = []
     for comp in members.values():
         if len(comp) <= settings.max_case_accounts:
