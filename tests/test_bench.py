@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
-from flows87.bench import bench, split_time
+from flows87.bench import bench, split_time, tune_interval
 from flows87.bench import gfp as gfp_mod
 from flows87.bench.metrics import average_precision, ranking_metrics, threshold_at
 from flows87.cli import main
@@ -20,6 +21,7 @@ from flows87.io import write_parquet
 from flows87.synth import generate
 
 HAS_GFP = gfp_mod.available()
+PATTERNS = "fan,degree,temp-cycle"  # not the defaults: the report must say what GFP computed
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +33,50 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "data"
 
 
+def stand_in_baseline(
+    train_tx: Path,
+    test_tx: Path,
+    budget: float,
+    seed: int = 0,
+    since: datetime | None = None,
+    patterns: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """What gfp.run_baseline returns, without snapml: each account's transaction count."""
+    tx = pl.read_parquet(test_tx)
+    counts = (
+        pl.concat([tx["src_account"], tx["dst_account"]]).value_counts(name="n").sort("src_account")
+    )
+    return {
+        "account_id": counts["src_account"].to_list(),
+        "score": counts["n"].cast(pl.Float64).to_list(),
+        "threshold": float(counts["n"].max()),
+        "seconds": {"gfp": 0.5},
+        "transactions": tx.height,
+        "train_seconds": {"gfp": 0.5},
+        "features": 3,
+        "train_transactions": pl.read_parquet(train_tx).filter(pl.col("ts") >= since).height,
+    }
+
+
 @pytest.fixture(scope="module")
 def report(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The bench with GFP computing PATTERNS (a stand-in for snapml when it is absent)."""
     out = tmp_path_factory.mktemp("bench-out")
-    doc = bench(
-        data_dir,
-        out,
-        split=0.7,
-        budget=0.05,
-        gfp=HAS_GFP,
-        sweep_n=3,
-        seed=1,
-        sweep_params=["ml_cycle.min_ratio", "detectors.contamination"],
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        if not HAS_GFP:
+            mp.setattr(gfp_mod, "check", lambda: None)
+            mp.setattr(gfp_mod, "run_baseline", stand_in_baseline)
+        doc = bench(
+            data_dir,
+            out,
+            split=0.7,
+            budget=0.05,
+            gfp=True,
+            gfp_patterns=PATTERNS,
+            sweep_n=3,
+            seed=1,
+            sweep_params=["ml_cycle.min_ratio", "detectors.contamination"],
+        )
     return out, doc
 
 
@@ -99,19 +132,21 @@ def test_bench_report_honours_the_split(report: tuple[Path, dict], data_dir: Pat
     out, doc = report
     assert (out / "bench.json").exists() and (out / "bench.md").exists()
     cut = datetime.fromisoformat(doc["interval"]["cut"])
+    since = datetime.fromisoformat(doc["periods"]["tune"]["start"])
     tune_tx = pl.read_parquet(out / "tune_run" / "transactions.parquet")
     test_tx = pl.read_parquet(out / "report_run" / "transactions.parquet")
-    assert tune_tx["ts"].max() < cut <= test_tx["ts"].min()
+    assert since <= tune_tx["ts"].min() and tune_tx["ts"].max() < cut <= test_tx["ts"].min()
     source = pl.read_parquet(data_dir / "transactions.parquet")
-    assert tune_tx.height + test_tx.height == source.height
-    # tuning read the labels of accounts active before the cut, and only those
+    assert tune_tx.height + test_tx.height == source.filter(pl.col("ts") >= since).height
+    # tuning read the labels of accounts active in the tuning period, and only those
     used = pl.read_parquet(out / "tune" / "labels_used.parquet")
-    before = source.filter(pl.col("ts") < cut)
+    before = source.filter(pl.col("ts").is_between(since, cut, closed="left"))
     active_before = set(before["src_account"]) | set(before["dst_account"])
     assert set(used["account_id"]) == active_before
     only_later = (set(test_tx["src_account"]) | set(test_tx["dst_account"])) - active_before
     assert only_later and not (only_later & set(used["account_id"]))
     tune_run = json.loads((out / "tune_run" / "run.json").read_text())
+    assert datetime.fromisoformat(tune_run["params"]["interval_start"]) == since
     assert datetime.fromisoformat(tune_run["params"]["interval_end"]) == cut
     # the report: detection metrics and throughput per stage of the report run
     f87 = doc["methods"]["flows87"]
@@ -127,6 +162,67 @@ def test_bench_report_honours_the_split(report: tuple[Path, dict], data_dir: Pat
     assert "| flows87 |" in text and "transactions/s" in text
 
 
+def test_tuning_period_is_as_long_as_the_report_period(report: tuple[Path, dict]) -> None:
+    out, doc = report
+    p = doc["periods"]
+    tune = {k: datetime.fromisoformat(v) for k, v in p["tune"].items() if k != "days"}
+    rep = {k: datetime.fromisoformat(v) for k, v in p["report"].items() if k != "days"}
+    assert p["tune_on"] == "report-length" and p["equal_length"] is True
+    # 14 days cut at day 10 (0.7, at midnight): report on the last 5 days, tune on the 5 before
+    assert tune["end"] == rep["start"] == datetime.fromisoformat(doc["interval"]["cut"])
+    assert rep["end"] - rep["start"] == tune["end"] - tune["start"] == timedelta(days=5)
+    assert p["tune"]["days"] == p["report"]["days"] == 5
+    assert tune["start"] > datetime.fromisoformat(doc["interval"]["start"])  # not all before
+    assert doc["tune"]["interval"] == [p["tune"]["start"], p["tune"]["end"]]
+    text = (out / "bench.md").read_text()
+    assert f"Tuned on [{p['tune']['start']}, {p['tune']['end']}) (5 days" in text
+    assert f"reported on [{p['report']['start']}, {p['report']['end']}) (5 days" in text
+    # the old behaviour on request, and an input with less time before the cut than after
+    start, cut, end = (datetime(2026, 1, d, tzinfo=UTC) for d in (1, 10, 15))
+    assert tune_interval(start, cut, end) == (datetime(2026, 1, 5, tzinfo=UTC), cut)
+    assert tune_interval(start, cut, end, "all") == (start, cut)
+    short_cut = datetime(2026, 1, 3, tzinfo=UTC)
+    assert tune_interval(start, short_cut, end) == (start, short_cut)
+    with pytest.raises(InputError, match="tuning period"):
+        tune_interval(start, cut, end, "half")
+
+
+def test_gfp_pattern_choice_is_recorded(report: tuple[Path, dict]) -> None:
+    out, doc = report
+    g = doc["methods"]["gfp+iforest"]
+    assert g["gfp"]["patterns"] == ["fan", "degree", "temp-cycle"]
+    assert g["gfp"]["off"] == ["scatter-gather", "lc-cycle", "vertex-stats"]
+    assert g["gfp"]["windows_days"] == {"fan": 1, "degree": 1, "temp-cycle": 10}
+    saved = json.loads((out / "bench.json").read_text())["methods"]["gfp+iforest"]["gfp"]
+    assert saved == g["gfp"]
+    text = (out / "bench.md").read_text()
+    assert "| gfp+iforest (fan, degree, temp-cycle) |" in text
+    assert (
+        "GFP computed: fan in/out (1 d), degree in/out (1 d), temporal cycles (10 d); off: "
+        "scatter-gather, length-constrained cycles, vertex statistics" in text
+    )
+    # the defaults leave the cycles out; what GFP is asked for follows the choice
+    assert gfp_mod.parse_patterns(None) == ("fan", "degree", "scatter-gather", "vertex-stats")
+    default = gfp_mod.gfp_params(2)
+    assert not default["temp-cycle"] and not default["lc-cycle"] and default["vertex_stats"]
+    assert default["time_window"] == 5 * gfp_mod.DAY
+    chosen = gfp_mod.gfp_params(2, gfp_mod.parse_patterns(PATTERNS))
+    on = [k for k in ("fan", "degree", "scatter-gather", "temp-cycle", "lc-cycle") if chosen[k]]
+    assert on == ["fan", "degree", "temp-cycle"] and not chosen["vertex_stats"]
+    assert chosen["time_window"] == 10 * gfp_mod.DAY
+    assert gfp_mod.parse_patterns("all") == tuple(gfp_mod.WINDOWS)
+    assert gfp_mod.parse_patterns(" Temp_Cycle , default") == (
+        "fan",
+        "degree",
+        "scatter-gather",
+        "temp-cycle",
+        "vertex-stats",
+    )
+    for bad in ("fan,cycles", ",", []):
+        with pytest.raises(ConfigError):
+            gfp_mod.parse_patterns(bad)
+
+
 @pytest.mark.skipif(not HAS_GFP, reason="snapml (the bench extra) is not installed")
 def test_gfp_baseline_side_by_side(report: tuple[Path, dict]) -> None:
     out, doc = report
@@ -140,7 +236,8 @@ def test_gfp_baseline_side_by_side(report: tuple[Path, dict]) -> None:
     iv = {k: datetime.fromisoformat(v) for k, v in doc["interval"].items()}
     since = datetime.fromisoformat(g["throughput"]["fitted_from"])
     assert iv["start"] <= since < iv["cut"] and iv["cut"] - since == iv["end"] - iv["cut"]
-    assert "| gfp+iforest |" in (out / "bench.md").read_text()
+    assert g["throughput"]["fitted_transactions"] > 0
+    assert "| gfp+iforest (fan, degree, temp-cycle) |" in (out / "bench.md").read_text()
 
 
 def test_gfp_missing_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,3 +261,7 @@ def test_bench_command_refuses_missing_gfp(
     monkeypatch.setitem(sys.modules, "snapml", None)
     assert main(["bench", str(data_dir), "--gfp", "--out", str(tmp_path / "b")]) == 2
     assert not (tmp_path / "b" / "tune_run").exists()  # refused before any work
+    monkeypatch.setattr(gfp_mod, "check", lambda: None)  # as if snapml were there
+    args = ["bench", str(data_dir), "--gfp", "--gfp-patterns", "fan,cycles"]
+    assert main([*args, "--out", str(tmp_path / "c")]) == 2
+    assert not (tmp_path / "c" / "tune_run").exists()

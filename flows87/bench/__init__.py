@@ -1,14 +1,20 @@
 """`flows87 bench`: the pipeline on a labelled input with a time split, against a GFP baseline.
 
 The input's time range is cut at `split` (rounded down to midnight UTC when the range spans
-days): the pipeline runs on the early part (the tuning run) and on the later part (the report
-run), each a `flows87.run.run` with its interval selected from the same input. Tuning reads the
-tuning run only, and only the labels of accounts active in it: the score threshold that fills
-the alert budget, and with `sweep_n` a sweep of rule parameters whose chosen setting the report
-run then uses. The report run is measured against its labels: recall and precision at the
-budget, recall at the tuned threshold, PR-AUC of accounts_scored.risk_score, precision of the
-top cases, and transactions per second per stage. With `gfp`, IBM's Graph Feature Preprocessor
-features with an Isolation Forest go through the same split, population and budget.
+days): the report period runs from the cut to the end, and the tuning period is, by default
+(`tune_on="report-length"`), the period of the same length just before the cut (all of the
+time before the cut when that is shorter): risk scores and account aggregates depend on the
+length of the window they are computed over, so a threshold tuned on 7 days does not fill the
+same budget on 3. `tune_on="all"` tunes on everything before the cut (the old behaviour). The
+pipeline runs on each period (the tuning run and the report run), each a `flows87.run.run`
+with its interval selected from the same input; both intervals are in the report. Tuning reads
+the tuning run only, and only the labels of accounts active in it: the score threshold that
+fills the alert budget, and with `sweep_n` a sweep of rule parameters whose chosen setting the
+report run then uses. The report run is measured against its labels: recall and precision at
+the budget, recall at the tuned threshold, PR-AUC of accounts_scored.risk_score, precision of
+the top cases, and transactions per second per stage. With `gfp`, IBM's Graph Feature
+Preprocessor features (the `gfp_patterns` chosen, recorded in the report) with an Isolation
+Forest go through the same periods, population and budget.
 """
 
 from __future__ import annotations
@@ -29,7 +35,11 @@ from flows87.evaluate.metrics import case_metrics
 from flows87.io import write_json, write_parquet, write_text
 from flows87.stages.config import RunConfig
 
-__all__ = ["bench", "split_time", "markdown"]
+__all__ = ["TUNE_ON", "bench", "markdown", "split_time", "tune_interval"]
+
+TUNE_ON = ("report-length", "all")
+"""Which part of the time before the cut to tune on: the period as long as the report period
+just before the cut (the default), or all of it."""
 
 Say = Callable[[str], None]
 
@@ -75,6 +85,28 @@ def split_time(lo: datetime, hi: datetime, split: float) -> tuple[datetime, date
     if cut >= end:
         raise InputError("the input's time range is too short to split", hint=f"{lo} to {hi}")
     return start, cut, end
+
+
+def tune_interval(
+    start: datetime, cut: datetime, end: datetime, tune_on: str = "report-length"
+) -> tuple[datetime, datetime]:
+    """The tuning period [tune_start, cut): as long as the report period [cut, end) and just
+    before it (from `start` when the input has less before the cut), or all of [start, cut)."""
+    if tune_on == "all":
+        return start, cut
+    if tune_on != "report-length":
+        raise InputError(
+            f"unknown tuning period {tune_on!r}", field="tune_on", hint=" or ".join(TUNE_ON)
+        )
+    return max(start, cut - (end - cut)), cut
+
+
+def _period(lo: datetime, hi: datetime) -> dict[str, Any]:
+    return {
+        "start": lo.isoformat(),
+        "end": hi.isoformat(),
+        "days": round((hi - lo) / timedelta(days=1), 4),
+    }
 
 
 def _active(run_dir: Path) -> pl.DataFrame:
@@ -132,26 +164,49 @@ def bench(
     sweep_alert_rate: float = 0.02,
     seed: int = 0,
     top_cases: int = 100,
+    tune_on: str = "report-length",
+    gfp_patterns: str | list[str] | tuple[str, ...] | None = None,
     say: Say = _quiet,
 ) -> dict[str, Any]:
+    """`tune_on`: see TUNE_ON; `gfp_patterns`: what GFP computes (`gfp.parse_patterns`,
+    e.g. "fan,degree,scatter-gather,vertex-stats"; None: `gfp.DEFAULT_PATTERNS`)."""
     from flows87.run import run
     from flows87.sweep import SweepContext, sweep
     from flows87.sweep.patch import patched_settings
 
     if not 0 < budget < 1:
         raise InputError(f"the alert budget must be between 0 and 1, got {budget}")
+    if tune_on not in TUNE_ON:
+        raise InputError(
+            f"unknown tuning period {tune_on!r}", field="tune_on", hint=" or ".join(TUNE_ON)
+        )
+    patterns: tuple[str, ...] = ()
     if gfp:
         from flows87.bench import gfp as gfp_mod
 
+        patterns = gfp_mod.parse_patterns(gfp_patterns)
         gfp_mod.check()  # fail before hours of work when snapml is missing
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lo, hi, n_input = time_range(source, fmt)
-    start, cut, end = split_time(lo, hi, split)
+    first, cut, end = split_time(lo, hi, split)
+    start, _ = tune_interval(first, cut, end, tune_on)
+    periods = {
+        "tune_on": tune_on,
+        "tune": _period(start, cut),
+        "report": _period(cut, end),
+        "equal_length": (cut - start) == (end - cut),
+    }
     say(
-        f"input: {n_input:,} transactions from {lo} to {hi}; tune on [{start}, {cut}), "
-        f"report on [{cut}, {end})"
+        f"input: {n_input:,} transactions from {lo} to {hi}; tune on [{start}, {cut}) "
+        f"({periods['tune']['days']:g} days), report on [{cut}, {end}) "
+        f"({periods['report']['days']:g} days)"
     )
+    if tune_on == "report-length" and not periods["equal_length"]:
+        say(
+            "the tuning period is shorter than the report period: the input has less time "
+            "before the cut (raise --split)"
+        )
     base = {"format": fmt, "select_interval": True, "alert_budget": budget}
     if rules_dir:
         base["rules_dir"] = Path(rules_dir)
@@ -241,13 +296,16 @@ def bench(
     }
     if gfp:
         since = max(start, cut - (end - cut))  # as long as the report period
-        methods["gfp+iforest"] = _gfp(train_dir, test_dir, population, budget, seed, since, say)
+        methods["gfp+iforest"] = _gfp(
+            train_dir, test_dir, population, budget, seed, since, patterns, say
+        )
     doc = {
         "input": str(source),
         "format": fmt,
         "transactions": n_input,
         "split": split,
-        "interval": {"start": start.isoformat(), "cut": cut.isoformat(), "end": end.isoformat()},
+        "interval": {"start": first.isoformat(), "cut": cut.isoformat(), "end": end.isoformat()},
+        "periods": periods,
         "budget": budget,
         "tune": tune,
         "report_run": str(test_dir),
@@ -266,12 +324,20 @@ def _gfp(
     budget: float,
     seed: int,
     since: datetime,
+    patterns: tuple[str, ...],
     say: Say,
 ) -> dict[str, Any]:
     from flows87.bench import gfp
 
+    computed = gfp.describe(patterns)
+    say(f"GFP baseline computes {computed['text']}")
     res = gfp.run_baseline(
-        train_dir / "transactions.parquet", test_dir / "transactions.parquet", budget, seed, since
+        train_dir / "transactions.parquet",
+        test_dir / "transactions.parquet",
+        budget,
+        seed,
+        since,
+        patterns,
     )
     scores = pl.DataFrame(
         {"account_id": res["account_id"], "score": res["score"]},
@@ -287,6 +353,8 @@ def _gfp(
     n = res["transactions"]
     say(f"GFP baseline: {total:.1f} s on {n:,} transactions")
     return {
+        "label": f"gfp+iforest ({', '.join(patterns)})",
+        "gfp": computed,
         "metrics": metrics,
         "throughput": {
             "transactions": n,
@@ -297,6 +365,7 @@ def _gfp(
                 for k, v in secs.items()
             },
             "fitted_from": since.isoformat(),
+            "fitted_transactions": res.get("train_transactions"),
             "tuning_period_seconds": res["train_seconds"],
             "features": res["features"],
         },
@@ -313,25 +382,43 @@ def table(doc: dict[str, Any]) -> str:
     for name, m in doc["methods"].items():
         mm, th = m["metrics"], m["metrics"].get("threshold", {})
         lines.append(
-            f"| {name} | {mm['recall_at_budget']} | {mm['precision_at_budget']} | "
+            f"| {m.get('label', name)} | {mm['recall_at_budget']} | {mm['precision_at_budget']} | "
             f"{mm['pr_auc']} | {th.get('recall')} ({th.get('alert_rate')}) | "
             f"{m['throughput']['txn_per_s']:,} |"
         )
     return "\n".join(lines)
 
 
+def _gfp_lines(doc: dict[str, Any]) -> list[str]:
+    g = doc["methods"].get("gfp+iforest")
+    if not g or "gfp" not in g:
+        return []
+    n = g["throughput"].get("fitted_transactions")
+    return [
+        f"GFP computed: {g['gfp']['text']} (histogram bins {g['gfp']['bins']}). Its IForest "
+        f"was fitted on the {f'{n:,} ' if n else ''}transactions from "
+        f"{g['throughput']['fitted_from']} to the cut.",
+        "",
+    ]
+
+
 def markdown(doc: dict[str, Any]) -> str:
     f87 = doc["methods"]["flows87"]
     m = f87["metrics"]
-    iv = doc["interval"]
+    tune, rep = doc["periods"]["tune"], doc["periods"]["report"]
+    how = (
+        "as long as the report period, just before it"
+        if doc["periods"]["tune_on"] == "report-length"
+        else "all of the input before the report period"
+    )
     lines = [
         f"# Benchmark: {doc['input']}",
         "",
-        f"{doc['transactions']:,} transactions. Tuned on [{iv['start']}, {iv['cut']}) "
-        f"({doc['tune']['accounts']:,} accounts active then; their labels only), reported on "
-        f"[{iv['cut']}, {iv['end']}) ({m['accounts']:,} accounts active, "
-        f"{m['suspicious_accounts']:,} labelled suspicious). Alert budget {doc['budget']:.1%} "
-        "of the report period's active accounts.",
+        f"{doc['transactions']:,} transactions. Tuned on [{tune['start']}, {tune['end']}) "
+        f"({tune['days']:g} days, {how}; {doc['tune']['accounts']:,} accounts active then, "
+        f"their labels only), reported on [{rep['start']}, {rep['end']}) ({rep['days']:g} "
+        f"days; {m['accounts']:,} accounts active, {m['suspicious_accounts']:,} labelled "
+        f"suspicious). Alert budget {doc['budget']:.1%} of the report period's active accounts.",
         "",
         table(doc),
         "",
@@ -346,6 +433,7 @@ def markdown(doc: dict[str, Any]) -> str:
         )
         + ".",
         "",
+        *_gfp_lines(doc),
         "## Throughput of the report run, per stage",
         "",
         "| stage | seconds | transactions/s |",

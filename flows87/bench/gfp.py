@@ -14,6 +14,10 @@ zero, which would change flows87's own results (and breaks hypothesis) in the sa
 The detector is fitted on the end of the tuning period as long as the report period: account
 aggregates over 3 days and over 7 days are not alike (counts, maxima), and GFP's cycle search
 grows faster than the number of transactions over longer spans.
+
+Which patterns GFP computes is a choice (`parse_patterns`, `--gfp-patterns`): by default fan,
+degree, scatter-gather and vertex statistics, without the temporal cycles that kept a 5M run
+from finishing; `describe` says what was computed, for the report.
 """
 
 from __future__ import annotations
@@ -73,27 +77,98 @@ def check() -> None:
         raise _missing("no module named 'snapml'")
 
 
-def gfp_params(threads: int | None = None) -> dict:
+WINDOWS: dict[str, int] = {
+    "fan": DAY,
+    "degree": DAY,
+    "scatter-gather": 5 * DAY,
+    "temp-cycle": 10 * DAY,
+    "lc-cycle": 10 * DAY,
+    "vertex-stats": 5 * DAY,
+}
+"""What GFP can compute, with the time window (seconds) of each: its graph patterns (fan in/out,
+degree in/out, scatter-gather, temporal cycles, length-constrained simple cycles) and the
+vertex statistics of the amounts around each account."""
+
+NAMES = {
+    "fan": "fan in/out",
+    "degree": "degree in/out",
+    "scatter-gather": "scatter-gather",
+    "temp-cycle": "temporal cycles",
+    "lc-cycle": "length-constrained cycles",
+    "vertex-stats": "vertex statistics",
+}
+
+DEFAULT_PATTERNS = ("fan", "degree", "scatter-gather", "vertex-stats")
+"""Without cycles by default: GFP's temporal-cycle search grows faster than linearly with the
+number of transactions (202 s on 361k transactions against 8 s on 150k) and did not finish on
+5M; name `temp-cycle` (and `lc-cycle`) to compute them."""
+
+LC_CYCLE_LEN = 10  # GFP's default length constraint of simple cycles
+
+
+def parse_patterns(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The GFP patterns named (comma-separated or a list; `default`, `all`), in a fixed
+    order; the defaults when None."""
+    if value is None:
+        return DEFAULT_PATTERNS
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    chosen: set[str] = set()
+    for raw in items:
+        name = raw.strip().lower().replace("_", "-")
+        if not name:
+            continue
+        if name == "default":
+            chosen.update(DEFAULT_PATTERNS)
+        elif name == "all":
+            chosen.update(WINDOWS)
+        elif name in WINDOWS:
+            chosen.add(name)
+        else:
+            raise ConfigError(
+                f"unknown GFP pattern {raw.strip()!r}",
+                field="gfp_patterns",
+                hint=f"choose from {', '.join(WINDOWS)} (or default, all)",
+            )
+    if not chosen:
+        raise ConfigError("no GFP pattern chosen", field="gfp_patterns", hint=", ".join(WINDOWS))
+    return tuple(n for n in WINDOWS if n in chosen)
+
+
+def gfp_params(threads: int | None = None, patterns: tuple[str, ...] | None = None) -> dict:
+    """GFP's parameters computing `patterns` (the defaults when None)."""
+    on = set(parse_patterns(patterns))
     threads = threads or min(4, os.cpu_count() or 1)
-    return {
+    params: dict[str, Any] = {
         "num_threads": threads,
-        "time_window": 10 * DAY,
-        "vertex_stats": True,
+        # the graph keeps the edges of the longest window in use
+        "time_window": max(WINDOWS[n] for n in on),
+        "vertex_stats": "vertex-stats" in on,
         "vertex_stats_cols": [4],
-        "vertex_stats_tw": 5 * DAY,
-        "fan": True,
-        "fan_tw": DAY,
-        "fan_bins": BINS,
-        "degree": True,
-        "degree_tw": DAY,
-        "degree_bins": BINS,
-        "scatter-gather": True,
-        "scatter-gather_tw": 5 * DAY,
-        "scatter-gather_bins": BINS,
-        "temp-cycle": True,
-        "temp-cycle_tw": 10 * DAY,
-        "temp-cycle_bins": BINS,
-        "lc-cycle": False,
+        "vertex_stats_tw": WINDOWS["vertex-stats"],
+    }
+    for name in ("fan", "degree", "scatter-gather", "temp-cycle", "lc-cycle"):
+        params[name] = name in on
+        params[f"{name}_tw"] = WINDOWS[name]
+        params[f"{name}_bins"] = BINS
+    params["lc-cycle_len"] = LC_CYCLE_LEN
+    return params
+
+
+def describe(patterns: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """What GFP computes with `patterns`, for the report: names, windows (days), what is off."""
+    on = parse_patterns(patterns)
+    return {
+        "patterns": list(on),
+        "windows_days": {n: WINDOWS[n] / DAY for n in on},
+        "off": [n for n in WINDOWS if n not in on],
+        "bins": BINS,
+        **({"lc_cycle_len": LC_CYCLE_LEN} if "lc-cycle" in on else {}),
+        "text": ", ".join(f"{NAMES[n]} ({WINDOWS[n] / DAY:g} d)" for n in on)
+        + (
+            "; off: " + ", ".join(NAMES[n] for n in WINDOWS if n not in on)
+            if len(on) < len(WINDOWS)
+            else ""
+        ),
     }
 
 
@@ -104,8 +179,11 @@ class AccountFeatures:
     transactions: int = 0
 
 
-def account_features(tx: pl.DataFrame, threads: int | None = None) -> AccountFeatures:
-    """GFP over `tx` (txn_id, ts, src_account, dst_account, amount_base), aggregated per account."""
+def account_features(
+    tx: pl.DataFrame, threads: int | None = None, patterns: tuple[str, ...] | None = None
+) -> AccountFeatures:
+    """GFP over `tx` (txn_id, ts, src_account, dst_account, amount_base), aggregated per
+    account; `patterns` as in `parse_patterns` (the defaults when None)."""
     gfp_cls = load()
     t0 = time.perf_counter()
     ids = pl.concat([tx["src_account"], tx["dst_account"]]).unique().sort().to_frame("account")
@@ -134,7 +212,7 @@ def account_features(tx: pl.DataFrame, threads: int | None = None) -> AccountFea
     )
     prep = time.perf_counter() - t0
     gfp = gfp_cls()
-    gfp.set_params(gfp_params(threads))
+    gfp.set_params(gfp_params(threads, patterns))
     t0 = time.perf_counter()
     out = gfp.fit_transform(edges)
     transform = time.perf_counter() - t0
@@ -211,7 +289,12 @@ def score(baseline: Baseline, feats: AccountFeatures) -> tuple[pl.DataFrame, flo
 
 
 def _child(
-    train_path: str, test_path: str, budget: float, seed: int, since: datetime | None
+    train_path: str,
+    test_path: str,
+    budget: float,
+    seed: int,
+    since: datetime | None,
+    patterns: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """In the child process: features, fit on the tuning period, score the report period."""
     from flows87.bench.metrics import threshold_at
@@ -224,11 +307,11 @@ def _child(
     train_tx = pl.read_parquet(train_path, columns=cols)
     if since is not None:
         train_tx = train_tx.filter(pl.col("ts") >= since)
-    train = account_features(train_tx)
+    train = account_features(train_tx, patterns=patterns)
     model = fit(train, seed)
     train_scores, _ = score(model, train)
     threshold = threshold_at(train_scores["score"].to_numpy(), budget)
-    test = account_features(pl.read_parquet(test_path, columns=cols))
+    test = account_features(pl.read_parquet(test_path, columns=cols), patterns=patterns)
     scores, score_s = score(model, test)
     return {
         "account_id": scores["account_id"].to_list(),
@@ -238,18 +321,26 @@ def _child(
         "transactions": test.transactions,
         "train_seconds": {**train.seconds, "fit": model.fit_seconds},
         "features": len(model.columns),
+        "train_transactions": train.transactions,
     }
 
 
 def run_baseline(
-    train_tx: Path, test_tx: Path, budget: float, seed: int = 0, since: datetime | None = None
+    train_tx: Path,
+    test_tx: Path,
+    budget: float,
+    seed: int = 0,
+    since: datetime | None = None,
+    patterns: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """The baseline on two transactions files, in a fresh (spawned) process; with `since`, the
-    detector is fitted on the tuning transactions from then on only."""
+    detector is fitted on the tuning transactions from then on only; GFP computes `patterns`
+    (`parse_patterns`; the defaults when None)."""
     check()
+    patterns = parse_patterns(patterns)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
-        out = pool.apply(_child, (str(train_tx), str(test_tx), budget, seed, since))
+        out = pool.apply(_child, (str(train_tx), str(test_tx), budget, seed, since, patterns))
     if "error" in out:
         raise _missing(out["error"])
     return out
