@@ -385,6 +385,19 @@ def test_controller_hub_near_misses() -> None:
     ).is_empty()
 
 
+def test_controller_hub_can_ask_for_repeated_sweeps() -> None:
+    # each flagged sender paid the hub once (as a tenant pays rent) ...
+    once = context(_hub_rows(80), signals=_signals(["S0", "S1", "S2"]))
+    assert not find(once, "controller_hub").is_empty()  # the default asks for one payment
+    assert find(once, "controller_hub", {"min_payments_per_sender": 2}).is_empty()
+    # ... or twice, a week apart (a controller collects again and again)
+    again = [t(f"a{i}", 24 * 7 + i, f"S{i}", "H", 80, "p2p") for i in range(3)]
+    twice = context(_hub_rows(80) + again, signals=_signals(["S0", "S1", "S2"]))
+    hits = find(twice, "controller_hub", {"min_payments_per_sender": 2})
+    assert evidence(hits)["payments_per_sender"] == 2
+    assert set(hits["account_id"]) == {"H", "S0", "S1", "S2"}
+
+
 SURNAMES = ["Tran", "Okafor", "Silva", "Novak", "Reyes", "Haddad", "Kowalski", "Mensah", "Ito"]
 
 

@@ -158,7 +158,11 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
 
 
 def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """An account taking most of the outflow of several accounts that behaviour rules flagged."""
+    """An account taking most of the outflow of several accounts that behaviour rules flagged.
+
+    `min_payments_per_sender` asks for repeated sweeps: on average each flagged sender paid the
+    hub that many times (a landlord is paid once a month; a controller collects daily or weekly).
+    """
     sig = ctx.signals
     if sig.is_empty() or not {"family", "account_id", "signal_id"} <= set(sig.columns):
         return empty_hits()
@@ -174,7 +178,7 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     sent = transfers(ctx).join(flagged, on="src", how="semi")
     edges = (
         sent.group_by("src", "dst")
-        .agg(pl.col("amt").sum().alias("sent"))
+        .agg(pl.col("amt").sum().alias("sent"), pl.len().alias("payments"))
         .join(outflow, on="src")
         .with_columns((pl.col("sent") / pl.col("outflow")).alias("share"))
     )
@@ -183,10 +187,12 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .agg(
             pl.col("src").n_unique().alias("flagged_senders"),
             pl.col("share").mean().alias("mean_share"),
+            pl.col("payments").mean().alias("payments_per_sender"),
         )
         .filter(
             pl.col("flagged_senders") >= p["min_flagged_senders"],
             pl.col("mean_share") >= p["min_share"],
+            pl.col("payments_per_sender") >= p["min_payments_per_sender"],
         )
     )
     if hubs.is_empty():
@@ -218,6 +224,7 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
                 (pl.lit("controller_hub:") + pl.col("dst")).alias("instance"),
                 "flagged_senders",
                 pl.col("mean_share").round(4),
+                pl.col("payments_per_sender").round(2),
             ),
             on="instance",
         )

@@ -78,7 +78,7 @@ _ALL = (
         "controller_hub",
         "One account receiving most of the outflow of several accounts that behaviour rules "
         "flagged, as a controller collecting victims' earnings does.",
-        {"min_flagged_senders": 3, "min_share": 0.5},
+        {"min_flagged_senders": 3, "min_share": 0.5, "min_payments_per_sender": 1.0},
         fans.controller_hub,
     ),
     Pattern(
