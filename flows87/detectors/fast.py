@@ -7,16 +7,16 @@ Both ECOD and COPOD only need each value's empirical tail probabilities, which o
 column gives, once for both.
 The scores are PyOD's `decision_scores_` (the training scores the ensemble reads), value for
 value; tests/test_detectors.py checks them against PyOD. With 500k accounts they take about
-5 s (ECOD and COPOD together) and 1 s (HBOS) instead of 23 s.
+2.5 s (ECOD and COPOD together) and 1 s (HBOS) instead of 23 s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 from scipy.stats import skew
 
 
@@ -31,32 +31,38 @@ class Tails:
 
 
 def tails(x: np.ndarray) -> Tails:
-    """PyOD's -log `column_ecdf(X)` and -log `column_ecdf(-X)`, from each value's rank.
+    """PyOD's -log `column_ecdf(X)` and -log `column_ecdf(-X)`, from one sort per column.
 
     PyOD gives the i-th smallest value the probability linspace(1/n, 1, n)[i] and tied values
-    that of the last of them (the left tail): the index of a value's highest rank, rank "max"
-    - 1. For -X the same, so the right tail of a value is the probability at index n - (its
-    lowest rank, rank "min"). polars ranks the columns in parallel, twice as fast as a numpy
-    argsort per column on two cores.
+    that of the last of them (the left tail); for -X the same, so the right tail of a value is
+    the probability at index n - 1 - (index of the first of its ties). A stable sort: feature
+    columns hold long runs of ties (zeros), on which numpy's default quicksort is four times
+    slower.
     """
     n, d = x.shape
     prob = np.linspace(np.ones(1) / n, np.ones(1), n)[:, 0]  # as PyOD builds it
-    neg_log = pl.Series(-1 * np.log(prob))  # elementwise as PyOD's -1 * np.log(probabilities)
-    frame = pl.DataFrame(x, schema=[f"c{j}" for j in range(d)], orient="row")
+    neg_log = -1 * np.log(prob)  # elementwise as PyOD's -1 * np.log(probabilities)
+    rows = np.ascontiguousarray(x.T)  # one row per feature: the sorts read contiguous memory
+    left, right = np.empty((d, n)), np.empty((d, n))
 
-    def side(method: str, index: Callable[[pl.Expr], pl.Expr]) -> np.ndarray:
-        ranks = [
-            pl.lit(neg_log).gather(index(pl.col(c).rank(method).cast(pl.Int64))).alias(c)
-            for c in frame.columns
-        ]
-        # Row-major like PyOD's arrays: numpy sums the rows of a row-major array in another
-        # order (pairwise) than those of a column-major one, and the scores should be PyOD's
-        # to the bit.
-        return np.ascontiguousarray(frame.select(ranks).to_numpy())
+    def column(j: int) -> None:
+        order = np.argsort(rows[j], kind="stable")
+        s = rows[j][order]
+        new = np.empty(n, dtype=bool)  # the first of a run of ties
+        new[0] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        ends = np.append(starts[1:] - 1, n - 1)
+        run = np.cumsum(new) - 1  # each sorted value's run of ties
+        left[j, order] = neg_log[ends[run]]
+        right[j, order] = neg_log[n - 1 - starts[run]]
 
-    left = side("max", lambda r: r - 1)
-    right = side("min", lambda r: n - r)
-    return Tails(left, right, _skew_sign(x))
+    # numpy sorts without the GIL: two threads sort two columns at a time
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        list(pool.map(column, range(d)))
+    # Row-major like PyOD's arrays: numpy sums the rows of a row-major array in another order
+    # (pairwise) than those of a column-major one, and the scores should be PyOD's to the bit.
+    return Tails(np.ascontiguousarray(left.T), np.ascontiguousarray(right.T), _skew_sign(x))
 
 
 def _skewed(t: Tails) -> np.ndarray:
@@ -106,7 +112,7 @@ class FittedTails:
 
 
 def fit_tails(x: np.ndarray) -> FittedTails:
-    cols = np.sort(np.ascontiguousarray(x.T), axis=1)
+    cols = np.sort(np.ascontiguousarray(x.T), axis=1, kind="stable")  # see `tails`
     return FittedTails(cols, _skew_sign(x))
 
 
