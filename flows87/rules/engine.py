@@ -15,10 +15,12 @@ from flows87.rules.compile import compiled_condition
 from flows87.rules.evaluate import (
     SIGNAL_SCHEMA,
     absent_inputs,
+    account_rule_matches,
+    account_signals,
     empty_signals,
-    evaluate_account_rule,
     evaluate_transaction_rule,
     needs_missing,
+    period_txns,
     render,
     transaction_view,
 )
@@ -97,6 +99,34 @@ def graph_signals(rule: Rule, hits: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
 
 
+PERIOD_TXNS = "account rules' transactions"
+"""The timings key of the one pass that finds the account rules' transactions."""
+
+
+def _with_account_signals(
+    parts: list[pl.DataFrame],
+    ordered: list[Rule],
+    matches: dict[str, pl.DataFrame],
+    transactions: pl.DataFrame,
+    result: RuleRun,
+) -> list[pl.DataFrame]:
+    """`parts` (one per rule evaluated so far, in `ordered` order) with each matched account
+    rule's placeholder replaced by its signals, their transactions found in one pass."""
+    t0 = time.perf_counter()
+    ids = list(matches)
+    with_txns = dict(zip(ids, period_txns([matches[i] for i in ids], transactions), strict=True))
+    by_id = {r.id: r for r in ordered}
+    evaluated = [r.id for r in ordered if r.id in result.fired]
+    out = []
+    for rule_id, part in zip(evaluated, parts, strict=True):
+        if rule_id in with_txns:
+            part = account_signals(by_id[rule_id], with_txns[rule_id])
+            result.fired[rule_id] = part.height
+        out.append(part)
+    result.seconds[PERIOD_TXNS] = round(time.perf_counter() - t0, 3)
+    return out
+
+
 def run_rules(
     rules: list[Rule],
     features: pl.DataFrame,
@@ -117,6 +147,9 @@ def run_rules(
     ctx: GraphContext | None = None
     ordered = [r for r in rules if r.scope != "graph"] + [r for r in rules if r.scope == "graph"]
     absent = absent_inputs(features, transactions)
+    # Account rules first find their matches; their transactions are then looked up in one pass
+    # for all of them (PERIOD_TXNS in the timings), before any graph rule reads their signals.
+    matches: dict[str, pl.DataFrame] = {}
     for rule in ordered:
         if rule.status == "deprecated":
             continue
@@ -128,12 +161,18 @@ def run_rules(
             continue
         params = overrides.get(rule.id)
         if rule.scope == "account":
-            sig = evaluate_account_rule(rule, features, transactions, params)
+            best = account_rule_matches(rule, features, params)
+            if best is not None:
+                matches[rule.id] = best
+            sig = empty_signals()  # filled in below, with the transactions
         elif rule.scope == "transaction":
             if view is None:  # lazy: each rule's filter runs before the account joins
                 view = transaction_view(transactions.lazy(), accounts.lazy(), settings)
             sig = evaluate_transaction_rule(rule, view, origin, params)
         else:
+            if matches:
+                parts = _with_account_signals(parts, ordered, matches, transactions, result)
+                matches = {}
             assert rule.pattern is not None
             pattern = PATTERNS[rule.pattern]
             if ctx is None:  # one context for all graph rules: it caches derived tables
@@ -149,5 +188,7 @@ def run_rules(
         parts.append(sig)
         result.fired[rule.id] = sig.height
         result.seconds[rule.id] = round(time.perf_counter() - t0, 3)
+    if matches:
+        parts = _with_account_signals(parts, ordered, matches, transactions, result)
     result.signals = pl.concat(parts) if parts else empty_signals()
     return result

@@ -114,9 +114,18 @@ def _best_period(matched: pl.DataFrame, order_by: str) -> pl.DataFrame:
     )
 
 
-def _period_txns(best: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
-    """Attach the ids of each flagged account's transactions inside its evidence period."""
-    keys = best.select("account_id", "window_start", "window_end")
+def period_txns(bests: list[pl.DataFrame], transactions: pl.DataFrame) -> list[pl.DataFrame]:
+    """Attach to each rule's flagged accounts (`_best_period` frames) the ids of their
+    transactions inside the evidence period: one pass over the transactions for all rules (a
+    pass each cost about 0.15 s per rule on 5M transactions)."""
+    keys = pl.concat(
+        [
+            b.select(
+                pl.lit(i, pl.UInt32).alias("_rule"), "account_id", "window_start", "window_end"
+            )
+            for i, b in enumerate(bests)
+        ]
+    )
     # each side joined to the flagged accounts on its own: no frame of every transaction twice
     legs = pl.concat(
         [
@@ -131,26 +140,31 @@ def _period_txns(best: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame
             (pl.col("ts") >= pl.col("window_start")) & (pl.col("ts") < pl.col("window_end"))
         )
         .sort("ts", "txn_id")
-        .group_by("account_id", maintain_order=True)
+        .group_by("_rule", "account_id", maintain_order=True)
         .agg(pl.col("txn_id").head(MAX_TXNS_PER_SIGNAL).alias("txn_ids"))
     )
-    return best.join(ids, on="account_id", how="left")
+    by_rule = ids.partition_by("_rule", as_dict=True, include_key=False)
+    empty = ids.clear().drop("_rule")
+    return [
+        b.join(by_rule.get((i,), empty), on="account_id", how="left") for i, b in enumerate(bests)
+    ]
 
 
-def evaluate_account_rule(
-    rule: Rule,
-    features: pl.DataFrame,
-    transactions: pl.DataFrame,
-    overrides: dict[str, float] | None = None,
-) -> pl.DataFrame:
+def account_rule_matches(
+    rule: Rule, features: pl.DataFrame, overrides: dict[str, float] | None = None
+) -> pl.DataFrame | None:
+    """Per flagged account, the strongest period meeting the rule's condition (None: none)."""
     cond = compiled_condition(rule, overrides)
     # one pass, no copy of the rule's window: the features of all windows are large
     matched = features.lazy().filter((pl.col("window") == rule.window) & cond.fill_null(False))
     matched = matched.collect()
     if matched.is_empty():
-        return empty_signals()
-    order_by = rule.evidence[0] if rule.evidence else "in_sum"
-    best = _period_txns(_best_period(matched, order_by), transactions)
+        return None
+    return _best_period(matched, rule.evidence[0] if rule.evidence else "in_sum")
+
+
+def account_signals(rule: Rule, best: pl.DataFrame) -> pl.DataFrame:
+    """The signals of an account rule from its matches with their transactions (`period_txns`)."""
     return _signals_from(rule, best, rule.evidence)
 
 
