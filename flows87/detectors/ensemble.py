@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,11 +190,19 @@ class _Prepared:
 
 
 def _prepare_fit(
-    features: pl.DataFrame, settings: DetectorSettings, *, for_parts: bool = True
+    features: pl.DataFrame,
+    settings: DetectorSettings,
+    *,
+    for_parts: bool = True,
+    pool: ThreadPoolExecutor | None = None,
 ) -> tuple[Fitted | None, _Prepared | None, list[str]]:
     """The fitted ensemble and the population's matrix. ECOD and COPOD keep the sorted columns
     only `for_parts` (scoring partitions against the population); scoring the population
-    itself needs only each value's rank, and their model is then None."""
+    itself needs only each value's rank, and their model is then None.
+
+    With a `pool`, PyOD's models fit on it (their model is then a Future, which `_raw` waits
+    for): an IForest scores its training data in compiled code that releases the GIL, so on two
+    cores it runs beside the whole-column work of the other models."""
     cols = _columns(features, settings)
     frame = _matrix(features, settings, cols)
     used = _informative(frame, cols)
@@ -213,6 +222,8 @@ def _prepare_fit(
             if tails is None and for_parts:
                 tails = fast.fit_tails(x)  # ECOD and COPOD share the sorted columns
             fitted.models[spec.name] = tails
+        elif pool is not None:
+            fitted.models[spec.name] = pool.submit(_model(spec, settings.seed).fit, x)
         else:
             fitted.models[spec.name] = _model(spec, settings.seed).fit(x)
     return fitted, _Prepared(frame, x), used
@@ -236,8 +247,12 @@ def fit(features: pl.DataFrame, settings: DetectorSettings) -> Fitted | None:
 def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
     out: dict[str, np.ndarray] = {}
     tails = None
-    for spec in fitted.settings.models:
+    # models still fitting on a pool (Futures) last: the others are scored meanwhile
+    specs = sorted(fitted.settings.models, key=lambda m: isinstance(fitted.models[m.name], Future))
+    for spec in specs:
         model = fitted.models[spec.name]
+        if isinstance(model, Future):
+            model = fitted.models[spec.name] = model.result()
         if isinstance(model, fast.FittedHBOS):
             raw = fast.hbos_score(model, prep.x)
         elif model is None or isinstance(model, fast.FittedTails):
@@ -251,7 +266,8 @@ def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
         else:
             raw = model.decision_function(prep.x)
         out[f"raw_{spec.name.lower()}"] = np.asarray(raw, dtype=np.float64)
-    return prep.frame.select("account_id").with_columns(*[pl.Series(k, v) for k, v in out.items()])
+    names = [f"raw_{spec.name.lower()}" for spec in fitted.settings.models]
+    return prep.frame.select("account_id").with_columns(pl.Series(k, out[k]) for k in names)
 
 
 def raw_scores(fitted: Fitted, features: pl.DataFrame) -> pl.DataFrame:
@@ -292,10 +308,12 @@ def _empty(used: list[str]) -> EnsembleResult:
 
 def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
     """fit, raw_scores and combine in one go (the unpartitioned stage), the matrix built once."""
-    fitted, prep, used = _prepare_fit(features, settings, for_parts=False)
-    if fitted is None or prep is None:
-        return _empty(used)
-    return _combine(_raw(fitted, prep), prep, fitted)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fitted, prep, used = _prepare_fit(features, settings, for_parts=False, pool=pool)
+        if fitted is None or prep is None:
+            return _empty(used)
+        raw = _raw(fitted, prep)
+    return _combine(raw, prep, fitted)
 
 
 def _explain(
