@@ -1220,7 +1220,7 @@ def sweep_cmd(
     "--gfp-patterns",
     default=None,
     metavar="LIST",
-    help="What GFP computes, comma-separated: fan, degree, scatter-gather, temp-cycle, lc-cycle, vertex-stats (or default, all). Default: fan,degree,scatter-gather,vertex-stats (temporal cycles grow faster than linearly and did not finish on 5M transactions). Recorded in bench.json/.md.",
+    help="What GFP computes, comma-separated: fan, degree, scatter-gather, temp-cycle, lc-cycle, vertex-stats (or default, all). Default: fan,degree,scatter-gather,vertex-stats (temporal cycles grow much faster than the number of transactions over spans of several days). Recorded in bench.json/.md.",
 )
 @click.option(
     "--tune-on",

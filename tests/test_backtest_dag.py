@@ -17,6 +17,7 @@ import pytest
 from test_evaluate_support import RUN_KEY, labelled_run
 
 from flows87.evaluate import backtest
+from flows87.sweep.patch import format_value
 
 DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "flows87_backtest.py"
 
@@ -157,11 +158,12 @@ def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
     shutil.copytree(rules, tmp_path / "repo" / "rules")
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=tmp_path / "repo", check=True)
     subprocess.run(["git", "apply", str(patch)], cwd=tmp_path / "repo", check=True)
+    types = {p["key"]: p["type"] for p in doc["parameters"]}
     for key, value in chosen["setting"].items():
-        owner, name = key.split(".", 1)
+        owner = key.split(".", 1)[0]
         if owner != "detectors":
             changed = (tmp_path / "repo" / "rules" / f"{owner}.yaml").read_text()
-            assert f"default: {value}" in changed, (key, value)
+            assert f"default: {format_value(value, types[key])}" in changed, (key, value)
     # the task's XCom summary names the patch
     from airflow.utils.session import create_session
 

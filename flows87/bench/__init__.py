@@ -351,7 +351,11 @@ def _gfp(
     secs = res["seconds"]
     total = sum(secs.values())
     n = res["transactions"]
-    say(f"GFP baseline: {total:.1f} s on {n:,} transactions")
+    fitted = sum(res["train_seconds"].values())
+    say(
+        f"GFP baseline: {total:.1f} s on the report period's {n:,} transactions, "
+        f"{fitted:.1f} s fitting on {res.get('train_transactions') or 0:,} before the cut"
+    )
     return {
         "label": f"gfp+iforest ({', '.join(patterns)})",
         "gfp": computed,
