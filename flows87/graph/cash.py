@@ -19,6 +19,8 @@ from flows87.graph.common import (
     empty_hits,
     finish,
     has_data,
+    in_window,
+    instance_by_first_txn,
     party_of,
     span_facts,
     txn_lists,
@@ -195,17 +197,10 @@ def party_structuring(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .unique("party", keep="first", maintain_order=True)
         .select("party", pl.col("ts").alias("anchor"))
     )
-    got = dep.join(best, on="party").filter(
-        pl.col("ts") > pl.col("anchor") - window, pl.col("ts") <= pl.col("anchor")
-    )
+    got = in_window(dep, best, "party", window)
     if got.is_empty():
         return empty_hits()
-    got = got.with_columns(
-        (
-            pl.lit("party_structuring:")
-            + pl.col("txn_id").sort_by("ts", "txn_id").first().over("party")
-        ).alias("instance")
-    )
+    got = got.with_columns(instance_by_first_txn("party_structuring", "party"))
     facts = txn_lists(got).join(
         got.group_by("instance").agg(
             pl.col("party").first(),

@@ -242,6 +242,22 @@ def busiest_windows(
     )
 
 
+def in_window(legs: pl.DataFrame, ends: pl.DataFrame, by: str, window: timedelta) -> pl.DataFrame:
+    """The rows of `legs` inside their group's window (anchor - window, anchor]; `ends` has one
+    `anchor` per `by` group (e.g. from `busiest_windows`)."""
+    return legs.join(ends.select(by, "anchor"), on=by).filter(
+        pl.col("ts") > pl.col("anchor") - window, pl.col("ts") <= pl.col("anchor")
+    )
+
+
+def instance_by_first_txn(name: str, by: str) -> pl.Expr:
+    """`name:<id of the group's first transaction>` (by time, then id): an instance name that is
+    the same in every run over the same transactions."""
+    return (pl.lit(f"{name}:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over(by)).alias(
+        "instance"
+    )
+
+
 ABROAD = (
     pl.col("src_country").is_not_null()
     & pl.col("dst_country").is_not_null()

@@ -16,6 +16,8 @@ from flows87.graph.common import (
     empty_hits,
     finish,
     has_data,
+    in_window,
+    instance_by_first_txn,
     span_facts,
     transfers,
     txn_lists,
@@ -325,17 +327,10 @@ def many_to_one_beneficiary(ctx: GraphContext, p: dict[str, float]) -> pl.DataFr
         .unique("dst", keep="first", maintain_order=True)
         .rename({"ts": "anchor"})
     )
-    got = xb.join(best.select("dst", "anchor"), on="dst").filter(
-        pl.col("ts") > pl.col("anchor") - window, pl.col("ts") <= pl.col("anchor")
-    )
+    got = in_window(xb, best, "dst", window)
     if got.is_empty():
         return empty_hits()
-    got = got.with_columns(
-        (
-            pl.lit("many_to_one_beneficiary:")
-            + pl.col("txn_id").sort_by("ts", "txn_id").first().over("dst")
-        ).alias("instance")
-    )
+    got = got.with_columns(instance_by_first_txn("many_to_one_beneficiary", "dst"))
     facts = (
         txn_lists(got)
         .join(

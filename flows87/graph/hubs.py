@@ -30,6 +30,8 @@ from flows87.graph.common import (
     empty_hits,
     ends_abroad,
     finish,
+    in_window,
+    instance_by_first_txn,
     span_facts,
     transfers,
     txn_lists,
@@ -55,14 +57,7 @@ def _fan(ctx: GraphContext, p: dict[str, float], *, inbound: bool) -> pl.DataFra
     best = busiest_windows(legs, hub, spoke, window, k)
     if best.is_empty():
         return empty_hits()
-    got = legs.join(best, on=hub).filter(
-        pl.col("ts") > pl.col("anchor") - window, pl.col("ts") <= pl.col("anchor")
-    )
-    got = got.with_columns(
-        (pl.lit(f"{name}:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over(hub)).alias(
-            "instance"
-        )
-    )
+    got = in_window(legs, best, hub, window).with_columns(instance_by_first_txn(name, hub))
     got = _flowing_through(ctx, got, hub, p, inbound=inbound)
     if got.is_empty():
         return empty_hits()

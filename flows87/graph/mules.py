@@ -29,6 +29,7 @@ from flows87.graph.common import (
     ends_abroad,
     finish,
     has_data,
+    instance_by_first_txn,
     party_of,
     span_facts,
     transfers,
@@ -173,11 +174,7 @@ def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     if kept.is_empty():
         return empty_hits()
     txns = young.join(kept, on=["src", "dst"])
-    txns = txns.with_columns(
-        (
-            pl.lit("mule_network:") + pl.col("txn_id").sort_by("ts", "txn_id").first().over("group")
-        ).alias("instance")
-    )
+    txns = txns.with_columns(instance_by_first_txn("mule_network", "group"))
     # A ring that moved next to nothing (young friends splitting a bill) is not worth a case.
     big = txns.group_by("instance").agg(pl.col("amt").sum().alias("moved"))
     txns = txns.join(
