@@ -36,11 +36,6 @@ _RESULT_FORMAT = {
     "partial_unexpected_count": EXAMPLES,
     "return_unexpected_index_query": False,  # a query text listing every failing index
 }
-# GX fingerprints (hashes every value of) a pandas batch below its HASH_THRESHOLD of 1 GB and
-# writes the hash into the result's `meta.batch_markers.pandas_data_fingerprint`. The hash took
-# about 8 s of a 16 s gate on 5M transactions, nothing reads it (run.json keeps the input's
-# sha256), and a batch here is one group of columns, so the threshold is set to 0: the key is
-# absent, as GX leaves it out for a batch above 1 GB.
 _WHOLE_TABLE_TYPES = {
     "expect_table_column_count_to_equal",
     "expect_table_column_count_to_be_between",
@@ -276,8 +271,8 @@ def _needed_columns(expectations: list[dict[str, Any]], present: list[str]) -> l
 
 @contextmanager
 def _batches() -> Iterator[Callable[[pd.DataFrame], Any]]:
-    """GX validators over polars frames, through one fresh ephemeral context (nothing written
-    to disk).
+    """A function giving a GX validator over a pandas frame, all through one fresh ephemeral
+    context (nothing written to disk); each validator's batch is let go when the next is made.
 
     The suite runs once per group of expectations that read the same columns, each on a
     pandas copy of those columns only: for every column-map metric GX's pandas engine copies
@@ -296,9 +291,12 @@ def _batches() -> Iterator[Callable[[pd.DataFrame], Any]]:
     from great_expectations.execution_engine import pandas_execution_engine
     from great_expectations.validator.v1_validator import Validator
 
-    pandas_execution_engine.HASH_THRESHOLD = (
-        0  # no fingerprints (see the note above _RESULT_FORMAT)
-    )
+    # GX fingerprints (hashes every value of) a pandas batch below its HASH_THRESHOLD of 1 GB
+    # into the result's `meta.batch_markers.pandas_data_fingerprint`: about 8 s of a 16 s gate
+    # on 5M transactions. Nothing reads it (run.json keeps the input's sha256) and a batch here
+    # is one group of columns, so none is computed: the key is absent, as GX leaves it out for a
+    # batch above 1 GB.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("flows87").add_dataframe_asset("frame")
