@@ -69,9 +69,7 @@ def funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     if dep.is_empty():
         return empty_hits()
     best = busiest_windows(dep, "account", "location_id", window, k)
-    got = dep.join(best, on="account").filter(
-        pl.col("ts") > pl.col("anchor") - window, pl.col("ts") <= pl.col("anchor")
-    )
+    got = in_window(dep, best, "account", window)
     span = (
         got.group_by("account")
         .agg(
