@@ -16,6 +16,7 @@ before and after: other work on the machine slows the wall times down.
     bash benchmarks/run.sh benchmarks/bench_public.py --accounts 100000  # about 1M
     options: [--days 10] [--seed 1] [--split 0.7] [--budget 0.01] [--sweep 0]
              [--tune-on report-length|all] [--gfp-patterns fan,degree,...]
+             [--gfp-timeout 1800]
              [--workdir /tmp/flows87-public-bench] [--no-gfp]
 """
 
@@ -45,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="what GFP computes: fan,degree,scatter-gather,temp-cycle,lc-cycle,vertex-stats "
         "(default: fan,degree,scatter-gather,vertex-stats)",
+    )
+    ap.add_argument(
+        "--gfp-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds after which the GFP baseline is stopped and reported as not finished",
     )
     ap.add_argument(
         "--tune-on",
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         budget=args.budget,
         gfp=not args.no_gfp,
         gfp_patterns=args.gfp_patterns,
+        gfp_timeout=args.gfp_timeout,
         tune_on=args.tune_on,
         sweep_n=args.sweep,
         seed=args.seed,

@@ -1223,6 +1223,13 @@ def sweep_cmd(
     help="What GFP computes, comma-separated: fan, degree, scatter-gather, temp-cycle, lc-cycle, vertex-stats (or default, all). Default: fan,degree,scatter-gather,vertex-stats (temporal cycles grow much faster than the number of transactions over spans of several days). Recorded in bench.json/.md.",
 )
 @click.option(
+    "--gfp-timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    metavar="SECONDS",
+    help="Stop the GFP baseline after this long and report it as not finished (default: no limit).",
+)
+@click.option(
     "--tune-on",
     type=click.Choice(["report-length", "all"]),
     default="report-length",
@@ -1272,6 +1279,7 @@ def bench_cmd(
     budget: float,
     gfp: bool,
     gfp_patterns: str | None,
+    gfp_timeout: float | None,
     tune_on: str,
     rules_dir: Path | None,
     sweep_n: int,
@@ -1294,6 +1302,7 @@ def bench_cmd(
         budget=budget,
         gfp=gfp,
         gfp_patterns=gfp_patterns,
+        gfp_timeout=gfp_timeout,
         tune_on=tune_on,
         rules_dir=rules_dir,
         sweep_n=sweep_n,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows87.bench import bench, split_time, tune_interval
+from flows87.bench import bench, markdown, split_time, tune_interval
 from flows87.bench import gfp as gfp_mod
 from flows87.bench.metrics import average_precision, ranking_metrics, threshold_at
 from flows87.cli import main
@@ -265,3 +266,25 @@ def test_bench_command_refuses_missing_gfp(
     args = ["bench", str(data_dir), "--gfp", "--gfp-patterns", "fan,cycles"]
     assert main([*args, "--out", str(tmp_path / "c")]) == 2
     assert not (tmp_path / "c" / "tune_run").exists()
+
+
+def test_gfp_baseline_is_stopped_after_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a real spawned child: starting Python alone takes longer than the limit
+    monkeypatch.setattr(gfp_mod, "check", lambda: None)
+    t0 = time.perf_counter()
+    got = gfp_mod.run_baseline(Path("absent.parquet"), Path("absent.parquet"), 0.01, timeout=0.001)
+    assert got == {"timed_out": 0.001}
+    assert time.perf_counter() - t0 < 30  # the child was stopped, not waited for
+
+
+def test_a_stopped_baseline_is_reported_as_not_finished(report: tuple[Path, dict]) -> None:
+    _, doc = report
+    stopped = {**doc, "methods": {**doc["methods"]}}
+    g = doc["methods"]["gfp+iforest"]
+    stopped["methods"]["gfp+iforest"] = {"label": g["label"], "gfp": g["gfp"], "timed_out": 1800}
+    text = markdown(stopped)
+    assert (
+        "| gfp+iforest (fan, degree, temp-cycle) | not finished within 1,800 s (stopped) |" in text
+    )
+    assert "stopped after 1,800 s without a result" in text
+    assert "| flows87 |" in text  # flows87's side stands

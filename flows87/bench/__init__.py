@@ -166,10 +166,13 @@ def bench(
     top_cases: int = 100,
     tune_on: str = "report-length",
     gfp_patterns: str | list[str] | tuple[str, ...] | None = None,
+    gfp_timeout: float | None = None,
     say: Say = _quiet,
 ) -> dict[str, Any]:
     """`tune_on`: see TUNE_ON; `gfp_patterns`: what GFP computes (`gfp.parse_patterns`,
-    e.g. "fan,degree,scatter-gather,vertex-stats"; None: `gfp.DEFAULT_PATTERNS`)."""
+    e.g. "fan,degree,scatter-gather,vertex-stats"; None: `gfp.DEFAULT_PATTERNS`);
+    `gfp_timeout`: seconds after which the baseline is stopped and reported as unfinished.
+    bench.json and bench.md are written before the baseline starts, and again with it."""
     from flows87.run import run
     from flows87.sweep import SweepContext, sweep
     from flows87.sweep.patch import patched_settings
@@ -294,11 +297,6 @@ def bench(
     methods: dict[str, Any] = {
         "flows87": {"metrics": metrics, "throughput": throughput},
     }
-    if gfp:
-        since = max(start, cut - (end - cut))  # as long as the report period
-        methods["gfp+iforest"] = _gfp(
-            train_dir, test_dir, population, budget, seed, since, patterns, say
-        )
     doc = {
         "input": str(source),
         "format": fmt,
@@ -314,6 +312,13 @@ def bench(
     }
     write_json(doc, out / "bench.json")
     write_text(markdown(doc), out / "bench.md")
+    if gfp:  # hours on large inputs: flows87's side is already written
+        since = max(start, cut - (end - cut))  # as long as the report period
+        methods["gfp+iforest"] = _gfp(
+            train_dir, test_dir, population, budget, seed, since, patterns, say, gfp_timeout
+        )
+        write_json(doc, out / "bench.json")
+        write_text(markdown(doc), out / "bench.md")
     return doc
 
 
@@ -326,6 +331,7 @@ def _gfp(
     since: datetime,
     patterns: tuple[str, ...],
     say: Say,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     from flows87.bench import gfp
 
@@ -338,7 +344,12 @@ def _gfp(
         seed,
         since,
         patterns,
+        timeout,
     )
+    label = f"gfp+iforest ({', '.join(patterns)})"
+    if "timed_out" in res:
+        say(f"GFP baseline stopped: not finished within {res['timed_out']:,.0f} s")
+        return {"label": label, "gfp": computed, "timed_out": res["timed_out"]}
     scores = pl.DataFrame(
         {"account_id": res["account_id"], "score": res["score"]},
         schema={"account_id": pl.String, "score": pl.Float64},
@@ -357,7 +368,7 @@ def _gfp(
         f"{fitted:.1f} s fitting on {res.get('train_transactions') or 0:,} before the cut"
     )
     return {
-        "label": f"gfp+iforest ({', '.join(patterns)})",
+        "label": label,
         "gfp": computed,
         "metrics": metrics,
         "throughput": {
@@ -384,6 +395,12 @@ def table(doc: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, m in doc["methods"].items():
+        if "timed_out" in m:
+            lines.append(
+                f"| {m.get('label', name)} | not finished within {m['timed_out']:,.0f} s "
+                "(stopped) | | | | |"
+            )
+            continue
         mm, th = m["metrics"], m["metrics"].get("threshold", {})
         lines.append(
             f"| {m.get('label', name)} | {mm['recall_at_budget']} | {mm['precision_at_budget']} | "
@@ -397,6 +414,12 @@ def _gfp_lines(doc: dict[str, Any]) -> list[str]:
     g = doc["methods"].get("gfp+iforest")
     if not g or "gfp" not in g:
         return []
+    if "timed_out" in g:
+        return [
+            f"GFP computed: {g['gfp']['text']}; stopped after {g['timed_out']:,.0f} s "
+            "without a result.",
+            "",
+        ]
     n = g["throughput"].get("fitted_transactions")
     return [
         f"GFP computed: {g['gfp']['text']} (histogram bins {g['gfp']['bins']}). Its IForest "
@@ -444,7 +467,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "| --- | --- | --- |",
     ]
     for name, meth in doc["methods"].items():
-        for stage, s in meth["throughput"]["stages"].items():
+        for stage, s in meth.get("throughput", {}).get("stages", {}).items():
             rate = f"{s['txn_per_s']:,}" if s["txn_per_s"] else ""
             lines.append(f"| {name}: {stage} | {s['seconds']} | {rate} |")
     if "typologies" in m:

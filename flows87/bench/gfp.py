@@ -334,15 +334,21 @@ def run_baseline(
     seed: int = 0,
     since: datetime | None = None,
     patterns: tuple[str, ...] | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """The baseline on two transactions files, in a fresh (spawned) process; with `since`, the
     detector is fitted on the tuning transactions from then on only; GFP computes `patterns`
-    (`parse_patterns`; the defaults when None)."""
+    (`parse_patterns`; the defaults when None). After `timeout` seconds the process is stopped
+    and `{"timed_out": timeout}` returned: GFP's cost grows faster than the transactions."""
     check()
     patterns = parse_patterns(patterns)
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        out = pool.apply(_child, (str(train_tx), str(test_tx), budget, seed, since, patterns))
+    with ctx.Pool(1) as pool:  # leaving the block terminates a child still computing
+        job = pool.apply_async(_child, (str(train_tx), str(test_tx), budget, seed, since, patterns))
+        try:
+            out = job.get(timeout)
+        except multiprocessing.TimeoutError:
+            return {"timed_out": timeout}
     if "error" in out:
         raise _missing(out["error"])
     return out
