@@ -41,6 +41,7 @@ def stand_in_baseline(
     seed: int = 0,
     since: datetime | None = None,
     patterns: tuple[str, ...] | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """What gfp.run_baseline returns, without snapml: each account's transaction count."""
     tx = pl.read_parquet(test_tx)
