@@ -8,37 +8,14 @@ rule_overlap.png (Jaccard heatmap of the signals' flagged accounts), alerts_per_
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows87.document import Section, to_html, to_markdown
+from flows87.document import fmt as _fmt
 from flows87.io import write_json, write_text
 
 MAX_HEATMAP = 40  # signals shown in the overlap heatmap (those flagging most accounts)
-
-
-@dataclass
-class Part:
-    title: str
-    text: str = ""
-    header: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
-    image: str | None = None
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1 else f"{v:,.2f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
-    return str(v)
 
 
 # --- plots -----------------------------------------------------------------------------------
@@ -195,10 +172,10 @@ PLOTS = {
 # --- text ------------------------------------------------------------------------------------
 
 
-def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
+def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Section]:
     """The report's sections, shared by the Markdown and HTML renderings."""
     out = [
-        Part(
+        Section(
             "Run",
             header=["", ""],
             rows=[
@@ -215,7 +192,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
     if acc:
         a, s = acc["alerted"], acc["signalled"]
         out.append(
-            Part(
+            Section(
                 "Accounts",
                 text=(
                     f"{acc['positives']:,} of {acc['items']:,} accounts are labelled suspicious. "
@@ -250,12 +227,12 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
                 image=images.get("pr_curve.png"),
             )
         )
-        out.append(Part("Recall vs alert budget", image=images.get("recall_vs_budget.png")))
+        out.append(Section("Recall vs alert budget", image=images.get("recall_vs_budget.png")))
     typ = ev.get("typologies")
     if typ:
         budgets = list(next(iter(typ.values()))["recall_at_budget"])
         out.append(
-            Part(
+            Section(
                 "Per typology",
                 header=[
                     "typology",
@@ -283,7 +260,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
     if scores:
         keys = list(scores[0]["recall_at_budget"])
         out.append(
-            Part(
+            Section(
                 "Scores alone (risk score, signal risk, each anomaly detector)",
                 text="Each score used alone to rank every account.",
                 header=["score", "PR-AUC", *[f"recall at {k}" for k in keys]],
@@ -295,12 +272,14 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
         )
     cl = ev.get("case_level")
     if cl:
-        out.append(Part("Cases", header=["measure", "value"], rows=[[k, v] for k, v in cl.items()]))
+        out.append(
+            Section("Cases", header=["measure", "value"], rows=[[k, v] for k, v in cl.items()])
+        )
     tl = ev.get("transaction_level")
     if tl:
         r = tl["ranking"]
         out.append(
-            Part(
+            Section(
                 "Transactions",
                 text=f"Definition: {tl['definition']}.",
                 header=["measure", "value"],
@@ -328,7 +307,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
     src = ev.get("sources_contribution")
     if src:
         out.append(
-            Part(
+            Section(
                 "Per source (rules, detectors, graph patterns)",
                 text="Alone: the accounts it flags. Only: suspicious accounts no other source flags.",
                 header=[
@@ -361,7 +340,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
     sig = ev.get("signals_contribution")
     if sig:
         out.append(
-            Part(
+            Section(
                 "Per rule and detector",
                 text="Alone: recall and precision of the accounts it flags. Only: suspicious accounts no other signal flags.",
                 header=[
@@ -394,7 +373,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
     ov = ev.get("rule_overlap")
     if ov:
         out.append(
-            Part(
+            Section(
                 "Rule overlap",
                 text="Jaccard similarity of the account sets two signals flag (the most overlapping pairs).",
                 header=["signal", "signal", "accounts", "accounts", "shared", "Jaccard"],
@@ -408,7 +387,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
     vol = ev.get("alert_volume")
     if vol:
         out.append(
-            Part(
+            Section(
                 "Alert volume per day",
                 text=(
                     f"{vol.get('signals', 0):,} dated signals and {vol.get('cases', 0):,} cases over "
@@ -446,7 +425,7 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
             for k, v in disp["rules"].items()
         ]
         out.append(
-            Part(
+            Section(
                 "Investigators' dispositions",
                 text="Reported (STR filed) counts as positive; false positive and no further action as negative.",
                 header=["measure", "value"],
@@ -454,50 +433,6 @@ def parts(ev: dict[str, Any], images: dict[str, str]) -> list[Part]:
             )
         )
     return out
-
-
-def to_markdown(title: str, sections: list[Part]) -> str:
-    out = [f"# {title}", ""]
-    for s in sections:
-        out += [f"## {s.title}", ""]
-        if s.text:
-            out += [s.text, ""]
-        if s.image:
-            out += [f"![{s.title}]({s.image})", ""]
-        if s.header:
-            out.append("| " + " | ".join(s.header) + " |")
-            out.append("|" + "---|" * len(s.header))
-            out += [
-                "| " + " | ".join(_fmt(v).replace("|", "\\|").replace("\n", " ") for v in r) + " |"
-                for r in s.rows
-            ]
-            out.append("")
-    return "\n".join(out)
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;
-text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}"""
-
-
-def to_html(title: str, sections: list[Part]) -> str:
-    e = html.escape
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>",
-    ]
-    for s in sections:
-        out.append(f"<h2>{e(s.title)}</h2>")
-        if s.text:
-            out.append(f"<p>{e(s.text)}</p>")
-        if s.image:
-            out.append(f"<img src='{e(s.image)}' alt='{e(s.title)}'>")
-        if s.header:
-            out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in s.header) + "</tr>")
-            out += ["<tr>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in r) + "</tr>" for r in s.rows]
-            out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out)
 
 
 def write_evaluation(ev: dict[str, Any], out_dir: str | Path, plots: bool = True) -> dict[str, str]:

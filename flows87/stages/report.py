@@ -5,85 +5,20 @@ The report is built from the files of the run directory only, so it can be rebui
 
 from __future__ import annotations
 
-import html
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from flows87.document import Section, to_html, to_markdown
+from flows87.document import fmt as _fmt
 from flows87.evaluate.metrics import account_metrics, case_metrics, rule_metrics
 from flows87.io import write_json, write_text
 from flows87.runinfo import assemble, stage, stages
 from flows87.stages.config import RunConfig
 
 TOP_CASES = 20
-
-
-@dataclass
-class Section:
-    title: str
-    text: str = ""
-    header: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1 else f"{v:,.2f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, list):
-        return ", ".join(map(str, v))
-    return str(v)
-
-
-def to_markdown(title: str, sections: list[Section]) -> str:
-    out = [f"# {title}", ""]
-    for s in sections:
-        out += [f"## {s.title}", ""]
-        if s.text:
-            out += [s.text, ""]
-        if s.header:
-            out.append("| " + " | ".join(s.header) + " |")
-            out.append("|" + "---|" * len(s.header))
-            for r in s.rows:
-                out.append(
-                    "| "
-                    + " | ".join(_fmt(v).replace("|", "\\|").replace("\n", "<br>") for v in r)
-                    + " |"
-                )
-            out.append("")
-    return "\n".join(out)
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
-vertical-align:top;text-align:left}th{background:#f3f3f3}td.pre{white-space:pre-wrap}"""
-
-
-def to_html(title: str, sections: list[Section]) -> str:
-    e = html.escape
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>",
-    ]
-    for s in sections:
-        out.append(f"<h2>{e(s.title)}</h2>")
-        if s.text:
-            out.append(f"<p>{e(s.text)}</p>")
-        if s.header:
-            out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in s.header) + "</tr>")
-            for r in s.rows:
-                out.append(
-                    "<tr>" + "".join(f"<td class='pre'>{e(_fmt(v))}</td>" for v in r) + "</tr>"
-                )
-            out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out)
 
 
 def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str, Any]]:
