@@ -67,20 +67,13 @@ def step_to_amlworld(src: Path, out_csv: Path) -> dict:
     """Write the generated transactions in the exact AMLworld CSV layout (not timed as ingest)."""
     import polars as pl
 
+    from flows87.schema import join_ends
+
     t0 = time.perf_counter()
     tx = pl.scan_parquet(src / "transactions.parquet")
     acc = pl.scan_parquet(src / "accounts.parquet").select("account_id", "bank_id")
     frame = (
-        tx.join(
-            acc.rename({"account_id": "src_account", "bank_id": "src_bank"}),
-            on="src_account",
-            how="left",
-        )
-        .join(
-            acc.rename({"account_id": "dst_account", "bank_id": "dst_bank"}),
-            on="dst_account",
-            how="left",
-        )
+        join_ends(tx, acc, {"bank_id": ("src_bank", "dst_bank")})
         .select(
             pl.col("ts").dt.strftime("%Y/%m/%d %H:%M").alias("Timestamp"),
             pl.col("src_bank").fill_null("0").alias("From Bank"),

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import polars as pl
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 UTC_TS = pl.Datetime("us", "UTC")
 
@@ -183,3 +186,22 @@ def describe(tables: Iterable[str] = ("transactions", "accounts")) -> str:
             out.append(f"| `{c.name}` | {c.dtype} | {req} | {c.description} |")
         out.append("")
     return "\n".join(out)
+
+
+def join_ends(
+    transactions: FrameT,
+    by_account: FrameT,
+    names: dict[str, tuple[str, str]],
+    key: str = "account_id",
+    **join: Any,
+) -> FrameT:
+    """`transactions` with columns of `by_account` (one row per `key`) for both of its ends:
+    `names` maps each column to its (payer, payee) name, e.g. {"bank_id": ("src_bank",
+    "dst_bank")}; `join` goes to polars' join (default a left join)."""
+    join.setdefault("how", "left")
+    for end, side in (("src_account", 0), ("dst_account", 1)):
+        table = by_account.select(
+            pl.col(key).alias(end), *(pl.col(c).alias(n[side]) for c, n in names.items())
+        )
+        transactions = transactions.join(table, on=end, **join)
+    return transactions

@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 
 from flows87.errors import ConfigError
+from flows87.schema import join_ends
 
 DAY = 86_400
 BINS = [2, 3, 5, 10, 20]
@@ -191,15 +192,12 @@ def account_features(
     ids = pl.concat([tx["src_account"], tx["dst_account"]]).unique().sort().to_frame("account")
     ids = ids.with_row_index("vid")
     edges = (
-        tx.sort("ts", "txn_id")
-        .join(
-            ids.rename({"account": "src_account", "vid": "s"}),
-            on="src_account",
-            maintain_order="left",
-        )
-        .join(
-            ids.rename({"account": "dst_account", "vid": "d"}),
-            on="dst_account",
+        join_ends(
+            tx.sort("ts", "txn_id"),
+            ids,
+            {"vid": ("s", "d")},
+            key="account",
+            how="inner",
             maintain_order="left",
         )
         .select(

@@ -24,6 +24,7 @@ from flows87.evaluate.ranking import (
     classification_metrics,
     ranking_metrics,
 )
+from flows87.schema import join_ends
 
 
 def _txn_ids(frame: pl.DataFrame | None) -> pl.DataFrame:
@@ -57,19 +58,9 @@ def alerted_transactions(
         )
     else:
         members = pl.DataFrame(schema={"case_id": pl.String, "account_id": pl.String})
+    joined = transactions.join(sig, on="txn_id", how="left").join(case_tx, on="txn_id", how="left")
     out = (
-        transactions.join(sig, on="txn_id", how="left")
-        .join(case_tx, on="txn_id", how="left")
-        .join(
-            members.rename({"account_id": "src_account", "case_id": "_src_case"}),
-            on="src_account",
-            how="left",
-        )
-        .join(
-            members.rename({"account_id": "dst_account", "case_id": "_dst_case"}),
-            on="dst_account",
-            how="left",
-        )
+        join_ends(joined, members, {"case_id": ("_src_case", "_dst_case")})
         .with_columns(
             pl.col("via_signal").fill_null(False),
             (
@@ -81,21 +72,9 @@ def alerted_transactions(
     )
     if scored is not None and "risk_score" in scored.columns:
         risk = scored.select("account_id", "risk_score")
-        out = (
-            out.join(
-                risk.rename({"account_id": "src_account", "risk_score": "_rs"}),
-                on="src_account",
-                how="left",
-            )
-            .join(
-                risk.rename({"account_id": "dst_account", "risk_score": "_rd"}),
-                on="dst_account",
-                how="left",
-            )
-            .with_columns(
-                pl.max_horizontal(pl.col("_rs").fill_null(0.0), pl.col("_rd").fill_null(0.0)).alias(
-                    "score"
-                )
+        out = join_ends(out, risk, {"risk_score": ("_rs", "_rd")}).with_columns(
+            pl.max_horizontal(pl.col("_rs").fill_null(0.0), pl.col("_rd").fill_null(0.0)).alias(
+                "score"
             )
         )
     else:
