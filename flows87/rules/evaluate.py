@@ -18,6 +18,7 @@ import polars as pl
 from flows87.features import FeatureSettings, missing_inputs
 from flows87.rules.compile import compiled_condition, compiled_having
 from flows87.rules.model import Rule
+from flows87.schema import join_ends
 from flows87.windows import parse_duration
 
 MAX_TXNS_PER_SIGNAL = 500
@@ -180,21 +181,9 @@ def transaction_view(
     hour = pl.col("ts").dt.hour()
     s, e = settings.night_start_hour, settings.night_end_hour
     night = (hour >= s) | (hour < e) if s > e else (hour >= s) & (hour < e)
-    attrs = accounts.select("account_id", "kind", "business_type", "opened_at")
-
-    def side(prefix: str) -> pl.DataFrame:
-        return attrs.rename(
-            {
-                "account_id": f"{prefix}_account",
-                "kind": f"{prefix}_kind",
-                "business_type": f"{prefix}_business_type",
-                "opened_at": f"{prefix}_opened_at",
-            }
-        )
-
+    attrs = {c: (f"src_{c}", f"dst_{c}") for c in ("kind", "business_type", "opened_at")}
     return (
-        transactions.join(side("src"), on="src_account", how="left")
-        .join(side("dst"), on="dst_account", how="left")
+        join_ends(transactions, accounts, attrs)
         .with_columns(
             hour.alias("hour"),
             night.alias("night"),
