@@ -242,28 +242,19 @@ def build_report(
         amount = t.get("amount_base") if t.get("amount_base") is not None else t["amount"]
         _sub(tx, "amount_local", f"{float(amount):.2f}")
         funds = s.funds_codes.get(channel, s.funds_code)
-        src = _sub(tx, "t_from")
-        _sub(src, "from_funds_code", funds)
-        _account(
-            src,
-            "from_account",
-            t.get("src_account") or "-",
-            accounts.get(t.get("src_account")),
-            s,
-            t.get("currency"),
-        )
-        _sub(src, "from_country", _country(t.get("src_country"), s))
-        dst = _sub(tx, "t_to")
-        _sub(dst, "to_funds_code", funds)
-        _account(
-            dst,
-            "to_account",
-            t.get("dst_account") or "-",
-            accounts.get(t.get("dst_account")),
-            s,
-            t.get("currency"),
-        )
-        _sub(dst, "to_country", _country(t.get("dst_country"), s))
+        for side, end in (("from", "src"), ("to", "dst")):  # t_from, then t_to
+            party = _sub(tx, f"t_{side}")
+            _sub(party, f"{side}_funds_code", funds)
+            account = t.get(f"{end}_account")
+            _account(
+                party,
+                f"{side}_account",
+                account or "-",
+                accounts.get(account),
+                s,
+                t.get("currency"),
+            )
+            _sub(party, f"{side}_country", _country(t.get(f"{end}_country"), s))
     indicators: list[str] = []
     for typ in case.get("typologies") or []:
         for code in s.indicators.get(typ, []):
