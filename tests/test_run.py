@@ -68,6 +68,10 @@ def test_report_is_written(run_dir: Path) -> None:
     md = (run_dir / "report.md").read_text()
     for heading in ("Stages", "Data quality", "cases", "Signals", "Detection quality"):
         assert heading in html and heading in md
+    # the data quality table shows each gate's row counts, read from its result JSON
+    gate = json.loads((run_dir / "quality" / "raw_transactions.json").read_text())
+    rows_in = gate["meta"]["flows87"]["stats"]["rows_in"]
+    assert f"| raw_transactions | yes | {rows_in:,} | 0 |" in md
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "succeeded"
     assert set(info["stage_seconds"]) >= {

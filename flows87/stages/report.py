@@ -49,7 +49,7 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
     quality_rows = []
     for p in sorted((run_dir / "quality").glob("*.json")):
         res = json.loads(p.read_text(encoding="utf-8"))
-        stats = res.get("meta", {}).get("flows87", {}) or res.get("flows87", {})
+        stats = (res.get("meta", {}).get("flows87") or {}).get("stats", {})
         failed = [
             r["expectation_config"]["type"] for r in res.get("results", []) if not r.get("success")
         ]
