@@ -4,7 +4,8 @@ Each stage records itself in RUN/stages/<stage>.json (the Airflow tasks run them
 processes, so no stage can hold the whole story in memory); `assemble` gathers them into
 RUN/run.json when a run succeeds, or RUN/run.failed.json when it fails, so run.json always
 describes the results that are in the folder and a failed re-run never makes them look failed.
-The input is fingerprinted by content (sha256 of every source file).
+The input is fingerprinted by content (sha256 of every source file). run.json's `quarantine`
+gives each quality gate's rows in and rows set aside (parse rejects + rows failing checks).
 """
 
 from __future__ import annotations
@@ -108,6 +109,38 @@ def stage(
         )
 
 
+def gate_counts(stats: dict[str, Any]) -> dict[str, Any]:
+    """A gate's row counts from its `meta.flows87.stats`: rows_in (parse rejects included),
+    rows_quarantined = rows_parse_rejected + rows_failed_checks. A result written before parse
+    rejects were counted in (rows_in and rows_quarantined without them) is read as it meant."""
+    keys = ("rows_in", "rows_quarantined", "rows_parse_rejected", "rows_failed_checks")
+    if "rows_failed_checks" in stats:
+        return {k: stats[k] for k in keys}
+    parse, failing = stats.get("rows_parse_rejected") or 0, stats.get("rows_quarantined")
+    rows_in = stats.get("rows_in")
+    return {
+        "rows_in": None if rows_in is None else rows_in + parse,
+        "rows_quarantined": None if failing is None else failing + parse,
+        "rows_parse_rejected": parse,
+        "rows_failed_checks": failing,
+    }
+
+
+def quarantine_counts(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Each gate's row counts (`gate_counts`), from RUN/quality/<gate>.json."""
+    folder = Path(run_dir) / "quality"
+    out = {}
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            result = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not a gate result
+        stats = ((result.get("meta") or {}).get("flows87") or {}).get("stats")
+        if isinstance(stats, dict):
+            out[p.stem] = gate_counts(stats)
+    return out
+
+
 def stages(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     folder = Path(run_dir) / "stages"
     out = {}
@@ -136,6 +169,8 @@ def assemble(
         "input": (recorded.get("ingest") or recorded.get("read") or {}).get("input"),
         "stage_seconds": {k: v["seconds"] for k, v in recorded.items()},
         "counts": {k: v["counts"] for k, v in recorded.items()},
+        # rows each quality gate set aside (parse rejects + rows failing checks)
+        "quarantine": quarantine_counts(run_dir),
         "warnings": [w for v in recorded.values() for w in v.get("warnings", [])],
         "versions": versions(),
     }

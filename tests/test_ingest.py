@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -416,6 +417,98 @@ def test_reject_fraction_is_a_share_of_the_rows(tmp_path):
     with pytest.raises(InputError, match="2 of 20 rows"):
         read(two_bad)
     assert read(two_bad, max_reject_fraction=0.1).rejects.height == 2
+
+
+PAYSIM_HEADER = (
+    "step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,"
+    "newbalanceDest,isFraud,isFlaggedFraud"
+)
+
+
+def paysim_with_zero_fraud(path: Path, n: int = 100, zero_rows: tuple[int, ...] = (10, 40, 70)):
+    """A PaySim-shaped file of `n` rows; the rows `zero_rows` (1-based) are fraud-labelled
+    transfers of amount 0.00, as a real PaySim copy has. Returns the path and its lines."""
+    lines = [PAYSIM_HEADER]
+    for row in range(1, n + 1):
+        zero = row in zero_rows
+        amount = "0.00" if zero else f"{100 + row}.50"
+        kind = "TRANSFER" if zero else ("PAYMENT" if row % 2 else "CASH_OUT")
+        dest = f"M{row % 17}" if kind == "PAYMENT" else f"C9{row % 23}"
+        lines.append(
+            f"{1 + row // 10},{kind},{amount},C{row % 31},{row}.0,0.0,{dest},0.0,"
+            f"{row}.0,{int(zero)},0"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, lines
+
+
+def test_paysim_rejects_keep_the_whole_record_with_the_label(tmp_path):
+    """Three fraud-labelled rows of amount 0.00: each reject keeps every raw field, isFraud too."""
+    path, lines = paysim_with_zero_fraud(tmp_path / "PS_log.csv")
+    result = read(path)
+    assert result.rejects.schema == REJECT_SCHEMA
+    rejects = result.rejects
+    assert rejects["source_row"].to_list() == [10, 40, 70]
+    assert set(rejects["reason"]) == {"amount must be > 0"}
+    header = PAYSIM_HEADER.split(",")
+    for row, record in zip(rejects["source_row"], rejects["record"], strict=True):
+        fields = json.loads(record)
+        assert list(fields) == header  # every column, in the file's order
+        assert list(fields.values()) == lines[row].split(",")  # the file's text
+        assert fields["isFraud"] == "1" and fields["amount"] == "0.00"
+    tx = result.transactions.collect()
+    assert tx.height == 97 and not set(tx["source_row"]) & {10, 40, 70}
+
+
+def test_every_reject_of_a_row_carries_its_record():
+    rejects = read(FIXTURES / "amlworld" / "Bad-Rows_Trans.csv", max_reject_fraction=1).rejects
+    ten = rejects.filter(pl.col("source_row") == 10)
+    assert ten["column"].to_list() == ["Amount Paid", "Is Laundering"]
+    assert ten["record"].n_unique() == 1
+    record = json.loads(ten["record"][0])
+    assert list(record)[:5] == ["Timestamp", "From Bank", "Account", "To Bank", "Account.1"]
+    assert record["Is Laundering"] == ten.filter(pl.col("column") == "Is Laundering")["value"][0]
+    assert rejects["record"].null_count() == 0
+    empty = json.loads(rejects.filter(pl.col("source_row") == 4)["record"][0])
+    assert empty["Account"] == ""  # an empty CSV field is its text, ""
+
+
+def test_canonical_csv_reject_keeps_labels_and_unknown_columns(tmp_path):
+    text = (CANONICAL / "transactions.csv").read_text(encoding="utf-8").splitlines()
+    header = text[0] + ",branch_note"
+    rows = [line + ",x" for line in text[1:]]
+    rows.append("t5,2026-01-08T10:00:00Z,A1,A3,12;50,USD,,p2p,,,,,,,true,ht_hotel_pattern,s-2,late")
+    (tmp_path / "transactions.csv").write_text("\n".join([header, *rows]) + "\n")
+    rejects = read(tmp_path, max_reject_fraction=0.5).rejects
+    assert rejects.select("source_row", "column", "reason").rows() == [
+        (5, "amount", "not a number"),
+        (5, "amount_base", "empty value"),
+    ]
+    record = json.loads(rejects["record"][0])
+    assert list(record) == header.split(",")
+    assert record["amount"] == "12;50" and record["amount_base"] == ""
+    assert (record["is_suspicious"], record["typology"], record["scheme_id"]) == (
+        "true",
+        "ht_hotel_pattern",
+        "s-2",
+    )
+    assert record["branch_note"] == "late"
+
+
+def test_canonical_parquet_reject_keeps_every_column(tmp_path):
+    tx = read(CANONICAL).transactions.collect().drop("source_row")
+    bad = tx.head(1).with_columns(txn_id=pl.lit("t9"), amount=pl.lit(-3.0))
+    pl.concat([tx, bad]).with_columns(note=pl.lit("kept")).write_parquet(
+        tmp_path / "transactions.parquet"
+    )
+    result = read(tmp_path, max_reject_fraction=0.5)
+    rejects = result.rejects
+    assert rejects.select("source_row", "column", "value").rows() == [(5, "amount", "-3.0")]
+    record = json.loads(rejects["record"][0])
+    assert list(record) == [*tx.columns, "note"]
+    assert (record["txn_id"], record["amount"], record["note"]) == ("t9", "-3.0", "kept")
+    assert record["is_suspicious"] == "false" and record["mcc"] is None  # Parquet null: null
+    assert "note" not in result.transactions.collect().columns
 
 
 # ---------------------------------------------------------------- detection

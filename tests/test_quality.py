@@ -71,6 +71,8 @@ def test_clean_frame_passes_and_writes_files(tmp_path: Path) -> None:
     assert all(r["success"] for r in gx_result["results"])
     assert "passed" in result.report_path.read_text().splitlines()[0]
     assert result.stats["rows_in"] == result.stats["rows_passed"] == frame.height
+    assert result.stats["rows_checked"] == frame.height
+    assert result.stats["rows_quarantined"] == result.stats["rows_parse_rejected"] == 0
     assert result.stats["failed_fraction"] == 0.0
     assert result.stats["expectations_failed"] == []
     assert result.stats["warnings"] == []
@@ -164,6 +166,7 @@ def test_wrong_column_type_fails_the_table(tmp_path: Path) -> None:
 
 
 def test_prior_rejects_are_quarantined_and_counted(tmp_path: Path) -> None:
+    record = '{"id":"x7","amount":"12,5"}'
     rejects = pl.DataFrame(
         {
             "table": ["transactions"],
@@ -172,6 +175,7 @@ def test_prior_rejects_are_quarantined_and_counted(tmp_path: Path) -> None:
             "column": ["amount"],
             "value": ["12,5"],
             "reason": ["not a number"],
+            "record": [record],
         }
     )
     frame = transactions(n=9)
@@ -186,13 +190,129 @@ def test_prior_rejects_are_quarantined_and_counted(tmp_path: Path) -> None:
 
     assert_frame_equal(result.passed, frame)
     stored = pl.read_parquet(result.quarantine_path)
-    assert stored.select(rejects.columns).to_dicts() == rejects.to_dicts()
-    assert stored["expectation"].to_list() == ["parse"]
-    assert result.stats["rows_parse_rejected"] == 1
-    assert result.stats["failed_fraction"] == pytest.approx(1 / 10)
+    assert_frame_equal(stored, result.quarantined)
+    assert stored.columns == [
+        *frame.columns,
+        "reason",
+        "expectation",
+        "column",
+        "value",
+        "table",
+        "source_file",
+        "record",
+    ]
+    row = stored.row(0, named=True)
+    assert {k: row[k] for k in (*rejects.columns, "expectation")} == {
+        "table": "transactions",
+        "source_file": "in.csv",
+        "source_row": 7,
+        "column": "amount",
+        "value": "12,5",
+        "reason": 'not a number (amount = "12,5")',
+        "record": record,
+        "expectation": "parse",
+    }
+    assert row["txn_id"] is None  # nothing parsed: the record is the row
+    stats = result.stats
+    assert (stats["rows_in"], stats["rows_checked"], stats["rows_passed"]) == (10, 9, 9)
+    assert (stats["rows_quarantined"], stats["rows_parse_rejected"]) == (1, 1)
+    assert stats["rows_failed_checks"] == 0
+    assert stats["failed_fraction"] == pytest.approx(1 / 10)
+    gx_stats = json.loads(result.result_path.read_text())["meta"]["flows87"]["stats"]
+    assert gx_stats["rows_quarantined"] == 1
+    report = result.report_path.read_text()
+    assert "- rows in: 10 (checked: 9; rejected by the reader when parsing: 1)" in report
+    assert "- quarantined: 1 (1 parse rejects + 0 rows failing checks)" in report
 
-    with pytest.raises(QualityGateError, match="parse rejects: 1"):
+    with pytest.raises(QualityGateError, match=r"1 of 10 rows rejected .*parse rejects: 1"):
         run_gate(frame, "raw_transactions", tmp_path, params=PARAMS, prior_rejects=rejects)
+
+
+def test_parse_rejects_and_failed_checks_are_one_row_per_source_row(tmp_path: Path) -> None:
+    """A row the reader rejected for two cells is one quarantine row with both reasons, beside
+    the rows failing checks, in source-row order; a reject without `record` (older callers)
+    still goes in."""
+    frame = transactions(n=8, amount={2: -5.0}).with_columns(
+        source_row=pl.Series([1, 2, 3, 5, 6, 7, 9, 10], dtype=pl.Int64)
+    )
+    cells = [
+        (4, "amount", "0.00", "amount must be > 0"),
+        (4, "isFraud", "yes please", "not a boolean (expected 0/1 or true/false)"),
+        (8, "nameOrig", "", "empty value"),
+    ]
+    rejects = pl.DataFrame(
+        {
+            "table": ["transactions"] * 3,
+            "source_file": ["ps.csv"] * 3,
+            "source_row": [r for r, *_ in cells],
+            "column": [c for _, c, _, _ in cells],
+            "value": [v for *_, v, _ in cells],
+            "reason": [why for *_, why in cells],
+            "record": ['{"amount":"0.00","isFraud":"yes please"}'] * 2 + ['{"nameOrig":""}'],
+        }
+    )
+    result = run_gate(
+        frame,
+        "raw_transactions",
+        tmp_path,
+        params=PARAMS,
+        prior_rejects=rejects,
+        max_failed_fraction=1,
+    )
+
+    q = pl.read_parquet(result.quarantine_path)
+    assert q.select("source_row", "expectation", "txn_id").rows() == [
+        (3, "expect_column_values_to_be_between", "t2"),
+        (4, "parse", None),
+        (8, "parse", None),
+    ]
+    four = q.row(1, named=True)
+    assert four["column"] == "amount; isFraud"
+    assert four["value"] == "0.00; yes please"
+    assert four["reason"] == (
+        'amount must be > 0 (amount = "0.00"); '
+        'not a boolean (expected 0/1 or true/false) (isFraud = "yes please")'
+    )
+    assert json.loads(four["record"]) == {"amount": "0.00", "isFraud": "yes please"}
+    check_row = q.row(0, named=True)
+    assert check_row["amount"] == -5.0 and check_row["record"] is None
+    assert check_row["reason"].startswith("expect_column_values_to_be_between(amount")
+    assert (result.stats["rows_parse_rejected"], result.stats["rows_failed_checks"]) == (2, 1)
+    assert (result.stats["rows_in"], result.stats["rows_quarantined"]) == (10, 3)
+
+    no_record = rejects.drop("record").head(1)
+    result = run_gate(
+        transactions(n=8),
+        "raw_transactions",
+        tmp_path,
+        params=PARAMS,
+        prior_rejects=no_record,
+        max_failed_fraction=1,
+    )
+    q = pl.read_parquet(result.quarantine_path)
+    assert q.select("source_row", "column", "record").rows() == [(4, "amount", None)]
+
+
+def test_a_raw_gate_without_parse_rejects_keeps_the_columns(tmp_path: Path) -> None:
+    empty = pl.DataFrame(
+        schema={
+            **dict.fromkeys(("table", "source_file"), pl.String),
+            "source_row": pl.Int64,
+            **dict.fromkeys(("column", "value", "reason", "record"), pl.String),
+        }
+    )
+    result = run_gate(
+        transactions(amount={0: -1.0}),
+        "raw_transactions",
+        tmp_path,
+        params=PARAMS,
+        prior_rejects=empty,
+        max_failed_fraction=1,
+    )
+    q = pl.read_parquet(result.quarantine_path)
+    assert q.columns[-4:] == ["value", "table", "source_file", "record"]
+    assert q["txn_id"].to_list() == ["t0"]
+    assert result.stats["rows_quarantined"] == result.stats["rows_failed_checks"] == 1
 
 
 def test_warn_only_expectations_keep_rows(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 A folder holds `transactions.parquet` or `transactions.csv`, and optionally `accounts.*`;
 without accounts they are derived from the transactions. CSV columns are read as text and
 parsed like every other format; Parquet columns already of the canonical type are only checked,
-others are read as text. Columns outside the canonical tables are ignored. A missing
+others are read as text. Columns outside the canonical tables are ignored, except in a rejected
+row's `record`, which keeps every field. A missing
 `amount_base` is computed from `amount` and `currency` with the static rates; a present one is
 taken as it is (in the run's base currency). `source_row` is always this file's row.
 """
@@ -91,7 +92,8 @@ def read_table(path: Path, table: str, opts: Options) -> tuple[pl.LazyFrame, pl.
 
 
 def open_parquet(path: Path, table: str) -> tuple[pl.LazyFrame, dict[str, pl.DataType], int]:
-    """A Parquet file with its columns renamed `raw:<name>`, their types and its row count."""
+    """A Parquet file with its columns renamed `raw:<name>`, the types of its canonical columns
+    and its row count. Other columns are carried along for the rejects' `record` only."""
     files.require_file(path)
     try:
         scan = pl.scan_parquet(path)
@@ -105,9 +107,10 @@ def open_parquet(path: Path, table: str) -> tuple[pl.LazyFrame, dict[str, pl.Dat
     target = schema.schema(table)
     known = {n: dtypes[n] for n in dtypes if n in target}
     as_text = {n for n, dtype in known.items() if not native(target[n], dtype)}
+    # every column stays (as `raw:<name>`): a rejected row keeps its whole record
     lf = scan.select(
         (pl.col(n).cast(pl.String) if n in as_text else pl.col(n)).alias(files.RAW + n)
-        for n in known
+        for n in dtypes
     )
     lf = lf.with_row_index("source_row", offset=1).with_columns(pl.col("source_row").cast(pl.Int64))
     return lf, {n: pl.String() if n in as_text else dtype for n, dtype in known.items()}, n_rows

@@ -2,7 +2,8 @@
 
 Every reader scans its CSV with every column as text (files.py) and parses the text with these
 polars expressions. A cell that does not parse makes its row a *reject* (file, row, column, raw
-value, reason) instead of an exception, and the rest of the file still reads.
+value, reason, and the whole source row as `record`) instead of an exception, and the rest of
+the file still reads.
 
 A parser returns the parsed column and a `Check`: an expression giving the reason a row cannot
 be used, evaluated after the parsed columns exist, so the parse is not done twice.
@@ -32,8 +33,13 @@ REJECT_SCHEMA = pl.Schema(
         "column": pl.String(),
         "value": pl.String(),
         "reason": pl.String(),
+        "record": pl.String(),
     }
 )
+"""One reject per bad cell. `record` is the whole source row as a JSON object, the same for every
+reject of a row: every field of the source (labels too) under its header name, as the file's
+text (`{"step": "1", "amount": "0.00", ..., "isFraud": "1"}`), so that nothing read is lost. In
+a CSV an empty field is `""`; a Parquet value is its text as polars writes it, a null is null."""
 
 BOOLEANS = {
     "1": True, "true": True, "t": True, "yes": True, "y": True, "1.0": True,
@@ -357,7 +363,9 @@ def finish(
     read and parse the whole file again: 3.5 s of 7 for 5M canonical transactions). The raw
     columns stay (a reader may still read one, e.g. a label's text; where a parsed column is
     the raw one renamed, both share their memory), and a failing value is kept as text only
-    where its check failed. Past `max_reject_fraction` an InputError names the first bad row.
+    where its check failed. Each reject keeps its whole source row as `record` (every `raw:`
+    column, built for the rejected rows only). Past `max_reject_fraction` an InputError names
+    the first bad row.
     """
     errors = [f"__error_{i}" for i in range(len(checks))]
     shown = [f"__value_{i}" for i in range(len(checks))]
@@ -373,10 +381,12 @@ def finish(
         pl.any_horizontal([pl.col(e).is_not_null() for e in errors]) if errors else pl.lit(False)
     )
     cap = int(opts.max_reject_fraction * n_rows + 1e-9)  # 0.29 * 100 is 28.999...96
-    bad = frame.filter(flagged).select(pl.col("source_row"), *shown, *errors)
-    rejects = _rejects(bad.head(cap + 1), checks, table, path)
-    if bad.height > cap:
-        n_bad = bad.height
+    bad = frame.filter(flagged)
+    n_bad = bad.height
+    kept = bad.head(cap + 1)  # past the cap only the first is named
+    kept = kept.select(pl.col("source_row"), *shown, *errors, record_json(kept, path))
+    rejects = _rejects(kept, checks, table, path)
+    if n_bad > cap:
         first = rejects.row(0, named=True)
         raise InputError(
             f"{n_bad:,} of {n_rows:,} rows could not be read ({n_bad / n_rows:.1%}, more than the "
@@ -388,7 +398,7 @@ def finish(
             hint="fix those rows, or raise max_reject_fraction to keep the good rows and list "
             "the bad ones as rejects",
         )
-    good = frame.filter(~flagged) if bad.height else frame
+    good = frame.filter(~flagged) if n_bad else frame
     return good.drop(*errors, *shown).lazy(), rejects
 
 
@@ -402,6 +412,7 @@ def _rejects(bad: pl.DataFrame, checks: list[Check], table: str, path: Path) -> 
             column=pl.lit(c.column),
             value=pl.col(f"__value_{i}").fill_null(""),
             reason=pl.col(f"__error_{i}"),
+            record=pl.col("__record"),
             _order=pl.lit(i),
         )
         for i, c in enumerate(checks)
@@ -411,12 +422,35 @@ def _rejects(bad: pl.DataFrame, checks: list[Check], table: str, path: Path) -> 
     return pl.concat(parts).sort("source_row", "_order").drop("_order").cast(REJECT_SCHEMA)
 
 
+def record_json(frame: pl.DataFrame, path: Path) -> pl.Expr:
+    """`__record`: each row's source fields (its `raw:` columns) as one JSON object, keyed by
+    the source's header names, values as text (nested Parquet values as JSON)."""
+    names = [c for c in frame.columns if c.startswith(RAW)]
+    if not names:
+        return pl.lit(None, dtype=pl.String).alias("__record")
+    csv = path.suffix.lower() != ".parquet"  # a CSV field is text: empty is "", not missing
+    fields = []
+    for name in names:
+        value = pl.col(name)
+        if not frame.schema[name].is_nested():
+            value = value.cast(pl.String)
+            if csv:
+                value = value.fill_null("")
+        fields.append(value.alias(name.removeprefix(RAW)))
+    return pl.struct(fields).struct.json_encode().alias("__record")
+
+
 def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
 def join_rejects(*frames: pl.DataFrame) -> pl.DataFrame:
-    return pl.concat([empty_rejects(), *frames])
+    """The rejects of several files as one frame of REJECT_SCHEMA (a frame without `record`,
+    built by hand, gets a null record)."""
+    parts = [empty_rejects(), *(f for f in frames if not f.is_empty())]
+    return pl.concat(parts, how="diagonal_relaxed").select(
+        pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()
+    )
 
 
 # ---------------------------------------------------------------- accounts

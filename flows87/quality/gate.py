@@ -9,15 +9,29 @@ What a failed expectation does is written in the suite, in its `meta.on_fail`:
 - `warn`: counted in the report and in `stats["warnings"]`; the rows stay.
 - `fail`: the table itself is wrong (columns, types): the gate stops the run.
 
-The gate also stops when the rejected share, (quarantined rows + the reader's parse rejects) /
-(rows in + parse rejects), exceeds `max_failed_fraction`, or when a quarantine or fail check
-could not run (GX raised), since then nobody knows which rows are bad. The result JSON, the
-report and the quarantine file are written before the gate raises, so the reason can be read.
-
 The reader's parse rejects (`prior_rejects`: table, source_file, source_row, column, value,
-reason) go into the same quarantine file, with `expectation` = "parse"; the rows of both kinds
-share the `reason`, `column` and `source_row` columns. A re-run that quarantines nothing
-removes the quarantine file of an earlier run of the same interval (idempotent runs).
+reason and `record`, the whole source row as JSON; one per bad cell) go into the same quarantine
+file, one row per rejected source row with `expectation` = "parse", its columns, values and
+reasons joined with "; " in the reader's order (a reason names its column and value:
+`amount must be > 0 (amount = "0.00")`), and its `record`. So the file holds one row per
+rejected source row, in source-row order, whichever way it was rejected:
+
+- a row failing a check: its canonical columns (labels included), `reason`, `expectation`,
+  `column`; `table`, `source_file`, `value` and `record` are null;
+- a parse reject: `table`, `source_file`, `source_row`, `column`, `value`, `reason`,
+  `expectation` = "parse" and `record`; the canonical columns are null (they did not parse).
+
+A gate given `prior_rejects` (the raw gates, even with none) always writes these columns.
+
+Counts (`stats`, also in the result JSON's `meta.flows87.stats`): `rows_in` = rows read, parse
+rejects included; `rows_checked` = rows validated; `rows_passed`; `rows_quarantined` = parse
+rejects + rows failing checks, with the parts `rows_parse_rejected` and `rows_failed_checks`.
+
+The gate also stops when the rejected share, rows_quarantined / rows_in, exceeds
+`max_failed_fraction`, or when a quarantine or fail check could not run (GX raised), since then
+nobody knows which rows are bad. The result JSON, the report and the quarantine file are written
+before the gate raises, so the reason can be read. A re-run that quarantines nothing removes the
+quarantine file of an earlier run of the same interval (idempotent runs).
 """
 
 from __future__ import annotations
@@ -44,9 +58,16 @@ PARSE_REJECT_SCHEMA = pl.Schema(
         "reason": pl.String(),
     }
 )
-"""The columns a reader's parse rejects carry."""
+"""The columns a reader's parse rejects carry (and `record`, the source row as JSON, when known)."""
 QUARANTINE_COLUMNS = ("reason", "expectation", "column")
 """Added to the input columns of a quarantined row."""
+PARSE_COLUMNS = {
+    "value": pl.String(),
+    "table": pl.String(),
+    "source_file": pl.String(),
+    "record": pl.String(),
+}
+"""Added after those by a gate given `prior_rejects` (`source_row` is a canonical column)."""
 
 
 @dataclass
@@ -89,23 +110,22 @@ def run_gate(
     # nothing to set aside (the usual case) needs no copy of the whole frame
     passed = frame.filter(~row_nr.is_in(bad_rows["__row"].implode())) if bad_rows.height else frame
     bad_rows = bad_rows.sort("__row")
-    quarantined = pl.concat([frame[bad_rows["__row"]], bad_rows.drop("__row")], how="horizontal")
+    failing = pl.concat([frame[bad_rows["__row"]], bad_rows.drop("__row")], how="horizontal")
     parse = _parse_rejects(prior_rejects)
     defaults_used = [
         f"{suite}: parameter {name} not given, the suite's default {values[name]} was used"
         for name, source in sources.items()
         if source == "default"
     ]
-    stats = _stats(frame, quarantined, parse, checks, max_failed_fraction, defaults_used)
+    stats = _stats(frame, failing, parse, checks, max_failed_fraction, defaults_used)
     stop = _stop_reasons(checks, stats, max_failed_fraction)
     stats["passed_gate"] = not stop
+    quarantined = _merge(failing, parse) if prior_rejects is not None else failing
 
     run_dir = Path(run_dir)
     result_path = run_dir / "quality" / f"{suite}.json"
     report_path = run_dir / "quality" / f"{suite}.md"
-    quarantine_path = _write_quarantine(
-        quarantined, parse, run_dir / "quarantine" / f"{suite}.parquet"
-    )
+    quarantine_path = _write_quarantine(quarantined, run_dir / "quarantine" / f"{suite}.parquet")
     shown = _shown_parameters(values, sources)
     result_json["meta"]["flows87"] = {
         "stats": stats,
@@ -174,35 +194,81 @@ def _value_text(columns: list[str]) -> pl.Expr:
 
 
 def _parse_rejects(prior: pl.DataFrame | None) -> pl.DataFrame:
-    if prior is None:
-        return pl.DataFrame(schema={**PARSE_REJECT_SCHEMA, "expectation": pl.String})
+    """The reader's rejects, one row per rejected source row (rejects without a row stay one
+    each): columns, values and reasons joined with "; ", the row's record."""
+    out_schema = {**PARSE_REJECT_SCHEMA, "expectation": pl.String(), "record": pl.String()}
+    if prior is None or prior.is_empty():
+        return pl.DataFrame(schema=out_schema)
     missing = [c for c in PARSE_REJECT_SCHEMA if c not in prior.columns]
     if missing:
         raise ValueError(
             f"prior_rejects lacks columns {missing}; expected {list(PARSE_REJECT_SCHEMA)}"
         )
-    return prior.with_columns(
+    cells = prior.select(
         *(pl.col(c).cast(t) for c, t in PARSE_REJECT_SCHEMA.items()),
-        expectation=pl.lit("parse"),
+        (pl.col("record").cast(pl.String) if "record" in prior.columns else pl.lit(None))
+        .cast(pl.String)
+        .alias("record"),
+    ).with_columns(
+        pl.col("value").fill_null(""),
+        _cell=pl.int_range(pl.len()),
+        # a reason names its column and value, so the joined reasons of a row read on their own
+        reason=pl.format(
+            '{} ({} = "{}")',
+            pl.col("reason").fill_null("rejected"),
+            pl.col("column").fill_null("?"),
+            pl.col("value").fill_null(""),
+        ),
+    )
+    key = ["table", "source_file", "source_row"]
+    rows = (
+        cells.filter(pl.col("source_row").is_not_null())
+        .group_by(key, maintain_order=True)
+        .agg(
+            pl.col("column").fill_null("").str.join("; "),
+            pl.col("value").str.join("; "),
+            pl.col("reason").str.join("; "),
+            pl.col("record").drop_nulls().first(),
+            pl.col("_cell").first(),
+        )
+    )
+    alone = cells.filter(pl.col("source_row").is_null())
+    return (
+        pl.concat([rows, alone.select(rows.columns)])
+        .sort("_cell")
+        .select(*PARSE_REJECT_SCHEMA, expectation=pl.lit("parse"), record=pl.col("record"))
+        .cast(out_schema)
     )
 
 
-def _rejected_source_rows(parse: pl.DataFrame) -> int:
-    """Parse rejects counted per source row: a reader may report several columns of one row."""
-    known = parse.filter(pl.col("source_row").is_not_null()).unique(["source_file", "source_row"])
-    return known.height + parse.filter(pl.col("source_row").is_null()).height
+def _merge(failing: pl.DataFrame, parse: pl.DataFrame) -> pl.DataFrame:
+    """Rows failing checks and parse rejects in one frame: one row per rejected source row, the
+    canonical columns, the quarantine columns, then the parse columns; in source-row order when
+    the frame has one."""
+    columns = [*failing.columns, *(c for c in PARSE_COLUMNS if c not in failing.columns)]
+    if "source_row" not in columns:
+        columns.insert(columns.index("reason"), "source_row")
+    schema = {**dict(failing.schema), **PARSE_COLUMNS}
+    schema.setdefault("source_row", pl.Int64())
+    empty = pl.DataFrame(schema={c: schema[c] for c in columns})
+    parts = [empty, *(f for f in (failing, parse) if not f.is_empty())]
+    merged = pl.concat(parts, how="diagonal_relaxed").select(columns)
+    if parse.is_empty():
+        return merged
+    return merged.sort("source_row", nulls_last=True, maintain_order=True)
 
 
 def _stats(
     frame: pl.DataFrame,
-    quarantined: pl.DataFrame,
+    failing: pl.DataFrame,
     parse: pl.DataFrame,
     checks: list[Check],
     max_failed_fraction: float,
     warnings: list[str],
 ) -> dict[str, Any]:
-    parse_rows = _rejected_source_rows(parse)
+    parse_rows = parse.height  # one row per rejected source row
     total = frame.height + parse_rows
+    quarantined = failing.height + parse_rows
     warnings = list(warnings)
     for c in checks:
         if c.status == "skipped":
@@ -212,11 +278,13 @@ def _stats(
         elif c.on_fail == "warn" and c.status == "error":
             warnings.append(f"{c.name} could not run: {c.detail}")
     return {
-        "rows_in": frame.height,
-        "rows_passed": frame.height - quarantined.height,
-        "rows_quarantined": quarantined.height,
+        "rows_in": total,
+        "rows_checked": frame.height,
+        "rows_passed": frame.height - failing.height,
+        "rows_quarantined": quarantined,
         "rows_parse_rejected": parse_rows,
-        "failed_fraction": (quarantined.height + parse_rows) / total if total else 0.0,
+        "rows_failed_checks": failing.height,
+        "failed_fraction": quarantined / total if total else 0.0,
         "max_failed_fraction": max_failed_fraction,
         "expectations_failed": [c.name for c in checks if c.status in ("failed", "error")],
         "warnings": warnings,
@@ -248,8 +316,7 @@ def _stop_reasons(
         if stats["rows_parse_rejected"]:
             culprits.append(f"parse rejects: {stats['rows_parse_rejected']}")
         reasons.append(
-            f"{stats['rows_quarantined'] + stats['rows_parse_rejected']} of "
-            f"{stats['rows_in'] + stats['rows_parse_rejected']} rows rejected "
+            f"{stats['rows_quarantined']} of {stats['rows_in']} rows rejected "
             f"({stats['failed_fraction']:.2%} > allowed {max_failed_fraction:.2%}; "
             + ", ".join(culprits)
             + ")"
@@ -257,12 +324,11 @@ def _stop_reasons(
     return reasons
 
 
-def _write_quarantine(quarantined: pl.DataFrame, parse: pl.DataFrame, path: Path) -> Path | None:
-    if quarantined.is_empty() and parse.is_empty():
+def _write_quarantine(quarantined: pl.DataFrame, path: Path) -> Path | None:
+    if quarantined.is_empty():
         path.unlink(missing_ok=True)  # a stale file from an earlier run of this interval
         return None
-    parts = [f for f in (quarantined, parse) if not f.is_empty()]
-    return write_parquet(pl.concat(parts, how="diagonal_relaxed"), path)
+    return write_parquet(quarantined, path)
 
 
 def _shown_parameters(values: dict[str, Any], sources: dict[str, str]) -> dict[str, str]:

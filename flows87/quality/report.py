@@ -24,13 +24,14 @@ def render_report(
     stop: list[str],
 ) -> str:
     """The report's Markdown text; `stop` holds the reasons the run stops (empty: it goes on)."""
-    rows_in = stats["rows_in"]
+    checked = stats["rows_checked"]
     lines = [
         f"# Quality gate `{suite}`: {'STOPPED' if stop else 'passed'}",
         "",
-        f"- rows in: {rows_in}; passed: {stats['rows_passed']}; "
-        f"quarantined: {stats['rows_quarantined']}; "
-        f"parse rejects from the reader: {stats['rows_parse_rejected']}",
+        f"- rows in: {stats['rows_in']} (checked: {checked}; rejected by the reader when "
+        f"parsing: {stats['rows_parse_rejected']}); passed: {stats['rows_passed']}",
+        f"- quarantined: {stats['rows_quarantined']} ({stats['rows_parse_rejected']} parse "
+        f"rejects + {stats['rows_failed_checks']} rows failing checks)",
         f"- rejected share: {stats['failed_fraction']:.2%} "
         f"(allowed: {stats['max_failed_fraction']:.2%})",
         f"- quarantine: `{quarantine_path}`" if quarantine_path else "- quarantine: none",
@@ -46,7 +47,7 @@ def render_report(
         "## Expectations",
         "",
         "On fail: quarantine = rows set aside, warn = rows kept and reported, fail = run stops. "
-        "% is of all rows in.",
+        "% is of the rows checked.",
         "",
         "| # | expectation | on fail | result | unexpected | % | examples / observed |",
         "|---|---|---|---|---|---|---|",
@@ -55,8 +56,8 @@ def render_report(
         count = "" if c.unexpected_count is None else str(c.unexpected_count)
         share = (
             ""
-            if c.unexpected_count is None or not rows_in
-            else f"{c.unexpected_count / rows_in:.2%}"
+            if c.unexpected_count is None or not checked
+            else f"{c.unexpected_count / checked:.2%}"
         )
         shown = ", ".join(map(str, c.examples)) if c.examples else c.detail
         lines.append(

@@ -5,6 +5,10 @@ runs back to back in memory (`ingest`): reading parses the input into canonical 
 the data interval's rows; the raw gate checks them. Accounts are gated first so the transactions
 gate can check that every account it names is known. transactions.parquet and accounts.parquet
 are written only after both gates pass, so a failed run leaves the previous results in place.
+
+Rows the reader could not parse (its rejects, each with its whole source record) are staged
+with the input and set aside by the raw gates in RUN/quarantine/ beside the rows failing checks;
+every count of quarantined rows includes them (see quality/gate.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from flows87.stages.config import RunConfig
 
 Progress = Callable[[str], None]
 STAGING = "staging"
+TABLES = ("accounts", "transactions")
 
 
 def _noop(_: str) -> None:
@@ -123,7 +128,7 @@ def read(
         rec.counts = {
             "transactions": raw.transactions.height,
             "accounts": raw.accounts.height,
-            "parse_rejects": raw.rejects.height,
+            "parse_rejected": {t: rejected_rows(raw.rejects, t) for t in TABLES},
             **{f"outside_interval_{k}": v for k, v in raw.info.get("outside_interval", {}).items()},
         }
     return {"run_dir": str(run_dir), "format": raw.format, **rec.counts}
@@ -192,15 +197,21 @@ def _gate(
         write_parquet(txn_gate.passed, run_dir / "transactions.parquet")
 
     txns = txn_gate.passed
+    gates = {"accounts": acc_gate.stats, "transactions": txn_gate.stats}
+
+    def per_table(key: str) -> dict[str, int]:
+        return {table: int(stats[key]) for table, stats in gates.items()}
+
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "format": raw.format,
         "transactions": txns.height,
         "accounts": acc_gate.passed.height,
-        "quarantined": {
-            "accounts": acc_gate.stats["rows_quarantined"],
-            "transactions": txn_gate.stats["rows_quarantined"],
-        },
+        # parse rejects + rows failing checks: every row set aside in RUN/quarantine/
+        "quarantined": per_table("rows_quarantined"),
+        "parse_rejected": per_table("rows_parse_rejected"),
+        "failed_checks": per_table("rows_failed_checks"),
+        "rows_in": per_table("rows_in"),  # rows read (in the interval), parse rejects included
         "labelled": "is_suspicious" in txns.columns,
     }
     if "outside_interval" in raw.info:
@@ -220,8 +231,14 @@ def _gate(
     return summary
 
 
-def _rejects_of(rejects: pl.DataFrame, table: str) -> pl.DataFrame | None:
-    if rejects.is_empty():
-        return None
+def _rejects_of(rejects: pl.DataFrame, table: str) -> pl.DataFrame:
+    """The table's parse rejects; an empty frame when there are none (a raw gate's quarantine
+    file then still has the columns of parse rejects)."""
+    return rejects.filter(pl.col("table") == table)
+
+
+def rejected_rows(rejects: pl.DataFrame, table: str) -> int:
+    """Source rows of `table` the reader rejected (a reject is a cell; a row may have several)."""
     part = rejects.filter(pl.col("table") == table)
-    return None if part.is_empty() else part
+    known = part.filter(pl.col("source_row").is_not_null())
+    return known.unique(["source_file", "source_row"]).height + part.height - known.height

@@ -15,7 +15,7 @@ from flows87.document import Section, to_html, to_markdown
 from flows87.document import fmt as _fmt
 from flows87.evaluate.metrics import account_metrics, case_metrics, rule_metrics
 from flows87.io import write_json, write_text
-from flows87.runinfo import assemble, stage, stages
+from flows87.runinfo import assemble, gate_counts, stage, stages
 from flows87.stages.config import RunConfig
 
 TOP_CASES = 20
@@ -49,7 +49,7 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
     quality_rows = []
     for p in sorted((run_dir / "quality").glob("*.json")):
         res = json.loads(p.read_text(encoding="utf-8"))
-        stats = (res.get("meta", {}).get("flows87") or {}).get("stats", {})
+        stats = gate_counts((res.get("meta", {}).get("flows87") or {}).get("stats", {}))
         failed = [
             r["expectation_config"]["type"] for r in res.get("results", []) if not r.get("success")
         ]
@@ -57,8 +57,10 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
             [
                 p.stem,
                 res.get("success"),
-                stats.get("rows_in"),
-                stats.get("rows_quarantined"),
+                stats["rows_in"],
+                stats["rows_quarantined"],
+                stats["rows_parse_rejected"],
+                stats["rows_failed_checks"],
                 ", ".join(sorted(set(failed))) or "none",
                 f"quality/{p.stem}.md",
             ]
@@ -66,7 +68,21 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
     secs.append(
         Section(
             "Data quality",
-            header=["gate", "passed", "rows in", "quarantined", "failed expectations", "report"],
+            text=(
+                "Rows in: rows read, those the reader could not parse included. Quarantined: "
+                "rows set aside in the gate's file in quarantine/ (parse rejects, with their "
+                "whole source record, + rows failing checks), each with its reasons."
+            ),
+            header=[
+                "gate",
+                "passed",
+                "rows in",
+                "quarantined",
+                "parse rejects",
+                "failing checks",
+                "failed expectations",
+                "report",
+            ],
             rows=quality_rows,
         )
     )
