@@ -8,6 +8,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows87.features import RULES_DIR
+from flows87.rules.ceiling import CeilingSettings
 from flows87.settings import load_yaml_model
 
 DEFAULT_SETTINGS = RULES_DIR / "settings" / "scoring.yaml"
@@ -28,6 +29,7 @@ class ScoringSettings(BaseModel):
     max_case_accounts: int = Field(40, ge=2)
     uncorroborated_factor: float = Field(0.3, ge=0, le=1)
     max_cases: int = Field(0, ge=0)
+    ceiling: CeilingSettings = Field(default_factory=CeilingSettings)
 
 
 def load_settings(path: str | Path | None = None) -> ScoringSettings:

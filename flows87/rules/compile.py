@@ -100,14 +100,28 @@ def columns_for(rule: Rule) -> set[str]:
     return set()
 
 
-def compiled_condition(rule: Rule, overrides: dict[str, float] | None = None) -> pl.Expr:
+def compiled_condition(
+    rule: Rule,
+    overrides: dict[str, float] | None = None,
+    resolved: dict[str, float] | None = None,
+) -> pl.Expr:
+    """The condition with parameter values: defaults, checked `overrides`, then `resolved`
+    (relative thresholds taken from the population, see `rules.relative`; not range-checked)."""
     assert rule.condition is not None
-    return compile_expr(rule.condition, rule.values(overrides), columns_for(rule), "condition")
+    values = {**rule.values(overrides), **(resolved or {})}
+    return compile_expr(rule.condition, values, columns_for(rule), "condition")
 
 
 def compiled_having(rule: Rule, overrides: dict[str, float] | None = None) -> pl.Expr:
     text = rule.having or "count >= 1"
     return compile_expr(text, rule.values(overrides), HAVING_COLUMNS, "having")
+
+
+def compiled_of(rule: Rule, name: str) -> pl.Expr:
+    """The feature expression a percentile parameter is taken of."""
+    of = rule.params[name].of
+    assert of is not None
+    return compile_expr(of, {}, set(FEATURE_NAMES), f"params.{name}.of")
 
 
 def check_rule(rule: Rule) -> None:
@@ -138,7 +152,16 @@ def check_rule(rule: Rule) -> None:
                 )
         if rule.condition is not None:
             raise ConfigError("graph rules take parameters, not a condition", field="condition")
+    for name, param in rule.params.items():
+        if param.of is not None:
+            compiled_of(rule, name)
     allowed = columns_for(rule) | (set(HAVING_COLUMNS) if rule.scope == "transaction" else set())
+    if rule.scope != "graph" and rule.rank_by is not None and rule.rank_by not in rule.evidence:
+        raise ConfigError(
+            f"rank_by {rule.rank_by!r} is not one of the rule's evidence columns",
+            field="rank_by",
+            hint=f"evidence: {', '.join(rule.evidence) or 'none'}",
+        )
     if rule.scope != "graph":
         for name in rule.evidence:
             if name not in allowed:

@@ -7,11 +7,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
 from flows87.features import FeatureSettings
-from flows87.rules.compile import compiled_condition
+from flows87.rules.ceiling import Ceiling, hold_back
+from flows87.rules.compile import compiled_condition, compiled_of
 from flows87.rules.evaluate import (
     SIGNAL_SCHEMA,
     absent_inputs,
@@ -25,6 +27,7 @@ from flows87.rules.evaluate import (
     transaction_view,
 )
 from flows87.rules.model import Rule
+from flows87.rules.relative import Resolved, resolve
 
 TRANSACTION_KEYS = (
     "txn_id",
@@ -55,6 +58,9 @@ def columns_read(rules: list[Rule]) -> tuple[set[str], set[str]] | None:
         if rule.scope == "graph":
             return None
         roots = set(compiled_condition(rule).meta.root_names())
+        for name, param in rule.params.items():
+            if param.of is not None:
+                roots |= set(compiled_of(rule, name).meta.root_names())
         if rule.scope == "account":
             feats |= roots | set(rule.evidence)
         else:
@@ -69,6 +75,21 @@ class RuleRun:
     seconds: dict[str, float] = field(default_factory=dict)
     fired: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    held: pl.DataFrame = field(default_factory=empty_signals)
+    """Signals of rules above their flood ceiling, kept aside (flows87/rules/ceiling.py)."""
+    held_back: list[dict[str, Any]] = field(default_factory=list)
+    relative: list[dict[str, Any]] = field(default_factory=list)
+    """The value each relative (percentile) parameter took (flows87/rules/relative.py)."""
+
+    def keep(self, rule: Rule, signals: pl.DataFrame, ceiling: Ceiling | None) -> pl.DataFrame:
+        """`signals` of `rule` within its ceiling; the rest is added to `held`."""
+        if ceiling is None or signals.is_empty():
+            return signals
+        kept, held, record = hold_back(rule, signals, ceiling)
+        if record is not None:
+            self.held = pl.concat([self.held, held])
+            self.held_back.append(record)
+        return kept
 
 
 def graph_signals(rule: Rule, hits: pl.DataFrame) -> pl.DataFrame:
@@ -109,22 +130,41 @@ def _with_account_signals(
     matches: dict[str, pl.DataFrame],
     transactions: pl.DataFrame,
     result: RuleRun,
+    ceiling: Ceiling | None,
 ) -> list[pl.DataFrame]:
     """`parts` (one per rule evaluated so far, in `ordered` order) with each matched account
-    rule's placeholder replaced by its signals, their transactions found in one pass."""
+    rule's placeholder replaced by its signals within the ceiling, their transactions found in
+    one pass (for the kept accounts only: a flood's transactions are never looked up)."""
     t0 = time.perf_counter()
-    ids = list(matches)
-    with_txns = dict(zip(ids, period_txns([matches[i] for i in ids], transactions), strict=True))
     by_id = {r.id: r for r in ordered}
+    ids = list(matches)
+    kept = {i: result.keep(by_id[i], account_signals(by_id[i], matches[i]), ceiling) for i in ids}
+    bests = [matches[i].join(kept[i].select("account_id"), on="account_id", how="semi") for i in ids]
+    with_txns = dict(zip(ids, period_txns(bests, transactions), strict=True))
     evaluated = [r.id for r in ordered if r.id in result.fired]
     out = []
     for rule_id, part in zip(evaluated, parts, strict=True):
         if rule_id in with_txns:
-            part = account_signals(by_id[rule_id], with_txns[rule_id])
+            part = _attach_txns(kept[rule_id], with_txns[rule_id])
             result.fired[rule_id] = part.height
         out.append(part)
     result.seconds[PERIOD_TXNS] = round(time.perf_counter() - t0, 3)
     return out
+
+
+def _attach_txns(signals: pl.DataFrame, with_txns: pl.DataFrame) -> pl.DataFrame:
+    """An account rule's signals (one per account) with the transaction ids of `period_txns`."""
+    return (
+        signals.drop("txn_ids")
+        .join(
+            with_txns.select("account_id", "txn_ids"),
+            on="account_id",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(pl.col("txn_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        .select(list(SIGNAL_SCHEMA.names()))
+    )
 
 
 def run_rules(
@@ -136,12 +176,20 @@ def run_rules(
     origin: datetime,
     overrides: dict[str, dict[str, float]] | None = None,
     prior: pl.DataFrame | None = None,
+    ceiling: Ceiling | None = None,
+    resolved: Resolved | None = None,
 ) -> RuleRun:
-    """Evaluate `rules`; graph rules also see `prior` signals (the rules stage's, in a graph stage)."""
+    """Evaluate `rules`; graph rules also see `prior` signals (the rules stage's, in a graph stage).
+
+    With a `ceiling`, each rule's signals are held back above it before any graph rule reads
+    them (a partitioned run leaves it out and holds back after merging). Relative parameters
+    take the `resolved` values, or are resolved on `features` (the whole population's)."""
     from flows87.graph.patterns import PATTERNS, GraphContext
 
     overrides = overrides or {}
     result = RuleRun(empty_signals())
+    if resolved is None:
+        resolved, result.relative = resolve(rules, features, overrides)
     parts: list[pl.DataFrame] = []
     view = None
     ctx: GraphContext | None = None
@@ -161,17 +209,19 @@ def run_rules(
             continue
         params = overrides.get(rule.id)
         if rule.scope == "account":
-            best = account_rule_matches(rule, features, params)
+            best = account_rule_matches(rule, features, params, resolved.get(rule.id))
             if best is not None:
                 matches[rule.id] = best
             sig = empty_signals()  # filled in below, with the transactions
         elif rule.scope == "transaction":
             if view is None:  # lazy: each rule's filter runs before the account joins
                 view = transaction_view(transactions.lazy(), accounts.lazy(), settings)
-            sig = evaluate_transaction_rule(rule, view, origin, params)
+            sig = result.keep(rule, evaluate_transaction_rule(rule, view, origin, params), ceiling)
         else:
             if matches:
-                parts = _with_account_signals(parts, ordered, matches, transactions, result)
+                parts = _with_account_signals(
+                    parts, ordered, matches, transactions, result, ceiling
+                )
                 matches = {}
             assert rule.pattern is not None
             pattern = PATTERNS[rule.pattern]
@@ -184,11 +234,11 @@ def run_rules(
                     pl.concat([*seen, *parts]) if seen or parts else empty_signals(),
                 )
             values = {**pattern.params, **rule.values(params)}
-            sig = graph_signals(rule, pattern.fn(ctx, values))
+            sig = result.keep(rule, graph_signals(rule, pattern.fn(ctx, values)), ceiling)
         parts.append(sig)
         result.fired[rule.id] = sig.height
         result.seconds[rule.id] = round(time.perf_counter() - t0, 3)
     if matches:
-        parts = _with_account_signals(parts, ordered, matches, transactions, result)
+        parts = _with_account_signals(parts, ordered, matches, transactions, result, ceiling)
     result.signals = pl.concat(parts) if parts else empty_signals()
     return result

@@ -152,10 +152,14 @@ def period_txns(bests: list[pl.DataFrame], transactions: pl.DataFrame) -> list[p
 
 
 def account_rule_matches(
-    rule: Rule, features: pl.DataFrame, overrides: dict[str, float] | None = None
+    rule: Rule,
+    features: pl.DataFrame,
+    overrides: dict[str, float] | None = None,
+    resolved: dict[str, float] | None = None,
 ) -> pl.DataFrame | None:
-    """Per flagged account, the strongest period meeting the rule's condition (None: none)."""
-    cond = compiled_condition(rule, overrides)
+    """Per flagged account, the strongest period meeting the rule's condition (None: none);
+    `resolved` are the values of its relative parameters (flows87/rules/relative.py)."""
+    cond = compiled_condition(rule, overrides, resolved)
     # one pass, no copy of the rule's window: the features of all windows are large
     matched = features.lazy().filter((pl.col("window") == rule.window) & cond.fill_null(False))
     matched = matched.collect()

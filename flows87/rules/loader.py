@@ -109,7 +109,7 @@ def load_rule(path: str | Path) -> Rule:
         raise ConfigError(
             exc.reason,
             file=path,
-            row=_line_of(node, (exc.field,)) if exc.field else None,
+            row=_line_of(node, tuple(exc.field.split("."))) if exc.field else None,
             field=exc.field,
             hint=exc.hint,
         ) from None

@@ -28,13 +28,28 @@ class Param(BaseModel):
     max: float
     type: Literal["int", "float"] = "float"
     description: str = ""
+    percentile: float | None = Field(None, gt=0, lt=100)
+    """A relative threshold: the value used is this percentile of `of` over the run's population
+    (the rule's window periods), bounded by the default (or override) on the lenient side: from
+    the 50th percentile up, the larger of the two ("at least n, and more than most peers"),
+    below it, the smaller ("at most a, and less than most peers")."""
+    of: str | None = None
+    """The feature expression (polars SQL over account features) the percentile is taken of."""
 
     @model_validator(mode="after")
     def _in_range(self) -> Param:
         if self.min > self.max:
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         self.check(self.default, "default")
+        if (self.percentile is None) != (self.of is None):
+            raise ValueError("'percentile' and 'of' go together: give both or neither")
         return self
+
+    def relative(self, value: float, quantile: float | None) -> float:
+        """The value used with a population's quantile of `of` (see `percentile`)."""
+        if self.percentile is None or quantile is None:
+            return value
+        return max(value, quantile) if self.percentile >= 50 else min(value, quantile)
 
     def check(self, value: float, what: str = "value") -> float:
         if not (self.min <= value <= self.max):
@@ -70,6 +85,15 @@ class Rule(BaseModel):
     having: str | None = None
     pattern: str | None = None
     evidence: list[str] = Field(default_factory=list)
+    max_share: float | None = Field(None, gt=0, le=1)
+    """Most accounts this rule may flag in one run, as a share of the run's active accounts
+    (default: the catalogue's, `ceiling.max_share` in settings/scoring.yaml). Above it the rule is
+    held back (flows87/rules/ceiling.py)."""
+    rank_by: str | None = None
+    """How strongly a hit matches, higher is stronger: an evidence column (account and
+    transaction rules) or an evidence field of the pattern instance (graph rules). Above the
+    ceiling, only the hits ranked above the cut are kept (the threshold raised on this value);
+    a rule without one is held back whole."""
     summary: str = Field(min_length=5)
     falsepositives: list[str] = Field(min_length=1)
 
@@ -102,6 +126,8 @@ class Rule(BaseModel):
             raise ValueError("'subject' and 'having' belong to transaction rules only")
         if self.scope != "graph" and self.pattern:
             raise ValueError("'pattern' belongs to graph rules only")
+        if self.scope != "account" and any(p.percentile is not None for p in self.params.values()):
+            raise ValueError("percentile parameters belong to account rules only")
         return self
 
     @property

@@ -19,11 +19,13 @@ from typing import Any
 import polars as pl
 
 from flows87 import detectors, quality
+from flows87.cases.scoring import load_settings as load_scoring
 from flows87.features import compute, load_settings
 from flows87.features.compute import TRANSACTION_COLUMNS_READ
-from flows87.io import write_parquet
+from flows87.io import read_json, write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
-from flows87.rules.engine import columns_read
+from flows87.rules.ceiling import Ceiling, summary_lines
+from flows87.rules.engine import RuleRun, columns_read
 from flows87.runinfo import StageRecord, stage
 from flows87.stages.config import RunConfig
 
@@ -32,6 +34,9 @@ SIGNAL_FILES = {
     "detectors": "signals_detectors.parquet",
     "graph": "signals_graph.parquet",
 }
+HELD_FILES = {"rules": "signals_held_rules.parquet", "graph": "signals_held_graph.parquet"}
+"""Signals of rules held back by the flood ceiling, per stage; merged into HELD."""
+HELD = "signals_held.parquet"
 
 
 NOT_FOR_DETECTION = ("source_row", "memo", "is_suspicious", "typology", "scheme_id")
@@ -163,19 +168,48 @@ def _rules(run_dir: str | Path, config: RunConfig, *, graph: bool) -> dict[str, 
         origin = _origin(config, tx)
         prior = empty_signals()
         if graph and (run_dir / SIGNAL_FILES["rules"]).exists():
-            prior = _read(run_dir, SIGNAL_FILES["rules"])
+            prior = _read(run_dir, SIGNAL_FILES["rules"])  # held-back signals are not in it
+        ceiling = run_ceiling(feats, config)
         result = run_rules(
-            chosen, feats, tx, acc, settings, origin, config.rule_overrides, prior=prior
+            chosen,
+            feats,
+            tx,
+            acc,
+            settings,
+            origin,
+            config.rule_overrides,
+            prior=prior,
+            ceiling=ceiling,
         )
         write_parquet(result.signals, run_dir / SIGNAL_FILES[name])
-        rec.counts = {
-            "signals": result.signals.height,
-            "fired": result.fired,
-            "skipped": result.skipped,
-        }
-        rec.timings = result.seconds
-        rec.warnings = result.warnings
+        write_parquet(result.held, run_dir / HELD_FILES[name])
+        record_rule_run(rec, result, ceiling)
     return {"signals": result.signals.height, "skipped": result.skipped}
+
+
+def run_ceiling(features: pl.DataFrame | pl.LazyFrame, config: RunConfig) -> Ceiling:
+    """The flood ceiling of this run: its active accounts (those with features)."""
+    population = features.lazy().select(pl.col("account_id").n_unique()).collect().item()
+    scoring = load_scoring(config.settings_path("scoring"))
+    return Ceiling(int(population), scoring.ceiling, scoring.max_case_accounts)
+
+
+def record_rule_run(rec: StageRecord, result: RuleRun, ceiling: Ceiling) -> None:
+    """A rules or graph stage's counts, timings, warnings, hold-backs and relative thresholds."""
+    rec.counts = {
+        "signals": result.signals.height,
+        "held_back_signals": result.held.height,
+        "fired": result.fired,
+        "skipped": result.skipped,
+    }
+    rec.timings = result.seconds
+    rec.warnings = result.warnings + summary_lines(result.held_back)
+    rec.extra["ceiling"] = {
+        "population": ceiling.population,
+        **ceiling.settings.model_dump(),
+    }
+    rec.extra["held_back"] = result.held_back
+    rec.extra["relative"] = result.relative
 
 
 def anomalies(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
@@ -198,27 +232,48 @@ def anomalies(run_dir: str | Path, config: RunConfig | None = None) -> dict[str,
 
 
 def gate_signals(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
-    """Merge the three signal files, gate them, publish RUN/signals.parquet."""
+    """Merge the three signal files, gate them, publish RUN/signals.parquet (and the held-back
+    signals, RUN/signals_held.parquet, which the gate reports but does not pass on)."""
     config = config or RunConfig()
     run_dir = Path(run_dir)
     free_memory()
     with stage(run_dir, "signals") as rec:
         parts = [_read(run_dir, f) for f in SIGNAL_FILES.values() if (run_dir / f).exists()]
-        merged = pl.concat(parts) if parts else empty_signals()
-        # a total order (an account may have several signals of one rule: one per window or
-        # pattern instance), so the file is the same whatever order the parts came in
-        merged = merged.sort(
-            "source", "signal_id", "account_id", "window_start", "evidence", maintain_order=True
-        )
+        merged = _total_order(pl.concat(parts) if parts else empty_signals())
+        held_parts = [_read(run_dir, f) for f in HELD_FILES.values() if (run_dir / f).exists()]
+        held = _total_order(pl.concat([empty_signals(), *held_parts]))
+        held_back = held_back_records(run_dir)
         gate = quality.run_gate(
             merged, "signals", run_dir, max_failed_fraction=config.max_failed_fraction
         )
         write_parquet(gate.passed, run_dir / "signals.parquet")
+        write_parquet(held, run_dir / HELD)
         by_source = gate.passed.group_by("source").len().sort("source")
         rec.counts = {
             "signals": gate.passed.height,
             "by_source": {s: int(n) for s, n in by_source.iter_rows()},
             "quarantined": gate.stats["rows_quarantined"],
+            "held_back_signals": held.height,
+            "held_back_rules": [r["rule"] for r in held_back],
         }
-        rec.warnings = list(gate.stats["warnings"])
+        rec.extra["held_back"] = held_back
+        rec.warnings = list(gate.stats["warnings"]) + summary_lines(held_back)
     return rec.counts
+
+
+def _total_order(signals: pl.DataFrame) -> pl.DataFrame:
+    """A total order (an account may have several signals of one rule: one per window or
+    pattern instance), so the file is the same whatever order the parts came in."""
+    return signals.sort(
+        "source", "signal_id", "account_id", "window_start", "evidence", maintain_order=True
+    )
+
+
+def held_back_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The flood ceiling's records of the rules and graph stages (RUN/stages/*.json)."""
+    records: list[dict[str, Any]] = []
+    for name in HELD_FILES:
+        path = run_dir / "stages" / f"{name}.json"
+        if path.exists():
+            records += read_json(path).get("held_back", [])
+    return sorted(records, key=lambda r: r["rule"])

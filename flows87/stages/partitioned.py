@@ -32,7 +32,15 @@ from flows87.io import atomic_path, write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
 from flows87.runinfo import stage
 from flows87.stages.config import RunConfig
-from flows87.stages.detect import SIGNAL_FILES, feature_settings, gate_features_table
+from flows87.rules.ceiling import hold_back_all, summary_lines
+from flows87.rules.relative import resolve
+from flows87.stages.detect import (
+    HELD_FILES,
+    SIGNAL_FILES,
+    feature_settings,
+    gate_features_table,
+    run_ceiling,
+)
 
 PARTS = "parts"
 HASH_SEED = 87
@@ -164,13 +172,19 @@ def rules_part(run_dir: str | Path, part: int, config: RunConfig | None = None) 
         ids = members.implode()
         tx = _transactions(run_dir, members)
         acc = pl.read_parquet(run_dir / "accounts.parquet")
-        feats = (
-            pl.scan_parquet(run_dir / "features.parquet")
-            .filter(pl.col("account_id").is_in(ids))
-            .collect()
-        )
+        everyone = pl.scan_parquet(run_dir / "features.parquet")
+        # relative thresholds are the whole population's, not the partition's
+        resolved, _ = resolve(chosen, everyone, config.rule_overrides)
+        feats = everyone.filter(pl.col("account_id").is_in(ids)).collect()
         result = run_rules(
-            chosen, feats, tx, acc, settings, _origin(run_dir, config), config.rule_overrides
+            chosen,
+            feats,
+            tx,
+            acc,
+            settings,
+            _origin(run_dir, config),
+            config.rule_overrides,
+            resolved=resolved,
         )
         signals = result.signals.filter(pl.col("account_id").is_in(ids))
         write_parquet(signals, part_file(run_dir, "signals_rules", part))
@@ -180,20 +194,36 @@ def rules_part(run_dir: str | Path, part: int, config: RunConfig | None = None) 
 
 
 def merge_rules(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
-    """The partitions' rule signals as one signals_rules.parquet, as the unpartitioned stage writes it."""
+    """The partitions' rule signals as one signals_rules.parquet, as the unpartitioned stage
+    writes it: the flood ceiling is applied here, to the whole population's signals."""
+    config = config or RunConfig()
     run_dir = Path(run_dir)
     with stage(run_dir, "rules") as rec:
         parts = [pl.read_parquet(p) for p in _parts(run_dir, "signals_rules")]
         merged = pl.concat(parts) if parts else empty_signals()
         merged = merged.sort("signal_id", "account_id", "window_start", nulls_last=True)
-        write_parquet(merged, run_dir / SIGNAL_FILES["rules"])
-        rec.counts = {"signals": merged.height, "partitions": len(parts)}
+        chosen = [r.rule for r in load_rules(config.rules_dir) if r.rule.scope != "graph"]
+        ceiling = run_ceiling(pl.scan_parquet(run_dir / "features.parquet"), config)
+        kept, held, records = hold_back_all(chosen, merged, ceiling)
+        _, relative = resolve(
+            chosen, pl.scan_parquet(run_dir / "features.parquet"), config.rule_overrides
+        )
+        write_parquet(kept, run_dir / SIGNAL_FILES["rules"])
+        write_parquet(held, run_dir / HELD_FILES["rules"])
+        rec.counts = {
+            "signals": kept.height,
+            "held_back_signals": held.height,
+            "partitions": len(parts),
+        }
         warnings: list[str] = []
         for p in range(len(parts)):
             path = run_dir / "stages" / f"rules-{p:04d}.json"
             if path.exists():
                 warnings += json.loads(path.read_text(encoding="utf-8")).get("warnings", [])
-        rec.warnings = sorted(set(warnings))
+        rec.warnings = sorted(set(warnings)) + summary_lines(records)
+        rec.extra["ceiling"] = {"population": ceiling.population, **ceiling.settings.model_dump()}
+        rec.extra["held_back"] = records
+        rec.extra["relative"] = relative
     return rec.counts
 
 
