@@ -236,3 +236,47 @@ def test_check_rule_refuses_unknown_of_and_rank_by() -> None:
     assert exc.value.field == "params.v.of"
     with pytest.raises(ConfigError, match="rank_by"):
         check_rule(_rule(rank_by="in_count"))
+
+
+# -------------------------------------------------------------- partitioned equals unpartitioned
+
+
+def test_partitioned_rules_hold_back_the_same_signals(tmp_path) -> None:  # noqa: ANN001
+    """The ceiling is the whole population's: partitions hold back nothing themselves, the merge
+    holds back what the unpartitioned stage does."""
+    import shutil
+
+    from polars.testing import assert_frame_equal
+
+    from flows87 import stages
+    from flows87.io import write_parquet
+    from flows87.stages import partitioned
+    from flows87.stages.config import RunConfig
+    from flows87.synth import generate
+
+    data = generate(1500, 14, seed=2)
+    write_parquet(data.accounts, tmp_path / "data" / "accounts.parquet")
+    write_parquet(data.transactions, tmp_path / "data" / "transactions.parquet")
+    tight = tmp_path / "scoring.yaml"
+    tight.write_text("ceiling:\n  max_share: 0.004\n  min_accounts: 5\n")
+    config = RunConfig(scoring_settings=tight)
+    one = tmp_path / "one"
+    stages.ingest(tmp_path / "data", one, config)
+    stages.features(one, config)
+    three = tmp_path / "three"
+    shutil.copytree(one, three)
+
+    stages.rules(one, config)
+    partitioned.plan(three, 3)
+    for part in range(3):
+        partitioned.rules_part(three, part, config)
+    partitioned.merge_rules(three, config)
+
+    keys = ["signal_id", "account_id", "window_start"]
+    for name in ("signals_rules.parquet", "signals_held_rules.parquet"):
+        a, b = pl.read_parquet(one / name).sort(keys), pl.read_parquet(three / name).sort(keys)
+        assert_frame_equal(a, b)
+    held = json.loads((one / "stages" / "rules.json").read_text())["held_back"]
+    assert held, "the tight ceiling held nothing back: the test proves nothing"
+    merged = json.loads((three / "stages" / "rules.json").read_text())["held_back"]
+    assert held == merged
