@@ -86,6 +86,7 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
             rows=quality_rows,
         )
     )
+    secs += _ceiling_sections(recorded)
     warnings = [w for v in recorded.values() for w in v.get("warnings", [])]
     if warnings:
         secs.append(Section("Warnings", header=["warning"], rows=[[w] for w in warnings]))
@@ -159,6 +160,63 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
                 )
             )
     return secs, metrics
+
+
+def _ceiling_sections(recorded: dict[str, Any]) -> list[Section]:
+    """Rules held back by the flood ceiling, and the values relative thresholds took."""
+    held = [r for name in ("rules", "graph") for r in recorded.get(name, {}).get("held_back", [])]
+    ceiling = recorded.get("rules", {}).get("ceiling") or recorded.get("graph", {}).get("ceiling")
+    secs = []
+    if ceiling:
+        secs.append(
+            Section(
+                "Flood ceiling",
+                text=(
+                    f"A rule or pattern may flag at most {ceiling['max_share']:.1%} of the "
+                    f"{ceiling['population']:,} active accounts (at least "
+                    f"{ceiling['min_accounts']} accounts; a rule's own max_share overrides). Above "
+                    "it a rule with rank_by keeps its strongest hits (its threshold raised on that "
+                    "value), one without is held back whole. Held-back signals are in "
+                    "signals_held.parquet: they count toward no risk and no case, and no pattern "
+                    "reads them."
+                    + ("" if held else " No rule was held back in this run.")
+                ),
+                header=["rule", "flagged", "share", "ceiling", "action", "kept", "why"],
+                rows=[
+                    [
+                        r["rule"],
+                        r["accounts_flagged"],
+                        r["share"],
+                        r["ceiling_accounts"],
+                        r["action"],
+                        r["kept_accounts"],
+                        r["reason"],
+                    ]
+                    for r in held
+                ],
+            )
+        )
+    relative = recorded.get("rules", {}).get("relative") or []
+    if relative:
+        secs.append(
+            Section(
+                "Relative thresholds",
+                text="Parameters stated as a percentile of this run's population.",
+                header=["rule", "parameter", "percentile of", "population value", "file", "used"],
+                rows=[
+                    [
+                        r["rule"],
+                        r["param"],
+                        f"p{r['percentile']:g} of {r['of']}",
+                        r["quantile"],
+                        r["given"],
+                        r["used"],
+                    ]
+                    for r in relative
+                ],
+            )
+        )
+    return secs
 
 
 def report(
