@@ -1,0 +1,479 @@
+"""Shape benchmark: `flows87 run` on data of the shapes real data has and our generator lacks.
+
+For each shape of `flows87.synth.shapes` (a plain random background with one shape imposed:
+hub_in, hub_out, dense_repeat, new_accounts, day_resolution, round_amounts, self_transfers,
+one_currency, fifty_currencies, chain; `random` is the reference) it
+1. generates the canonical input folder OUT/data/SHAPE in a child process (reused when its
+   shape.json says it was made with the same parameters),
+2. runs `flows87 run OUT/data/SHAPE --out OUT/runs/SHAPE --quiet` in its own process, one shape
+   at a time, under a time limit (--timeout) and a memory guard (--max-rss-gb, the RSS of the
+   process tree sampled every 0.2 s): a run past either is killed and reported with the stage
+   it was in (the first stage without RUN/stages/STAGE.json). Wall time is measured here; CPU
+   time and peak RSS come from the child's rusage (os.wait4, so a killed run has them too);
+   per-stage peak RSS is the sampled tree RSS while the stage ran,
+3. reads the run directory: stage times (RUN/stages/*.json), cases (RUN/cases.parquet),
+   accounts in cases / active accounts (accounts that pay or are paid) = the alert rate, the
+   rules and graph patterns firing on more than --flood of the active accounts
+   (counts.fired of RUN/stages/rules.json and graph.json), and for `chain` how many cases hold
+   chain accounts (labelled is_suspicious), the largest of them and the chain accounts in cases.
+It writes OUT/bench_shapes.json and OUT/bench_shapes.md after every shape (a later crash loses
+nothing) and prints the table. Times are compared with `random`'s (x random), which should be
+run too. Numbers on a shared machine are noisy: the load average is recorded around each run.
+
+    bash benchmarks/run.sh benchmarks/bench_shapes.py --transactions 1000000 --out /tmp/flows87-shapes
+    options: [--shapes hub_in chain ...] [--seed 0] [--timeout 600] [--max-rss-gb 8]
+             [--flood 0.02] [--small (the tests' sizes: 20k transactions, hub of 2k, ...)]
+             [--commit REV (run that commit's pipeline, from a `git archive` under OUT)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench_run import STAGES, _top_steps  # benchmarks/ is the script's folder
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWS87 = Path(sys.executable).with_name("flows87")
+
+
+# ------------------------------------------------------------------------------ child: synth
+
+
+def _sizes(small: bool) -> Any:
+    from flows87.synth import shapes
+
+    return shapes.Sizes.small() if small else shapes.Sizes()
+
+
+def step_synth(shape: str, transactions: int, seed: int, small: bool, out: Path) -> dict[str, Any]:
+    """Generate the shape into `out` (or reuse it) and describe it in out/shape.json."""
+    import dataclasses
+
+    import polars as pl
+
+    from flows87.synth import shapes
+
+    sizes = _sizes(small)
+    params = {
+        "shape": shape,
+        "transactions_requested": transactions,
+        "seed": seed,
+        "sizes": dataclasses.asdict(sizes),
+    }
+    described = out / "shape.json"
+    if described.exists():
+        old = json.loads(described.read_text())
+        if old.get("params") == params:
+            return {**old, "reused": True}
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    tx, accounts = shapes.generate(shape, transactions, seed=seed, sizes=sizes)
+    generated = time.perf_counter() - t0
+    shapes.write(tx, accounts, out)
+    active = pl.concat([tx["src_account"], tx["dst_account"]]).n_unique()
+    info = {
+        "params": params,
+        "transactions": tx.height,
+        "accounts": accounts.height,
+        "active_accounts": active,
+        "suspicious_transactions": int(tx["is_suspicious"].sum()),
+        "suspicious_accounts": int(accounts["is_suspicious"].sum()),
+        "generate_s": round(generated, 2),
+        "write_s": round(time.perf_counter() - t0 - generated, 2),
+    }
+    described.write_text(json.dumps(info, indent=2))
+    return {**info, "reused": False}
+
+
+def _spawn_synth(args: argparse.Namespace, shape: str, out: Path) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--step", "synth", "--shape", shape, "--data", str(out)]
+    cmd += ["--transactions", str(args.transactions), "--seed", str(args.seed)]
+    cmd += ["--small"] if args.small else []
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"generating {shape} failed")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["synth_wall_s"] = round(time.perf_counter() - t0, 2)
+    return res
+
+
+# ------------------------------------------------------------------------------ the guarded run
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (from /proc/PID/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _rss_mb(pids: list[int]) -> int:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status", encoding="ascii") as f:
+                total += next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+    return total // 1024
+
+
+def _current_stage(run_dir: Path) -> str:
+    """The stage running now: the first without its RUN/stages/STAGE.json."""
+    done = {p.stem for p in (run_dir / "stages").glob("*.json")}
+    return next((s for s in STAGES if s not in done), "finishing")
+
+
+def guarded_run(
+    src: Path,
+    run_dir: Path,
+    log: Path,
+    timeout: float,
+    max_rss_mb: int,
+    tree: Path | None = None,
+    period: float = 0.2,
+) -> dict[str, Any]:
+    """`flows87 run src --out run_dir` under a time limit and a memory guard; with `tree`, the
+    flows87 package (and its rules) of that source tree instead of the installed one."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cmd = [str(FLOWS87), "run", str(src), "--out", str(run_dir), "--quiet", "--json"]
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as err, open(log.with_suffix(".out"), "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
+        peaks: dict[str, int] = {}
+        peak, killed, stage, signalled = 0, None, "ingest", False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            stage = _current_stage(run_dir)
+            rss = _rss_mb(_tree(proc.pid))
+            peak = max(peak, rss)
+            peaks[stage] = max(peaks.get(stage, 0), rss)
+            elapsed = time.perf_counter() - t0
+            if killed is None and rss > max_rss_mb:
+                killed = f"memory guard: {rss:,} MB > {max_rss_mb:,} MB in {stage}"
+            elif killed is None and elapsed > timeout:
+                killed = f"time limit: {elapsed:.0f} s > {timeout:.0f} s in {stage}"
+            if killed and not signalled:
+                # the run's own session (start_new_session): only what this script started
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                signalled = True
+            time.sleep(period)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    return {
+        "exit_code": proc.returncode,
+        "killed": killed,
+        "stage_at_end": stage if (killed or proc.returncode) else None,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mb": max(usage.ru_maxrss // 1024, peak),
+        "stage_peak_rss_mb": peaks,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# ------------------------------------------------------------------------------ reading the run
+
+
+def _last_error_line(log: Path) -> str | None:
+    lines = [x.strip() for x in log.read_text(errors="replace").splitlines() if x.strip()]
+    return lines[-1][:300] if lines else None
+
+
+def analyse(run_dir: Path, data: Path, info: dict[str, Any], flood: float) -> dict[str, Any]:
+    """Stage times, cases, alert rate, flooding rules and (chain) chain cases of a run."""
+    import polars as pl
+
+    stages = {
+        p.stem: json.loads(p.read_text()) for p in sorted((run_dir / "stages").glob("*.json"))
+    }
+    active = info["active_accounts"]
+    out: dict[str, Any] = {
+        "stage_s": {k: v["seconds"] for k, v in stages.items()},
+        "stage_status": {k: v["status"] for k, v in stages.items()},
+        "steps_s": {k: v.get("timings", {}) for k, v in stages.items()},
+        "stage_errors": {k: v["error"] for k, v in stages.items() if v.get("error")},
+    }
+    fired: dict[str, int] = {}
+    for name in ("rules", "graph"):
+        fired.update(stages.get(name, {}).get("counts", {}).get("fired", {}))
+    out["flooding"] = {
+        k: {"accounts": v, "share": round(v / active, 4)}
+        for k, v in sorted(fired.items(), key=lambda kv: -kv[1])
+        if v > flood * active
+    }
+    out["top_rule"] = max(fired.items(), key=lambda kv: kv[1], default=(None, 0))
+    cases_file = run_dir / "cases.parquet"
+    if stages.get("cases", {}).get("status") == "succeeded" and cases_file.exists():
+        cases = pl.read_parquet(cases_file, columns=["case_id", "accounts", "n_accounts"])
+        members = cases.select("case_id", "accounts").explode("accounts")
+        in_cases = members["accounts"].n_unique()
+        out.update(
+            cases=cases.height,
+            accounts_in_cases=in_cases,
+            alert_rate=round(in_cases / active, 4),
+            largest_case=int(cases["n_accounts"].max() or 0),
+        )
+        if info.get("suspicious_accounts"):
+            labelled = pl.read_parquet(
+                data / "accounts.parquet", columns=["account_id", "is_suspicious"]
+            )
+            chain = labelled.filter("is_suspicious").select(pl.col("account_id").alias("accounts"))
+            hit = members.join(chain, on="accounts", how="semi")
+            per_case = hit.group_by("case_id").len().join(cases, on="case_id")
+            out["chain"] = {
+                "chain_accounts": chain.height,
+                "chain_accounts_in_cases": hit["accounts"].n_unique(),
+                "cases_with_chain_accounts": per_case.height,
+                "largest_chain_case_accounts": int(per_case["n_accounts"].max() or 0),
+                "most_chain_accounts_in_a_case": int(per_case["len"].max() or 0),
+            }
+    return out
+
+
+def run_shape(args: argparse.Namespace, shape: str) -> dict[str, Any]:
+    work = Path(args.out)
+    data, run_dir = work / "data" / shape, work / "runs" / shape
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    synth = _spawn_synth(args, shape, data)
+    print(
+        f"{shape:<17} data: {synth['transactions']:,} transactions, {synth['accounts']:,} accounts"
+        f" ({synth['active_accounts']:,} active), generated in {synth['generate_s']} s"
+        f"{' (reused)' if synth['reused'] else ''}",
+        flush=True,
+    )
+    log = work / "logs" / f"{shape}.err"
+    run = guarded_run(data, run_dir, log, args.timeout, int(args.max_rss_gb * 1024), args.tree)
+    res: dict[str, Any] = {"shape": shape, "synth": synth, "run": run}
+    res.update(analyse(run_dir, data, synth, args.flood))
+    if run["killed"]:
+        res["status"], res["error"] = "killed", run["killed"]
+    elif run["exit_code"]:
+        failed = [k for k, v in res["stage_status"].items() if v == "failed"]
+        where = failed[0] if failed else run["stage_at_end"]
+        res["status"] = f"failed (exit {run['exit_code']})"
+        res["error"] = f"in {where}: {res['stage_errors'].get(where) or _last_error_line(log)}"
+    else:
+        res["status"], res["error"] = "ok", None
+    return res
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+def _mb(x: float | None) -> str:
+    return "–" if x is None else f"{x / 1024:.1f} GB" if x >= 1024 else f"{x:.0f} MB"
+
+
+def _num(x: Any, fmt: str = ",") -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+def table(results: dict[str, Any]) -> str:
+    shapes = results["shapes"]
+    ref = shapes.get("random", {}).get("run", {}).get("wall_s") if "random" in shapes else None
+    ref_ok = ref if shapes.get("random", {}).get("status") == "ok" else None
+    head = [
+        "shape",
+        "transactions",
+        "accounts (active)",
+        "status",
+        "wall s",
+        "x random",
+        "peak RSS",
+        "slowest stages (s)",
+        "cases",
+        "accounts in cases",
+        "alert rate",
+        "largest case",
+        f"rules on > {results['flood']:.0%} of accounts",
+    ]
+    rows = [head, ["---"] * len(head)]
+    for name, r in shapes.items():
+        s, run = r["synth"], r["run"]
+        slow = sorted(r["stage_s"].items(), key=lambda kv: -kv[1])[:3]
+        flood = ", ".join(f"{k} {v['share']:.0%}" for k, v in r["flooding"].items()) or "none"
+        rows.append(
+            [
+                name,
+                f"{s['transactions']:,}",
+                f"{s['accounts']:,} ({s['active_accounts']:,})",
+                r["status"] if not r["error"] else f"{r['status']}: {r['error']}",
+                f"{run['wall_s']:.1f}",
+                f"{run['wall_s'] / ref_ok:.2f}" if ref_ok else "–",
+                _mb(run["peak_rss_mb"]),
+                ", ".join(f"{k} {v:.1f}" for k, v in slow),
+                _num(r.get("cases")),
+                _num(r.get("accounts_in_cases")),
+                _num(r.get("alert_rate"), ".2%"),
+                _num(r.get("largest_case")),
+                flood,
+            ]
+        )
+    out = ["| " + " | ".join(row).replace("\n", " ") + " |" for row in rows]
+    stage_head = ["shape", *STAGES, "total"]
+    out += ["", "Seconds per stage (a stage cut short is marked *):", ""]
+    out += ["| " + " | ".join(stage_head) + " |", "|" + " --- |" * len(stage_head)]
+    for name, r in shapes.items():
+        cells = []
+        for st in STAGES:
+            if st in r["stage_s"]:
+                bad = r["stage_status"][st] != "succeeded"
+                cells.append(f"{r['stage_s'][st]:.1f}{'*' if bad else ''}")
+            elif r["run"]["killed"] and r["run"]["stage_at_end"] == st:
+                cells.append("*")
+            else:
+                cells.append("–")
+        out.append(f"| {name} | " + " | ".join(cells) + f" | {r['run']['wall_s']:.1f} |")
+    out += ["", "Slowest steps of the slowest stage, peak RSS per stage:", ""]
+    for name, r in shapes.items():
+        if r["stage_s"]:
+            st = max(r["stage_s"], key=r["stage_s"].get)
+            peaks = ", ".join(f"{k} {_mb(v)}" for k, v in r["run"]["stage_peak_rss_mb"].items())
+            out.append(
+                f"- {name}: {st}: {_top_steps(r['steps_s'].get(st, {})) or '–'}; RSS {peaks}"
+            )
+    chain = shapes.get("chain", {}).get("chain")
+    if chain:
+        out += [
+            "",
+            f"chain: {chain['chain_accounts']:,} chain accounts, {chain['chain_accounts_in_cases']:,}"
+            f" of them in cases; {chain['cases_with_chain_accounts']:,} cases hold chain accounts,"
+            f" the largest of them has {chain['largest_chain_case_accounts']:,} accounts; at most"
+            f" {chain['most_chain_accounts_in_a_case']:,} chain accounts are in one case",
+        ]
+    return "\n".join(out)
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    (out / "bench_shapes.json").write_text(json.dumps(results, indent=2, default=str))
+    text = (
+        f"# flows87 shape benchmark\n\n{results['started_at']}, {results['cores']} cores, "
+        f"pipeline of commit {results['commit']}, --transactions {results['transactions_requested']:,}"
+        f"{' --small' if results['small'] else ''}, seed {results['seed']}, "
+        f"time limit {results['timeout_s']:.0f} s, memory guard {results['max_rss_gb']} GB\n\n"
+        + table(results)
+        + "\n"
+    )
+    (out / "bench_shapes.md").write_text(text)
+
+
+def _git(*args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"git {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def snapshot(rev: str, out: Path) -> tuple[str, Path]:
+    """The files of commit `rev` in out/tree-<commit> (`git archive`; the repository and its
+    working tree are left as they are)."""
+    commit = _git("rev-parse", "--short", f"{rev}^{{commit}}")
+    tree = out / f"tree-{commit}"
+    if not (tree / "flows87" / "__init__.py").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        archive = subprocess.Popen(
+            ["git", "-C", str(ROOT), "archive", commit], stdout=subprocess.PIPE
+        )
+        subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
+        if archive.wait():
+            raise SystemExit(f"git archive {commit} failed")
+    return commit, tree
+
+
+def main() -> None:
+    from flows87.synth.shapes import SHAPES
+
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--transactions", type=int, default=1_000_000)
+    p.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
+    p.add_argument("--out", default="/tmp/flows87-shapes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
+    p.add_argument("--max-rss-gb", type=float, default=8.0, help="memory guard per run")
+    p.add_argument("--flood", type=float, default=0.02, help="a rule firing on more is flooding")
+    p.add_argument("--small", action="store_true", help="the tests' small shape sizes")
+    p.add_argument(
+        "--commit",
+        help="run the pipeline of this commit (a git archive of it under OUT) instead of the "
+        "working tree's; the shapes are generated by the working tree's generator",
+    )
+    p.add_argument("--step", help=argparse.SUPPRESS)
+    p.add_argument("--shape", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.step == "synth":
+        res = step_synth(args.shape, args.transactions, args.seed, args.small, Path(args.data))
+        print(json.dumps(res))
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.commit:
+        commit, args.tree = snapshot(args.commit, out)
+    else:
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "flows87", "rules"))
+        commit = _git("rev-parse", "--short", "HEAD") + (" + uncommitted changes" if dirty else "")
+        args.tree = None
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "cores": os.cpu_count(),
+        "transactions_requested": args.transactions,
+        "small": args.small,
+        "seed": args.seed,
+        "timeout_s": args.timeout,
+        "max_rss_gb": args.max_rss_gb,
+        "flood": args.flood,
+        "shapes": {},
+    }
+    for shape in args.shapes:
+        res = run_shape(args, shape)
+        results["shapes"][shape] = res
+        flood = ", ".join(f"{k} {v['share']:.0%}" for k, v in res["flooding"].items()) or "none"
+        print(
+            f"{shape:<17} {res['status']}{': ' + res['error'] if res['error'] else ''}; "
+            f"{res['run']['wall_s']:.1f} s, peak {_mb(res['run']['peak_rss_mb'])}, "
+            f"cases {_num(res.get('cases'))}, in cases {_num(res.get('accounts_in_cases'))} "
+            f"({_num(res.get('alert_rate'), '.2%')}), largest {_num(res.get('largest_case'))}; "
+            f"flooding: {flood}",
+            flush=True,
+        )
+        write_report(results, out)
+    print("\n" + table(results))
+    print(f"\nwritten: {out / 'bench_shapes.json'}, {out / 'bench_shapes.md'}")
+
+
+if __name__ == "__main__":
+    main()
