@@ -4,7 +4,7 @@ For each shape of `flows87.synth.shapes` (a plain random background with one sha
 hub_in, hub_out, dense_repeat, new_accounts, day_resolution, round_amounts, self_transfers,
 one_currency, fifty_currencies, chain; `random` is the reference) it
 1. generates the canonical input folder OUT/data/SHAPE in a child process (reused when its
-   shape.json says it was made with the same parameters),
+   shape.json says it was made with the same parameters and generator source),
 2. runs `flows87 run OUT/data/SHAPE --out OUT/runs/SHAPE --quiet` in its own process, one shape
    at a time, under a time limit (--timeout) and a memory guard (--max-rss-gb, the RSS of the
    process tree sampled every 0.2 s): a run past either is killed and reported with the stage
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -66,6 +67,7 @@ def step_synth(shape: str, transactions: int, seed: int, small: bool, out: Path)
 
     sizes = _sizes(small)
     params = {
+        "generator": hashlib.sha256(Path(shapes.__file__).read_bytes()).hexdigest()[:16],
         "shape": shape,
         "transactions_requested": transactions,
         "seed": seed,

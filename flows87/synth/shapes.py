@@ -2,9 +2,11 @@
 
 Each shape is a plain random background population with ONE shape imposed on it. The background
 is a random graph of ordinary accounts (individuals and about 8 % businesses, each with a
-heavy-tailed activity weight): card purchases at merchants, bills, payroll, p2p and mobile
-money, business wires and cheques, with lognormal amounts per kind, timestamps spread over the
-day (business hours peak, payroll in the early morning) across `days` days from `start`,
+heavy-tailed activity weight, payers and payees drawn by it): card purchases at merchants,
+bills to utilities, telecoms and landlords, p2p and mobile money, transfers, business wires and
+cheques, with lognormal amounts per kind, and wages (about 65 % of individuals are paid by one
+employer each, monthly, fortnightly or weekly, the same salary each time); timestamps spread
+over the day (business hours peak, wages in the early morning) across `days` days from `start`,
 accounts opened months to years before the period, about 3 % of accounts abroad (paying in their
 own currency). Shapes:
 
@@ -141,6 +143,9 @@ ROUND_WEIGHTS = (0.1, 0.15, 0.45, 0.15, 0.1, 0.05)
 
 BANKS = ("0101", "0202", "0303", "0404")
 MERCHANT_MCCS = (5411, 5812, 5541, 5912, 5999, 5311, 4111, 5814, 5732, 7230)
+BILLER_MCCS = (4900, 4814, 6513)  # utilities, telecoms, rent: what households pay monthly
+BILLER_SHARE = 0.15  # of businesses
+EMPLOYED = 0.65  # share of individuals with an employer among the businesses
 UTILITY_MCC = 4900
 PAYROLL_MCC = 8999
 
@@ -223,18 +228,23 @@ def opened_before(
 
 def population(rng: np.random.Generator, n: int) -> Population:
     business = rng.random(n) < 0.08
-    weight = rng.lognormal(0.0, 1.0, n) * np.where(business, 2.0, 1.0)
+    business[:2] = True, False  # never a population without either
+    weight = np.where(business, rng.lognormal(0.7, 1.2, n), rng.lognormal(0.0, 0.8, n))
     foreign = rng.random(n) < FOREIGN_SHARE
     codes = [c for c, _, _ in CURRENCIES]
     foreign_cur = np.asarray([codes.index(c) for c in FOREIGN], np.int16)
     cur = np.where(foreign, rng.choice(foreign_cur, n), USD).astype(np.int16)
-    mcc = np.where(business, rng.choice(np.asarray(MERCHANT_MCCS), n), -1).astype(np.int16)
+    biller = business & (rng.random(n) < BILLER_SHARE)
+    biller[0] = True
+    mcc = np.where(
+        biller, rng.choice(np.asarray(BILLER_MCCS), n), rng.choice(np.asarray(MERCHANT_MCCS), n)
+    )
     return Population(
         business=business,
         weight=weight,
         opened=opened_before(rng, n, 45, 15 * 365),
         cur=cur,
-        mcc=mcc,
+        mcc=np.where(business, mcc, -1).astype(np.int16),
         suspicious=np.zeros(n, bool),
     )
 
@@ -270,13 +280,11 @@ class Flows:
         return int(self.src.size)
 
 
+FIELDS = ("src", "dst", "t", "usd", "channel", "mcc", "suspicious")
+
+
 def concat(parts: list[Flows]) -> Flows:
-    return Flows(
-        *(
-            np.concatenate([getattr(p, name) for p in parts])
-            for name in ("src", "dst", "t", "usd", "channel", "mcc", "suspicious")
-        )
-    )
+    return Flows(*(np.concatenate([getattr(p, name) for p in parts]) for name in FIELDS))
 
 
 def times(rng: np.random.Generator, k: int, days: int, profile: str = "day") -> np.ndarray:
@@ -324,28 +332,66 @@ class Sampler:
 
 # kind: (channel mix, payer group, payee group, share, median USD, sigma, time profile)
 BACKGROUND: dict[str, tuple[dict[str, float], str, str, float, float, float, str]] = {
-    "card": ({"card": 1.0}, "person", "business", 0.42, 35.0, 0.9, "day"),
+    "card": ({"card": 1.0}, "person", "merchant", 0.46, 35.0, 0.9, "day"),
     "p2p": ({"p2p": 0.8, "mobile_money": 0.2}, "person", "person", 0.22, 60.0, 1.0, "day"),
-    "bills": ({"ach": 0.8, "cheque": 0.2}, "person", "business", 0.10, 120.0, 0.7, "day"),
-    "payroll": ({"ach": 0.95, "cheque": 0.05}, "business", "person", 0.08, 2_200.0, 0.4, "morning"),
-    "trade": ({"wire": 0.7, "ach": 0.3}, "business", "business", 0.08, 3_000.0, 1.2, "day"),
-    "transfer": ({"wire": 0.6, "ach": 0.4}, "person", "person", 0.05, 900.0, 1.0, "day"),
-    "purchase": ({"ach": 0.5, "wire": 0.5}, "person", "business", 0.05, 700.0, 0.9, "day"),
+    "bills": (
+        {"ach": 0.6, "card": 0.3, "cheque": 0.1},
+        "person",
+        "biller",
+        0.10,
+        120.0,
+        0.7,
+        "day",
+    ),
+    "trade": ({"wire": 0.7, "ach": 0.3}, "business", "business", 0.09, 3_000.0, 1.2, "day"),
+    "transfer": ({"wire": 0.6, "ach": 0.4}, "person", "person", 0.07, 900.0, 1.0, "day"),
+    "purchase": ({"ach": 0.5, "wire": 0.5}, "person", "business", 0.06, 700.0, 0.9, "day"),
 }
+"""Everyday transfers between accounts drawn by activity weight; wages come apart (`payroll`)."""
+
+
+def payroll(rng: np.random.Generator, pop: Population, n_accounts: int, days: int) -> Flows:
+    """Wages: each employed individual paid by one employer (drawn by the businesses' weight)
+    monthly, every two weeks or weekly, the same salary each time, early in the morning."""
+    base = np.arange(n_accounts)
+    people = base[~pop.business[:n_accounts]]
+    staff = people[rng.random(people.size) < EMPLOYED]
+    employer = Sampler(base[pop.business[:n_accounts]], pop.weight).draw(rng, staff.size)
+    period = rng.choice(np.asarray([30, 14, 7]), staff.size, p=[0.5, 0.35, 0.15])
+    phase = np.where(period == 30, rng.integers(24, 28, staff.size), rng.integers(0, period))
+    phase = phase % min(days, 30)
+    paydays = np.maximum((days - 1 - phase) // period + 1, 0)
+    who = np.repeat(np.arange(staff.size), paydays)
+    k = np.arange(who.size) - np.repeat(np.cumsum(paydays) - paydays, paydays)
+    day = phase[who] + k * period[who]
+    salary = np.maximum(rng.lognormal(np.log(4_000), 0.45, staff.size), 800.0)
+    usd = np.round(salary[who] * period[who] / 30, 2)
+    t = day * DAY + times(rng, who.size, 1, "morning")
+    channel = channels(rng, who.size, {"ach": 0.95, "cheque": 0.05})
+    return Flows(employer[who], staff[who], t, usd, channel, -1)
 
 
 def background(
     rng: np.random.Generator, pop: Population, n_accounts: int, k: int, days: int
 ) -> Flows:
-    """`k` everyday transfers among the first `n_accounts` accounts of `pop`."""
+    """`k` everyday transfers among the first `n_accounts` accounts of `pop`: wages (at most a
+    quarter of them), the rest by kind in the shares of BACKGROUND."""
+    wages = payroll(rng, pop, n_accounts, days)
+    if len(wages) > k // 4:
+        keep = np.sort(rng.choice(len(wages), k // 4, replace=False))
+        wages = Flows(*(getattr(wages, f)[keep] for f in FIELDS))
     base = np.arange(n_accounts)
+    business = pop.business[:n_accounts]
+    biller = np.isin(pop.mcc[:n_accounts], BILLER_MCCS)
     groups = {
-        "person": Sampler(base[~pop.business[:n_accounts]], pop.weight),
-        "business": Sampler(base[pop.business[:n_accounts]], pop.weight),
+        "person": Sampler(base[~business], pop.weight),
+        "business": Sampler(base[business], pop.weight),
+        "merchant": Sampler(base[business & ~biller], pop.weight),
+        "biller": Sampler(base[biller], pop.weight),
     }
     shares = np.asarray([v[3] for v in BACKGROUND.values()])
-    counts = rng.multinomial(k, shares / shares.sum())
-    parts = []
+    counts = rng.multinomial(k - len(wages), shares / shares.sum())
+    parts = [wages]
     for (mix, payer, payee, _, median, sigma, profile), m in zip(
         BACKGROUND.values(), counts, strict=True
     ):
