@@ -25,6 +25,7 @@ from rich.table import Table
 from flows87 import __version__
 from flows87.errors import Flows87Error
 from flows87.synth import MIN_ACCOUNTS, MIN_DAYS
+from flows87.synth.shapes import SHAPES
 
 EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -123,6 +124,20 @@ def cli() -> None:
     help="Folder for transactions.parquet and accounts.parquet.",
 )
 @click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option(
+    "--shape",
+    type=click.Choice(SHAPES),
+    help="Instead of the bank: a random background with one shape of real data imposed "
+    "(flows87.synth.shapes, the shape benchmark's inputs, at its sizes: a hub of 200k, a "
+    "chain of 100k hops, ...); --accounts and --suspicious-share do not apply.",
+)
+@click.option(
+    "--transactions",
+    default=1_000_000,
+    show_default=True,
+    type=click.IntRange(min=1_000),
+    help="With --shape: rows to generate.",
+)
 def synth(
     accounts: int,
     days: int,
@@ -131,6 +146,8 @@ def synth(
     suspicious_share: float,
     out_dir: Path,
     quiet: bool,
+    shape: str | None,
+    transactions: int,
 ) -> None:
     """Generate a labelled synthetic bank population with trafficking and laundering schemes.
 
@@ -145,6 +162,17 @@ def synth(
         raise click.BadParameter(
             f"{start!r} is not a date like 2026-01-01", param_hint="--start"
         ) from None
+    if shape:
+        from flows87.synth import shapes
+
+        made = shapes.generate_to(
+            shape, out_dir, transactions=transactions, seed=seed, days=days, start=start_day
+        )
+        out.print(
+            f"wrote {made['transactions']:,} transactions ({made['suspicious_transactions']:,} "
+            f"suspicious) and {made['accounts']:,} accounts of shape {shape} to {out_dir}"
+        )
+        return
     with _progress(not quiet) as update:
         data = generate(
             accounts,
