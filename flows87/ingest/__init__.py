@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flows87.errors import ConfigError, InputError
-from flows87.ingest import amlsim, amlworld, canonical, paysim, samld
+from flows87.ingest import amlgentex, amlsim, amlworld, canonical, paysim, samld
 from flows87.ingest.common import Options, ReadResult, check_options
 from flows87.ingest.detect import FORMATS, detect_format
 
@@ -25,6 +25,7 @@ READERS: dict[str, Callable[[Path, Options], ReadResult]] = {
     "amlsim": amlsim.read,
     "paysim": paysim.read,
     "samld": samld.read,
+    "amlgentex": amlgentex.read,
 }
 
 
@@ -39,8 +40,8 @@ def read(
     """Read a file or folder of any known format into canonical transactions and accounts.
 
     `format` overrides detection. `start` is the calendar time of step 0 for sources that
-    count time in steps (PaySim hours, old AMLSim days); naive means UTC. More rejected rows
-    than `max_reject_fraction` of a file's rows raise InputError.
+    count time in steps (PaySim hours, AMLGentex and old AMLSim days); naive means UTC. More
+    rejected rows than `max_reject_fraction` of a file's rows raise InputError.
     """
     if start is not None:
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows87.errors import InputError
-from flows87.ingest import amlsim, amlworld, canonical, files, paysim, samld
+import polars as pl
 
-FORMATS: tuple[str, ...] = ("canonical", "amlworld", "amlsim", "paysim", "samld")
+from flows87.errors import InputError
+from flows87.ingest import amlgentex, amlsim, amlworld, canonical, files, paysim, samld
+
+FORMATS: tuple[str, ...] = ("canonical", "amlworld", "amlsim", "paysim", "samld", "amlgentex")
 
 HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "canonical": (canonical.required("transactions"), canonical.optional("transactions")),
@@ -15,6 +17,7 @@ HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "amlsim": (amlsim.REQUIRED, amlsim.OPTIONAL),
     "paysim": (paysim.REQUIRED, paysim.OPTIONAL),
     "samld": (samld.REQUIRED, samld.OPTIONAL),
+    "amlgentex": (amlgentex.REQUIRED, amlgentex.OPTIONAL),
 }
 """Required and optional transaction columns of each format."""
 
@@ -27,23 +30,39 @@ def detect_format(path: str | Path) -> str:
     if path.is_dir():
         return detect_folder(path)
     if path.suffix.lower() == ".parquet":
-        return "canonical"
+        return detect_parquet(path)
     return detect_header(path, files.read_header(path))
 
 
+def detect_parquet(path: Path) -> str:
+    """A Parquet file is AMLGentex's tx_log when its columns are, else canonical (whose reader
+    names what is wrong with it)."""
+    try:
+        names = list(pl.read_parquet_schema(path))
+    except files.FILE_ERRORS:
+        return "canonical"
+    return "amlgentex" if set(amlgentex.REQUIRED) <= set(names) else "canonical"
+
+
 def detect_folder(path: Path) -> str:
-    """A folder is canonical (transactions.parquet/.csv) or AMLSim output (transactions.csv)."""
+    """A folder is canonical (transactions.parquet/.csv), AMLSim output (transactions.csv) or
+    AMLGentex output (tx_log.parquet/.csv, in the folder or its temporal/)."""
     if (path / "transactions.parquet").is_file():
         return "canonical"
+    for folder in (path, path / "temporal"):
+        for name in amlgentex.TX_LOGS:
+            log = folder / name
+            if log.is_file() and detect_format(log) == "amlgentex":
+                return "amlgentex"
     table = path / "transactions.csv"
     if not table.is_file():
         held = sorted(p.name for p in path.iterdir())[:10]
         raise InputError(
             f"unknown format: the folder holds no transactions.parquet or transactions.csv "
-            f"(it holds {held})",
+            f"(nor an AMLGentex tx_log.parquet or tx_log.csv; it holds {held})",
             file=path,
-            hint="give a folder written by `flows87 synth` or AMLSim, or a CSV file of one of "
-            f"the formats {', '.join(FORMATS)}",
+            hint="give a folder written by `flows87 synth`, AMLSim or AMLGentex, or a CSV file "
+            f"of one of the formats {', '.join(FORMATS)}",
         )
     found = detect_header(table, files.read_header(table))
     if found not in ("canonical", "amlsim"):
