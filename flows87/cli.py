@@ -1222,7 +1222,7 @@ def sweep_cmd(
     "--format",
     "fmt",
     default=None,
-    type=click.Choice(["canonical", "amlworld", "amlsim", "paysim", "samld"]),
+    type=_format_choice(),
     help="Input format (default: detected).",
 )
 @click.option(
