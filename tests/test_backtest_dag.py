@@ -129,8 +129,8 @@ def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
     home: Path,
     tmp_path: Path,
 ) -> None:
-    # 5 seeded draws over 800 accounts: one draw keeps the defaults' recall with fewer
-    # accounts in cases, so it is chosen within the 50 % budget (the run alerts on ~23 %)
+    # 5 seeded draws over 800 accounts: one draw beats the defaults within the 50 % budget
+    # (the run alerts on ~20 %): a better recall, or the same recall with fewer accounts in cases
     dag_run = run_backtest(
         dag, home, sweep=True, sweep_settings=5, seed=1, sweep_max_alert_rate=0.5
     )
@@ -144,8 +144,9 @@ def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
     chosen = doc["settings"][doc["chosen"]]
     base = doc["settings"][0]["metrics"]
     assert chosen["setting"], "a setting other than the defaults is best here"
-    assert chosen["metrics"]["recall"] >= base["recall"]
-    assert chosen["metrics"]["alert_rate"] < base["alert_rate"] <= 0.5
+    assert base["alert_rate"] <= 0.5 and chosen["metrics"]["alert_rate"] <= 0.5
+    better = (chosen["metrics"]["recall"], -chosen["metrics"]["alert_rate"])
+    assert better > (base["recall"], -base["alert_rate"])
     assert "Pareto front" in (out / "sweep.md").read_text()
     assert (out / "pareto.png").stat().st_size > 0
     # the patch: a unified diff of rule files' defaults that applies to a copy of rules/

@@ -113,9 +113,9 @@ def test_cases_group_linked_accounts_attach_pattern_members_and_are_stable() -> 
         schema=SIGNAL_SCHEMA,
     )
     tx = transactions([("v1", "c", 300), ("v2", "c", 280), ("m", "v1", 50), ("z", "c", 10)])
-    pairs = links(signals, tx)
-    risk = account_risk(signals, pairs, SETTINGS)
-    built = build(risk, signals, pairs, tx, SETTINGS)
+    found = links(signals, tx)
+    risk = account_risk(signals, found, SETTINGS)
+    built = build(risk, signals, found, tx, SETTINGS)
     assert built.cases.height == 1
     case = built.cases.row(0, named=True)
     assert set(case["accounts"]) == {"v1", "v2", "c", "m"}
@@ -123,7 +123,7 @@ def test_cases_group_linked_accounts_attach_pattern_members_and_are_stable() -> 
     assert case["central_account"] == "c"  # money converges on the controller
     assert "sex trafficking" in case["summary"] and "converges on account c" in case["summary"]
     assert set(case["txn_ids"]) == set()  # no signal above listed transactions
-    again = build(risk, signals, pairs, tx, SETTINGS)
+    again = build(risk, signals, found, tx, SETTINGS)
     assert again.cases.equals(built.cases)
     assert "z" not in set(built.membership["account_id"])
 
@@ -138,8 +138,9 @@ def test_transfer_links_need_a_common_typology() -> None:
         schema=SIGNAL_SCHEMA,
     )
     tx = transactions([("a", "b", 100), ("a", "c", 100)])
-    pairs = links(signals, tx)
-    assert pairs.select("a", "b").rows() == [("a", "c")]
+    found = links(signals, tx)
+    assert found.transfers.select("a", "b").rows() == [("a", "c")]
+    assert found.members.is_empty()  # no pattern instance
 
 
 def test_of_equally_risky_accounts_the_one_with_more_red_flags_anchors_the_case() -> None:
@@ -153,12 +154,58 @@ def test_of_equally_risky_accounts_the_one_with_more_red_flags_anchors_the_case(
         schema=SIGNAL_SCHEMA,
     )
     tx = transactions([("a", "b", 100)])
-    pairs = links(signals, tx)
+    found = links(signals, tx)
     # equal risk, both eligible: only the tie-break decides
-    risk = account_risk(signals, pairs, SETTINGS).with_columns(
+    risk = account_risk(signals, found, SETTINGS).with_columns(
         pl.lit(0.9).alias("risk_score"), pl.lit(True).alias("eligible")
     )
     assert dict(zip(risk["account_id"], risk["n_signals"], strict=True)) == {"a": 1, "b": 2}
-    built = build(risk, signals, pairs, tx, SETTINGS)
+    built = build(risk, signals, found, tx, SETTINGS)
     assert built.cases.height == 1
     assert built.cases.row(0, named=True)["anchor_account"] == "b"
+
+
+def _instance_signals(instance: str, accounts: list[str], score: float = 1.0) -> list[dict]:
+    return [sig("graph", "chain", a, "network", score, ["mule_chain"], instance) for a in accounts]
+
+
+def test_a_20k_member_instance_is_one_capped_case_built_from_linear_tables() -> None:
+    """An instance is one node joined to its members: 20,000 rows, not 200 million pairs; the
+    case names its riskiest accounts up to the cap and lists the rest as linked."""
+    n = 20_000
+    accounts = [f"m{i:05d}" for i in range(n)]
+    rows = _instance_signals("chain:1", accounts)
+    rows += [sig("rule", "sweep", a, "behaviour", 0.75, ["mule_chain"]) for a in accounts[:10]]
+    signals = pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
+    tx = transactions([(accounts[i], accounts[i + 1], 1000.0) for i in range(n - 1)])
+    found = links(signals, tx)
+    assert found.members.height == n  # one row per member
+    assert found.transfers.height <= tx.height  # at most one row per pair that transacted
+    risk = account_risk(signals, found, SETTINGS)
+    settings = ScoringSettings(max_case_accounts=40, max_split_accounts=1000)
+    built = build(risk, signals, found, tx, settings)
+    assert built.cases.height == 1  # one chain, one case: not thousands of small ones
+    case = built.cases.row(0, named=True)
+    assert case["n_accounts"] == 40 and case["n_linked"] == n - 40
+    assert set(case["accounts"][:10]) == set(accounts[:10])  # the riskiest are named
+    assert set(case["accounts"]) | set(case["linked_accounts"]) == set(accounts)
+    assert built.membership.height == 40 and built.linked.height == n - 40
+    assert any("too large for community splitting" in w for w in built.warnings)
+    assert "listed as linked" in case["summary"]
+
+
+def test_louvain_splits_a_large_group_but_never_cuts_an_instance() -> None:
+    """Two instances of 30 accounts joined by one transfer: a linked group of 60 (over the cap
+    of 40) splits into the two instances, whatever Louvain would do with their members."""
+    a = [f"a{i:02d}" for i in range(30)]
+    b = [f"b{i:02d}" for i in range(30)]
+    signals = pl.DataFrame(
+        _instance_signals("fan:a", a) + _instance_signals("fan:b", b), schema=SIGNAL_SCHEMA
+    )
+    tx = transactions([("a00", "b00", 500.0)] + [(a[i], a[i + 1], 10.0) for i in range(29)])
+    found = links(signals, tx)
+    risk = account_risk(signals, found, SETTINGS)
+    built = build(risk, signals, found, tx, SETTINGS)
+    groups = sorted(sorted(x) for x in built.cases["accounts"].to_list())
+    assert groups == [sorted(a), sorted(b)]
+    assert built.linked.is_empty() and not built.warnings

@@ -1,9 +1,15 @@
 """Group flagged accounts into ranked, explained cases.
 
 Accounts eligible for a case are linked when they moved money to each other or appear in the
-same graph pattern; each connected group is a case (groups too large to review are split into
-Louvain communities). A case's id comes from its anchor account (the riskiest), so a re-run of
-the same data, or a later run that sees the same scheme again, gives the same id.
+same graph pattern; each connected group is a case (flows87/cases/groups.py splits groups too
+large to review). A case names at most `max_case_accounts` accounts, its riskiest; the others
+of its group are listed as linked (`linked_accounts`), so a 100,000-hop chain is one case an
+investigator can read, with nothing left out. A case's id comes from its anchor account (the
+riskiest), so a re-run of the same data, or a later run that sees the same scheme again, gives
+the same id.
+
+Cost: linear in signals, links and transactions, plus one PageRank per case on at most
+`max_case_accounts` accounts.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ from dataclasses import dataclass
 import networkx as nx
 import polars as pl
 
-from flows87.cases.scoring import ScoringSettings
+from flows87.cases.groups import group_accounts
+from flows87.cases.scoring import Links, ScoringSettings
 from flows87.graph.analysis import edge_table, pagerank
-from flows87.graph.common import components
 
 MAX_CASE_TXNS = 2000
 
@@ -39,85 +45,50 @@ CASE_SCHEMA = pl.Schema(
         "last_ts": pl.Datetime("us", "UTC"),
         "total_amount": pl.Float64(),
         "summary": pl.String(),
+        "n_linked": pl.Int64(),
+        "linked_accounts": pl.List(pl.String()),
     }
 )
+
+MEMBERSHIP_SCHEMA = pl.Schema({"account_id": pl.String(), "case_id": pl.String()})
 
 
 @dataclass
 class Cases:
     cases: pl.DataFrame  # CASE_SCHEMA
-    membership: pl.DataFrame  # account_id, case_id
+    membership: pl.DataFrame  # account_id, case_id: the accounts a case names
+    linked: pl.DataFrame  # account_id, case_id: the accounts it lists as linked (over the cap)
+    warnings: list[str]
 
 
 def case_id(anchor: str) -> str:
     return "C-" + hashlib.sha1(anchor.encode("utf-8")).hexdigest()[:12]
 
 
-def _groups(eligible: list[str], pairs: pl.DataFrame, settings: ScoringSettings) -> list[list[str]]:
-    """Connected groups of eligible accounts; too large ones split into Louvain communities.
-
-    The components come from scipy (`graph.common.components`; networkx needs seconds to build
-    a graph of 300k pattern pairs); only a component too large to review becomes a networkx
-    graph."""
-    nodes = sorted(set(eligible))
-    keep = pl.Series(nodes, dtype=pl.String).implode()
-    inside = (
-        pairs.filter(pl.col("a").is_in(keep) & pl.col("b").is_in(keep))
-        .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
-        .unique()
-        .sort("a", "b")
-    )  # each edge once as (a, b), a <= b, sorted
-    linked = components(inside.select(pl.col("a").alias("u"), pl.col("b").alias("v")))
-    component_of = dict(zip(linked["node"].to_list(), linked["component"].to_list(), strict=True))
-    members: dict[int | str, list[str]] = {}
-    for account in nodes:  # sorted, so each group's accounts are too
-        members.setdefault(component_of.get(account, account), []).append(account)
-    edges = list(zip(inside["a"].to_list(), inside["b"].to_list(), strict=True))
-    groups: list[list[str]] = []
-    for comp in members.values():
-        if len(comp) <= settings.max_case_accounts:
-            groups.append(comp)
-            continue
-        groups.extend(sorted(c) for c in _louvain_split(set(comp), edges))
-    # Louvain visits nodes in a seeded shuffle of the graph's node order and breaks ties by the
-    # order of neighbours: sorted nodes and edges make the split depend on the data only. Groups
-    # are ordered by their smallest account, which `_attach` uses to break ties.
-    return sorted(groups, key=lambda grp: grp[0])
-
-
-def _louvain_split(comp: set[str], edges: list[tuple[str, str]]) -> list[set[str]]:
-    """`graph.analysis.louvain(g.subgraph(comp), seed=87)` without its copy of the subgraph.
-
-    `louvain` runs on `sorted_graph` of its input: nodes in sorted order, then the edges as
-    sorted (u, v) pairs with u <= v, in sorted order. `edges` is already that list for the whole
-    graph, and a component holds both ends of its edges or neither, so building the component's
-    graph from it directly gives the same graph (same node and neighbour order, hence the same
-    seeded communities) without sorting a large component's edges, with their data, again.
-    """
-    sub = nx.Graph()
-    sub.add_nodes_from(sorted(comp))
-    sub.add_edges_from(e for e in edges if e[0] in comp)
-    return nx.community.louvain_communities(sub, weight="weight", seed=87)
-
-
-def _attach(
-    groups: list[list[str]], pairs: pl.DataFrame, risk_of: dict[str, float]
-) -> dict[str, int]:
-    """Accounts not eligible themselves but in the same pattern as a case's account join that case.
-
-    The spokes of a fan-in or the intermediaries of a scatter-gather carry one network signal
-    each; on their own they are not a case, but an investigator of the hub needs them.
-    """
-    group_of = {a: i for i, g in enumerate(groups) for a in g}
-    best: dict[str, tuple[float, int]] = {}
-    for a, b, _kind in pairs.filter(pl.col("kind") == "pattern").iter_rows():
-        for member, other in ((a, b), (b, a)):
-            if member in group_of or other not in group_of:
-                continue
-            cand = (risk_of[other], -group_of[other])
-            if member not in best or cand > best[member]:
-                best[member] = cand
-    return {m: -idx for m, (_, idx) in best.items()}
+def _attach(groups: list[list[str]], members: pl.DataFrame, risk: pl.DataFrame) -> pl.DataFrame:
+    """account_id -> group for accounts not eligible themselves but in a pattern instance with a
+    case's account: the group of the instance's riskiest grouped account (the smaller group on
+    ties). The spokes of a fan-in or the intermediaries of a scatter-gather carry one network
+    signal each; on their own they are not a case, but an investigator of the hub needs them.
+    O(M log M) for M instance memberships."""
+    group_of = pl.DataFrame(
+        [(a, i) for i, g in enumerate(groups) for a in g],
+        schema={"account_id": pl.String, "group": pl.Int64},
+        orient="row",
+    ).join(risk.select("account_id", "risk_score"), on="account_id", how="left")
+    best = (
+        members.join(group_of, on="account_id")
+        .sort(["instance", "risk_score", "group"], descending=[False, True, False])
+        .unique("instance", keep="first", maintain_order=True)
+        .select("instance", "group", "risk_score")
+    )
+    return (
+        members.join(group_of, on="account_id", how="anti")
+        .join(best, on="instance")
+        .sort(["account_id", "risk_score", "group"], descending=[False, True, False])
+        .unique("account_id", keep="first", maintain_order=True)
+        .select("account_id", "group")
+    )
 
 
 def _label(typology: str) -> str:
@@ -127,21 +98,27 @@ def _label(typology: str) -> str:
 def build(
     risk: pl.DataFrame,
     signals: pl.DataFrame,
-    pairs: pl.DataFrame,
+    links: Links,
     transactions: pl.DataFrame,
     settings: ScoringSettings,
 ) -> Cases:
     eligible = risk.filter(pl.col("eligible"))
     if eligible.is_empty():
-        return Cases(
-            pl.DataFrame(schema=CASE_SCHEMA),
-            pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String}),
-        )
+        none = pl.DataFrame(schema=MEMBERSHIP_SCHEMA)
+        return Cases(pl.DataFrame(schema=CASE_SCHEMA), none, none, [])
     risk_of = dict(zip(risk["account_id"], risk["risk_score"], strict=True))
     signals_of = dict(zip(risk["account_id"], risk["n_signals"], strict=True))
-    groups = _groups(eligible["account_id"].to_list(), pairs, settings)
-    for member, idx in sorted(_attach(groups, pairs, risk_of).items()):
+    groups, warnings = group_accounts(eligible["account_id"].to_list(), links, settings)
+    for member, idx in _attach(groups, links.members, risk).sort("account_id").iter_rows():
         groups[idx].append(member)
+    named: list[list[str]] = []
+    over: list[list[str]] = []
+    for accounts in groups:
+        # riskiest first; of equally risky accounts the one with more red flags anchors the case
+        ordered = sorted(accounts, key=lambda a: (-risk_of.get(a, 0.0), -signals_of.get(a, 0), a))
+        named.append(ordered[: settings.max_case_accounts])
+        over.append(sorted(ordered[settings.max_case_accounts :]))
+    groups = named
     # each account's signals, strongest first (the order summaries and typology ties follow;
     # equally strong ones in the signals file's order, which gate_signals makes total), as plain
     # lists: one pass over the signals instead of polars operations per case and account
@@ -160,9 +137,8 @@ def build(
     edges = edge_table(transactions, [a for g in groups for a in g])
     inside = _edges_by_group(groups, edges)
     rows, members = [], []
-    for gi, accounts in enumerate(groups):  # one iteration per case
-        # riskiest first; of equally risky accounts the one with more red flags anchors the case
-        ordered = sorted(accounts, key=lambda a: (-risk_of[a], -signals_of.get(a, 0), a))
+    linked = []
+    for gi, ordered in enumerate(groups):  # one iteration per case
         anchor = ordered[0]
         cid = case_id(anchor)
         idx = [i for a in ordered for i in by_account.get(a, ())]
@@ -189,12 +165,17 @@ def build(
                 "first_ts": None,  # filled below in one join for all cases
                 "last_ts": None,
                 "total_amount": 0.0,
-                "summary": _summary(ordered, len(idx), families, typ, score, central, texts),
+                "summary": _summary(
+                    ordered, len(idx), families, typ, score, central, texts, len(over[gi])
+                ),
+                "n_linked": len(over[gi]),
+                "linked_accounts": over[gi],
             }
         )
         members.extend({"account_id": a, "case_id": cid} for a in ordered)
+        linked.extend({"account_id": a, "case_id": cid} for a in over[gi])
     frame = pl.DataFrame(rows, schema=CASE_SCHEMA)
-    membership_all = pl.DataFrame(members, schema={"account_id": pl.String, "case_id": pl.String})
+    membership_all = pl.DataFrame(members, schema=MEMBERSHIP_SCHEMA)
     case_txns = (
         membership_all.join(signals.select("account_id", "txn_ids"), on="account_id")
         .explode("txn_ids")
@@ -235,9 +216,11 @@ def build(
     )
     if settings.max_cases:
         cases = cases.head(settings.max_cases)
-    membership = pl.DataFrame(members, schema={"account_id": pl.String, "case_id": pl.String})
+    membership = pl.DataFrame(members, schema=MEMBERSHIP_SCHEMA)
     membership = membership.join(cases.select("case_id"), on="case_id", how="semi")
-    return Cases(cases, membership)
+    linked_frame = pl.DataFrame(linked, schema=MEMBERSHIP_SCHEMA)
+    linked_frame = linked_frame.join(cases.select("case_id"), on="case_id", how="semi")
+    return Cases(cases, membership, linked_frame, warnings)
 
 
 def _edges_by_group(
@@ -286,6 +269,7 @@ def _summary(
     score: float,
     central: str | None,
     texts: dict[str, list[str]],
+    n_linked: int = 0,
 ) -> str:
     """Plain language an investigator could paste into a suspicious transaction report.
 
@@ -312,4 +296,9 @@ def _summary(
             lines.append(f"- {account}: " + " ".join(seen[:4]))
     if len(ordered) > 6:
         lines.append(f"- and {len(ordered) - 6} more accounts.")
+    if n_linked:
+        lines.append(
+            f"- {n_linked:,} more account{'s' if n_linked > 1 else ''} linked to it by the same "
+            "patterns or transfers are listed as linked, not named (the case's size cap)."
+        )
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -27,6 +28,7 @@ class ScoringSettings(BaseModel):
     min_risk: float = Field(0.5, ge=0)
     neighbour_share: float = Field(0.25, ge=0, le=1)
     max_case_accounts: int = Field(40, ge=2)
+    max_split_accounts: int = Field(20_000, ge=2)
     uncorroborated_factor: float = Field(0.3, ge=0, le=1)
     max_cases: int = Field(0, ge=0)
     ceiling: CeilingSettings = Field(default_factory=CeilingSettings)
@@ -36,13 +38,24 @@ def load_settings(path: str | Path | None = None) -> ScoringSettings:
     return load_yaml_model(path or DEFAULT_SETTINGS, ScoringSettings, "scoring settings")
 
 
-def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
-    """Undirected pairs (a, b, kind) of signalled accounts that belong together in one case.
+@dataclass(frozen=True)
+class Links:
+    """What ties signalled accounts into one case, in two linear tables.
 
-    Two accounts are linked when they appear in the same graph pattern instance, or when money
-    moved between them and their signals point to a common typology (a victim and the
-    controller it pays; not two unrelated customers who happen to be flagged and pay each other).
+    `members` (instance, account_id): a graph pattern instance is one node joined to each of its
+    accounts (a hyperedge), never all pairs of them: a fan-in with 20,000 senders is 20,000
+    rows, not 200 million pairs. `transfers` (a, b): undirected pairs of flagged accounts that
+    moved money between them and whose signals point to a common typology (a victim and the
+    controller it pays; not two unrelated customers who happen to be flagged and pay each
+    other): at most one row per pair of accounts that transacted.
     """
+
+    members: pl.DataFrame
+    transfers: pl.DataFrame
+
+
+def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> Links:
+    """The links of `signals` (O(S + E) for S signals and E transactions)."""
     typed = (
         signals.filter(pl.col("source") != "detector")
         .select("account_id", pl.col("typologies").alias("typology"))
@@ -50,22 +63,14 @@ def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
         .drop_nulls()
         .unique()
     )
-    graph = (
+    members = (
         signals.filter(pl.col("source") == "graph")
         .select(
-            "account_id", pl.col("evidence").str.json_path_match("$.instance").alias("instance")
+            pl.col("evidence").str.json_path_match("$.instance").alias("instance"), "account_id"
         )
         .drop_nulls()
         .unique()
-    )
-    by_instance = (
-        graph.join(graph, on="instance", suffix="_b")
-        .filter(pl.col("account_id") < pl.col("account_id_b"))
-        .select(
-            pl.col("account_id").alias("a"),
-            pl.col("account_id_b").alias("b"),
-            pl.lit("pattern").alias("kind"),
-        )
+        .sort("instance", "account_id")
     )
     flagged = typed.select("account_id").unique()
     moved = (
@@ -79,19 +84,54 @@ def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
     common = (
         moved.join(typed.rename({"account_id": "a"}), on="a")
         .join(typed.rename({"account_id": "b"}), on=["b", "typology"])
-        .select("a", "b", pl.lit("transfer").alias("kind"))
-    )
-    return (
-        pl.concat([by_instance, common])
-        .sort("a", "b", "kind")
-        .unique(["a", "b"], keep="first")
+        .select("a", "b")
+        .unique()
         .sort("a", "b")
     )
+    return Links(members, common)
 
 
-def account_risk(
-    signals: pl.DataFrame, pairs: pl.DataFrame, settings: ScoringSettings
-) -> pl.DataFrame:
+def neighbour_risk(links: Links, base: pl.DataFrame) -> pl.DataFrame:
+    """account_id -> the largest base risk among the accounts linked to it (O(S + E)).
+
+    Through an instance, an account's riskiest fellow member is the instance's riskiest member,
+    or its second riskiest when the account is the riskiest itself: two values per instance
+    instead of every pair of members."""
+    risk = base.select("account_id", "base_risk")
+    ranked = (
+        links.members.join(risk, on="account_id", how="left")
+        .with_columns(pl.col("base_risk").fill_null(0.0))
+        .sort(["instance", "base_risk", "account_id"], descending=[False, True, False])
+        .with_columns(pl.int_range(pl.len()).over("instance").alias("_r"))
+    )
+    first = ranked.filter(pl.col("_r") == 0).select(
+        "instance", pl.col("account_id").alias("_top"), pl.col("base_risk").alias("_r1")
+    )
+    second = ranked.filter(pl.col("_r") == 1).select("instance", pl.col("base_risk").alias("_r2"))
+    via_instance = (
+        links.members.join(first, on="instance")
+        .join(second, on="instance", how="left")
+        .select(
+            "account_id",
+            pl.when(pl.col("account_id") == pl.col("_top"))
+            .then(pl.col("_r2"))
+            .otherwise(pl.col("_r1"))
+            .alias("neighbour"),
+        )
+        .drop_nulls()
+    )
+    t = links.transfers
+    via_transfer = pl.concat(
+        [t.select("a", "b"), t.select(pl.col("b").alias("a"), pl.col("a").alias("b"))]
+    ).join(risk.rename({"account_id": "b", "base_risk": "neighbour"}), on="b")
+    return (
+        pl.concat([via_instance, via_transfer.select(pl.col("a").alias("account_id"), "neighbour")])
+        .group_by("account_id")
+        .agg(pl.col("neighbour").max())
+    )
+
+
+def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings) -> pl.DataFrame:
     """account_id, risk_score, base_risk, families, n_families, n_signals, max_signal, eligible.
 
     Every score is a noisy-OR, so risk stays in [0, 1] and reads like a probability: signals
@@ -123,14 +163,8 @@ def account_risk(
         pl.col("n").sum().alias("n_signals"),
         pl.col("max_score").max().alias("max_signal"),
     )
-    both = pl.concat(
-        [pairs.select("a", "b"), pairs.select(pl.col("b").alias("a"), pl.col("a").alias("b"))]
-    )
-    bonus = (
-        both.join(base.select(pl.col("account_id").alias("b"), "base_risk"), on="b")
-        .group_by("a")
-        .agg((pl.col("base_risk").max() * settings.neighbour_share).alias("bonus"))
-        .rename({"a": "account_id"})
+    bonus = neighbour_risk(links, base).select(
+        "account_id", (pl.col("neighbour") * settings.neighbour_share).alias("bonus")
     )
     out = (
         base.join(bonus, on="account_id", how="left")

@@ -41,11 +41,14 @@ def scored_accounts(
     membership: pl.DataFrame,
     anomaly: pl.DataFrame | None,
     uncorroborated_factor: float = 1.0,
+    linked: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per account seen (in the accounts table or in a transaction).
 
     risk_score orders accounts for review: an account in a case keeps its signal risk, one in no
     case keeps `uncorroborated_factor` of it, and the anomaly score breaks ties among the rest.
+    `linked_case_id` names the case that lists the account as linked (beyond its size cap): it
+    is context for that case, not an alert of its own.
     """
     seen = pl.concat(
         [
@@ -66,6 +69,13 @@ def scored_accounts(
         on="account_id",
         how="left",
     ).join(membership, on="account_id", how="left")
+    if linked is None:
+        linked = membership.clear()
+    out = out.join(
+        linked.select("account_id", pl.col("case_id").alias("linked_case_id")),
+        on="account_id",
+        how="left",
+    )
     if anomaly is not None and anomaly.height:
         out = out.join(anomaly.select("account_id", "anomaly_score"), on="account_id", how="left")
     else:
@@ -88,6 +98,7 @@ def scored_accounts(
         "account_id",
         "risk_score",
         "case_id",
+        "linked_case_id",
         "signal_risk",
         "anomaly_score",
         "n_signals",
@@ -111,12 +122,18 @@ def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
         anomaly_path = run_dir / "anomaly_scores.parquet"
         anomaly = pl.read_parquet(anomaly_path) if anomaly_path.exists() else None
         with rec.step("score"):
-            pairs = casework.links(signals, tx)
-            risk = casework.account_risk(signals, pairs, settings)
+            links = casework.links(signals, tx)
+            risk = casework.account_risk(signals, links, settings)
         with rec.step("group"):
-            built = casework.build(risk, signals, pairs, tx, settings)
+            built = casework.build(risk, signals, links, tx, settings)
         scored = scored_accounts(
-            acc, tx, risk, built.membership, anomaly, settings.uncorroborated_factor
+            acc,
+            tx,
+            risk,
+            built.membership,
+            anomaly,
+            settings.uncorroborated_factor,
+            built.linked,
         )
         gate = quality.run_gate(
             built.cases, "cases", run_dir, max_failed_fraction=config.max_failed_fraction
@@ -126,8 +143,9 @@ def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
         rec.counts = {
             "cases": gate.passed.height,
             "accounts_in_cases": built.membership.height,
+            "accounts_linked": built.linked.height,
             "accounts_scored": scored.height,
             "accounts_with_signals": risk.height,
         }
-        rec.warnings = list(gate.stats["warnings"])
+        rec.warnings = built.warnings + list(gate.stats["warnings"])
     return rec.counts

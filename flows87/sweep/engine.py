@@ -34,6 +34,7 @@ from flows87.rules import (
     load_rules,
     run_rules,
 )
+from flows87.rules.ceiling import Ceiling, hold_back
 from flows87.stages.cases import TRANSACTION_COLUMNS, scored_accounts
 from flows87.stages.config import RunConfig
 from flows87.stages.detect import GRAPH_FEATURE_COLUMNS, NOT_FOR_DETECTION, feature_settings
@@ -178,6 +179,12 @@ class SweepContext:
         self.population = population
         self.account_table = pl.read_parquet(self.run_dir / "accounts.parquet")
         self.features = pl.read_parquet(self.run_dir / "features.parquet")
+        # rules evaluated again are held to the run's flood ceiling, as the run held them
+        self.ceiling = Ceiling(
+            self.features["account_id"].n_unique(),
+            self.scoring.ceiling,
+            self.scoring.max_case_accounts,
+        )
         self.feature_settings = feature_settings(self.config)
         self.origin = self._origin()
         signals = pl.read_parquet(self.run_dir / "signals.parquet").select(SIGNAL_COLUMNS)
@@ -266,6 +273,7 @@ class SweepContext:
                 self.feature_settings,
                 self.origin,
                 {rid: values},
+                ceiling=self.ceiling,
             )
             return res.signals.select(SIGNAL_COLUMNS)
         from flows87.graph.patterns import PATTERNS
@@ -274,7 +282,8 @@ class SweepContext:
         ctx = self._graph_context()
         ctx.signals = prior if prior is not None else empty_signals()
         hits = pattern.fn(ctx, {**pattern.params, **rule.values(values)})
-        return graph_signals(rule, hits).select(SIGNAL_COLUMNS)
+        kept, _, _ = hold_back(rule, graph_signals(rule, hits), self.ceiling)
+        return kept.select(SIGNAL_COLUMNS)
 
     def signals(self, setting: dict[str, float | int]) -> tuple[pl.DataFrame, list[str]]:
         """Every signal under `setting`, and the rules evaluated again for it."""
@@ -363,9 +372,9 @@ class SweepContext:
         settings = (
             self.scoring.model_copy(update=scoring_changes) if scoring_changes else self.scoring
         )
-        pairs = casework.links(signals, self.case_tx)
-        risk = casework.account_risk(signals, pairs, settings)
-        built = casework.build(risk, signals, pairs, self.case_tx, settings)
+        links = casework.links(signals, self.case_tx)
+        risk = casework.account_risk(signals, links, settings)
+        built = casework.build(risk, signals, links, self.case_tx, settings)
         scored = scored_accounts(
             self.accounts.select(
                 "account_id",
