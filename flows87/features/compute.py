@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from flows87.features.registry import FEATURES
+from flows87.features.registry import FEATURES, TIME_OF_DAY
 from flows87.features.settings import FeatureSettings
 
 TRANSACTION_COLUMNS_READ = (
@@ -169,12 +169,21 @@ def _account_table(tx: pl.LazyFrame, acc: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
+def has_time_of_day(tx: pl.LazyFrame | pl.DataFrame) -> bool:
+    """True unless every timestamp is at midnight (data of day resolution)."""
+    ts = pl.col("ts")
+    midnight = (ts.dt.hour() == 0) & (ts.dt.minute() == 0) & (ts.dt.second() == 0)
+    return bool(tx.lazy().select((~midnight).any()).collect().item())
+
+
 def _available_columns(tx: pl.LazyFrame, acc: pl.LazyFrame) -> set[str]:
     """Optional columns that actually carry data (a column of nulls counts as absent)."""
     tx_counts = tx.select(pl.all().is_not_null().sum()).collect().row(0, named=True)
     acc_counts = acc.select(pl.all().is_not_null().sum()).collect().row(0, named=True)
     avail = {c for c, n in tx_counts.items() if n}
     avail |= {c for c, n in acc_counts.items() if n}
+    if has_time_of_day(tx):
+        avail.add(TIME_OF_DAY)
     kinds = acc.select(pl.col("kind").is_in(["individual", "business"]).any()).collect().item()
     if not kinds:
         avail.discard("kind")

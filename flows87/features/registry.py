@@ -20,6 +20,12 @@ class Feature:
     """Numeric features feed the anomaly detectors; keys and labels do not."""
 
 
+TIME_OF_DAY = "time_of_day"
+"""A need met when the timestamps carry a time of day: in data of day resolution (every
+timestamp at midnight) night and hour-level features would read every payment as made at
+midnight, so they are absent instead, and the rules reading them are skipped."""
+
+
 def _f(name: str, unit: str, meaning: str, *needs: str, numeric: bool = True) -> Feature:
     return Feature(name, unit, meaning, tuple(needs), numeric)
 
@@ -68,14 +74,29 @@ FEATURES: tuple[Feature, ...] = (
     _f("p2p_in_count", "transactions", "inbound person-to-person / mobile transfers"),
     _f("p2p_payers", "accounts", "distinct senders of inbound p2p / mobile transfers"),
     _f("median_p2p_in_amount", "base currency", "median inbound p2p / mobile amount"),
-    _f("night_in_share", "share", "share of inbound transactions at night (settings: night hours)"),
-    _f("night_in_payers", "accounts", "distinct payers of inbound transactions at night"),
-    _f("night_out_count", "transactions", "outbound transactions at night"),
+    _f(
+        "night_in_share",
+        "share",
+        "share of inbound transactions at night (settings: night hours)",
+        TIME_OF_DAY,
+    ),
+    _f("night_in_payers", "accounts", "distinct payers of inbound transactions at night", TIME_OF_DAY),
+    _f("night_out_count", "transactions", "outbound transactions at night", TIME_OF_DAY),
     # pass-through
-    _f("pass_through_6h", "share", "share of inbound amount that left within 6 hours of arriving"),
+    _f(
+        "pass_through_6h",
+        "share",
+        "share of inbound amount that left within 6 hours of arriving",
+        TIME_OF_DAY,
+    ),
     _f("pass_through_24h", "share", "share of inbound amount that left within 24 hours"),
     _f("pass_through_48h", "share", "share of inbound amount that left within 48 hours"),
-    _f("median_dwell_hours", "hours", "median time from the last inflow to each outflow"),
+    _f(
+        "median_dwell_hours",
+        "hours",
+        "median time from the last inflow to each outflow",
+        TIME_OF_DAY,
+    ),
     # cash
     _f("cash_in_count", "transactions", "cash deposits"),
     _f("cash_in_sum", "base currency", "cash deposited"),
@@ -106,6 +127,7 @@ FEATURES: tuple[Feature, ...] = (
         "transactions",
         "taxi / ride-hailing / transport payments at night",
         "mcc",
+        TIME_OF_DAY,
     ),
     _f("ads_count", "transactions", "online advertising payments (MCC 7311)", "mcc"),
     _f(
@@ -118,7 +140,7 @@ FEATURES: tuple[Feature, ...] = (
     _f("prepaid_sum", "base currency", "amount spent on prepaid / stored-value cards", "mcc"),
     _f("living_cost_share", "share", "share of outbound amount on everyday living costs", "mcc"),
     _f("card_in_count", "transactions", "inbound card payments (a merchant's sales)"),
-    _f("night_card_in_share", "share", "share of inbound card payments at night"),
+    _f("night_card_in_share", "share", "share of inbound card payments at night", TIME_OF_DAY),
     # payroll and labour
     _f("wage_in_count", "transactions", "inbound ACH payments from businesses (wages)", "kind"),
     _f("wage_in_sum", "base currency", "amount received as wages", "kind"),

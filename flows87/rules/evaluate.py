@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from flows87.features import FeatureSettings, missing_inputs
+from flows87.features.compute import has_time_of_day
 from flows87.rules.compile import compiled_condition, compiled_having
 from flows87.rules.model import Rule
 from flows87.schema import join_ends
@@ -257,10 +258,10 @@ def absent_inputs(features: pl.DataFrame, transactions: pl.DataFrame) -> dict[st
     were absent) and transaction columns without a value. Computed once per run, not once per
     rule (on 5M transactions each count reads every column)."""
     counts = transactions.select(pl.all().is_not_null().sum()).row(0, named=True)
-    return {
-        "account": set(missing_inputs(features)),
-        "transaction": {n for n, k in counts.items() if k == 0},
-    }
+    absent = {n for n, k in counts.items() if k == 0}
+    if "ts" in transactions.columns and not has_time_of_day(transactions):
+        absent |= {"hour", "night"}  # day resolution: every payment would read as at midnight
+    return {"account": set(missing_inputs(features)), "transaction": absent}
 
 
 def needs_missing(rule: Rule, absent: dict[str, set[str]]) -> list[str]:
