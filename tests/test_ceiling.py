@@ -134,7 +134,9 @@ def _hub_population(n_senders: int = 40, n_others: int = 160) -> tuple[pl.DataFr
         ]
         rows.append((24 * 6, f"o{i:03d}", f"s{i:03d}", 1000 + i, "p2p", None, None))
     for i in range(n_others):
-        rows.append((24 * 2 + i % 20, f"o{i:03d}", f"o{(i + 1) % n_others:03d}", 50, "p2p", None, None))
+        rows.append(
+            (24 * 2 + i % 20, f"o{i:03d}", f"o{(i + 1) % n_others:03d}", 50, "p2p", None, None)
+        )
     return frames(rows)
 
 
@@ -190,9 +192,7 @@ def test_a_percentile_parameter_follows_the_population() -> None:
     tx, acc = _hub_population()
     features = compute(tx, acc, load_settings(), origin=T0)
     resolved, records = resolve([rule], features)
-    expected = (
-        features.filter(pl.col("window") == "30d")["out_sum"].cast(pl.Float64).quantile(0.9)
-    )
+    expected = features.filter(pl.col("window") == "30d")["out_sum"].cast(pl.Float64).quantile(0.9)
     assert records[0]["quantile"] == pytest.approx(expected, abs=1e-4)
     assert resolved["test_rule"]["v"] == max(100, records[0]["quantile"])
     run = run_rules([rule], features, tx, acc, load_settings(), T0)
@@ -216,7 +216,11 @@ def test_a_lower_tail_percentile_takes_the_smaller_value() -> None:
     [
         ({"params": {"v": {"default": 1, "min": 0, "max": 9, "percentile": 90}}}, "go together"),
         (
-            {"params": {"v": {"default": 1, "min": 0, "max": 9, "percentile": 120, "of": "in_sum"}}},
+            {
+                "params": {
+                    "v": {"default": 1, "min": 0, "max": 9, "percentile": 120, "of": "in_sum"}
+                }
+            },
             "less than 100",
         ),
     ],

@@ -51,7 +51,11 @@ def test_a_transaction_rule_on_a_column_without_values_is_skipped() -> None:
 
 def test_night_rules_are_skipped_on_data_of_day_resolution() -> None:
     """Every timestamp at midnight: night-time features are absent, not 'everything at night'."""
-    rows = [(24 * d + 23, f"client{i}", "worker", 80, "p2p", None, None) for d in range(3) for i in range(12)]
+    rows = [
+        (24 * d + 23, f"client{i}", "worker", 80, "p2p", None, None)
+        for d in range(3)
+        for i in range(12)
+    ]
     night = _run(*frames(rows), {"ht_late_night_inflows"})
     assert night.skipped == [] and night.fired["ht_late_night_inflows"] == 1
     midnight = [(24 * d, *r[1:]) for d, r in zip([r[0] // 24 for r in rows], rows, strict=True)]

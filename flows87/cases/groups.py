@@ -34,8 +34,10 @@ def group_accounts(
         pl.col("a").alias("u"), pl.col("b").alias("v")
     )
     edges = pl.concat([membership, transfers]).unique().sort("u", "v")
-    labelled = components(edges) if edges.height else pl.DataFrame(
-        schema={"node": pl.String, "component": pl.Int64}
+    labelled = (
+        components(edges)
+        if edges.height
+        else pl.DataFrame(schema={"node": pl.String, "component": pl.Int64})
     )
     comp = (
         pl.DataFrame({"account_id": nodes}, schema={"account_id": pl.String})

@@ -80,7 +80,12 @@ FEATURES: tuple[Feature, ...] = (
         "share of inbound transactions at night (settings: night hours)",
         TIME_OF_DAY,
     ),
-    _f("night_in_payers", "accounts", "distinct payers of inbound transactions at night", TIME_OF_DAY),
+    _f(
+        "night_in_payers",
+        "accounts",
+        "distinct payers of inbound transactions at night",
+        TIME_OF_DAY,
+    ),
     _f("night_out_count", "transactions", "outbound transactions at night", TIME_OF_DAY),
     # pass-through
     _f(

@@ -139,7 +139,9 @@ def _with_account_signals(
     by_id = {r.id: r for r in ordered}
     ids = list(matches)
     kept = {i: result.keep(by_id[i], account_signals(by_id[i], matches[i]), ceiling) for i in ids}
-    bests = [matches[i].join(kept[i].select("account_id"), on="account_id", how="semi") for i in ids]
+    bests = [
+        matches[i].join(kept[i].select("account_id"), on="account_id", how="semi") for i in ids
+    ]
     with_txns = dict(zip(ids, period_txns(bests, transactions), strict=True))
     evaluated = [r.id for r in ordered if r.id in result.fired]
     out = []

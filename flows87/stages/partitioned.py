@@ -30,10 +30,10 @@ from flows87.errors import ConfigError, InputError
 from flows87.features import compute
 from flows87.io import atomic_path, write_parquet
 from flows87.rules import empty_signals, load_rules, run_rules
-from flows87.runinfo import stage
-from flows87.stages.config import RunConfig
 from flows87.rules.ceiling import hold_back_all, summary_lines
 from flows87.rules.relative import resolve
+from flows87.runinfo import stage
+from flows87.stages.config import RunConfig
 from flows87.stages.detect import (
     HELD_FILES,
     SIGNAL_FILES,

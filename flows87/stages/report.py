@@ -178,8 +178,7 @@ def _ceiling_sections(recorded: dict[str, Any]) -> list[Section]:
                     "it a rule with rank_by keeps its strongest hits (its threshold raised on that "
                     "value), one without is held back whole. Held-back signals are in "
                     "signals_held.parquet: they count toward no risk and no case, and no pattern "
-                    "reads them."
-                    + ("" if held else " No rule was held back in this run.")
+                    "reads them." + ("" if held else " No rule was held back in this run.")
                 ),
                 header=["rule", "flagged", "share", "ceiling", "action", "kept", "why"],
                 rows=[
