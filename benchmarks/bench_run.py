@@ -7,13 +7,19 @@ For each size (number of transactions, reached with size/10 accounts over 10 day
    ru_maxrss, and a thread samples VmRSS every 0.2 s so the peak is attributed to a stage (the
    stage `run` last announced through its progress callback),
 3. runs each stage function again in its own subprocess, in order, so each has its own peak RSS
-   (what an Airflow task running that stage alone would need).
-It prints a table per size and writes WORKDIR/results.json. Load averages (`os.getloadavg`) are
+   (what an Airflow task running that stage alone would need),
+4. measures the floor beside it: one polars pass over the run's transactions.parquet computing
+   per-account in/out counts, sums and distinct counterparties (the least any per-account
+   analysis must do), in its own process; the table gives the run's time as a multiple of it.
+It prints a table per size and writes WORKDIR/results.json.
+
+`--source DIR` benchmarks an input folder of your own (any format `flows87 run` reads, e.g. a
+shape from `flows87.synth.shapes`) instead of generated data; `--sizes` is then ignored. Load averages (`os.getloadavg`) are
 recorded around every step: other work on the machine slows the wall times down (a stage's CPU
 seconds, also shown, depend less on it).
 
     bash benchmarks/run.sh benchmarks/bench_run.py --sizes 1000000 5000000
-    options: [--workdir /tmp/flows87-run-bench] [--no-per-stage]
+    options: [--workdir /tmp/flows87-run-bench] [--no-per-stage] [--source DIR]
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from typing import Any
 
 STAGES = ("ingest", "features", "rules", "detectors", "graph", "signals", "cases", "report")
 TARGET_SECONDS, TARGET_RSS_MB, TARGET_SIZE = 60, 4096, 5_000_000
+TARGET_FLOOR_MULTIPLE = 30
+"""The whole run should cost at most this many times the floor (one per-account polars pass)."""
 
 
 class RssSampler(threading.Thread):
@@ -118,6 +126,29 @@ def step_run(src: Path, run_dir: Path) -> dict[str, Any]:
     }
 
 
+def step_floor(run_dir: Path) -> dict[str, Any]:
+    """Per-account in/out counts, sums and distinct counterparties in one polars pass."""
+    import polars as pl
+
+    t0 = time.perf_counter()
+    tx = pl.scan_parquet(run_dir / "transactions.parquet").select(
+        "src_account", "dst_account", "amount_base"
+    )
+    sides = [
+        tx.group_by(pl.col(me).alias("account_id")).agg(
+            pl.len().alias(f"{d}_count"),
+            pl.col("amount_base").sum().alias(f"{d}_sum"),
+            pl.col(other).n_unique().alias(f"{d}_counterparties"),
+        )
+        for me, other, d in (
+            ("dst_account", "src_account", "in"),
+            ("src_account", "dst_account", "out"),
+        )
+    ]
+    out = sides[0].join(sides[1], on="account_id", how="full", coalesce=True).collect()
+    return {"accounts": out.height, "wall_s": round(time.perf_counter() - t0, 2)}
+
+
 def step_stage(name: str, src: Path, run_dir: Path) -> dict[str, Any]:
     from flows87 import stages
 
@@ -141,18 +172,21 @@ def step_stage(name: str, src: Path, run_dir: Path) -> dict[str, Any]:
 
 def _child(args: argparse.Namespace) -> None:
     work, size = Path(args.workdir), args.size
-    src = work / f"synth-{size}"
+    src = Path(args.source) if args.source else work / f"synth-{size}"
     if args.step == "synth":
         res = step_synth(size, src)
     elif args.step == "run":
         res = step_run(src, work / f"run-{size}")
+    elif args.step == "floor":
+        res = step_floor(work / f"run-{size}")
     else:
         res = step_stage(args.step.removeprefix("stage:"), src, work / f"stages-{size}")
     print(json.dumps({**res, **_usage()}))
 
 
-def _spawn(step: str, size: int, workdir: str) -> dict[str, Any]:
+def _spawn(step: str, size: int, workdir: str, source: str | None = None) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--step", step, "--size", str(size), "--workdir", workdir]
+    cmd += ["--source", source] if source else []
     load_before = os.getloadavg()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -171,11 +205,19 @@ def _top_steps(timings: dict[str, float], k: int = 3) -> str:
     return ", ".join(f"{name} {s:.1f}" for name, s in top if s >= 0.05)
 
 
-def print_table(size: int, run: dict[str, Any], alone: dict[str, dict[str, Any]]) -> None:
+def print_table(
+    size: int, run: dict[str, Any], alone: dict[str, dict[str, Any]], floor: dict[str, Any]
+) -> None:
     print(
         f"\n{run['transactions']:,} transactions, {run['accounts']:,} accounts: "
         f"{run['total_s']:.1f} s, {run['txn_per_s']:,} txn/s, peak RSS {run['peak_rss_mb']:,} MB, "
         f"CPU {run['cpu_s']:.0f} s, load {run['load_before']} -> {run['load_after']}"
+    )
+    print(
+        f"floor (one polars pass: per-account in/out counts, sums, distinct counterparties): "
+        f"{floor['wall_s']:.2f} s, {floor['peak_rss_mb']:,} MB; the run is "
+        f"{run['total_s'] / max(floor['wall_s'], 1e-9):.1f}x the floor (target at most "
+        f"{TARGET_FLOOR_MULTIPLE}x)"
     )
     print(
         f"{'stage':<10} {'run s':>7} {'share':>6} {'RSS MB':>7} {'alone s':>8} {'alone MB':>9}"
@@ -205,6 +247,7 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     p.add_argument("--workdir", default="/tmp/flows87-run-bench")
     p.add_argument("--no-per-stage", action="store_true", help="skip the stage-per-process pass")
+    p.add_argument("--source", help="an input folder to run instead of generated data")
     p.add_argument("--step", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -213,17 +256,20 @@ def main() -> None:
         return
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"cores": os.cpu_count()}
-    for size in args.sizes:
-        synth = _spawn("synth", size, args.workdir)
+    for size in [0] if args.source else args.sizes:
+        synth = {} if args.source else _spawn("synth", size, args.workdir)
         print(f"{size:>10,} synth {json.dumps(synth)}", flush=True)
-        run = _spawn("run", size, args.workdir)
+        run = _spawn("run", size, args.workdir, args.source)
         print(f"{size:>10,} run {json.dumps(run)}", flush=True)
+        floor = _spawn("floor", size, args.workdir, args.source)
+        print(f"{size:>10,} floor {json.dumps(floor)}", flush=True)
         alone = {}
         for name in [] if args.no_per_stage else STAGES:
-            alone[name] = _spawn(f"stage:{name}", size, args.workdir)
+            alone[name] = _spawn(f"stage:{name}", size, args.workdir, args.source)
             print(f"{size:>10,} alone {name:<10} {json.dumps(alone[name])}", flush=True)
-        results[str(size)] = {"synth": synth, "run": run, "stages_alone": alone}
-        print_table(size, run, alone)
+        key = args.source or str(size)
+        results[key] = {"synth": synth, "run": run, "floor": floor, "stages_alone": alone}
+        print_table(size, run, alone, floor)
         Path(args.workdir, "results.json").write_text(json.dumps(results, indent=2))
 
 
