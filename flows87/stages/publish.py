@@ -35,6 +35,7 @@ from flows87.io import atomic_dir, write_parquet
 FILES = (
     "cases.parquet",
     "signals.parquet",
+    "signals_held.parquet",
     "accounts_scored.parquet",
     "report.html",
     "report.md",
