@@ -13,14 +13,16 @@ one_currency, fifty_currencies, chain; `random` is the reference) it
    per-stage peak RSS is the sampled tree RSS while the stage ran,
 3. reads the run directory: stage times (RUN/stages/*.json), cases (RUN/cases.parquet),
    accounts in cases / active accounts (accounts that pay or are paid) = the alert rate, the
-   rules and graph patterns firing on more than --flood of the active accounts
-   (counts.fired of RUN/stages/rules.json and graph.json), and for `chain` how many cases hold
+   rules and graph patterns firing on more than --flood of the active accounts (distinct
+   accounts in RUN/signals_rules.parquet and signals_graph.parquet; counts.fired of
+   RUN/stages/rules.json and graph.json counts signals), and for `chain` how many cases hold
    chain accounts (labelled is_suspicious), the largest of them and the chain accounts in cases.
 It writes OUT/bench_shapes.json and OUT/bench_shapes.md after every shape (a later crash loses
 nothing) and prints the table. Times are compared with `random`'s (x random), which should be
 run too. Numbers on a shared machine are noisy: the load average is recorded around each run.
 
     bash benchmarks/run.sh benchmarks/bench_shapes.py --transactions 1000000 --out /tmp/flows87-shapes
+    --report-only re-reads OUT's runs and rewrites the report (after changing this script).
     options: [--shapes hub_in chain ...] [--seed 0] [--timeout 600] [--max-rss-gb 8]
              [--flood 0.02] [--small (the tests' sizes: 20k transactions, hub of 2k, ...)]
              [--commit REV (run that commit's pipeline, from a `git archive` under OUT)]
@@ -211,6 +213,30 @@ def _last_error_line(log: Path) -> str | None:
     return lines[-1][:300] if lines else None
 
 
+def rule_accounts(run_dir: Path, stages: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Accounts and signals of each rule and graph pattern: distinct accounts from
+    RUN/signals_rules.parquet and signals_graph.parquet; where a stage left no signals file,
+    counts.fired of its record (which counts signals, so accounts are at most that)."""
+    import polars as pl
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("rules", "graph"):
+        path = run_dir / f"signals_{name}.parquet"
+        if stages.get(name, {}).get("status") == "succeeded" and path.exists():
+            per = (
+                pl.read_parquet(path, columns=["signal_id", "account_id"])
+                .group_by("signal_id")
+                .agg(accounts=pl.col("account_id").n_unique(), signals=pl.len())
+            )
+            out.update({r["signal_id"]: {**r, "source": name} for r in per.iter_rows(named=True)})
+        else:
+            fired = stages.get(name, {}).get("counts", {}).get("fired", {})
+            out.update({k: {"accounts": v, "signals": v, "source": name} for k, v in fired.items()})
+    for v in out.values():
+        v.pop("signal_id", None)
+    return out
+
+
 def analyse(run_dir: Path, data: Path, info: dict[str, Any], flood: float) -> dict[str, Any]:
     """Stage times, cases, alert rate, flooding rules and (chain) chain cases of a run."""
     import polars as pl
@@ -225,15 +251,12 @@ def analyse(run_dir: Path, data: Path, info: dict[str, Any], flood: float) -> di
         "steps_s": {k: v.get("timings", {}) for k, v in stages.items()},
         "stage_errors": {k: v["error"] for k, v in stages.items() if v.get("error")},
     }
-    fired: dict[str, int] = {}
-    for name in ("rules", "graph"):
-        fired.update(stages.get(name, {}).get("counts", {}).get("fired", {}))
+    out["rule_accounts"] = rule_accounts(run_dir, stages)
     out["flooding"] = {
-        k: {"accounts": v, "share": round(v / active, 4)}
-        for k, v in sorted(fired.items(), key=lambda kv: -kv[1])
-        if v > flood * active
+        k: {**v, "share": round(v["accounts"] / active, 4)}
+        for k, v in sorted(out["rule_accounts"].items(), key=lambda kv: -kv[1]["accounts"])
+        if v["accounts"] > flood * active
     }
-    out["top_rule"] = max(fired.items(), key=lambda kv: kv[1], default=(None, 0))
     cases_file = run_dir / "cases.parquet"
     if stages.get("cases", {}).get("status") == "succeeded" and cases_file.exists():
         cases = pl.read_parquet(cases_file, columns=["case_id", "accounts", "n_accounts"])
@@ -302,8 +325,8 @@ def _num(x: Any, fmt: str = ",") -> str:
 
 def table(results: dict[str, Any]) -> str:
     shapes = results["shapes"]
-    ref = shapes.get("random", {}).get("run", {}).get("wall_s") if "random" in shapes else None
-    ref_ok = ref if shapes.get("random", {}).get("status") == "ok" else None
+    ref = shapes.get("random", {})
+    ref_ok = ref.get("run") if ref.get("status") == "ok" else None
     head = [
         "shape",
         "transactions",
@@ -311,6 +334,8 @@ def table(results: dict[str, Any]) -> str:
         "status",
         "wall s",
         "x random",
+        "CPU s",
+        "CPU x random",
         "peak RSS",
         "slowest stages (s)",
         "cases",
@@ -331,7 +356,9 @@ def table(results: dict[str, Any]) -> str:
                 f"{s['accounts']:,} ({s['active_accounts']:,})",
                 r["status"] if not r["error"] else f"{r['status']}: {r['error']}",
                 f"{run['wall_s']:.1f}",
-                f"{run['wall_s'] / ref_ok:.2f}" if ref_ok else "–",
+                f"{run['wall_s'] / ref_ok['wall_s']:.2f}" if ref_ok else "–",
+                f"{run['cpu_s']:.0f}",
+                f"{run['cpu_s'] / ref_ok['cpu_s']:.2f}" if ref_ok else "–",
                 _mb(run["peak_rss_mb"]),
                 ", ".join(f"{k} {v:.1f}" for k, v in slow),
                 _num(r.get("cases")),
@@ -389,6 +416,17 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     (out / "bench_shapes.md").write_text(text)
 
 
+def reread(out: Path) -> None:
+    """Analyse the runs of OUT/bench_shapes.json again and rewrite the report."""
+    results = json.loads((out / "bench_shapes.json").read_text())
+    for shape, res in results["shapes"].items():
+        res.update(
+            analyse(out / "runs" / shape, out / "data" / shape, res["synth"], results["flood"])
+        )
+    write_report(results, out)
+    print(table(results))
+
+
 def _git(*args: str) -> str:
     proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
     if proc.returncode:
@@ -432,6 +470,9 @@ def main() -> None:
         help="run the pipeline of this commit (a git archive of it under OUT) instead of the "
         "working tree's; the shapes are generated by the working tree's generator",
     )
+    p.add_argument(
+        "--report-only", action="store_true", help="re-read OUT's runs, rewrite the report"
+    )
     p.add_argument("--step", help=argparse.SUPPRESS)
     p.add_argument("--shape", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
@@ -441,6 +482,9 @@ def main() -> None:
         print(json.dumps(res))
         return
     out = Path(args.out)
+    if args.report_only:
+        reread(out)
+        return
     out.mkdir(parents=True, exist_ok=True)
     if args.commit:
         commit, args.tree = snapshot(args.commit, out)
