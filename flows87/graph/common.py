@@ -8,7 +8,7 @@ into that shape with polars expressions, never a loop over rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -31,6 +31,14 @@ HIT_SCHEMA = pl.Schema(
 
 MAX_TXNS_PER_INSTANCE = 500
 """Evidence keeps at most this many transaction ids per instance (the counts stay exact)."""
+
+MAX_MEMBERS_PER_ROLE = 100
+"""An instance lists at most this many accounts of each role (the first, in display order); the
+evidence then says how many more took part (`more_accounts`). Every listed account becomes a hit
+row carrying the instance's evidence, which lists them all, so an instance of n accounts costs
+n^2 downstream: a hub paid by 200,000 accounts would otherwise write 200,000 copies of a list of
+200,000 ids. The hub, controller or beneficiary of an instance is a role of its own, so it is
+always listed."""
 
 CASH_CHANNELS = ("cash_deposit", "cash_withdrawal")
 """Cash legs have a till or ATM on one side, not a counterparty, so money paths skip them."""
@@ -110,11 +118,24 @@ def finish(members: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
     """Hit rows from members (instance, account_id, role, in display order) and per-instance facts.
 
     `facts` has `instance`, `txn_ids` and any evidence columns; datetimes become ISO text and the
-    instance's accounts are added to the evidence as "accounts".
+    instance's accounts are added to the evidence as "accounts". At most MAX_MEMBERS_PER_ROLE
+    accounts of each role are listed; when some instance has more, every instance's evidence
+    says how many were left out (`more_accounts`). O(M log M) for M member rows.
     """
     if members.is_empty():
         return empty_hits()
     members = members.unique(["instance", "account_id"], keep="first", maintain_order=True)
+    listed = pl.int_range(pl.len()).over("instance", "role") < MAX_MEMBERS_PER_ROLE
+    counts = members.group_by("instance").agg(
+        pl.len().alias("_n"), listed.sum().alias("_listed")
+    )
+    if (counts["_n"] > counts["_listed"]).any():
+        members = members.filter(listed)
+        facts = facts.join(
+            counts.select("instance", (pl.col("_n") - pl.col("_listed")).alias("more_accounts")),
+            on="instance",
+            how="left",
+        )
     accounts = members.group_by("instance", maintain_order=True).agg(
         pl.col("account_id").alias("accounts")
     )
@@ -310,3 +331,199 @@ def ends_abroad(
             pl.lit("beneficiary" if outward else "funder").alias("role"),
         )
     )
+
+
+ONE_US = timedelta(microseconds=1)
+
+
+def covering(
+    rows: pl.DataFrame,
+    by: Sequence[str],
+    item: str | None,
+    at: pl.DataFrame,
+    lo: pl.Expr,
+    hi: pl.Expr,
+    *,
+    same_length: bool = True,
+    name: str = "n",
+) -> pl.DataFrame:
+    """`at` (columns `by` and `anchor`) with `name`: how many distinct `item`s of the anchor's
+    group have a row whose closed interval [`lo`, `hi`] (datetimes, evaluated on `rows`) holds
+    the anchor; with `item` None, how many rows do.
+
+    This is what a rolling distinct count computes (a window (t - w, t] holds a row at time s
+    exactly when t lies in [s, s + w)), but in O(R log R + A log A) for R rows and A anchors
+    whatever the windows hold: each item's overlapping intervals are merged into runs, each run
+    adds one at its start and removes one after its end, and a running sum of these steps read
+    at each anchor is the count there. A rolling aggregation instead visits every row of every
+    window, which is quadratic when thousands of rows share a window (a hub's payers, a day of
+    transactions all stamped midnight). With `same_length` False the intervals may differ in
+    length (their runs are then merged with a running maximum per item).
+    """
+    keys = list(by)
+    cols = [*keys, item] if item is not None else keys
+    iv = rows.select(*cols, lo.alias("_lo"), hi.alias("_hi")).filter(pl.col("_lo") <= pl.col("_hi"))
+    if item is not None:
+        same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift()) for c in cols])
+        reach = pl.col("_hi") if same_length else pl.col("_hi").cum_max().over(cols)
+        iv = (
+            iv.sort([*cols, "_lo"])
+            .with_columns(
+                (~same.fill_null(False) | (pl.col("_lo") > reach.shift()).fill_null(True))
+                .cum_sum()
+                .alias("_run")
+            )
+            .group_by("_run")
+            .agg(*(pl.col(c).first() for c in keys), pl.col("_lo").min(), pl.col("_hi").max())
+        )
+    steps = pl.concat(
+        [
+            iv.select(*keys, pl.col("_lo").alias("_t"), pl.lit(1, pl.Int64).alias("_s")),
+            iv.select(*keys, (pl.col("_hi") + ONE_US).alias("_t"), pl.lit(-1, pl.Int64).alias("_s")),
+            at.select(*keys, pl.col("anchor").alias("_t"), pl.lit(0, pl.Int64).alias("_s")),
+        ]
+    )
+    # Sorted by group, then time: each group's steps sum to zero, so one running sum serves all.
+    counts = (
+        steps.group_by(*keys, "_t")
+        .agg(pl.col("_s").sum())
+        .sort([*keys, "_t"])
+        .select(*keys, pl.col("_t").alias("anchor"), pl.col("_s").cum_sum().alias(name))
+    )
+    return at.join(counts, on=[*keys, "anchor"], how="left", nulls_equal=True)
+
+
+class Following:
+    """The rows of `right` (columns `key`, `_t` and any others) that follow given rows in time:
+    `after(left, ...)` joins each row of `left` to the first `limit` rows of `right` with the
+    same `key` and a later `_t`.
+
+    A plain join on the key followed by a time filter costs (rows of the key in `left`) x (rows
+    of the key in `right`): quadratic at a hub, or between two accounts that pay each other
+    every day (all the more when every timestamp is midnight). This costs
+    O((L + R) log(L + R) + L x limit): `right` is sorted once by (key, time, `order`), an as-of
+    join finds each left row's first later row of its key, and the next `limit` rows in that
+    order are its candidates, taken by position. Build it once to use it for several `left`s.
+    """
+
+    def __init__(self, right: pl.DataFrame, key: str, order: Sequence[str] = ()) -> None:
+        self.key = key
+        self.right = right.sort([key, "_t", *order]).rename({key: "_k"})
+        n = self.right.height
+        index = pl.int_range(n, dtype=pl.UInt32)
+        self.starts = self.right.select("_k", pl.col("_t").alias("_at"), index.alias("_g")).sort(
+            "_at", maintain_order=True
+        )
+        self.ends = (
+            self.right.select("_k", index.alias("_g"))
+            .group_by("_k")
+            .agg((pl.col("_g").max() + 1).alias("_last"))
+        )
+
+    def _first_after(self, frame: pl.DataFrame, t: str) -> pl.Series:
+        """Position in `right` of the first row of each row's key after its `t` (null if none)."""
+        return (
+            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_l"), self.key, t)
+            .sort(t)
+            .join_asof(
+                self.starts,
+                left_on=t,
+                right_on="_at",
+                by_left=self.key,
+                by_right="_k",
+                strategy="forward",
+                allow_exact_matches=False,
+                check_sortedness=False,
+            )
+            .sort("_l")
+            .get_column("_g")
+        )
+
+    def after(
+        self,
+        left: pl.DataFrame,
+        ts: str,
+        limit: int,
+        *,
+        within: timedelta | None = None,
+        budget: float | None = None,
+        fair: tuple[str, Sequence[str]] | None = None,
+    ) -> pl.DataFrame:
+        """`left` (with the key column and `ts`) joined to its candidates: rows ordered by left
+        row, then time. With `within`, only candidates up to that long after `ts`. With
+        `budget`, at most about that many candidate rows are made: `left` rows are then kept by
+        `fair_cap` with (group, order) = `fair`, so that the busiest groups are cut first."""
+        key = self.key
+        found = left.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_l"),
+            key,
+            self._first_after(left, ts).alias("_g0"),
+        ).join(self.ends.rename({"_k": key}), on=key, how="left", maintain_order="left")
+        stop = pl.min_horizontal(pl.col("_g0") + limit, "_last")
+        if within is not None:
+            ends = left.select(key, (pl.col(ts) + within).alias("_end"))
+            stop = pl.min_horizontal(stop, self._first_after(ends, "_end").fill_null(2**32 - 1))
+        found = found.with_columns(stop.alias("_g1")).drop_nulls("_g0")
+        found = found.filter(pl.col("_g1") > pl.col("_g0"))
+        if budget is not None:
+            weight = (pl.col("_g1") - pl.col("_g0")).cast(pl.Int64)
+            found = found.with_columns(weight.alias("_w"))
+            if found.get_column("_w").sum() > budget:
+                group, order = fair if fair is not None else ("_l", ())
+                extra = left.select(group, *order).with_row_index("_l")
+                found = fair_cap(
+                    found.select("_l", "_g0", "_g1", "_w").join(extra, on="_l"),
+                    "_w",
+                    group,
+                    [*order, "_l"],
+                    budget,
+                ).sort("_l")
+        pairs = found.select(
+            "_l", pl.int_ranges("_g0", "_g1", dtype=pl.UInt32).alias("_g")
+        ).explode("_g")
+        return pl.concat(
+            [
+                left[pairs.get_column("_l")],
+                self.right.drop("_k")[pairs.get_column("_g")],
+            ],
+            how="horizontal",
+        )
+
+
+def following(
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    key: str,
+    ts: str,
+    limit: int,
+    *,
+    within: timedelta | None = None,
+    order: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Each row of `left` joined to the first `limit` rows of `right` with the same `key` and a
+    later time, in time order (then `order`): `left` has `key` and `ts`, `right` has `key`
+    and `_t` (and no other column of `left`'s names); with `within`, only rows up to that long
+    after `ts`. See `Following` for the cost."""
+    return Following(right, key, order).after(left, ts, limit, within=within)
+
+
+def fair_cap(
+    frame: pl.DataFrame, weight: str, group: str, order: Sequence[str], budget: float
+) -> pl.DataFrame:
+    """The rows of `frame` whose total `weight` fits `budget`, shared fairly among the values of
+    `group`: each group keeps its first rows (in `order`) while their running weight stays under
+    one allowance common to all groups, the largest allowance that fits. A group with little
+    weight keeps everything; only the heaviest groups (a hub, a dense ring) are cut.
+    O(n log n).
+    """
+    total = frame.get_column(weight).sum()
+    if total is None or total <= budget:
+        return frame
+    # Rows in order of their group's running weight (ties by group, then order) form, at every
+    # length, per-group prefixes: the longest whose weight fits is the fairest cut.
+    ranked = (
+        frame.sort([group, *order])
+        .with_columns(pl.col(weight).cum_sum().over(group).alias("_cw"))
+        .sort(["_cw", group, *order])
+    )
+    return ranked.filter(pl.col(weight).cum_sum() <= budget).drop("_cw")
