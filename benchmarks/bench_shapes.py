@@ -213,32 +213,74 @@ def _last_error_line(log: Path) -> str | None:
     return lines[-1][:300] if lines else None
 
 
-def rule_accounts(run_dir: Path, stages: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Accounts and signals of each rule and graph pattern: distinct accounts from
-    RUN/signals_rules.parquet and signals_graph.parquet; where a stage left no signals file,
-    counts.fired of its record (which counts signals, so accounts are at most that)."""
+def _signals(run_dir: Path, stages: dict[str, Any]) -> dict[str, Any]:
+    """(signal_id, account_id) of the rules and graph patterns that finished, per stage."""
+    import polars as pl
+
+    return {
+        name: pl.read_parquet(path, columns=["signal_id", "account_id"])
+        for name in ("rules", "graph", "detectors")
+        if stages.get(name, {}).get("status") == "succeeded"
+        and (path := run_dir / f"signals_{name}.parquet").exists()
+    }
+
+
+def rule_accounts(
+    signals: dict[str, Any], stages: dict[str, Any], labelled: Any = None
+) -> dict[str, dict[str, Any]]:
+    """Accounts and signals of each rule and graph pattern (distinct accounts from the stage's
+    signals file; without one, counts.fired of its record, which counts signals, so accounts
+    are at most that), and how many of its accounts are labelled suspicious."""
     import polars as pl
 
     out: dict[str, dict[str, Any]] = {}
     for name in ("rules", "graph"):
-        path = run_dir / f"signals_{name}.parquet"
-        if stages.get(name, {}).get("status") == "succeeded" and path.exists():
-            per = (
-                pl.read_parquet(path, columns=["signal_id", "account_id"])
-                .group_by("signal_id")
-                .agg(accounts=pl.col("account_id").n_unique(), signals=pl.len())
-            )
-            out.update({r["signal_id"]: {**r, "source": name} for r in per.iter_rows(named=True)})
-        else:
+        if name not in signals:
             fired = stages.get(name, {}).get("counts", {}).get("fired", {})
             out.update({k: {"accounts": v, "signals": v, "source": name} for k, v in fired.items()})
-    for v in out.values():
-        v.pop("signal_id", None)
+            continue
+        frame = signals[name]
+        if labelled is not None:
+            frame = frame.with_columns(suspicious=pl.col("account_id").is_in(labelled.implode()))
+        per = frame.group_by("signal_id").agg(
+            accounts=pl.col("account_id").n_unique(),
+            signals=pl.len(),
+            **(
+                {"suspicious": pl.col("account_id").filter("suspicious").n_unique()}
+                if labelled is not None
+                else {}
+            ),
+        )
+        for r in per.iter_rows(named=True):
+            out[r.pop("signal_id")] = {**r, "source": name}
     return out
 
 
-def analyse(run_dir: Path, data: Path, info: dict[str, Any], flood: float) -> dict[str, Any]:
-    """Stage times, cases, alert rate, flooding rules and (chain) chain cases of a run."""
+def _hub(data: Path, shape: str) -> str | None:
+    """The hub of hub_in / hub_out: the account with the most distinct payers / payees."""
+    import polars as pl
+
+    if shape not in ("hub_in", "hub_out"):
+        return None
+    end, other = (
+        ("dst_account", "src_account") if shape == "hub_in" else ("src_account", "dst_account")
+    )
+    top = (
+        pl.scan_parquet(data / "transactions.parquet")
+        .group_by(end)
+        .agg(pl.col(other).n_unique())
+        .sort(other, descending=True)
+        .head(1)
+        .collect()
+    )
+    return top[end][0]
+
+
+def analyse(
+    run_dir: Path, data: Path, info: dict[str, Any], flood: float, shape: str = ""
+) -> dict[str, Any]:
+    """Stage times, cases, alert rate, flooding rules, the hub's signals and case (hub shapes)
+    and the chain's (chain) of a run."""
     import polars as pl
 
     stages = {
@@ -251,13 +293,27 @@ def analyse(run_dir: Path, data: Path, info: dict[str, Any], flood: float) -> di
         "steps_s": {k: v.get("timings", {}) for k, v in stages.items()},
         "stage_errors": {k: v["error"] for k, v in stages.items() if v.get("error")},
     }
-    out["rule_accounts"] = rule_accounts(run_dir, stages)
+    labelled = None
+    if info.get("suspicious_accounts"):
+        labelled = (
+            pl.read_parquet(data / "accounts.parquet", columns=["account_id", "is_suspicious"])
+            .filter("is_suspicious")
+            .get_column("account_id")
+        )
+    signals = _signals(run_dir, stages)
+    out["rule_accounts"] = rule_accounts(signals, stages, labelled)
     out["flooding"] = {
         k: {**v, "share": round(v["accounts"] / active, 4)}
         for k, v in sorted(out["rule_accounts"].items(), key=lambda kv: -kv[1]["accounts"])
         if v["accounts"] > flood * active
     }
+    flagged = (
+        pl.concat([f["account_id"] for f in signals.values()]).unique()
+        if signals
+        else pl.Series("account_id", [], pl.String)
+    )
     cases_file = run_dir / "cases.parquet"
+    cases = members = None
     if stages.get("cases", {}).get("status") == "succeeded" and cases_file.exists():
         cases = pl.read_parquet(cases_file, columns=["case_id", "accounts", "n_accounts"])
         members = cases.select("case_id", "accounts").explode("accounts")
@@ -268,20 +324,31 @@ def analyse(run_dir: Path, data: Path, info: dict[str, Any], flood: float) -> di
             alert_rate=round(in_cases / active, 4),
             largest_case=int(cases["n_accounts"].max() or 0),
         )
-        if info.get("suspicious_accounts"):
-            labelled = pl.read_parquet(
-                data / "accounts.parquet", columns=["account_id", "is_suspicious"]
-            )
-            chain = labelled.filter("is_suspicious").select(pl.col("account_id").alias("accounts"))
-            hit = members.join(chain, on="accounts", how="semi")
+    hub = _hub(data, shape)
+    if hub is not None:
+        on_hub = sorted(
+            {sid for f in signals.values() for sid in f.filter(account_id=hub)["signal_id"]}
+        )
+        case = None
+        if members is not None:
+            held = members.filter(accounts=hub).join(cases, on="case_id")
+            case = int(held["n_accounts"][0]) if held.height else 0
+        out["hub"] = {"account": hub, "signals": on_hub, "case_accounts": case}
+    if labelled is not None:
+        chain = {
+            "chain_accounts": labelled.len(),
+            "chain_accounts_with_signals": int(flagged.is_in(labelled.implode()).sum()),
+        }
+        if members is not None:
+            hit = members.filter(pl.col("accounts").is_in(labelled.implode()))
             per_case = hit.group_by("case_id").len().join(cases, on="case_id")
-            out["chain"] = {
-                "chain_accounts": chain.height,
-                "chain_accounts_in_cases": hit["accounts"].n_unique(),
-                "cases_with_chain_accounts": per_case.height,
-                "largest_chain_case_accounts": int(per_case["n_accounts"].max() or 0),
-                "most_chain_accounts_in_a_case": int(per_case["len"].max() or 0),
-            }
+            chain.update(
+                chain_accounts_in_cases=hit["accounts"].n_unique(),
+                cases_with_chain_accounts=per_case.height,
+                largest_chain_case_accounts=int(per_case["n_accounts"].max() or 0),
+                most_chain_accounts_in_a_case=int(per_case["len"].max() or 0),
+            )
+        out["chain"] = chain
     return out
 
 
@@ -299,7 +366,7 @@ def run_shape(args: argparse.Namespace, shape: str) -> dict[str, Any]:
     log = work / "logs" / f"{shape}.err"
     run = guarded_run(data, run_dir, log, args.timeout, int(args.max_rss_gb * 1024), args.tree)
     res: dict[str, Any] = {"shape": shape, "synth": synth, "run": run}
-    res.update(analyse(run_dir, data, synth, args.flood))
+    res.update(analyse(run_dir, data, synth, args.flood, shape))
     if run["killed"]:
         res["status"], res["error"] = "killed", run["killed"]
     elif run["exit_code"]:
@@ -348,7 +415,7 @@ def table(results: dict[str, Any]) -> str:
     for name, r in shapes.items():
         s, run = r["synth"], r["run"]
         slow = sorted(r["stage_s"].items(), key=lambda kv: -kv[1])[:3]
-        flood = ", ".join(f"{k} {v['share']:.0%}" for k, v in r["flooding"].items()) or "none"
+        flood = _flooding(r)
         rows.append(
             [
                 name,
@@ -391,16 +458,45 @@ def table(results: dict[str, Any]) -> str:
             out.append(
                 f"- {name}: {st}: {_top_steps(r['steps_s'].get(st, {})) or '–'}; RSS {peaks}"
             )
-    chain = shapes.get("chain", {}).get("chain")
-    if chain:
-        out += [
-            "",
-            f"chain: {chain['chain_accounts']:,} chain accounts, {chain['chain_accounts_in_cases']:,}"
-            f" of them in cases; {chain['cases_with_chain_accounts']:,} cases hold chain accounts,"
-            f" the largest of them has {chain['largest_chain_case_accounts']:,} accounts; at most"
-            f" {chain['most_chain_accounts_in_a_case']:,} chain accounts are in one case",
-        ]
+    out += [""]
+    for name, r in shapes.items():
+        if "hub" in r:
+            hub = r["hub"]
+            case = hub["case_accounts"]
+            held = (
+                "–" if case is None else f"in a case of {case:,} accounts" if case else "in no case"
+            )
+            out.append(
+                f"- {name}: the hub {hub['account']} has signals "
+                f"{', '.join(hub['signals']) or 'none'}; it is {held}"
+            )
+        if "chain" in r:
+            c = r["chain"]
+            line = (
+                f"- {name}: {c['chain_accounts']:,} chain accounts, "
+                f"{c['chain_accounts_with_signals']:,} with a signal"
+            )
+            if "chain_accounts_in_cases" in c:
+                line += (
+                    f", {c['chain_accounts_in_cases']:,} in cases; "
+                    f"{c['cases_with_chain_accounts']:,} cases hold chain accounts, the largest of"
+                    f" them has {c['largest_chain_case_accounts']:,} accounts, and at most"
+                    f" {c['most_chain_accounts_in_a_case']:,} chain accounts are in one case"
+                )
+            out.append(line)
     return "\n".join(out)
+
+
+def _flooding(r: dict[str, Any]) -> str:
+    """Flooding rules with their share of the active accounts (and of their accounts labelled
+    suspicious, when the data is labelled)."""
+    parts = []
+    for k, v in r["flooding"].items():
+        part = f"{k} {v['share']:.0%}"
+        if "suspicious" in v:
+            part += f" ({v['suspicious'] / v['accounts']:.0%} labelled)"
+        parts.append(part)
+    return ", ".join(parts) or "none"
 
 
 def write_report(results: dict[str, Any], out: Path) -> None:
@@ -421,7 +517,9 @@ def reread(out: Path) -> None:
     results = json.loads((out / "bench_shapes.json").read_text())
     for shape, res in results["shapes"].items():
         res.update(
-            analyse(out / "runs" / shape, out / "data" / shape, res["synth"], results["flood"])
+            analyse(
+                out / "runs" / shape, out / "data" / shape, res["synth"], results["flood"], shape
+            )
         )
     write_report(results, out)
     print(table(results))
@@ -507,7 +605,7 @@ def main() -> None:
     for shape in args.shapes:
         res = run_shape(args, shape)
         results["shapes"][shape] = res
-        flood = ", ".join(f"{k} {v['share']:.0%}" for k, v in res["flooding"].items()) or "none"
+        flood = _flooding(res)
         print(
             f"{shape:<17} {res['status']}{': ' + res['error'] if res['error'] else ''}; "
             f"{res['run']['wall_s']:.1f} s, peak {_mb(res['run']['peak_rss_mb'])}, "
