@@ -13,11 +13,13 @@ import polars as pl
 
 from flows87.graph.common import (
     CASH_CHANNELS,
+    ONE_US,
     GraphContext,
     busiest_windows,
     days,
     empty_hits,
     finish,
+    covering,
     has_data,
     in_window,
     instance_by_first_txn,
@@ -48,6 +50,9 @@ def funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     FinCEN (2014) and FATF/APG (2018) describe funnel accounts: cash deposited at branches in
     several places, wired on or drawn out elsewhere soon after. Businesses bank their takings at
     several branches, so business accounts count only with `business_accounts` 1.
+
+    Cost: O(E log E) for E transactions: the busiest window of each account is found with
+    `common.busiest_windows`, and its flows are joins on the few accounts that pass.
     """
     if not has_data(ctx.transactions, "location_id"):
         return empty_hits()
@@ -170,6 +175,8 @@ def party_structuring(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     at several banks, keeping each one small and each account's own count low (FATF; FinCEN).
     The window is anchored at each deposit (rolling), unlike the tumbling windows of the
     account rule `fa_structuring`.
+
+    Cost: O(D log D) for D cash deposits (windows counted with `common.covering`).
     """
     window, n = days(p["window_days"]), int(p["min_deposits"])
     low = p["threshold"] * (1 - p["band"])
@@ -187,13 +194,17 @@ def party_structuring(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     ).sort("party", "ts", "txn_id")
     if dep.is_empty():
         return empty_hits()
+    # the windows (t - w, t] ending at each deposit: a deposit at s falls in them for t in
+    # [s, s + w) (`covering`: linear, where a rolling count visits every deposit of every window)
+    anchors = dep.select("party", pl.col("ts").alias("anchor")).unique()
+    span = (pl.col("ts"), pl.col("ts") + window - ONE_US)
     best = (
-        dep.rolling(index_column="ts", period=window, group_by="party")
-        .agg(pl.len().alias("m"), pl.col("account").n_unique().alias("a"))
+        covering(dep, ["party"], None, anchors, *span, name="m")
+        .join(covering(dep, ["party"], "account", anchors, *span, name="a"), on=["party", "anchor"])
         .filter(pl.col("m") >= n, pl.col("a") >= p["min_accounts"])
-        .sort(["party", "m", "ts"], descending=[False, True, False])
+        .sort(["party", "m", "anchor"], descending=[False, True, False])
         .unique("party", keep="first", maintain_order=True)
-        .select("party", pl.col("ts").alias("anchor"))
+        .select("party", "anchor")
     )
     got = in_window(dep, best, "party", window)
     if got.is_empty():

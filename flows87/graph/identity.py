@@ -14,8 +14,10 @@ import polars as pl
 
 from flows87.graph.common import (
     IDENTIFIERS,
+    ONE_US,
     GraphContext,
     components,
+    covering,
     days,
     empty_hits,
     finish,
@@ -235,7 +237,12 @@ def shared_identifiers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
 
 
 def onboarding_burst(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Accounts of two or more parties opened within days of each other, sharing one value."""
+    """Accounts of two or more parties opened within days of each other, sharing one value.
+
+    Cost: O(A log A) for A (account, identifier) pairs: windows are counted with
+    `common.covering`. A value shared by thousands of accounts opened within the window (every
+    account opened in the period) is one instance listing at most MAX_MEMBERS_PER_ROLE of them.
+    """
     window, k = days(p["window_days"]), int(p["min_accounts"])
     opened = ctx.accounts.select("account_id", "opened_at").filter(
         pl.col("opened_at").is_not_null()
@@ -247,13 +254,18 @@ def onboarding_burst(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     )
     if rows.is_empty():
         return empty_hits()
+    # windows (t - w, t] ending at each opening, counted with `covering` (linear; a rolling
+    # count is quadratic when thousands of accounts share a value and open within the window)
+    group = ["identifier", "value"]
+    anchors = rows.select(*group, pl.col("opened_at").alias("anchor")).unique()
+    span = (pl.col("opened_at"), pl.col("opened_at") + window - ONE_US)
     best = (
-        rows.rolling(index_column="opened_at", period=window, group_by=["identifier", "value"])
-        .agg(pl.col("account_id").n_unique().alias("n"), pl.col("party").n_unique().alias("np"))
+        covering(rows, group, "account_id", anchors, *span)
+        .join(covering(rows, group, "party", anchors, *span, name="np"), on=[*group, "anchor"])
         .filter(pl.col("n") >= k, pl.col("np") >= 2)
-        .sort(["identifier", "value", "n", "opened_at"], descending=[False, False, True, False])
-        .unique(["identifier", "value"], keep="first", maintain_order=True)
-        .select("identifier", "value", pl.col("opened_at").alias("anchor"))
+        .sort([*group, "n", "anchor"], descending=[False, False, True, False])
+        .unique(group, keep="first", maintain_order=True)
+        .select(*group, "anchor")
     )
     got = rows.join(best, on=["identifier", "value"]).filter(
         pl.col("opened_at") > pl.col("anchor") - window, pl.col("opened_at") <= pl.col("anchor")
@@ -300,6 +312,9 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     half the evidence: the other half is what the sharers do together. Flatmates pay a landlord
     once a month; a group paying one third party repeatedly within weeks is what counts. Windows
     start at each payment; one instance per payee (its busiest window and shared value).
+
+    Cost: O(P log P) for P (payment, shared value) rows: windows are counted with
+    `common.covering`; values shared by more than `max_group` parties are left out.
     """
     nodes = identifier_pairs(ctx).select(
         "party", (pl.col("identifier") + ":" + pl.col("value")).alias("node")
@@ -341,17 +356,23 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         (pl.col("surnames") >= p["min_surnames"]) if named else pl.lit(True),
     )
     paid = paid.join(enough.select("node", "dst"), on=["node", "dst"], how="semi")
-    # Windows start at each payment; keep, per payee, the window and shared value with most payers.
-    anchors = paid.select("node", "dst", pl.col("ts").alias("anchor")).unique()
-    inside_window = anchors.join(paid, on=["node", "dst"]).filter(
-        pl.col("ts") >= pl.col("anchor"), pl.col("ts") < pl.col("anchor") + window
-    )
+    # Windows [t, t + w) start at each payment; a payment at s falls in those with t in
+    # (s - w, s] (`covering`: linear, where pairing each window start with every payment of
+    # the payee is quadratic for a payee paid daily). Keep, per payee, the window and shared
+    # value with most payers.
+    group = ["node", "dst"]
+    anchors = paid.select(*group, pl.col("ts").alias("anchor")).unique()
+    span = (pl.col("ts") - window + ONE_US, pl.col("ts"))
     per = (
-        inside_window.group_by("node", "dst", "anchor")
-        .agg(
-            pl.col("party").n_unique().alias("payers"),
-            pl.col("surname").drop_nulls().n_unique().alias("surnames"),
-            (pl.len() / pl.col("party").n_unique()).alias("per_payer"),
+        covering(paid, group, "party", anchors, *span, name="payers")
+        .join(
+            covering(paid.drop_nulls("surname"), group, "surname", anchors, *span, name="surnames"),
+            on=[*group, "anchor"],
+        )
+        .join(covering(paid, group, None, anchors, *span, name="payments"), on=[*group, "anchor"])
+        .with_columns(
+            pl.col("surnames").fill_null(0),
+            (pl.col("payments") / pl.col("payers")).alias("per_payer"),
         )
         .filter(
             pl.col("payers") >= p["min_payers"],
@@ -363,9 +384,10 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     )
     if per.is_empty():
         return empty_hits()
-    legs = inside_window.join(
-        per.select("node", "dst", "anchor"), on=["node", "dst", "anchor"]
-    ).with_columns((pl.lit("common_payee:") + pl.col("dst")).alias("instance"))
+    inside_window = paid.join(per.select(*group, "anchor"), on=group).filter(
+        pl.col("ts") >= pl.col("anchor"), pl.col("ts") < pl.col("anchor") + window
+    )
+    legs = inside_window.with_columns((pl.lit("common_payee:") + pl.col("dst")).alias("instance"))
     facts = txn_lists(legs).join(
         legs.group_by("instance").agg(
             pl.col("dst").first().alias("payee"),

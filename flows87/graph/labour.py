@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from flows87.graph.common import (
+    Following,
     GraphContext,
     days,
     empty_hits,
@@ -63,7 +64,11 @@ def _payroll(ctx: GraphContext, min_payees: float) -> tuple[pl.DataFrame, pl.Dat
 
 
 def payroll_recapture(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Most of an employer's workers pass much of each wage to one account within days."""
+    """Most of an employer's workers pass much of each wage to one account within days.
+
+    Cost: O(E log E + W · `max_scan`) for E transfers and W wages (`common.Following`). One
+    instance per employer, listing at most MAX_MEMBERS_PER_ROLE workers.
+    """
     w, staff = _payroll(ctx, p["min_workers"])
     if w.is_empty():
         return empty_hits()
@@ -71,15 +76,15 @@ def payroll_recapture(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         pl.col("src").alias("worker"),
         pl.col("dst").alias("recapturer"),
         pl.col("txn_id").alias("on_txn"),
-        pl.col("ts").alias("on_ts"),
+        pl.col("ts").alias("_t"),
         pl.col("amt").alias("on_amt"),
     )
+    # Each wage meets the worker's next `max_scan` payments within `max_days`, not every payment
+    # the worker ever made (quadratic for a worker paid and paying again and again).
     passed = (
-        w.join(onward, on="worker", how="inner")
-        .filter(
-            pl.col("on_ts") > pl.col("wage_ts"),
-            pl.col("on_ts") <= pl.col("wage_ts") + days(p["max_days"]),
-        )
+        Following(onward, "worker", ["on_txn"])
+        .after(w, "wage_ts", int(p["max_scan"]), within=days(p["max_days"]))
+        .rename({"_t": "on_ts"})
         .group_by("employer", "worker", "wage_txn", "wage_ts", "wage", "recapturer")
         .agg(pl.col("on_amt").sum().alias("on_sum"), pl.col("on_txn"), pl.col("on_ts"))
         .filter(pl.col("on_sum") >= p["min_fraction"] * pl.col("wage"))
@@ -161,7 +166,11 @@ def payroll_recapture(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
 
 
 def shared_address_workers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Several payroll payees of one employer (distinct parties) share one address or phone."""
+    """Several payroll payees of one employer (distinct parties) share one address or phone.
+
+    Cost: O(W log W) for W wages (joins and counts); an instance lists at most
+    MAX_MEMBERS_PER_ROLE workers.
+    """
     w, staff = _payroll(ctx, p["min_payees"])
     if w.is_empty():
         return empty_hits()

@@ -24,6 +24,7 @@ from flows87.graph.analysis import louvain
 from flows87.graph.common import (
     GraphContext,
     components,
+    covering,
     days,
     empty_hits,
     ends_abroad,
@@ -39,6 +40,11 @@ from flows87.graph.common import (
 MAX_PEEL_ROUNDS = 20
 MAX_LOUVAIN_NODES = 5_000
 """Loose young components larger than this are not searched for dense rings (too slow)."""
+
+MAX_LOUVAIN_EDGES_TOTAL = 100_000
+"""At most this many edges in all are split with Louvain (networkx, some 30 us an edge), the
+smallest loose components first: everyone young and paying everyone (a simulator's data, or a
+bank's new product) must not turn into minutes of Python."""
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +136,13 @@ def _density(labelled: pl.DataFrame) -> pl.DataFrame:
 
 
 def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Dense many-to-many transfers among accounts younger than `max_age_days` at the time."""
+    """Dense many-to-many transfers among accounts younger than `max_age_days` at the time.
+
+    Cost: O(E log E) for E transfers (young pairs, peeling, components, densities are joins and
+    counts), plus Louvain (networkx) on loose components of at most `max_split_edges` edges,
+    MAX_LOUVAIN_EDGES_TOTAL edges in all. When every account is young (all opened within the
+    period), the young graph is the whole graph: still linear, and the Louvain work is capped.
+    """
     if not has_data(ctx.accounts, "opened_at"):
         return empty_hits()
     young = _young_transfers(ctx, days(p["max_age_days"]))
@@ -158,15 +170,27 @@ def mule_network(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     # A loose component may still hold a dense ring: split it into Louvain communities.
     nodes = pl.col("senders") + pl.col("receivers") - pl.col("both")
     loose = stats.join(good, on="group", how="anti").filter(nodes > s_min + r_min)
-    too_big = loose.filter(nodes > MAX_LOUVAIN_NODES)
-    if not too_big.is_empty():
+    splittable = (nodes <= MAX_LOUVAIN_NODES) & (pl.col("edges") <= p["max_split_edges"])
+    chosen = (
+        loose.filter(splittable)
+        .sort("edges", "group")
+        .filter(pl.col("edges").cum_sum() <= MAX_LOUVAIN_EDGES_TOTAL)
+    )
+    if chosen.height < loose.height:
         log.warning(
-            "mule_network: %d young components over %d accounts not split",
-            too_big.height,
+            "mule_network: %d loose young components not split (over %d accounts, %d edges, "
+            "or %d edges in all)",
+            loose.height - chosen.height,
             MAX_LOUVAIN_NODES,
+            int(p["max_split_edges"]),
+            MAX_LOUVAIN_EDGES_TOTAL,
         )
-    for i, group in enumerate(sorted(loose.filter(nodes <= MAX_LOUVAIN_NODES)["group"])):
-        edges = labelled.filter(pl.col("group") == group).drop("group").sort("src", "dst")
+    # one pass over the edges for all components (a filter per component is quadratic)
+    pieces = labelled.join(chosen.select("group"), on="group", how="semi").partition_by(
+        "group", as_dict=True
+    )
+    for i, group in enumerate(sorted(chosen["group"])):
+        edges = pieces[(group,)].drop("group").sort("src", "dst")
         parts = _louvain(edges)
         split = _label(edges, parts, f"l{i}.")
         frames.append(split.join(passes(_density(split)).select("group"), on="group", how="semi"))
@@ -278,29 +302,35 @@ def _with_occasions(frame: pl.DataFrame, ts: str, by: list[str], gap: timedelta)
     )
 
 
-def _recurring_pairs(cash: pl.DataFrame, window: timedelta, gap: timedelta, m: int) -> pl.DataFrame:
+def _recurring_pairs(
+    cash: pl.DataFrame, window: timedelta, gap: timedelta, m: int, partners: int
+) -> pl.DataFrame:
     """location_id, a, b: accounts of two parties withdrawing there within `window` of each
-    other on at least `m` occasions (co-occurrences more than `gap` apart)."""
-    step = int(window.total_seconds() * 1_000_000)
-    slotted = cash.with_columns((pl.col("ts").dt.epoch("us") // max(step, 1)).alias("slot"))
-    other = slotted.select(
-        "location_id",
-        "slot",
-        pl.col("txn_id").alias("txn_b"),
-        pl.col("ts").alias("ts_b"),
-        pl.col("account_id").alias("b"),
-        pl.col("party").alias("party_b"),
-    )
-    # Partners within the window lie in the same time slot or the next one.
+    other on at least `m` occasions (co-occurrences more than `gap` apart).
+
+    Each withdrawal is paired with the next `partners` withdrawals at its location (in time
+    order) that fall within `window`: O(W log W + W · partners) for W withdrawals. Pairing all
+    withdrawals within the window instead is quadratic in a crowd, and in every day of a
+    location when timestamps have day resolution (all at midnight, so all "within minutes").
+    """
+    ordered = cash.sort("location_id", "ts", "txn_id").with_row_index("_g")
+    nxt = pl.int_ranges(pl.col("_g") + 1, pl.col("_g") + 1 + partners, dtype=pl.UInt32)
+    steps = ordered.select("_g", nxt.alias("_h")).explode("_h").filter(pl.col("_h") < ordered.height)
+    cols = ["location_id", "ts", "account_id", "party"]
     near = pl.concat(
         [
-            slotted.join(other, on=["location_id", "slot"]),
-            slotted.join(other.with_columns(pl.col("slot") - 1), on=["location_id", "slot"]),
-        ]
+            ordered.select(cols)[steps.get_column("_g")],
+            ordered.select(
+                pl.col("location_id").alias("location_b"),
+                pl.col("ts").alias("ts_b"),
+                pl.col("account_id").alias("b"),
+                pl.col("party").alias("party_b"),
+            )[steps.get_column("_h")],
+        ],
+        how="horizontal",
     ).filter(
+        pl.col("location_b") == pl.col("location_id"),
         pl.col("party") != pl.col("party_b"),
-        (pl.col("ts_b") > pl.col("ts"))
-        | ((pl.col("ts_b") == pl.col("ts")) & (pl.col("txn_b") > pl.col("txn_id"))),
         pl.col("ts_b") - pl.col("ts") <= window,
     )
     pairs = near.select(
@@ -327,6 +357,10 @@ def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     within one window on `min_occasions` occasions, and when it has at most `max_accounts`
     accounts (a crowd of regulars, such as commuters at a station ATM, is not one controller).
     Only the group's own withdrawals are reported, each within one window of its partners.
+
+    Cost: O(W log W + W · `max_partners`) for W withdrawals (`_recurring_pairs`); the group's
+    windows are counted with `common.covering` and each withdrawal finds its window with an
+    as-of join, so a group that withdraws every day costs its withdrawals, not their square.
     """
     if not has_data(ctx.transactions, "location_id"):
         return empty_hits()
@@ -334,7 +368,7 @@ def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     gap = timedelta(hours=float(p["min_gap_hours"]))
     k, m = int(p["min_accounts"]), int(p["min_occasions"])
     cash = _withdrawals(ctx)
-    pairs = _recurring_pairs(cash, window, gap, m)
+    pairs = _recurring_pairs(cash, window, gap, m, int(p["max_partners"]))
     if pairs.is_empty():
         return empty_hits()
     # One graph per location: account nodes are keyed by location, then mapped back.
@@ -359,19 +393,25 @@ def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         return empty_hits()
     # Windows of the group's own withdrawals ending at each of them; enough parties make one
     # qualifying window, and qualifying windows less than `gap` apart are one occasion.
+    anchors = own.select("group", pl.col("ts").alias("anchor")).unique()
     ends = (
-        own.rolling(index_column="ts", period=window, closed="both", group_by="group")
-        .agg(pl.col("party").n_unique().alias("n"))
+        covering(own, ["group"], "party", anchors, pl.col("ts"), pl.col("ts") + window)
         .filter(pl.col("n") >= k)
-        .unique(["group", "ts"])
-        .select("group", pl.col("ts").alias("end"))
+        .select("group", pl.col("anchor").alias("end"))
     )
     ends = _with_occasions(ends, "end", ["group"], gap)
+    # each withdrawal belongs to the earliest qualifying window holding it, if any
     got = (
-        own.join(ends, on="group")
-        .filter(pl.col("ts") >= pl.col("end") - window, pl.col("ts") <= pl.col("end"))
-        .sort("group", "txn_id", "end")
-        .unique(["group", "txn_id"], keep="first", maintain_order=True)
+        own.sort("ts")
+        .join_asof(
+            ends.sort("end"),
+            left_on="ts",
+            right_on="end",
+            by="group",
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .filter(pl.col("end").is_not_null(), pl.col("end") - window <= pl.col("ts"))
     )
     got = (
         got.filter(pl.col("occasion").max().over("group") >= m)

@@ -76,6 +76,7 @@ _ALL = (
             "min_amount": 200,
             "min_ratio": 0.0,
             "max_ratio": 1000.0,
+            "max_scan": 20,
         },
         fans.scatter_gather,
     ),
@@ -90,7 +91,7 @@ _ALL = (
         "payroll_recapture",
         "An employer's workers send much of each wage on to one common account within days of "
         "being paid (wage recapture, debt bondage).",
-        {"min_workers": 5, "min_share": 0.5, "min_fraction": 0.5, "max_days": 3},
+        {"min_workers": 5, "min_share": 0.5, "min_fraction": 0.5, "max_days": 3, "max_scan": 50},
         labour.payroll_recapture,
     ),
     Pattern(
@@ -128,6 +129,7 @@ _ALL = (
             "min_amount": 5000,
             "flow_days": 3,
             "min_abroad_share": 0.1,
+            "max_split_edges": 20_000,
         },
         mules.mule_network,
     ),
@@ -142,6 +144,7 @@ _ALL = (
             "min_occasions": 2,
             "max_accounts": 8,
             "min_gap_hours": 1,
+            "max_partners": 20,
         },
         mules.multi_card_atm,
     ),
