@@ -28,7 +28,11 @@ senders (broader rules that merely list the typology, such as remittance corrido
 
 def corridor_beneficiaries(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """Each flagged sender and the beneficiaries abroad it paid at least `min_payments` small
-    (at most `max_amount`) transfers; one instance per sender."""
+    (at most `max_amount`) transfers; one instance per sender.
+
+    Cost: O(E log E) for E transfers (a semi-join on the flagged senders and grouped counts);
+    an instance lists at most MAX_MEMBERS_PER_ROLE beneficiaries.
+    """
     sig = ctx.signals
     if sig.is_empty() or "typologies" not in sig.columns:
         return empty_hits()

@@ -24,6 +24,8 @@ import polars as pl
 from flows87.graph.common import (
     ABROAD,
     CASH_CHANNELS,
+    ONE_US,
+    Following,
     GraphContext,
     busiest_windows,
     days,
@@ -117,13 +119,21 @@ def _cashed_out_if_business(
     if firm.is_empty():
         return others
     lag = days(p["flow_days"])
-    cash = ctx.transactions.filter(pl.col("channel") == "cash_withdrawal").select(
-        pl.col("src_account").alias("dst"), pl.col("ts").alias("cash_ts"), "amount_base"
+    cash = (
+        ctx.transactions.filter(pl.col("channel") == "cash_withdrawal")
+        .select(pl.col("src_account").alias("dst"), pl.col("ts").alias("_t"), "amount_base")
+        .join(firm.select("dst").unique(), on="dst", how="semi")
     )
+    # each payment meets the receiver's next `max_scan` withdrawals from its time on (a join on
+    # the receiver alone pairs every payment with every withdrawal)
     cashed = (
-        firm.select("txn_id", "dst", "ts", "amt")
-        .join(cash.join(firm.select("dst").unique(), on="dst", how="semi"), on="dst")
-        .filter(pl.col("cash_ts") >= pl.col("ts"), pl.col("cash_ts") <= pl.col("ts") + lag)
+        Following(cash, "dst", ["amount_base"])
+        .after(
+            firm.select("txn_id", "dst", (pl.col("ts") - ONE_US).alias("from"), "amt"),
+            "from",
+            int(p["max_scan"]),
+            within=lag + ONE_US,
+        )
         .group_by("txn_id", "amt")
         .agg(pl.col("amount_base").sum().alias("cash"))
         .filter(pl.col("cash") >= p["min_cash_out"] * pl.col("amt"))
@@ -150,9 +160,8 @@ def _flowing_through(
     # abroad (fan-in), or placed in cash or brought from abroad just before (fan-out).
     out_of_reach = pl.col("channel").is_in(CASH_CHANNELS) | ABROAD
     moves = (
-        ctx.transactions.select(
-            pl.col(side).alias(hub), "ts", "amount_base", out_of_reach.alias("out")
-        )
+        ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
+        .select(pl.col(side).alias(hub), "ts", "amount_base", out_of_reach.alias("out"))
         .join(span, on=hub, how="inner")
         .join(firms.with_columns(pl.lit(True).alias("firm")), on=hub, how="left")
         .filter(pl.col("firm").is_null() | pl.col("out"))
@@ -177,10 +186,19 @@ def _flowing_through(
 
 
 def fan_in(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """At least `min_counterparties` distinct senders paying one non-business hub within the window."""
+    """At least `min_counterparties` distinct senders paying one non-business hub within the window.
+
+    Cost: O(E log E) for E transactions (`common.busiest_windows`, joins on the hubs that pass);
+    a hub paid by 200,000 accounts is one instance listing at most MAX_MEMBERS_PER_ROLE of
+    them (the first in time), with the exact count in `n_counterparties`.
+    """
     return _fan(ctx, p, inbound=True)
 
 
 def fan_out(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """One non-business hub paying at least `min_counterparties` distinct receivers within the window."""
+    """One non-business hub paying at least `min_counterparties` distinct receivers within the window.
+
+    Cost: O(E log E + B · `max_scan`) for E transactions and B business payments checked for
+    cash withdrawals (`common.Following`); instances as for `fan_in`.
+    """
     return _fan(ctx, p, inbound=False)

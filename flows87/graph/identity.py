@@ -181,6 +181,10 @@ def shared_identifiers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     its strangers span `min_kinds` kinds of identifier (address, phone, e-mail, device), or when
     one strong value (a phone, e-mail or device) alone ties `min_parties` parties of
     `min_surnames` surnames: one controller's phone on several strangers' accounts (FinCEN 2020).
+
+    Cost: O(I log I) for I (party, identifier) pairs: values shared by more than `max_group`
+    parties are dropped first, components are labelled by scipy (linear), and a component
+    larger than `max_group` falls apart into its shared values.
     """
     tagged = _linked(ctx, p["max_group"])
     if tagged.is_empty():

@@ -197,6 +197,7 @@ _ALL = (
             "min_source_share": 0.3,
             "min_cash_out": 0.8,
             "min_business_amount": 500,
+            "max_scan": 20,
         },
         hubs.fan_out,
     ),
