@@ -83,6 +83,13 @@ def test_folder_without_tx_log_is_named(tmp_path):
         read(tmp_path)
 
 
+def test_the_spatial_graph_is_not_a_transactions_file(tmp_path):
+    (tmp_path / "transactions.csv").write_text("id,src,dst,ttype\n5,1,33,TRANSFER\n")
+    with pytest.raises(InputError) as info:
+        detect_format(tmp_path)
+    assert "temporal/tx_log.parquet" in (info.value.hint or "")
+
+
 def test_read_result_is_canonical(sim):
     tx, accounts, rejects = sim
     assert tx.schema == schema.schema("transactions")

@@ -94,6 +94,11 @@ def detect_header(path: Path, names: list[str]) -> str:
         )
     if names and names[0].startswith("BEGIN LAUNDERING ATTEMPT"):
         hint = "this is an AMLworld patterns file: give the *_Trans.csv beside it"
+    elif names == ["id", "src", "dst", "ttype"]:
+        hint = (
+            "this is AMLGentex's spatial graph (who may pay whom): give the experiment folder "
+            "or its temporal/tx_log.parquet"
+        )
     elif len(names) == 1 and ";" in names[0]:
         hint = "the header looks separated by ';': save the file as comma-separated CSV"
     raise InputError(
