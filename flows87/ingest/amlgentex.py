@@ -13,9 +13,10 @@ newbalanceDest,isSAR,patternID,modelType` (simulator.py `write_output`). Parquet
 that the reader uses are cast to text and parsed like CSV, so a bad value becomes a reject with
 its reason either way.
 
-- **Time.** A step is one day. AMLGentex writes no dates: `ts` is `base_date + step days` at
-  00:00 UTC, `base_date` being `read(..., start=...)`, else `general.base_date` of the
-  experiment's `config/data.yaml`, else 2023-01-01 (the value in AMLGentex's template).
+- **Time.** A step is one day (salaries every 28 steps). AMLGentex parses `base_date` but
+  writes no dates: `ts` is `base_date + step days` at 00:00 UTC, `base_date` being
+  `read(..., start=...)`, else `general.base_date` of the experiment's `config/data.yaml`, else
+  2023-01-01 (the value in AMLGentex's template).
 - **Accounts at the edge.** `nameOrig` -2 is the *source* and `nameDest` -1 the *sink*: money
   entering and leaving the simulated banks (salaries, spending). They become two pseudo-accounts
   `source` and `sink` of kind business (bank null), as the cash points are in `flows87 synth`.
