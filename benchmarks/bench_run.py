@@ -13,6 +13,8 @@ For each size (number of transactions, reached with size/10 accounts over 10 day
    analysis must do), in its own process; the table gives the run's time as a multiple of it.
 It prints a table per size and writes WORKDIR/results.json.
 
+`--hubs SHARE` makes the generated data hub-heavy: that share of the innocent card payments goes
+to 100 large merchants, each then paid by thousands of distinct accounts a week.
 `--source DIR` benchmarks an input folder of your own (any format `flows87 run` reads, e.g. a
 shape from `flows87.synth.shapes`) instead of generated data; `--sizes` is then ignored. Load averages (`os.getloadavg`) are
 recorded around every step: other work on the machine slows the wall times down (a stage's CPU
@@ -77,7 +79,29 @@ def _usage() -> dict[str, float]:
     return {"peak_rss_mb": round(ru.ru_maxrss / 1024), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1)}
 
 
-def step_synth(size: int, out: Path) -> dict[str, Any]:
+def with_hubs(tx: Any, share: float, hubs: int = 100, seed: int = 1) -> Any:
+    """`tx` with `share` of its innocent card payments to businesses redirected to `hubs` large
+    merchants (Zipf-like: the largest takes about a fifth), each then paid by thousands of
+    distinct accounts a week, as real merchants and utilities are."""
+    import numpy as np
+    import polars as pl
+
+    card = (pl.col("channel") == "card") & ~pl.col("is_suspicious").fill_null(False)
+    merchants = tx.filter(card)["dst_account"].unique().sort()
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(merchants.to_numpy(), size=min(hubs, merchants.len()), replace=False)
+    weights = 1.0 / np.arange(1, chosen.size + 1)
+    moved = rng.random(tx.height) < share
+    target = rng.choice(chosen, size=tx.height, p=weights / weights.sum())
+    return tx.with_columns(
+        pl.when(card & pl.lit(moved))
+        .then(pl.lit(pl.Series(target)))
+        .otherwise(pl.col("dst_account"))
+        .alias("dst_account")
+    )
+
+
+def step_synth(size: int, out: Path, hubs: float = 0.0) -> dict[str, Any]:
     if (out / "transactions.parquet").exists():
         import polars as pl
 
@@ -89,7 +113,8 @@ def step_synth(size: int, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     data = generate(accounts=max(size // 10, 1000), days=10, seed=1)
     write_parquet(data.accounts, out / "accounts.parquet")
-    write_parquet(data.transactions, out / "transactions.parquet")
+    tx = with_hubs(data.transactions, hubs) if hubs else data.transactions
+    write_parquet(tx, out / "transactions.parquet")
     return {
         "transactions": data.transactions.height,
         "accounts": data.accounts.height,
@@ -172,21 +197,28 @@ def step_stage(name: str, src: Path, run_dir: Path) -> dict[str, Any]:
 
 def _child(args: argparse.Namespace) -> None:
     work, size = Path(args.workdir), args.size
-    src = Path(args.source) if args.source else work / f"synth-{size}"
+    src = Path(args.source) if args.source else work / _synth_name(size, args.hubs)
     if args.step == "synth":
-        res = step_synth(size, src)
+        res = step_synth(size, src, args.hubs)
     elif args.step == "run":
-        res = step_run(src, work / f"run-{size}")
+        res = step_run(src, work / _synth_name(size, args.hubs).replace("synth", "run"))
     elif args.step == "floor":
-        res = step_floor(work / f"run-{size}")
+        res = step_floor(work / _synth_name(size, args.hubs).replace("synth", "run"))
     else:
         res = step_stage(args.step.removeprefix("stage:"), src, work / f"stages-{size}")
     print(json.dumps({**res, **_usage()}))
 
 
-def _spawn(step: str, size: int, workdir: str, source: str | None = None) -> dict[str, Any]:
+def _synth_name(size: int, hubs: float) -> str:
+    return f"synth-{size}" + (f"-hubs{hubs:g}" if hubs else "")
+
+
+def _spawn(
+    step: str, size: int, workdir: str, source: str | None = None, hubs: float = 0.0
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--step", step, "--size", str(size), "--workdir", workdir]
     cmd += ["--source", source] if source else []
+    cmd += ["--hubs", str(hubs)] if hubs else []
     load_before = os.getloadavg()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -248,6 +280,12 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/flows87-run-bench")
     p.add_argument("--no-per-stage", action="store_true", help="skip the stage-per-process pass")
     p.add_argument("--source", help="an input folder to run instead of generated data")
+    p.add_argument(
+        "--hubs",
+        type=float,
+        default=0.0,
+        help="share of card payments redirected to 100 large merchants (hub-heavy data)",
+    )
     p.add_argument("--step", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -257,17 +295,17 @@ def main() -> None:
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"cores": os.cpu_count()}
     for size in [0] if args.source else args.sizes:
-        synth = {} if args.source else _spawn("synth", size, args.workdir)
+        synth = {} if args.source else _spawn("synth", size, args.workdir, hubs=args.hubs)
         print(f"{size:>10,} synth {json.dumps(synth)}", flush=True)
-        run = _spawn("run", size, args.workdir, args.source)
+        run = _spawn("run", size, args.workdir, args.source, args.hubs)
         print(f"{size:>10,} run {json.dumps(run)}", flush=True)
-        floor = _spawn("floor", size, args.workdir, args.source)
+        floor = _spawn("floor", size, args.workdir, args.source, args.hubs)
         print(f"{size:>10,} floor {json.dumps(floor)}", flush=True)
         alone = {}
         for name in [] if args.no_per_stage else STAGES:
-            alone[name] = _spawn(f"stage:{name}", size, args.workdir, args.source)
+            alone[name] = _spawn(f"stage:{name}", size, args.workdir, args.source, args.hubs)
             print(f"{size:>10,} alone {name:<10} {json.dumps(alone[name])}", flush=True)
-        key = args.source or str(size)
+        key = args.source or _synth_name(size, args.hubs)
         results[key] = {"synth": synth, "run": run, "floor": floor, "stages_alone": alone}
         print_table(size, run, alone, floor)
         Path(args.workdir, "results.json").write_text(json.dumps(results, indent=2))
