@@ -420,13 +420,15 @@ class Following:
             .agg((pl.col("_g").max() + 1).alias("_last"))
         )
 
-    def _first_after(self, frame: pl.DataFrame, t: str) -> pl.Series:
-        """Position in `right` of the first row of each row's key after its `t` (null if none)."""
-        return (
-            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_l"), self.key, t)
-            .sort(t)
-            .join_asof(
-                self.starts,
+    def _bounds(self, left: pl.DataFrame, ts: str, within: timedelta | None) -> pl.DataFrame:
+        """`_l`, the key, `_g0`: the position in `right` of each left row's first later row of
+        its key (null when none), and `_g1`: of its first row after `ts` + `within` (or the
+        end of the key's rows), in `left`'s order."""
+
+        def first_after(frame: pl.DataFrame, t: str, name: str) -> pl.DataFrame:
+            keep = [*frame.columns, name]
+            return frame.join_asof(
+                self.starts.rename({"_g": name}),
                 left_on=t,
                 right_on="_at",
                 by_left=self.key,
@@ -434,9 +436,21 @@ class Following:
                 strategy="forward",
                 allow_exact_matches=False,
                 check_sortedness=False,
-            )
-            .sort("_l")
-            .get_column("_g")
+            ).select(keep)
+
+        found = first_after(
+            left.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_l"), self.key, ts).sort(ts),
+            ts,
+            "_g0",
+        )
+        if within is not None:  # the window's ends are in the same order as its starts
+            found = first_after(found.with_columns((pl.col(ts) + within).alias("_end")), "_end", "_g1")
+        else:
+            found = found.with_columns(pl.lit(None, pl.UInt32).alias("_g1"))
+        return (
+            found.sort("_l")
+            .join(self.ends.rename({"_k": self.key}), on=self.key, how="left", maintain_order="left")
+            .select("_l", self.key, "_g0", pl.min_horizontal("_g1", "_last").alias("_g1"))
         )
 
     def after(
@@ -453,16 +467,8 @@ class Following:
         row, then time. With `within`, only candidates up to that long after `ts`. With
         `budget`, at most about that many candidate rows are made: `left` rows are then kept by
         `fair_cap` with (group, order) = `fair`, so that the busiest groups are cut first."""
-        key = self.key
-        found = left.select(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_l"),
-            key,
-            self._first_after(left, ts).alias("_g0"),
-        ).join(self.ends.rename({"_k": key}), on=key, how="left", maintain_order="left")
-        stop = pl.min_horizontal(pl.col("_g0") + limit, "_last")
-        if within is not None:
-            ends = left.select(key, (pl.col(ts) + within).alias("_end"))
-            stop = pl.min_horizontal(stop, self._first_after(ends, "_end").fill_null(2**32 - 1))
+        found = self._bounds(left, ts, within)
+        stop = pl.min_horizontal(pl.col("_g0") + limit, "_g1")
         found = found.with_columns(stop.alias("_g1")).drop_nulls("_g0")
         found = found.filter(pl.col("_g1") > pl.col("_g0"))
         if budget is not None:

@@ -9,18 +9,18 @@ i; accounts and transfers are integer codes while paths grow, and named again at
 What bounds the work, whatever the graph's shape:
 
 - a path examines at most `max_scan` of its account's next transfers (the earliest after it
-  arrived, within the time limit), found with an as-of join (`common.following`) instead of a
+  arrived, within the time limit), found with an as-of join (`common.Following`) instead of a
   join on the account that pairs every arrival with every departure (quadratic at a hub, or
   between two accounts that pay each other daily), and follows at most MAX_NEXT_PER_PATH of
   them;
-- each hop makes at most `max_paths_per_transfer` x (the transfers that may take part), and at
-  least MIN_JOIN_BUDGET, candidate rows; above it, the paths kept are shared fairly among
-  their origin accounts (`common.fair_cap`), so a dense ring of accounts that pay each other
-  again and again is cut, not the rest of the data.
+- each hop makes at most `max_paths_per_transfer` x E candidate rows (E the account-to-account
+  transfers of the run), and at least MIN_JOIN_BUDGET; above it, the paths kept are shared
+  fairly among their origin accounts (`common.fair_cap`), so a dense ring of accounts that pay
+  each other again and again is cut, not the rest of the data.
 
-So a hop costs O(E log E) for E transfers, and a pattern O(H · E log E) for H hops. On data
-like ours the bounds do not bind (a hop of our 1M-transaction data makes about 0.3 candidate
-rows per transfer).
+So a hop costs O(E log E), and a pattern O(H · E log E) for H hops. On data like ours the
+bounds do not bind: the busiest hop of our 1M-transaction data makes 0.22 candidate rows per
+transfer, most transfers being too small to take part.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from flows87.graph.common import (
 MAX_NEXT_PER_PATH = 10
 """At most this many next hops (the earliest) are followed from one path."""
 
-MIN_JOIN_BUDGET = 1_000_000
+MIN_JOIN_BUDGET = 250_000
 """Candidate rows a hop may always make (see the module doc)."""
 
 
@@ -75,9 +75,9 @@ def _first_hops(edges: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _budget(edges: pl.DataFrame, p: dict[str, float]) -> float:
+def _budget(ctx: GraphContext, p: dict[str, float]) -> float:
     """Candidate rows one hop may make (module doc)."""
-    return max(MIN_JOIN_BUDGET, p["max_paths_per_transfer"] * edges.height)
+    return max(MIN_JOIN_BUDGET, p["max_paths_per_transfer"] * by_time(ctx).height)
 
 
 def _next_hops(edges: pl.DataFrame) -> Following:
@@ -103,7 +103,8 @@ def _extend(
     budget: float,
     scan: int,
 ) -> pl.DataFrame:
-    """Paths of k hops joined to their valid hop k+1, at most MAX_NEXT_PER_PATH each.
+    """Paths of k hops (with `pid`) joined to their valid hop k+1, at most MAX_NEXT_PER_PATH
+    each; rows keep their parent's `pid`.
 
     The new account may not repeat n{avoid_from}..n{k-1}: the path stays simple. Candidates are
     the first `scan` transfers of n{k} after t{k} and within `within` of it; at most about
@@ -113,7 +114,6 @@ def _extend(
     xs = [f"x{i}" for i in range(1, k + 1)]
     new = pl.col(f"n{j}")
     repeats = [new == pl.col(f"n{i}") for i in range(avoid_from, k)]
-    paths = paths.sort(xs).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("pid"))
     out = (
         nxt.after(
             paths.rename({f"n{k}": "_from"}),
@@ -137,7 +137,13 @@ def _extend(
     first = pl.col("pid") != pl.col("pid").shift()
     row = pl.int_range(pl.len(), dtype=pl.Int64)
     start = pl.when(first.fill_null(True)).then(row).forward_fill()
-    return out.filter(row - start < MAX_NEXT_PER_PATH).drop("pid")
+    return out.filter(row - start < MAX_NEXT_PER_PATH)
+
+
+def _numbered(paths: pl.DataFrame) -> pl.DataFrame:
+    """`paths` with `pid`, its row number. Rows keep a deterministic order from the time-ordered
+    transfers through every hop (`Following` keeps its left rows' order), so `pid` does too."""
+    return paths.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("pid"))
 
 
 def _as_long(ctx: GraphContext, found: list[tuple[int, pl.DataFrame]], kind: str) -> pl.DataFrame:
@@ -214,7 +220,7 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """Round trips v0 -> ... -> v0 in time order within the window, most of the amount returned.
 
     Cost: O(L · E log E) for E transfers and cycles of up to L hops, each hop bounded as the
-    module doc says (at most max(MIN_JOIN_BOUND, `max_paths_per_transfer` · E) candidate rows,
+    module doc says (at most max(MIN_JOIN_BUDGET, `max_paths_per_transfer` · E) candidates,
     `max_scan` per path); at most `max_per_account` cycles are reported per origin account (the
     shortest, then the earliest), so a dense ring of accounts paying each other yields a few
     cycles per account, not one per transfer.
@@ -225,12 +231,13 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     # No hop of a qualifying cycle can be smaller than this, so smaller transfers never join.
     edges = by_time(ctx).filter(pl.col("amt") >= float(p["min_amount"]) * lo ** (max_len - 1))
     paths = _first_hops(edges.filter(pl.col("amt") >= p["min_amount"]))
-    nxt, budget, scan = _next_hops(edges), _budget(edges, p), int(p["max_scan"])
+    nxt, budget, scan = _next_hops(edges), _budget(ctx, p), int(p["max_scan"])
     found: list[tuple[int, pl.DataFrame]] = []
     for k in range(1, max_len):
         j = k + 1
         in_time = pl.col(f"t{j}") <= pl.col("t1") + window
-        paths = _extend(paths, nxt, k, (lo, hi), window, in_time, 1, budget, scan)
+        paths = _extend(_numbered(paths), nxt, k, (lo, hi), window, in_time, 1, budget, scan)
+        paths = paths.drop("pid")
         closes = pl.col(f"n{j}") == pl.col("n0")
         if j >= min_len:
             found.append((j, paths.filter(closes)))
@@ -276,8 +283,8 @@ def layering_chains(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     min_hops, max_hops = int(p["min_hops"]), int(p["max_hops"])
     gap = timedelta(hours=float(p["max_hop_hours"]))
     edges = by_time(ctx).filter(pl.col("amt") >= float(p["min_amount"]) * lo ** (max_hops - 1))
-    paths = _first_hops(edges.filter(pl.col("amt") >= p["min_amount"]))
-    nxt, budget, scan = _next_hops(edges), _budget(edges, p), int(p["max_scan"])
+    paths = _numbered(_first_hops(edges.filter(pl.col("amt") >= p["min_amount"])))
+    nxt, budget, scan = _next_hops(edges), _budget(ctx, p), int(p["max_scan"])
     found: list[tuple[int, pl.DataFrame]] = []
     links: list[pl.DataFrame] = []
     for k in range(1, max_hops + 1):
@@ -294,11 +301,10 @@ def layering_chains(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             continued = ext.select(pl.col("x2").alias("x1")).unique()
             paths = paths.join(continued, on="x1", how="anti")
             ext = ext.join(continued, on="x1", how="anti")
-        xs = [f"x{i}" for i in range(1, k + 1)]
-        ended = paths.join(ext.select(xs).unique(), on=xs, how="anti")
+        ended = paths.join(ext.select("pid").unique(), on="pid", how="anti")
         if k >= min_hops:
-            found.append((k, ended))
-        paths = ext
+            found.append((k, ended.drop("pid")))
+        paths = _numbered(ext.drop("pid"))
         if paths.is_empty():
             break
     if not links or not any(f.height for _, f in found):
@@ -314,26 +320,31 @@ def _chain_instances(
     links = links.select(pl.col("u").cast(pl.Int64), pl.col("v").cast(pl.Int64))
     piece = components(links).rename({"node": "x"})
     txn = by_time(ctx).get_column("txn_id")
+    # the longest chain of each piece, then the earliest to end, then the first by name
     chains = pl.concat(
         [
             f.select(
-                pl.lit(hops).alias("hops"),
-                pl.concat_list([f"x{i}" for i in range(1, hops + 1)]).alias("xs"),
+                pl.lit(hops, pl.Int32).alias("hops"),
+                pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
                 pl.col(f"t{hops}").alias("end"),
                 pl.col("x1").cast(pl.Int64).alias("x"),
             )
             for hops, f in found
             if not f.is_empty()
         ]
+    ).join(piece, on="x")
+    first = chains.sort(["component", "hops", "end"], descending=[False, True, False]).unique(
+        "component", keep="first", maintain_order=True
     )
-    chains = chains.with_columns(txn.gather(chains.get_column("x")).alias("first_txn"))
+    tied = chains.join(first.select("component", "hops", "end"), on=["component", "hops", "end"])
     best = (
-        chains.join(piece, on="x")
-        .sort(["component", "hops", "end", "first_txn"], descending=[False, True, False, False])
+        tied.with_columns(txn.gather(tied.get_column("x")).alias("first_txn"))
+        .sort("component", "first_txn", "hops", "row")
         .unique("component", keep="first", maintain_order=True)
     )
+    frames = dict(found)
     named = [
-        (hops, group.select(pl.col("xs").list.to_struct(fields=[f"x{i}" for i in range(1, hops + 1)])).unnest("xs"))
+        (hops, frames[hops][group.get_column("row")].select(f"x{i}" for i in range(1, hops + 1)))
         for (hops,), group in best.partition_by("hops", as_dict=True).items()
     ]
     long = _as_long(ctx, named, "layering_chain").join(
