@@ -222,44 +222,15 @@ def busiest_windows(
     The same as a rolling distinct count per row (`rolling(...).agg(n_unique)`, whose cost grows
     with the rows in each window, so quadratically for a payroll run of thousands of payees on
     one day), but linear after a sort: an item counts at time t when one of its rows falls in
-    (t - window, t], that is when t lies in the union of the intervals [ts, ts + window) of its
-    rows. Each union of overlapping intervals adds one at its start and removes one at its end;
-    a running sum of these steps, read at every row's time, is the distinct count there.
+    (t - window, t], that is when t lies in [ts, ts + window) for one of its rows (`covering`).
     """
-    pairs = legs.select(by, item, "ts").unique().sort(by, item, "ts")
-    # Sorted rows, so "the row before" is the item's previous row unless the group changed;
-    # global running sums replace per-group ones (each group's steps sum to zero).
-    new_item = (pl.col(by) != pl.col(by).shift()) | (pl.col(item) != pl.col(item).shift())
-    gap = pl.col("ts") >= pl.col("ts").shift() + window
-    runs = (
-        pairs.with_columns(new_item.fill_null(True).alias("new"))
-        .with_columns((pl.col("new") | gap.fill_null(True)).cum_sum().alias("run"))
-        .group_by("run")
-        .agg(
-            pl.col(by).first(), pl.col("ts").min().alias("start"), pl.col("ts").max().alias("last")
-        )
-    )
-    steps = pl.concat(
-        [
-            runs.select(by, pl.col("start").alias("ts"), pl.lit(1, pl.Int64).alias("step")),
-            runs.select(
-                by, (pl.col("last") + window).alias("ts"), pl.lit(-1, pl.Int64).alias("step")
-            ),
-            pairs.select(by, "ts", pl.lit(0, pl.Int64).alias("step")),
-        ]
-    )
-    counts = (
-        steps.group_by(by, "ts")
-        .agg(pl.col("step").sum())
-        .sort(by, "ts")
-        .with_columns(pl.col("step").cum_sum().alias("n"))
-    )
-    at_rows = counts.join(pairs.select(by, "ts").unique(), on=[by, "ts"], how="semi")
+    anchors = legs.select(by, pl.col("ts").alias("anchor")).unique()
     return (
-        at_rows.filter(pl.col("n") >= k)
-        .sort([by, "n", "ts"], descending=[False, True, False])
+        covering(legs, [by], item, anchors, pl.col("ts"), pl.col("ts") + window - ONE_US)
+        .filter(pl.col("n") >= k)
+        .sort([by, "n", "anchor"], descending=[False, True, False])
         .unique(by, keep="first", maintain_order=True)
-        .select(by, pl.col("ts").alias("anchor"))
+        .select(by, "anchor")
     )
 
 
@@ -362,7 +333,16 @@ def covering(
     """
     keys = list(by)
     cols = [*keys, item] if item is not None else keys
+    # text keys become integer codes: sorting and grouping them is several times faster
     iv = rows.select(*cols, lo.alias("_lo"), hi.alias("_hi")).filter(pl.col("_lo") <= pl.col("_hi"))
+    numbered = at.select(*keys, "anchor").with_row_index("_i")
+    codes = {c: codes_of(iv.get_column(c), numbered.get_column(c)) for c in keys}
+    if item is not None:
+        codes[item] = codes_of(iv.get_column(item))
+    iv = iv.with_columns(code(c, dtype) for c, dtype in codes.items() if dtype is not None)
+    numbered = numbered.with_columns(
+        code(c, dtype) for c, dtype in codes.items() if dtype is not None and c in keys
+    )
     if item is not None:
         same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(c).shift()) for c in cols])
         reach = pl.col("_hi") if same_length else pl.col("_hi").cum_max().over(cols)
@@ -380,7 +360,7 @@ def covering(
         [
             iv.select(*keys, pl.col("_lo").alias("_t"), pl.lit(1, pl.Int64).alias("_s")),
             iv.select(*keys, (pl.col("_hi") + ONE_US).alias("_t"), pl.lit(-1, pl.Int64).alias("_s")),
-            at.select(*keys, pl.col("anchor").alias("_t"), pl.lit(0, pl.Int64).alias("_s")),
+            numbered.select(*keys, pl.col("anchor").alias("_t"), pl.lit(0, pl.Int64).alias("_s")),
         ]
     )
     # Sorted by group, then time: each group's steps sum to zero, so one running sum serves all.
@@ -390,7 +370,21 @@ def covering(
         .sort([*keys, "_t"])
         .select(*keys, pl.col("_t").alias("anchor"), pl.col("_s").cum_sum().alias(name))
     )
-    return at.join(counts, on=[*keys, "anchor"], how="left", nulls_equal=True)
+    found = numbered.join(counts, on=[*keys, "anchor"], how="left", nulls_equal=True)
+    return at.with_columns(found.sort("_i").get_column(name))
+
+
+def codes_of(*values: pl.Series) -> pl.Enum | None:
+    """An enumeration of the texts in `values`, in sorted order, to turn them into integer codes
+    with `code` (the same in every frame cast with it); None when they are not text."""
+    if values[0].dtype != pl.String:
+        return None
+    return pl.Enum(pl.concat([v.drop_nulls() for v in values]).unique().sort())
+
+
+def code(col: str, dtype: pl.Enum) -> pl.Expr:
+    """The integer code of text column `col` in enumeration `dtype` (see `codes_of`)."""
+    return pl.col(col).cast(dtype).to_physical().alias(col)
 
 
 class Following:

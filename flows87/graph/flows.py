@@ -32,6 +32,8 @@ import polars as pl
 from flows87.graph.common import (
     Following,
     GraphContext,
+    code,
+    codes_of,
     components,
     days,
     empty_hits,
@@ -52,14 +54,13 @@ def by_time(ctx: GraphContext) -> pl.DataFrame:
     the ranks stand for transfers, the codes for accounts, while paths grow."""
 
     def make() -> pl.DataFrame:
-        return (
-            transfers(ctx)
-            .sort("ts", "txn_id")
-            .with_columns(
-                pl.int_range(pl.len(), dtype=pl.UInt32).alias("x"),
-                pl.col("src").cast(pl.Categorical).to_physical().alias("s"),
-                pl.col("dst").cast(pl.Categorical).to_physical().alias("d"),
-            )
+        every = transfers(ctx).sort("ts", "txn_id")
+        accounts = codes_of(every.get_column("src"), every.get_column("dst"))
+        assert accounts is not None
+        return every.with_columns(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("x"),
+            code("src", accounts).alias("s"),
+            code("dst", accounts).alias("d"),
         )
 
     return ctx.memo("transfers_by_time", make)
@@ -309,16 +310,52 @@ def layering_chains(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             break
     if not links or not any(f.height for _, f in found):
         return empty_hits()
-    return _chain_instances(ctx, found, pl.concat(links).unique())
+    return _chain_instances(ctx, found, pl.concat(links).unique(), max_hops)
 
 
 def _chain_instances(
-    ctx: GraphContext, found: list[tuple[int, pl.DataFrame]], links: pl.DataFrame
+    ctx: GraphContext,
+    found: list[tuple[int, pl.DataFrame]],
+    links: pl.DataFrame,
+    max_hops: int,
 ) -> pl.DataFrame:
-    """One instance per connected piece of pass-through links holding a found chain, named and
-    described by its longest chain (then the earliest to end, then the first by name)."""
+    """One instance per connected piece of found chains, named and described by its longest
+    chain (then the earliest to end, then the first by name).
+
+    Found chains that share a transfer are one piece; a chain cut at `max_hops` takes in
+    everything its pass-through links reach (the rest of a long chain, its branches), while
+    the links of other chains count only between transfers of found chains (a one-hop branch
+    off a short chain is not a chain).
+    """
     links = links.select(pl.col("u").cast(pl.Int64), pl.col("v").cast(pl.Int64))
-    piece = components(links).rename({"node": "x"})
+    reach = components(links).rename({"node": "u", "component": "reach"})
+    on_chains = pl.concat(
+        [
+            f.select(pl.concat_list(f"x{i}" for i in range(1, hops + 1)).alias("u"))
+            for hops, f in found
+            if not f.is_empty()
+        ]
+    ).explode("u").unique().select(pl.col("u").cast(pl.Int64))
+    cut = (
+        pl.concat(
+            [f.select(pl.col("x1").cast(pl.Int64).alias("u")) for hops, f in found if hops == max_hops]
+            or [on_chains.head(0)]
+        )
+        .join(reach, on="u")
+        .select("reach")
+        .unique()
+    )
+    links = pl.concat(
+        [
+            links.join(on_chains, on="u", how="semi").join(
+                on_chains.rename({"u": "v"}), on="v", how="semi"
+            ),
+            links.join(reach, on="u").join(cut, on="reach", how="semi").drop("reach"),
+        ]
+    ).unique()
+    piece = components(
+        pl.concat([links, on_chains.select("u", pl.col("u").alias("v"))])
+    ).rename({"node": "x"})
     txn = by_time(ctx).get_column("txn_id")
     # the longest chain of each piece, then the earliest to end, then the first by name
     chains = pl.concat(
