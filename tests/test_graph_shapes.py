@@ -102,22 +102,48 @@ def _shapes() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     payers = _names("HP", HUB)
     tx.append(_txns("hi", payers, "HUBIN", rng.uniform(100, 140, HUB), 600.0))
     tx.append(
-        _txns("ho", "HUBIN", "HUBIN-ABROAD", 150 + np.arange(10), HUB * 60.0, channel="wire",
-              src_country="US", dst_country="PH")
+        _txns(
+            "ho",
+            "HUBIN",
+            "HUBIN-ABROAD",
+            150 + np.arange(10),
+            HUB * 60.0,
+            channel="wire",
+            src_country="US",
+            dst_country="PH",
+        )
     )
     # a beneficiary abroad paid alike by HUB accounts within a week
     senders = _names("XS", HUB)
     tx.append(
-        _txns("xb", senders, "HUBX", rng.uniform(200, 300, HUB), 100.0, src_country="US",
-              dst_country="PH")
+        _txns(
+            "xb",
+            senders,
+            "HUBX",
+            rng.uniform(200, 300, HUB),
+            100.0,
+            src_country="US",
+            dst_country="PH",
+        )
     )
     # a payer funded from abroad, paying HUB accounts within two days
     payees = _names("HR", HUB)
-    tx.append(_txns("fu", "FUNDER", "HUBOUT", [390.0], HUB * 300.0, channel="wire",
-                    src_country="PH", dst_country="US"))
+    tx.append(
+        _txns(
+            "fu",
+            "FUNDER",
+            "HUBOUT",
+            [390.0],
+            HUB * 300.0,
+            channel="wire",
+            src_country="PH",
+            dst_country="US",
+        )
+    )
     tx.append(_txns("hr", "HUBOUT", payees, rng.uniform(400, 440, HUB), 300.0))
-    acc.append(_accounts([*payers, *senders, *payees, "HUBIN", "HUBIN-ABROAD", "HUBX", "FUNDER",
-                          "HUBOUT"]))
+    acc.append(
+        _accounts([*payers, *senders, *payees, "HUBIN", "HUBIN-ABROAD", "HUBX", "FUNDER", "HUBOUT"])
+    )
     # an employer paying HUB workers twice, who pass most of each wage to one account; all
     # registered at one address
     workers = _names("W", HUB)
@@ -145,22 +171,42 @@ def _shapes() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     # self-transfers of every kind
     own = rng.choice(bg, SELF)
     tx.append(
-        _txns("sf", own, own, rng.uniform(0, 720, SELF), 9500.0,
-              channel=rng.choice(["wire", "p2p", "cash_deposit", "cash_withdrawal"], SELF),
-              location_id="BR1")
+        _txns(
+            "sf",
+            own,
+            own,
+            rng.uniform(0, 720, SELF),
+            9500.0,
+            channel=rng.choice(["wire", "p2p", "cash_deposit", "cash_withdrawal"], SELF),
+            location_id="BR1",
+        )
     )
     # a crowd at one ATM: HUB withdrawals by 300 accounts within an hour each morning
     crowd = rng.choice(bg[:300], HUB)
     days = rng.integers(0, 30, HUB)
     tx.append(
-        _txns("atm", crowd, "CASH", days * 24 + 9 + rng.uniform(0, 1, HUB), 200.0,
-              channel="cash_withdrawal", location_id="ATM1")
+        _txns(
+            "atm",
+            crowd,
+            "CASH",
+            days * 24 + 9 + rng.uniform(0, 1, HUB),
+            200.0,
+            channel="cash_withdrawal",
+            location_id="ATM1",
+        )
     )
     # one person structuring cash over 20 accounts, HUB deposits just under the threshold
     struct = _names("S", 20)
     tx.append(
-        _txns("dp", "CASH", rng.choice(struct, HUB), rng.uniform(0, 720, HUB), 9500.0,
-              channel="cash_deposit", location_id=rng.choice(["BR1", "BR2", "BR3"], HUB))
+        _txns(
+            "dp",
+            "CASH",
+            rng.choice(struct, HUB),
+            rng.uniform(0, 720, HUB),
+            9500.0,
+            channel="cash_deposit",
+            location_id=rng.choice(["BR1", "BR2", "BR3"], HUB),
+        )
     )
     acc.append(_accounts(struct, party_id="PSTRUCT"))
     # HUB strangers opened within a week at one address and phone, all paying one landlord
@@ -196,14 +242,23 @@ def _variants() -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame]]:
     tx, acc, _ = _shapes()
     yield "plain", tx, acc
     # day resolution and one amount: every time test ties, every amount ratio passes
-    yield "midnight_round", tx.with_columns(
-        pl.col("ts").dt.truncate("1d"), pl.lit(1000.0).alias("amount"),
-        pl.lit(1000.0).alias("amount_base")
-    ), acc
+    yield (
+        "midnight_round",
+        tx.with_columns(
+            pl.col("ts").dt.truncate("1d"),
+            pl.lit(1000.0).alias("amount"),
+            pl.lit(1000.0).alias("amount_base"),
+        ),
+        acc,
+    )
     # every account opened inside the period, before its first transaction
-    first = pl.concat(
-        [tx.select(pl.col(c).alias("account_id"), "ts") for c in ("src_account", "dst_account")]
-    ).group_by("account_id").agg(pl.col("ts").min().alias("first"))
+    first = (
+        pl.concat(
+            [tx.select(pl.col(c).alias("account_id"), "ts") for c in ("src_account", "dst_account")]
+        )
+        .group_by("account_id")
+        .agg(pl.col("ts").min().alias("first"))
+    )
     opened = acc.join(first, on="account_id", how="left").with_columns(
         pl.min_horizontal(pl.coalesce("first", pl.lit(T0)) - timedelta(hours=1), "opened_at")
         .clip(lower_bound=T0 - timedelta(days=1))
@@ -394,9 +449,10 @@ def test_covering_equals_the_rolling_counts_it_replaces() -> None:
         .group_by("g", "anchor")
         .agg(pl.col("item").n_unique().alias("n"))
     )
-    assert varied.drop_nulls("n").filter(pl.col("n") > 0).sort("g", "anchor").rows() == brute.sort(
-        "g", "anchor"
-    ).rows()
+    assert (
+        varied.drop_nulls("n").filter(pl.col("n") > 0).sort("g", "anchor").rows()
+        == brute.sort("g", "anchor").rows()
+    )
 
 
 def test_fair_cap_cuts_the_heaviest_groups_first() -> None:

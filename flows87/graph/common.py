@@ -126,9 +126,7 @@ def finish(members: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
         return empty_hits()
     members = members.unique(["instance", "account_id"], keep="first", maintain_order=True)
     listed = pl.int_range(pl.len()).over("instance", "role") < MAX_MEMBERS_PER_ROLE
-    counts = members.group_by("instance").agg(
-        pl.len().alias("_n"), listed.sum().alias("_listed")
-    )
+    counts = members.group_by("instance").agg(pl.len().alias("_n"), listed.sum().alias("_listed"))
     if (counts["_n"] > counts["_listed"]).any():
         members = members.filter(listed)
         facts = facts.join(
@@ -225,12 +223,16 @@ def busiest_windows(
     (t - window, t], that is when t lies in [ts, ts + window) for one of its rows (`covering`).
     """
     anchors = legs.select(by, pl.col("ts").alias("anchor")).unique()
+    counted = covering(legs, [by], item, anchors, pl.col("ts"), pl.col("ts") + window - ONE_US)
+    counted = counted.filter(pl.col("n") >= k)
+    # per group, the earliest of the windows with most items (hash groupings, no global sort)
+    most = counted.group_by(by).agg(pl.col("n").max().alias("_most"))
     return (
-        covering(legs, [by], item, anchors, pl.col("ts"), pl.col("ts") + window - ONE_US)
-        .filter(pl.col("n") >= k)
-        .sort([by, "n", "anchor"], descending=[False, True, False])
-        .unique(by, keep="first", maintain_order=True)
-        .select(by, "anchor")
+        counted.join(most, on=by)
+        .filter(pl.col("n") == pl.col("_most"))
+        .group_by(by)
+        .agg(pl.col("anchor").min())
+        .sort(by)
     )
 
 
@@ -359,7 +361,9 @@ def covering(
     steps = pl.concat(
         [
             iv.select(*keys, pl.col("_lo").alias("_t"), pl.lit(1, pl.Int64).alias("_s")),
-            iv.select(*keys, (pl.col("_hi") + ONE_US).alias("_t"), pl.lit(-1, pl.Int64).alias("_s")),
+            iv.select(
+                *keys, (pl.col("_hi") + ONE_US).alias("_t"), pl.lit(-1, pl.Int64).alias("_s")
+            ),
             numbered.select(*keys, pl.col("anchor").alias("_t"), pl.lit(0, pl.Int64).alias("_s")),
         ]
     )
@@ -402,17 +406,26 @@ class Following:
 
     def __init__(self, right: pl.DataFrame, key: str, order: Sequence[str] = ()) -> None:
         self.key = key
-        self.right = right.sort([key, "_t", *order]).rename({key: "_k"})
+        # a text key is sorted and matched as an integer code (several times faster)
+        right = right.filter(pl.col(key).is_not_null())
+        self.codes = codes_of(right.get_column(key))
+        self.right = right.with_columns(self._code(key).alias("_k")).sort(["_k", "_t", *order])
         n = self.right.height
         index = pl.int_range(n, dtype=pl.UInt32)
         self.starts = self.right.select("_k", pl.col("_t").alias("_at"), index.alias("_g")).sort(
             "_at", maintain_order=True
         )
+        self.right = self.right.drop(key)
         self.ends = (
             self.right.select("_k", index.alias("_g"))
             .group_by("_k")
             .agg((pl.col("_g").max() + 1).alias("_last"))
         )
+
+    def _code(self, col: str) -> pl.Expr:
+        if self.codes is None:
+            return pl.col(col)
+        return pl.col(col).cast(self.codes, strict=False).to_physical()
 
     def _bounds(self, left: pl.DataFrame, ts: str, within: timedelta | None) -> pl.DataFrame:
         """`_l`, the key, `_g0`: the position in `right` of each left row's first later row of
@@ -425,7 +438,7 @@ class Following:
                 self.starts.rename({"_g": name}),
                 left_on=t,
                 right_on="_at",
-                by_left=self.key,
+                by_left="_lk",
                 by_right="_k",
                 strategy="forward",
                 allow_exact_matches=False,
@@ -433,18 +446,24 @@ class Following:
             ).select(keep)
 
         found = first_after(
-            left.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_l"), self.key, ts).sort(ts),
+            left.select(
+                pl.int_range(pl.len(), dtype=pl.UInt32).alias("_l"),
+                self._code(self.key).alias("_lk"),
+                ts,
+            ).sort(ts),
             ts,
             "_g0",
         )
         if within is not None:  # the window's ends are in the same order as its starts
-            found = first_after(found.with_columns((pl.col(ts) + within).alias("_end")), "_end", "_g1")
+            found = first_after(
+                found.with_columns((pl.col(ts) + within).alias("_end")), "_end", "_g1"
+            )
         else:
             found = found.with_columns(pl.lit(None, pl.UInt32).alias("_g1"))
         return (
             found.sort("_l")
-            .join(self.ends.rename({"_k": self.key}), on=self.key, how="left", maintain_order="left")
-            .select("_l", self.key, "_g0", pl.min_horizontal("_g1", "_last").alias("_g1"))
+            .join(self.ends.rename({"_k": "_lk"}), on="_lk", how="left", maintain_order="left")
+            .select("_l", "_g0", pl.min_horizontal("_g1", "_last").alias("_g1"))
         )
 
     def after(
@@ -481,6 +500,7 @@ class Following:
         pairs = found.select(
             "_l", pl.int_ranges("_g0", "_g1", dtype=pl.UInt32).alias("_g")
         ).explode("_g")
+        # candidates past the end of the key's rows were cut by `_last`: all share the key
         return pl.concat(
             [
                 left[pairs.get_column("_l")],

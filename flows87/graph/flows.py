@@ -124,9 +124,7 @@ def _extend(
             budget=budget,
             fair=("n0", xs),
         )
-        .rename(
-            {"_from": f"n{k}", "_t": f"t{j}", "_to": f"n{j}", "_x": f"x{j}", "_a": f"a{j}"}
-        )
+        .rename({"_from": f"n{k}", "_t": f"t{j}", "_to": f"n{j}", "_x": f"x{j}", "_a": f"a{j}"})
         .filter(
             in_time,
             pl.col(f"a{j}") >= ratio[0] * pl.col(f"a{k}"),
@@ -329,16 +327,25 @@ def _chain_instances(
     """
     links = links.select(pl.col("u").cast(pl.Int64), pl.col("v").cast(pl.Int64))
     reach = components(links).rename({"node": "u", "component": "reach"})
-    on_chains = pl.concat(
-        [
-            f.select(pl.concat_list(f"x{i}" for i in range(1, hops + 1)).alias("u"))
-            for hops, f in found
-            if not f.is_empty()
-        ]
-    ).explode("u").unique().select(pl.col("u").cast(pl.Int64))
+    on_chains = (
+        pl.concat(
+            [
+                f.select(pl.concat_list(f"x{i}" for i in range(1, hops + 1)).alias("u"))
+                for hops, f in found
+                if not f.is_empty()
+            ]
+        )
+        .explode("u")
+        .unique()
+        .select(pl.col("u").cast(pl.Int64))
+    )
     cut = (
         pl.concat(
-            [f.select(pl.col("x1").cast(pl.Int64).alias("u")) for hops, f in found if hops == max_hops]
+            [
+                f.select(pl.col("x1").cast(pl.Int64).alias("u"))
+                for hops, f in found
+                if hops == max_hops
+            ]
             or [on_chains.head(0)]
         )
         .join(reach, on="u")
@@ -353,9 +360,9 @@ def _chain_instances(
             links.join(reach, on="u").join(cut, on="reach", how="semi").drop("reach"),
         ]
     ).unique()
-    piece = components(
-        pl.concat([links, on_chains.select("u", pl.col("u").alias("v"))])
-    ).rename({"node": "x"})
+    piece = components(pl.concat([links, on_chains.select("u", pl.col("u").alias("v"))])).rename(
+        {"node": "x"}
+    )
     txn = by_time(ctx).get_column("txn_id")
     # the longest chain of each piece, then the earliest to end, then the first by name
     chains = pl.concat(
@@ -385,9 +392,9 @@ def _chain_instances(
         for (hops,), group in best.partition_by("hops", as_dict=True).items()
     ]
     long = _as_long(ctx, named, "layering_chain").join(
-        best.select(pl.col("first_txn").alias("id1"), "component").with_columns(
-            (pl.lit("layering_chain:") + pl.col("id1")).alias("instance")
-        ).drop("id1"),
+        best.select(pl.col("first_txn").alias("id1"), "component")
+        .with_columns((pl.lit("layering_chain:") + pl.col("id1")).alias("instance"))
+        .drop("id1"),
         on="instance",
     )
     every = by_time(ctx)
@@ -431,8 +438,12 @@ def _chain_instances(
         .sort("instance", "rank", maintain_order=True)
         .select("instance", "account_id", "role")
     )
-    size = txns.group_by("instance").agg(pl.len().alias("chain_transfers")).join(
-        every_member.group_by("instance").agg(pl.len().alias("chain_accounts")), on="instance"
+    size = (
+        txns.group_by("instance")
+        .agg(pl.len().alias("chain_transfers"))
+        .join(
+            every_member.group_by("instance").agg(pl.len().alias("chain_accounts")), on="instance"
+        )
     )
     facts = (
         _facts(long)

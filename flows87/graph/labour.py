@@ -72,12 +72,16 @@ def payroll_recapture(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     w, staff = _payroll(ctx, p["min_workers"])
     if w.is_empty():
         return empty_hits()
-    onward = transfers(ctx).select(
-        pl.col("src").alias("worker"),
-        pl.col("dst").alias("recapturer"),
-        pl.col("txn_id").alias("on_txn"),
-        pl.col("ts").alias("_t"),
-        pl.col("amt").alias("on_amt"),
+    onward = (
+        transfers(ctx)
+        .select(
+            pl.col("src").alias("worker"),
+            pl.col("dst").alias("recapturer"),
+            pl.col("txn_id").alias("on_txn"),
+            pl.col("ts").alias("_t"),
+            pl.col("amt").alias("on_amt"),
+        )
+        .join(w.select("worker").unique(), on="worker", how="semi")
     )
     # Each wage meets the worker's next `max_scan` payments within `max_days`, not every payment
     # the worker ever made (quadratic for a worker paid and paying again and again).

@@ -315,7 +315,9 @@ def _recurring_pairs(
     """
     ordered = cash.sort("location_id", "ts", "txn_id").with_row_index("_g")
     nxt = pl.int_ranges(pl.col("_g") + 1, pl.col("_g") + 1 + partners, dtype=pl.UInt32)
-    steps = ordered.select("_g", nxt.alias("_h")).explode("_h").filter(pl.col("_h") < ordered.height)
+    steps = (
+        ordered.select("_g", nxt.alias("_h")).explode("_h").filter(pl.col("_h") < ordered.height)
+    )
     cols = ["location_id", "ts", "account_id", "party"]
     near = pl.concat(
         [
