@@ -178,3 +178,27 @@ def test_accounts_outside_the_population_score_without_error() -> None:
     # far beyond every account seen on one feature: more unusual than the typical account
     population = raw_scores(fitted, frame)
     assert raw["raw_ecod"].min() >= population["raw_ecod"].quantile(0.5)
+
+
+def test_anomaly_risk_is_a_tail_of_the_population_ranking() -> None:
+    from flows87.detectors import RankingSettings, anomaly_risk
+
+    # 100 accounts scored 0.00 .. 0.99: the top one has u = 1/100, the tenth u = 10/100
+    combined = np.arange(100) / 100.0
+    risk = anomaly_risk(combined, RankingSettings(weight=0.5, tail=0.1))
+    assert risk[99] == pytest.approx(0.5 * (1 - 0.01 / 0.1))
+    assert risk[95] == pytest.approx(0.5 * (1 - 0.05 / 0.1))
+    assert (risk[:91] == 0).all() and (np.diff(risk) >= 0).all()
+    # ties share one value: that of the whole tied group
+    tied = anomaly_risk(np.array([0.9, 0.9, 0.1, 0.2]), RankingSettings(weight=0.8, tail=1.0))
+    assert tied[0] == tied[1] == pytest.approx(0.8 * 0.5) and tied[3] == pytest.approx(0.8 * 0.25)
+    assert not anomaly_risk(combined, RankingSettings(weight=0.0)).any()
+
+
+def test_ensemble_scores_carry_the_ranking_weight() -> None:
+    frame, _ = feature_table()
+    s = settings(ranking={"weight": 0.4, "tail": 0.05})
+    scores = score(frame, s).scores.sort("anomaly_score", descending=True)
+    assert scores["anomaly_risk"][0] == pytest.approx(0.4 * (1 - 1 / scores.height / 0.05))
+    assert (scores["anomaly_risk"] > 0).sum() == pytest.approx(0.05 * scores.height, abs=1)
+    assert load_settings().ranking.weight > 0  # the shipped ensemble counts in the ranking

@@ -139,3 +139,39 @@ def test_bad_settings_file_names_the_field(tmp_path) -> None:
     p.write_text("night_start_hour: 30\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="night_start_hour"):
         load_settings(p)
+
+
+def test_one_off_relationships_by_hand() -> None:
+    # m hears once from s1 and s2 (wire, p2p) and pays r1 once (mobile) within the week; f pays m
+    # twice (a relationship, not a one-off), r2 is paid once by ACH (batch channel, not counted)
+    # and once by card; s3 -> m once in the second week.
+    tx, acc = frames(
+        [
+            (1, "s1", "m", 100, "wire", None, None),
+            (2, "s2", "m", 300, "p2p", None, None),
+            (3, "f", "m", 50, "p2p", None, None),
+            (4, "m", "r1", 350, "mobile_money", None, None),
+            (5, "m", "r2", 20, "ach", None, None),
+            (6, "m", "r2", 10, "card", None, None),
+            (100, "f", "m", 50, "p2p", None, None),
+            (24 * 8, "s3", "m", 70, "wire", None, None),
+        ]
+    )
+    out = compute(tx, acc, load_settings())
+    week1 = (
+        out.filter((pl.col("account_id") == "m") & (pl.col("window") == "7d"))
+        .sort("window_start")
+        .row(0, named=True)
+    )
+    assert (week1["one_off_payers"], week1["one_off_payees"]) == (2, 1)
+    assert (week1["one_off_in_sum"], week1["one_off_out_sum"]) == (400.0, 350.0)
+    assert week1["one_off_through"] == 350.0
+    assert week1["one_off_in_share"] == pytest.approx(400 / 500)
+    assert week1["one_off_out_share"] == pytest.approx(350 / 380)
+    assert week1["one_off_share"] == pytest.approx(750 / 880)
+    month = row(out, "m", "30d")
+    assert (month["one_off_payers"], month["one_off_payees"]) == (3, 1)
+    # the other side sees the same relationship once: s1 paid one account once
+    assert row(out, "s1")["one_off_payees"] == 1
+    assert row(out, "f", "30d")["one_off_payees"] == 0
+    assert row(out, "r1")["one_off_payers"] == 1 and row(out, "r2", "30d")["one_off_payers"] == 0

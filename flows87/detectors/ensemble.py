@@ -48,6 +48,17 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class RankingSettings(BaseModel):
+    """How the ensemble's score counts in the account ranking (`anomaly_risk`, see `_combine`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weight: float = Field(0.0, ge=0, lt=1)
+    """anomaly_risk of the most unusual account; 0 leaves the score a tie-breaker only."""
+    tail: float = Field(0.1, gt=0, le=1)
+    """Share of scored accounts with some anomaly_risk: it falls linearly from `weight` for the
+    most unusual account to 0 at this share."""
+
+
 class DetectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     window: str = "7d"
@@ -57,6 +68,7 @@ class DetectorSettings(BaseModel):
     models: list[ModelSpec] = Field(min_length=1)
     exclude: list[str] = Field(default_factory=list)
     explain_top: int = Field(3, ge=1, le=10)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
 
 
 def load_settings(path: str | Path | None = None) -> DetectorSettings:
@@ -78,7 +90,8 @@ def load_settings(path: str | Path | None = None) -> DetectorSettings:
 
 @dataclass
 class EnsembleResult:
-    scores: pl.DataFrame  # account_id, anomaly_score (0..1, higher = more unusual), per-model ranks
+    # account_id, anomaly_score (0..1, higher = more unusual), anomaly_risk, per-model ranks
+    scores: pl.DataFrame
     signals: pl.DataFrame  # SIGNAL_SCHEMA rows for the accounts above the contamination quantile
     features_used: list[str] = field(default_factory=list)
 
@@ -287,7 +300,9 @@ def _combine(raw: pl.DataFrame, prep: _Prepared, fitted: Fitted) -> EnsembleResu
     }
     combined = np.mean(np.column_stack(list(ranks.values())), axis=1)
     scores = raw.select("account_id").with_columns(
-        pl.Series("anomaly_score", combined), *[pl.Series(k, v) for k, v in ranks.items()]
+        pl.Series("anomaly_score", combined),
+        pl.Series("anomaly_risk", anomaly_risk(combined, settings.ranking)),
+        *[pl.Series(k, v) for k, v in ranks.items()],
     )
     # Exactly the top share, ties broken by account order (the frame is sorted by account_id).
     k = max(1, int(round(len(combined) * settings.contamination)))
@@ -296,13 +311,33 @@ def _combine(raw: pl.DataFrame, prep: _Prepared, fitted: Fitted) -> EnsembleResu
     return EnsembleResult(scores, signals, fitted.used)
 
 
+def anomaly_risk(combined: np.ndarray, ranking: RankingSettings) -> np.ndarray:
+    """Each account's weight in the account ranking, from its place in the population: with u
+    the share of scored accounts at least as unusual as it (1/n for the most unusual one),
+    `weight` x max(0, 1 - u / `tail`).
+
+    A percentile, not the raw score, so it means the same on any population: "among the top
+    1 % of all accounts" is as specific as a rule that fires on 1 % of them. The ranking
+    (flows87.stages.cases.scored_accounts) combines it with the evidence of accounts in no case,
+    so a strong anomaly is not outranked by a weak uncorroborated signal. Tied accounts all
+    count the whole tied group."""
+    n = len(combined)
+    if n == 0 or ranking.weight == 0:
+        return np.zeros(n)
+    ordered = np.sort(combined)
+    at_least = n - np.searchsorted(ordered, combined, side="left")  # accounts scoring >= it
+    return ranking.weight * np.clip(1.0 - (at_least / n) / ranking.tail, 0.0, 1.0)
+
+
 def combine(raw: pl.DataFrame, features: pl.DataFrame, fitted: Fitted) -> EnsembleResult:
     """Rank each model's scores over all accounts, average, flag the top share, explain them."""
     return _combine(raw, _prepare(fitted, features), fitted)
 
 
 def _empty(used: list[str]) -> EnsembleResult:
-    empty = pl.DataFrame(schema={"account_id": pl.String, "anomaly_score": pl.Float64})
+    empty = pl.DataFrame(
+        schema={"account_id": pl.String, "anomaly_score": pl.Float64, "anomaly_risk": pl.Float64}
+    )
     return EnsembleResult(empty, empty_signals(), used)
 
 

@@ -47,6 +47,9 @@ TRANSACTION_COLUMNS_READ = (
 """The transaction columns `compute` reads: a caller may load only these (each string column of
 5M transactions is about 100 MB in memory)."""
 _PASS_THROUGH_HOURS = (6, 24, 48)
+DIRECT_CHANNELS = ("wire", "p2p", "mobile_money", "crypto", "cheque", "other")
+"""Channels of transfers between chosen counterparties, on which relationships are counted
+(the one_off_* features): every transfer channel except ACH (payroll, bills, direct debits)."""
 _IDENTIFIERS = ("address", "phone", "email", "device_id")
 _SMALL_INTL_AMOUNT = 150.0
 _UTC_US = pl.Datetime("us", "UTC")
@@ -73,6 +76,7 @@ _FLAGS = (
     "prepaid",
     "living",
     "round",
+    "direct",
 )
 """Per-transaction conditions, one bit each of the legs' `flags` (see `_transactions`)."""
 
@@ -241,6 +245,9 @@ def _transactions(tx: pl.LazyFrame, ids: pl.DataFrame, s: FeatureSettings) -> pl
         "prepaid": group("prepaid_card"),
         "living": group("living_costs"),
         "round": (amt % s.round_amount_unit == 0) & (amt >= s.round_amount_unit),
+        # a transfer the payer sends to a counterparty of its choosing: not card or cash, and
+        # not ACH, the batch channel of payroll, bills and direct debits (recurring by nature)
+        "direct": ch.is_in(DIRECT_CHANNELS),
     }
     assert tuple(conditions) == _FLAGS
     bits = [
@@ -277,8 +284,8 @@ def _flag(name: str) -> pl.Expr:
 def _legs(tx: pl.DataFrame, ids: pl.DataFrame, origin: datetime) -> pl.DataFrame:
     """Two legs per transaction, sorted by (account, time, inflows first), with the silence
     before each leg (`gap_days`), the hours since the account's latest inflow (`dwell_hours`,
-    outflows only) and whether the leg's day is that of the account's previous leg
-    (`same_day`)."""
+    outflows only), whether the leg's day is that of the account's previous leg (`same_day`)
+    and whether it is the only direct transfer between the two accounts (`one_off`)."""
     # the time order as a small integer (0 for a null time, which sorts first)
     tx = tx.with_columns(pl.col("ts").rank("dense").cast(pl.Int64).fill_null(0).alias("tick"))
     shared = pl.exclude("src", "dst")
@@ -310,11 +317,22 @@ def _legs(tx: pl.DataFrame, ids: pl.DataFrame, origin: datetime) -> pl.DataFrame
     # The latest inflow at or before each leg: inflows sort first among legs at the same time.
     last_in_ts = pl.when(is_in).then(ts).forward_fill()
     last_in_account = pl.when(is_in).then(account).forward_fill()
+    # A direct transfer that is the only one between the two accounts in the whole data (either
+    # direction): a relationship seen once. Every transfer between the pair touches the account,
+    # so a partition holding an account's transactions sees all of them.
+    direct = (pl.col("flags") & pl.lit(1 << _FLAGS.index("direct"), pl.UInt32)) != 0
+    if ids.height * ids.height < 2**63:
+        pair = [account.cast(pl.Int64) * ids.height + pl.col("cp").cast(pl.Int64)]
+    else:
+        pair = [account, pl.col("cp")]
     return (
         pl.concat([inflows, outflows])
         .sort(order)
         .drop("tick")
         .with_columns(
+            (
+                direct & (account != pl.col("cp")) & (direct.cast(pl.UInt32).sum().over(pair) == 1)
+            ).alias("one_off"),
             (ts - previous)
             .dt.total_seconds()
             .truediv(86_400.0)
@@ -425,6 +443,11 @@ def _window_features(
             share(count(inn & flag["card"] & flag["night"]), count(inn & flag["card"])).alias(
                 "night_card_in_share"
             ),
+            amount(total(inn & pl.col("one_off"))).alias("one_off_in_sum"),
+            amount(total(out & pl.col("one_off"))).alias("one_off_out_sum"),
+            share(total(inn & pl.col("one_off")), in_sum).alias("one_off_in_share"),
+            share(total(out & pl.col("one_off")), out_sum).alias("one_off_out_share"),
+            share(total(pl.col("one_off")), in_sum + out_sum).alias("one_off_share"),
             count(inn & flag["payroll"]).alias("wage_in_count"),
             amount(total(inn & flag["payroll"])).alias("wage_in_sum"),
             count(out & flag["payroll"]).alias("payroll_out_count"),
@@ -458,6 +481,8 @@ def _window_features(
         "wage_payers": inn & flag["payroll"],
         "payroll_payees": out & flag["payroll"],
         "high_risk_payees": out & flag["high_risk"],
+        "one_off_payers": inn & pl.col("one_off"),
+        "one_off_payees": out & pl.col("one_off"),
     }
     places = {
         "cash_locations": inn & flag["cash_deposit"],
@@ -487,7 +512,11 @@ def _window_features(
             origin_lit + pl.duration(microseconds=(pl.col("key") % periods + first + 1) * step_us)
         ).alias("window_end"),
         pl.exclude("key"),
-    ).with_columns(pl.col(*places, *countries).fill_null(0))  # no such leg in the period
+    ).with_columns(
+        pl.col(*places, *countries).fill_null(0),  # no such leg in the period
+        # money from one-off payers that went on to one-off payees in the same period
+        pl.min_horizontal("one_off_in_sum", "one_off_out_sum").alias("one_off_through"),
+    )
 
 
 def _counterparties(

@@ -102,6 +102,38 @@ FEATURES: tuple[Feature, ...] = (
         "median time from the last inflow to each outflow",
         TIME_OF_DAY,
     ),
+    # relationships seen once: direct transfers (wire, p2p, mobile, crypto, cheque; not card,
+    # cash or ACH) with a counterparty the account exchanged no other direct transfer with in
+    # the whole data. Funds received from and sent on to parties with no apparent relationship
+    # (FATF 2021 red flag indicators; FFIEC BSA/AML manual, appendix F: funds transfers with no
+    # apparent business reason, many incoming transfers sent on almost immediately).
+    _f(
+        "one_off_payers",
+        "accounts",
+        "distinct accounts paying in by direct transfer with no other direct transfer between "
+        "the two in the data (a relationship seen once)",
+    ),
+    _f(
+        "one_off_payees",
+        "accounts",
+        "distinct accounts paid by direct transfer with no other direct transfer between the two "
+        "in the data (a relationship seen once)",
+    ),
+    _f("one_off_in_sum", "base currency", "amount received from one-off payers"),
+    _f("one_off_out_sum", "base currency", "amount sent to one-off payees"),
+    _f("one_off_in_share", "share", "share of inbound amount from one-off payers"),
+    _f("one_off_out_share", "share", "share of outbound amount sent to one-off payees"),
+    _f(
+        "one_off_share",
+        "share",
+        "share of all money in and out that moved over relationships seen once",
+    ),
+    _f(
+        "one_off_through",
+        "base currency",
+        "money passed from one-off payers to one-off payees in the same window: the smaller of "
+        "one_off_in_sum and one_off_out_sum",
+    ),
     # cash
     _f("cash_in_count", "transactions", "cash deposits"),
     _f("cash_in_sum", "base currency", "cash deposited"),

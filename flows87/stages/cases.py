@@ -45,8 +45,16 @@ def scored_accounts(
 ) -> pl.DataFrame:
     """One row per account seen (in the accounts table or in a transaction).
 
-    risk_score orders accounts for review: an account in a case keeps its signal risk, one in no
-    case keeps `uncorroborated_factor` of it, and the anomaly score breaks ties among the rest.
+    risk_score orders accounts for review. An account in a case keeps its signal risk. An
+    account in no case combines, by noisy-OR, `uncorroborated_factor` of its signal risk with its
+    `anomaly_risk` (the detectors' percentile-based weight, `detectors.yaml` ranking:): a
+    single family of red flags is what innocent look-alikes trip, so an account among the most
+    unusual of the whole population is not outranked by a weak uncorroborated signal, and one
+    with both ranks above either. An account in no case reaches at most
+    1 - (1 - factor)(1 - anomaly weight) (0.65 with the shipped 0.3 and 0.5): above a case's
+    weakest accounts (`min_risk`, 0.5) only with both a strong signal and a place among the
+    most unusual accounts. The anomaly score breaks the remaining ties (anomaly scores without
+    `anomaly_risk`, from older runs, only break ties: the ranking of before).
     `linked_case_id` names the case that lists the account as linked (beyond its size cap): it
     is context for that case, not an alert of its own.
     """
@@ -77,13 +85,25 @@ def scored_accounts(
         how="left",
     )
     if anomaly is not None and anomaly.height:
-        out = out.join(anomaly.select("account_id", "anomaly_score"), on="account_id", how="left")
+        if "anomaly_risk" not in anomaly.columns:
+            anomaly = anomaly.with_columns(pl.lit(0.0).alias("anomaly_risk"))
+        out = out.join(
+            anomaly.select("account_id", "anomaly_score", "anomaly_risk"),
+            on="account_id",
+            how="left",
+        )
     else:
-        out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias("anomaly_score"))
+        out = out.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("anomaly_score"),
+            pl.lit(None, dtype=pl.Float64).alias("anomaly_risk"),
+        )
+    signal = pl.col("signal_risk").fill_null(0.0)
+    uncorroborated = 1.0 - (1.0 - uncorroborated_factor * signal) * (
+        1.0 - pl.col("anomaly_risk").fill_null(0.0)
+    )
     out = out.with_columns(
         (
-            pl.col("signal_risk").fill_null(0.0)
-            * pl.when(pl.col("case_id").is_null()).then(uncorroborated_factor).otherwise(1.0)
+            pl.when(pl.col("case_id").is_null()).then(uncorroborated).otherwise(signal)
             + ANOMALY_TIEBREAK * pl.col("anomaly_score").fill_null(0.0)
         ).alias("risk_score"),
         pl.col("n_signals").fill_null(0).cast(pl.Int64),

@@ -1,0 +1,58 @@
+"""The account ranking behind "recall at budget": cases first, then accounts in no case by the
+noisy-OR of their uncorroborated signal risk and the anomaly detectors' ranking weight."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from flows87.stages.cases import scored_accounts
+
+FACTOR = 0.3
+
+
+def rank(anomaly: pl.DataFrame | None) -> tuple[list[str], pl.DataFrame]:
+    accounts = pl.DataFrame({"account_id": ["case", "weak", "odd", "both", "quiet"]})
+    tx = pl.DataFrame(
+        {"src_account": ["case"], "dst_account": ["quiet"]},
+        schema={"src_account": pl.String, "dst_account": pl.String},
+    )
+    risk = pl.DataFrame(
+        {
+            "account_id": ["case", "weak", "both"],
+            "risk_score": [0.6, 0.9, 0.5],
+            "families": [["behaviour", "network"], ["behaviour"], ["behaviour"]],
+            "n_signals": [2, 1, 1],
+            "eligible": [True, False, False],
+        }
+    )
+    membership = pl.DataFrame({"account_id": ["case"], "case_id": ["C-1"]})
+    scored = scored_accounts(accounts, tx, risk, membership, anomaly, FACTOR)
+    return scored["account_id"].to_list(), scored
+
+
+def test_a_strong_anomaly_outranks_a_weak_uncorroborated_signal() -> None:
+    anomaly = pl.DataFrame(
+        {
+            "account_id": ["odd", "both", "weak", "quiet"],
+            "anomaly_score": [0.99, 0.95, 0.2, 0.1],
+            "anomaly_risk": [0.45, 0.4, 0.0, 0.0],
+        }
+    )
+    order, scored = rank(anomaly)
+    assert order == ["case", "both", "odd", "weak", "quiet"]
+    got = dict(zip(scored["account_id"], scored["risk_score"], strict=True))
+    assert got["odd"] == pytest.approx(0.45 + 0.001 * 0.99)
+    assert got["weak"] == pytest.approx(FACTOR * 0.9 + 0.001 * 0.2)
+    assert got["both"] == pytest.approx(1 - (1 - FACTOR * 0.5) * (1 - 0.4) + 0.001 * 0.95)
+    assert got["case"] == pytest.approx(0.6)  # in a case: its signal risk, no anomaly weight
+
+
+def test_scores_without_a_ranking_weight_only_break_ties() -> None:
+    anomaly = pl.DataFrame(
+        {"account_id": ["odd", "weak"], "anomaly_score": [0.99, 0.2]}
+    )  # an older run's anomaly_scores.parquet
+    order, scored = rank(anomaly)
+    assert order[:3] == ["case", "weak", "both"]
+    assert scored.filter(pl.col("account_id") == "odd")["risk_score"].item() < 0.01
+    assert rank(None)[0][:3] == ["case", "weak", "both"]
