@@ -56,3 +56,43 @@ def test_scores_without_a_ranking_weight_only_break_ties() -> None:
     assert order[:3] == ["case", "weak", "both"]
     assert scored.filter(pl.col("account_id") == "odd")["risk_score"].item() < 0.01
     assert rank(None)[0][:3] == ["case", "weak", "both"]
+
+
+def test_one_off_counterparties_of_an_unusual_account_rank_up_but_not_through_a_hub() -> None:
+    from flows87.stages.cases import one_off_neighbours
+
+    # "hub" is among the most unusual accounts; "m1" paid it once, "m2" three times (a
+    # relationship, not a one-off); "shop" is paid once by each of 200 accounts (infrastructure
+    # at 1 %: it met over 1 % of everyone) and is unusual too, so its customers gain nothing.
+    src = ["m1", "m2", "m2", "m2", *[f"c{i}" for i in range(200)], "m1"]
+    dst = ["hub", "hub", "hub", "hub", *["shop"] * 200, "m1"]
+    tx = pl.DataFrame({"src_account": src, "dst_account": dst})
+    anomaly = pl.DataFrame(
+        {
+            "account_id": ["hub", "shop", "m1", "m2", "c0"],
+            "anomaly_score": [0.99, 0.98, 0.3, 0.3, 0.2],
+            "anomaly_risk": [0.45, 0.4, 0.2, 0.0, 0.0],
+        }
+    )
+    nb = dict(one_off_neighbours(tx, anomaly.head(2), 0.01).iter_rows())
+    assert nb == {"m1": 0.45}  # m2 met the hub thrice, c0 met only infrastructure
+    assert one_off_neighbours(tx, anomaly.head(2), 1.0).height == 201  # no infrastructure cut
+    accounts = pl.DataFrame({"account_id": sorted(set(src) | set(dst))})
+    # the detectors flagged hub and shop (anomaly family); m1's anomaly_risk passes nowhere
+    risk = pl.DataFrame(
+        {
+            "account_id": ["hub", "shop"],
+            "risk_score": [0.12, 0.12],
+            "families": [["anomaly"], ["anomaly"]],
+            "n_signals": [1, 1],
+            "eligible": [False, False],
+        }
+    )
+    none = pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String})
+    scored = scored_accounts(accounts, tx, risk, none, anomaly, FACTOR, neighbour_share=0.5)
+    got = dict(zip(scored["account_id"], scored["risk_score"], strict=True))
+    assert got["m1"] == pytest.approx(1 - (1 - 0.2) * (1 - 0.5 * 0.45) + 0.001 * 0.3)
+    assert got["m2"] == pytest.approx(0.001 * 0.3)
+    assert got["c0"] == pytest.approx(0.001 * 0.2)
+    off = scored_accounts(accounts, tx, risk, none, anomaly, FACTOR, neighbour_share=0.0)
+    assert off.filter(pl.col("account_id") == "m1")["risk_score"].item() == pytest.approx(0.2003)

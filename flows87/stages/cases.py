@@ -22,6 +22,19 @@ ANOMALY_TIEBREAK = 0.001
 """Accounts without signals are ordered by their anomaly score, scaled so it never outweighs a signal."""
 
 
+NEIGHBOUR_ANOMALY_SHARE = 0.5
+"""Share of the anomaly_risk of an account's one-off counterparty flagged by the detectors (see
+`one_off_neighbours`) that an account in no case takes into its ranking: a single transfer with
+one of the most unusual accounts of the population is evidence too (the peripheral accounts of a fan or a mule network
+each meet its hub once; Egmont Group, FIU typologies of money mules; FATF 2021 red flag
+indicators: transactions with parties with no apparent relationship)."""
+
+INFRASTRUCTURE_SHARE = 0.01
+"""A counterparty that transacted with at least this share of all accounts seen is
+infrastructure (a payment processor, a utility, a large merchant, the world outside the bank),
+not a relationship: its anomaly does not pass to the accounts it met once."""
+
+
 TRANSACTION_COLUMNS = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
 """The transaction columns scoring and case building read (links, case spans, case graphs)."""
 
@@ -34,6 +47,39 @@ def _read_accounts(path: Path) -> pl.DataFrame:
     )
 
 
+def one_off_neighbours(
+    transactions: pl.DataFrame, flagged: pl.DataFrame, infrastructure_share: float
+) -> pl.DataFrame:
+    """account_id -> neighbour_risk: the largest anomaly_risk among the `flagged` accounts
+    (account_id, anomaly_risk) it exchanged exactly one transaction with (either direction,
+    self-transfers aside), infrastructure counterparties (`INFRASTRUCTURE_SHARE`) left out.
+    O(E) hash groupings for E transactions."""
+    ends = transactions.select("src_account", "dst_account").filter(
+        pl.col("src_account") != pl.col("dst_account")
+    )
+    both = pl.concat(
+        [
+            ends.select(pl.col("src_account").alias("x"), pl.col("dst_account").alias("y")),
+            ends.select(pl.col("dst_account").alias("x"), pl.col("src_account").alias("y")),
+        ]
+    )
+    pairs = both.group_by("x", "y").len()
+    reach = pairs.group_by("x").len().rename({"x": "y", "len": "reach"})
+    seen = reach.height
+    risky = flagged.filter(pl.col("anomaly_risk") > 0).select(
+        pl.col("account_id").alias("y"), "anomaly_risk"
+    )
+    return (
+        pairs.filter(pl.col("len") == 1)
+        .join(risky, on="y")
+        .join(reach, on="y")
+        .filter(pl.col("reach") < infrastructure_share * seen)
+        .group_by("x")
+        .agg(pl.col("anomaly_risk").max().alias("neighbour_risk"))
+        .rename({"x": "account_id"})
+    )
+
+
 def scored_accounts(
     accounts: pl.DataFrame,
     transactions: pl.DataFrame,
@@ -42,15 +88,18 @@ def scored_accounts(
     anomaly: pl.DataFrame | None,
     uncorroborated_factor: float = 1.0,
     linked: pl.DataFrame | None = None,
+    neighbour_share: float = NEIGHBOUR_ANOMALY_SHARE,
+    infrastructure_share: float = INFRASTRUCTURE_SHARE,
 ) -> pl.DataFrame:
     """One row per account seen (in the accounts table or in a transaction).
 
     risk_score orders accounts for review. An account in a case keeps its signal risk. An
     account in no case combines, by noisy-OR, `uncorroborated_factor` of its signal risk with its
-    `anomaly_risk` (the detectors' percentile-based weight, `detectors.yaml` ranking:): a
-    single family of red flags is what innocent look-alikes trip, so an account among the most
-    unusual of the whole population is not outranked by a weak uncorroborated signal, and one
-    with both ranks above either. An account in no case reaches at most
+    `anomaly_risk` (the detectors' percentile-based weight, `detectors.yaml` ranking:) and
+    `NEIGHBOUR_ANOMALY_SHARE` of the largest anomaly_risk among its one-off counterparties that
+    the detectors flagged (`one_off_neighbours`): a single family of red flags is what innocent look-alikes trip, so
+    an account among the most unusual of the whole population is not outranked by a weak
+    uncorroborated signal, and one with both ranks above either. An account in no case reaches at most
     1 - (1 - factor)(1 - anomaly weight) (0.65 with the shipped 0.3 and 0.5): above a case's
     weakest accounts (`min_risk`, 0.5) only with both a strong signal and a place among the
     most unusual accounts. The anomaly score breaks the remaining ties (anomaly scores without
@@ -97,9 +146,23 @@ def scored_accounts(
             pl.lit(None, dtype=pl.Float64).alias("anomaly_score"),
             pl.lit(None, dtype=pl.Float64).alias("anomaly_risk"),
         )
+    if anomaly is not None and neighbour_share > 0:
+        # the accounts the detectors flagged (their signal passed the gate): the top of the tail
+        flagged = out.filter(pl.col("families").list.contains("anomaly")).select(
+            "account_id", "anomaly_risk"
+        )
+        out = out.join(
+            one_off_neighbours(transactions, flagged, infrastructure_share),
+            on="account_id",
+            how="left",
+        )
+    else:
+        out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias("neighbour_risk"))
     signal = pl.col("signal_risk").fill_null(0.0)
-    uncorroborated = 1.0 - (1.0 - uncorroborated_factor * signal) * (
-        1.0 - pl.col("anomaly_risk").fill_null(0.0)
+    uncorroborated = 1.0 - (
+        (1.0 - uncorroborated_factor * signal)
+        * (1.0 - pl.col("anomaly_risk").fill_null(0.0))
+        * (1.0 - neighbour_share * pl.col("neighbour_risk").fill_null(0.0))
     )
     out = out.with_columns(
         (
