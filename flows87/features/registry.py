@@ -131,8 +131,8 @@ FEATURES: tuple[Feature, ...] = (
     _f(
         "one_off_through",
         "base currency",
-        "money passed from one-off payers to one-off payees in the same window: the smaller of "
-        "one_off_in_sum and one_off_out_sum",
+        "money passed on between relationships seen once (the smaller of the amounts received "
+        "from one-off payers and sent to one-off payees in the window)",
     ),
     # cash
     _f("cash_in_count", "transactions", "cash deposits"),
