@@ -92,32 +92,58 @@ class RuleRun:
         return kept
 
 
+ACCOUNT_SLOT = "\x00account\x00"
+"""Stands for the account in a summary rendered once per instance and role."""
+
+
 def graph_signals(rule: Rule, hits: pl.DataFrame) -> pl.DataFrame:
-    """Turn a pattern's hits (one row per account of an instance) into signals of this rule."""
+    """Turn a pattern's hits (one row per account of an instance) into signals of this rule.
+
+    An instance's evidence is the same for all its members but their role, so the evidence and
+    the summary are made once per (instance, role) in Python and joined to the member rows:
+    a fan-in of 5,000 hubs with 20 senders each is 10,000 renderings, not 100,000."""
     if hits.is_empty():
         return empty_signals()
-    rows = []
-    for rec in hits.iter_rows(named=True):  # one row per account in a found pattern
-        ev = json.loads(rec["evidence"])
-        ev.setdefault("instance", rec["instance"])
-        ev["role"] = rec["role"]
-        values = {**ev, "account": rec["account_id"]}
-        rows.append(
-            {
-                "source": "graph",
-                "signal_id": rule.id,
-                "account_id": rec["account_id"],
-                "txn_ids": rec["txn_ids"] or [],
-                "score": rule.score,
-                "family": rule.family,
-                "typologies": list(rule.typologies),
-                "window_start": None,
-                "window_end": None,
-                "evidence": json.dumps(ev, sort_keys=True, default=str),
-                "summary": render(rule.summary, values),
-            }
+    rendered = []
+    for instance, role, evidence in (
+        hits.select("instance", "role", "evidence").unique(maintain_order=True).iter_rows()
+    ):
+        ev = json.loads(evidence)
+        ev.setdefault("instance", instance)
+        ev["role"] = role
+        rendered.append(
+            (
+                instance,
+                role,
+                evidence,
+                json.dumps(ev, sort_keys=True, default=str),
+                render(rule.summary, {**ev, "account": ACCOUNT_SLOT}),
+            )
         )
-    return pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
+    table = pl.DataFrame(
+        rendered,
+        schema=["instance", "role", "evidence", "_evidence", "_summary"],
+        orient="row",
+    )
+    return (
+        hits.join(table, on=["instance", "role", "evidence"], how="left", maintain_order="left")
+        .select(
+            pl.lit("graph").alias("source"),
+            pl.lit(rule.id).alias("signal_id"),
+            "account_id",
+            pl.col("txn_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.lit(rule.score, dtype=pl.Float64).alias("score"),
+            pl.lit(rule.family).alias("family"),
+            pl.lit(list(rule.typologies), dtype=pl.List(pl.String)).alias("typologies"),
+            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("window_start"),
+            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("window_end"),
+            pl.col("_evidence").alias("evidence"),
+            pl.col("_summary")
+            .str.replace_all(ACCOUNT_SLOT, pl.col("account_id"), literal=True)
+            .alias("summary"),
+        )
+        .cast(dict(SIGNAL_SCHEMA))
+    )
 
 
 PERIOD_TXNS = "account rules' transactions"
