@@ -398,6 +398,17 @@ def test_controller_hub_can_ask_for_repeated_sweeps() -> None:
     assert set(hits["account_id"]) == {"H", "S0", "S1", "S2"}
 
 
+def test_infrastructure_is_never_the_controller() -> None:
+    """A hub trading with a fifth of all accounts is a utility or processor, not a controller."""
+    found = context(_hub_rows(80), signals=_signals(["S0", "S1", "S2"]))
+    assert not find(found, "controller_hub").is_empty()
+    # the same hub also paid once by 300 other accounts: it trades with 303 of 307 accounts
+    bills = [t(f"b{i}", 30 + i / 100, f"C{i}", "H", 40, "card") for i in range(300)]
+    busy = context(_hub_rows(80) + bills, signals=_signals(["S0", "S1", "S2"]))
+    assert find(busy, "controller_hub").is_empty()
+    assert not find(busy, "controller_hub", {"max_hub_share": 1.0}).is_empty()
+
+
 SURNAMES = ["Tran", "Okafor", "Silva", "Novak", "Reyes", "Haddad", "Kowalski", "Mensah", "Ito"]
 
 

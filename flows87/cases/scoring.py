@@ -30,6 +30,8 @@ class ScoringSettings(BaseModel):
     max_case_accounts: int = Field(40, ge=2)
     max_split_accounts: int = Field(20_000, ge=2)
     uncorroborated_factor: float = Field(0.3, ge=0, le=1)
+    neighbour_anomaly_share: float = Field(0.5, ge=0, le=1)
+    infrastructure_share: float = Field(0.01, gt=0, le=1)
     max_cases: int = Field(0, ge=0)
     ceiling: CeilingSettings = Field(default_factory=CeilingSettings)
 

@@ -106,6 +106,33 @@ def transfers(ctx: GraphContext, min_amount: float = 0.0) -> pl.DataFrame:
     return every.filter(pl.col("amt") >= min_amount) if min_amount > 0 else every
 
 
+INFRASTRUCTURE_MIN_REACH = 200
+"""Fewer counterparties than this never make an account infrastructure, however small the
+population (in a graph of twenty accounts any hub trades with a fifth of them)."""
+
+
+def infrastructure(ctx: GraphContext, share: float) -> pl.DataFrame:
+    """Accounts (column `account_id`) whose distinct counterparties by transfer are at least
+    `share` of the accounts that transfer at all (and INFRASTRUCTURE_MIN_REACH): a payment
+    processor, a utility, a large merchant, the world outside the bank. Such an account is where everyone's money goes or
+    comes from, not a controller, employer or beneficiary of a scheme, and patterns looking
+    for those leave it out. O(E) hash groupings for E transfers (memoised per share)."""
+
+    def make() -> pl.DataFrame:
+        t = transfers(ctx).select("src", "dst")
+        pairs = pl.concat(
+            [
+                t.select(pl.col("src").alias("account_id"), pl.col("dst").alias("cp")),
+                t.select(pl.col("dst").alias("account_id"), pl.col("src").alias("cp")),
+            ]
+        ).unique()
+        reach = pairs.group_by("account_id").len()
+        least = max(share * reach.height, INFRASTRUCTURE_MIN_REACH)
+        return reach.filter(pl.col("len") >= least).select("account_id")
+
+    return ctx.memo(f"infrastructure:{share}", make)
+
+
 def party_of(accounts: pl.DataFrame) -> pl.DataFrame:
     """account_id -> party (the account itself stands for its party when party_id is null)."""
     return accounts.select(

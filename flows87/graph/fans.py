@@ -20,6 +20,7 @@ from flows87.graph.common import (
     finish,
     has_data,
     in_window,
+    infrastructure,
     instance_by_first_txn,
     span_facts,
     transfers,
@@ -62,14 +63,15 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """
     window, k = days(p["window_days"]), int(p["min_intermediaries"])
     e = transfers(ctx, float(p["min_amount"]))
-    scatter = e.select(
+    infra = infrastructure(ctx, p["max_hub_share"])
+    scatter = e.join(infra, left_on="src", right_on="account_id", how="anti").select(
         pl.col("src").alias("a"),
         pl.col("dst").alias("x"),
         pl.col("txn_id").alias("x_in"),
         pl.col("ts").alias("t_in"),
         pl.col("amt").alias("amt_in"),
     )
-    gather = e.select(
+    gather = e.join(infra, left_on="dst", right_on="account_id", how="anti").select(
         pl.col("src").alias("x"),
         pl.col("dst").alias("b"),
         pl.col("txn_id").alias("x_out"),
@@ -220,6 +222,12 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             pl.col("flagged_senders") >= p["min_flagged_senders"],
             pl.col("mean_share") >= p["min_share"],
             pl.col("payments_per_sender") >= p["min_payments_per_sender"],
+        )
+        .join(
+            infrastructure(ctx, p["max_hub_share"]),
+            left_on="dst",
+            right_on="account_id",
+            how="anti",
         )
     )
     if hubs.is_empty():

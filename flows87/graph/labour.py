@@ -14,6 +14,7 @@ from flows87.graph.common import (
     days,
     empty_hits,
     finish,
+    infrastructure,
     party_of,
     span_facts,
     transfers,
@@ -70,10 +71,13 @@ def payroll_recapture(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     instance per employer, listing at most MAX_MEMBERS_PER_ROLE workers.
     """
     w, staff = _payroll(ctx, p["min_workers"])
+    infra = infrastructure(ctx, p["max_hub_share"])
+    w = w.join(infra, left_on="employer", right_on="account_id", how="anti")
     if w.is_empty():
         return empty_hits()
     onward = (
         transfers(ctx)
+        .join(infra, left_on="dst", right_on="account_id", how="anti")
         .select(
             pl.col("src").alias("worker"),
             pl.col("dst").alias("recapturer"),

@@ -77,6 +77,7 @@ _ALL = (
             "min_ratio": 0.0,
             "max_ratio": 1000.0,
             "max_scan": 20,
+            "max_hub_share": 0.2,
         },
         fans.scatter_gather,
     ),
@@ -84,14 +85,26 @@ _ALL = (
         "controller_hub",
         "One account receiving most of the outflow of several accounts that behaviour rules "
         "flagged, as a controller collecting victims' earnings does.",
-        {"min_flagged_senders": 3, "min_share": 0.5, "min_payments_per_sender": 1.0},
+        {
+            "min_flagged_senders": 3,
+            "min_share": 0.5,
+            "min_payments_per_sender": 1.0,
+            "max_hub_share": 0.2,
+        },
         fans.controller_hub,
     ),
     Pattern(
         "payroll_recapture",
         "An employer's workers send much of each wage on to one common account within days of "
         "being paid (wage recapture, debt bondage).",
-        {"min_workers": 5, "min_share": 0.5, "min_fraction": 0.5, "max_days": 3, "max_scan": 50},
+        {
+            "min_workers": 5,
+            "min_share": 0.5,
+            "min_fraction": 0.5,
+            "max_days": 3,
+            "max_scan": 50,
+            "max_hub_share": 0.2,
+        },
         labour.payroll_recapture,
     ),
     Pattern(

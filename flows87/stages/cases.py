@@ -22,19 +22,6 @@ ANOMALY_TIEBREAK = 0.001
 """Accounts without signals are ordered by their anomaly score, scaled so it never outweighs a signal."""
 
 
-NEIGHBOUR_ANOMALY_SHARE = 0.5
-"""Share of the anomaly_risk of an account's one-off counterparty flagged by the detectors (see
-`one_off_neighbours`) that an account in no case takes into its ranking: a single transfer with
-one of the most unusual accounts of the population is evidence too (the peripheral accounts of a fan or a mule network
-each meet its hub once; Egmont Group, FIU typologies of money mules; FATF 2021 red flag
-indicators: transactions with parties with no apparent relationship)."""
-
-INFRASTRUCTURE_SHARE = 0.01
-"""A counterparty that transacted with at least this share of all accounts seen is
-infrastructure (a payment processor, a utility, a large merchant, the world outside the bank),
-not a relationship: its anomaly does not pass to the accounts it met once."""
-
-
 TRANSACTION_COLUMNS = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
 """The transaction columns scoring and case building read (links, case spans, case graphs)."""
 
@@ -52,7 +39,9 @@ def one_off_neighbours(
 ) -> pl.DataFrame:
     """account_id -> neighbour_risk: the largest anomaly_risk among the `flagged` accounts
     (account_id, anomaly_risk) it exchanged exactly one transaction with (either direction,
-    self-transfers aside), infrastructure counterparties (`INFRASTRUCTURE_SHARE`) left out.
+    self-transfers aside), infrastructure counterparties (those that transacted with at least
+    `infrastructure_share` of all accounts: a payment processor, a utility, the world outside
+    the bank) left out.
     O(E) hash groupings for E transactions."""
     ends = transactions.select("src_account", "dst_account").filter(
         pl.col("src_account") != pl.col("dst_account")
@@ -88,15 +77,15 @@ def scored_accounts(
     anomaly: pl.DataFrame | None,
     uncorroborated_factor: float = 1.0,
     linked: pl.DataFrame | None = None,
-    neighbour_share: float = NEIGHBOUR_ANOMALY_SHARE,
-    infrastructure_share: float = INFRASTRUCTURE_SHARE,
+    neighbour_share: float = 0.5,
+    infrastructure_share: float = 0.01,
 ) -> pl.DataFrame:
     """One row per account seen (in the accounts table or in a transaction).
 
     risk_score orders accounts for review. An account in a case keeps its signal risk. An
     account in no case combines, by noisy-OR, `uncorroborated_factor` of its signal risk with its
     `anomaly_risk` (the detectors' percentile-based weight, `detectors.yaml` ranking:) and
-    `NEIGHBOUR_ANOMALY_SHARE` of the largest anomaly_risk among its one-off counterparties that
+    `neighbour_share` of the largest anomaly_risk among its one-off counterparties that
     the detectors flagged (`one_off_neighbours`): a single family of red flags is what innocent look-alikes trip, so
     an account among the most unusual of the whole population is not outranked by a weak
     uncorroborated signal, and one with both ranks above either. An account in no case reaches at most
@@ -217,6 +206,8 @@ def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
             anomaly,
             settings.uncorroborated_factor,
             built.linked,
+            settings.neighbour_anomaly_share,
+            settings.infrastructure_share,
         )
         gate = quality.run_gate(
             built.cases, "cases", run_dir, max_failed_fraction=config.max_failed_fraction

@@ -381,11 +381,14 @@ class SweepContext:
                 "is_suspicious",
                 *(["typology"] if "typology" in self.accounts.columns else []),
             ),
-            self.case_tx.head(0),
+            self.case_tx,
             risk,
             built.membership,
             self.anomaly,
             settings.uncorroborated_factor,
+            built.linked,
+            settings.neighbour_anomaly_share,
+            settings.infrastructure_share,
         )
         scored = scored.join(self.accounts.select("account_id"), on="account_id", how="semi")
         return scored, signals.height, built.cases.height, evaluated
