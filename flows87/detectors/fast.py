@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import skew
 
 
 @dataclass
@@ -176,6 +175,17 @@ def hbos_score(fitted: FittedHBOS, x: np.ndarray) -> np.ndarray:
 
 
 def _skew_sign(x: np.ndarray) -> np.ndarray:
-    """The sign of each column's skewness (PyOD's `np.sign(skew(X, axis=0))`), computed on the
-    columns laid out contiguously: three times faster, and only the sign is used."""
-    return np.sign(skew(np.ascontiguousarray(x.T), axis=1))
+    """The sign of each column's skewness (PyOD's `np.sign(skew(X, axis=0))`), computed as
+    scipy's `skew` computes it (the mean, then the second and third central moments as
+    d**2 and d**2 * d, NaN where the second moment is zero within rounding) on the columns laid
+    out contiguously, without scipy's generic array-API path: 7.3 s -> 0.1 s on 490k x 68."""
+    rows = np.ascontiguousarray(x.T)
+    mean = np.mean(rows, axis=1, keepdims=True)
+    d = rows - mean
+    square = d**2
+    m2 = np.mean(square, axis=1)
+    square *= d
+    m3 = np.mean(square, axis=1)
+    with np.errstate(all="ignore"):
+        zero = m2 <= (np.finfo(m2.dtype).eps * mean[:, 0]) ** 2
+        return np.sign(np.where(zero, np.nan, m3 / m2**1.5))

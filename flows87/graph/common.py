@@ -112,23 +112,31 @@ population (in a graph of twenty accounts any hub trades with a fifth of them)."
 
 
 def infrastructure(ctx: GraphContext, share: float) -> pl.DataFrame:
-    """Accounts (column `account_id`) whose distinct counterparties by transfer are at least
-    `share` of the accounts that transfer at all (and INFRASTRUCTURE_MIN_REACH): a payment
-    processor, a utility, a large merchant, the world outside the bank. Such an account is where everyone's money goes or
-    comes from, not a controller, employer or beneficiary of a scheme, and patterns looking
-    for those leave it out. O(E) hash groupings for E transfers (memoised per share)."""
+    """Accounts (column `account_id`) that pay, or are paid by, at least `share` of the accounts
+    that transfer at all (and INFRASTRUCTURE_MIN_REACH): a payment processor, a utility, a
+    large merchant, the world outside the bank. Such an account is where everyone's money goes
+    or comes from, not a controller, employer or beneficiary of a scheme, and patterns looking
+    for those leave it out. O(E) hash groupings for E transfers; distinct counterparties are
+    counted only for the few accounts with that many transfers (memoised per share)."""
 
     def make() -> pl.DataFrame:
         t = transfers(ctx).select("src", "dst")
-        pairs = pl.concat(
-            [
-                t.select(pl.col("src").alias("account_id"), pl.col("dst").alias("cp")),
-                t.select(pl.col("dst").alias("account_id"), pl.col("src").alias("cp")),
-            ]
-        ).unique()
-        reach = pairs.group_by("account_id").len()
-        least = max(share * reach.height, INFRASTRUCTURE_MIN_REACH)
-        return reach.filter(pl.col("len") >= least).select("account_id")
+        if "account_id" in ctx.features.columns and ctx.features.height:
+            population = ctx.features["account_id"].n_unique()
+        else:
+            population = pl.concat([t["src"], t["dst"]]).n_unique()
+        least = max(share * population, INFRASTRUCTURE_MIN_REACH)
+        found = []
+        for me, other in (("src", "dst"), ("dst", "src")):
+            busy = t.group_by(me).len().filter(pl.col("len") >= least).select(me)
+            found.append(
+                t.join(busy, on=me, how="semi")
+                .group_by(me)
+                .agg(pl.col(other).n_unique().alias("reach"))
+                .filter(pl.col("reach") >= least)
+                .select(pl.col(me).alias("account_id"))
+            )
+        return pl.concat(found).unique().sort("account_id")
 
     return ctx.memo(f"infrastructure:{share}", make)
 
