@@ -75,7 +75,7 @@ def test_one_off_counterparties_of_an_unusual_account_rank_up_but_not_through_a_
         }
     )
     nb = dict(one_off_neighbours(tx, anomaly.head(2), 0.01).iter_rows())
-    assert nb == {"m1": 0.45}  # m2 met the hub thrice, c0 met only infrastructure
+    assert nb == pytest.approx({"m1": 0.45})  # m2 met the hub thrice, c0 only infrastructure
     assert one_off_neighbours(tx, anomaly.head(2), 1.0).height == 201  # no infrastructure cut
     accounts = pl.DataFrame({"account_id": sorted(set(src) | set(dst))})
     # the detectors flagged hub and shop (anomaly family); m1's anomaly_risk passes nowhere
@@ -96,3 +96,42 @@ def test_one_off_counterparties_of_an_unusual_account_rank_up_but_not_through_a_
     assert got["c0"] == pytest.approx(0.001 * 0.2)
     off = scored_accounts(accounts, tx, risk, none, anomaly, FACTOR, neighbour_share=0.0)
     assert off.filter(pl.col("account_id") == "m1")["risk_score"].item() == pytest.approx(0.2003)
+
+
+def test_one_off_relationships_with_several_unusual_accounts_add_up() -> None:
+    from flows87.stages.cases import one_off_neighbours
+
+    # "member" met two unusual hubs once each (the edge of a laundering network); "client"
+    # met one of them once: noisy-OR of the pieces, not the largest piece alone
+    tx = pl.DataFrame(
+        {"src_account": ["member", "hub2", "client"], "dst_account": ["hub1", "member", "hub1"]}
+    )
+    flagged = pl.DataFrame({"account_id": ["hub1", "hub2"], "anomaly_risk": [0.4, 0.3]})
+    nb = dict(one_off_neighbours(tx, flagged, 1.0).iter_rows())
+    assert nb["member"] == pytest.approx(1 - (1 - 0.4) * (1 - 0.3))
+    assert nb["client"] == pytest.approx(0.4)
+    assert nb["member"] > nb["client"]
+
+
+def test_a_one_off_relationship_counts_by_how_busy_the_unusual_account_was_then() -> None:
+    from datetime import datetime, timedelta
+
+    from flows87.stages.cases import one_off_neighbours
+
+    # "hub" meets 8 new counterparties in its second week (m0 among them) and one, "early", in
+    # its first week; "late" meets it in week 4 with one other new counterparty (q)
+    day0 = datetime(2026, 3, 2, 9)
+    rows = [("early", "hub", day0)]
+    rows += [(f"m{i}", "hub", day0 + timedelta(days=8, hours=i)) for i in range(8)]
+    rows += [("hub", "late", day0 + timedelta(days=22)), ("hub", "q", day0 + timedelta(days=23))]
+    rows += [("anchor", "x", day0 + timedelta(days=29))]  # the data's span
+    tx = pl.DataFrame(rows, schema=["src_account", "dst_account", "ts"], orient="row")
+    flagged = pl.DataFrame({"account_id": ["hub"], "anomaly_risk": [0.5]})
+    nb = dict(one_off_neighbours(tx, flagged, 1.0).iter_rows())
+    assert nb["m0"] == pytest.approx(0.5)  # its busiest week
+    assert nb["late"] == pytest.approx(0.5 * 2 / 8)
+    assert nb["early"] == pytest.approx(0.5 * 1 / 8)
+    # a period of 0 days (or no timestamps) counts every relationship whole
+    assert dict(one_off_neighbours(tx, flagged, 1.0, 0).iter_rows())["early"] == 0.5
+    flat = dict(one_off_neighbours(tx.drop("ts"), flagged, 1.0).iter_rows())
+    assert flat["late"] == 0.5

@@ -34,37 +34,83 @@ def _read_accounts(path: Path) -> pl.DataFrame:
     )
 
 
+NEIGHBOUR_PERIOD_DAYS = 7
+"""Length of the periods (aligned to midnight of the first transaction's day, like the feature
+windows; a week, the detectors' window) over which `one_off_neighbours` measures how busy an
+account's one-off relationships were when it met a counterparty."""
+
+
 def one_off_neighbours(
-    transactions: pl.DataFrame, flagged: pl.DataFrame, infrastructure_share: float
+    transactions: pl.DataFrame,
+    flagged: pl.DataFrame,
+    infrastructure_share: float,
+    period_days: int = NEIGHBOUR_PERIOD_DAYS,
 ) -> pl.DataFrame:
-    """account_id -> neighbour_risk: the largest anomaly_risk among the `flagged` accounts
-    (account_id, anomaly_risk) it exchanged exactly one transaction with (either direction,
-    self-transfers aside), infrastructure counterparties (those that transacted with at least
+    """account_id -> neighbour_risk: what the `flagged` accounts (account_id, anomaly_risk) it
+    exchanged exactly one transaction with (either direction, self-transfers aside) say about
+    it, infrastructure counterparties (those that transacted with at least
     `infrastructure_share` of all accounts: a payment processor, a utility, the world outside
     the bank) left out.
+
+    Each such one-off relationship with a flagged account y is one piece of evidence, worth y's
+    anomaly_risk times how busy y's one-off relationships were in the period of the transfer
+    (`period_days` long; y's one-off transactions in that period over those of its busiest
+    period): the edge of a fan or mule network meets the hub while it meets its many new
+    counterparties (FATF 2021, Egmont: a sudden run of transfers with parties with no apparent
+    relationship), an ordinary customer of a busy account at any time. The pieces combine by
+    noisy-OR (1 - prod(1 - evidence)): an account that met several unusual accounts once each,
+    as a member of a laundering network does, ranks above one that met a single one. Without
+    a `ts` column, or with `period_days` 0, every relationship counts whole.
     O(E) hash groupings for E transactions."""
-    ends = transactions.select("src_account", "dst_account").filter(
+    timed = "ts" in transactions.columns and period_days > 0
+    ends = transactions.select("src_account", "dst_account", *(["ts"] if timed else [])).filter(
         pl.col("src_account") != pl.col("dst_account")
     )
+    if timed:
+        origin = pl.col("ts").min().dt.truncate("1d")
+        ends = ends.with_columns(
+            ((pl.col("ts") - origin).dt.total_days() // period_days).alias("period")
+        ).drop("ts")
+    else:
+        ends = ends.with_columns(pl.lit(0, dtype=pl.Int64).alias("period"))
     both = pl.concat(
         [
-            ends.select(pl.col("src_account").alias("x"), pl.col("dst_account").alias("y")),
-            ends.select(pl.col("dst_account").alias("x"), pl.col("src_account").alias("y")),
+            ends.select(
+                pl.col("src_account").alias("x"), pl.col("dst_account").alias("y"), "period"
+            ),
+            ends.select(
+                pl.col("dst_account").alias("x"), pl.col("src_account").alias("y"), "period"
+            ),
         ]
     )
-    pairs = both.group_by("x", "y").len()
+    pairs = both.group_by("x", "y").agg(pl.len(), pl.col("period").first())
     reach = pairs.group_by("x").len().rename({"x": "y", "len": "reach"})
     seen = reach.height
+    one_off = (
+        pairs.filter(pl.col("len") == 1)
+        .join(reach, on="y")
+        .filter(pl.col("reach") < infrastructure_share * seen)
+        .select("x", "y", "period")
+    )
+    # how busy each account's one-off relationships were, per period, against its busiest
+    busy = (
+        one_off.group_by(pl.col("x").alias("y"), "period")
+        .len()
+        .with_columns((pl.col("len") / pl.col("len").max().over("y")).alias("busy"))
+        .select("y", "period", "busy")
+    )
     risky = flagged.filter(pl.col("anomaly_risk") > 0).select(
         pl.col("account_id").alias("y"), "anomaly_risk"
     )
     return (
-        pairs.filter(pl.col("len") == 1)
-        .join(risky, on="y")
-        .join(reach, on="y")
-        .filter(pl.col("reach") < infrastructure_share * seen)
+        one_off.join(risky, on="y")
+        .join(busy, on=["y", "period"])
         .group_by("x")
-        .agg(pl.col("anomaly_risk").max().alias("neighbour_risk"))
+        .agg(
+            (1.0 - (1.0 - pl.col("anomaly_risk") * pl.col("busy")).product()).alias(
+                "neighbour_risk"
+            )
+        )
         .rename({"x": "account_id"})
     )
 
@@ -85,13 +131,14 @@ def scored_accounts(
     risk_score orders accounts for review. An account in a case keeps its signal risk. An
     account in no case combines, by noisy-OR, `uncorroborated_factor` of its signal risk with its
     `anomaly_risk` (the detectors' percentile-based weight, `detectors.yaml` ranking:) and
-    `neighbour_share` of the largest anomaly_risk among its one-off counterparties that
-    the detectors flagged (`one_off_neighbours`): a single family of red flags is what innocent look-alikes trip, so
-    an account among the most unusual of the whole population is not outranked by a weak
-    uncorroborated signal, and one with both ranks above either. An account in no case reaches at most
-    1 - (1 - factor)(1 - anomaly weight) (0.65 with the shipped 0.3 and 0.5): above a case's
-    weakest accounts (`min_risk`, 0.5) only with both a strong signal and a place among the
-    most unusual accounts. The anomaly score breaks the remaining ties (anomaly scores without
+    `neighbour_share` of the evidence of its one-off relationships with accounts the detectors
+    flagged (`one_off_neighbours`): a single family of red flags is what innocent look-alikes
+    trip, so an account among the most unusual of the whole population is not outranked by a
+    weak uncorroborated signal, and one with both ranks above either. An account in no case
+    reaches at most 1 - (1 - factor)(1 - anomaly weight)(1 - neighbour share) (0.825 with the
+    shipped 0.3, 0.5 and 0.5): above a case's weakest accounts (`min_risk`, 0.5) only with two
+    of a strong signal, a place among the most unusual accounts and one-off relationships with
+    several of them. The anomaly score breaks the remaining ties (anomaly scores without
     `anomaly_risk`, from older runs, only break ties: the ranking of before).
     `linked_case_id` names the case that lists the account as linked (beyond its size cap): it
     is context for that case, not an alert of its own.
