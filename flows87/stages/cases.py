@@ -107,7 +107,9 @@ def one_off_neighbours(
         .join(busy, on=["y", "period"])
         .group_by("x")
         .agg(
-            (1.0 - (1.0 - pl.col("anomaly_risk") * pl.col("busy")).product()).alias(
+            # sorted before summing: a group's rows arrive in an order that varies from run
+            # to run, and a float product in another order can differ in its last bit
+            (1.0 - (1.0 - pl.col("anomaly_risk") * pl.col("busy")).log().sort().sum().exp()).alias(
                 "neighbour_risk"
             )
         )
