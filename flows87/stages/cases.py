@@ -73,21 +73,26 @@ def one_off_neighbours(
         ).drop("ts")
     else:
         ends = ends.with_columns(pl.lit(0, dtype=pl.Int64).alias("period"))
-    both = pl.concat(
-        [
-            ends.select(
-                pl.col("src_account").alias("x"), pl.col("dst_account").alias("y"), "period"
-            ),
-            ends.select(
-                pl.col("dst_account").alias("x"), pl.col("src_account").alias("y"), "period"
-            ),
-        ]
+    # each pair of accounts once, whichever way the money went: half the rows of both directions
+    pairs = ends.group_by(
+        pl.min_horizontal("src_account", "dst_account").alias("a"),
+        pl.max_horizontal("src_account", "dst_account").alias("b"),
+    ).agg(pl.len(), pl.col("period").first())
+    reach = (
+        pl.concat([pairs.select(pl.col("a").alias("y")), pairs.select(pl.col("b").alias("y"))])
+        .group_by("y")
+        .len()
+        .rename({"len": "reach"})
     )
-    pairs = both.group_by("x", "y").agg(pl.len(), pl.col("period").first())
-    reach = pairs.group_by("x").len().rename({"x": "y", "len": "reach"})
     seen = reach.height
+    once = pairs.filter(pl.col("len") == 1)
     one_off = (
-        pairs.filter(pl.col("len") == 1)
+        pl.concat(
+            [
+                once.select(pl.col("a").alias("x"), pl.col("b").alias("y"), "period"),
+                once.select(pl.col("b").alias("x"), pl.col("a").alias("y"), "period"),
+            ]
+        )
         .join(reach, on="y")
         .filter(pl.col("reach") < infrastructure_share * seen)
         .select("x", "y", "period")
