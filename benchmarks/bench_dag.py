@@ -75,7 +75,7 @@ def ensure_data(size: int, folder: Path) -> None:
     if (folder / "transactions.parquet").exists():
         return
     from flows87.io import write_parquet
-    from flows87.synth import generate
+    from flows87.research.synth import generate
 
     data = generate(size // 10, DAYS, 1, start=FIRST)
     write_parquet(data.accounts, folder / "accounts.parquet")

@@ -48,7 +48,7 @@ AMLWORLD_FORMAT = {
 
 def step_synth(size: int, out: Path) -> dict:
     from flows87.io import write_parquet
-    from flows87.synth import generate
+    from flows87.research.synth import generate
 
     t0 = time.perf_counter()
     data = generate(accounts=max(size // 10, 1000), days=10, seed=1)
@@ -110,7 +110,7 @@ def step_to_amlworld(src: Path, out_csv: Path) -> dict:
 
 
 def step_ingest(src: Path, out: Path, fmt: str | None) -> dict:
-    from flows87.stages import RunConfig, ingest
+    from flows87.pipeline.stages import RunConfig, ingest
 
     t0 = time.perf_counter()
     summary = ingest(src, out, RunConfig(format=fmt, max_failed_fraction=0.05))

@@ -6,7 +6,7 @@ synth step when absent) with the same time windows; each measurement runs in its
 - GFP (2 threads): per transaction, a histogram of the patterns it takes part in (fan-in/out +
   degree-in/out; scatter-gather; temporal cycles), in a window ending at that transaction.
 - flows87: the `fan_in`, `fan_out`, `scatter_gather` and `cycle` patterns of
-  `flows87.graph.patterns.PATTERNS` on a GraphContext, which return the instances with their
+  `flows87.pipeline.graph.patterns.PATTERNS` on a GraphContext, which return the instances with their
   member accounts and transactions, run with their defaults (amount floors, degree, ratio and
   flow-through limits prune the search) and with the amount floor at 0 (`@0`);
   `features.compute` (every account feature, in/out counterparty counts among them, over one
@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:
-    from flows87.graph.common import GraphContext
+    from flows87.pipeline.graph.common import GraphContext
 
 DAY = 86_400
 SG_DAYS, CYCLE_DAYS = 5, 10
@@ -62,8 +62,8 @@ MEASURES = {  # name -> (what it computes, edges it reads)
 
 def _context(tx: pl.DataFrame, acc: pl.DataFrame) -> GraphContext:
     """A GraphContext with no features or signals: the four patterns read neither."""
-    from flows87.graph.common import GraphContext
-    from flows87.rules import empty_signals
+    from flows87.pipeline.graph.common import GraphContext
+    from flows87.pipeline.rules import empty_signals
 
     return GraphContext(tx, acc, pl.DataFrame(), empty_signals())
 
@@ -87,7 +87,7 @@ def gfp_array(tx: pl.DataFrame) -> np.ndarray:
 def run_gfp(name: str, tx: pl.DataFrame, acc: pl.DataFrame, fan_days: int) -> dict[str, Any]:
     from snapml import GraphFeaturePreprocessor
 
-    from flows87.graph.common import transfers
+    from flows87.pipeline.graph.common import transfers
 
     fan, sg, cyc = fan_days * DAY, SG_DAYS * DAY, CYCLE_DAYS * DAY
     on = {
@@ -123,9 +123,9 @@ def polars_fans(tx: pl.DataFrame, days: int) -> pl.DataFrame:
 
 
 def run_flows87(name: str, tx: pl.DataFrame, acc: pl.DataFrame, fan_days: int) -> dict[str, Any]:
-    from flows87.features import compute, load_settings
-    from flows87.graph.common import transfers
-    from flows87.graph.patterns import find
+    from flows87.pipeline.features import compute, load_settings
+    from flows87.pipeline.graph.common import transfers
+    from flows87.pipeline.graph.patterns import find
 
     t0 = time.perf_counter()
     if name in ("f87:features.compute", "f87:polars-fan-only"):

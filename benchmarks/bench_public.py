@@ -1,7 +1,7 @@
 """The public benchmark table: flows87 against IBM's Graph Feature Preprocessor + IForest.
 
 Generates `--accounts` accounts over `--days` days of labelled synthetic transactions
-(`flows87.synth.generate`; 500,000 accounts over 10 days is about 5M transactions) into
+(`flows87.research.synth.generate`; 500,000 accounts over 10 days is about 5M transactions) into
 WORKDIR/public-ACCOUNTSxDAYS-sSEED (reused when there), then runs `flows87 bench` on it with the
 GFP baseline: report on the time range after `--split` of it, tune on the period of the same
 length just before (`--tune-on all`: everything before the cut), alert budget `--budget` of
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("MPLCONFIGDIR", str(args.workdir / ".matplotlib"))
 
-    from flows87.bench import bench, markdown, table
     from flows87.io import write_parquet
-    from flows87.synth import generate
+    from flows87.research.bench import bench, markdown, table
+    from flows87.research.synth import generate
 
     folder = args.workdir / f"public-{args.accounts}x{args.days}-s{args.seed}"
     data = folder / "data"

@@ -1,4 +1,4 @@
-"""Benchmark of the whole detection pipeline (`flows87.run.run`) on synthetic data.
+"""Benchmark of the whole detection pipeline (`flows87.pipeline.run.run`) on synthetic data.
 
 For each size (number of transactions, reached with size/10 accounts over 10 days) it
 1. generates the data once into WORKDIR/synth-SIZE (reused when it is already there),
@@ -16,7 +16,7 @@ It prints a table per size and writes WORKDIR/results.json.
 `--hubs SHARE` makes the generated data hub-heavy: that share of the innocent card payments goes
 to 100 large merchants, each then paid by thousands of distinct accounts a week.
 `--source DIR` benchmarks an input folder of your own (any format `flows87 run` reads, e.g. a
-shape from `flows87.synth.shapes`) instead of generated data; `--sizes` is then ignored. Load averages (`os.getloadavg`) are
+shape from `flows87.research.synth.shapes`) instead of generated data; `--sizes` is then ignored. Load averages (`os.getloadavg`) are
 recorded around every step: other work on the machine slows the wall times down (a stage's CPU
 seconds, also shown, depend less on it).
 
@@ -53,7 +53,7 @@ class RssSampler(threading.Thread):
         self._done = threading.Event()
 
     def at(self, step: str, fraction: float | None = None) -> None:
-        """The `progress` callback of flows87.run.run: a fraction marks a new stage."""
+        """The `progress` callback of flows87.pipeline.run.run: a fraction marks a new stage."""
         if fraction is not None:
             self.current = step
             self._sample()
@@ -108,7 +108,7 @@ def step_synth(size: int, out: Path, hubs: float = 0.0) -> dict[str, Any]:
         n = pl.scan_parquet(out / "transactions.parquet").select(pl.len()).collect().item()
         return {"transactions": n, "reused": True}
     from flows87.io import write_parquet
-    from flows87.synth import generate
+    from flows87.research.synth import generate
 
     t0 = time.perf_counter()
     data = generate(accounts=max(size // 10, 1000), days=10, seed=1)
@@ -124,7 +124,7 @@ def step_synth(size: int, out: Path, hubs: float = 0.0) -> dict[str, Any]:
 
 
 def step_run(src: Path, run_dir: Path) -> dict[str, Any]:
-    from flows87.run import run
+    from flows87.pipeline.run import run
 
     shutil.rmtree(run_dir, ignore_errors=True)
     sampler = RssSampler()
@@ -175,7 +175,7 @@ def step_floor(run_dir: Path) -> dict[str, Any]:
 
 
 def step_stage(name: str, src: Path, run_dir: Path) -> dict[str, Any]:
-    from flows87 import stages
+    from flows87.pipeline import stages
 
     config = stages.RunConfig()
     calls = {

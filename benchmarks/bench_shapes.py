@@ -1,6 +1,6 @@
 """Shape benchmark: `flows87 run` on data of the shapes real data has and our generator lacks.
 
-For each shape of `flows87.synth.shapes` (a plain random background with one shape imposed:
+For each shape of `flows87.research.synth.shapes` (a plain random background with one shape imposed:
 hub_in, hub_out, dense_repeat, new_accounts, day_resolution, round_amounts, self_transfers,
 one_currency, fifty_currencies, chain; `random` is the reference) it
 1. generates the canonical input folder OUT/data/SHAPE in a child process (reused when its
@@ -54,7 +54,7 @@ FLOWS87 = Path(sys.executable).with_name("flows87")
 
 
 def _sizes(small: bool) -> Any:
-    from flows87.synth import shapes
+    from flows87.research.synth import shapes
 
     return shapes.Sizes.small() if small else shapes.Sizes()
 
@@ -65,7 +65,7 @@ def step_synth(shape: str, transactions: int, seed: int, small: bool, out: Path)
 
     import polars as pl
 
-    from flows87.synth import shapes
+    from flows87.research.synth import shapes
 
     sizes = _sizes(small)
     params = {
@@ -550,7 +550,7 @@ def snapshot(rev: str, out: Path) -> tuple[str, Path]:
 
 
 def main() -> None:
-    from flows87.synth.shapes import SHAPES
+    from flows87.research.synth.shapes import SHAPES
 
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

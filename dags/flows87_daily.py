@@ -5,7 +5,7 @@ read → gate_raw → partition → features (per partition) → gate_features
   → fit_detectors → detectors (per partition) → combine_detectors ┴→ gate_signals
   → cases → report → publish
 
-Each task is one call into flows87.orchestration; tasks exchange files under
+Each task is one call into flows87.pipeline.tasks; tasks exchange files under
 FLOWS87_HOME/runs/<data interval>/ and XCom carries only small summaries. A failed quality gate
 fails its task (its report is in the task log) and nothing downstream runs, so the published
 cases of earlier runs stay as they were. Publishing updates the `flows87_cases` asset.
@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from flows87 import orchestration as o
+from flows87.pipeline import tasks as o
 
 IO_RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
 

@@ -24,8 +24,8 @@ from rich.table import Table
 
 from flows87 import __version__
 from flows87.errors import Flows87Error
-from flows87.synth import MIN_ACCOUNTS, MIN_DAYS
-from flows87.synth.shapes import SHAPES
+from flows87.research.synth import MIN_ACCOUNTS, MIN_DAYS
+from flows87.research.synth.shapes import SHAPES
 
 EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -128,7 +128,7 @@ def cli() -> None:
     "--shape",
     type=click.Choice(SHAPES),
     help="Instead of the bank: a random background with one shape of real data imposed "
-    "(flows87.synth.shapes, the shape benchmark's inputs, at its sizes: a hub of 200k, a "
+    "(flows87.research.synth.shapes, the shape benchmark's inputs, at its sizes: a hub of 200k, a "
     "chain of 100k hops, ...); --accounts and --suspicious-share do not apply.",
 )
 @click.option(
@@ -154,7 +154,7 @@ def synth(
     Every transaction and account carries `is_suspicious`, `typology` and `scheme_id`.
     """
     from flows87.io import write_parquet
-    from flows87.synth import generate
+    from flows87.research.synth import generate
 
     try:
         start_day = date.fromisoformat(start)
@@ -163,7 +163,7 @@ def synth(
             f"{start!r} is not a date like 2026-01-01", param_hint="--start"
         ) from None
     if shape:
-        from flows87.synth import shapes
+        from flows87.research.synth import shapes
 
         made = shapes.generate_to(
             shape, out_dir, transactions=transactions, seed=seed, days=days, start=start_day
@@ -193,7 +193,7 @@ def synth(
 
 
 def _format_choice() -> click.Choice:
-    from flows87.ingest import FORMATS
+    from flows87.pipeline.ingest import FORMATS
 
     return click.Choice(list(FORMATS))
 
@@ -259,7 +259,7 @@ def _config(
 ) -> Any:
     from pydantic import ValidationError
 
-    from flows87.stages.config import RunConfig
+    from flows87.pipeline.stages.config import RunConfig
 
     try:
         return RunConfig(
@@ -293,8 +293,8 @@ def ingest(
     SAML-D. Rows that fail a check go to OUT/quarantine/ with the reason; the gate's results are
     in OUT/quality/.
     """
-    from flows87.runinfo import assemble
-    from flows87.stages import ingest as run_ingest
+    from flows87.pipeline.runinfo import assemble
+    from flows87.pipeline.stages import ingest as run_ingest
 
     config = _config(fmt, start, end, base_currency, max_failed_fraction)
     try:
@@ -341,7 +341,7 @@ def run(
     OUT gets transactions.parquet, features.parquet, signals.parquet, accounts_scored.parquet,
     cases.parquet, report.html / report.md and run.json (see README, "The run directory").
     """
-    from flows87.run import run as run_pipeline
+    from flows87.pipeline.run import run as run_pipeline
 
     extra: dict[str, Any] = {"alert_budget": alert_budget}
     if rules_dir is not None:
@@ -449,8 +449,8 @@ def _pct(v: float | None) -> str:
 def demo(out_dir: Path, accounts: int, days: int, seed: int, as_json: bool, quiet: bool) -> None:
     """Run the main job on generated demo data: synth, then the whole pipeline, then a summary."""
     from flows87.io import write_parquet
-    from flows87.run import run as run_pipeline
-    from flows87.synth import generate
+    from flows87.pipeline.run import run as run_pipeline
+    from flows87.research.synth import generate
 
     data_dir, run_dir = out_dir / "data", out_dir / "run"
     with _progress(not quiet) as update:
@@ -476,7 +476,7 @@ def schema_cmd() -> None:
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 def detect(source: Path) -> None:
     """Print the format flows87 detects for SOURCE."""
-    from flows87.ingest import detect_format
+    from flows87.pipeline.ingest import detect_format
 
     click.echo(detect_format(source))
 
@@ -492,7 +492,7 @@ def rules_group() -> None:
 )
 def rules_lint(folder: Path | None) -> None:
     """Check every rule file in FOLDER (default: the bundled rules/); report every problem."""
-    from flows87.rules import lint
+    from flows87.pipeline.rules import lint
 
     good, errors = lint(folder)
     for e in errors:
@@ -509,7 +509,7 @@ def rules_lint(folder: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
 def rules_list(folder: Path | None, as_json: bool) -> None:
     """List the rules: id, scope, window, severity, family, typologies, title."""
-    from flows87.rules import load_rules
+    from flows87.pipeline.rules import load_rules
 
     loaded = load_rules(folder)
     if as_json:
@@ -540,7 +540,7 @@ def features_group() -> None:
 @features_group.command("list")
 def features_list() -> None:
     """Every feature with its unit, meaning and the optional columns it needs (Markdown)."""
-    from flows87.features import as_markdown
+    from flows87.pipeline.features import as_markdown
 
     click.echo(as_markdown())
 
@@ -560,7 +560,7 @@ def _db_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _open_store(db_url: str | None, check: bool = True) -> Any:
-    from flows87.store import Store
+    from flows87.investigate.store import Store
 
     store = Store.open(db_url)
     if check:
@@ -625,7 +625,7 @@ def store_downgrade(db_url: str | None, revision: str, yes: bool) -> None:
 def store_load(db_url: str | None, run_dir: Path, interval_key: str | None, as_json: bool) -> None:
     """Load RUN_DIR's cases into the store: new cases added, changed evidence updated,
     decisions and history kept; loading the same run again changes nothing."""
-    from flows87.store import load_run
+    from flows87.investigate.store import load_run
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -654,7 +654,7 @@ def store_load(db_url: str | None, run_dir: Path, interval_key: str | None, as_j
 @click.option("--accounts", is_flag=True, help="One row per account (labels) instead of per case.")
 def store_dispositions(db_url: str | None, out_file: Path, accounts: bool) -> None:
     """Write the investigators' decisions as labels (case or account level)."""
-    from flows87.store import account_labels, export_dispositions
+    from flows87.investigate.store import account_labels, export_dispositions
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -678,7 +678,7 @@ def store_dispositions(db_url: str | None, out_file: Path, accounts: bool) -> No
 @click.option("--json", "as_json", is_flag=True)
 def store_outcomes(db_url: str | None, as_json: bool) -> None:
     """Which rules and detectors produced the decided cases, by disposition."""
-    from flows87.store import signal_outcomes
+    from flows87.investigate.store import signal_outcomes
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -710,7 +710,7 @@ def users_group() -> None:
 )
 def users_add(db_url: str | None, username: str, role: str, password_stdin: bool) -> None:
     """Create USERNAME with ROLE; the password is prompted for (argon2-hashed)."""
-    from flows87.store import create_user
+    from flows87.investigate.store import create_user
 
     store = _open_store(db_url)
     password = _read_password(password_stdin)
@@ -725,7 +725,7 @@ def users_add(db_url: str | None, username: str, role: str, password_stdin: bool
 @click.option("--password-stdin", is_flag=True)
 def users_passwd(db_url: str | None, username: str, password_stdin: bool) -> None:
     """Set USERNAME's password."""
-    from flows87.store import set_password
+    from flows87.investigate.store import set_password
 
     store = _open_store(db_url)
     password = _read_password(password_stdin)
@@ -739,7 +739,7 @@ def users_passwd(db_url: str | None, username: str, password_stdin: bool) -> Non
 @click.argument("username")
 def users_deactivate(db_url: str | None, username: str) -> None:
     """Stop USERNAME from logging in (their history stays)."""
-    from flows87.store import set_active
+    from flows87.investigate.store import set_active
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -751,7 +751,7 @@ def users_deactivate(db_url: str | None, username: str) -> None:
 @_db_option
 @click.argument("username")
 def users_activate(db_url: str | None, username: str) -> None:
-    from flows87.store import set_active
+    from flows87.investigate.store import set_active
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -762,7 +762,7 @@ def users_activate(db_url: str | None, username: str) -> None:
 @users_group.command("list")
 @_db_option
 def users_list(db_url: str | None) -> None:
-    from flows87.store import list_users
+    from flows87.investigate.store import list_users
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -784,7 +784,7 @@ def audit_group() -> None:
 @_db_option
 def audit_verify(db_url: str | None) -> None:
     """Check every entry's hash and link; name the first entry that does not fit (exit 4)."""
-    from flows87.store import check_audit
+    from flows87.investigate.store import check_audit
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -806,7 +806,7 @@ def audit_verify(db_url: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def audit_show(db_url: str | None, case_id: str | None, limit: int, as_json: bool) -> None:
     """The newest audit entries (of one case with --case)."""
-    from flows87.store import audit_entries
+    from flows87.investigate.store import audit_entries
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -863,7 +863,7 @@ def export_goaml_cmd(
     no_validate: bool,
 ) -> None:
     """Write CASE_ID as a goAML STR report to --out, validated against the XSD."""
-    from flows87.export import export_goaml, load_goaml_settings
+    from flows87.investigate.export import export_goaml, load_goaml_settings
     from flows87.io import atomic_path
 
     store = _open_store(db_url)
@@ -884,7 +884,7 @@ def export_goaml_cmd(
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def export_csv_cmd(db_url: str | None, case_id: str, out_file: Path) -> None:
     """Write CASE_ID's transactions as CSV to --out."""
-    from flows87.export import write_transactions_csv
+    from flows87.investigate.export import write_transactions_csv
 
     store = _open_store(db_url)
     with store.session() as s:
@@ -957,9 +957,9 @@ def serve_cmd(
     """
     import os
 
-    from flows87.store import Store
-    from flows87.web.security import ENV_SECRET, is_loopback
-    from flows87.web.server import make_settings, serve
+    from flows87.investigate.store import Store
+    from flows87.investigate.web.security import ENV_SECRET, is_loopback
+    from flows87.investigate.web.server import make_settings, serve
 
     store = Store.open(db_url)
     store.check_schema()
@@ -1043,7 +1043,7 @@ def evaluate_cmd(
     dispositions: precision, recall, F1, PR-AUC, precision@k, recall at alert budgets, per
     typology, rule and detector, rule overlap, alerts per day. Exit 2 when RUN has no labels and
     there are no dispositions."""
-    from flows87.evaluate.evaluation import evaluate, headline, parse_budgets
+    from flows87.research.evaluate.evaluation import evaluate, headline, parse_budgets
 
     result = evaluate(run_dir, out_dir, parse_budgets(budgets), db_url=db_url, plots=not no_plots)
     head = headline(result)
@@ -1164,7 +1164,7 @@ def sweep_cmd(
     RUN's computed features, transactions and signals: per setting only the changed rules run
     again, then scoring and cases. Reports the Pareto front of alert volume vs recall and writes
     the best recall within the alert budget as a patch of the rule files' defaults."""
-    from flows87.sweep import sweep
+    from flows87.research.sweep import sweep
 
     if use_grid and random_n:
         raise click.UsageError("give --grid or --random N, not both")
@@ -1320,7 +1320,7 @@ def bench_cmd(
     at the budget, PR-AUC, top cases) and throughput per stage on the part after the cut, tuned
     on the period of the same length before it (--tune-on all: everything before it); with
     --gfp, side by side with a GFP + IForest baseline."""
-    from flows87.bench import bench, table
+    from flows87.research.bench import bench, table
 
     doc = bench(
         source,

@@ -31,7 +31,7 @@ def _cheap_argon2() -> None:
     """Argon2 with its default cost takes about 0.3 s a hash here: tests use a cheap one."""
     from argon2 import PasswordHasher
 
-    from flows87.store.users import use_password_hasher
+    from flows87.investigate.store.users import use_password_hasher
 
     use_password_hasher(PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
 
@@ -218,8 +218,8 @@ def backend(request, tmp_path):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    """A migrated, empty case store (flows87.store.Store) on each backend."""
-    from flows87.store import Store
+    """A migrated, empty case store (flows87.investigate.store.Store) on each backend."""
+    from flows87.investigate.store import Store
 
     if request.param == "sqlite":
         if "sqlite" not in _templates:

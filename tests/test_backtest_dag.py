@@ -1,5 +1,5 @@
 """The backtest DAG, run for real with dag.test() on an SQLite metadata DB (the temporary
-AIRFLOW_HOME of conftest.py) on a labelled run directory made by flows87.run.run."""
+AIRFLOW_HOME of conftest.py) on a labelled run directory made by flows87.pipeline.run.run."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from test_evaluate_support import RUN_KEY, labelled_run
 
-from flows87.evaluate import backtest
+from flows87.research.evaluate import backtest
 
 DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "flows87_backtest.py"
 
@@ -160,7 +160,7 @@ def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
     assert text.startswith("--- a/") and "\n+++ b/" in text and "\n@@ " in text
     files = {line[6:] for line in text.splitlines() if line.startswith("--- a/")}
     assert files and all(f.startswith(("rules/", "rules/settings/")) for f in files), files
-    rules = Path(backtest.__file__).resolve().parents[2] / "rules"
+    rules = Path(backtest.__file__).resolve().parents[3] / "rules"
     shutil.copytree(rules, tmp_path / "repo" / "rules")
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=tmp_path / "repo", check=True)
     subprocess.run(["git", "apply", str(patch)], cwd=tmp_path / "repo", check=True)

@@ -13,13 +13,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows87.bench import bench, markdown, split_time, tune_interval
-from flows87.bench import gfp as gfp_mod
-from flows87.bench.metrics import average_precision, ranking_metrics, threshold_at
 from flows87.cli import main
 from flows87.errors import ConfigError, InputError
 from flows87.io import write_parquet
-from flows87.synth import generate
+from flows87.research.bench import bench, markdown, split_time, tune_interval
+from flows87.research.bench import gfp as gfp_mod
+from flows87.research.bench.metrics import average_precision, ranking_metrics, threshold_at
+from flows87.research.synth import generate
 
 HAS_GFP = gfp_mod.available()
 PATTERNS = "fan,degree,temp-cycle"  # not the defaults: the report must say what GFP computed

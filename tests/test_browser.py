@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select, update
 from test_web_support import SECRET, USERS, demo_run, loaded_store, top_case
 
-from flows87.store import case_graph, get_case, list_cases
-from flows87.store.models import CaseAccount
-from flows87.web import WebSettings
-from flows87.web.server import BackgroundServer
+from flows87.investigate.store import case_graph, get_case, list_cases
+from flows87.investigate.store.models import CaseAccount
+from flows87.investigate.web import WebSettings
+from flows87.investigate.web.server import BackgroundServer
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE = "FLOWS87_REQUIRE_BROWSER"

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from flows87 import schema
-from flows87.cases import ScoringSettings, account_risk, build, case_id, links
-from flows87.rules import SIGNAL_SCHEMA
+from flows87.pipeline.cases import ScoringSettings, account_risk, build, case_id, links
+from flows87.pipeline.rules import SIGNAL_SCHEMA
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 

@@ -11,14 +11,14 @@ import pytest
 from test_features import T0, frames
 
 from flows87.errors import ConfigError
-from flows87.features import compute, load_settings
-from flows87.rules import load_rules
-from flows87.rules.ceiling import Ceiling, CeilingSettings, hold_back, hold_back_all
-from flows87.rules.compile import check_rule
-from flows87.rules.engine import run_rules
-from flows87.rules.evaluate import SIGNAL_SCHEMA
-from flows87.rules.model import Rule
-from flows87.rules.relative import resolve
+from flows87.pipeline.features import compute, load_settings
+from flows87.pipeline.rules import load_rules
+from flows87.pipeline.rules.ceiling import Ceiling, CeilingSettings, hold_back, hold_back_all
+from flows87.pipeline.rules.compile import check_rule
+from flows87.pipeline.rules.engine import run_rules
+from flows87.pipeline.rules.evaluate import SIGNAL_SCHEMA
+from flows87.pipeline.rules.model import Rule
+from flows87.pipeline.rules.relative import resolve
 
 
 def _rule(**changes: object) -> Rule:
@@ -252,11 +252,11 @@ def test_partitioned_rules_hold_back_the_same_signals(tmp_path) -> None:  # noqa
 
     from polars.testing import assert_frame_equal
 
-    from flows87 import stages
     from flows87.io import write_parquet
-    from flows87.stages import partitioned
-    from flows87.stages.config import RunConfig
-    from flows87.synth import generate
+    from flows87.pipeline import stages
+    from flows87.pipeline.stages import partitioned
+    from flows87.pipeline.stages.config import RunConfig
+    from flows87.research.synth import generate
 
     data = generate(1500, 14, seed=2)
     write_parquet(data.accounts, tmp_path / "data" / "accounts.parquet")

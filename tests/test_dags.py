@@ -20,7 +20,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from flows87.io import write_parquet
-from flows87.synth import generate
+from flows87.research.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
@@ -30,7 +30,7 @@ LOGICAL = datetime(
     2026, 3, 15, tzinfo=UTC
 )  # the run at midnight judges 14 March, looks back 14 days
 KEY = "2026-03-14T0000Z--2026-03-15T0000Z"
-HEAVY = ("great_expectations", "pyod", "networkx", "sklearn", "flows87.features.compute")
+HEAVY = ("great_expectations", "pyod", "networkx", "sklearn", "flows87.pipeline.features.compute")
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +91,7 @@ def store_cases(home: Path) -> dict[str, str]:
     """case_id -> status of every case in the interval home's case store."""
     from sqlalchemy import text
 
-    from flows87.store import Store
+    from flows87.investigate.store import Store
 
     store = Store.open(home / "cases.db")
     try:
@@ -273,7 +273,7 @@ def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_dir: 
     """What the operator reads in the failed task's log: the message and the report itself."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from flows87 import orchestration
+    from flows87.pipeline import tasks as orchestration
 
     bad = tmp_path / "bad"
     tx = pl.read_parquet(data_dir / "transactions.parquet").with_columns(
@@ -381,8 +381,8 @@ def test_next_interval_adds_to_the_queue_without_duplicates(
 
 def test_the_dag_finds_what_flows87_run_finds(first_run, data_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
     """The DAG's tasks and `flows87 run` call the same stages: same window, same cases."""
-    from flows87.run import run
-    from flows87.stages.config import RunConfig
+    from flows87.pipeline.run import run
+    from flows87.pipeline.stages.config import RunConfig
 
     home, _ = first_run
     config = RunConfig(

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from flows87.detectors import DetectorSettings, ModelSpec, load_settings, score
 from flows87.errors import ConfigError
-from flows87.features import NUMERIC
+from flows87.pipeline.detectors import DetectorSettings, ModelSpec, load_settings, score
+from flows87.pipeline.features import NUMERIC
 
 N, OUTLIERS = 3000, 30
 
@@ -108,13 +108,13 @@ def test_settings_refuse_unknown_model_and_feature(tmp_path) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fast_ecod_copod_hbos_give_pyods_training_scores_exactly(seed: int) -> None:
-    """flows87.detectors.fast replaces PyOD's ECOD, COPOD and HBOS (4x faster); the scores must
+    """flows87.pipeline.detectors.fast replaces PyOD's ECOD, COPOD and HBOS (4x faster); the scores must
     be PyOD's decision_scores_ bit for bit, ties and skewed columns included."""
     from pyod.models.copod import COPOD
     from pyod.models.ecod import ECOD
     from pyod.models.hbos import HBOS
 
-    from flows87.detectors import fast
+    from flows87.pipeline.detectors import fast
 
     rng = np.random.default_rng(seed)
     n = 2500
@@ -145,7 +145,7 @@ def test_scoring_in_partitions_equals_scoring_all_at_once(parts: int) -> None:
 
     from polars.testing import assert_frame_equal
 
-    from flows87.detectors import combine, fit, raw_scores
+    from flows87.pipeline.detectors import combine, fit, raw_scores
 
     frame, _ = feature_table(3)
     s = settings()
@@ -164,7 +164,7 @@ def test_scoring_in_partitions_equals_scoring_all_at_once(parts: int) -> None:
 
 
 def test_accounts_outside_the_population_score_without_error() -> None:
-    from flows87.detectors import fit, raw_scores
+    from flows87.pipeline.detectors import fit, raw_scores
 
     frame, _ = feature_table(4)
     fitted = fit(frame, settings())
@@ -181,7 +181,7 @@ def test_accounts_outside_the_population_score_without_error() -> None:
 
 
 def test_anomaly_risk_is_a_tail_of_the_population_ranking() -> None:
-    from flows87.detectors import RankingSettings, anomaly_risk
+    from flows87.pipeline.detectors import RankingSettings, anomaly_risk
 
     # 100 accounts scored 0.00 .. 0.99: the top one has u = 1/100, the tenth u = 10/100
     combined = np.arange(100) / 100.0

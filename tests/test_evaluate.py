@@ -1,4 +1,4 @@
-"""flows87.evaluate: metrics against hand-computed values on a 10-account case, properties
+"""flows87.research.evaluate: metrics against hand-computed values on a 10-account case, properties
 (hypothesis), and `flows87 evaluate` on a real labelled run."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_evaluate_support import hand_case, labelled_run
 
 from flows87.cli import EXIT_OK, EXIT_USER, main
-from flows87.evaluate import (
+from flows87.research.evaluate import (
     alerted_transactions,
     alerts_per_day,
     average_precision,
@@ -29,8 +29,8 @@ from flows87.evaluate import (
     recall_at_budget,
     transaction_metrics,
 )
-from flows87.evaluate.evaluation import evaluate_run, parse_budgets, typology_level
-from flows87.evaluate.ranking import score_comparison
+from flows87.research.evaluate.evaluation import evaluate_run, parse_budgets, typology_level
+from flows87.research.evaluate.ranking import score_comparison
 
 H = hand_case()
 
@@ -347,8 +347,8 @@ def test_evaluate_without_labels_is_a_clear_error(
 
 
 def test_evaluate_reads_dispositions_from_the_case_store(run_dir: Path, tmp_path: Path) -> None:
-    from flows87.store import Store, create_user, load_run
-    from flows87.store.workflow import (
+    from flows87.investigate.store import Store, create_user, load_run
+    from flows87.investigate.store.workflow import (
         assign,
         change_status,
         close_case,

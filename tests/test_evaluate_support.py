@@ -13,11 +13,11 @@ RUN_KEY = "2026-01-07T0000Z--2026-01-08T0000Z"
 
 
 def labelled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished `flows87.run.run` on generated labelled data (800 accounts, 7 days), made
+    """A finished `flows87.pipeline.run.run` on generated labelled data (800 accounts, 7 days), made
     once per session under FLOWS87_HOME-like layout: <base>/home/runs/<RUN_KEY>/."""
     from flows87.io import write_parquet
-    from flows87.run import run
-    from flows87.synth import generate
+    from flows87.pipeline.run import run
+    from flows87.research.synth import generate
 
     base = tmp_path_factory.getbasetemp() / "evaluate-shared"
     run_dir = base / "home" / "runs" / RUN_KEY

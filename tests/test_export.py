@@ -12,15 +12,15 @@ import pytest
 from lxml import etree
 from postgres import make_run
 
-from flows87.export import (
+from flows87.investigate.export import (
     GoamlValidationError,
     export_goaml,
     load_goaml_settings,
     transactions_csv,
     validate_report,
 )
-from flows87.store import Store, load_run
-from flows87.store.audit import audit_entries
+from flows87.investigate.store import Store, load_run
+from flows87.investigate.store.audit import audit_entries
 
 XSD = Path(__file__).resolve().parents[2] / "shared" / "goaml" / "goAMLSchema-5.0.1.xsd"
 needs_xsd = pytest.mark.skipif(

@@ -9,7 +9,7 @@ import pytest
 
 from flows87 import schema
 from flows87.errors import ConfigError
-from flows87.features import FEATURES, compute, load_settings, missing_inputs
+from flows87.pipeline.features import FEATURES, compute, load_settings, missing_inputs
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 

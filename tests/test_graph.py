@@ -13,13 +13,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from flows87.errors import ConfigError
-from flows87.graph import analysis
-from flows87.graph.common import busiest_windows
-from flows87.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, Pattern, find
-from flows87.rules.compile import check_rule
-from flows87.rules.evaluate import SIGNAL_SCHEMA
-from flows87.rules.loader import RULES_DIR, load_rule
-from flows87.rules.model import Param, Rule
+from flows87.pipeline.graph import analysis
+from flows87.pipeline.graph.common import busiest_windows
+from flows87.pipeline.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, Pattern, find
+from flows87.pipeline.rules.compile import check_rule
+from flows87.pipeline.rules.evaluate import SIGNAL_SCHEMA
+from flows87.pipeline.rules.loader import RULES_DIR, load_rule
+from flows87.pipeline.rules.model import Param, Rule
 from flows87.schema import conform, schema
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

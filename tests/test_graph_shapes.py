@@ -21,10 +21,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows87.graph import common, flows
-from flows87.graph.common import MAX_MEMBERS_PER_ROLE, Following, covering, fair_cap
-from flows87.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, find
-from flows87.rules.evaluate import SIGNAL_SCHEMA
+from flows87.pipeline.graph import common, flows
+from flows87.pipeline.graph.common import MAX_MEMBERS_PER_ROLE, Following, covering, fair_cap
+from flows87.pipeline.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, find
+from flows87.pipeline.rules.evaluate import SIGNAL_SCHEMA
 from flows87.schema import conform
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

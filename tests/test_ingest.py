@@ -14,8 +14,8 @@ from polars.testing import assert_frame_equal
 
 from flows87 import schema
 from flows87.errors import ConfigError, InputError
-from flows87.ingest import FORMATS, ReadResult, detect_format, read
-from flows87.ingest.common import REJECT_SCHEMA, currency_names, units_per_usd
+from flows87.pipeline.ingest import FORMATS, ReadResult, detect_format, read
+from flows87.pipeline.ingest.common import REJECT_SCHEMA, currency_names, units_per_usd
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AMLWORLD = FIXTURES / "amlworld" / "HI-Tiny_Trans.csv"

@@ -21,8 +21,8 @@ import pytest
 from flows87 import schema
 from flows87.cli import EXIT_OK, main
 from flows87.errors import InputError
-from flows87.ingest import detect_format, read
-from flows87.ingest.common import REJECT_SCHEMA, units_per_usd
+from flows87.pipeline.ingest import detect_format, read
+from flows87.pipeline.ingest.common import REJECT_SCHEMA, units_per_usd
 
 FIXTURES = Path(__file__).parent / "fixtures" / "amlgentex"
 SIM = FIXTURES / "sim"

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows87.errors import InputError
-from flows87.ingest import FORMATS, read
-from flows87.ingest.common import currency_names
+from flows87.pipeline.ingest import FORMATS, read
+from flows87.pipeline.ingest.common import currency_names
 
 SETTINGS = settings(max_examples=40, deadline=None)
 CHEAP = settings(max_examples=150, deadline=None)  # these mostly stop at the header

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from flows87 import schema
 from flows87.errors import ConfigError, QualityGateError
-from flows87.quality import ON_FAIL, SUITES_DIR, load_suite, run_gate
+from flows87.pipeline.quality import ON_FAIL, SUITES_DIR, load_suite, run_gate
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 END = datetime(2024, 3, 2, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from flows87.stages.cases import scored_accounts
+from flows87.pipeline.stages.cases import scored_accounts
 
 FACTOR = 0.3
 
@@ -59,7 +59,7 @@ def test_scores_without_a_ranking_weight_only_break_ties() -> None:
 
 
 def test_one_off_counterparties_of_an_unusual_account_rank_up_but_not_through_a_hub() -> None:
-    from flows87.stages.cases import one_off_neighbours
+    from flows87.pipeline.stages.cases import one_off_neighbours
 
     # "hub" is among the most unusual accounts; "m1" paid it once, "m2" three times (a
     # relationship, not a one-off); "shop" is paid once by each of 200 accounts (infrastructure
@@ -99,7 +99,7 @@ def test_one_off_counterparties_of_an_unusual_account_rank_up_but_not_through_a_
 
 
 def test_one_off_relationships_with_several_unusual_accounts_add_up() -> None:
-    from flows87.stages.cases import one_off_neighbours
+    from flows87.pipeline.stages.cases import one_off_neighbours
 
     # "member" met two unusual hubs once each (the edge of a laundering network); "client"
     # met one of them once: noisy-OR of the pieces, not the largest piece alone
@@ -116,7 +116,7 @@ def test_one_off_relationships_with_several_unusual_accounts_add_up() -> None:
 def test_a_one_off_relationship_counts_by_how_busy_the_unusual_account_was_then() -> None:
     from datetime import datetime, timedelta
 
-    from flows87.stages.cases import one_off_neighbours
+    from flows87.pipeline.stages.cases import one_off_neighbours
 
     # "hub" meets 8 new counterparties in its second week (m0 among them) and one, "early", in
     # its first week; "late" meets it in week 4 with one other new counterparty (q)

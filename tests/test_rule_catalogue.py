@@ -14,11 +14,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows87.features import RULES_DIR, compute
-from flows87.rules import load_rules, run_rules
-from flows87.stages.config import RunConfig
-from flows87.stages.detect import feature_settings
-from flows87.synth import generate
+from flows87.pipeline.features import RULES_DIR, compute
+from flows87.pipeline.rules import load_rules, run_rules
+from flows87.pipeline.stages.config import RunConfig
+from flows87.pipeline.stages.detect import feature_settings
+from flows87.research.synth import generate
 
 RULES = [p.stem for p in sorted(Path(RULES_DIR).glob("*.yaml"))]
 MAX_INNOCENT_SHARE = 0.01  # of all innocent accounts

@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 from test_features import T0, frames
 
-from flows87.features import compute, load_settings
-from flows87.rules import load_rules
-from flows87.rules.engine import run_rules
+from flows87.pipeline.features import compute, load_settings
+from flows87.pipeline.rules import load_rules
+from flows87.pipeline.rules.engine import run_rules
 
 
 def _run(tx: pl.DataFrame, acc: pl.DataFrame, ids: set[str]):  # noqa: ANN202 - RuleRun

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from flows87.cli import EXIT_OK, EXIT_USER, main
 from flows87.errors import ConfigError
-from flows87.features import BY_NAME, RULES_DIR
-from flows87.rules import lint, load_rule, load_rules
-from flows87.rules.compile import compile_expr, substitute
+from flows87.pipeline.features import BY_NAME, RULES_DIR
+from flows87.pipeline.rules import lint, load_rule, load_rules
+from flows87.pipeline.rules.compile import compile_expr, substitute
 
 GOOD = (RULES_DIR / "ht_hotel_pattern.yaml").read_text(encoding="utf-8")
 

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows87 import stages
 from flows87.cli import EXIT_OK, main
 from flows87.io import write_parquet
-from flows87.synth import TYPOLOGIES, generate
+from flows87.pipeline import stages
+from flows87.research.synth import TYPOLOGIES, generate
 
 
 @pytest.fixture(scope="module")
@@ -228,9 +228,7 @@ def test_dag_path_quarantines_parse_rejects_beside_failed_checks(tmp_path: Path)
     ]
     parsed = q.row(1, named=True)
     assert parsed["column"] == "amount; amount_base"
-    assert parsed["reason"] == (
-        'not a number (amount = "12;50"); empty value (amount_base = "")'
-    )
+    assert parsed["reason"] == ('not a number (amount = "12;50"); empty value (amount_base = "")')
     record = json.loads(parsed["record"])
     assert record == dict(zip(lines[0].split(","), bad.split(","), strict=True))
     assert q.row(0, named=True)["record"] is None  # a check failure is its canonical row

@@ -1,5 +1,5 @@
 """`flows87 run` on small versions of the shapes real data has and our generator lacks
-(flows87.synth.shapes): every run finishes, no rule or pattern passes its flood ceiling, the
+(flows87.research.synth.shapes): every run finishes, no rule or pattern passes its flood ceiling, the
 innocent shapes stay near the budget, and a long pass-through chain is one case.
 
 The benchmark (benchmarks/bench_shapes.py) runs the same shapes at 1M transactions and measures
@@ -14,8 +14,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows87.run import run
-from flows87.synth import shapes
+from flows87.pipeline.run import run
+from flows87.research.synth import shapes
 
 TRANSACTIONS = 50_000
 INNOCENT_ALERT_RATE = 0.05

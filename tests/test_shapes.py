@@ -1,4 +1,4 @@
-"""The shape generator (flows87.synth.shapes): each small shape has the property it claims.
+"""The shape generator (flows87.research.synth.shapes): each small shape has the property it claims.
 
 Properties are measured on the frames the way anyone reading the data would (distinct payers,
 times of day, src == dst, the path the labelled transfers take), never from the generator's own
@@ -17,8 +17,8 @@ from polars.testing import assert_frame_equal
 
 from flows87 import schema
 from flows87.errors import ConfigError
-from flows87.ingest import read
-from flows87.synth import shapes
+from flows87.pipeline.ingest import read
+from flows87.research.synth import shapes
 
 SMALL = shapes.Sizes.small()
 N = 20_000

@@ -8,7 +8,7 @@ import pytest
 from postgres import backend, make_run, postgres_server, store  # noqa: F401
 from sqlalchemy import func, inspect, select, text
 
-from flows87.store import (
+from flows87.investigate.store import (
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -36,7 +36,7 @@ from flows87.store import (
     signal_outcomes,
     verify_audit,
 )
-from flows87.store.models import Base, Case, CaseSignal, CaseTransaction
+from flows87.investigate.store.models import Base, Case, CaseSignal, CaseTransaction
 
 TABLES = sorted(Base.metadata.tables)
 
@@ -67,7 +67,7 @@ def people(store):
 
 
 def _user(s, name):
-    from flows87.store import get_user
+    from flows87.investigate.store import get_user
 
     return get_user(s, name)
 

@@ -9,7 +9,7 @@ import sys
 from postgres import make_run
 
 from flows87.cli import main
-from flows87.store import Store, authenticate
+from flows87.investigate.store import Store, authenticate
 
 
 def _run(args, stdin: str = ""):

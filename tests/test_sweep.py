@@ -14,13 +14,13 @@ import yaml
 
 from flows87.cli import main
 from flows87.io import write_parquet
-from flows87.rules import load_rule
-from flows87.run import run
-from flows87.sweep import SweepContext, sweep
-from flows87.sweep.pareto import choose, pareto_front
-from flows87.sweep.patch import format_value, make_patch, set_values
-from flows87.sweep.space import SweepParam, grid, random
-from flows87.synth import generate
+from flows87.pipeline.rules import load_rule
+from flows87.pipeline.run import run
+from flows87.research.sweep import SweepContext, sweep
+from flows87.research.sweep.pareto import choose, pareto_front
+from flows87.research.sweep.patch import format_value, make_patch, set_values
+from flows87.research.sweep.space import SweepParam, grid, random
+from flows87.research.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD_RULE, BAD_PARAM = "ml_fan_in", "min_counterparties"

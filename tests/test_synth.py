@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 
 from flows87 import schema
 from flows87.errors import ConfigError
-from flows87.synth import TYPOLOGIES, SynthData, generate
+from flows87.research.synth import TYPOLOGIES, SynthData, generate
 
 START = date(2026, 3, 1)
 DAYS = 21

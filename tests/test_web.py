@@ -27,11 +27,11 @@ from test_web_support import (
     top_case,
 )
 
-from flows87.store import audit_entries, case_detail, get_case, list_cases
-from flows87.store.models import AuditEntry, Case, CaseAccount, Note
-from flows87.web import WebSettings, create_app
-from flows87.web.app import csrf_protect, current_user
-from flows87.web.security import safe_next
+from flows87.investigate.store import audit_entries, case_detail, get_case, list_cases
+from flows87.investigate.store.models import AuditEntry, Case, CaseAccount, Note
+from flows87.investigate.web import WebSettings, create_app
+from flows87.investigate.web.app import csrf_protect, current_user
+from flows87.investigate.web.security import safe_next
 
 with warnings.catch_warnings():  # "install httpx2 instead": the TestClient works as it is
     warnings.simplefilter("ignore")
@@ -435,7 +435,7 @@ def test_security_headers_on_every_response(app, store):
 
 
 def test_unknown_host_header_is_refused(store):
-    from flows87.web.server import make_settings
+    from flows87.investigate.web.server import make_settings
 
     s = make_settings("127.0.0.1", secret_key=SECRET)
     app = create_app(store, s)
@@ -482,7 +482,7 @@ def test_password_change_and_deactivation_end_sessions(store):
 
 
 def test_session_expires_after_its_absolute_lifetime(store, monkeypatch):
-    import flows87.web.app as web_app
+    import flows87.investigate.web.app as web_app
 
     app = create_app(store, settings(session_max=3600))
     c = client_for(app, "ivy")
@@ -753,7 +753,7 @@ def test_review_and_report_on_each_backend(backend, run_dir, tmp_path, request):
 
 
 def test_flows87_serve_listens_on_loopback(store, tmp_path):
-    from flows87.web.server import free_port
+    from flows87.investigate.web.server import free_port
 
     port = free_port()
     env = dict(os.environ, FLOWS87_SECRET_KEY=SECRET, MPLCONFIGDIR=str(tmp_path))
@@ -801,7 +801,7 @@ def test_flows87_serve_listens_on_loopback(store, tmp_path):
 
 
 def test_graph_script_is_served_and_has_no_remote_sources():
-    root = Path(__file__).resolve().parents[1] / "flows87" / "web"
+    root = Path(__file__).resolve().parents[1] / "flows87" / "investigate" / "web"
     for f in list((root / "static").iterdir()) + list((root / "templates").iterdir()):
         text = f.read_text(encoding="utf-8")
         assert not re.search(r"(src|href)=\"(https?:)?//", text), f
@@ -811,7 +811,7 @@ def test_graph_script_is_served_and_has_no_remote_sources():
 def test_login_limiter_counts_parallel_attempts_atomically():
     import threading
 
-    from flows87.web.security import LoginLimiter
+    from flows87.investigate.web.security import LoginLimiter
 
     limiter = LoginLimiter(limit=5, window=900)
     key = ("user", "ian", "127.0.0.1")

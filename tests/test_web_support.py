@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from flows87.store import Store, create_user, list_cases, load_run
-from flows87.store.users import use_password_hasher
+from flows87.investigate.store import Store, create_user, list_cases, load_run
+from flows87.investigate.store.users import use_password_hasher
 
 # argon2 at its default cost takes about 0.3 s a hash here; the tests use a cheap one
 use_password_hasher(PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
@@ -37,8 +37,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with _lock:
         if "run" not in _run:
             from flows87.io import write_parquet
-            from flows87.run import run
-            from flows87.synth import MIN_ACCOUNTS, MIN_DAYS, generate
+            from flows87.pipeline.run import run
+            from flows87.research.synth import MIN_ACCOUNTS, MIN_DAYS, generate
 
             base = tmp_path_factory.mktemp("web-demo")
             data = generate(MIN_ACCOUNTS, MIN_DAYS, seed=7)

@@ -1,0 +1,105 @@
+"""Running the case app with uvicorn (what `flows87 serve` calls), and in a background thread
+(what the browser tests use)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Sequence
+
+from flows87.investigate.store import Store
+from flows87.investigate.web.app import create_app
+from flows87.investigate.web.security import WebSettings, is_loopback
+
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def default_allowed_hosts(host: str) -> list[str]:
+    """Host headers the app answers: the loopback names when bound to loopback (a DNS-rebinding
+    page cannot reach it by another name), any otherwise (set --allowed-host in production)."""
+    return list(LOOPBACK_HOSTS) if is_loopback(host) else ["*"]
+
+
+def make_settings(
+    host: str,
+    *,
+    secure_cookies: bool | None = None,
+    same_site: str = "lax",
+    allowed_hosts: Sequence[str] = (),
+    rules_dir: str | None = None,
+    secret_key: str = "",
+) -> WebSettings:
+    overrides: dict = {
+        "same_site": same_site,
+        "allowed_hosts": list(allowed_hosts) or default_allowed_hosts(host),
+        "rules_dir": rules_dir,
+        "secret_key": secret_key,
+    }
+    if secure_cookies is not None:
+        overrides["secure_cookies"] = secure_cookies
+    return WebSettings.from_env(**overrides)
+
+
+def serve(
+    store: Store, host: str, port: int, settings: WebSettings, log_level: str = "info"
+) -> None:
+    import uvicorn
+
+    app = create_app(store, settings)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class BackgroundServer:
+    """The app served by uvicorn in a daemon thread on a free loopback port (for tests)."""
+
+    def __init__(
+        self, store: Store, settings: WebSettings | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        import uvicorn
+
+        self.host = host
+        self.port = free_port(host)
+        self.app = create_app(store, settings or make_settings(host))
+        config = uvicorn.Config(
+            self.app, host=host, port=self.port, log_level="warning", server_header=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="flows87-web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the case app did not start on {self.url}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,31 @@
+"""Anomaly detectors: a PyOD ensemble over account features, explained per account."""
+
+from flows87.pipeline.detectors.ensemble import (
+    DEFAULT_SETTINGS,
+    DetectorSettings,
+    EnsembleResult,
+    Fitted,
+    ModelSpec,
+    RankingSettings,
+    anomaly_risk,
+    combine,
+    fit,
+    load_settings,
+    raw_scores,
+    score,
+)
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "DetectorSettings",
+    "EnsembleResult",
+    "Fitted",
+    "ModelSpec",
+    "RankingSettings",
+    "anomaly_risk",
+    "combine",
+    "fit",
+    "load_settings",
+    "raw_scores",
+    "score",
+]

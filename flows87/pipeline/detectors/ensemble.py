@@ -1,0 +1,439 @@
+"""A PyOD ensemble over account features, with reasons an investigator can read.
+
+Each model's scores are turned into ranks in [0, 1] before averaging, because the models' raw
+scores live on unrelated scales. Features are log-scaled (amounts and counts are heavy-tailed)
+and standardised robustly. The explanation of a flagged account lists the features in which it
+is most extreme among all scored accounts, with its value, the typical value and its percentile.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows87.errors import ConfigError
+from flows87.pipeline.detectors import fast
+from flows87.pipeline.features import BY_NAME, NUMERIC, RULES_DIR
+from flows87.pipeline.rules.evaluate import SIGNAL_SCHEMA, empty_signals
+from flows87.settings import load_yaml_model
+
+DEFAULT_SETTINGS = RULES_DIR / "settings" / "detectors.yaml"
+_MODULES = {
+    "IForest": "pyod.models.iforest",
+    "ECOD": "pyod.models.ecod",
+    "COPOD": "pyod.models.copod",
+    "HBOS": "pyod.models.hbos",
+    "LOF": "pyod.models.lof",
+    "KNN": "pyod.models.knn",
+    "PCA": "pyod.models.pca",
+    "LODA": "pyod.models.loda",
+    "INNE": "pyod.models.inne",
+    "CBLOF": "pyod.models.cblof",
+    "GMM": "pyod.models.gmm",
+}
+_SEEDED = {"IForest", "INNE", "LODA", "CBLOF", "GMM", "PCA"}
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RankingSettings(BaseModel):
+    """How the ensemble's score counts in the account ranking (`anomaly_risk`, see `_combine`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weight: float = Field(0.0, ge=0, lt=1)
+    """anomaly_risk of the most unusual account; 0 leaves the score a tie-breaker only."""
+    tail: float = Field(0.1, gt=0, le=1)
+    """Share of scored accounts with some anomaly_risk: it falls linearly from `weight` for the
+    most unusual account to 0 at this share."""
+
+
+class DetectorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    window: str = "7d"
+    contamination: float = Field(0.01, gt=0, lt=0.5)
+    min_transactions: int = Field(3, ge=1)
+    seed: int = 87
+    models: list[ModelSpec] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+    explain_top: int = Field(3, ge=1, le=10)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
+
+
+def load_settings(path: str | Path | None = None) -> DetectorSettings:
+    path = Path(path) if path else DEFAULT_SETTINGS
+    settings = load_yaml_model(path, DetectorSettings, "detector settings")
+    for m in settings.models:
+        if m.name not in _MODULES:
+            raise ConfigError(
+                f"unknown model {m.name!r}",
+                file=path,
+                field="models",
+                hint=f"known: {', '.join(sorted(_MODULES))}",
+            )
+    for name in settings.exclude:
+        if name not in BY_NAME:
+            raise ConfigError(f"unknown feature {name!r}", file=path, field="exclude")
+    return settings
+
+
+@dataclass
+class EnsembleResult:
+    # account_id, anomaly_score (0..1, higher = more unusual), anomaly_risk, per-model ranks
+    scores: pl.DataFrame
+    signals: pl.DataFrame  # SIGNAL_SCHEMA rows for the accounts above the contamination quantile
+    features_used: list[str] = field(default_factory=list)
+
+
+def _columns(features: pl.DataFrame, settings: DetectorSettings) -> list[str]:
+    return [c for c in NUMERIC if c not in settings.exclude and c in features.columns]
+
+
+def _matrix(features: pl.DataFrame, settings: DetectorSettings, cols: list[str]) -> pl.DataFrame:
+    """One row per account (sorted by id): the maximum of each feature over the window's periods.
+
+    The feature table comes sorted by account, and a group-by told so cuts slices instead of
+    hashing: four times faster on 500k accounts."""
+    window = features.filter(pl.col("window") == settings.window)
+    if not window["account_id"].is_sorted():
+        window = window.sort("account_id", maintain_order=True)
+    return (
+        window.with_columns(pl.col("account_id").set_sorted())
+        .group_by("account_id", maintain_order=True)
+        .agg([pl.col(c).max() for c in cols])
+        .filter((pl.col("in_count") + pl.col("out_count")) >= settings.min_transactions)
+    )
+
+
+def _informative(frame: pl.DataFrame, cols: list[str]) -> list[str]:
+    """Columns with some data that are not constant."""
+    if not frame.height:
+        return []
+    stats = frame.select([pl.col(c).drop_nulls().n_unique().alias(c) for c in cols]).row(
+        0, named=True
+    )
+    return [c for c in cols if stats.get(c, 0) > 1]
+
+
+def _log(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
+    """Signed log1p: heavy tails tamed."""
+    return frame.select(
+        [
+            (
+                pl.col(c).cast(pl.Float64).fill_null(0.0).sign()
+                * pl.col(c).cast(pl.Float64).fill_null(0.0).abs().log1p()
+            ).alias(c)
+            for c in used
+        ]
+    ).to_numpy()
+
+
+def _robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and IQR (the standard deviation, or 1, for columns without spread): scale-free."""
+    cols = np.ascontiguousarray(x.T)  # one row per feature: selection reads contiguous memory
+    med = np.median(cols, axis=1)
+    iqr = np.subtract(*np.percentile(cols, [75, 25], axis=1))
+    std = x.std(axis=0)
+    scale = np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0))
+    return med, scale
+
+
+def _rank01(values: np.ndarray) -> np.ndarray:
+    order = values.argsort(kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    return ranks / len(values)
+
+
+def _model(spec: ModelSpec, seed: int) -> Any:
+    cls = getattr(importlib.import_module(_MODULES[spec.name]), spec.name)
+    params = dict(spec.params)
+    if spec.name in _SEEDED:
+        params.setdefault("random_state", seed)
+    return cls(**params)
+
+
+_FAST_PARAMS = {"ECOD": set(), "COPOD": set(), "HBOS": {"n_bins", "alpha", "tol"}}
+"""Models computed by flows87.pipeline.detectors.fast (PyOD's training scores, to the bit, in a quarter
+of the time), with the parameters it understands; other models and parameters go to PyOD."""
+
+
+def _fast_params(spec: ModelSpec) -> dict[str, Any] | None:
+    """The model's parameters when `fast` computes it, else None (PyOD does)."""
+    accepted = _FAST_PARAMS.get(spec.name)
+    params = {k: v for k, v in spec.params.items() if k not in ("contamination", "n_jobs")}
+    if accepted is None or not set(params) <= accepted:
+        return None
+    if spec.name == "HBOS" and isinstance(params.get("n_bins", 10), str):
+        return None  # "auto" bins: PyOD's own path
+    return params
+
+
+@dataclass
+class Fitted:
+    """What scoring needs from the whole population: columns used, scaling, fitted models.
+
+    Small enough to pickle and hand to the tasks that score one account partition each."""
+
+    settings: DetectorSettings
+    used: list[str]
+    med: np.ndarray
+    scale: np.ndarray
+    n: int
+    models: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Prepared:
+    """The window's matrix (one row per account, sorted by id) and its scaled values."""
+
+    frame: pl.DataFrame
+    x: np.ndarray
+
+
+def _prepare_fit(
+    features: pl.DataFrame,
+    settings: DetectorSettings,
+    *,
+    for_parts: bool = True,
+    pool: ThreadPoolExecutor | None = None,
+) -> tuple[Fitted | None, _Prepared | None, list[str]]:
+    """The fitted ensemble and the population's matrix. ECOD and COPOD keep the sorted columns
+    only `for_parts` (scoring partitions against the population); scoring the population
+    itself needs only each value's rank, and their model is then None.
+
+    With a `pool`, PyOD's models fit on it (their model is then a Future, which `_raw` waits
+    for): an IForest scores its training data in compiled code that releases the GIL, so on two
+    cores it runs beside the whole-column work of the other models."""
+    cols = _columns(features, settings)
+    frame = _matrix(features, settings, cols)
+    used = _informative(frame, cols)
+    if frame.height < 20 or not used:
+        return None, None, used
+    frame = frame.select("account_id", *used)
+    logged = _log(frame, used)
+    med, scale = _robust(logged)
+    x = (logged - med) / scale
+    fitted = Fitted(settings, used, med, scale, frame.height)
+    tails = None
+    for spec in settings.models:
+        params = _fast_params(spec)
+        if params is not None and spec.name == "HBOS":
+            fitted.models[spec.name] = fast.hbos_fit(x, **params)
+        elif params is not None:
+            if tails is None and for_parts:
+                tails = fast.fit_tails(x)  # ECOD and COPOD share the sorted columns
+            fitted.models[spec.name] = tails
+        elif pool is not None:
+            fitted.models[spec.name] = pool.submit(_model(spec, settings.seed).fit, x)
+        else:
+            fitted.models[spec.name] = _model(spec, settings.seed).fit(x)
+    return fitted, _Prepared(frame, x), used
+
+
+def _prepare(fitted: Fitted, features: pl.DataFrame) -> _Prepared:
+    settings = fitted.settings
+    frame = _matrix(features, settings, _columns(features, settings))
+    missing = [c for c in fitted.used if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"features missing for the fitted detectors: {', '.join(missing)}")
+    frame = frame.select("account_id", *fitted.used)
+    return _Prepared(frame, (_log(frame, fitted.used) - fitted.med) / fitted.scale)
+
+
+def fit(features: pl.DataFrame, settings: DetectorSettings) -> Fitted | None:
+    """Fit on every account of the window; None when there are too few accounts to judge."""
+    return _prepare_fit(features, settings)[0]
+
+
+def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
+    out: dict[str, np.ndarray] = {}
+    tails = None
+    # models still fitting on a pool (Futures) last: the others are scored meanwhile
+    specs = sorted(fitted.settings.models, key=lambda m: isinstance(fitted.models[m.name], Future))
+    for spec in specs:
+        model = fitted.models[spec.name]
+        if isinstance(model, Future):
+            model = fitted.models[spec.name] = model.result()
+        if isinstance(model, fast.FittedHBOS):
+            raw = fast.hbos_score(model, prep.x)
+        elif model is None or isinstance(model, fast.FittedTails):
+            if tails is None:
+                # the whole population: ranks alone give the same values as the sorted columns
+                population = prep.frame.height == fitted.n
+                tails = fast.tails(prep.x) if population else fast.tails_of(model, prep.x)
+            raw = (fast.ecod_scores if spec.name == "ECOD" else fast.copod_scores)(tails)
+        elif prep.frame.height == fitted.n:
+            raw = model.decision_scores_  # the whole population: its training scores
+        else:
+            raw = model.decision_function(prep.x)
+        out[f"raw_{spec.name.lower()}"] = np.asarray(raw, dtype=np.float64)
+    names = [f"raw_{spec.name.lower()}" for spec in fitted.settings.models]
+    return prep.frame.select("account_id").with_columns(pl.Series(k, out[k]) for k in names)
+
+
+def raw_scores(fitted: Fitted, features: pl.DataFrame) -> pl.DataFrame:
+    """account_id and each model's raw score, for the accounts of `features` (any subset of the
+    fitted population, e.g. one partition). A population member gets its training score."""
+    return _raw(fitted, _prepare(fitted, features))
+
+
+def _combine(raw: pl.DataFrame, prep: _Prepared, fitted: Fitted) -> EnsembleResult:
+    settings = fitted.settings
+    raw = raw.sort("account_id")
+    if not prep.frame["account_id"].equals(raw["account_id"]):
+        raise ConfigError("detector scores and features cover different accounts")
+    ranks = {
+        f"rank_{spec.name.lower()}": _rank01(raw[f"raw_{spec.name.lower()}"].to_numpy())
+        for spec in settings.models
+    }
+    combined = np.mean(np.column_stack(list(ranks.values())), axis=1)
+    scores = raw.select("account_id").with_columns(
+        pl.Series("anomaly_score", combined),
+        pl.Series("anomaly_risk", anomaly_risk(combined, settings.ranking)),
+        *[pl.Series(k, v) for k, v in ranks.items()],
+    )
+    # Exactly the top share, ties broken by account order (the frame is sorted by account_id).
+    k = max(1, int(round(len(combined) * settings.contamination)))
+    flagged = np.sort(np.argsort(-combined, kind="stable")[:k])
+    signals = _explain(prep.frame, fitted.used, prep.x, combined, flagged, settings)
+    return EnsembleResult(scores, signals, fitted.used)
+
+
+def anomaly_risk(combined: np.ndarray, ranking: RankingSettings) -> np.ndarray:
+    """Each account's weight in the account ranking, from its place in the population: with u
+    the share of scored accounts at least as unusual as it (1/n for the most unusual one),
+    `weight` x max(0, 1 - u / `tail`).
+
+    A percentile, not the raw score, so it means the same on any population: "among the top
+    1 % of all accounts" is as specific as a rule that fires on 1 % of them. The ranking
+    (flows87.pipeline.stages.cases.scored_accounts) combines it with the evidence of accounts in no case,
+    so a strong anomaly is not outranked by a weak uncorroborated signal. Tied accounts all
+    count the whole tied group."""
+    n = len(combined)
+    if n == 0 or ranking.weight == 0:
+        return np.zeros(n)
+    ordered = np.sort(combined)
+    at_least = n - np.searchsorted(ordered, combined, side="left")  # accounts scoring >= it
+    return ranking.weight * np.clip(1.0 - (at_least / n) / ranking.tail, 0.0, 1.0)
+
+
+def combine(raw: pl.DataFrame, features: pl.DataFrame, fitted: Fitted) -> EnsembleResult:
+    """Rank each model's scores over all accounts, average, flag the top share, explain them."""
+    return _combine(raw, _prepare(fitted, features), fitted)
+
+
+def _empty(used: list[str]) -> EnsembleResult:
+    empty = pl.DataFrame(
+        schema={"account_id": pl.String, "anomaly_score": pl.Float64, "anomaly_risk": pl.Float64}
+    )
+    return EnsembleResult(empty, empty_signals(), used)
+
+
+def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
+    """fit, raw_scores and combine in one go (the unpartitioned stage), the matrix built once."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fitted, prep, used = _prepare_fit(features, settings, for_parts=False, pool=pool)
+        if fitted is None or prep is None:
+            return _empty(used)
+        raw = _raw(fitted, prep)
+    return _combine(raw, prep, fitted)
+
+
+def _explain(
+    frame: pl.DataFrame,
+    used: list[str],
+    x: np.ndarray,
+    combined: np.ndarray,
+    flagged: np.ndarray,
+    settings: DetectorSettings,
+) -> pl.DataFrame:
+    """Reasons per flagged account: its most extreme features, in words (vectorised percentiles)."""
+    if len(flagged) == 0:
+        return empty_signals()
+    values = frame.select(pl.col(used).cast(pl.Float64))
+    raw = values.to_numpy()
+    n = raw.shape[0]
+    # The share of the other accounts strictly below and strictly above each flagged value
+    # ("higher than x %"), counted in each column sorted once (polars sorts them in parallel).
+    filled = values.fill_null(0.0).fill_nan(0.0)
+    ordered = filled.select(pl.all().sort()).to_numpy()
+    mine = filled.to_numpy()[flagged]
+    others = max(n - 1, 1)
+    below = (
+        np.column_stack(
+            [np.searchsorted(ordered[:, j], mine[:, j], side="left") for j in range(len(used))]
+        )
+        / others
+    )
+    above = (
+        np.column_stack(
+            [n - np.searchsorted(ordered[:, j], mine[:, j], side="right") for j in range(len(used))]
+        )
+        / others
+    )
+    typical = np.array(values.select(pl.all().median()).row(0), dtype=np.float64)
+    # Extremeness: distance from the median in robust units, high side preferred.
+    extreme = np.abs(x[flagged]) * np.where(x[flagged] > 0, 1.0, 0.5)
+    top = np.argsort(-extreme, axis=1)[:, : settings.explain_top]
+    names = ", ".join(m.name for m in settings.models)
+    rows = []
+    for i, idx in enumerate(flagged):  # flagged accounts only: about 1 % of accounts
+        reasons = []
+        for j in top[i]:
+            feat = BY_NAME[used[j]]
+            value, share = raw[idx, j], below[i, j]
+            side = f"higher than {share:.1%}" if x[idx, j] > 0 else f"lower than {above[i, j]:.1%}"
+            reasons.append(
+                {
+                    "feature": feat.name,
+                    "meaning": feat.meaning,
+                    "value": _num(value),
+                    "typical": _num(typical[j]),
+                    "percentile": round(float(share) * 100, 1),
+                    "text": f"{feat.meaning}: {_num(value)} (typical account {_num(typical[j])}; "
+                    f"{side} of accounts)",
+                }
+            )
+        account = frame["account_id"][int(idx)]
+        evidence = {
+            "anomaly_score": round(float(combined[idx]), 4),
+            "models": names,
+            "window": settings.window,
+            "reasons": reasons,
+        }
+        rows.append(
+            {
+                "source": "detector",
+                "signal_id": "pyod_ensemble",
+                "account_id": account,
+                "txn_ids": [],
+                "score": float(combined[idx]),
+                "family": "anomaly",
+                "typologies": [],
+                "window_start": None,
+                "window_end": None,
+                "evidence": json.dumps(evidence, sort_keys=True),
+                "summary": f"Account {account} is unusual among all accounts ({names}): "
+                + "; ".join(r["text"] for r in reasons)
+                + ".",
+            }
+        )
+    return pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
+
+
+def _num(v: float) -> float | int | None:
+    if v is None or np.isnan(v):
+        return None
+    return int(v) if float(v).is_integer() else round(float(v), 2)

@@ -1,0 +1,454 @@
+"""Time-respecting money paths: round-trip cycles and layering chains.
+
+A path is grown one hop at a time by joining its last account to the transfers that account made
+later, with the amount staying within a ratio of the previous hop's. Each hop is one polars join,
+so the work grows with the number of live paths, not with the number of accounts. Columns n0..nk
+are the path's accounts, xi/ti/ai the transfer (its rank in time order), time and amount of hop
+i; accounts and transfers are integer codes while paths grow, and named again at the end.
+
+What bounds the work, whatever the graph's shape:
+
+- a path examines at most `max_scan` of its account's next transfers (the earliest after it
+  arrived, within the time limit), found with an as-of join (`common.Following`) instead of a
+  join on the account that pairs every arrival with every departure (quadratic at a hub, or
+  between two accounts that pay each other daily), and follows at most MAX_NEXT_PER_PATH of
+  them;
+- each hop makes at most `max_paths_per_transfer` x E candidate rows (E the account-to-account
+  transfers of the run), and at least MIN_JOIN_BUDGET; above it, the paths kept are shared
+  fairly among their origin accounts (`common.fair_cap`), so a dense ring of accounts that pay
+  each other again and again is cut, not the rest of the data.
+
+So a hop costs O(E log E), and a pattern O(H · E log E) for H hops. On data like ours the
+bounds do not bind: the busiest hop of our 1M-transaction data makes 0.22 candidate rows per
+transfer, most transfers being too small to take part.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from flows87.pipeline.graph.common import (
+    Following,
+    GraphContext,
+    code,
+    codes_of,
+    components,
+    days,
+    empty_hits,
+    finish,
+    transfers,
+    txn_lists,
+)
+
+MAX_NEXT_PER_PATH = 10
+"""At most this many next hops (the earliest) are followed from one path."""
+
+MIN_JOIN_BUDGET = 250_000
+"""Candidate rows a hop may always make (see the module doc)."""
+
+
+def by_time(ctx: GraphContext) -> pl.DataFrame:
+    """Transfers in time order (then id), with `x` their rank and `s`/`d` integer account codes:
+    the ranks stand for transfers, the codes for accounts, while paths grow."""
+
+    def make() -> pl.DataFrame:
+        every = transfers(ctx).sort("ts", "txn_id")
+        accounts = codes_of(every.get_column("src"), every.get_column("dst"))
+        assert accounts is not None
+        return every.with_columns(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("x"),
+            code("src", accounts).alias("s"),
+            code("dst", accounts).alias("d"),
+        )
+
+    return ctx.memo("transfers_by_time", make)
+
+
+def _first_hops(edges: pl.DataFrame) -> pl.DataFrame:
+    return edges.select(
+        pl.col("s").alias("n0"),
+        pl.col("d").alias("n1"),
+        pl.col("x").alias("x1"),
+        pl.col("ts").alias("t1"),
+        pl.col("amt").alias("a1"),
+    )
+
+
+def _budget(ctx: GraphContext, p: dict[str, float]) -> float:
+    """Candidate rows one hop may make (module doc)."""
+    return max(MIN_JOIN_BUDGET, p["max_paths_per_transfer"] * by_time(ctx).height)
+
+
+def _next_hops(edges: pl.DataFrame) -> Following:
+    """Each account's transfers in time order, for `_extend`."""
+    nxt = edges.select(
+        pl.col("s").alias("_from"),
+        pl.col("ts").alias("_t"),
+        pl.col("d").alias("_to"),
+        pl.col("x").alias("_x"),
+        pl.col("amt").alias("_a"),
+    )
+    return Following(nxt, "_from", ["_x"])
+
+
+def _extend(
+    paths: pl.DataFrame,
+    nxt: Following,
+    k: int,
+    ratio: tuple[float, float],
+    within: timedelta,
+    in_time: pl.Expr,
+    avoid_from: int,
+    budget: float,
+    scan: int,
+) -> pl.DataFrame:
+    """Paths of k hops (with `pid`) joined to their valid hop k+1, at most MAX_NEXT_PER_PATH
+    each; rows keep their parent's `pid`.
+
+    The new account may not repeat n{avoid_from}..n{k-1}: the path stays simple. Candidates are
+    the first `scan` transfers of n{k} after t{k} and within `within` of it; at most about
+    `budget` candidate rows are made (module doc).
+    """
+    j = k + 1
+    xs = [f"x{i}" for i in range(1, k + 1)]
+    new = pl.col(f"n{j}")
+    repeats = [new == pl.col(f"n{i}") for i in range(avoid_from, k)]
+    out = (
+        nxt.after(
+            paths.rename({f"n{k}": "_from"}),
+            f"t{k}",
+            scan,
+            within=within,
+            budget=budget,
+            fair=("n0", xs),
+        )
+        .rename({"_from": f"n{k}", "_t": f"t{j}", "_to": f"n{j}", "_x": f"x{j}", "_a": f"a{j}"})
+        .filter(
+            in_time,
+            pl.col(f"a{j}") >= ratio[0] * pl.col(f"a{k}"),
+            pl.col(f"a{j}") <= ratio[1] * pl.col(f"a{k}"),
+            ~pl.any_horizontal(repeats) if repeats else pl.lit(True),
+        )
+    )
+    # Candidates come in path order, then time: the first MAX_NEXT_PER_PATH rows of each path.
+    first = pl.col("pid") != pl.col("pid").shift()
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    start = pl.when(first.fill_null(True)).then(row).forward_fill()
+    return out.filter(row - start < MAX_NEXT_PER_PATH)
+
+
+def _numbered(paths: pl.DataFrame) -> pl.DataFrame:
+    """`paths` with `pid`, its row number. Rows keep a deterministic order from the time-ordered
+    transfers through every hop (`Following` keeps its left rows' order), so `pid` does too."""
+    return paths.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("pid"))
+
+
+def _as_long(ctx: GraphContext, found: list[tuple[int, pl.DataFrame]], kind: str) -> pl.DataFrame:
+    """One row per path: instance, hops, nodes, txn_ids, amounts and the time stamps."""
+    every = by_time(ctx)
+    txn, src, dst = every.get_column("txn_id"), every.get_column("src"), every.get_column("dst")
+    amt, ts = every.get_column("amt"), every.get_column("ts")
+    frames = []
+    for hops, f in found:
+        if f.is_empty():
+            continue
+        xs = [f.get_column(f"x{i}") for i in range(1, hops + 1)]
+        # v0 once in a cycle; a chain's last account is the last hop's receiver
+        nodes = [src.gather(x).alias(f"v{i}") for i, x in enumerate(xs)]
+        if kind != "cycle":
+            nodes.append(dst.gather(xs[-1]).alias(f"v{hops}"))
+        named = pl.DataFrame(
+            [
+                *nodes,
+                *(txn.gather(x).alias(f"id{i}") for i, x in enumerate(xs, 1)),
+                *(amt.gather(x).alias(f"a{i}") for i, x in enumerate(xs, 1)),
+                *(ts.gather(x).alias(f"t{i}") for i, x in enumerate(xs, 1)),
+                *xs,
+            ]
+        )
+        frames.append(
+            named.select(
+                (pl.lit(f"{kind}:") + pl.col("id1")).alias("instance"),
+                pl.lit(hops).alias("hops"),
+                pl.concat_list([f"v{i}" for i in range(len(nodes))]).alias("nodes"),
+                pl.concat_list([f"id{i}" for i in range(1, hops + 1)]).alias("txn_ids"),
+                pl.concat_list([f"a{i}" for i in range(1, hops + 1)]).alias("amounts"),
+                pl.concat_list([f"t{i}" for i in range(1, hops + 1)]).alias("times"),
+                pl.concat_list([f"x{i}" for i in range(1, hops + 1)]).alias("xs"),
+            )
+        )
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(frames)
+
+
+def _facts(paths: pl.DataFrame) -> pl.DataFrame:
+    first, last = pl.col("amounts").list.first(), pl.col("amounts").list.last()
+    t0, t1 = pl.col("times").list.first(), pl.col("times").list.last()
+    gaps = pl.col("times").list.diff(null_behavior="drop").list.max()
+    return paths.select(
+        "instance",
+        "txn_ids",
+        "hops",
+        first.round(2).alias("first_amount"),
+        last.round(2).alias("last_amount"),
+        (last / first).round(4).alias("retained"),
+        pl.col("amounts").list.eval(pl.element().round(2)).alias("amounts"),
+        t0.alias("first_ts"),
+        t1.alias("last_ts"),
+        ((t1 - t0).dt.total_seconds() / 3600).round(2).alias("duration_hours"),
+        (gaps.dt.total_seconds() / 3600).round(2).alias("max_hop_hours"),
+    )
+
+
+def _members(paths: pl.DataFrame, last_role: str | None) -> pl.DataFrame:
+    pos = pl.int_range(pl.len()).over("instance")
+    role = pl.when(pos == 0).then(pl.lit("origin"))
+    if last_role is not None:
+        role = role.when(pos == pl.len().over("instance") - 1).then(pl.lit(last_role))
+    return (
+        paths.select("instance", pl.col("nodes").alias("account_id"))
+        .explode("account_id")
+        .with_columns(role.otherwise(pl.lit("intermediary")).alias("role"))
+    )
+
+
+def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """Round trips v0 -> ... -> v0 in time order within the window, most of the amount returned.
+
+    Cost: O(L · E log E) for E transfers and cycles of up to L hops, each hop bounded as the
+    module doc says (at most max(MIN_JOIN_BUDGET, `max_paths_per_transfer` · E) candidates,
+    `max_scan` per path); at most `max_per_account` cycles are reported per origin account (the
+    shortest, then the earliest), so a dense ring of accounts paying each other yields a few
+    cycles per account, not one per transfer.
+    """
+    lo, hi = float(p["min_ratio"]), float(p["max_ratio"])
+    min_len, max_len = int(p["min_length"]), int(p["max_length"])
+    window = days(p["window_days"])
+    # No hop of a qualifying cycle can be smaller than this, so smaller transfers never join.
+    edges = by_time(ctx).filter(pl.col("amt") >= float(p["min_amount"]) * lo ** (max_len - 1))
+    paths = _first_hops(edges.filter(pl.col("amt") >= p["min_amount"]))
+    nxt, budget, scan = _next_hops(edges), _budget(ctx, p), int(p["max_scan"])
+    found: list[tuple[int, pl.DataFrame]] = []
+    for k in range(1, max_len):
+        j = k + 1
+        in_time = pl.col(f"t{j}") <= pl.col("t1") + window
+        paths = _extend(_numbered(paths), nxt, k, (lo, hi), window, in_time, 1, budget, scan)
+        paths = paths.drop("pid")
+        closes = pl.col(f"n{j}") == pl.col("n0")
+        if j >= min_len:
+            found.append((j, paths.filter(closes)))
+        paths = paths.filter(~closes)
+        if paths.is_empty():
+            break
+    long = _as_long(ctx, found, "cycle")
+    if long.is_empty():
+        return empty_hits()
+    # One cycle per first transfer and per closing transfer: the shortest, then the earliest;
+    # and at most `max_per_account` per origin account.
+    long = (
+        long.sort("hops", pl.col("times").list.last(), "instance")
+        .unique("instance", keep="first", maintain_order=True)
+        .unique(pl.col("txn_ids").list.last(), keep="first", maintain_order=True)
+        .filter(pl.int_range(pl.len()).over(pl.col("nodes").list.first()) < p["max_per_account"])
+    )
+    facts = (
+        _facts(long)
+        .rename({"hops": "length", "last_amount": "returned_amount"})
+        .drop("max_hop_hours")
+    )
+    return finish(_members(long, None), facts)
+
+
+def layering_chains(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """Simple paths of pass-through hops, each leaving soon after the previous arrived; the
+    chains that share transfers or pass-through links are one instance.
+
+    Chains start at transfers that continue no earlier qualifying hop and grow up to
+    `max_hops`; a chain is then reported with everything linked to it by pass-through links
+    (a transfer leaving an account within `max_hop_hours` of one arriving, with the ratio
+    kept): the branches of one chain, the chains that cross it, and a long chain beyond
+    `max_hops`, so a 100,000-hop chain is one instance, not thousands of overlapping ones.
+    Its facts are those of its longest chain (`hops`, amounts, times), with the size of the
+    whole (`chain_transfers`, `chain_accounts`); its origins are the senders of transfers
+    that continue none, its ends the receivers of transfers that none continues.
+
+    Cost: O(H · E log E) for H = `max_hops` and E transfers (see the module doc), plus
+    O(P) for the P <= MAX_NEXT_PER_PATH · E links labelled into connected pieces.
+    """
+    lo, hi = float(p["min_ratio"]), float(p["max_ratio"])
+    min_hops, max_hops = int(p["min_hops"]), int(p["max_hops"])
+    gap = timedelta(hours=float(p["max_hop_hours"]))
+    edges = by_time(ctx).filter(pl.col("amt") >= float(p["min_amount"]) * lo ** (max_hops - 1))
+    paths = _numbered(_first_hops(edges.filter(pl.col("amt") >= p["min_amount"])))
+    nxt, budget, scan = _next_hops(edges), _budget(ctx, p), int(p["max_scan"])
+    found: list[tuple[int, pl.DataFrame]] = []
+    links: list[pl.DataFrame] = []
+    for k in range(1, max_hops + 1):
+        j = k + 1
+        if k < max_hops:
+            in_time = pl.col(f"t{j}") <= pl.col(f"t{k}") + gap
+            ext = _extend(paths, nxt, k, (lo, hi), gap, in_time, 0, budget, scan)
+            links.append(ext.select(pl.col(f"x{k}").alias("u"), pl.col(f"x{j}").alias("v")))
+        else:
+            ext = paths.head(0)
+        if k == 1:
+            # A transfer that continues an earlier qualifying hop is not a chain's start: the
+            # chain through the earlier hop contains it.
+            continued = ext.select(pl.col("x2").alias("x1")).unique()
+            paths = paths.join(continued, on="x1", how="anti")
+            ext = ext.join(continued, on="x1", how="anti")
+        ended = paths.join(ext.select("pid").unique(), on="pid", how="anti")
+        if k >= min_hops:
+            found.append((k, ended.drop("pid")))
+        paths = _numbered(ext.drop("pid"))
+        if paths.is_empty():
+            break
+    if not links or not any(f.height for _, f in found):
+        return empty_hits()
+    return _chain_instances(ctx, found, pl.concat(links).unique(), max_hops)
+
+
+def _chain_instances(
+    ctx: GraphContext,
+    found: list[tuple[int, pl.DataFrame]],
+    links: pl.DataFrame,
+    max_hops: int,
+) -> pl.DataFrame:
+    """One instance per connected piece of found chains, named and described by its longest
+    chain (then the earliest to end, then the first by name).
+
+    Found chains that share a transfer are one piece; a chain cut at `max_hops` takes in
+    everything its pass-through links reach (the rest of a long chain, its branches), while
+    the links of other chains count only between transfers of found chains (a one-hop branch
+    off a short chain is not a chain).
+    """
+    links = links.select(pl.col("u").cast(pl.Int64), pl.col("v").cast(pl.Int64))
+    reach = components(links).rename({"node": "u", "component": "reach"})
+    on_chains = (
+        pl.concat(
+            [
+                f.select(pl.concat_list(f"x{i}" for i in range(1, hops + 1)).alias("u"))
+                for hops, f in found
+                if not f.is_empty()
+            ]
+        )
+        .explode("u")
+        .unique()
+        .select(pl.col("u").cast(pl.Int64))
+    )
+    cut = (
+        pl.concat(
+            [
+                f.select(pl.col("x1").cast(pl.Int64).alias("u"))
+                for hops, f in found
+                if hops == max_hops
+            ]
+            or [on_chains.head(0)]
+        )
+        .join(reach, on="u")
+        .select("reach")
+        .unique()
+    )
+    links = pl.concat(
+        [
+            links.join(on_chains, on="u", how="semi").join(
+                on_chains.rename({"u": "v"}), on="v", how="semi"
+            ),
+            links.join(reach, on="u").join(cut, on="reach", how="semi").drop("reach"),
+        ]
+    ).unique()
+    piece = components(pl.concat([links, on_chains.select("u", pl.col("u").alias("v"))])).rename(
+        {"node": "x"}
+    )
+    txn = by_time(ctx).get_column("txn_id")
+    # the longest chain of each piece, then the earliest to end, then the first by name
+    chains = pl.concat(
+        [
+            f.select(
+                pl.lit(hops, pl.Int32).alias("hops"),
+                pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+                pl.col(f"t{hops}").alias("end"),
+                pl.col("x1").cast(pl.Int64).alias("x"),
+            )
+            for hops, f in found
+            if not f.is_empty()
+        ]
+    ).join(piece, on="x")
+    first = chains.sort(["component", "hops", "end"], descending=[False, True, False]).unique(
+        "component", keep="first", maintain_order=True
+    )
+    tied = chains.join(first.select("component", "hops", "end"), on=["component", "hops", "end"])
+    best = (
+        tied.with_columns(txn.gather(tied.get_column("x")).alias("first_txn"))
+        .sort("component", "first_txn", "hops", "row")
+        .unique("component", keep="first", maintain_order=True)
+    )
+    frames = dict(found)
+    named = [
+        (hops, frames[hops][group.get_column("row")].select(f"x{i}" for i in range(1, hops + 1)))
+        for (hops,), group in best.partition_by("hops", as_dict=True).items()
+    ]
+    long = _as_long(ctx, named, "layering_chain").join(
+        best.select(pl.col("first_txn").alias("id1"), "component")
+        .with_columns((pl.lit("layering_chain:") + pl.col("id1")).alias("instance"))
+        .drop("id1"),
+        on="instance",
+    )
+    every = by_time(ctx)
+    txns = piece.join(long.select("component", "instance"), on="component").join(
+        every.select(pl.col("x").cast(pl.Int64), "txn_id", "ts", "src", "dst"), on="x"
+    )
+    continues = txns.join(links.select(pl.col("v").alias("x")).unique(), on="x", how="semi")
+    continued = txns.join(links.select(pl.col("u").alias("x")).unique(), on="x", how="semi")
+    roots = txns.join(continues.select("x"), on="x", how="anti")
+    leaves = txns.join(continued.select("x"), on="x", how="anti")
+    # origins first (senders of the transfers that continue none), ends last (receivers of the
+    # transfers none continues), the accounts between in order of time
+    every_member = pl.concat(
+        [
+            roots.sort("ts", "txn_id").select(
+                "instance", pl.col("src").alias("account_id"), pl.lit(0).alias("rank")
+            ),
+            txns.sort("ts", "txn_id").select(
+                "instance", pl.col("dst").alias("account_id"), pl.lit(1).alias("rank")
+            ),
+        ]
+    ).unique(["instance", "account_id"], keep="first", maintain_order=True)
+    ends = leaves.select("instance", pl.col("dst").alias("account_id"), pl.lit(True).alias("end"))
+    members = (
+        every_member.join(
+            ends.unique(), on=["instance", "account_id"], how="left", maintain_order="left"
+        )
+        .with_columns(
+            pl.when(pl.col("rank") == 0)
+            .then(pl.lit("origin"))
+            .when(pl.col("end").fill_null(False))
+            .then(pl.lit("end"))
+            .otherwise(pl.lit("intermediary"))
+            .alias("role")
+        )
+        .with_columns(
+            pl.col("role")
+            .replace_strict({"origin": 0, "intermediary": 1, "end": 2}, return_dtype=pl.Int8)
+            .alias("rank")
+        )
+        .sort("instance", "rank", maintain_order=True)
+        .select("instance", "account_id", "role")
+    )
+    size = (
+        txns.group_by("instance")
+        .agg(pl.len().alias("chain_transfers"))
+        .join(
+            every_member.group_by("instance").agg(pl.len().alias("chain_accounts")), on="instance"
+        )
+    )
+    facts = (
+        _facts(long)
+        .drop("txn_ids")
+        .join(txn_lists(txns.select("instance", "txn_id", "ts")), on="instance")
+        .join(size, on="instance")
+    )
+    return finish(members, facts)

@@ -1,0 +1,244 @@
+"""Stage 1: read any supported input, gate it, publish canonical Parquet into the run directory.
+
+Two steps, which the Airflow DAG runs as two tasks (`read` then `gate_raw`) and `flows87 run`
+runs back to back in memory (`ingest`): reading parses the input into canonical tables and keeps
+the data interval's rows; the raw gate checks them. Accounts are gated first so the transactions
+gate can check that every account it names is known. transactions.parquet and accounts.parquet
+are written only after both gates pass, so a failed run leaves the previous results in place.
+
+Rows the reader could not parse (its rejects, each with its whole source record) are staged
+with the input and set aside by the raw gates in RUN/quarantine/ beside the rows failing checks;
+every count of quarantined rows includes them (see quality/gate.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows87.errors import InputError
+from flows87.io import read_json, write_json, write_parquet
+from flows87.pipeline import ingest as readers
+from flows87.pipeline import quality
+from flows87.pipeline.quality.suites import import_gx_in_background
+from flows87.pipeline.runinfo import StageRecord, fingerprint, stage
+from flows87.pipeline.stages.config import RunConfig
+
+Progress = Callable[[str], None]
+STAGING = "staging"
+TABLES = ("accounts", "transactions")
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+@dataclass
+class RawInput:
+    """The input as read, before the raw gate."""
+
+    format: str
+    transactions: pl.DataFrame
+    accounts: pl.DataFrame
+    rejects: pl.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+    """input fingerprint, rows set aside as outside the data interval."""
+
+
+def read_input(source: str | Path, config: RunConfig) -> RawInput:
+    """Parse `source`; with `config.select_interval`, keep only the data interval's rows.
+
+    A scheduled run reads a source that holds more than its interval (a landing folder, a
+    whole-history extract): rows before or after the interval belong to other runs, so they
+    are set aside and counted rather than quarantined as bad data.
+    """
+    result = readers.read(
+        source,
+        config.format,
+        base_currency=config.base_currency,
+        max_reject_fraction=config.max_reject_fraction,
+    )
+    transactions, accounts = result.transactions, result.accounts
+    info: dict[str, Any] = {"input": fingerprint(result.sources)}
+    if config.select_interval and config.interval_start and config.interval_end:
+        start, end = config.interval_start, config.interval_end
+        tx_all = transactions.collect()
+        inside = pl.col("ts").is_between(pl.lit(start), pl.lit(end), closed="left")
+        # rows whose timestamp did not parse stay in, so the gate quarantines them with a reason
+        keep = inside | pl.col("ts").is_null()
+        tx = tx_all.filter(keep)
+        acc_all = accounts.collect()
+        acc = acc_all.filter(pl.col("opened_at").is_null() | (pl.col("opened_at") < pl.lit(end)))
+        info["outside_interval"] = {
+            "transactions": tx_all.height - tx.height,
+            "accounts": acc_all.height - acc.height,
+        }
+        if tx.is_empty() and tx_all.height:
+            raise InputError(
+                f"none of the {tx_all.height:,} transactions falls in the data interval "
+                f"[{start.isoformat()}, {end.isoformat()})",
+                file=source,
+                column="ts",
+                hint="check the interval (logical date, lookback_days) and the source's dates",
+            )
+    else:
+        tx, acc = transactions.collect(), accounts.collect()
+    return RawInput(result.format, tx, acc, result.rejects, info)
+
+
+def stage_raw(raw: RawInput, run_dir: Path) -> None:
+    """Write the read input to RUN/staging/ for the raw gate task."""
+    folder = run_dir / STAGING
+    write_parquet(raw.transactions, folder / "transactions.parquet")
+    write_parquet(raw.accounts, folder / "accounts.parquet")
+    write_parquet(raw.rejects, folder / "rejects.parquet")
+    write_json({"format": raw.format, **raw.info}, folder / "read.json")
+
+
+def load_raw(run_dir: Path) -> RawInput:
+    folder = run_dir / STAGING
+    if not (folder / "read.json").exists():
+        raise InputError("no staged input: run the read step first", file=folder)
+    info = read_json(folder / "read.json")
+    return RawInput(
+        info.pop("format"),
+        pl.read_parquet(folder / "transactions.parquet"),
+        pl.read_parquet(folder / "accounts.parquet"),
+        pl.read_parquet(folder / "rejects.parquet"),
+        info,
+    )
+
+
+def read(
+    source: str | Path, run_dir: str | Path, config: RunConfig | None = None
+) -> dict[str, Any]:
+    """The read step alone (an Airflow task): parse, keep the interval, stage for the gate."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    params = {"source": str(source), "format": config.format, **config.interval_params()}
+    with stage(run_dir, "read", params) as rec:
+        raw = read_input(source, config)
+        stage_raw(raw, run_dir)
+        rec.params["format"] = raw.format
+        rec.extra.update(raw.info)
+        rec.counts = {
+            "transactions": raw.transactions.height,
+            "accounts": raw.accounts.height,
+            "parse_rejected": {t: rejected_rows(raw.rejects, t) for t in TABLES},
+            **{f"outside_interval_{k}": v for k, v in raw.info.get("outside_interval", {}).items()},
+        }
+    return {"run_dir": str(run_dir), "format": raw.format, **rec.counts}
+
+
+def gate_raw(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
+    """The raw gate alone (an Airflow task), on the staged input."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    importing = import_gx_in_background()
+    raw = load_raw(run_dir)
+    importing.join()
+    with stage(run_dir, "gate_raw", config.interval_params()) as rec:
+        return _gate(raw, run_dir, config, rec, _noop)
+
+
+def ingest(
+    source: str | Path,
+    run_dir: str | Path,
+    config: RunConfig | None = None,
+    progress: Progress = _noop,
+) -> dict[str, Any]:
+    """Read and gate in one go. Returns a small summary (counts, quarantine, label counts)."""
+    config = config or RunConfig()
+    run_dir = Path(run_dir)
+    params = {"source": str(source), "format": config.format, **config.interval_params()}
+    with stage(run_dir, "ingest", params) as rec:
+        progress("reading input")
+        importing = import_gx_in_background()
+        with rec.step("read"):
+            raw = read_input(source, config)
+        importing.join()
+        rec.params["format"] = raw.format
+        rec.extra.update(raw.info)
+        return _gate(raw, run_dir, config, rec, progress)
+
+
+def _gate(
+    raw: RawInput, run_dir: Path, config: RunConfig, rec: StageRecord, progress: Progress
+) -> dict[str, Any]:
+    interval = config.interval_params()
+    progress("quality gate: accounts")
+    with rec.step("gate_accounts"):
+        acc_gate = quality.run_gate(
+            raw.accounts,
+            "raw_accounts",
+            run_dir,
+            params=interval,
+            max_failed_fraction=config.max_failed_fraction,
+            prior_rejects=_rejects_of(raw.rejects, "accounts"),
+        )
+    progress("quality gate: transactions")
+    with rec.step("gate_transactions"):
+        known = acc_gate.passed.get_column("account_id").to_list()
+        txn_gate = quality.run_gate(
+            raw.transactions,
+            "raw_transactions",
+            run_dir,
+            params={**interval, "known_accounts": known},
+            max_failed_fraction=config.max_failed_fraction,
+            prior_rejects=_rejects_of(raw.rejects, "transactions"),
+        )
+    progress("writing canonical tables")
+    with rec.step("write"):
+        write_parquet(acc_gate.passed, run_dir / "accounts.parquet")
+        write_parquet(txn_gate.passed, run_dir / "transactions.parquet")
+
+    txns = txn_gate.passed
+    gates = {"accounts": acc_gate.stats, "transactions": txn_gate.stats}
+
+    def per_table(key: str) -> dict[str, int]:
+        return {table: int(stats[key]) for table, stats in gates.items()}
+
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "format": raw.format,
+        "transactions": txns.height,
+        "accounts": acc_gate.passed.height,
+        # parse rejects + rows failing checks: every row set aside in RUN/quarantine/
+        "quarantined": per_table("rows_quarantined"),
+        "parse_rejected": per_table("rows_parse_rejected"),
+        "failed_checks": per_table("rows_failed_checks"),
+        "rows_in": per_table("rows_in"),  # rows read (in the interval), parse rejects included
+        "labelled": "is_suspicious" in txns.columns,
+    }
+    if "outside_interval" in raw.info:
+        summary["outside_interval"] = raw.info["outside_interval"]
+    if summary["labelled"]:
+        counts = (
+            txns.filter(pl.col("is_suspicious"))
+            .group_by("typology")
+            .len()
+            .sort("typology", nulls_last=True)
+        )
+        summary["suspicious_transactions"] = int(txns["is_suspicious"].sum())
+        summary["typologies"] = {str(t): int(n) for t, n in counts.iter_rows()}
+    rec.counts = dict(summary)
+    rec.warnings = [*acc_gate.stats["warnings"], *txn_gate.stats["warnings"]]
+    summary["warnings"] = rec.warnings
+    return summary
+
+
+def _rejects_of(rejects: pl.DataFrame, table: str) -> pl.DataFrame:
+    """The table's parse rejects; an empty frame when there are none (a raw gate's quarantine
+    file then still has the columns of parse rejects)."""
+    return rejects.filter(pl.col("table") == table)
+
+
+def rejected_rows(rejects: pl.DataFrame, table: str) -> int:
+    """Source rows of `table` the reader rejected (a reject is a cell; a row may have several)."""
+    part = rejects.filter(pl.col("table") == table)
+    known = part.filter(pl.col("source_row").is_not_null())
+    return known.unique(["source_file", "source_row"]).height + part.height - known.height

@@ -1,0 +1,1 @@
+"""What researchers tune and measure with: synthetic data, evaluation, sweeps and benchmarks."""
