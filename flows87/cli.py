@@ -293,17 +293,11 @@ def ingest(
     SAML-D. Rows that fail a check go to OUT/quarantine/ with the reason; the gate's results are
     in OUT/quality/.
     """
-    from flows87.pipeline.runinfo import assemble
-    from flows87.pipeline.stages import ingest as run_ingest
+    from flows87.pipeline.run import ingest as run_ingest
 
     config = _config(fmt, start, end, base_currency, max_failed_fraction)
-    try:
-        with _progress(not quiet) as update:
-            summary = run_ingest(source, out_dir, config, progress=lambda step: update(step, None))
-    except Flows87Error as exc:
-        assemble(out_dir, "ingest", config.as_params(), status="failed", error=exc.message)
-        raise
-    assemble(out_dir, "ingest", config.as_params())
+    with _progress(not quiet) as update:
+        summary = run_ingest(source, out_dir, config, progress=lambda step: update(step, None))
     _print_ingest(summary, as_json)
 
 

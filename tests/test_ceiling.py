@@ -247,14 +247,13 @@ def test_check_rule_refuses_unknown_of_and_rank_by() -> None:
 
 def test_partitioned_rules_hold_back_the_same_signals(tmp_path) -> None:  # noqa: ANN001
     """The ceiling is the whole population's: partitions hold back nothing themselves, the merge
-    holds back what the unpartitioned stage does."""
-    import shutil
-
+    holds back what one partition does."""
     from polars.testing import assert_frame_equal
 
     from flows87.io import write_parquet
-    from flows87.pipeline import stages
-    from flows87.pipeline.stages import partitioned
+    from flows87.pipeline.job import Job
+    from flows87.pipeline.plan import upto
+    from flows87.pipeline.run import run_steps
     from flows87.pipeline.stages.config import RunConfig
     from flows87.research.synth import generate
 
@@ -264,17 +263,10 @@ def test_partitioned_rules_hold_back_the_same_signals(tmp_path) -> None:  # noqa
     tight = tmp_path / "scoring.yaml"
     tight.write_text("ceiling:\n  max_share: 0.004\n  min_accounts: 5\n")
     config = RunConfig(scoring_settings=tight)
-    one = tmp_path / "one"
-    stages.ingest(tmp_path / "data", one, config)
-    stages.features(one, config)
-    three = tmp_path / "three"
-    shutil.copytree(one, three)
-
-    stages.rules(one, config)
-    partitioned.plan(three, 3)
-    for part in range(3):
-        partitioned.rules_part(three, part, config)
-    partitioned.merge_rules(three, config)
+    one, three = tmp_path / "one", tmp_path / "three"
+    source = str(tmp_path / "data")
+    run_steps(Job.local(one, config, source=source), upto("merge_rules"))
+    run_steps(Job.local(three, config, source=source, partitions=3), upto("merge_rules"))
 
     keys = ["signal_id", "account_id", "window_start"]
     for name in ("signals_rules.parquet", "signals_held_rules.parquet"):

@@ -378,7 +378,7 @@ def test_flows87_run_end_to_end(tmp_path: Path) -> None:
     assert main(["run", str(SIM), "--out", str(run), "--quiet", "--json"]) == EXIT_OK
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "succeeded"
-    ingest = json.loads((run / "stages" / "ingest.json").read_text())["counts"]
+    ingest = json.loads((run / "stages" / "gate_raw.json").read_text())["counts"]
     assert ingest["format"] == "amlgentex"
     assert ingest["transactions"] == len(payments())
     sar = [r for r in payments() if r["isSAR"] == 1]

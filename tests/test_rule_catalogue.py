@@ -16,8 +16,8 @@ import pytest
 
 from flows87.pipeline.features import RULES_DIR, compute
 from flows87.pipeline.rules import load_rules, run_rules
+from flows87.pipeline.stages.common import feature_settings
 from flows87.pipeline.stages.config import RunConfig
-from flows87.pipeline.stages.detect import feature_settings
 from flows87.research.synth import generate
 
 RULES = [p.stem for p in sorted(Path(RULES_DIR).glob("*.yaml"))]

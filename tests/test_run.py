@@ -16,8 +16,12 @@ from polars.testing import assert_frame_equal
 
 from flows87.cli import EXIT_OK, main
 from flows87.io import write_parquet
-from flows87.pipeline import stages
+from flows87.pipeline.job import Job
+from flows87.pipeline.plan import PLAN, step
+from flows87.pipeline.run import run_steps
+from flows87.pipeline.stages.config import RunConfig
 from flows87.research.synth import TYPOLOGIES, generate
+from flows87.rundir import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +103,8 @@ def test_same_data_in_another_row_order_gives_the_same_results(
         frame = pl.read_parquet(run_dir / f"{name}.parquet")
         shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
         write_parquet(shuffled, tmp_path / f"{name}.parquet")
-    config = stages.RunConfig()
-    for step in (
-        stages.features,
-        stages.rules,
-        stages.anomalies,
-        stages.graph,
-        stages.gate_signals,
-        stages.cases,
-    ):
-        step(tmp_path, config)
+    after_ingest = [s for s in PLAN if s.stage not in ("ingest", "report", "publish")]
+    run_steps(Job.local(tmp_path), after_ingest)
     for name in ("features", "signals", "anomaly_scores", "accounts_scored", "cases"):
         try:
             assert_frame_equal(
@@ -172,7 +168,7 @@ def test_paysim_zero_amount_fraud_rows_are_quarantined_whole_and_counted(
         assert fields == dict(zip(header, lines[row].split(","), strict=True))
         assert fields["isFraud"] == "1"
 
-    summary = json.loads((run / "stages" / "ingest.json").read_text())["counts"]
+    summary = json.loads((run / "stages" / "gate_raw.json").read_text())["counts"]
     assert summary["quarantined"] == {"accounts": 0, "transactions": 3}
     assert summary["parse_rejected"] == {"accounts": 0, "transactions": 3}
     assert summary["failed_checks"] == {"accounts": 0, "transactions": 0}
@@ -180,7 +176,7 @@ def test_paysim_zero_amount_fraud_rows_are_quarantined_whole_and_counted(
     assert summary["transactions"] == 897
 
     info = json.loads((run / "run.json").read_text())
-    assert info["counts"]["ingest"]["quarantined"]["transactions"] == 3
+    assert info["counts"]["gate_raw"]["quarantined"]["transactions"] == 3
     assert info["quarantine"]["raw_transactions"] == {
         "rows_in": 900,
         "rows_quarantined": 3,
@@ -208,17 +204,19 @@ def test_dag_path_quarantines_parse_rejects_beside_failed_checks(tmp_path: Path)
     (data / "transactions.csv").write_text("\n".join([*lines, bad, dup]) + "\n")
     (data / "accounts.csv").write_bytes((fixture / "accounts.csv").read_bytes())
     run = tmp_path / "run"
-    config = stages.RunConfig(max_reject_fraction=0.5, max_failed_fraction=0.5)
+    config = RunConfig(max_reject_fraction=0.5, max_failed_fraction=0.5)
+    # as the DAG's tasks run: each step hands the next one files, not memory
+    job = Job(RunDir(run), config, source=str(data), command="flows87_daily")
 
-    read = stages.read(data, run, config)
+    read = step("read").function()(job)
     assert read["parse_rejected"] == {"accounts": 0, "transactions": 1}
     staged = pl.read_parquet(run / "staging" / "rejects.parquet")
     assert staged.select("source_row", "column").rows() == [(5, "amount"), (5, "amount_base")]
-    gated = stages.gate_raw(run, config)
+    gated = step("gate_raw").function()(job)
     assert gated["quarantined"]["transactions"] == 3
     assert gated["parse_rejected"]["transactions"] == 1
     assert gated["failed_checks"]["transactions"] == 2
-    stages.report(run, config, command="flows87_daily")
+    step("report").function()(job)
 
     q = pl.read_parquet(run / "quarantine" / "raw_transactions.parquet")
     assert q.select("source_row", "txn_id", "expectation").rows() == [

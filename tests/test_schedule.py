@@ -16,7 +16,8 @@ from polars.testing import assert_frame_equal
 from flows87.errors import ConfigError, InputError
 from flows87.io import atomic_dir, write_json, write_parquet
 from flows87.pipeline.schedule import Interval, resolve_source
-from flows87.pipeline.stages.publish import current_cases, publish
+from flows87.pipeline.stages.publish import current_cases
+from flows87.pipeline.stages.publish import publish_interval as publish
 
 DAY = datetime(2026, 3, 14, tzinfo=UTC)
 

@@ -1,13 +1,18 @@
-"""The whole pipeline on one input, without Airflow: the same stage functions the DAG's tasks call."""
+"""The plan in one process, without Airflow: `flows87 run`, `flows87 ingest`, tests, benchmarks.
+
+It calls the steps of flows87.pipeline.plan in their order with one partition, the way the DAG's
+tasks call them; what one step hands the next stays in memory instead of going through a file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from flows87.errors import Flows87Error
-from flows87.pipeline import stages
+from flows87.pipeline.job import Job
+from flows87.pipeline.plan import PLAN, Step, upto
 from flows87.pipeline.runinfo import assemble
 from flows87.pipeline.stages.config import RunConfig
 
@@ -18,32 +23,53 @@ def _noop(step: str, fraction: float | None = None) -> None:
     pass
 
 
+def run_steps(job: Job, steps: Sequence[Step], progress: Progress = _noop) -> dict[str, Any]:
+    """Run `steps` in order; returns each stage's summary (that of its last step).
+
+    A failing step writes run.failed.json and re-raises: run.json and the results of an earlier
+    successful run stay as they were."""
+    summary: dict[str, Any] = {}
+    try:
+        for i, step in enumerate(steps):
+            progress(step.name, i / len(steps))
+            fn = step.function()
+            if step.per_part:
+                summary[step.stage] = [fn(job, part) for part in range(job.partitions)]
+            else:
+                summary[step.stage] = fn(job)
+    except Flows87Error as exc:
+        assemble(job.run, job.command, job.params(), status="failed", error=exc.message)
+        raise
+    finally:
+        if job.memo is not None:
+            job.memo.clear()
+    return summary
+
+
 def run(
     source: str | Path,
     run_dir: str | Path,
     config: RunConfig | None = None,
     progress: Progress = _noop,
+    partitions: int = 1,
 ) -> dict[str, Any]:
-    """ingest → gate → features → gate → rules, detectors, graph → gate → cases → gate → report."""
-    config = config or RunConfig()
-    run_dir = Path(run_dir)
-    steps: list[tuple[str, Callable[[], Any]]] = [
-        ("ingest", lambda: stages.ingest(source, run_dir, config, lambda s: progress(s, None))),
-        ("features", lambda: stages.features(run_dir, config)),
-        ("rules", lambda: stages.rules(run_dir, config)),
-        ("detectors", lambda: stages.anomalies(run_dir, config)),
-        ("graph", lambda: stages.graph(run_dir, config)),
-        ("signals", lambda: stages.gate_signals(run_dir, config)),
-        ("cases", lambda: stages.cases(run_dir, config)),
-    ]
-    summary: dict[str, Any] = {}
-    try:
-        for i, (name, fn) in enumerate(steps):
-            progress(name, i / (len(steps) + 1))
-            summary[name] = fn()
-        progress("report", len(steps) / (len(steps) + 1))
-        summary["report"] = stages.report(run_dir, config, command="run")
-    except Flows87Error as exc:
-        assemble(run_dir, "run", config.as_params(), status="failed", error=exc.message)
-        raise
-    return summary
+    """read → gate_raw → features → gate → rules, detectors, graph → gate → cases → report."""
+    job = Job.local(run_dir, config, source=str(source), partitions=partitions)
+    job.progress = lambda message: progress(message, None)
+    steps = [s for s in PLAN if not s.scheduled_only]
+    return run_steps(job, steps, progress)
+
+
+def ingest(
+    source: str | Path,
+    run_dir: str | Path,
+    config: RunConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Read and gate the input only (`flows87 ingest`): the summary of the raw gate."""
+    job = Job.local(run_dir, config, source=str(source), command="ingest")
+    if progress is not None:
+        job.progress = progress
+    summary = run_steps(job, upto("gate_raw"))
+    assemble(job.run, job.command, job.params())
+    return summary["ingest"]

@@ -25,6 +25,8 @@ from typing import Any
 from flows87 import __version__
 from flows87.errors import Flows87Error
 from flows87.io import write_json
+from flows87.pipeline.plan import seconds_by_stage
+from flows87.rundir import RunDir
 
 _LIBRARIES = ("polars", "pyarrow", "great-expectations", "pyod", "networkx", "apache-airflow")
 
@@ -105,7 +107,7 @@ def stage(
                 "warnings": record.warnings,
                 **record.extra,
             },
-            Path(run_dir) / "stages" / f"{name}.json",
+            RunDir(run_dir).stage_record(name),
         )
 
 
@@ -128,7 +130,7 @@ def gate_counts(stats: dict[str, Any]) -> dict[str, Any]:
 
 def quarantine_counts(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Each gate's row counts (`gate_counts`), from RUN/quality/<gate>.json."""
-    folder = Path(run_dir) / "quality"
+    folder = RunDir(run_dir).quality
     out = {}
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -142,7 +144,7 @@ def quarantine_counts(run_dir: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def stages(run_dir: str | Path) -> dict[str, dict[str, Any]]:
-    folder = Path(run_dir) / "stages"
+    folder = RunDir(run_dir).stages
     out = {}
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         out[p.stem] = json.loads(p.read_text(encoding="utf-8"))
@@ -166,20 +168,22 @@ def assemble(
         "error": error,
         "finished_at": _now(),
         "params": params,
-        "input": (recorded.get("ingest") or recorded.get("read") or {}).get("input"),
-        "stage_seconds": {k: v["seconds"] for k, v in recorded.items()},
+        "input": (recorded.get("read") or {}).get("input"),
+        # by stage (ingest, features, ...: the sum of its steps and partitions), then by step
+        "stage_seconds": seconds_by_stage((k, v["seconds"]) for k, v in recorded.items()),
+        "step_seconds": {k: v["seconds"] for k, v in recorded.items()},
         "counts": {k: v["counts"] for k, v in recorded.items()},
         # rows each quality gate set aside (parse rejects + rows failing checks)
         "quarantine": quarantine_counts(run_dir),
         "warnings": [w for v in recorded.values() for w in v.get("warnings", [])],
         "versions": versions(),
     }
-    failed = run_dir / "run.failed.json"
+    failed = RunDir(run_dir).failed_json
     if status == "succeeded":
         failed.unlink(missing_ok=True)
-        return write_json(data, run_dir / "run.json")
+        return write_json(data, RunDir(run_dir).run_json)
     return write_json(data, failed)
 
 
 def load(run_dir: str | Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    return json.loads(RunDir(run_dir).run_json.read_text(encoding="utf-8"))

@@ -12,23 +12,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from flows87.errors import ConfigError, Flows87Error, QualityGateError
-from flows87.pipeline import schedule as schedule
+from flows87.pipeline import schedule
 
 if TYPE_CHECKING:
-    from flows87.pipeline.stages.config import RunConfig
+    from flows87.pipeline.job import Job
 
 # The DAG processor imports this module every few seconds: everything heavy (polars, the
 # engine, great-expectations) is imported inside the task functions, not here.
 
 log = logging.getLogger("flows87")
-T = TypeVar("T")
 
 DAG_ID = "flows87_daily"
 ASSET_NAME = "flows87_cases"
@@ -124,32 +121,13 @@ def params_schema() -> dict[str, dict[str, Any]]:
     }
 
 
-@dataclass(frozen=True)
-class TaskRun:
-    """One task's view of its DAG run: interval, run directory, settings."""
-
-    interval: schedule.Interval
-    run_dir: Path
-    config: RunConfig
-    params: dict[str, Any]
-
-
-def _interval(context: dict[str, Any], lookback_days: int) -> schedule.Interval:
-    start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    if start is None or end is None or end <= start:
-        # a manual run of an unscheduled DAG has no interval: judge the day before its date
-        end = schedule.utc(
-            context.get("logical_date") or context.get("run_after") or datetime.now(UTC)
-        )
-        end = end.replace(hour=0, minute=0, second=0, microsecond=0)
-        start = end - timedelta(days=1)
-    return schedule.Interval.of(start, end, lookback_days)
-
-
-def task_run(context: dict[str, Any]) -> TaskRun:
+def job(context: dict[str, Any]) -> Job:
+    """The Job of a task's DAG run: its interval's run directory and settings."""
     from pydantic import ValidationError
 
+    from flows87.pipeline.job import Job
     from flows87.pipeline.stages.config import RunConfig
+    from flows87.rundir import RunDir
 
     params = dict(context.get("params") or {})
     interval = _interval(context, int(params.get("lookback_days") or 30))
@@ -169,7 +147,26 @@ def task_run(context: dict[str, Any]) -> TaskRun:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(first["msg"], field=".".join(map(str, first["loc"]))) from None
-    return TaskRun(interval, interval.run_dir(), config, params)
+    return Job(
+        RunDir(interval.run_dir()),
+        config,
+        source=schedule.resolve_source(str(params.get("source", "")), interval),
+        partitions=int(params.get("partitions") or 1),
+        command=DAG_ID,
+        interval=interval,
+    )
+
+
+def _interval(context: dict[str, Any], lookback_days: int) -> schedule.Interval:
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None or end <= start:
+        # a manual run of an unscheduled DAG has no interval: judge the day before its date
+        end = schedule.utc(
+            context.get("logical_date") or context.get("run_after") or datetime.now(UTC)
+        )
+        end = end.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=1)
+    return schedule.Interval.of(start, end, lookback_days)
 
 
 def _log_report(exc: QualityGateError) -> None:
@@ -185,186 +182,56 @@ def _log_report(exc: QualityGateError) -> None:
     log.error("quality gate report %s:\n%s%s", exc.report, shown, more)
 
 
-def call(context: dict[str, Any], name: str, fn: Callable[[TaskRun], T]) -> T:
-    """Run one stage for the task; user errors fail the task without retries."""
+def call(context: dict[str, Any], name: str, part: int | None = None) -> Any:
+    """Run one step of the plan for the task; user errors fail the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from flows87.pipeline.plan import step
     from flows87.pipeline.runinfo import assemble
 
+    label = name if part is None else f"{name}[{part}]"
     try:
-        run = task_run(context)
+        current = job(context)
     except Flows87Error as exc:  # bad params: no retry can fix them
-        raise AirflowFailException(f"flows87 {name}: {exc.message}") from exc
-    log.info("flows87 %s: interval %s, run directory %s", name, run.interval.key, run.run_dir)
+        raise AirflowFailException(f"flows87 {label}: {exc.message}") from exc
+    log.info("flows87 %s: interval %s, run directory %s", label, current.interval, current.run)
+    fn = step(name).function()
     try:
-        result = fn(run)
+        result = fn(current) if part is None else fn(current, part)
     except Flows87Error as exc:
         if isinstance(exc, QualityGateError):
             _log_report(exc)
-        assemble(run.run_dir, DAG_ID, _params(run), status="failed", error=exc.message)
-        raise AirflowFailException(f"flows87 {name}: {exc.message}") from exc
-    log.info("flows87 %s done: %s", name, result)
-    return result
+        assemble(current.run, DAG_ID, current.params(), status="failed", error=exc.message)
+        raise AirflowFailException(f"flows87 {label}: {exc.message}") from exc
+    log.info("flows87 %s done: %s", label, result)
+    if name == "publish":
+        _asset_event(context, result)
+    return _small(result)
 
 
-def _params(run: TaskRun) -> dict[str, Any]:
-    return {
-        **run.config.as_params(),
-        "interval": run.interval.key,
-        "source": run.params.get("source"),
-    }
-
-
-# The tasks, one function each (the DAG file wires them).
-
-
-def read(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline import stages
-
-    def go(run: TaskRun) -> dict[str, Any]:
-        source = schedule.resolve_source(str(run.params.get("source", "")), run.interval)
-        return stages.read(source, run.run_dir, run.config)
-
-    return call(context, "read", go)
-
-
-def gate_raw(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline import stages
-
-    return call(context, "gate_raw", lambda run: _small(stages.gate_raw(run.run_dir, run.config)))
-
-
-def plan(context: dict[str, Any]) -> list[int]:
-    from flows87.pipeline.stages import partitioned
-
-    def go(run: TaskRun) -> list[int]:
-        return partitioned.plan(run.run_dir, int(run.params.get("partitions") or 1))
-
-    return call(context, "partition", go)
-
-
-def features_part(context: dict[str, Any], part: int) -> dict[str, Any]:
-    from flows87.pipeline.stages import partitioned
-
-    return call(
-        context, "features", lambda run: partitioned.features_part(run.run_dir, part, run.config)
-    )
-
-
-def gate_features(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline.stages import partitioned
-
-    return call(
-        context, "gate_features", lambda run: partitioned.gate_features(run.run_dir, run.config)
-    )
-
-
-def rules_part(context: dict[str, Any], part: int) -> dict[str, Any]:
-    from flows87.pipeline.stages import partitioned
-
-    return call(context, "rules", lambda run: partitioned.rules_part(run.run_dir, part, run.config))
-
-
-def merge_rules(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline.stages import partitioned
-
-    return call(
-        context, "merge_rules", lambda run: partitioned.merge_rules(run.run_dir, run.config)
-    )
-
-
-def fit_detectors(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline.stages import partitioned
-
-    return call(
-        context, "fit_detectors", lambda run: partitioned.fit_detectors(run.run_dir, run.config)
-    )
-
-
-def detectors_part(context: dict[str, Any], part: int) -> dict[str, Any]:
-    from flows87.pipeline.stages import partitioned
-
-    return call(
-        context, "detectors", lambda run: partitioned.detectors_part(run.run_dir, part, run.config)
-    )
-
-
-def combine_detectors(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline.stages import partitioned
-
-    return call(
-        context,
-        "combine_detectors",
-        lambda run: partitioned.combine_detectors(run.run_dir, run.config),
-    )
-
-
-def graph(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline import stages
-
-    return call(context, "graph", lambda run: stages.graph(run.run_dir, run.config))
-
-
-def gate_signals(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline import stages
-
-    return call(context, "gate_signals", lambda run: stages.gate_signals(run.run_dir, run.config))
-
-
-def cases(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline import stages
-
-    return call(context, "cases", lambda run: stages.cases(run.run_dir, run.config))
-
-
-def report(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline import stages
-
-    def go(run: TaskRun) -> dict[str, Any]:
-        out = stages.report(run.run_dir, run.config, command=DAG_ID)
-        metrics = out.get("metrics", {}).get("accounts") or {}
-        return {
-            "report": out["report"],
-            "recall": metrics.get("recall"),
-            "precision": metrics.get("precision"),
-        }
-
-    return call(context, "report", go)
-
-
-def publish(context: dict[str, Any]) -> dict[str, Any]:
-    from flows87.pipeline.stages.publish import publish as publish_run
-    from flows87.pipeline.stages.publish import to_store
-
-    def go(run: TaskRun) -> dict[str, Any]:
-        out = publish_run(
-            run.run_dir,
-            run.interval.key,
-            run.interval.start,
-            run.interval.end,
-            schedule.published_dir(),
-        )
-        log.info("cases published: %s (interval snapshot %s)", out["published"], out["snapshot"])
-        out["store"] = to_store(run.run_dir, run.interval.key)
-        log.info("case store %s: %s", out["store"]["store"], out["store"])
-        return out
-
-    result = call(context, "publish", go)
+def _asset_event(context: dict[str, Any], result: dict[str, Any]) -> None:
+    """Say which interval and file the published asset's event is about."""
     events = context.get("outlet_events")
     task = context.get("task")
-    if events is not None and task is not None:
-        for asset in task.outlets:  # the asset as declared, so its event is recorded
-            events[asset].extra = {
-                "interval": result["interval"],
-                "cases": result["cases"],
-                "path": result["published"],
-            }
-    return result
+    if events is None or task is None:
+        return
+    for asset in task.outlets:  # the asset as declared, so its event is recorded
+        events[asset].extra = {
+            "interval": result["interval"],
+            "cases": result["cases"],
+            "path": result["published"],
+        }
 
 
-def _small(summary: dict[str, Any]) -> dict[str, Any]:
-    """XCom gets counts, not lists of every warning."""
+def _small(summary: Any) -> Any:
+    """XCom gets counts, not lists of every warning, nor the report's metrics."""
+    if not isinstance(summary, dict):
+        return summary
     out = dict(summary)
     if isinstance(out.get("warnings"), list):
         out["warnings"] = len(out["warnings"])
+    metrics = out.pop("metrics", None)
+    if isinstance(metrics, dict):
+        accounts = metrics.get("accounts") or {}
+        out["recall"], out["precision"] = accounts.get("recall"), accounts.get("precision")
     return out

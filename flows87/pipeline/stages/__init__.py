@@ -1,27 +1,10 @@
-"""The pipeline's stages, each a plain function of (run directory, RunConfig).
+"""The pipeline's steps, each a function of a Job (and, per partition, a partition number).
 
-`flows87 run` calls them in order; the Airflow DAG calls the same functions as tasks.
+flows87.pipeline.plan lists them in order; the Airflow DAG makes a task of each and
+`flows87 run` calls them in one process. Each reads its inputs from the run directory (or what
+the previous step handed over in memory), records itself in RUN/stages/, and writes its outputs.
 """
 
-from flows87.pipeline.stages.cases import cases
 from flows87.pipeline.stages.config import RunConfig
-from flows87.pipeline.stages.detect import anomalies, features, gate_signals, graph, rules
-from flows87.pipeline.stages.ingest import gate_raw, ingest, read
-from flows87.pipeline.stages.report import report
 
-ORDER = ("ingest", "features", "rules", "detectors", "graph", "signals", "cases", "report")
-
-__all__ = [
-    "ORDER",
-    "RunConfig",
-    "anomalies",
-    "cases",
-    "features",
-    "gate_raw",
-    "gate_signals",
-    "graph",
-    "ingest",
-    "read",
-    "report",
-    "rules",
-]
+__all__ = ["RunConfig"]

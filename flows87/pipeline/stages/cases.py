@@ -1,7 +1,7 @@
 """Stage 5: combine signals into account risk and ranked cases; gate and publish them.
 
 Outside tools read accounts_scored.parquet and cases.parquet without importing flows87
-(DESIGN.md, "The run directory"), so both keep plain column types.
+(docs/run-directory.md), so both keep plain column types.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import polars as pl
 from flows87.io import write_parquet
 from flows87.pipeline import cases as casework
 from flows87.pipeline import quality
+from flows87.pipeline.job import Job
 from flows87.pipeline.runinfo import stage
-from flows87.pipeline.stages.config import RunConfig
-from flows87.pipeline.stages.detect import free_memory
+from flows87.pipeline.stages.common import free_memory
 
 ANOMALY_TIEBREAK = 0.001
 """Accounts without signals are ordered by their anomaly score, scaled so it never outweighs a signal."""
@@ -235,18 +235,17 @@ def scored_accounts(
     return out.select(cols).sort(["risk_score", "account_id"], descending=[True, False])
 
 
-def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
-    config = config or RunConfig()
-    run_dir = Path(run_dir)
+def cases(job: Job) -> dict[str, Any]:
+    """Account risk from the signals, cases from the accounts they link, every account ranked."""
+    config, run = job.config, job.run
     free_memory()
-    with stage(run_dir, "cases") as rec:
+    with stage(run, "cases") as rec:
         settings = casework.load_settings(config.settings_path("scoring"))
         rec.params = settings.model_dump()
-        signals = pl.read_parquet(run_dir / "signals.parquet")
-        tx = pl.read_parquet(run_dir / "transactions.parquet", columns=TRANSACTION_COLUMNS)
-        acc = _read_accounts(run_dir / "accounts.parquet")
-        anomaly_path = run_dir / "anomaly_scores.parquet"
-        anomaly = pl.read_parquet(anomaly_path) if anomaly_path.exists() else None
+        signals = pl.read_parquet(run.signals)
+        tx = pl.read_parquet(run.transactions, columns=TRANSACTION_COLUMNS)
+        acc = _read_accounts(run.accounts)
+        anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
         with rec.step("score"):
             links = casework.links(signals, tx)
             risk = casework.account_risk(signals, links, settings)
@@ -264,10 +263,10 @@ def cases(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any
             settings.infrastructure_share,
         )
         gate = quality.run_gate(
-            built.cases, "cases", run_dir, max_failed_fraction=config.max_failed_fraction
+            built.cases, "cases", run, max_failed_fraction=config.max_failed_fraction
         )
-        write_parquet(scored, run_dir / "accounts_scored.parquet")
-        write_parquet(gate.passed, run_dir / "cases.parquet")
+        write_parquet(scored, run.accounts_scored)
+        write_parquet(gate.passed, run.cases)
         rec.counts = {
             "cases": gate.passed.height,
             "accounts_in_cases": built.membership.height,

@@ -1,7 +1,7 @@
 """Stage 1: read any supported input, gate it, publish canonical Parquet into the run directory.
 
-Two steps, which the Airflow DAG runs as two tasks (`read` then `gate_raw`) and `flows87 run`
-runs back to back in memory (`ingest`): reading parses the input into canonical tables and keeps
+Two steps, `read` then `gate_raw` (two Airflow tasks; in one process the read input passes to
+the gate in memory): reading parses the input into canonical tables and keeps
 the data interval's rows; the raw gate checks them. Accounts are gated first so the transactions
 gate can check that every account it names is known. transactions.parquet and accounts.parquet
 are written only after both gates pass, so a failed run leaves the previous results in place.
@@ -20,21 +20,18 @@ from typing import Any
 
 import polars as pl
 
-from flows87.errors import InputError
+from flows87.errors import ConfigError, InputError
 from flows87.io import read_json, write_json, write_parquet
 from flows87.pipeline import ingest as readers
 from flows87.pipeline import quality
+from flows87.pipeline.job import Job
 from flows87.pipeline.quality.suites import import_gx_in_background
 from flows87.pipeline.runinfo import StageRecord, fingerprint, stage
 from flows87.pipeline.stages.config import RunConfig
+from flows87.rundir import RunDir
 
 Progress = Callable[[str], None]
-STAGING = "staging"
 TABLES = ("accounts", "transactions")
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 @dataclass
@@ -90,17 +87,15 @@ def read_input(source: str | Path, config: RunConfig) -> RawInput:
     return RawInput(result.format, tx, acc, result.rejects, info)
 
 
-def stage_raw(raw: RawInput, run_dir: Path) -> None:
+def stage_raw(raw: RawInput, folder: Path) -> None:
     """Write the read input to RUN/staging/ for the raw gate task."""
-    folder = run_dir / STAGING
     write_parquet(raw.transactions, folder / "transactions.parquet")
     write_parquet(raw.accounts, folder / "accounts.parquet")
     write_parquet(raw.rejects, folder / "rejects.parquet")
     write_json({"format": raw.format, **raw.info}, folder / "read.json")
 
 
-def load_raw(run_dir: Path) -> RawInput:
-    folder = run_dir / STAGING
+def load_raw(folder: Path) -> RawInput:
     if not (folder / "read.json").exists():
         raise InputError("no staged input: run the read step first", file=folder)
     info = read_json(folder / "read.json")
@@ -113,16 +108,17 @@ def load_raw(run_dir: Path) -> RawInput:
     )
 
 
-def read(
-    source: str | Path, run_dir: str | Path, config: RunConfig | None = None
-) -> dict[str, Any]:
-    """The read step alone (an Airflow task): parse, keep the interval, stage for the gate."""
-    config = config or RunConfig()
-    run_dir = Path(run_dir)
-    params = {"source": str(source), "format": config.format, **config.interval_params()}
-    with stage(run_dir, "read", params) as rec:
-        raw = read_input(source, config)
-        stage_raw(raw, run_dir)
+def read(job: Job) -> dict[str, Any]:
+    """Parse the input, keep the data interval's rows, hand them to the raw gate."""
+    config, run = job.config, job.run
+    if job.source is None:
+        raise ConfigError("no input to read", field="source")
+    import_gx_in_background()  # the gate needs it next; the import overlaps the parsing
+    params = {"source": str(job.source), "format": config.format, **config.interval_params()}
+    with stage(run, "read", params) as rec:
+        job.progress("reading input")
+        with rec.step("read"):
+            raw = read_input(job.source, config)
         rec.params["format"] = raw.format
         rec.extra.update(raw.info)
         rec.counts = {
@@ -131,43 +127,21 @@ def read(
             "parse_rejected": {t: rejected_rows(raw.rejects, t) for t in TABLES},
             **{f"outside_interval_{k}": v for k, v in raw.info.get("outside_interval", {}).items()},
         }
-    return {"run_dir": str(run_dir), "format": raw.format, **rec.counts}
+        job.hand_over(run.staging, raw, stage_raw)
+    return {"run_dir": str(run), "format": raw.format, **rec.counts}
 
 
-def gate_raw(run_dir: str | Path, config: RunConfig | None = None) -> dict[str, Any]:
-    """The raw gate alone (an Airflow task), on the staged input."""
-    config = config or RunConfig()
-    run_dir = Path(run_dir)
+def gate_raw(job: Job) -> dict[str, Any]:
+    """The raw gates on the read input; publishes RUN/transactions.parquet and accounts.parquet."""
     importing = import_gx_in_background()
-    raw = load_raw(run_dir)
+    raw = job.take(job.run.staging, load_raw)
     importing.join()
-    with stage(run_dir, "gate_raw", config.interval_params()) as rec:
-        return _gate(raw, run_dir, config, rec, _noop)
-
-
-def ingest(
-    source: str | Path,
-    run_dir: str | Path,
-    config: RunConfig | None = None,
-    progress: Progress = _noop,
-) -> dict[str, Any]:
-    """Read and gate in one go. Returns a small summary (counts, quarantine, label counts)."""
-    config = config or RunConfig()
-    run_dir = Path(run_dir)
-    params = {"source": str(source), "format": config.format, **config.interval_params()}
-    with stage(run_dir, "ingest", params) as rec:
-        progress("reading input")
-        importing = import_gx_in_background()
-        with rec.step("read"):
-            raw = read_input(source, config)
-        importing.join()
-        rec.params["format"] = raw.format
-        rec.extra.update(raw.info)
-        return _gate(raw, run_dir, config, rec, progress)
+    with stage(job.run, "gate_raw", job.config.interval_params()) as rec:
+        return _gate(raw, job.run, job.config, rec, job.progress)
 
 
 def _gate(
-    raw: RawInput, run_dir: Path, config: RunConfig, rec: StageRecord, progress: Progress
+    raw: RawInput, run: RunDir, config: RunConfig, rec: StageRecord, progress: Progress
 ) -> dict[str, Any]:
     interval = config.interval_params()
     progress("quality gate: accounts")
@@ -175,7 +149,7 @@ def _gate(
         acc_gate = quality.run_gate(
             raw.accounts,
             "raw_accounts",
-            run_dir,
+            run,
             params=interval,
             max_failed_fraction=config.max_failed_fraction,
             prior_rejects=_rejects_of(raw.rejects, "accounts"),
@@ -186,15 +160,15 @@ def _gate(
         txn_gate = quality.run_gate(
             raw.transactions,
             "raw_transactions",
-            run_dir,
+            run,
             params={**interval, "known_accounts": known},
             max_failed_fraction=config.max_failed_fraction,
             prior_rejects=_rejects_of(raw.rejects, "transactions"),
         )
     progress("writing canonical tables")
     with rec.step("write"):
-        write_parquet(acc_gate.passed, run_dir / "accounts.parquet")
-        write_parquet(txn_gate.passed, run_dir / "transactions.parquet")
+        write_parquet(acc_gate.passed, run.accounts)
+        write_parquet(txn_gate.passed, run.transactions)
 
     txns = txn_gate.passed
     gates = {"accounts": acc_gate.stats, "transactions": txn_gate.stats}
@@ -203,7 +177,7 @@ def _gate(
         return {table: int(stats[key]) for table, stats in gates.items()}
 
     summary: dict[str, Any] = {
-        "run_dir": str(run_dir),
+        "run_dir": str(run),
         "format": raw.format,
         "transactions": txns.height,
         "accounts": acc_gate.passed.height,

@@ -29,8 +29,10 @@ from typing import Any
 
 import polars as pl
 
-from flows87.errors import InputError
+from flows87.errors import ConfigError, InputError
 from flows87.io import atomic_dir, write_parquet
+from flows87.pipeline import schedule
+from flows87.pipeline.job import Job
 
 FILES = (
     "cases.parquet",
@@ -69,7 +71,19 @@ def current_cases(history: pl.DataFrame) -> pl.DataFrame:
     return latest.join(seen, on="case_id").sort(["risk_score", "case_id"], descending=[True, False])
 
 
-def publish(
+def publish(job: Job) -> dict[str, Any]:
+    """Publish a scheduled run's interval and load its cases into the case store."""
+    if job.interval is None:
+        raise ConfigError("only a scheduled run (one data interval) is published", field="interval")
+    interval = job.interval
+    out = publish_interval(
+        job.run, interval.key, interval.start, interval.end, schedule.published_dir()
+    )
+    out["store"] = to_store(job.run, interval.key)
+    return out
+
+
+def publish_interval(
     run_dir: str | Path,
     key: str,
     interval_start: datetime,

@@ -14,14 +14,17 @@ import polars as pl
 from flows87.document import Section, to_html, to_markdown
 from flows87.document import fmt as _fmt
 from flows87.io import write_json, write_text
+from flows87.pipeline.job import Job
 from flows87.pipeline.runinfo import assemble, gate_counts, stage, stages
 from flows87.pipeline.stages.config import RunConfig
 from flows87.research.evaluate.metrics import account_metrics, case_metrics, rule_metrics
+from flows87.rundir import RunDir
 
 TOP_CASES = 20
 
 
 def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str, Any]]:
+    run = RunDir(run_dir)
     recorded = stages(run_dir)
     ingest = recorded.get("ingest") or recorded.get("read") or {}
     secs = [
@@ -47,7 +50,7 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
         )
     )
     quality_rows = []
-    for p in sorted((run_dir / "quality").glob("*.json")):
+    for p in sorted(run.quality.glob("*.json")):
         res = json.loads(p.read_text(encoding="utf-8"))
         stats = gate_counts((res.get("meta", {}).get("flows87") or {}).get("stats", {}))
         failed = [
@@ -92,7 +95,7 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
         secs.append(Section("Warnings", header=["warning"], rows=[[w] for w in warnings]))
 
     metrics: dict[str, Any] = {}
-    cases_path = run_dir / "cases.parquet"
+    cases_path = run.cases
     if cases_path.exists():
         cases = pl.read_parquet(cases_path)
         secs.append(
@@ -112,8 +115,8 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
                 ],
             )
         )
-        scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
-        signals = pl.read_parquet(run_dir / "signals.parquet")
+        scored = pl.read_parquet(run.accounts_scored)
+        signals = pl.read_parquet(run.signals)
         metrics = {
             "accounts": account_metrics(
                 scored, tuple(sorted({0.005, 0.01, 0.02, config.alert_budget}))
@@ -218,18 +221,16 @@ def _ceiling_sections(recorded: dict[str, Any]) -> list[Section]:
     return secs
 
 
-def report(
-    run_dir: str | Path, config: RunConfig | None = None, command: str = "run"
-) -> dict[str, Any]:
-    config = config or RunConfig()
-    run_dir = Path(run_dir)
-    with stage(run_dir, "report") as rec:
-        sections, metrics = _sections(run_dir, config)
-        title = f"flows87 run report: {run_dir.name}"
-        write_text(to_markdown(title, sections), run_dir / "report.md")
-        write_text(to_html(title, sections), run_dir / "report.html")
+def report(job: Job) -> dict[str, Any]:
+    """The run report, metrics.json when the input is labelled, and run.json (the run succeeded)."""
+    run = job.run
+    with stage(run, "report") as rec:
+        sections, metrics = _sections(run.path, job.config)
+        title = f"flows87 run report: {run.path.name}"
+        write_text(to_markdown(title, sections), run.report_md)
+        write_text(to_html(title, sections), run.report_html)
         if metrics.get("accounts"):
-            write_json(metrics, run_dir / "metrics.json")
+            write_json(metrics, run.metrics)
         rec.counts = {"metrics": bool(metrics.get("accounts"))}
-    assemble(run_dir, command, config.as_params())
-    return {"report": str(run_dir / "report.html"), "metrics": metrics}
+    assemble(run, job.command, job.params())
+    return {"report": str(run.report_html), "metrics": metrics}

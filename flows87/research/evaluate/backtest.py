@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flows87.errors import Flows87Error, InputError
-from flows87.pipeline import schedule as schedule
+from flows87.pipeline import schedule
 
 log = logging.getLogger("flows87")
 

@@ -36,7 +36,7 @@ from flows87.pipeline.rules import (
 from flows87.pipeline.rules.ceiling import Ceiling, hold_back
 from flows87.pipeline.stages.cases import TRANSACTION_COLUMNS, scored_accounts
 from flows87.pipeline.stages.config import RunConfig
-from flows87.pipeline.stages.detect import (
+from flows87.pipeline.stages.common import (
     GRAPH_FEATURE_COLUMNS,
     NOT_FOR_DETECTION,
     feature_settings,

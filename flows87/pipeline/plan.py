@@ -1,0 +1,115 @@
+"""The pipeline's plan: its steps in order, what each waits for, and which fan out per partition.
+
+One list drives both ways of running it: the Airflow DAG makes a task of each step (a
+per-partition step is mapped over the partitions), and `flows87 run` calls the same steps in this
+order in one process, with one partition. Steps are named by import path so that the DAG
+processor, which parses the DAG file every few seconds, never imports polars.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    target: str
+    """module:function, called as function(job) or, per partition, function(job, part)."""
+    after: tuple[str, ...] = ()
+    per_part: bool = False
+    stage: str = ""
+    """The stage it belongs to, for timings by stage (run.json's stage_seconds)."""
+    io: bool = False
+    """Touches storage outside the run directory: worth retrying (the DAG gives it retries)."""
+    scheduled_only: bool = False
+    """Only for scheduled runs (publishing an interval's cases); `flows87 run` stops before."""
+    record: str = ""
+    """The name of its RUN/stages/<record>.json when not its own: a merge step records under
+    its stage's name (what the report and the flood ceiling's records read); a partition's
+    record is "<name>-<part>"."""
+
+    @property
+    def record_name(self) -> str:
+        return self.record or self.name
+
+    def function(self) -> Callable[..., Any]:
+        module, name = self.target.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+S = "flows87.pipeline.stages."
+PLAN: tuple[Step, ...] = (
+    Step("read", S + "ingest:read", stage="ingest", io=True),
+    Step("gate_raw", S + "ingest:gate_raw", ("read",), stage="ingest"),
+    Step("partition", S + "features:partition", ("gate_raw",), stage="features"),
+    Step("features", S + "features:features", ("partition",), True, "features"),
+    Step("gate_features", S + "features:gate_features", ("features",), stage="features"),
+    Step("rules", S + "rules:rules", ("gate_features",), True, "rules"),
+    Step("merge_rules", S + "rules:merge_rules", ("rules",), stage="rules", record="rules"),
+    Step("graph", S + "rules:graph", ("merge_rules",), stage="graph"),
+    Step("fit_detectors", S + "detectors:fit_detectors", ("gate_features",), stage="detectors"),
+    Step("detectors", S + "detectors:detectors", ("fit_detectors",), True, "detectors"),
+    Step(
+        "combine_detectors",
+        S + "detectors:combine",
+        ("detectors",),
+        stage="detectors",
+        record="detectors",
+    ),
+    Step(
+        "gate_signals",
+        S + "signals:gate_signals",
+        ("graph", "combine_detectors"),
+        stage="signals",
+        record="signals",
+    ),
+    Step("cases", S + "cases:cases", ("gate_signals",), stage="cases"),
+    Step("report", S + "report:report", ("cases",), stage="report"),
+    Step(
+        "publish",
+        S + "publish:publish",
+        ("report",),
+        stage="publish",
+        io=True,
+        scheduled_only=True,
+    ),
+)
+
+STEPS = {s.name: s for s in PLAN}
+STAGES = tuple(dict.fromkeys(s.stage for s in PLAN))
+"""ingest, features, rules, graph, detectors, signals, cases, report, publish."""
+
+
+def step(name: str) -> Step:
+    return STEPS[name]
+
+
+def upto(last: str) -> tuple[Step, ...]:
+    """The steps up to and including `last`, in plan order (e.g. `flows87 ingest`)."""
+    names = [s.name for s in PLAN]
+    return PLAN[: names.index(last) + 1]
+
+
+RECORDS = {s.record_name: s for s in PLAN}
+
+
+def stage_of(record: str) -> str | None:
+    """The stage of a record name (a partition's record is "<step>-<part>")."""
+    found = RECORDS.get(record)
+    if found is None and "-" in record:
+        found = STEPS.get(record.rsplit("-", 1)[0])
+    return found.stage if found is not None else None
+
+
+def seconds_by_stage(records: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Each stage's seconds, summed over its steps' records (partitions included)."""
+    out: dict[str, float] = {}
+    for name, seconds in records:
+        stage = stage_of(name)
+        if stage is not None:
+            out[stage] = round(out.get(stage, 0.0) + float(seconds), 3)
+    return out

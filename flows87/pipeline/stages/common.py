@@ -1,0 +1,81 @@
+"""What the stage functions share: reading a run's tables by column, the window origin, memory."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from flows87.pipeline import detectors
+from flows87.pipeline.features import FeatureSettings, load_settings
+from flows87.pipeline.job import Job
+from flows87.pipeline.rules import load_rules
+from flows87.pipeline.stages.config import RunConfig
+
+NOT_FOR_DETECTION = ("source_row", "memo", "is_suspicious", "typology", "scheme_id")
+"""Optional transaction columns no detection stage reads: provenance, free text and the labels
+(rules must not read them). Left out when the graph stage loads transactions (each string
+column costs 16 bytes a row); the graph context adds absent optional columns back as nulls."""
+
+GRAPH_FEATURE_COLUMNS = ("account_id", "window", "window_start", "window_end")
+"""The feature columns the graph stage loads for its patterns' context. No pattern reads
+features today (they read transactions, accounts and the rules' signals), and all of them are
+0.8 GB at 500k accounts; a pattern that starts reading one fails on the missing column, and
+its name belongs here."""
+
+
+def free_memory() -> None:
+    """Give memory that earlier steps freed back to the system before a step starts.
+
+    `flows87 run` runs every step in one process: freed memory kept by the C allocator (numpy,
+    scikit-learn) or by pyarrow's pool (pandas text) cannot serve polars, so it would add to the
+    next step's peak."""
+    gc.collect()
+    with contextlib.suppress(Exception):  # optional: only memory is at stake
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(libc).malloc_trim(0)  # glibc only
+
+
+def read_columns(path: Path, columns: set[str] | None = None) -> pl.DataFrame:
+    """A Parquet file of the run; with `columns`, only those of them the file has."""
+    if columns is None:
+        return pl.read_parquet(path)
+    present = pl.read_parquet_schema(path).names()
+    return pl.read_parquet(path, columns=[c for c in present if c in columns])
+
+
+def read_except(path: Path, dropped: tuple[str, ...]) -> pl.DataFrame:
+    present = pl.read_parquet_schema(path).names()
+    return pl.read_parquet(path, columns=[c for c in present if c not in dropped])
+
+
+def origin(job: Job) -> datetime | None:
+    """Windows align to the data interval's start, or to midnight of the run's first
+    transaction (the whole run's, whichever partition asks)."""
+    if job.config.interval_start is not None:
+        return job.config.interval_start
+    first = pl.scan_parquet(job.run.transactions).select(pl.col("ts").min()).collect().item()
+    return first.replace(hour=0, minute=0, second=0, microsecond=0) if first else None
+
+
+def feature_settings(config: RunConfig) -> FeatureSettings:
+    """The feature settings with every window a rule or detector reads added."""
+    settings = load_settings(config.settings_path("features"))
+    windows = list(config.windows or settings.windows)
+    for item in load_rules(config.rules_dir):
+        if item.rule.scope == "account" and item.rule.window not in windows:
+            windows.append(item.rule.window)
+    det = detectors.load_settings(config.settings_path("detectors"))
+    if det.window not in windows:
+        windows.append(det.window)
+    return settings.model_copy(update={"windows": windows})
