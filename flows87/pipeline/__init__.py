@@ -1,2 +1,6 @@
-"""The pipeline, for the FIU and bank data teams who run it: ingest → quality → features →
-rules, detectors, graph → cases → report → publish, one plan run by Airflow or in-process."""
+"""The pipeline, run by the FIU and bank data teams: one plan of steps, by Airflow or in-process.
+
+ingest → quality → features → rules, detectors, graph → cases → report → publish; plan.py lists
+the steps, stages/ holds them, tasks.py is what the Airflow tasks call, run.py runs the plan in
+one process.
+"""

@@ -9,7 +9,7 @@ same name, so running in-process costs no extra write and read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,7 +40,6 @@ class Job:
     progress: Callable[[str], None] = _quiet
     memo: dict[str, Any] | None = None
     """In-process runs only: outputs handed from step to step without a file."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def local(cls, run_dir: str | Path | RunDir, config: RunConfig | None = None, **kw: Any) -> Job:
