@@ -1,0 +1,180 @@
+"""What a graph pattern reads: the GraphContext and the tables derived from it once for all.
+
+The transfers (no cash legs, no self-transfers), the infrastructure accounts every pattern
+leaves out, parties and money leaving or entering the country are memoised on the context, so
+the patterns of one run share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import polars as pl
+
+from flows87.schema import conform
+
+CASH_CHANNELS = ("cash_deposit", "cash_withdrawal")
+"""Cash legs have a till or ATM on one side, not a counterparty, so money paths skip them."""
+
+IDENTIFIERS = ("address", "phone", "email", "device_id")
+"""Party attributes that unrelated parties should not share (FinCEN 2020)."""
+
+
+@dataclass
+class GraphContext:
+    """Everything a pattern may read; the canonical tables are conformed on construction."""
+
+    transactions: pl.DataFrame
+    accounts: pl.DataFrame
+    features: pl.DataFrame
+    signals: pl.DataFrame
+
+    _memo: dict[str, pl.DataFrame] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Conforming guarantees every optional column exists (as nulls when absent), so patterns
+        # test for data with `is_not_null()` instead of checking for columns.
+        self.transactions = conform(self.transactions, "transactions").collect()
+        self.accounts = conform(self.accounts, "accounts").collect()
+
+    def memo(self, key: str, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        """A derived table computed once per context: several patterns read the same ones.
+
+        The context is read-only after construction, so a memoised table never goes stale.
+        """
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+
+def days(value: float) -> timedelta:
+    return timedelta(days=float(value))
+
+
+def transfers(ctx: GraphContext, min_amount: float = 0.0) -> pl.DataFrame:
+    """Account-to-account transfers (no cash legs, no self-transfers) of at least `min_amount`."""
+
+    def make() -> pl.DataFrame:
+        return ctx.transactions.filter(
+            (pl.col("src_account") != pl.col("dst_account"))
+            & ~pl.col("channel").is_in(CASH_CHANNELS)
+        ).select(
+            "txn_id",
+            "ts",
+            pl.col("src_account").alias("src"),
+            pl.col("dst_account").alias("dst"),
+            pl.col("amount_base").alias("amt"),
+            "channel",
+            "src_country",
+            "dst_country",
+        )
+
+    every = ctx.memo("transfers", make)
+    return every.filter(pl.col("amt") >= min_amount) if min_amount > 0 else every
+
+
+INFRASTRUCTURE_MIN_REACH = 200
+"""Fewer counterparties than this never make an account infrastructure, however small the
+population (in a graph of twenty accounts any hub trades with a fifth of them)."""
+
+
+def infrastructure(ctx: GraphContext, share: float) -> pl.DataFrame:
+    """Accounts (column `account_id`) that pay, or are paid by, at least `share` of the accounts
+    that transfer at all (and INFRASTRUCTURE_MIN_REACH): a payment processor, a utility, a
+    large merchant, the world outside the bank. Such an account is where everyone's money goes
+    or comes from, not a controller, employer or beneficiary of a scheme, and patterns looking
+    for those leave it out. O(E) hash groupings for E transfers; distinct counterparties are
+    counted only for the few accounts with that many transfers (memoised per share)."""
+
+    def make() -> pl.DataFrame:
+        t = transfers(ctx).select("src", "dst")
+        if "account_id" in ctx.features.columns and ctx.features.height:
+            population = ctx.features["account_id"].n_unique()
+        else:
+            population = pl.concat([t["src"], t["dst"]]).n_unique()
+        least = max(share * population, INFRASTRUCTURE_MIN_REACH)
+        found = []
+        for me, other in (("src", "dst"), ("dst", "src")):
+            busy = t.group_by(me).len().filter(pl.col("len") >= least).select(me)
+            found.append(
+                t.join(busy, on=me, how="semi")
+                .group_by(me)
+                .agg(pl.col(other).n_unique().alias("reach"))
+                .filter(pl.col("reach") >= least)
+                .select(pl.col(me).alias("account_id"))
+            )
+        return pl.concat(found).unique().sort("account_id")
+
+    return ctx.memo(f"infrastructure:{share}", make)
+
+
+def party_of(accounts: pl.DataFrame) -> pl.DataFrame:
+    """account_id -> party (the account itself stands for its party when party_id is null)."""
+    return accounts.select(
+        "account_id",
+        pl.coalesce("party_id", pl.lit("account:") + pl.col("account_id")).alias("party"),
+    )
+
+
+def has_data(frame: pl.DataFrame, *cols: str) -> bool:
+    """True when every named column holds at least one value (optional columns may be all null)."""
+    if frame.is_empty():
+        return False
+    counts = frame.select(pl.col(c).is_not_null().any() for c in cols).row(0)
+    return all(counts)
+
+
+ABROAD = (
+    pl.col("src_country").is_not_null()
+    & pl.col("dst_country").is_not_null()
+    & (pl.col("src_country") != pl.col("dst_country"))
+)
+"""A transaction that crosses a border (false when either country is unknown)."""
+
+
+def ends_abroad(
+    ctx: GraphContext,
+    members: pl.DataFrame,
+    spans: pl.DataFrame,
+    lag: timedelta,
+    min_share: float,
+    *,
+    outward: bool,
+) -> pl.DataFrame:
+    """The accounts abroad at the far end of an instance's money: instance, txn_id, ts,
+    account_id, role.
+
+    `members` (instance, account_id) are the instance's accounts and `spans` (instance, first,
+    last, amount) its time span and amount. Outward, the transfers abroad from a member to an
+    outsider between `first` and `last + lag` (role "beneficiary"); inward, the transfers from
+    abroad to a member between `first - lag` and `last` (role "funder"). An outsider counts when
+    its transfers add up to `min_share` of the instance's amount. A money trail that leaves the
+    country (or arrives from abroad) just before or after a mule pattern is its other end: the
+    controller or the final beneficiary (FATF/APG 2018; Egmont); a domestic counterparty may
+    just as well be a victim, a landlord or an employer, and is left out.
+    """
+    member, other = ("src", "dst") if outward else ("dst", "src")
+    legs = (
+        transfers(ctx)
+        .filter(ABROAD)
+        .join(members.rename({"account_id": member}), on=member)
+        .join(members.rename({"account_id": other}), on=["instance", other], how="anti")
+        .join(spans, on="instance")
+    )
+    if outward:
+        legs = legs.filter(pl.col("ts") >= pl.col("first"), pl.col("ts") <= pl.col("last") + lag)
+    else:
+        legs = legs.filter(pl.col("ts") >= pl.col("first") - lag, pl.col("ts") <= pl.col("last"))
+    return (
+        legs.filter(pl.col("amt").sum().over("instance", other) >= min_share * pl.col("amount"))
+        .sort("instance", "ts", "txn_id")
+        .select(
+            "instance",
+            "txn_id",
+            "ts",
+            pl.col(other).alias("account_id"),
+            pl.lit("beneficiary" if outward else "funder").alias("role"),
+        )
+    )
