@@ -69,7 +69,10 @@ def step_synth(shape: str, transactions: int, seed: int, small: bool, out: Path)
 
     sizes = _sizes(small)
     params = {
-        "generator": hashlib.sha256(Path(shapes.__file__).read_bytes()).hexdigest()[:16],
+        # the generator is a package: every one of its modules
+        "generator": hashlib.sha256(
+            b"".join(f.read_bytes() for f in sorted(Path(shapes.__file__).parent.glob("*.py")))
+        ).hexdigest()[:16],
         "shape": shape,
         "transactions_requested": transactions,
         "seed": seed,
