@@ -109,7 +109,7 @@ def compute(
     out = out.with_columns(
         pl.lit(by_code[c]).gather(pl.col("code")).alias(c) for c in by_code.columns
     ).with_columns(
-        ((pl.col("window_end") - pl.col("opened_at")).dt.total_seconds() / 86_400.0).alias(
+        ((pl.col("window_end") - pl.col("opened_at")).dt.total_seconds() * (1 / 86_400)).alias(
             "account_age_days"
         )
     )

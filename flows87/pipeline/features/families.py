@@ -61,7 +61,7 @@ class Measures:
         return pl.when(cond).then(pl.col("fixed")).sum()
 
     def amount(self, total: pl.Expr) -> pl.Expr:
-        return total / self.scale
+        return total * (1 / self.scale)  # see max_gap_days: the same bits in every run
 
     @classmethod
     def median(cls, cond: pl.Expr, value: pl.Expr | None = None) -> pl.Expr:
@@ -84,7 +84,9 @@ def volume(m: Measures) -> Family:
             m.amount(m.out_sum).alias("out_sum"),
             m.share(m.out_sum, m.in_sum).alias("out_in_ratio"),
             m.count(pl.col("new_day")).alias("active_days"),
-            pl.col("gap_days").max().fill_null(0.0).alias("max_gap_days"),
+            # times the reciprocal: polars divides by a constant that way, except at the end of
+            # a chunk, where it divides (the last bit then followed the chunking)
+            (pl.col("gap_seconds").max().fill_null(0) * (1 / 86_400)).alias("max_gap_days"),
         ],
         medians=[
             m.median(inn).alias("median_in_amount"),

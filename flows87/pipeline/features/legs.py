@@ -160,7 +160,7 @@ def flagged(tx: pl.LazyFrame, ids: pl.DataFrame, s: FeatureSettings) -> pl.LazyF
 
 def legs(tx: pl.DataFrame, ids: pl.DataFrame, origin: datetime) -> pl.DataFrame:
     """Two legs per transaction, sorted by (account, time, inflows first), with the silence
-    before each leg (`gap_days`), the hours since the account's latest inflow (`dwell_hours`,
+    before each leg (`gap_seconds`), the hours since the account's latest inflow (`dwell_hours`,
     outflows only), whether the leg's day is that of the account's previous leg (`same_day`)
     and whether it is the only direct transfer between the two accounts (`one_off`)."""
     # the time order as a small integer (0 for a null time, which sorts first)
@@ -208,13 +208,11 @@ def legs(tx: pl.DataFrame, ids: pl.DataFrame, origin: datetime) -> pl.DataFrame:
             (
                 direct & (account != pl.col("cp")) & (direct.cast(pl.UInt32).sum().over(pair) == 1)
             ).alias("one_off"),
-            (ts - previous)
-            .dt.total_seconds()
-            .truediv(86_400.0)
-            .clip(lower_bound=0.0)
-            .alias("gap_days"),
+            # whole seconds, divided into days only after the maximum is taken: a float per leg
+            # differed in its last bit between runs of the same data
+            (ts - previous).dt.total_seconds().clip(lower_bound=0).alias("gap_seconds"),
             pl.when(~is_in & (last_in_account == account))
-            .then((ts - last_in_ts).dt.total_seconds() / 3600.0)
+            .then((ts - last_in_ts).dt.total_seconds() * (1 / 3600))
             .alias("dwell_hours"),
             (same_account & (ts.dt.date() == ts.dt.date().shift(1)))
             .fill_null(False)
