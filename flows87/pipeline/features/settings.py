@@ -8,10 +8,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from flows87 import catalogue
 from flows87.settings import load_yaml_model
 from flows87.windows import parse_duration
 
-RULES_DIR = Path(__file__).resolve().parents[3] / "rules"
+RULES_DIR = catalogue.rules_dir()
+"""The bundled rules (flows87.catalogue: the wheel's copy, or the checkout's rules/)."""
 DEFAULT_SETTINGS = RULES_DIR / "settings" / "features.yaml"
 
 McCode = int | Annotated[list[int], Field(min_length=2, max_length=2)]

@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from flows87 import catalogue
 from flows87.errors import ConfigError
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
 
-SUITES_DIR = Path(__file__).resolve().parents[3] / "expectations"
-"""The repository's expectations/ folder (the package is installed editable)."""
+SUITES_DIR = catalogue.suites_dir()
+"""The bundled suites (flows87.catalogue: the wheel's copy, or the checkout's expectations/)."""
 
 ON_FAIL = ("quarantine", "warn", "fail")
 PARAMETER_KINDS = ("datetime", "string_list")
