@@ -1,6 +1,6 @@
 """Schemes of sexual exploitation: sex trafficking and child sexual exploitation payments.
 
-Shapes follow the public red flags (RED-FLAGS.md): FinCEN FIN-2020-A008, FINTRAC Project
+Shapes follow the public red flags (docs/red-flags.md): FinCEN FIN-2020-A008, FINTRAC Project
 PROTECT, FATF/APG 2018 and AUSTRAC 2019. Each function builds one scheme instance with sizes,
 amounts and timing drawn from ranges, and shows a random subset of the typology's optional red
 flags, so no two schemes share a template.
