@@ -3,7 +3,7 @@
 Each pattern is a function of the run's tables and its parameters that returns one row per
 account taking part in each found instance (HIT_SCHEMA). A rule may override any default listed
 here, and only those: the rule loader checks names against `PATTERNS[name].params`.
-Sources for each pattern are in RED-FLAGS.md.
+Sources for each pattern are in docs/red-flags.md.
 """
 
 from __future__ import annotations
