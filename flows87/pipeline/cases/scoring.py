@@ -139,7 +139,7 @@ def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings)
     Every score is a noisy-OR, so risk stays in [0, 1] and reads like a probability: signals
     combine within their family, weighted families combine into the account's base risk, and a
     share of the riskiest linked neighbour's base risk combines in last. A critical signal alone
-    therefore ranks with well-corroborated accounts, as RED-FLAGS.md asks.
+    therefore ranks with well-corroborated accounts, as docs/red-flags.md explains.
     """
     src_w = pl.col("source").replace_strict(
         settings.source_weights, default=1.0, return_dtype=pl.Float64
