@@ -70,7 +70,7 @@ class Rule(BaseModel):
     status: Literal["experimental", "test", "stable", "deprecated"]
     severity: Severity
     family: Literal["behaviour", "network", "identity"]
-    """Independent families of evidence: a case should combine at least two (RED-FLAGS.md)."""
+    """Independent families of evidence: a case should combine at least two (docs/red-flags.md)."""
     typologies: list[str] = Field(min_length=1)
     author: str = "flows87"
     date: dt.date
