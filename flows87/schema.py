@@ -37,7 +37,7 @@ CHANNELS: tuple[str, ...] = (
     "crypto",
     "other",
 )
-"""The payment channels of the canonical model (DESIGN.md)."""
+"""The payment channels of the canonical model (docs/run-directory.md)."""
 
 ACCOUNT_KINDS: tuple[str, ...] = ("individual", "business", "unknown")
 """`unknown` is for sources that do not say (AMLworld, PaySim, SAML-D)."""
