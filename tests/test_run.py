@@ -1,6 +1,6 @@
 """End to end: `flows87 run` on generated data catches every typology and writes its report.
 
-Also checks the run directory contract (DESIGN.md): outside tools read accounts_scored,
+Also checks the run directory contract (docs/run-directory.md): outside tools read accounts_scored,
 signals and cases with plain Parquet readers, without importing flows87.
 """
 
