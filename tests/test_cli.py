@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from flows87 import catalogue
 from flows87.cli import EXIT_GATE, EXIT_OK, EXIT_USER, main
 
 FLOWS87 = shutil.which("flows87", path=str(Path(sys.executable).parent))
@@ -185,3 +187,54 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_show_refuses_a_folder_without_cases(tmp_path: Path) -> None:
     assert main(["show", str(tmp_path)]) == EXIT_USER
+
+
+def _catalogue_files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.yaml"))
+
+
+def test_rules_init_copies_the_catalogue_out_to_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundled = catalogue.rules_dir()
+    mine = tmp_path / "my-rules"
+    assert main(["rules", "init", str(mine)]) == EXIT_OK
+    said = capsys.readouterr().out
+    assert f"--rules {mine}" in said and "flows87 rules lint" in said
+    assert _catalogue_files(mine) == _catalogue_files(bundled)
+    assert "settings/features.yaml" in _catalogue_files(mine)
+    for rel in _catalogue_files(bundled):
+        assert (mine / rel).read_bytes() == (bundled / rel).read_bytes(), rel
+
+    # the copy is what --rules reads: an edited title shows in `rules list FOLDER`
+    edited = mine / "ml_cycle.yaml"
+    edited.write_text(
+        re.sub(r"(?m)^title: .*$", "title: my own cycle rule", edited.read_text(encoding="utf-8")),
+        encoding="utf-8",
+    )
+    assert main(["rules", "list", str(mine), "--json"]) == EXIT_OK
+    titles = {r["id"]: r["title"] for r in json.loads(capsys.readouterr().out)}
+    assert titles["ml_cycle"] == "my own cycle rule"
+    assert len(titles) == len(list(bundled.glob("*.yaml")))
+
+    # a folder that is not empty is refused, and left as it was, unless --force
+    assert main(["rules", "init", str(mine)]) == EXIT_USER
+    assert "--force" in capsys.readouterr().err
+    assert "my own cycle rule" in edited.read_text(encoding="utf-8")
+    assert main(["rules", "init", str(mine), "--force"]) == EXIT_OK
+    assert edited.read_bytes() == (bundled / "ml_cycle.yaml").read_bytes()
+
+    # an empty folder that already exists is fine
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["rules", "init", str(empty)]) == EXIT_OK
+    assert _catalogue_files(empty) == _catalogue_files(bundled)
+
+
+def test_the_bundled_catalogue_is_the_checkouts_top_level_folders() -> None:
+    """In a checkout (and the editable install) the catalogue is rules/ and expectations/."""
+    root = Path(__file__).resolve().parents[1]
+    assert catalogue.rules_dir() == root / "rules"
+    assert catalogue.suites_dir() == root / "expectations"
+    with pytest.raises(ValueError):
+        catalogue.bundled("templates")
