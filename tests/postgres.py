@@ -5,12 +5,12 @@ per test session on 127.0.0.1 with a free port and a fresh data directory, as th
 user when the tests run as root, and stopped at the end. When it cannot start, the PostgreSQL
 tests skip with the reason, or fail when FLOWS87_REQUIRE_POSTGRES=1 (CI sets it).
 
-Test modules use the fixtures with `from postgres import backend, store  # noqa: F401`.
+The fixtures over it (postgres_server, backend, store) are in tests/conftest.py; make_run
+writes a small run directory for the case store's tests.
 """
 
 from __future__ import annotations
 
-import atexit
 import glob
 import itertools
 import os
@@ -25,18 +25,6 @@ from pathlib import Path
 import pytest
 
 REQUIRE = "FLOWS87_REQUIRE_POSTGRES"
-
-
-def _cheap_argon2() -> None:
-    """Argon2 with its default cost takes about 0.3 s a hash here: tests use a cheap one."""
-    from argon2 import PasswordHasher
-
-    from flows87.investigate.store.users import use_password_hasher
-
-    use_password_hasher(PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
-
-
-_cheap_argon2()
 
 
 class PostgresUnavailable(RuntimeError):
@@ -189,65 +177,6 @@ def unavailable(reason: str) -> None:
     if os.environ.get(REQUIRE) == "1":
         pytest.fail(f"{message} ({REQUIRE}=1 requires it)", pytrace=False)
     pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    try:
-        server = acquire()
-    except PostgresUnavailable as exc:
-        unavailable(str(exc))
-    yield server
-    release()
-
-
-_templates: dict[str, str] = {}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, tmp_path):
-    """A database URL of an empty database (no schema) on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'cases.db'}"
-        return
-    server = request.getfixturevalue("postgres_server")
-    name = server.new_database()
-    yield server.url(name)
-    server.drop_database(name)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    """A migrated, empty case store (flows87.investigate.store.Store) on each backend."""
-    from flows87.investigate.store import Store
-
-    if request.param == "sqlite":
-        if "sqlite" not in _templates:
-            folder = tempfile.mkdtemp(prefix="flows87-sqlite-tpl-")
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            tpl = Path(folder) / "cases.db"
-            s = Store.open(f"sqlite:///{tpl}")
-            s.upgrade()
-            s.dispose()
-            _templates["sqlite"] = str(tpl)
-        db = tmp_path / "cases.db"
-        shutil.copy(_templates["sqlite"], db)
-        s = Store.open(f"sqlite:///{db}")
-        yield s
-        s.dispose()
-        return
-    server = request.getfixturevalue("postgres_server")
-    if "postgresql" not in _templates:
-        tpl = server.new_database()
-        s = Store.open(server.url(tpl))
-        s.upgrade()
-        s.dispose()
-        _templates["postgresql"] = tpl
-    name = server.new_database(template=_templates["postgresql"])
-    s = Store.open(server.url(name))
-    yield s
-    s.dispose()
-    server.drop_database(name)
 
 
 # --- a small run directory, as `flows87 run` writes it ------------------------------------

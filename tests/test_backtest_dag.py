@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import polars as pl
 import pytest
-from test_evaluate_support import RUN_KEY, labelled_run
+from evaluation_data import RUN_KEY
 
 from flows87.research.evaluate import backtest
 
@@ -35,9 +35,9 @@ def dag(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - an Airflow 
 
 
 @pytest.fixture
-def home(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+def home(labelled_run: Path, tmp_path: Path) -> Path:
     """A FLOWS87_HOME holding a copy of the labelled run as runs/<RUN_KEY>/."""
-    source = labelled_run(tmp_path_factory)
+    source = labelled_run
     target = tmp_path / "home" / "runs" / RUN_KEY
     shutil.copytree(
         source, target, ignore=shutil.ignore_patterns("evaluation", "quality", "stages")

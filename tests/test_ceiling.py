@@ -140,7 +140,7 @@ def _hub_population(n_senders: int = 40, n_others: int = 160) -> tuple[pl.DataFr
     return frames(rows)
 
 
-def _engine(rules: list[Rule], ceiling: Ceiling | None):  # noqa: ANN202 - RuleRun
+def _engine(rules: list[Rule], ceiling: Ceiling | None):
     tx, acc = _hub_population()
     settings = load_settings()
     features = compute(tx, acc, settings, origin=T0)
@@ -245,7 +245,7 @@ def test_check_rule_refuses_unknown_of_and_rank_by() -> None:
 # -------------------------------------------------------------- partitioned equals unpartitioned
 
 
-def test_partitioned_rules_hold_back_the_same_signals(tmp_path) -> None:  # noqa: ANN001
+def test_partitioned_rules_hold_back_the_same_signals(tmp_path) -> None:
     """The ceiling is the whole population's: partitions hold back nothing themselves, the merge
     holds back what one partition does."""
     from polars.testing import assert_frame_equal

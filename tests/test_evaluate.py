@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_evaluate_support import hand_case, labelled_run
+from evaluation_data import hand_case
 
 from flows87.cli import EXIT_OK, EXIT_USER, main
 from flows87.research.evaluate import (
@@ -36,8 +36,8 @@ H = hand_case()
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return labelled_run(tmp_path_factory)
+def run_dir(labelled_run: Path) -> Path:
+    return labelled_run
 
 
 # --- hand-computed: 10 accounts, 3 suspicious (A0 rank 1, A2 rank 3, A5 rank 6) ---------------

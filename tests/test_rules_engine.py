@@ -10,7 +10,7 @@ from flows87.pipeline.rules import load_rules
 from flows87.pipeline.rules.engine import run_rules
 
 
-def _run(tx: pl.DataFrame, acc: pl.DataFrame, ids: set[str]):  # noqa: ANN202 - RuleRun
+def _run(tx: pl.DataFrame, acc: pl.DataFrame, ids: set[str]):
     settings = load_settings()
     rules = [r.rule for r in load_rules() if r.rule.id in ids]
     assert {r.id for r in rules} == ids

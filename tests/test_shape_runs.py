@@ -40,7 +40,7 @@ def _active(tx: pl.DataFrame) -> int:
 
 
 @pytest.mark.parametrize("shape", shapes.SHAPES)
-def test_every_shape_runs_within_its_ceilings(runs, shape: str) -> None:  # noqa: ANN001
+def test_every_shape_runs_within_its_ceilings(runs, shape: str) -> None:
     run_dir, tx = runs[shape]
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "succeeded"
@@ -58,7 +58,7 @@ def test_every_shape_runs_within_its_ceilings(runs, shape: str) -> None:  # noqa
 
 
 @pytest.mark.parametrize("shape", [s for s in shapes.SHAPES if s != "chain"])
-def test_innocent_shapes_stay_near_the_budget(runs, shape: str) -> None:  # noqa: ANN001
+def test_innocent_shapes_stay_near_the_budget(runs, shape: str) -> None:
     run_dir, tx = runs[shape]
     scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
     alerted = scored.filter(pl.col("case_id").is_not_null()).height
@@ -67,7 +67,7 @@ def test_innocent_shapes_stay_near_the_budget(runs, shape: str) -> None:  # noqa
     assert cases.is_empty() or cases["n_accounts"].max() <= 40
 
 
-def test_a_long_chain_is_one_case(runs) -> None:  # noqa: ANN001
+def test_a_long_chain_is_one_case(runs) -> None:
     run_dir, tx = runs["chain"]
     scored = pl.read_parquet(run_dir / "accounts_scored.parquet")
     chain = scored.filter(pl.col("is_suspicious"))

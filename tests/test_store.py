@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from postgres import backend, make_run, postgres_server, store  # noqa: F401
+from postgres import make_run
 from sqlalchemy import func, inspect, select, text
 
 from flows87.investigate.store import (

@@ -1,21 +1,23 @@
-"""Helpers shared by the case app's tests (test_web.py, test_browser.py): a real pipeline run
-made once per test session, a case store loaded from it with one user of each role, and
-signing in through the login form. (No tests here.)"""
+"""What the case app's tests share (tests/web/): the users of the test store, signing in through
+the login form, posting forms with their CSRF token, and reading a case's state back from the
+store. The fixtures (a pipeline run, a loaded store, the app) are in tests/web/conftest.py."""
 
 from __future__ import annotations
 
 import re
-import threading
+import warnings
 from pathlib import Path
 
-import pytest
-from argon2 import PasswordHasher
+from sqlalchemy import func, select
 
-from flows87.investigate.store import Store, create_user, list_cases, load_run
-from flows87.investigate.store.users import use_password_hasher
+from flows87.investigate.store import Store, create_user, get_case, list_cases, load_run
+from flows87.investigate.store.models import AuditEntry
+from flows87.investigate.web import WebSettings
 
-# argon2 at its default cost takes about 0.3 s a hash here; the tests use a cheap one
-use_password_hasher(PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
+with warnings.catch_warnings():  # "install httpx2 instead": the TestClient works as it is
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
 
 USERS = {
     "ivy": ("investigator", "ivy-password"),
@@ -26,27 +28,6 @@ USERS = {
 }
 SECRET = "test-secret-key-for-the-case-app-0123456789"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-_lock = threading.Lock()
-_run: dict[str, Path] = {}
-
-
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real run of the whole pipeline on generated data (the smallest the generator makes:
-    800 accounts, 7 days; about 10 s), made once per test session."""
-    with _lock:
-        if "run" not in _run:
-            from flows87.io import write_parquet
-            from flows87.pipeline.run import run
-            from flows87.research.synth import MIN_ACCOUNTS, MIN_DAYS, generate
-
-            base = tmp_path_factory.mktemp("web-demo")
-            data = generate(MIN_ACCOUNTS, MIN_DAYS, seed=7)
-            write_parquet(data.accounts, base / "data" / "accounts.parquet")
-            write_parquet(data.transactions, base / "data" / "transactions.parquet")
-            run(base / "data", base / "run")
-            _run["run"] = base / "run"
-        return _run["run"]
 
 
 def loaded_store(url: str, run_dir: Path) -> Store:
@@ -95,3 +76,33 @@ def post_form(client, path: str, data: dict | None = None, page: str | None = No
     return client.post(
         path, data={**(data or {}), "csrf_token": token}, follow_redirects=False, **kw
     )
+
+
+HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
+
+
+def settings(**kw) -> WebSettings:
+    return WebSettings(secret_key=SECRET, **kw)
+
+
+def client_for(app, name: str | None = None) -> TestClient:
+    c = TestClient(app)
+    if name:
+        r = login(c, name)
+        assert r.status_code == 303, r.text
+    return c
+
+
+def case_ids(store, n: int = 10) -> list[str]:
+    with store.session() as s:
+        return [c["case_id"] for c in list_cases(s, page_size=n).items]
+
+
+def status_of(store, case_id: str) -> str:
+    with store.session() as s:
+        return get_case(s, case_id).status
+
+
+def audit_count(store) -> int:
+    with store.session() as s:
+        return s.scalar(select(func.count()).select_from(AuditEntry))

@@ -1,34 +1,13 @@
-"""Shared by the evaluation tests: one small labelled run directory per test session, and the
-hand-made 10-account case whose metrics are computed by hand in test_evaluate.py."""
+"""The evaluation tests' data: the hand-made 10-account case whose metrics test_evaluate.py computes
+by hand, and the run key of the labelled run (the `labelled_run` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
-import pytest
 
 RUN_KEY = "2026-01-07T0000Z--2026-01-08T0000Z"
-
-
-def labelled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished `flows87.pipeline.run.run` on generated labelled data (800 accounts, 7 days), made
-    once per session under FLOWS87_HOME-like layout: <base>/home/runs/<RUN_KEY>/."""
-    from flows87.io import write_parquet
-    from flows87.pipeline.run import run
-    from flows87.research.synth import generate
-
-    base = tmp_path_factory.getbasetemp() / "evaluate-shared"
-    run_dir = base / "home" / "runs" / RUN_KEY
-    if (run_dir / "run.json").exists():
-        return run_dir
-    data = generate(800, 7, 3)
-    write_parquet(data.accounts, base / "data" / "accounts.parquet")
-    write_parquet(data.transactions, base / "data" / "transactions.parquet")
-    run(base / "data", run_dir)
-    assert (run_dir / "run.json").exists()
-    return run_dir
 
 
 def ts(day: int) -> datetime:

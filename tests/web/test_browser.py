@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
-from test_web_support import SECRET, USERS, demo_run, loaded_store, top_case
+from web_client import SECRET, USERS, top_case
 
 from flows87.investigate.store import case_graph, get_case, list_cases
 from flows87.investigate.store.models import CaseAccount
 from flows87.investigate.web import WebSettings
 from flows87.investigate.web.server import BackgroundServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REQUIRE = "FLOWS87_REQUIRE_BROWSER"
 CHROMIUM = os.environ.get("FLOWS87_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("FLOWS87_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "browser"
@@ -53,15 +53,6 @@ def browser():
             unavailable(f"{CHROMIUM} did not start: {exc}")
         yield b
         b.close()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    run_dir = demo_run(tmp_path_factory)
-    db = tmp_path_factory.mktemp("browser-store") / "cases.db"
-    s = loaded_store(f"sqlite:///{db}", run_dir)
-    yield s
-    s.dispose()
 
 
 @pytest.fixture(scope="module")
