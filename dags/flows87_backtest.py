@@ -20,7 +20,7 @@ the alert budget as a diff of the rule files' defaults, when it is not the defau
 task is skipped when the param is off or the run has no labels; it runs after the evaluation
 whether that succeeded or was skipped, and not when it failed.
 
-Each task is one call into flows87.research.evaluate.backtest.
+Each task is one call into flows87.research.backtest.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, TriggerRule, dag, get_current_context, task
 
 from flows87.pipeline import tasks as o
-from flows87.research.evaluate import backtest as b
+from flows87.research import backtest as b
 
 
 @dag(

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from evaluation_data import RUN_KEY
 
-from flows87.research.evaluate import backtest
+from flows87.research import backtest
 
 DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "flows87_backtest.py"
 
@@ -160,7 +160,7 @@ def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
     assert text.startswith("--- a/") and "\n+++ b/" in text and "\n@@ " in text
     files = {line[6:] for line in text.splitlines() if line.startswith("--- a/")}
     assert files and all(f.startswith(("rules/", "rules/settings/")) for f in files), files
-    rules = Path(backtest.__file__).resolve().parents[3] / "rules"
+    rules = Path(backtest.__file__).resolve().parents[2] / "rules"
     shutil.copytree(rules, tmp_path / "repo" / "rules")
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=tmp_path / "repo", check=True)
     subprocess.run(["git", "apply", str(patch)], cwd=tmp_path / "repo", check=True)

@@ -1,5 +1,8 @@
 """What the backtest DAG's tasks call (dags/flows87_backtest.py stays wiring only).
 
+It evaluates a run (`flows87.research.evaluate`) and then may sweep it (`flows87.research.sweep`,
+which measures with the evaluation's metrics), so it sits above both: neither imports it.
+
 Which run to evaluate, in order:
   1. the `run_dir` param, when given (a manual trigger);
   2. the interval of the latest triggering `flows87_cases` asset event (the daily DAG's publish
@@ -24,13 +27,13 @@ from typing import Any
 
 from flows87.errors import Flows87Error, InputError
 from flows87.pipeline import schedule
+from flows87.rundir import RunDir
 
 log = logging.getLogger("flows87")
 
 DAG_ID = "flows87_backtest"
-FINISHED = "accounts_scored.parquet"
-SWEEP_DIR = Path("evaluation") / "sweep"
-"""Where the optional sweep writes, inside the run directory."""
+SWEEP_DIR = RunDir(".").evaluation / "sweep"
+"""Where the optional sweep writes, relative to the run directory."""
 
 
 def params_schema() -> dict[str, dict[str, Any]]:
@@ -119,12 +122,17 @@ def _event_items(events: Any) -> list[tuple[Any, dict[str, Any]]]:
     return items
 
 
+def _finished(run_dir: Path) -> bool:
+    """Whether a run got as far as scoring its accounts (what the evaluation reads)."""
+    return RunDir(run_dir).accounts_scored.exists()
+
+
 def latest_run(root: Path | None = None) -> Path | None:
     """The latest finished run directory under FLOWS87_HOME/runs (or `root`), or None."""
     runs = (root or schedule.home()) / "runs"
     if not runs.is_dir():
         return None
-    done = sorted(p for p in runs.iterdir() if (p / FINISHED).exists())
+    done = sorted(p for p in runs.iterdir() if _finished(p))
     return done[-1] if done else None
 
 
@@ -135,9 +143,11 @@ def resolve_run_dir(context: dict[str, Any]) -> Path:
     given = str(params.get("run_dir") or "").strip()
     if given:
         path = Path(given).expanduser()
-        if not (path / FINISHED).exists():
+        if not _finished(path):
             raise InputError(
-                f"not a finished run directory (no {FINISHED})", file=path, field="run_dir"
+                f"not a finished run directory (no {RunDir(path).accounts_scored.name})",
+                file=path,
+                field="run_dir",
             )
         return path
     items = [
@@ -152,7 +162,7 @@ def resolve_run_dir(context: dict[str, Any]) -> Path:
             schedule.home() / "runs" / interval,
             schedule.published_dir() / "intervals" / interval,
         ):
-            if (candidate / FINISHED).exists():
+            if _finished(candidate):
                 return candidate
         raise InputError(
             f"the published interval {interval} has no finished run directory",
@@ -190,7 +200,7 @@ def evaluate_task(context: dict[str, Any], run_dir: str) -> dict[str, Any]:
     params = context.get("params") or {}
     try:
         budgets = parse_budgets(params.get("budgets"))
-        result = evaluate(run_dir, Path(run_dir) / "evaluation", budgets)
+        result = evaluate(run_dir, RunDir(run_dir).evaluation, budgets)
     except InputError as exc:
         if "has no labels" in exc.reason:
             raise AirflowSkipException(exc.message) from None
@@ -206,7 +216,7 @@ def has_labels(run_dir: str | Path) -> bool:
     """Whether the run's accounts_scored.parquet carries the is_suspicious labels."""
     import polars as pl
 
-    names = pl.read_parquet_schema(Path(run_dir) / FINISHED).names()
+    names = pl.read_parquet_schema(RunDir(run_dir).accounts_scored).names()
     return "is_suspicious" in names
 
 
@@ -221,7 +231,7 @@ def sweep_task(context: dict[str, Any], run_dir: str) -> dict[str, Any]:
     run = Path(run_dir)
     if not has_labels(run):
         raise AirflowSkipException(
-            f"sweep skipped: {run / FINISHED} has no labels (is_suspicious), and a sweep "
+            f"sweep skipped: {RunDir(run).accounts_scored} has no labels (is_suspicious), and a sweep "
             "measures recall against them"
         )
     from flows87.research.sweep import sweep

@@ -11,7 +11,8 @@ Pure functions of polars frames, for the run report, `flows87 evaluate`, `sweep`
     metrics:       account_metrics, case_metrics, rule_metrics (the run report's)
     evaluation:    evaluate_run (a run directory -> dict), evaluate (and write the report)
 
-Imported lazily, so the DAG processor can import flows87.research.evaluate.backtest without polars.
+Imported lazily, so importing the package (or flows87.research.backtest, which the DAG processor
+imports) does not import polars.
 """
 
 from __future__ import annotations

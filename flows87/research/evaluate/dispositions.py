@@ -34,12 +34,12 @@ def load_dispositions(db_url: str | None) -> pl.DataFrame | None:
             return None
     try:
         store = Store.open(url)
-    except Exception:  # noqa: BLE001 - no usable store means no dispositions
+    except Exception:
         return None
     try:
         with store.session() as s:
             frame = export_dispositions(s)
-    except Exception:  # noqa: BLE001 - e.g. a database without the case store's tables
+    except Exception:
         return None
     finally:
         store.dispose()

@@ -36,6 +36,7 @@ from flows87.research.evaluate.ranking import (
 )
 from flows87.research.evaluate.transactions import transaction_metrics
 from flows87.research.evaluate.volume import alerts_per_day, volume_summary
+from flows87.rundir import RunDir
 
 LABEL = "is_suspicious"
 CURVE_POINTS = 200
@@ -57,22 +58,21 @@ BUDGET_GRID: tuple[float, ...] = (
 )
 
 
-def _read(run_dir: Path, name: str, required: bool = False) -> pl.DataFrame | None:
-    path = run_dir / name
+def _read(path: Path, required: bool = False) -> pl.DataFrame | None:
     if not path.exists():
         if required:
             raise InputError(
-                f"{name} is missing: not a finished run directory",
-                file=run_dir,
+                f"{path.name} is missing: not a finished run directory",
+                file=path.parent,
                 hint="evaluate the output folder of `flows87 run` (or a daily run's directory)",
             )
         return None
     return pl.read_parquet(path)
 
 
-def _read_transactions(run_dir: Path) -> pl.DataFrame | None:
+def _read_transactions(run: RunDir) -> pl.DataFrame | None:
     """The columns of transactions.parquet the evaluation needs (ids, time, accounts, labels)."""
-    path = run_dir / "transactions.parquet"
+    path = run.transactions
     if not path.exists():
         return None
     wanted = ("txn_id", "ts", "src_account", "dst_account", LABEL, "typology")
@@ -172,11 +172,11 @@ def typology_level(
 
 
 def _score_comparison(
-    run_dir: Path, scored: pl.DataFrame, budgets: Sequence[float]
+    run: RunDir, scored: pl.DataFrame, budgets: Sequence[float]
 ) -> list[dict[str, Any]]:
     """risk_score, signal_risk and every anomaly detector's score alone, as rankings."""
     frame = scored
-    path = run_dir / "anomaly_scores.parquet"
+    path = run.anomaly_scores
     if path.exists():
         anomaly = pl.read_parquet(path)
         extra = [c for c in anomaly.columns if c != "account_id" and c not in frame.columns]
@@ -209,14 +209,15 @@ def evaluate_run(
     run has neither labels nor dispositions.
     """
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     if not run_dir.is_dir():
         raise InputError("no such run directory", file=run_dir)
-    scored = _read(run_dir, "accounts_scored.parquet", required=True)
+    scored = _read(run.accounts_scored, required=True)
     assert scored is not None
-    signals = _read(run_dir, "signals.parquet")
-    cases = _read(run_dir, "cases.parquet")
+    signals = _read(run.signals)
+    cases = _read(run.cases)
     budgets = tuple(sorted(set(budgets)))
-    tx = _read_transactions(run_dir)
+    tx = _read_transactions(run)
     if dispositions is None and use_store:
         dispositions = load_dispositions(db_url)
     labelled = LABEL in scored.columns
@@ -240,7 +241,7 @@ def evaluate_run(
     if labelled:
         result["account_level"] = account_level(scored, signals, budgets, ks)
         result["typologies"] = typology_level(scored, signals, budgets)
-        result["scores"] = _score_comparison(run_dir, scored, budgets)
+        result["scores"] = _score_comparison(run, scored, budgets)
         if cases is not None:
             case_level = case_metrics(cases, scored)
             if not cases.is_empty():
@@ -300,7 +301,7 @@ def evaluate(
 
     run_dir = Path(run_dir)
     result = evaluate_run(run_dir, budgets, db_url=db_url, use_store=use_store)
-    out = Path(out_dir) if out_dir is not None else run_dir / "evaluation"
+    out = Path(out_dir) if out_dir is not None else RunDir(run_dir).evaluation
     result["files"] = write_evaluation(result, out, plots=plots)
     return result
 

@@ -35,14 +35,15 @@ from flows87.pipeline.rules import (
 )
 from flows87.pipeline.rules.ceiling import Ceiling, hold_back
 from flows87.pipeline.stages.cases import TRANSACTION_COLUMNS, scored_accounts
-from flows87.pipeline.stages.config import RunConfig
 from flows87.pipeline.stages.common import (
     GRAPH_FEATURE_COLUMNS,
     NOT_FOR_DETECTION,
     feature_settings,
 )
+from flows87.pipeline.stages.config import RunConfig
 from flows87.research.evaluate.metrics import account_metrics
 from flows87.research.sweep.space import SweepParam, parameter_space
+from flows87.rundir import RunDir
 
 SIGNAL_COLUMNS = list(SIGNAL_SCHEMA.names())
 
@@ -57,9 +58,9 @@ def _reads_signals(pattern: str) -> bool:
         return True  # cannot tell: evaluate it again to be safe
 
 
-def run_config(run_dir: Path) -> RunConfig:
+def run_config(run_dir: str | Path) -> RunConfig:
     """The configuration the run was made with (run.json), or the defaults."""
-    path = run_dir / "run.json"
+    path = RunDir(run_dir).run_json
     if not path.exists():
         return RunConfig()
     params = json.loads(path.read_text(encoding="utf-8")).get("params") or {}
@@ -70,8 +71,8 @@ def run_config(run_dir: Path) -> RunConfig:
         return RunConfig()
 
 
-def full_run_seconds(run_dir: Path) -> float | None:
-    path = run_dir / "run.json"
+def full_run_seconds(run_dir: str | Path) -> float | None:
+    path = RunDir(run_dir).run_json
     if not path.exists():
         return None
     secs = json.loads(path.read_text(encoding="utf-8")).get("stage_seconds") or {}
@@ -118,17 +119,16 @@ class SweepContext:
     ) -> None:
         t0 = time.perf_counter()
         self.run_dir = Path(run_dir)
-        for name in (
-            "features.parquet",
-            "transactions.parquet",
-            "accounts.parquet",
-            "signals.parquet",
-            "accounts_scored.parquet",
+        run = RunDir(run_dir)
+        for path in (
+            run.features,
+            run.transactions,
+            run.accounts,
+            run.signals,
+            run.accounts_scored,
         ):
-            if not (self.run_dir / name).exists():
-                raise InputError(
-                    f"{name} not found: a sweep needs a finished run", file=self.run_dir / name
-                )
+            if not path.exists():
+                raise InputError(f"{path.name} not found: a sweep needs a finished run", file=path)
         self.run_config = run_config(self.run_dir)
         self.rules_dir = Path(rules_dir) if rules_dir else Path(self.run_config.rules_dir)
         update: dict[str, Any] = {"rules_dir": self.rules_dir, "rule_overrides": {}}
@@ -156,17 +156,17 @@ class SweepContext:
                 "scoring": self.scoring.model_dump(),
             },
         )
-        scored = pl.read_parquet(self.run_dir / "accounts_scored.parquet")
+        scored = pl.read_parquet(run.accounts_scored)
         if "is_suspicious" not in scored.columns:
             raise InputError(
                 "the run has no labels (is_suspicious): a sweep measures recall against them",
-                file=self.run_dir / "accounts_scored.parquet",
+                file=run.accounts_scored,
             )
         labels = [c for c in ("account_id", "is_suspicious", "typology") if c in scored.columns]
         self.accounts = scored.select(labels)
-        tx_names = pl.read_parquet_schema(self.run_dir / "transactions.parquet").names()
+        tx_names = pl.read_parquet_schema(run.transactions).names()
         self.transactions = pl.read_parquet(
-            self.run_dir / "transactions.parquet",
+            run.transactions,
             columns=[c for c in tx_names if c not in NOT_FOR_DETECTION],
         )
         self.case_tx = self.transactions.select(TRANSACTION_COLUMNS)
@@ -181,8 +181,8 @@ class SweepContext:
         elif population != "all":
             raise ConfigError(f"unknown population {population!r}", hint="all or active")
         self.population = population
-        self.account_table = pl.read_parquet(self.run_dir / "accounts.parquet")
-        self.features = pl.read_parquet(self.run_dir / "features.parquet")
+        self.account_table = pl.read_parquet(run.accounts)
+        self.features = pl.read_parquet(run.features)
         # rules evaluated again are held to the run's flood ceiling, as the run held them
         self.ceiling = Ceiling(
             self.features["account_id"].n_unique(),
@@ -191,9 +191,9 @@ class SweepContext:
         )
         self.feature_settings = feature_settings(self.config)
         self.origin = self._origin()
-        signals = pl.read_parquet(self.run_dir / "signals.parquet").select(SIGNAL_COLUMNS)
+        signals = pl.read_parquet(run.signals).select(SIGNAL_COLUMNS)
         self.stored = {k[0]: v for k, v in signals.partition_by("signal_id", as_dict=True).items()}
-        anomaly = self.run_dir / "anomaly_scores.parquet"
+        anomaly = run.anomaly_scores
         self.anomaly = pl.read_parquet(anomaly) if anomaly.exists() else None
         self._cache: dict[str, pl.DataFrame] = {}
         self._graph_ctx = None
@@ -256,7 +256,7 @@ class SweepContext:
                 raise ConfigError(f"no rule {owner!r} in {self.rules_dir}")
         return rules, det, scoring
 
-    def _graph_context(self):  # noqa: ANN202 - GraphContext
+    def _graph_context(self):
         if self._graph_ctx is None:
             from flows87.pipeline.graph.patterns import GraphContext
 
