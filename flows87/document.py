@@ -1,14 +1,20 @@
-"""Reports as sections (a heading, text, an image, a table) written as Markdown and as HTML.
+"""The one renderer of flows87's reports: Markdown built block by block, HTML from a template.
 
-The run report (`stages.report`) and the evaluation (`evaluate.render`) both build their pages
-from sections, so both files of a report always say the same.
+The run report (`stages.report`) and the evaluation (`evaluate.render`) build their pages from
+sections, written as Markdown and as HTML (the Jinja2 template `templates/report.html`,
+autoescaped), so both files of a report always say the same. The quality gate's report, the
+sweep's and the benchmark's are Markdown only and use `Markdown` and `table` directly, so every
+table cell is escaped the same way.
 """
 
 from __future__ import annotations
 
-import html
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
+
+import jinja2
 
 
 @dataclass
@@ -37,48 +43,95 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def to_markdown(title: str, sections: list[Section]) -> str:
-    out = [f"# {title}", ""]
-    for s in sections:
-        out += [f"## {s.title}", ""]
-        if s.text:
-            out += [s.text, ""]
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: a `|` would end the cell, a newline the row."""
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def one_line(text: Any) -> str:
+    """Text on one line, as a list item or a heading needs it."""
+    return str(text).replace("\n", " ")
+
+
+def table(
+    header: Sequence[Any], rows: Iterable[Sequence[Any]], fmt: Callable[[Any], str] = fmt
+) -> str:
+    """A Markdown table; `fmt` turns each value into text (strings should come back as they are)."""
+    lines = ["| " + " | ".join(cell(str(h)) for h in header) + " |"]
+    lines.append("|" + " --- |" * len(header))
+    lines += ["| " + " | ".join(cell(fmt(v)) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+class Markdown:
+    """A Markdown document: headings, paragraphs, lists, images and tables, a blank line after
+    each; empty paragraphs and lists are left out."""
+
+    def __init__(self, title: str | None = None) -> None:
+        self._blocks: list[str] = []
+        if title is not None:
+            self.heading(title, level=1)
+
+    def _add(self, block: str) -> Markdown:
+        if block:
+            self._blocks.append(block)
+        return self
+
+    def heading(self, text: str, level: int = 2) -> Markdown:
+        return self._add(f"{'#' * level} {one_line(text)}")
+
+    def para(self, *texts: str) -> Markdown:
+        """One paragraph per text."""
+        for text in texts:
+            self._add(text)
+        return self
+
+    def bullets(self, items: Iterable[Any]) -> Markdown:
+        return self._add("\n".join(f"- {one_line(item)}" for item in items))
+
+    def image(self, src: str, alt: str) -> Markdown:
+        return self._add(f"![{one_line(alt)}]({src})")
+
+    def table(
+        self,
+        header: Sequence[Any],
+        rows: Iterable[Sequence[Any]],
+        fmt: Callable[[Any], str] = fmt,
+    ) -> Markdown:
+        return self._add(table(header, rows, fmt))
+
+    def section(self, s: Section) -> Markdown:
+        self.heading(s.title).para(s.text)
         if s.image:
-            out += [f"![{s.title}]({s.image})", ""]
+            self.image(s.image, s.title)
         if s.header:
-            out.append("| " + " | ".join(s.header) + " |")
-            out.append("|" + "---|" * len(s.header))
-            out += [
-                "| "
-                + " | ".join(fmt(v).replace("|", "\\|").replace("\n", "<br>") for v in r)
-                + " |"
-                for r in s.rows
-            ]
-            out.append("")
-    return "\n".join(out)
+            self.table(s.header, s.rows)
+        return self
+
+    def text(self) -> str:
+        return "".join(f"{block}\n\n" for block in self._blocks).removesuffix("\n")
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
-vertical-align:top;text-align:left}th{background:#f3f3f3}td{white-space:pre-wrap}
-img{max-width:100%;display:block;margin:1em 0}"""
+def to_markdown(title: str, sections: list[Section]) -> str:
+    doc = Markdown(title)
+    for s in sections:
+        doc.section(s)
+    return doc.text()
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    """The package's templates (flows87/templates), found as package data, so a wheel has them."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("flows87", "templates"),
+        autoescape=jinja2.select_autoescape(("html",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["fmt"] = fmt
+    return env
 
 
 def to_html(title: str, sections: list[Section]) -> str:
-    e = html.escape
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>",
-    ]
-    for s in sections:
-        out.append(f"<h2>{e(s.title)}</h2>")
-        if s.text:
-            out.append(f"<p>{e(s.text)}</p>")
-        if s.image:
-            out.append(f"<img src='{e(s.image)}' alt='{e(s.title)}'>")
-        if s.header:
-            out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in s.header) + "</tr>")
-            out += ["<tr>" + "".join(f"<td>{e(fmt(v))}</td>" for v in r) + "</tr>" for r in s.rows]
-            out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out)
+    return _templates().get_template("report.html").render(title=title, sections=sections)

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from flows87.document import Markdown
 from flows87.io import write_json
 
 
@@ -20,50 +21,56 @@ def _setting_text(setting: dict) -> str:
 
 def markdown(doc: dict[str, Any]) -> str:
     t = doc["timing"]
-    lines = [
-        f"# Sweep of {doc['run_dir']}",
-        "",
+    out = Markdown(f"Sweep of {doc['run_dir']}").para(
         f"Rules: `{doc['rules_dir']}` · mode: {doc['mode']} · settings evaluated: "
         f"{len(doc['settings'])} · alert budget: {doc['max_alert_rate']:.2%} · "
         f"population: {doc['population']} accounts",
-        "",
         f"Time: setup {t['setup_seconds']} s, {t['mean_seconds_per_setting']} s per setting "
         f"({t['sweep_seconds']} s in all); one full run took {t['full_run_seconds']} s.",
-        "",
-        "## Pareto front (alert volume vs recall)",
-        "",
-        "| # | alert rate | recall | precision | accounts in cases | cases | setting |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    )
+    rows = []
     for i in doc["pareto"]:
         s = doc["settings"][i]
         m = s["metrics"]
         mark = " **chosen**" if i == doc["chosen"] else ""
-        lines.append(
-            f"| {i}{mark} | {_fmt(m['alert_rate'])} | {_fmt(m['recall'])} | "
-            f"{_fmt(m['precision'])} | {m['alerted_accounts']} | {m['cases']} | "
-            f"{_setting_text(s['setting'])} |"
+        rows.append(
+            [
+                f"{i}{mark}",
+                m["alert_rate"],
+                m["recall"],
+                m["precision"],
+                m["alerted_accounts"],
+                m["cases"],
+                _setting_text(s["setting"]),
+            ]
         )
-    lines += ["", "## Chosen", ""]
+    out.heading("Pareto front (alert volume vs recall)").table(
+        ["#", "alert rate", "recall", "precision", "accounts in cases", "cases", "setting"],
+        rows,
+        _fmt,
+    )
+    out.heading("Chosen")
     if doc["chosen"] is None:
-        lines.append(f"No setting stays within the alert budget of {doc['max_alert_rate']:.2%}.")
-    else:
-        s = doc["settings"][doc["chosen"]]
-        base = doc["settings"][0]["metrics"]
-        lines += [
-            f"Setting {doc['chosen']}: {_setting_text(s['setting'])}",
-            "",
-            f"Recall {_fmt(base['recall'])} → {_fmt(s['metrics']['recall'])}, alert rate "
-            f"{_fmt(base['alert_rate'])} → {_fmt(s['metrics']['alert_rate'])} (defaults → chosen).",
-            "",
-            "| typology | defaults | chosen |",
-            "| --- | --- | --- |",
-        ]
-        for typ, r in sorted(s["metrics"]["typologies"].items()):
-            lines.append(f"| {typ} | {_fmt(base['typologies'].get(typ))} | {_fmt(r)} |")
-        if doc.get("patch"):
-            lines += ["", f"Review and apply from the repository root: `git apply {doc['patch']}`"]
-    return "\n".join(lines) + "\n"
+        out.para(f"No setting stays within the alert budget of {doc['max_alert_rate']:.2%}.")
+        return out.text()
+    s = doc["settings"][doc["chosen"]]
+    base = doc["settings"][0]["metrics"]
+    out.para(
+        f"Setting {doc['chosen']}: {_setting_text(s['setting'])}",
+        f"Recall {_fmt(base['recall'])} → {_fmt(s['metrics']['recall'])}, alert rate "
+        f"{_fmt(base['alert_rate'])} → {_fmt(s['metrics']['alert_rate'])} (defaults → chosen).",
+    )
+    out.table(
+        ["typology", "defaults", "chosen"],
+        [
+            [typ, base["typologies"].get(typ), r]
+            for typ, r in sorted(s["metrics"]["typologies"].items())
+        ],
+        _fmt,
+    )
+    if doc.get("patch"):
+        out.para(f"Review and apply from the repository root: `git apply {doc['patch']}`")
+    return out.text()
 
 
 def scatter(doc: dict[str, Any], path: Path) -> None:
