@@ -257,15 +257,17 @@ def account_features(
 
 
 def _matrix(table: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    x = table.select([pl.col(c) if c in table.columns else pl.lit(0.0).alias(c) for c in columns])
-    x = x.to_numpy().astype(np.float64)
+    picked = table.select(
+        [pl.col(c) if c in table.columns else pl.lit(0.0).alias(c) for c in columns]
+    )
+    x = picked.to_numpy().astype(np.float64)
     return np.sign(x) * np.log1p(np.abs(x))  # heavy-tailed counts and amounts
 
 
 @dataclass
 class Baseline:
     columns: list[str]
-    model: object
+    model: Any  # a fitted pyod IForest
     fit_seconds: float
 
 
