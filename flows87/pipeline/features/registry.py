@@ -105,7 +105,7 @@ FEATURES: tuple[Feature, ...] = (
     # relationships seen once: direct transfers (wire, p2p, mobile, crypto, cheque; not card,
     # cash or ACH) with a counterparty the account exchanged no other direct transfer with in
     # the whole data. Funds received from and sent on to parties with no apparent relationship
-    # (FATF 2021 red flag indicators; FFIEC BSA/AML manual, appendix F: funds transfers with no
+    # (FATF 2018, professional money laundering; FFIEC BSA/AML manual, appendix F: funds transfers with no
     # apparent business reason, many incoming transfers sent on almost immediately).
     _f(
         "one_off_payers",

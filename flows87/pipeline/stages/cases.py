@@ -56,7 +56,7 @@ def one_off_neighbours(
     anomaly_risk times how busy y's one-off relationships were in the period of the transfer
     (`period_days` long; y's one-off transactions in that period over those of its busiest
     period): the edge of a fan or mule network meets the hub while it meets its many new
-    counterparties (FATF 2021, Egmont: a sudden run of transfers with parties with no apparent
+    counterparties (FATF/INTERPOL/Egmont 2023, cyber-enabled fraud: a sudden run of transfers with parties with no apparent
     relationship), an ordinary customer of a busy account at any time. The pieces combine by
     noisy-OR (1 - prod(1 - evidence)): an account that met several unusual accounts once each,
     as a member of a laundering network does, ranks above one that met a single one. Without

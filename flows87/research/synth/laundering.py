@@ -24,7 +24,7 @@ from flows87.research.synth.population import ATM, BRANCH, FOREIGN_BUSINESS, FOR
 
 ABROAD = cat.OFFSHORE + cat.TRADE_PARTNERS
 # A dormant account (silent for months, opened years ago) used as the mule or funnel (FATF;
-# Egmont mule typologies); it wakes up well into the window, like innocent reactivations.
+# FATF/INTERPOL/Egmont 2023 on mule accounts); it wakes up well into the window, like innocent reactivations.
 DORMANT: dict[str, float] = {"dormant": 0.35}
 
 
