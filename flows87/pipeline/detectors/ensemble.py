@@ -139,6 +139,7 @@ def _log(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
     ).to_numpy()
 
 
+# Ours over scipy.stats.iqr (500k x 100: 1.23 s vs 1.43 s, other last bits) and RobustScaler (1.60 s)
 def _robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median and IQR (the standard deviation, or 1, for columns without spread): scale-free."""
     cols = np.ascontiguousarray(x.T)  # one row per feature: selection reads contiguous memory
@@ -150,10 +151,11 @@ def _robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rank01(values: np.ndarray) -> np.ndarray:
-    order = values.argsort(kind="stable")
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.arange(1, len(values) + 1)
-    return ranks / len(values)
+    """Each score's rank in (0, 1]; tied scores in account order, so every rank is distinct."""
+    from scipy.stats import rankdata  # 0.6 s to import: not for every import of the detectors
+
+    ranks: np.ndarray = rankdata(values, method="ordinal") / len(values)
+    return ranks
 
 
 def _model(spec: ModelSpec, seed: int) -> Any:
