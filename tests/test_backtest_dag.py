@@ -16,13 +16,14 @@ import polars as pl
 import pytest
 from evaluation_data import RUN_KEY
 
+from flows87 import catalogue
 from flows87.research import backtest
 
 DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "flows87_backtest.py"
 
 
 @pytest.fixture(scope="module")
-def dag(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - an Airflow DAG
+def dag(tmp_path_factory: pytest.TempPathFactory):
     from airflow.cli.commands.dag_command import dag_reserialize
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils import db
@@ -45,7 +46,7 @@ def home(labelled_run: Path, tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def run_backtest(dag, home: Path, **conf):  # noqa: ANN001, ANN201
+def run_backtest(dag, home: Path, **conf):
     """dag.test with every param given (the defaults unless in `conf`): dag.test keeps the
     previous run's conf in the module-scoped DAG's params otherwise."""
     defaults = {name: spec["default"] for name, spec in backtest.params_schema().items()}
@@ -56,14 +57,14 @@ def run_backtest(dag, home: Path, **conf):  # noqa: ANN001, ANN201
         del os.environ["FLOWS87_HOME"]
 
 
-def states(dag_run) -> dict[str, str]:  # noqa: ANN001
+def states(dag_run) -> dict[str, str]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
         return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
 
 
-def test_backtest_dag_is_scheduled_on_published_cases(dag) -> None:  # noqa: ANN001
+def test_backtest_dag_is_scheduled_on_published_cases(dag) -> None:
     assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
     condition = repr(dag.timetable.asset_condition)
     assert "name='flows87_cases'" in condition and "uri='flows87://published/cases'" in condition
@@ -84,7 +85,7 @@ def test_backtest_dag_is_scheduled_on_published_cases(dag) -> None:  # noqa: ANN
     assert tasks["sweep"].trigger_rule == "none_failed"
 
 
-def test_backtest_by_hand_evaluates_the_latest_run(dag, home: Path) -> None:  # noqa: ANN001
+def test_backtest_by_hand_evaluates_the_latest_run(dag, home: Path) -> None:
     dag_run = run_backtest(dag, home, budgets=[0.01, 0.05])
     assert str(dag_run.state) == "success", states(dag_run)
     assert states(dag_run) == {"locate": "success", "evaluate": "success", "sweep": "skipped"}
@@ -97,7 +98,7 @@ def test_backtest_by_hand_evaluates_the_latest_run(dag, home: Path) -> None:  # 
         assert (out / name).exists(), name
 
 
-def test_backtest_of_an_unlabelled_run_is_skipped(dag, home: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_backtest_of_an_unlabelled_run_is_skipped(dag, home: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     shutil.copytree(home / "runs" / RUN_KEY, bare)
     pl.read_parquet(bare / "accounts_scored.parquet").drop(
@@ -124,7 +125,7 @@ def test_backtest_of_an_unlabelled_run_is_skipped(dag, home: Path, tmp_path: Pat
 
 
 def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
-    dag,  # noqa: ANN001
+    dag,
     home: Path,
     tmp_path: Path,
 ) -> None:
@@ -160,8 +161,7 @@ def test_backtest_with_sweep_writes_the_pareto_front_and_a_patch(
     assert text.startswith("--- a/") and "\n+++ b/" in text and "\n@@ " in text
     files = {line[6:] for line in text.splitlines() if line.startswith("--- a/")}
     assert files and all(f.startswith(("rules/", "rules/settings/")) for f in files), files
-    rules = Path(backtest.__file__).resolve().parents[2] / "rules"
-    shutil.copytree(rules, tmp_path / "repo" / "rules")
+    shutil.copytree(catalogue.rules_dir(), tmp_path / "repo" / "rules")
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=tmp_path / "repo", check=True)
     subprocess.run(["git", "apply", str(patch)], cwd=tmp_path / "repo", check=True)
     changed = (tmp_path / "repo" / "rules" / "settings" / "scoring.yaml").read_text()
