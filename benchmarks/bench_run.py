@@ -6,8 +6,9 @@ For each size (number of transactions, reached with size/10 accounts over 10 day
    ("stage_seconds") and its step timings from RUN/stages/*.json; the process's peak RSS is
    ru_maxrss, and a thread samples VmRSS every 0.2 s so the peak is attributed to a stage (the
    stage `run` last announced through its progress callback),
-3. runs each stage function again in its own subprocess, in order, so each has its own peak RSS
-   (what an Airflow task running that stage alone would need),
+3. runs each stage's steps again in its own subprocess, in order, reading and writing the run
+   directory as the DAG's tasks do, so each has its own peak RSS (what an Airflow task running
+   that stage alone would need),
 4. measures the floor beside it: one polars pass over the run's transactions.parquet computing
    per-account in/out counts, sums and distinct counterparties (the least any per-account
    analysis must do), in its own process; the table gives the run's time as a multiple of it.
@@ -29,54 +30,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-STAGES = ("ingest", "features", "rules", "detectors", "graph", "signals", "cases", "report")
+from harness import (  # benchmarks/ is the script's folder
+    RUN_STAGES,
+    RssSampler,
+    by_stage,
+    emit,
+    spawn,
+    stage_records,
+    step_command,
+    synth_input,
+    top_steps,
+    write_results,
+)
+
+from flows87.rundir import RunDir
+
+STAGES = RUN_STAGES
 TARGET_SECONDS, TARGET_RSS_MB, TARGET_SIZE = 60, 4096, 5_000_000
 TARGET_FLOOR_MULTIPLE = 30
 """The whole run should cost at most this many times the floor (one per-account polars pass)."""
-
-
-class RssSampler(threading.Thread):
-    """Peak VmRSS per stage, sampled every 0.2 s (ru_maxrss alone cannot say which stage)."""
-
-    def __init__(self, period: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.period, self.current, self.peaks = period, "start", {}
-        self._done = threading.Event()
-
-    def at(self, step: str, fraction: float | None = None) -> None:
-        """The `progress` callback of flows87.pipeline.run.run: a fraction marks a new stage."""
-        if fraction is not None:
-            self.current = step
-            self._sample()
-
-    def _sample(self) -> None:
-        with open("/proc/self/status", encoding="ascii") as f:
-            kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-        self.peaks[self.current] = max(self.peaks.get(self.current, 0), kb // 1024)
-
-    def run(self) -> None:
-        while not self._done.wait(self.period):
-            self._sample()
-
-    def stop(self) -> dict[str, int]:
-        self._done.set()
-        self.join()
-        self._sample()
-        return self.peaks
-
-
-def _usage() -> dict[str, float]:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"peak_rss_mb": round(ru.ru_maxrss / 1024), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1)}
 
 
 def with_hubs(tx: Any, share: float, hubs: int = 100, seed: int = 1) -> Any:
@@ -102,25 +79,8 @@ def with_hubs(tx: Any, share: float, hubs: int = 100, seed: int = 1) -> Any:
 
 
 def step_synth(size: int, out: Path, hubs: float = 0.0) -> dict[str, Any]:
-    if (out / "transactions.parquet").exists():
-        import polars as pl
-
-        n = pl.scan_parquet(out / "transactions.parquet").select(pl.len()).collect().item()
-        return {"transactions": n, "reused": True}
-    from flows87.io import write_parquet
-    from flows87.research.synth import generate
-
-    t0 = time.perf_counter()
-    data = generate(accounts=max(size // 10, 1000), days=10, seed=1)
-    write_parquet(data.accounts, out / "accounts.parquet")
-    tx = with_hubs(data.transactions, hubs) if hubs else data.transactions
-    write_parquet(tx, out / "transactions.parquet")
-    return {
-        "transactions": data.transactions.height,
-        "accounts": data.accounts.height,
-        "reused": False,
-        "total_s": round(time.perf_counter() - t0, 2),
-    }
+    transform = (lambda tx: with_hubs(tx, hubs)) if hubs else None
+    return synth_input(out, max(size // 10, 1000), days=10, seed=1, transform=transform)
 
 
 def step_run(src: Path, run_dir: Path) -> dict[str, Any]:
@@ -133,10 +93,8 @@ def step_run(src: Path, run_dir: Path) -> dict[str, Any]:
     summary = run(src, run_dir, progress=sampler.at)
     total = time.perf_counter() - t0
     peaks = sampler.stop()
-    info = json.loads((run_dir / "run.json").read_text())
-    steps = {
-        p.stem: json.loads(p.read_text())["timings"] for p in (run_dir / "stages").glob("*.json")
-    }
+    info = json.loads(RunDir(run_dir).run_json.read_text())
+    steps = {k: v["timings"] for k, v in by_stage(stage_records(run_dir)).items()}
     n = summary["ingest"]["transactions"]
     return {
         "transactions": n,
@@ -156,7 +114,7 @@ def step_floor(run_dir: Path) -> dict[str, Any]:
     import polars as pl
 
     t0 = time.perf_counter()
-    tx = pl.scan_parquet(run_dir / "transactions.parquet").select(
+    tx = pl.scan_parquet(RunDir(run_dir).transactions).select(
         "src_account", "dst_account", "amount_base"
     )
     sides = [
@@ -175,23 +133,18 @@ def step_floor(run_dir: Path) -> dict[str, Any]:
 
 
 def step_stage(name: str, src: Path, run_dir: Path) -> dict[str, Any]:
-    from flows87.pipeline import stages
+    """The steps of one stage as the DAG's tasks run them: reading their inputs from the run
+    directory and writing their outputs to it (no hand-over in memory)."""
+    from flows87.pipeline.job import Job
+    from flows87.pipeline.plan import PLAN
+    from flows87.pipeline.run import run_steps
+    from flows87.pipeline.stages.config import RunConfig
 
-    config = stages.RunConfig()
-    calls = {
-        "ingest": lambda: stages.ingest(src, run_dir, config),
-        "features": lambda: stages.features(run_dir, config),
-        "rules": lambda: stages.rules(run_dir, config),
-        "detectors": lambda: stages.anomalies(run_dir, config),
-        "graph": lambda: stages.graph(run_dir, config),
-        "signals": lambda: stages.gate_signals(run_dir, config),
-        "cases": lambda: stages.cases(run_dir, config),
-        "report": lambda: stages.report(run_dir, config, command="run"),
-    }
     if name == "ingest":
         shutil.rmtree(run_dir, ignore_errors=True)
+    job = Job(RunDir(run_dir), RunConfig(), source=str(src))
     t0 = time.perf_counter()
-    calls[name]()
+    run_steps(job, [s for s in PLAN if s.stage == name])
     return {"wall_s": round(time.perf_counter() - t0, 2)}
 
 
@@ -206,7 +159,7 @@ def _child(args: argparse.Namespace) -> None:
         res = step_floor(work / _synth_name(size, args.hubs).replace("synth", "run"))
     else:
         res = step_stage(args.step.removeprefix("stage:"), src, work / f"stages-{size}")
-    print(json.dumps({**res, **_usage()}))
+    emit(res)
 
 
 def _synth_name(size: int, hubs: float) -> str:
@@ -216,25 +169,8 @@ def _synth_name(size: int, hubs: float) -> str:
 def _spawn(
     step: str, size: int, workdir: str, source: str | None = None, hubs: float = 0.0
 ) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--step", step, "--size", str(size), "--workdir", workdir]
-    cmd += ["--source", source] if source else []
-    cmd += ["--hubs", str(hubs)] if hubs else []
-    load_before = os.getloadavg()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(proc.stderr[-4000:], file=sys.stderr)
-        raise SystemExit(f"step {step} failed for size {size}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res["load_before"], res["load_after"] = (
-        [round(x, 2) for x in load_before],
-        [round(x, 2) for x in os.getloadavg()],
-    )
-    return res
-
-
-def _top_steps(timings: dict[str, float], k: int = 3) -> str:
-    top = sorted(timings.items(), key=lambda kv: -kv[1])[:k]
-    return ", ".join(f"{name} {s:.1f}" for name, s in top if s >= 0.05)
+    cmd = step_command(__file__, step, size=size, workdir=workdir, source=source, hubs=hubs or None)
+    return spawn(cmd, f"step {step} for size {size}")
 
 
 def print_table(
@@ -262,7 +198,7 @@ def print_table(
             f"{name:<10} {s:>7.1f} {s / run['total_s']:>6.0%} "
             f"{run['stage_peak_rss_mb'].get(name, 0):>7,} {a.get('wall_s', float('nan')):>8.1f} "
             f"{a.get('peak_rss_mb', 0):>9,} {a.get('cpu_s', float('nan')):>11.1f}"
-            f"  {_top_steps(run['steps_s'].get(name, {}))}"
+            f"  {top_steps(run['steps_s'].get(name, {}))}"
         )
     if size == TARGET_SIZE:
         ok_t, ok_m = run["total_s"] <= TARGET_SECONDS, run["peak_rss_mb"] <= TARGET_RSS_MB
@@ -308,7 +244,7 @@ def main() -> None:
         key = args.source or _synth_name(size, args.hubs)
         results[key] = {"synth": synth, "run": run, "floor": floor, "stages_alone": alone}
         print_table(size, run, alone, floor)
-        Path(args.workdir, "results.json").write_text(json.dumps(results, indent=2))
+        write_results(results, Path(args.workdir, "results.json"))
 
 
 if __name__ == "__main__":

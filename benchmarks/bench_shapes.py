@@ -8,7 +8,7 @@ one_currency, fifty_currencies, chain; `random` is the reference) it
 2. runs `flows87 run OUT/data/SHAPE --out OUT/runs/SHAPE --quiet` in its own process, one shape
    at a time, under a time limit (--timeout) and a memory guard (--max-rss-gb, the RSS of the
    process tree sampled every 0.2 s): a run past either is killed and reported with the stage
-   it was in (the first stage without RUN/stages/STAGE.json). Wall time is measured here; CPU
+   it was in (the first stage whose steps have not all recorded themselves in RUN/stages/). Wall time is measured here; CPU
    time and peak RSS come from the child's rusage (os.wait4, so a killed run has them too);
    per-stage peak RSS is the sampled tree RSS while the stage ran,
 3. reads the run directory: stage times (RUN/stages/*.json), cases (RUN/cases.parquet),
@@ -31,12 +31,10 @@ run too. Numbers on a shared machine are noisy: the load average is recorded aro
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -44,7 +42,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench_run import STAGES, _top_steps  # benchmarks/ is the script's folder
+from harness import (  # benchmarks/ is the script's folder
+    by_stage,
+    current_stage,
+    emit,
+    guarded,
+    spawn,
+    stage_records,
+    step_command,
+)
+from shapes_report import flooding, mb, num, table, write_report
+
+from flows87.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS87 = Path(sys.executable).with_name("flows87")
@@ -104,52 +113,21 @@ def step_synth(shape: str, transactions: int, seed: int, small: bool, out: Path)
 
 
 def _spawn_synth(args: argparse.Namespace, shape: str, out: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--step", "synth", "--shape", shape, "--data", str(out)]
-    cmd += ["--transactions", str(args.transactions), "--seed", str(args.seed)]
-    cmd += ["--small"] if args.small else []
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(proc.stderr[-4000:], file=sys.stderr)
-        raise SystemExit(f"generating {shape} failed")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res["synth_wall_s"] = round(time.perf_counter() - t0, 2)
+    cmd = step_command(
+        __file__,
+        "synth",
+        shape=shape,
+        data=out,
+        transactions=args.transactions,
+        seed=args.seed,
+        small=args.small,
+    )
+    res = spawn(cmd, f"generating {shape}")
+    res["synth_wall_s"] = res.pop("process_s")
     return res
 
 
 # ------------------------------------------------------------------------------ the guarded run
-
-
-def _tree(pid: int) -> list[int]:
-    """`pid` and its descendants (from /proc/PID/task/*/children)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return out
-
-
-def _rss_mb(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/status", encoding="ascii") as f:
-                total += next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
-        except (OSError, StopIteration):
-            continue
-    return total // 1024
-
-
-def _current_stage(run_dir: Path) -> str:
-    """The stage running now: the first without its RUN/stages/STAGE.json."""
-    done = {p.stem for p in (run_dir / "stages").glob("*.json")}
-    return next((s for s in STAGES if s not in done), "finishing")
 
 
 def guarded_run(
@@ -159,7 +137,6 @@ def guarded_run(
     timeout: float,
     max_rss_mb: int,
     tree: Path | None = None,
-    period: float = 0.2,
 ) -> dict[str, Any]:
     """`flows87 run src --out run_dir` under a time limit and a memory guard; with `tree`, the
     flows87 package (and its rules) of that source tree instead of the installed one."""
@@ -168,44 +145,7 @@ def guarded_run(
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
-    load_before = os.getloadavg()
-    t0 = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as err, open(log.with_suffix(".out"), "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
-        peaks: dict[str, int] = {}
-        peak, killed, stage, signalled = 0, None, "ingest", False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            stage = _current_stage(run_dir)
-            rss = _rss_mb(_tree(proc.pid))
-            peak = max(peak, rss)
-            peaks[stage] = max(peaks.get(stage, 0), rss)
-            elapsed = time.perf_counter() - t0
-            if killed is None and rss > max_rss_mb:
-                killed = f"memory guard: {rss:,} MB > {max_rss_mb:,} MB in {stage}"
-            elif killed is None and elapsed > timeout:
-                killed = f"time limit: {elapsed:.0f} s > {timeout:.0f} s in {stage}"
-            if killed and not signalled:
-                # the run's own session (start_new_session): only what this script started
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                signalled = True
-            time.sleep(period)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    return {
-        "exit_code": proc.returncode,
-        "killed": killed,
-        "stage_at_end": stage if (killed or proc.returncode) else None,
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-        "peak_rss_mb": max(usage.ru_maxrss // 1024, peak),
-        "stage_peak_rss_mb": peaks,
-        "load_before": [round(x, 2) for x in load_before],
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-    }
+    return guarded(cmd, log, timeout, max_rss_mb, lambda: current_stage(run_dir), env)
 
 
 # ------------------------------------------------------------------------------ reading the run
@@ -224,7 +164,7 @@ def _signals(run_dir: Path, stages: dict[str, Any]) -> dict[str, Any]:
         name: pl.read_parquet(path, columns=["signal_id", "account_id"])
         for name in ("rules", "graph", "detectors")
         if stages.get(name, {}).get("status") == "succeeded"
-        and (path := run_dir / f"signals_{name}.parquet").exists()
+        and (path := RunDir(run_dir).stage_signals(name)).exists()
     }
 
 
@@ -269,7 +209,7 @@ def _hub(data: Path, shape: str) -> str | None:
         ("dst_account", "src_account") if shape == "hub_in" else ("src_account", "dst_account")
     )
     top = (
-        pl.scan_parquet(data / "transactions.parquet")
+        pl.scan_parquet(RunDir(data).transactions)
         .group_by(end)
         .agg(pl.col(other).n_unique())
         .sort(other, descending=True)
@@ -286,20 +226,18 @@ def analyse(
     and the chain's (chain) of a run."""
     import polars as pl
 
-    stages = {
-        p.stem: json.loads(p.read_text()) for p in sorted((run_dir / "stages").glob("*.json"))
-    }
+    stages = by_stage(stage_records(run_dir))
     active = info["active_accounts"]
     out: dict[str, Any] = {
         "stage_s": {k: v["seconds"] for k, v in stages.items()},
         "stage_status": {k: v["status"] for k, v in stages.items()},
-        "steps_s": {k: v.get("timings", {}) for k, v in stages.items()},
+        "steps_s": {k: v["timings"] for k, v in stages.items()},
         "stage_errors": {k: v["error"] for k, v in stages.items() if v.get("error")},
     }
     labelled = None
     if info.get("suspicious_accounts"):
         labelled = (
-            pl.read_parquet(data / "accounts.parquet", columns=["account_id", "is_suspicious"])
+            pl.read_parquet(RunDir(data).accounts, columns=["account_id", "is_suspicious"])
             .filter("is_suspicious")
             .get_column("account_id")
         )
@@ -315,7 +253,7 @@ def analyse(
         if signals
         else pl.Series("account_id", [], pl.String)
     )
-    cases_file = run_dir / "cases.parquet"
+    cases_file = RunDir(run_dir).cases
     cases = members = None
     if stages.get("cases", {}).get("status") == "succeeded" and cases_file.exists():
         cases = pl.read_parquet(cases_file, columns=["case_id", "accounts", "n_accounts"])
@@ -380,139 +318,6 @@ def run_shape(args: argparse.Namespace, shape: str) -> dict[str, Any]:
     else:
         res["status"], res["error"] = "ok", None
     return res
-
-
-# ------------------------------------------------------------------------------ the report
-
-
-def _mb(x: float | None) -> str:
-    return "–" if x is None else f"{x / 1024:.1f} GB" if x >= 1024 else f"{x:.0f} MB"
-
-
-def _num(x: Any, fmt: str = ",") -> str:
-    return "–" if x is None else format(x, fmt)
-
-
-def table(results: dict[str, Any]) -> str:
-    shapes = results["shapes"]
-    ref = shapes.get("random", {})
-    ref_ok = ref.get("run") if ref.get("status") == "ok" else None
-    head = [
-        "shape",
-        "transactions",
-        "accounts (active)",
-        "status",
-        "wall s",
-        "x random",
-        "CPU s",
-        "CPU x random",
-        "peak RSS",
-        "slowest stages (s)",
-        "cases",
-        "accounts in cases",
-        "alert rate",
-        "largest case",
-        f"rules on > {results['flood']:.0%} of accounts",
-    ]
-    rows = [head, ["---"] * len(head)]
-    for name, r in shapes.items():
-        s, run = r["synth"], r["run"]
-        slow = sorted(r["stage_s"].items(), key=lambda kv: -kv[1])[:3]
-        flood = _flooding(r)
-        rows.append(
-            [
-                name,
-                f"{s['transactions']:,}",
-                f"{s['accounts']:,} ({s['active_accounts']:,})",
-                r["status"] if not r["error"] else f"{r['status']}: {r['error']}",
-                f"{run['wall_s']:.1f}",
-                f"{run['wall_s'] / ref_ok['wall_s']:.2f}" if ref_ok else "–",
-                f"{run['cpu_s']:.0f}",
-                f"{run['cpu_s'] / ref_ok['cpu_s']:.2f}" if ref_ok else "–",
-                _mb(run["peak_rss_mb"]),
-                ", ".join(f"{k} {v:.1f}" for k, v in slow),
-                _num(r.get("cases")),
-                _num(r.get("accounts_in_cases")),
-                _num(r.get("alert_rate"), ".2%"),
-                _num(r.get("largest_case")),
-                flood,
-            ]
-        )
-    out = ["| " + " | ".join(row).replace("\n", " ") + " |" for row in rows]
-    stage_head = ["shape", *STAGES, "total"]
-    out += ["", "Seconds per stage (a stage cut short is marked *):", ""]
-    out += ["| " + " | ".join(stage_head) + " |", "|" + " --- |" * len(stage_head)]
-    for name, r in shapes.items():
-        cells = []
-        for st in STAGES:
-            if st in r["stage_s"]:
-                bad = r["stage_status"][st] != "succeeded"
-                cells.append(f"{r['stage_s'][st]:.1f}{'*' if bad else ''}")
-            elif r["run"]["killed"] and r["run"]["stage_at_end"] == st:
-                cells.append("*")
-            else:
-                cells.append("–")
-        out.append(f"| {name} | " + " | ".join(cells) + f" | {r['run']['wall_s']:.1f} |")
-    out += ["", "Slowest steps of the slowest stage, peak RSS per stage:", ""]
-    for name, r in shapes.items():
-        if r["stage_s"]:
-            st = max(r["stage_s"], key=r["stage_s"].get)
-            peaks = ", ".join(f"{k} {_mb(v)}" for k, v in r["run"]["stage_peak_rss_mb"].items())
-            out.append(
-                f"- {name}: {st}: {_top_steps(r['steps_s'].get(st, {})) or '–'}; RSS {peaks}"
-            )
-    out += [""]
-    for name, r in shapes.items():
-        if "hub" in r:
-            hub = r["hub"]
-            case = hub["case_accounts"]
-            held = (
-                "–" if case is None else f"in a case of {case:,} accounts" if case else "in no case"
-            )
-            out.append(
-                f"- {name}: the hub {hub['account']} has signals "
-                f"{', '.join(hub['signals']) or 'none'}; it is {held}"
-            )
-        if "chain" in r:
-            c = r["chain"]
-            line = (
-                f"- {name}: {c['chain_accounts']:,} chain accounts, "
-                f"{c['chain_accounts_with_signals']:,} with a signal"
-            )
-            if "chain_accounts_in_cases" in c:
-                line += (
-                    f", {c['chain_accounts_in_cases']:,} in cases; "
-                    f"{c['cases_with_chain_accounts']:,} cases hold chain accounts, the largest of"
-                    f" them has {c['largest_chain_case_accounts']:,} accounts, and at most"
-                    f" {c['most_chain_accounts_in_a_case']:,} chain accounts are in one case"
-                )
-            out.append(line)
-    return "\n".join(out)
-
-
-def _flooding(r: dict[str, Any]) -> str:
-    """Flooding rules with their share of the active accounts (and of their accounts labelled
-    suspicious, when the data is labelled)."""
-    parts = []
-    for k, v in r["flooding"].items():
-        part = f"{k} {v['share']:.0%}"
-        if "suspicious" in v:
-            part += f" ({v['suspicious'] / v['accounts']:.0%} labelled)"
-        parts.append(part)
-    return ", ".join(parts) or "none"
-
-
-def write_report(results: dict[str, Any], out: Path) -> None:
-    (out / "bench_shapes.json").write_text(json.dumps(results, indent=2, default=str))
-    text = (
-        f"# flows87 shape benchmark\n\n{results['started_at']}, {results['cores']} cores, "
-        f"pipeline of commit {results['commit']}, --transactions {results['transactions_requested']:,}"
-        f"{' --small' if results['small'] else ''}, seed {results['seed']}, "
-        f"time limit {results['timeout_s']:.0f} s, memory guard {results['max_rss_gb']} GB\n\n"
-        + table(results)
-        + "\n"
-    )
-    (out / "bench_shapes.md").write_text(text)
 
 
 def reread(out: Path) -> None:
@@ -580,7 +385,7 @@ def main() -> None:
     args = p.parse_args()
     if args.step == "synth":
         res = step_synth(args.shape, args.transactions, args.seed, args.small, Path(args.data))
-        print(json.dumps(res))
+        emit(res)
         return
     out = Path(args.out)
     if args.report_only:
@@ -608,12 +413,12 @@ def main() -> None:
     for shape in args.shapes:
         res = run_shape(args, shape)
         results["shapes"][shape] = res
-        flood = _flooding(res)
+        flood = flooding(res)
         print(
             f"{shape:<17} {res['status']}{': ' + res['error'] if res['error'] else ''}; "
-            f"{res['run']['wall_s']:.1f} s, peak {_mb(res['run']['peak_rss_mb'])}, "
-            f"cases {_num(res.get('cases'))}, in cases {_num(res.get('accounts_in_cases'))} "
-            f"({_num(res.get('alert_rate'), '.2%')}), largest {_num(res.get('largest_case'))}; "
+            f"{res['run']['wall_s']:.1f} s, peak {mb(res['run']['peak_rss_mb'])}, "
+            f"cases {num(res.get('cases'))}, in cases {num(res.get('accounts_in_cases'))} "
+            f"({num(res.get('alert_rate'), '.2%')}), largest {num(res.get('largest_case'))}; "
             f"flooding: {flood}",
             flush=True,
         )
