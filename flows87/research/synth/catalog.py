@@ -12,38 +12,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Fixed FX table: US dollars per unit of each currency. The base currency of a run must have a
-# home country below; amounts are generated in base-currency units of dollar-like magnitude.
-USD_PER_UNIT: dict[str, float] = {
-    "USD": 1.0,
-    "EUR": 1.08,
-    "GBP": 1.27,
-    "CAD": 0.74,
-    "AUD": 0.66,
-    "CHF": 1.12,
-    "SGD": 0.74,
-    "MXN": 0.058,
-    "PHP": 0.0175,
-    "INR": 0.012,
-    "CNY": 0.14,
-    "NGN": 0.00066,
-    "VND": 0.00004,
-    "GTQ": 0.128,
-    "DOP": 0.017,
-    "COP": 0.00025,
-    "PLN": 0.25,
-    "RON": 0.22,
-    "THB": 0.028,
-    "KHR": 0.000245,
-    "IDR": 0.000063,
-    "HNL": 0.04,
-    "AED": 0.272,
-    "HKD": 0.128,
-    "KYD": 1.2,
-    "BZD": 0.5,
-    "TRY": 0.031,
-}
-CURRENCIES: tuple[str, ...] = tuple(USD_PER_UNIT)
+from flows87.pipeline.ingest.reference import units_per_usd
+
+# The currencies of the synthetic bank's world; the generator stores indices into this tuple.
+# The base currency of a run must have a home country below; amounts are generated in
+# base-currency units of dollar-like magnitude.
+CURRENCIES: tuple[str, ...] = (
+    "USD",
+    "EUR",
+    "GBP",
+    "CAD",
+    "AUD",
+    "CHF",
+    "SGD",
+    "MXN",
+    "PHP",
+    "INR",
+    "CNY",
+    "NGN",
+    "VND",
+    "GTQ",
+    "DOP",
+    "COP",
+    "PLN",
+    "RON",
+    "THB",
+    "KHR",
+    "IDR",
+    "HNL",
+    "AED",
+    "HKD",
+    "KYD",
+    "BZD",
+    "TRY",
+)
+# US dollars per unit of each, from the readers' one rate table (pipeline/ingest/currencies.yaml),
+# so a generated amount_base is, to the cent, what ingest computes from amount and currency.
+USD_PER_UNIT: dict[str, float] = {code: 1.0 / units_per_usd()[code] for code in CURRENCIES}
 
 HOME_COUNTRY: dict[str, str] = {
     "USD": "US",
