@@ -1,4 +1,6 @@
-"""Small read helpers the web pages need beyond flows87.investigate.store's query functions, and the
+"""Read helpers of the case pages: counts and filters beyond the store's queries, the timeline.
+
+Small read helpers the web pages need beyond flows87.investigate.store's query functions, and the
 coordinates of the transaction timeline (drawn as SVG by the template, no script needed).
 
 Everything here reads with SQLAlchemy expressions (bound parameters), never SQL text.
@@ -37,7 +39,8 @@ def awaiting_approval_count(session: Session) -> int:
 
 
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
-    """A date like 2026-01-31 as the start (or, with end=True, the last instant) of that day in UTC."""
+    """A date like 2026-01-31 as the start (or, with end=True, the last instant) of that day
+    in UTC."""
     from flows87.investigate.store.errors import InvalidInput
 
     if value is None or not value.strip():

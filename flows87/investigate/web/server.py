@@ -1,5 +1,6 @@
-"""Running the case app with uvicorn (what `flows87 serve` calls), and in a background thread
-(what the browser tests use)."""
+"""Running the case app: with uvicorn (`flows87 serve`), or in a background thread (tests).
+
+`serve` is what `flows87 serve` calls; `BackgroundServer` is what the browser tests use."""
 
 from __future__ import annotations
 

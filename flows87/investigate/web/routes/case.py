@@ -1,0 +1,74 @@
+"""The case page and its money graph (JSON).
+
+The page: summary, risk, signals, transactions, timeline, workflow forms, history. The graph:
+what static/graph.js draws."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from flows87.investigate.store import allowed_actions, case_detail, case_graph, get_case, list_users
+from flows87.investigate.web import data
+from flows87.investigate.web.dependencies import (
+    CurrentUser,
+    SettingsDep,
+    StoreDep,
+    acting,
+    case_url,
+    render,
+)
+from flows87.investigate.web.templating import DISPOSITION_LABELS
+
+TXN_LIMIT = 1000
+"""Transactions listed on the case page (the download has them all)."""
+
+router = APIRouter()
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: str, user: CurrentUser, settings: SettingsDep) -> Response:
+    with acting(request, user, write=False) as (s, actor):
+        detail = case_detail(s, case_id, rules_dir=settings.rules_dir)
+        actions = allowed_actions(s, actor, get_case(s, case_id))
+        users = [u.username for u in list_users(s, active_only=True)]
+        nav = {"awaiting": data.awaiting_approval_count(s)}
+    members = {a["account_id"] for a in detail["accounts"]}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for sig in detail["signals"]:
+        groups.setdefault(sig["signal_id"], []).append(sig)
+    # strongest evidence first: by best score, then by how many accounts it covers
+    signal_groups = sorted(
+        groups.items(), key=lambda kv: (-max(x["score"] for x in kv[1]), -len(kv[1]), kv[0])
+    )
+    return render(
+        request,
+        "case.html",
+        {
+            "d": detail,
+            "c": detail["case"],
+            "actions": actions,
+            "signal_groups": signal_groups,
+            "moves": sorted(a.split(":", 1)[1] for a in actions if a.startswith("status:")),
+            "users": users,
+            "timeline": data.timeline(detail["transactions"], members),
+            "txn_limit": TXN_LIMIT,
+            "summary_lines": [
+                line for line in (detail["case"]["summary"] or "").split("\n") if line.strip()
+            ],
+            "case_url": case_url(case_id),
+            "disposition_labels": DISPOSITION_LABELS,
+            "nav": nav,
+        },
+        user=user,
+    )
+
+
+@router.get("/cases/{case_id}/graph")
+def case_graph_json(case_id: str, user: CurrentUser, store: StoreDep) -> Response:
+    with store.session() as s:
+        graph = case_graph(s, case_id)
+    return JSONResponse(jsonable_encoder(graph))
