@@ -20,10 +20,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from harness import by_stage, measure, stage_records, synth_input, write_results
+
+from flows87.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,54 +35,12 @@ FIRST = date(2026, 1, 1)
 LOGICAL = "2026-01-11"  # the midnight run after the data's last day; its window is the 10 days
 
 
-# Runs the command in its own process, so ru_maxrss of its children is this command's peak alone.
-_WRAP = (
-    "import json, resource, subprocess, sys; rc = subprocess.run(sys.argv[2:]).returncode; "
-    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
-    "open(sys.argv[1], 'w').write(json.dumps([rc, u.ru_maxrss, u.ru_utime + u.ru_stime]))"
-)
-
-
-def timed(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
-    load = os.getloadavg()[0]
-    usage = log.with_suffix(".usage.json")
-    t0 = time.perf_counter()
-    with open(log, "w") as out:
-        subprocess.run(
-            [sys.executable, "-c", _WRAP, str(usage), *cmd],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    wall = time.perf_counter() - t0
-    rc, maxrss_kb, cpu = json.loads(usage.read_text())
-    return {
-        "ok": rc == 0,
-        "wall_s": round(wall, 1),
-        "cpu_s": round(cpu, 1),
-        "peak_rss_mb": round(maxrss_kb / 1024),
-        "load_before": round(load, 1),
-    }
-
-
 def stage_seconds(run_dir: Path) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for p in sorted((run_dir / "stages").glob("*.json")):
-        rec = json.loads(p.read_text())
-        name = p.stem.split("-")[0]  # features-0003 -> features
-        out[name] = round(out.get(name, 0.0) + rec["seconds"], 1)
-    return out
+    return {k: round(v["seconds"], 1) for k, v in by_stage(stage_records(run_dir)).items()}
 
 
 def ensure_data(size: int, folder: Path) -> None:
-    if (folder / "transactions.parquet").exists():
-        return
-    from flows87.io import write_parquet
-    from flows87.research.synth import generate
-
-    data = generate(size // 10, DAYS, 1, start=FIRST)
-    write_parquet(data.accounts, folder / "accounts.parquet")
-    write_parquet(data.transactions, folder / "transactions.parquet")
+    synth_input(folder, size // 10, DAYS, 1, start=FIRST)
 
 
 def airflow_env(home: Path) -> dict[str, str]:
@@ -102,7 +63,7 @@ def dag_run(data: Path, home: Path, partitions: int) -> dict[str, Any]:
     for setup in (["db", "migrate"], ["dags", "reserialize"]):
         subprocess.run([airflow, *setup], env=env, capture_output=True, check=True)
     conf = json.dumps({"source": str(data), "lookback_days": DAYS, "partitions": partitions})
-    result = timed(
+    result = measure(
         [airflow, "dags", "test", "flows87_daily", LOGICAL, "-c", conf], env, home / "log"
     )
     state = (
@@ -126,7 +87,7 @@ def dag_run(data: Path, home: Path, partitions: int) -> dict[str, Any]:
 def _cases(run_dir: Path) -> int | None:
     import polars as pl
 
-    path = run_dir / "cases.parquet"
+    path = RunDir(run_dir).cases
     return pl.read_parquet(path).height if path.exists() else None
 
 
@@ -144,7 +105,7 @@ def main() -> None:
         run_dir = args.workdir / f"run-{size}"
         shutil.rmtree(run_dir, ignore_errors=True)
         env = {**os.environ, "MPLCONFIGDIR": str(args.workdir / "mpl")}
-        row["run"] = timed(
+        row["run"] = measure(
             [str(BIN / "flows87"), "run", str(data), "--out", str(run_dir), "--quiet"],
             env,
             args.workdir / f"run-{size}.log",
@@ -169,7 +130,7 @@ def main() -> None:
         base = row["run"]["wall_s"]
         print(f"Airflow overhead: {row['dag']['wall_s'] - base:+.1f} s over flows87 run ({base} s)")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
+    write_results(results, args.workdir / "results.json")
 
 
 if __name__ == "__main__":

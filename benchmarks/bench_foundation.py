@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from harness import by_stage, emit, spawn, stage_records, step_command, synth_input, write_results
+
+from flows87.rundir import RunDir
 
 AMLWORLD_CURRENCY = {
     "USD": "US Dollar",
@@ -47,20 +48,7 @@ AMLWORLD_FORMAT = {
 
 
 def step_synth(size: int, out: Path) -> dict:
-    from flows87.io import write_parquet
-    from flows87.research.synth import generate
-
-    t0 = time.perf_counter()
-    data = generate(accounts=max(size // 10, 1000), days=10, seed=1)
-    t_gen = time.perf_counter() - t0
-    write_parquet(data.accounts, out / "accounts.parquet")
-    write_parquet(data.transactions, out / "transactions.parquet")
-    return {
-        "transactions": data.transactions.height,
-        "accounts": data.accounts.height,
-        "generate_s": round(t_gen, 2),
-        "total_s": round(time.perf_counter() - t0, 2),
-    }
+    return synth_input(out, max(size // 10, 1000), days=10, seed=1, reuse=False)
 
 
 def step_to_amlworld(src: Path, out_csv: Path) -> dict:
@@ -70,8 +58,8 @@ def step_to_amlworld(src: Path, out_csv: Path) -> dict:
     from flows87.schema import join_ends
 
     t0 = time.perf_counter()
-    tx = pl.scan_parquet(src / "transactions.parquet")
-    acc = pl.scan_parquet(src / "accounts.parquet").select("account_id", "bank_id")
+    tx = pl.scan_parquet(RunDir(src).transactions)
+    acc = pl.scan_parquet(RunDir(src).accounts).select("account_id", "bank_id")
     frame = (
         join_ends(tx, acc, {"bank_id": ("src_bank", "dst_bank")})
         .select(
@@ -110,12 +98,13 @@ def step_to_amlworld(src: Path, out_csv: Path) -> dict:
 
 
 def step_ingest(src: Path, out: Path, fmt: str | None) -> dict:
-    from flows87.pipeline.stages import RunConfig, ingest
+    from flows87.pipeline.run import ingest
+    from flows87.pipeline.stages.config import RunConfig
 
     t0 = time.perf_counter()
     summary = ingest(src, out, RunConfig(format=fmt, max_failed_fraction=0.05))
     total = time.perf_counter() - t0
-    steps = json.loads((out / "stages" / "ingest.json").read_text())["timings"]
+    steps = by_stage(stage_records(out))["ingest"]["timings"]
     return {
         "transactions": summary["transactions"],
         "quarantined": summary["quarantined"],
@@ -137,8 +126,7 @@ def _child(args: argparse.Namespace) -> None:
         res = step_ingest(
             work / f"amlworld-{args.size}.csv", work / f"run-csv-{args.size}", "amlworld"
         )
-    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(json.dumps(res))
+    emit(res)
 
 
 def main() -> None:
@@ -157,24 +145,11 @@ def main() -> None:
     results = {}
     for size in args.sizes:
         for step in ("synth", "amlworld-csv", "ingest-parquet", "ingest-amlworld"):
-            cmd = [
-                sys.executable,
-                __file__,
-                "--step",
-                step,
-                "--size",
-                str(size),
-                "--workdir",
-                args.workdir,
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(proc.stderr, file=sys.stderr)
-                raise SystemExit(f"step {step} failed for size {size}")
-            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            cmd = step_command(__file__, step, size=size, workdir=args.workdir)
+            res = spawn(cmd, f"step {step} for size {size}")
             results[f"{size}:{step}"] = res
             print(f"{size:>10,} {step:<16} {json.dumps(res)}", flush=True)
-    Path(args.workdir, "results.json").write_text(json.dumps(results, indent=2))
+    write_results(results, Path(args.workdir, "results.json"))
 
 
 if __name__ == "__main__":

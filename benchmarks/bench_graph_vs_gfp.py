@@ -26,15 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+from harness import emit, spawn, step_command, write_results
+
+from flows87.rundir import RunDir
 
 if TYPE_CHECKING:
     from flows87.pipeline.graph.common import GraphContext
@@ -150,42 +150,27 @@ def run_flows87(name: str, tx: pl.DataFrame, acc: pl.DataFrame, fan_days: int) -
 def _child(args: argparse.Namespace) -> None:
     src = Path(args.workdir) / f"synth-{args.child_size}"
     t0 = time.perf_counter()
-    tx = pl.read_parquet(src / "transactions.parquet")
-    acc = pl.read_parquet(src / "accounts.parquet")
+    tx = pl.read_parquet(RunDir(src).transactions)
+    acc = pl.read_parquet(RunDir(src).accounts)
     n, load = tx.height, time.perf_counter() - t0
     run = run_gfp if args.step.startswith("gfp") else run_flows87
     res = run(args.step, tx, acc, args.fan_window_days)
     res = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}
-    ru = resource.getrusage(resource.RUSAGE_SELF)
     res.update(
-        transactions=n,
-        load_s=round(load, 2),
-        txn_per_s=round(n / max(res["compute_s"], 1e-3)),
-        peak_rss_mb=round(ru.ru_maxrss / 1024),
-        cpu_s=round(ru.ru_utime + ru.ru_stime, 1),
+        transactions=n, load_s=round(load, 2), txn_per_s=round(n / max(res["compute_s"], 1e-3))
     )
-    print(json.dumps(res))
+    emit(res)
 
 
 def _spawn(step: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--step", step, "--child-size", str(size)]
-    cmd += ["--workdir", args.workdir, "--fan-window-days", str(args.fan_window_days)]
-    load = [round(x, 2) for x in os.getloadavg()]
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"timeout_s": args.timeout, "load_before": load}
-    if proc.returncode != 0:
-        print(proc.stderr[-4000:], file=sys.stderr)
-        return {"failed": proc.stderr.strip().splitlines()[-1:], "load_before": load}
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res.update(
-        process_s=round(time.perf_counter() - t0, 1),
-        load_before=load,
-        load_after=[round(x, 2) for x in os.getloadavg()],
+    cmd = step_command(
+        __file__,
+        step,
+        child_size=size,
+        workdir=args.workdir,
+        fan_window_days=args.fan_window_days,
     )
-    return res
+    return spawn(cmd, step, timeout=args.timeout, check=False)
 
 
 def print_table(size: int, rows: dict[str, dict[str, Any]], fan_days: int) -> None:
@@ -230,17 +215,16 @@ def main() -> None:
     results["cores"] = os.cpu_count()
     for size in args.sizes:
         # The data bench_run.py measures, made by its synth step when absent.
-        synth = [sys.executable, str(Path(__file__).with_name("bench_run.py")), "--step", "synth"]
-        synth += ["--size", str(size), "--workdir", args.workdir]
-        out = subprocess.run(synth, check=True, capture_output=True, text=True).stdout
-        print(f"{size:>10,} synth {out}", end="", flush=True)
+        bench_run = Path(__file__).with_name("bench_run.py")
+        synth = spawn(step_command(bench_run, "synth", size=size, workdir=args.workdir), "synth")
+        print(f"{size:>10,} synth {json.dumps(synth)}", flush=True)
         rows = {}
         for name in args.only or MEASURES:
             rows[name] = _spawn(name, size, args)
             print(f"{size:>10,} {name:<25} {json.dumps(rows[name])}", flush=True)
         results[str(size)] = {**results.get(str(size), {}), **rows}  # --only keeps the others
         print_table(size, rows, args.fan_window_days)
-        saved.write_text(json.dumps(results, indent=2))
+        write_results(results, saved)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
+
+from harness import load, synth_input, usage, write_results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,24 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("MPLCONFIGDIR", str(args.workdir / ".matplotlib"))
 
-    from flows87.io import write_parquet
     from flows87.research.bench import bench, markdown, table
-    from flows87.research.synth import generate
 
     folder = args.workdir / f"public-{args.accounts}x{args.days}-s{args.seed}"
     data = folder / "data"
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    t0 = time.perf_counter()
-    if not (data / "transactions.parquet").exists():
-        synth = generate(args.accounts, args.days, args.seed)
-        write_parquet(synth.accounts, data / "accounts.parquet")
-        write_parquet(synth.transactions, data / "transactions.parquet")
+    load_before = load()
+    synth = synth_input(data, args.accounts, args.days, args.seed)
+    if not synth["reused"]:
         print(
-            f"generated {synth.transactions.height:,} transactions in "
-            f"{time.perf_counter() - t0:.0f} s",
+            f"generated {synth['transactions']:,} transactions in {synth['total_s']:.0f} s",
             file=sys.stderr,
         )
-        del synth
     t0 = time.perf_counter()
     doc = bench(
         data,
@@ -98,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     doc["machine"] = {
         "cpus": os.cpu_count(),
         "load_before": load_before,
-        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "load_after": load(),
         "bench_seconds": round(seconds, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": usage()["peak_rss_mb"],
     }
-    (folder / "bench" / "machine.json").write_text(json.dumps(doc["machine"], indent=2))
+    write_results(doc["machine"], folder / "bench" / "machine.json")
     print(markdown(doc))
     print(table(doc))
     print(

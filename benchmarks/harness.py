@@ -250,10 +250,21 @@ def stage_of(record: str) -> str:
 
 
 def stage_records(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Every RUN/stages/<record>.json by record name (steps, partitions, merges)."""
-    return {
-        p.stem: json.loads(p.read_text()) for p in sorted(RunDir(run_dir).stages.glob("*.json"))
-    }
+    """Every RUN/stages/<record>.json by record name (steps, partitions, merges), in the order
+    of the plan."""
+    paths = sorted(RunDir(run_dir).stages.glob("*.json"), key=lambda p: _record_order(p.stem))
+    return {p.stem: json.loads(p.read_text()) for p in paths}
+
+
+_RECORD_ORDER = {s.record_name: i for i, s in enumerate(PLAN)}
+_STEP_ORDER = {s.name: i for i, s in enumerate(PLAN)}
+
+
+def _record_order(record: str) -> tuple[int, str]:
+    """Where the plan has the step that wrote the record (a partition's: "<step>-<part>")."""
+    if record in _RECORD_ORDER:
+        return _RECORD_ORDER[record], record
+    return _STEP_ORDER.get(record.rsplit("-", 1)[0], len(PLAN)), record
 
 
 def by_stage(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -312,10 +323,11 @@ def synth_input(
     seed: int = 1,
     transform: Callable[[Any], Any] | None = None,
     reuse: bool = True,
+    **options: Any,
 ) -> dict[str, Any]:
     """Generate labelled data (`flows87.research.synth.generate`) into the canonical input
     folder `folder`, or reuse what is there (`reuse`); `transform` changes the transactions
-    before they are written."""
+    before they are written; `options` go to `generate` (e.g. start)."""
     import polars as pl
 
     files = RunDir(folder)  # a canonical input folder names its tables as a run directory does
@@ -326,7 +338,7 @@ def synth_input(
     from flows87.research.synth import generate
 
     t0 = time.perf_counter()
-    data = generate(accounts=accounts, days=days, seed=seed)
+    data = generate(accounts=accounts, days=days, seed=seed, **options)
     generated = time.perf_counter() - t0
     write_parquet(data.accounts, files.accounts)
     write_parquet(
