@@ -216,8 +216,7 @@ def has_labels(run_dir: str | Path) -> bool:
     """Whether the run's accounts_scored.parquet carries the is_suspicious labels."""
     import polars as pl
 
-    names = pl.read_parquet_schema(RunDir(run_dir).accounts_scored).names()
-    return "is_suspicious" in names
+    return "is_suspicious" in pl.read_parquet_schema(RunDir(run_dir).accounts_scored)
 
 
 def sweep_task(context: dict[str, Any], run_dir: str) -> dict[str, Any]:
