@@ -139,7 +139,7 @@ def _log(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
     ).to_numpy()
 
 
-# Ours over scipy.stats.iqr (500k x 100: 1.23 s vs 1.43 s, other last bits) and RobustScaler (1.60 s)
+# Ours: 500k x 100 in 1.23 s; scipy.stats.iqr 1.43 s, other last bits; RobustScaler 1.60 s
 def _robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median and IQR (the standard deviation, or 1, for columns without spread): scale-free."""
     cols = np.ascontiguousarray(x.T)  # one row per feature: selection reads contiguous memory
