@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from flows87.errors import ConfigError
 from flows87.pipeline.graph.common import busiest_windows
-from flows87.pipeline.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, Pattern, find
+from flows87.pipeline.graph.patterns import HIT_SCHEMA, PATTERNS, GraphContext, find
 from flows87.pipeline.rules.compile import check_rule
 from flows87.pipeline.rules.loader import RULES_DIR, load_rule
 from flows87.pipeline.rules.model import Param, Rule
@@ -24,7 +24,7 @@ from flows87.pipeline.rules.model import Param, Rule
 def test_registry_entries_are_documented() -> None:
     assert len(PATTERNS) == 17
     for name, p in PATTERNS.items():
-        assert isinstance(p, Pattern) and p.name == name
+        assert p.name == name
         assert len(p.description) > 40 and p.description.endswith(".")
         assert p.params and all(isinstance(v, int | float) for v in p.params.values())
 

@@ -281,9 +281,10 @@ def test_flows87_serve_listens_on_loopback(store, tmp_path):
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)  # waits, and closes the pipes
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.communicate()
     from flows87.cli import serve_cmd
 
     host = next(p for p in serve_cmd.params if p.name == "host")

@@ -5,19 +5,14 @@ store. The fixtures (a pipeline run, a loaded store, the app) are in tests/web/c
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from flows87.investigate.store import Store, create_user, get_case, list_cases, load_run
 from flows87.investigate.store.models import AuditEntry
 from flows87.investigate.web import WebSettings
-
-with warnings.catch_warnings():  # "install httpx2 instead": the TestClient works as it is
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
 
 USERS = {
     "ivy": ("investigator", "ivy-password"),
