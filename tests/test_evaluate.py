@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from evaluation_data import hand_case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from evaluation_data import hand_case
 
 from flows87.cli import EXIT_OK, EXIT_USER, main
 from flows87.research.evaluate import (
