@@ -12,6 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+PathLike = str | os.PathLike[str]
+"""What a function taking a run directory accepts: a str, a Path or a RunDir."""
+
 SIGNAL_STAGES = ("rules", "detectors", "graph")
 """The stages that write signals, each to its own file, merged by the signals gate."""
 
