@@ -47,7 +47,7 @@ def airflow_db() -> None:
 
 
 @pytest.fixture(scope="session")
-def daily(airflow_db: None):  # noqa: ANN201 - an Airflow DAG
+def daily(airflow_db: None):
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=DAGS)
@@ -64,7 +64,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def run_daily(dag, home: Path, source: Path, **params):  # noqa: ANN001, ANN201
+def run_daily(dag, home: Path, source: Path, **params):
     """One dag.test() run of the interval ending at LOGICAL, writing under `home`."""
     os.environ["FLOWS87_HOME"] = str(home)
     try:
@@ -76,7 +76,7 @@ def run_daily(dag, home: Path, source: Path, **params):  # noqa: ANN001, ANN201
         del os.environ["FLOWS87_HOME"]
 
 
-def states(dag_run) -> dict[str, str]:  # noqa: ANN001
+def states(dag_run) -> dict[str, str]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
@@ -106,7 +106,7 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def first_run(daily, data_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+def first_run(daily, data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("home")
     dag_run = run_daily(daily, home, data_dir)
     return home, dag_run
@@ -151,7 +151,7 @@ print(json.dumps({{
     assert out["parse_seconds"] < 5.0
 
 
-def test_daily_dag_params_and_structure(daily) -> None:  # noqa: ANN001
+def test_daily_dag_params_and_structure(daily) -> None:
     assert set(daily.params.keys()) >= {
         "source",
         "format",
@@ -173,7 +173,7 @@ def test_daily_dag_params_and_structure(daily) -> None:  # noqa: ANN001
 # --- end to end ----------------------------------------------------------------------------
 
 
-def test_daily_run_publishes_cases(first_run) -> None:  # noqa: ANN001
+def test_daily_run_publishes_cases(first_run) -> None:
     home, dag_run = first_run
     assert str(dag_run.state) == "success", states(dag_run)
     run_dir = home / "runs" / KEY
@@ -193,7 +193,7 @@ def test_daily_run_publishes_cases(first_run) -> None:  # noqa: ANN001
     assert run["status"] == "succeeded" and run["command"] == "flows87_daily"
 
 
-def test_publish_emits_asset_event(first_run) -> None:  # noqa: ANN001
+def test_publish_emits_asset_event(first_run) -> None:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
@@ -211,7 +211,7 @@ def test_publish_emits_asset_event(first_run) -> None:  # noqa: ANN001
         assert events[0].extra["path"] == str(home / "published" / "cases.parquet")
 
 
-def test_rerun_of_the_same_interval_changes_nothing(daily, first_run, data_dir: Path) -> None:  # noqa: ANN001
+def test_rerun_of_the_same_interval_changes_nothing(daily, first_run, data_dir: Path) -> None:
     home, _ = first_run
     published = home / "published"
     before = pl.read_parquet(published / "cases.parquet")
@@ -229,7 +229,7 @@ def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
     daily,
     first_run,
     data_dir: Path,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     home, _ = first_run
     published = home / "published"
@@ -310,7 +310,7 @@ def test_partitioned_run_equals_unpartitioned(
     daily,
     first_run,
     data_dir: Path,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     home, _ = first_run
     dag_run = run_daily(daily, tmp_path / "home", data_dir, partitions=3)
@@ -354,7 +354,7 @@ def test_partitioned_run_equals_unpartitioned(
 
 def test_next_interval_adds_to_the_queue_without_duplicates(
     daily, first_run, data_dir: Path
-) -> None:  # noqa: ANN001
+) -> None:
     """What a backfill or catch-up does: one run per interval, each published beside the others."""
     home, _ = first_run
     os.environ["FLOWS87_HOME"] = str(home)
@@ -379,7 +379,7 @@ def test_next_interval_adds_to_the_queue_without_duplicates(
     assert set(again["interval_key"]) == {nxt}
 
 
-def test_the_dag_finds_what_flows87_run_finds(first_run, data_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_dag_finds_what_flows87_run_finds(first_run, data_dir: Path, tmp_path: Path) -> None:
     """The DAG's tasks and `flows87 run` run one plan (files between tasks, memory in one
     process): every table of the run directory is the same, row for row."""
     from flows87.pipeline.run import run

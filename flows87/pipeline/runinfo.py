@@ -26,14 +26,14 @@ from flows87 import __version__
 from flows87.errors import Flows87Error
 from flows87.io import write_json
 from flows87.pipeline.plan import seconds_by_stage
-from flows87.rundir import RunDir
+from flows87.rundir import PathLike, RunDir
 
 _LIBRARIES = ("polars", "pyarrow", "great-expectations", "pyod", "networkx", "apache-airflow")
 
 
 def fingerprint(paths: list[Path]) -> dict[str, Any]:
     """sha256 and size of every input file (read in 1 MiB blocks, so size does not matter)."""
-    files = []
+    files: list[dict[str, Any]] = []
     for p in sorted(paths):
         h = hashlib.sha256()
         with open(p, "rb") as f:
@@ -78,7 +78,7 @@ class StageRecord:
 
 @contextmanager
 def stage(
-    run_dir: str | Path, name: str, params: dict[str, Any] | None = None
+    run_dir: PathLike, name: str, params: dict[str, Any] | None = None
 ) -> Iterator[StageRecord]:
     """Time a stage and write RUN/stages/<name>.json, whether it succeeds or fails."""
     record = StageRecord(name, dict(params or {}))
@@ -128,7 +128,7 @@ def gate_counts(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def quarantine_counts(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+def quarantine_counts(run_dir: PathLike) -> dict[str, dict[str, Any]]:
     """Each gate's row counts (`gate_counts`), from RUN/quality/<gate>.json."""
     folder = RunDir(run_dir).quality
     out = {}
@@ -143,7 +143,7 @@ def quarantine_counts(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def stages(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+def stages(run_dir: PathLike) -> dict[str, dict[str, Any]]:
     folder = RunDir(run_dir).stages
     out = {}
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -152,7 +152,7 @@ def stages(run_dir: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def assemble(
-    run_dir: str | Path,
+    run_dir: PathLike,
     command: str,
     params: dict[str, Any],
     *,
@@ -185,5 +185,5 @@ def assemble(
     return write_json(data, failed)
 
 
-def load(run_dir: str | Path) -> dict[str, Any]:
+def load(run_dir: PathLike) -> dict[str, Any]:
     return json.loads(RunDir(run_dir).run_json.read_text(encoding="utf-8"))

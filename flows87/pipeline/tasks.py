@@ -150,7 +150,7 @@ def job(context: dict[str, Any]) -> Job:
     return Job(
         RunDir(interval.run_dir()),
         config,
-        source=schedule.resolve_source(str(params.get("source", "")), interval),
+        source=str(schedule.resolve_source(str(params.get("source", "")), interval)),
         partitions=int(params.get("partitions") or 1),
         command=DAG_ID,
         interval=interval,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import polars as pl
@@ -136,8 +137,9 @@ def build(
     sig_summary = ranked["summary"].to_list()
     edges = edge_table(transactions, [a for g in groups for a in g])
     inside = _edges_by_group(groups, edges)
-    rows, members = [], []
-    linked = []
+    rows: list[dict[str, Any]] = []
+    members: list[dict[str, str]] = []
+    linked: list[dict[str, str]] = []
     for gi, ordered in enumerate(groups):  # one iteration per case
         anchor = ordered[0]
         cid = case_id(anchor)

@@ -273,8 +273,12 @@ def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
         elif model is None or isinstance(model, fast.FittedTails):
             if tails is None:
                 # the whole population: ranks alone give the same values as the sorted columns
-                population = prep.frame.height == fitted.n
-                tails = fast.tails(prep.x) if population else fast.tails_of(model, prep.x)
+                if prep.frame.height == fitted.n:
+                    tails = fast.tails(prep.x)
+                elif model is None:  # score() fits without them: it only scores its population
+                    raise ConfigError("ECOD/COPOD were fitted without their sorted columns")
+                else:
+                    tails = fast.tails_of(model, prep.x)
             raw = (fast.ecod_scores if spec.name == "ECOD" else fast.copod_scores)(tails)
         elif prep.frame.height == fitted.n:
             raw = model.decision_scores_  # the whole population: its training scores
@@ -428,7 +432,7 @@ def _explain(
                 "window_end": None,
                 "evidence": json.dumps(evidence, sort_keys=True),
                 "summary": f"Account {account} is unusual among all accounts ({names}): "
-                + "; ".join(r["text"] for r in reasons)
+                + "; ".join(str(r["text"]) for r in reasons)
                 + ".",
             }
         )

@@ -205,13 +205,16 @@ def _facts(paths: pl.DataFrame) -> pl.DataFrame:
 
 def _members(paths: pl.DataFrame, last_role: str | None) -> pl.DataFrame:
     pos = pl.int_range(pl.len()).over("instance")
-    role = pl.when(pos == 0).then(pl.lit("origin"))
-    if last_role is not None:
-        role = role.when(pos == pl.len().over("instance") - 1).then(pl.lit(last_role))
+    first, other = pl.when(pos == 0).then(pl.lit("origin")), pl.lit("intermediary")
+    if last_role is None:
+        role = first.otherwise(other)
+    else:
+        last = pos == pl.len().over("instance") - 1
+        role = first.when(last).then(pl.lit(last_role)).otherwise(other)
     return (
         paths.select("instance", pl.col("nodes").alias("account_id"))
         .explode("account_id")
-        .with_columns(role.otherwise(pl.lit("intermediary")).alias("role"))
+        .with_columns(role.alias("role"))
     )
 
 

@@ -74,7 +74,7 @@ def finish(members: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
     return (
         members.join(facts, on="instance", how="inner", maintain_order="left")
         .select(list(HIT_SCHEMA.names()))
-        .cast(dict(HIT_SCHEMA))
+        .cast(HIT_SCHEMA)
         .sort("instance", maintain_order=True)
     )
 

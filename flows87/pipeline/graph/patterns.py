@@ -30,7 +30,7 @@ class Pattern:
     fn: Callable[[GraphContext, dict[str, float]], pl.DataFrame]
 
 
-_ALL = (
+_ALL: tuple[Pattern, ...] = (
     Pattern(
         "cycle",
         "Money that leaves an account and comes back to it through other accounts, in time "
@@ -295,4 +295,4 @@ def find(ctx: GraphContext, name: str, overrides: dict[str, float] | None = None
             hint=f"it takes: {', '.join(sorted(pattern.params))}",
         )
     params = {**pattern.params, **(overrides or {})}
-    return pattern.fn(ctx, params).select(list(HIT_SCHEMA.names())).cast(dict(HIT_SCHEMA))
+    return pattern.fn(ctx, params).select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA)

@@ -47,6 +47,7 @@ from flows87.io import write_json, write_parquet, write_text
 from flows87.pipeline.quality.report import render_report
 from flows87.pipeline.quality.suites import load_suite, resolve_parameters
 from flows87.pipeline.quality.validate import Check, validate, with_derived
+from flows87.rundir import PathLike
 
 PARSE_REJECT_SCHEMA = pl.Schema(
     {
@@ -84,7 +85,7 @@ class GateResult:
 def run_gate(
     frame: pl.DataFrame,
     suite: str,
-    run_dir: str | Path,
+    run_dir: PathLike,
     *,
     params: dict[str, Any] | None = None,
     max_failed_fraction: float = 0.01,
@@ -196,7 +197,9 @@ def _value_text(columns: list[str]) -> pl.Expr:
 def _parse_rejects(prior: pl.DataFrame | None) -> pl.DataFrame:
     """The reader's rejects, one row per rejected source row (rejects without a row stay one
     each): columns, values and reasons joined with "; ", the row's record."""
-    out_schema = {**PARSE_REJECT_SCHEMA, "expectation": pl.String(), "record": pl.String()}
+    out_schema = pl.Schema(
+        {**PARSE_REJECT_SCHEMA, "expectation": pl.String(), "record": pl.String()}
+    )
     if prior is None or prior.is_empty():
         return pl.DataFrame(schema=out_schema)
     missing = [c for c in PARSE_REJECT_SCHEMA if c not in prior.columns]

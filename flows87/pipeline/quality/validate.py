@@ -134,14 +134,14 @@ def validate(
 
     parameters = {p: values[p] for e in to_run for p in parameters_of(e["kwargs"])}
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for exp in to_run:
-        groups.setdefault(tuple(_needed_columns([exp], frame.columns)), []).append(exp)
+    for item in to_run:
+        groups.setdefault(tuple(_needed_columns([item], frame.columns)), []).append(item)
     results: list[Any] = []
     meta: dict[str, Any] = {}
     needed = [c for c in frame.columns if any(c in cols for cols in groups)]
     # one pandas copy of the checked columns; its RangeIndex makes GX's row indexes polars
     # positions
-    whole = frame.select(needed).to_pandas() if groups else None
+    whole = frame.select(needed).to_pandas()
     with _batches() as validator_of:
         for columns, expectations in groups.items():
             validator = validator_of(whole[list(columns)])
@@ -340,7 +340,7 @@ def _release(validator: Any) -> None:
             engine.batch_manager.reset_batch_cache()
         validator._batch_parameters = None
         validator._wrapped_validator_cache = None
-    except Exception:  # noqa: BLE001 - an optimisation only; the validation result stands
+    except Exception:
         pass
 
 

@@ -142,7 +142,7 @@ def graph_signals(rule: Rule, hits: pl.DataFrame) -> pl.DataFrame:
             .str.replace_all(ACCOUNT_SLOT, pl.col("account_id"), literal=True)
             .alias("summary"),
         )
-        .cast(dict(SIGNAL_SCHEMA))
+        .cast(pl.Schema(SIGNAL_SCHEMA))
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import string
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ def empty_signals() -> pl.DataFrame:
 class _Lenient(string.Formatter):
     """Fill a summary template; a missing value shows as '?' rather than failing the run."""
 
-    def get_value(self, key: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+    def get_value(self, key: Any, args: Any, kwargs: Mapping[str, Any]) -> Any:
         return kwargs.get(key, "?")
 
     def format_field(self, value: Any, format_spec: str) -> str:
@@ -162,8 +163,8 @@ def account_rule_matches(
     `resolved` are the values of its relative parameters (flows87/pipeline/rules/relative.py)."""
     cond = compiled_condition(rule, overrides, resolved)
     # one pass, no copy of the rule's window: the features of all windows are large
-    matched = features.lazy().filter((pl.col("window") == rule.window) & cond.fill_null(False))
-    matched = matched.collect()
+    window = pl.col("window") == rule.window
+    matched = features.lazy().filter(window & cond.fill_null(False)).collect()
     if matched.is_empty():
         return None
     return _best_period(matched, rule.evidence[0] if rule.evidence else "in_sum")
@@ -175,14 +176,12 @@ def account_signals(rule: Rule, best: pl.DataFrame) -> pl.DataFrame:
 
 
 def transaction_view(
-    transactions: pl.DataFrame | pl.LazyFrame,
-    accounts: pl.DataFrame | pl.LazyFrame,
-    settings: FeatureSettings,
-) -> pl.DataFrame | pl.LazyFrame:
+    transactions: pl.LazyFrame, accounts: pl.LazyFrame, settings: FeatureSettings
+) -> pl.LazyFrame:
     """Transactions with the derived columns transaction rules may read (see TRANSACTION_DERIVED).
 
-    Lazy inputs give a lazy view: a rule's filter then runs before the account joins wherever it
-    reads transaction columns only, instead of the joins running on every transaction."""
+    Lazy: a rule's filter then runs before the account joins wherever it reads transaction
+    columns only, instead of the joins running on every transaction."""
     hour = pl.col("ts").dt.hour()
     s, e = settings.night_start_hour, settings.night_end_hour
     night = (hour >= s) | (hour < e) if s > e else (hour >= s) & (hour < e)

@@ -28,10 +28,9 @@ TRANSACTION_COLUMNS = ["txn_id", "ts", "src_account", "dst_account", "amount_bas
 
 def _read_accounts(path: Path) -> pl.DataFrame:
     """The accounts' ids and, when the input is labelled, their labels."""
-    names = pl.read_parquet_schema(path).names()
-    return pl.read_parquet(
-        path, columns=[c for c in ("account_id", "is_suspicious", "typology") if c in names]
-    )
+    names = list(pl.read_parquet_schema(path))
+    columns: list[str] = [c for c in ("account_id", "is_suspicious", "typology") if c in names]
+    return pl.read_parquet(path, columns=columns)
 
 
 NEIGHBOUR_PERIOD_DAYS = 7

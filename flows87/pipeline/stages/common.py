@@ -6,7 +6,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -50,22 +50,25 @@ def read_columns(path: Path, columns: set[str] | None = None) -> pl.DataFrame:
     """A Parquet file of the run; with `columns`, only those of them the file has."""
     if columns is None:
         return pl.read_parquet(path)
-    present = pl.read_parquet_schema(path).names()
+    present = list(pl.read_parquet_schema(path))
     return pl.read_parquet(path, columns=[c for c in present if c in columns])
 
 
 def read_except(path: Path, dropped: tuple[str, ...]) -> pl.DataFrame:
-    present = pl.read_parquet_schema(path).names()
+    present = list(pl.read_parquet_schema(path))
     return pl.read_parquet(path, columns=[c for c in present if c not in dropped])
 
 
-def origin(job: Job) -> datetime | None:
+def origin(job: Job) -> datetime:
     """Windows align to the data interval's start, or to midnight of the run's first
-    transaction (the whole run's, whichever partition asks)."""
+    transaction (the whole run's, whichever partition asks); without transactions, to the
+    epoch (there is nothing to align)."""
     if job.config.interval_start is not None:
         return job.config.interval_start
     first = pl.scan_parquet(job.run.transactions).select(pl.col("ts").min()).collect().item()
-    return first.replace(hour=0, minute=0, second=0, microsecond=0) if first else None
+    if first is None:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    return first.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def feature_settings(config: RunConfig) -> FeatureSettings:
@@ -73,8 +76,9 @@ def feature_settings(config: RunConfig) -> FeatureSettings:
     settings = load_settings(config.settings_path("features"))
     windows = list(config.windows or settings.windows)
     for item in load_rules(config.rules_dir):
-        if item.rule.scope == "account" and item.rule.window not in windows:
-            windows.append(item.rule.window)
+        window = item.rule.window
+        if item.rule.scope == "account" and window is not None and window not in windows:
+            windows.append(window)
     det = detectors.load_settings(config.settings_path("detectors"))
     if det.window not in windows:
         windows.append(det.window)

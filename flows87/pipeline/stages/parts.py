@@ -43,14 +43,17 @@ def assign(account_ids: pl.Series, partitions: int) -> pl.DataFrame:
 
 
 def count(job: Job) -> int:
-    table = pl.read_parquet(job.run.partitions, columns=["part"])
-    return int(table["part"].max() or 0) + 1
+    return _count(pl.read_parquet(job.run.partitions, columns=["part"]))
+
+
+def _count(table: pl.DataFrame) -> int:
+    return int(table.select(pl.col("part").max()).item() or 0) + 1
 
 
 def members(job: Job, part: int) -> pl.Series | None:
     """The partition's accounts; None when there is one partition (every account)."""
     table = pl.read_parquet(job.run.partitions)
-    n = int(table["part"].max() or 0) + 1
+    n = _count(table)
     if not 0 <= part < n:
         raise InputError(f"no partition {part}: this run has {n}", file=job.run.partitions)
     return None if n == 1 else table.filter(pl.col("part") == part)["account_id"]
@@ -69,7 +72,7 @@ def transactions(job: Job, ids: pl.Series | None, columns: list[str] | None = No
     """The transactions touching the partition's accounts, in either direction."""
     scan = of_members(pl.scan_parquet(job.run.transactions), ids, "src_account", "dst_account")
     if columns is not None:
-        present = pl.read_parquet_schema(job.run.transactions).names()
+        present = list(pl.read_parquet_schema(job.run.transactions))
         scan = scan.select([c for c in present if c in set(columns)])
     return scan.collect()
 

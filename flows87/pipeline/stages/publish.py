@@ -33,6 +33,7 @@ from flows87.errors import ConfigError, InputError
 from flows87.io import atomic_dir, write_parquet
 from flows87.pipeline import schedule
 from flows87.pipeline.job import Job
+from flows87.rundir import PathLike
 
 FILES = (
     "cases.parquet",
@@ -84,7 +85,7 @@ def publish(job: Job) -> dict[str, Any]:
 
 
 def publish_interval(
-    run_dir: str | Path,
+    run_dir: PathLike,
     key: str,
     interval_start: datetime,
     interval_end: datetime,
@@ -123,7 +124,7 @@ def publish_interval(
     }
 
 
-def to_store(run_dir: str | Path, key: str, url: str | None = None) -> dict[str, Any]:
+def to_store(run_dir: PathLike, key: str, url: str | None = None) -> dict[str, Any]:
     """Upsert the run's cases into the case store (migrating it to the current schema first)."""
     from flows87.investigate.store import Store, load_run
 
@@ -131,7 +132,7 @@ def to_store(run_dir: str | Path, key: str, url: str | None = None) -> dict[str,
     try:
         store.upgrade()
         with store.session() as session:
-            loaded = load_run(session, run_dir, key)
+            loaded = load_run(session, Path(run_dir), key)
         return {
             "store": store.url,
             "new": loaded.new,

@@ -21,7 +21,7 @@ MAX_HEATMAP = 40  # signals shown in the overlap heatmap (those flagging most ac
 # --- plots -----------------------------------------------------------------------------------
 
 
-def _pyplot():  # noqa: ANN202 - the matplotlib.pyplot module
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
