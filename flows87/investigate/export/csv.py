@@ -27,7 +27,7 @@ def _safe(col: str) -> pl.Expr:
 
 def transactions_frame(session: Session, case_id: str) -> pl.DataFrame:
     rows = case_detail(session, case_id, audit_limit=1)["transactions"]
-    schema = {c: pl.String() for c in _TXN_FIELDS}
+    schema: dict[str, pl.DataType] = {c: pl.String() for c in _TXN_FIELDS}
     schema.update(ts=pl.Datetime("us", "UTC"), amount=pl.Float64(), amount_base=pl.Float64())
     frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
     return frame.with_columns(pl.lit(case_id).alias("case_id")).select("case_id", *_TXN_FIELDS)

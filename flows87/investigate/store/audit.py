@@ -14,9 +14,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from flows87.investigate.store.models import AuditEntry, User, utcnow
@@ -124,7 +124,9 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> list[dict[st
             row["after"],
         )
         rows.append(row)
-    session.execute(AuditEntry.__table__.insert(), rows)
+    # Core insert on the mapped table (as the loader does): declarative types __table__ as a
+    # FromClause, while a mapped class with __tablename__ always has a Table there
+    session.execute(cast(Table, AuditEntry.__table__).insert(), rows)
     return rows
 
 
@@ -180,32 +182,35 @@ def check_audit(session: Session, batch: int = 5000) -> AuditStatus:
     """Walk the whole chain in order; stop at the first entry that does not fit."""
     expected_seq, prev, count = 1, GENESIS, 0
     stmt = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch)
-    for e in session.scalars(stmt):
-        if e.seq != expected_seq:
-            reason = (
-                f"entries {expected_seq}..{e.seq - 1} are missing (deleted?)"
-                if e.seq > expected_seq
-                else f"sequence number {e.seq} out of order"
+    # the result is closed on every return (a server-side cursor on PostgreSQL: yield_per)
+    with session.scalars(stmt) as result:
+        for e in result:
+            if e.seq != expected_seq:
+                reason = (
+                    f"entries {expected_seq}..{e.seq - 1} are missing (deleted?)"
+                    if e.seq > expected_seq
+                    else f"sequence number {e.seq} out of order"
+                )
+                return AuditStatus(
+                    count, prev, AuditBreak(expected_seq if e.seq > expected_seq else e.seq, reason)
+                )
+            if e.prev_hash != prev:
+                return AuditStatus(
+                    count,
+                    prev,
+                    AuditBreak(
+                        e.seq,
+                        "previous-hash link broken (an entry before it was changed or removed)",
+                    ),
+                )
+            want = entry_hash(
+                prev, e.seq, e.ts, e.actor, e.action, e.entity_type, e.entity_id, e.before, e.after
             )
-            return AuditStatus(
-                count, prev, AuditBreak(expected_seq if e.seq > expected_seq else e.seq, reason)
-            )
-        if e.prev_hash != prev:
-            return AuditStatus(
-                count,
-                prev,
-                AuditBreak(
-                    e.seq, "previous-hash link broken (an entry before it was changed or removed)"
-                ),
-            )
-        want = entry_hash(
-            prev, e.seq, e.ts, e.actor, e.action, e.entity_type, e.entity_id, e.before, e.after
-        )
-        if e.hash != want:
-            return AuditStatus(
-                count, prev, AuditBreak(e.seq, "content does not match its hash (edited)")
-            )
-        prev, expected_seq, count = e.hash, expected_seq + 1, count + 1
+            if e.hash != want:
+                return AuditStatus(
+                    count, prev, AuditBreak(e.seq, "content does not match its hash (edited)")
+                )
+            prev, expected_seq, count = e.hash, expected_seq + 1, count + 1
     return AuditStatus(count, prev, None)
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, UnaryExpression, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from flows87.errors import ConfigError
@@ -111,7 +111,7 @@ def list_cases(
     """The case queue. `sort` is a key of SORTS, prefixed with '-' for descending (ties by
     case id). `assignee` is a username or UNASSIGNED ("-"). `search` matches a case id prefix
     or an exact account id. Raises InvalidInput on an unknown sort, status or date field."""
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     statuses = _list(status)
     if statuses:
         bad = [s for s in statuses if s not in STATUSES]
@@ -168,7 +168,9 @@ def list_cases(
         raise InvalidInput(f"unknown sort {sort!r} (one of {', '.join(SORTS)}, '-' for descending)")
     col = SORTS[key]
     descending = sort.startswith("-")
-    order = [col.desc().nulls_last() if descending else col.asc().nulls_last()]
+    order: list[UnaryExpression[Any]] = [
+        col.desc().nulls_last() if descending else col.asc().nulls_last()
+    ]
     if key == "risk":  # many cases share the top score: the pipeline's rank orders them
         order.append(Case.rank.asc().nulls_last() if descending else Case.rank.desc().nulls_last())
     if key != "case_id":
@@ -263,7 +265,8 @@ def case_detail(
     if row is None:
         raise NotFound(f"no case {case_id!r}")
     case, assignee = row
-    names = dict(session.execute(select(User.id, User.username)).all())
+    # user id -> name; an empty reference (None: nobody) looks up as None
+    names: dict[int | None, str] = dict(session.execute(select(User.id, User.username)).all())
     pending = session.scalar(
         select(Approval.id).where(Approval.case_id == case_id, Approval.state == "pending")
     )
@@ -438,6 +441,15 @@ def risk_breakdown(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (-r["sum_score"], r["family"]))
 
 
+class _Edge(TypedDict):
+    src: str
+    dst: str
+    amount: float
+    count: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+
+
 def case_graph(session: Session, case_id: str) -> dict[str, Any]:
     """The case's money graph for drawing: nodes (accounts, with flow in/out and whether they
     are case members) and edges (src -> dst with total amount, count, first and last time)."""
@@ -448,7 +460,7 @@ def case_graph(session: Session, case_id: str) -> dict[str, Any]:
         for a in session.scalars(select(CaseAccount).where(CaseAccount.case_id == case_id))
     }
     amount = func.coalesce(CaseTransaction.amount_base, CaseTransaction.amount, 0.0)
-    edges = [
+    edges: list[_Edge] = [
         {
             "src": src,
             "dst": dst,

@@ -19,7 +19,7 @@ Roles:    investigator: comments on any case; takes unassigned cases (`assign` t
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,6 +83,10 @@ def _works_on(actor: User, case: Case, what: str) -> None:
         )
 
 
+@overload
+def _text(value: str | None, what: str, *, required: Literal[True] = ...) -> str: ...
+@overload
+def _text(value: str | None, what: str, *, required: bool) -> str | None: ...
 def _text(value: str | None, what: str, *, required: bool = True) -> str | None:
     value = (value or "").strip()
     if not value:
@@ -405,9 +409,12 @@ def allowed_actions(session: Session, actor: User, case: Case) -> set[str]:
             if case.status == "escalated" and not sup:
                 continue
             out.add(f"status:{status}")
-        if case.status in ("in_review", "escalated") and (sup or case.status != "escalated"):
-            if pending is None:
-                out.update({"close", "request_report"})
+        if (
+            case.status in ("in_review", "escalated")
+            and (sup or case.status != "escalated")
+            and pending is None
+        ):
+            out.update({"close", "request_report"})
     if pending is not None and sup and pending.requested_by_id != actor.id:
         out.add("decide_report")
     return out

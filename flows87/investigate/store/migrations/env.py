@@ -41,7 +41,13 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError(
+            "no database to migrate: set sqlalchemy.url in the Alembic config "
+            "(or pass a connection in config.attributes['connection'])"
+        )
+    engine = create_engine(url)
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()
