@@ -115,7 +115,7 @@ def overlap(signals: pl.DataFrame, key: str = "signal_id") -> pl.DataFrame:
     return grid.with_columns(_safe_div(pl.col("shared"), union).alias("jaccard")).sort("a", "b")
 
 
-def overlap_matrix(pairs: pl.DataFrame) -> tuple[list[str], list[list[float]]]:
+def overlap_matrix(pairs: pl.DataFrame) -> tuple[list[str], list[tuple[float, ...]]]:
     """The output of `overlap` as (names, square matrix of Jaccard values) in name order."""
     wide = pairs.pivot(on="b", index="a", values="jaccard", sort_columns=True).sort("a")
     names = wide["a"].to_list()

@@ -22,7 +22,7 @@ import polars as pl
 from flows87.errors import InputError
 from flows87.research.evaluate.contrib import contributions, overlap, overlap_matrix
 from flows87.research.evaluate.dispositions import disposition_metrics, load_dispositions
-from flows87.research.evaluate.metrics import case_metrics
+from flows87.research.evaluate.metrics import case_metrics, number
 from flows87.research.evaluate.ranking import (
     DEFAULT_BUDGETS,
     DEFAULT_KS,
@@ -182,7 +182,7 @@ def _score_comparison(
         extra = [c for c in anomaly.columns if c != "account_id" and c not in frame.columns]
         if extra:
             frame = frame.join(anomaly.select("account_id", *extra), on="account_id", how="left")
-    numeric = [
+    numeric: list[str] = [
         c
         for c in ("risk_score", "signal_risk", "anomaly_score")
         if c in frame.columns and frame[c].dtype.is_numeric()
@@ -252,7 +252,8 @@ def evaluate_run(
                     .group_by("case_id")
                     .agg(pl.col(LABEL).fill_null(False).any().alias("_any"))
                 )
-                case_level["precision_any_suspicious"] = round(float(with_label["_any"].mean()), 4)
+                share = number(with_label["_any"].mean(), "cases with a suspicious account")
+                case_level["precision_any_suspicious"] = round(float(share), 4)
             result["case_level"] = case_level
         if tx is not None and LABEL in tx.columns:
             result["transaction_level"] = transaction_metrics(

@@ -13,6 +13,14 @@ from typing import Any
 import polars as pl
 
 
+def number(value: object, what: str) -> float:
+    """A polars scalar known to be numeric (the mean or maximum of a non-empty number column)
+    as a number; a null or a non-number is a bug upstream, reported as such."""
+    if isinstance(value, int | float):
+        return value
+    raise TypeError(f"{what}: expected a number, got {value!r}")
+
+
 def _safe(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 

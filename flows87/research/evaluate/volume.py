@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from flows87.research.evaluate.metrics import number
+
 
 def signal_days(signals: pl.DataFrame, transactions: pl.DataFrame | None = None) -> pl.DataFrame:
     """signals with a `day` column (Date, null when undated)."""
@@ -88,8 +90,12 @@ def volume_summary(
     for col in ("signals", "cases"):
         s = per_day[col]
         out[col] = int(s.sum())
-        out[f"{col}_per_day_mean"] = round(float(s.mean()), 2) if per_day.height else None
-        out[f"{col}_per_day_max"] = int(s.max()) if per_day.height else None
+        out[f"{col}_per_day_mean"] = (
+            round(float(number(s.mean(), f"{col} per day, mean")), 2) if per_day.height else None
+        )
+        out[f"{col}_per_day_max"] = (
+            int(number(s.max(), f"{col} per day, max")) if per_day.height else None
+        )
     if signals is not None and not signals.is_empty():
         out["undated_signals"] = int(signal_days(signals, transactions)["day"].null_count())
     return out

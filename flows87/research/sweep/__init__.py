@@ -133,5 +133,7 @@ def sweep(
             doc["patch_root"] = str(root.resolve())
         paths.update(_report.write(doc, out))
     elif best is not None and outcomes[best].setting:
-        patch = make_patch(outcomes[best].setting, ctx.space, patch_root and Path(patch_root))
+        patch = make_patch(
+            outcomes[best].setting, ctx.space, Path(patch_root) if patch_root else None
+        )
     return SweepResult(doc, outcomes, best, paths, patch)

@@ -15,7 +15,7 @@ import inspect
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ class SweepContext:
             )
         labels = [c for c in ("account_id", "is_suspicious", "typology") if c in scored.columns]
         self.accounts = scored.select(labels)
-        tx_names = pl.read_parquet_schema(run.transactions).names()
+        tx_names = pl.scan_parquet(run.transactions).collect_schema().names()
         self.transactions = pl.read_parquet(
             run.transactions,
             columns=[c for c in tx_names if c not in NOT_FOR_DETECTION],
@@ -208,11 +208,20 @@ class SweepContext:
 
     # -- what the run computed -------------------------------------------------------------
 
-    def _origin(self) -> datetime | None:
+    def _origin(self) -> datetime:
+        """Where the windows align, as the run's (stages.common.origin): the data interval's
+        start, or midnight of the first transaction; without transactions, the epoch."""
         if self.config.interval_start is not None:
             return self.config.interval_start
         first = self.transactions["ts"].min()
-        return first.replace(hour=0, minute=0, second=0, microsecond=0) if first else None
+        if first is None:
+            return datetime(1970, 1, 1, tzinfo=UTC)
+        if not isinstance(first, datetime):
+            raise InputError(
+                f"transactions.ts is {self.transactions['ts'].dtype}, not a timestamp",
+                file=RunDir(self.run_dir).transactions,
+            )
+        return first.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def _stored_keys(self) -> dict[str, str]:
         """For each rule of the run, the key its stored signals were computed under."""
@@ -282,6 +291,8 @@ class SweepContext:
             return res.signals.select(SIGNAL_COLUMNS)
         from flows87.pipeline.graph.patterns import PATTERNS
 
+        if rule.pattern is None:  # the rule model requires one of a graph rule
+            raise ConfigError(f"graph rule {rid} has no pattern")
         pattern = PATTERNS[rule.pattern]
         ctx = self._graph_context()
         ctx.signals = prior if prior is not None else empty_signals()

@@ -27,7 +27,8 @@ def format_value(value: float | int, typ: str) -> str:
     return repr(v)
 
 
-def _node_at(root: yaml.Node, path: tuple[str, ...]) -> yaml.ScalarNode:
+def _node_at(root: yaml.Node | None, path: tuple[str, ...]) -> yaml.ScalarNode:
+    """The scalar at `path` in `root` (None: an empty file); KeyError when there is none."""
     node = root
     for part in path:
         if not isinstance(node, yaml.MappingNode):
@@ -73,7 +74,7 @@ def make_patch(
         p = space[key]
         if p.file is None:
             raise ConfigError(f"no file holds the default of {key}")
-        path = ("params", p.name, "default") if p.is_rule else (p.name,)
+        path: tuple[str, ...] = ("params", p.name, "default") if p.is_rule else (p.name,)
         by_file.setdefault(Path(p.file), {})[path] = format_value(value, p.type)
     if not by_file:
         return ""

@@ -167,7 +167,7 @@ def random(params: list[SweepParam], n: int, seed: int, vary: int | None) -> lis
         setting = {}
         for p in chosen:
             if p.type == "int":
-                v = p.clean(rng.integers(int(p.min), int(p.max) + 1))
+                v = p.clean(int(rng.integers(int(p.min), int(p.max) + 1)))
             else:
                 v = p.clean(rng.uniform(p.min, p.max))
             if v != p.clean(p.default):

@@ -273,13 +273,15 @@ def same_person(pop: Population, rng: np.random.Generator, idx: np.ndarray) -> N
     pop.bank[idx] = rng.choice(pop.n_banks, idx.size, replace=False)
 
 
-def opened_at(pop: Population, idx: ArrayLike, opened: ArrayLike) -> None:
+def opened_at(pop: Population, idx: np.ndarray | list[int], opened: ArrayLike) -> None:
     """Set when accounts were opened (microseconds); they move money only from then on."""
     pop.opened[idx] = opened
     pop.active_from[idx] = np.maximum(np.asarray(opened), 0)
 
 
-def dormant_until(pop: Population, rng: np.random.Generator, idx: ArrayLike, t: int) -> None:
+def dormant_until(
+    pop: Population, rng: np.random.Generator, idx: np.ndarray | list[int], t: int
+) -> None:
     """Old accounts silent until `t`: opened years ago, no everyday activity before `t`."""
     pop.opened[idx] = -rng.integers(2 * YEAR, 12 * YEAR, np.size(idx))
     pop.active_from[idx] = t

@@ -36,7 +36,7 @@ def mule_network(kit: Kit) -> Txns:
     senders = kit.people(int(rng.integers(3, 9)))
     receivers = kit.people(int(rng.integers(3, 9)))
     group = np.concatenate([senders, receivers])
-    span = int(min(rng.integers(2, 6), pop.days - 3))  # days of transfers
+    span = min(int(rng.integers(2, 6)), pop.days - 3)  # days of transfers
     t0 = int(rng.integers(1, pop.days - span - 1)) * DAY
     opened_at(pop, group, t0 - rng.integers(2 * DAY, (60 - span) * DAY, group.size))
     pop.habits.activity[group] *= 0.5

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from flows87 import schema
 
@@ -14,9 +15,12 @@ DAY = 24 * HOUR
 CH = {c: i for i, c in enumerate(schema.CHANNELS)}
 
 
-@dataclass
+@dataclass(init=False)
 class Flows:
-    """Transfers as parallel columns (times in microseconds since the period's start, USD)."""
+    """Transfers as parallel columns (times in microseconds since the period's start, USD).
+
+    `dst`, `channel` and `mcc` may be given as one value for all transfers (mcc -1: none);
+    `suspicious` left out means none is. The columns are arrays of one length."""
 
     src: np.ndarray
     dst: np.ndarray
@@ -24,16 +28,26 @@ class Flows:
     usd: np.ndarray
     channel: np.ndarray
     mcc: np.ndarray
-    suspicious: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    suspicious: np.ndarray
 
-    def __post_init__(self) -> None:
-        n = self.src.size
-        self.dst = np.broadcast_to(self.dst, n).astype(np.int64)
-        self.src = self.src.astype(np.int64)
-        self.t = self.t.astype(np.int64)
-        self.usd = np.asarray(self.usd, np.float64)
-        self.channel = np.broadcast_to(self.channel, n).astype(np.int8)
-        self.mcc = np.broadcast_to(self.mcc, n).astype(np.int16)
+    def __init__(
+        self,
+        src: np.ndarray,
+        dst: ArrayLike,
+        t: np.ndarray,
+        usd: ArrayLike,
+        channel: ArrayLike,
+        mcc: ArrayLike,
+        suspicious: np.ndarray | None = None,
+    ) -> None:
+        n = src.size
+        self.dst = np.broadcast_to(dst, n).astype(np.int64)
+        self.src = src.astype(np.int64)
+        self.t = t.astype(np.int64)
+        self.usd = np.asarray(usd, np.float64)
+        self.channel = np.broadcast_to(channel, n).astype(np.int8)
+        self.mcc = np.broadcast_to(mcc, n).astype(np.int16)
+        self.suspicious = np.zeros(0, bool) if suspicious is None else suspicious
         if self.suspicious.size != n:
             self.suspicious = np.zeros(n, bool) if not self.suspicious.size else self.suspicious
             self.suspicious = np.broadcast_to(self.suspicious, n).astype(bool)
