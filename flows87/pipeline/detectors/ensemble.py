@@ -186,7 +186,10 @@ def _fast_params(spec: ModelSpec) -> dict[str, Any] | None:
 class Fitted:
     """What scoring needs from the whole population: columns used, scaling, fitted models.
 
-    Small enough to pickle and hand to the tasks that score one account partition each."""
+    Small enough to pickle and hand to the tasks that score one account partition each. In one
+    process it also keeps the population's matrix (`population`), so scoring and combining the
+    population it was fitted on build no matrix again; a pickle leaves it out and waits for any
+    model still fitting."""
 
     settings: DetectorSettings
     used: list[str]
@@ -194,6 +197,15 @@ class Fitted:
     scale: np.ndarray
     n: int
     models: dict[str, Any] = field(default_factory=dict)
+    population: _Prepared | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["population"] = None
+        state["models"] = {
+            k: m.result() if isinstance(m, Future) else m for k, m in self.models.items()
+        }
+        return state
 
 
 @dataclass
@@ -254,9 +266,22 @@ def _prepare(fitted: Fitted, features: pl.DataFrame) -> _Prepared:
     return _Prepared(frame, (_log(frame, fitted.used) - fitted.med) / fitted.scale)
 
 
-def fit(features: pl.DataFrame, settings: DetectorSettings) -> Fitted | None:
-    """Fit on every account of the window; None when there are too few accounts to judge."""
-    return _prepare_fit(features, settings)[0]
+def fit(
+    features: pl.DataFrame,
+    settings: DetectorSettings,
+    *,
+    for_parts: bool = True,
+    pool: ThreadPoolExecutor | None = None,
+) -> Fitted | None:
+    """Fit on every account of the window; None when there are too few accounts to judge.
+
+    `for_parts`: keep what scoring other accounts than the population needs (sorted columns);
+    without it, only the population can be scored (`raw_scores(fitted, None)`). With a `pool`,
+    PyOD's models fit on it while the caller goes on (see `_prepare_fit`)."""
+    fitted, prep, _ = _prepare_fit(features, settings, for_parts=for_parts, pool=pool)
+    if fitted is not None:
+        fitted.population = prep
+    return fitted
 
 
 def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
@@ -289,10 +314,17 @@ def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
     return prep.frame.select("account_id").with_columns(pl.Series(k, out[k]) for k in names)
 
 
-def raw_scores(fitted: Fitted, features: pl.DataFrame) -> pl.DataFrame:
+def raw_scores(fitted: Fitted, features: pl.DataFrame | None) -> pl.DataFrame:
     """account_id and each model's raw score, for the accounts of `features` (any subset of the
-    fitted population, e.g. one partition). A population member gets its training score."""
-    return _raw(fitted, _prepare(fitted, features))
+    fitted population, e.g. one partition; None: the whole population, from the matrix `fit`
+    kept). A population member gets its training score."""
+    return _raw(fitted, _population(fitted) if features is None else _prepare(fitted, features))
+
+
+def _population(fitted: Fitted) -> _Prepared:
+    if fitted.population is None:
+        raise ConfigError("the fitted detectors no longer hold their population: give features")
+    return fitted.population
 
 
 def _combine(raw: pl.DataFrame, prep: _Prepared, fitted: Fitted) -> EnsembleResult:
@@ -335,9 +367,11 @@ def anomaly_risk(combined: np.ndarray, ranking: RankingSettings) -> np.ndarray:
     return ranking.weight * np.clip(1.0 - (at_least / n) / ranking.tail, 0.0, 1.0)
 
 
-def combine(raw: pl.DataFrame, features: pl.DataFrame, fitted: Fitted) -> EnsembleResult:
-    """Rank each model's scores over all accounts, average, flag the top share, explain them."""
-    return _combine(raw, _prepare(fitted, features), fitted)
+def combine(raw: pl.DataFrame, features: pl.DataFrame | None, fitted: Fitted) -> EnsembleResult:
+    """Rank each model's scores over all accounts, average, flag the top share, explain them
+    (`features` None: those of the population `fit` kept)."""
+    prep = _population(fitted) if features is None else _prepare(fitted, features)
+    return _combine(raw, prep, fitted)
 
 
 def _empty(used: list[str]) -> EnsembleResult:

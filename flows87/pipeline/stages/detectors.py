@@ -9,6 +9,7 @@ explains it. The anomaly scores equal one partition's to the bit, whatever the p
 from __future__ import annotations
 
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,16 @@ def fit_detectors(job: Job) -> dict[str, Any]:
     with stage(job.run, "fit_detectors") as rec:
         settings = ensemble.load_settings(job.config.settings_path("detectors"))
         rec.params = settings.model_dump()
-        fitted = ensemble.fit(pl.read_parquet(job.run.features), settings)
+        # in one process with one partition the population is all that is scored: no sorted
+        # columns for other accounts, and PyOD's models fit on a thread while the next step
+        # scores with the others
+        whole = job.memo is not None and job.partitions == 1
+        pool = ThreadPoolExecutor(max_workers=1) if whole else None
+        features = pl.read_parquet(job.run.features)
+        fitted = ensemble.fit(features, settings, for_parts=not whole, pool=pool)
+        if pool is not None:
+            pool.shutdown(wait=False)  # its model is a Future the scoring step waits for
+        del features
         job.hand_over(job.run.detector_model, fitted, _write_model)
         rec.counts = {
             "accounts": fitted.n if fitted else 0,
@@ -65,8 +75,11 @@ def detectors(job: Job, part: int) -> dict[str, Any]:
             raw = pl.DataFrame(schema={"account_id": pl.String})
         else:
             ids = parts.members(job, part)
-            feats = parts.of_members(pl.scan_parquet(job.run.features), ids, "account_id")
-            raw = ensemble.raw_scores(fitted, feats.collect())
+            if ids is None and fitted.population is not None:  # fitted here, on these accounts
+                raw = ensemble.raw_scores(fitted, None)
+            else:
+                feats = parts.of_members(pl.scan_parquet(job.run.features), ids, "account_id")
+                raw = ensemble.raw_scores(fitted, feats.collect())
         job.hand_over(job.run.part("detector_scores", part), raw, write_parquet)
         rec.counts = {"scored_accounts": raw.height}
     return {"part": part, **rec.counts}
@@ -78,12 +91,13 @@ def combine(job: Job) -> dict[str, Any]:
     run = job.run
     with stage(run, "detectors") as rec:
         fitted = _fitted(job)
-        features = pl.read_parquet(run.features)
         if fitted is None:
             settings = ensemble.load_settings(job.config.settings_path("detectors"))
-            result = ensemble.score(features, settings)
+            result = ensemble.score(pl.read_parquet(run.features), settings)
         else:
             found = [job.take(p, pl.read_parquet) for p in parts.paths(job, "detector_scores")]
+            kept = fitted.population is not None  # in this process: no need to read features
+            features = None if kept else pl.read_parquet(run.features)
             result = ensemble.combine(pl.concat(found), features, fitted)
         if job.memo is not None:
             job.memo.pop(str(run.detector_model), None)
