@@ -203,3 +203,12 @@ def test_ensemble_scores_carry_the_ranking_weight() -> None:
     assert scores["anomaly_risk"][0] == pytest.approx(0.4 * (1 - 1 / scores.height / 0.05))
     assert (scores["anomaly_risk"] > 0).sum() == pytest.approx(0.05 * scores.height, abs=1)
     assert load_settings().ranking.weight > 0  # the shipped ensemble counts in the ranking
+
+
+def test_ranks_are_distinct_ties_in_account_order_and_a_nan_score_ranks_most_unusual() -> None:
+    from flows87.pipeline.detectors.ensemble import _rank01
+
+    ranks = _rank01(np.array([0.3, np.nan, 0.1, 0.3, 0.2]))
+    assert sorted(ranks) == [0.2, 0.4, 0.6, 0.8, 1.0]  # every rank distinct, in (0, 1]
+    assert ranks[1] == 1.0  # the NaN: most unusual, not a NaN column
+    assert ranks[0] < ranks[3]  # tied scores in account order

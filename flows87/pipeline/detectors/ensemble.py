@@ -154,7 +154,10 @@ def _rank01(values: np.ndarray) -> np.ndarray:
     """Each score's rank in (0, 1]; tied scores in account order, so every rank is distinct."""
     from scipy.stats import rankdata  # 0.6 s to import: not for every import of the detectors
 
-    ranks: np.ndarray = rankdata(values, method="ordinal") / len(values)
+    # rankdata would make a whole column NaN for one NaN score; rank it most unusual instead
+    # (where a sort puts it), so one degenerate score cannot blank a model
+    finite = np.where(np.isnan(values), np.inf, values)
+    ranks: np.ndarray = rankdata(finite, method="ordinal") / len(values)
     return ranks
 
 
