@@ -1,7 +1,7 @@
-"""What the Airflow tasks call: Airflow's context in, one flows87 stage run, a small summary out.
+"""What the Airflow tasks call: Airflow's context in, one step of the plan, a small summary out.
 
 The DAG files stay wiring only; this module turns a task's params and data interval into the
-run directory and RunConfig of that interval, calls the stage, and turns flows87's errors into
+Job of that interval (run directory, RunConfig, input), calls the step, and turns flows87's errors into
 task failures an operator can act on: bad data or configuration fails the task at once (no
 retry can fix it) with the message naming file, row, column and the gate's report, whose text
 is copied into the task log; anything else (a full disk, a lost worker) is left to the task's
