@@ -61,11 +61,14 @@ def rules(job: Job, part: int) -> dict[str, Any]:
         tx_cols, feat_cols = needed if needed is not None else (None, None)
         tx = parts.transactions(job, ids, None if tx_cols is None else list(tx_cols))
         everyone = pl.scan_parquet(run.features)
-        resolved, _ = resolve(chosen, everyone, config.rule_overrides)  # the population's
         present = everyone.collect_schema().names()
         if feat_cols is not None:
             everyone = everyone.select([c for c in present if c in feat_cols])
         feats = parts.of_members(everyone, ids, "account_id").collect()
+        # relative thresholds are the whole population's: with one partition, the frame read
+        resolved, relative = resolve(
+            chosen, feats if ids is None else everyone, config.rule_overrides
+        )
         result = run_rules(
             chosen,
             feats,
@@ -82,6 +85,7 @@ def rules(job: Job, part: int) -> dict[str, Any]:
         rec.counts = {"signals": signals.height, "skipped": result.skipped}
         rec.timings = result.seconds
         rec.warnings = result.warnings
+        rec.extra["relative"] = relative  # the same in every partition; merge_rules reports it
         job.hand_over(run.part("signals_rules", part), signals, write_parquet)
     return {"part": part, "signals": signals.height}
 
@@ -95,20 +99,20 @@ def merge_rules(job: Job) -> dict[str, Any]:
         merged = pl.concat([empty_signals(), *found])
         merged = merged.sort("signal_id", "account_id", "window_start", nulls_last=True)
         chosen = _chosen(config, graph=False)
-        features = pl.scan_parquet(run.features)
-        ceiling = run_ceiling(features, config)
+        ceiling = run_ceiling(pl.scan_parquet(run.features), config)
         kept, held, records = hold_back_all(chosen, merged, ceiling)
-        _, relative = resolve(chosen, features, config.rule_overrides)
         write_parquet(kept, run.stage_signals("rules"))
         write_parquet(held, run.stage_held("rules"))
         warnings: list[str] = []
         skipped: set[str] = set()
+        relative: list[dict[str, Any]] = []
         for p in range(len(found)):
             path = run.stage_record(f"rules-{p:04d}")
             if path.exists():
                 part_record = read_json(path)
                 warnings += part_record.get("warnings", [])
                 skipped |= set(part_record.get("counts", {}).get("skipped", []))
+                relative = part_record.get("relative", relative)
         fired = dict(kept.group_by("signal_id").len().iter_rows())
         rec.counts = {
             "signals": kept.height,
