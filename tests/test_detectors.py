@@ -7,6 +7,9 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.metrics import roc_auc_score
 
 from flows87.errors import ConfigError
@@ -129,14 +132,31 @@ def test_fast_ecod_copod_hbos_give_pyods_training_scores_exactly(seed: int) -> N
             np.where(rng.random(n) < 0.9, 0.0, rng.normal(size=n)),  # mostly zero
         ]
     )
-    tails = fast.tails(x)
-    assert np.array_equal(fast.ecod_scores(tails), ECOD().fit(x).decision_scores_)
-    assert np.array_equal(fast.copod_scores(tails), COPOD().fit(x).decision_scores_)
+    # 6, 66 and 138 features: numpy sums fewer than 8, up to 128, and more terms differently
+    for width in (1, 11, 23):
+        wide = np.column_stack([x * rng.choice([1.0, 3.5, -2.0], size=6) for _ in range(width)])
+        tails = fast.tails(wide)
+        assert np.array_equal(fast.ecod_scores(tails), ECOD().fit(wide).decision_scores_)
+        assert np.array_equal(fast.copod_scores(tails), COPOD().fit(wide).decision_scores_)
     for bins in (10, 20):
         assert np.array_equal(fast.hbos_scores(x, bins), HBOS(n_bins=bins).fit(x).decision_scores_)
     settings = DetectorSettings(models=[ModelSpec(name="HBOS", params={"n_bins": "auto"})])
     frame, _ = feature_table(seed)
     assert score(frame, settings).scores.height > N // 2  # "auto" bins: PyOD computes them
+
+
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 300), st.integers(1, 5)),
+        elements=st.floats(-1e6, 1e6, allow_subnormal=False),
+    )
+)
+def test_row_sums_over_feature_rows_are_numpys_row_sums_to_the_bit(x: np.ndarray) -> None:
+    from flows87.pipeline.detectors.fast import row_sums
+
+    by_account = np.ascontiguousarray(x.T)
+    assert np.array_equal(row_sums(x), by_account.sum(axis=1))
 
 
 @pytest.mark.parametrize("parts", [1, 2, 5])
