@@ -62,8 +62,10 @@ def one_off_neighbours(
     a `ts` column, or with `period_days` 0, every relationship counts whole.
     O(E) hash groupings for E transactions."""
     timed = "ts" in transactions.columns and period_days > 0
-    ends = transactions.select("src_account", "dst_account", *(["ts"] if timed else [])).filter(
-        pl.col("src_account") != pl.col("dst_account")
+    # accounts as categoricals: every grouping and join below hashes 4-byte codes, not strings
+    src, dst = (pl.col(c).cast(pl.Categorical) for c in ("src_account", "dst_account"))
+    ends = transactions.select(src, dst, *(["ts"] if timed else [])).filter(
+        pl.col("src_account").to_physical() != pl.col("dst_account").to_physical()
     )
     if timed:
         origin = pl.col("ts").min().dt.truncate("1d")
@@ -73,9 +75,10 @@ def one_off_neighbours(
     else:
         ends = ends.with_columns(pl.lit(0, dtype=pl.Int64).alias("period"))
     # each pair of accounts once, whichever way the money went: half the rows of both directions
+    src_first = pl.col("src_account").to_physical() < pl.col("dst_account").to_physical()
     pairs = ends.group_by(
-        pl.min_horizontal("src_account", "dst_account").alias("a"),
-        pl.max_horizontal("src_account", "dst_account").alias("b"),
+        pl.when(src_first).then("src_account").otherwise("dst_account").alias("a"),
+        pl.when(src_first).then("dst_account").otherwise("src_account").alias("b"),
     ).agg(pl.len(), pl.col("period").first())
     reach = (
         pl.concat([pairs.select(pl.col("a").alias("y")), pairs.select(pl.col("b").alias("y"))])
@@ -104,7 +107,7 @@ def one_off_neighbours(
         .select("y", "period", "busy")
     )
     risky = flagged.filter(pl.col("anomaly_risk") > 0).select(
-        pl.col("account_id").alias("y"), "anomaly_risk"
+        pl.col("account_id").cast(pl.Categorical).alias("y"), "anomaly_risk"
     )
     return (
         one_off.join(risky, on="y")
@@ -117,7 +120,7 @@ def one_off_neighbours(
                 "neighbour_risk"
             )
         )
-        .rename({"x": "account_id"})
+        .select(pl.col("x").cast(pl.String).alias("account_id"), "neighbour_risk")
     )
 
 
