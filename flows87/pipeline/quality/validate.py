@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import copy
 import gc
-import os
 import re
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -105,6 +102,7 @@ def validate(
 
     `unavailable` maps derived columns that could not be computed to why (see `with_derived`).
     """
+    gx = import_gx()
     checks: list[Check] = []
     to_run: list[dict[str, Any]] = []
     for i, exp in enumerate(suite.expectations, start=1):
@@ -138,66 +136,30 @@ def validate(
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for item in to_run:
         groups.setdefault(tuple(_needed_columns([item], frame.columns)), []).append(item)
+    results: list[Any] = []
+    meta: dict[str, Any] = {}
     needed = [c for c in frame.columns if any(c in cols for cols in groups)]
     # one pandas copy of the checked columns; its RangeIndex makes GX's row indexes polars
     # positions
-    results, meta = _run_groups(_to_pandas(frame.select(needed)), groups, suite, parameters)
+    whole = frame.select(needed).to_pandas()
+    with _batches() as validator_of:
+        for columns, expectations in groups.items():
+            validator = validator_of(whole[list(columns)])
+            result = validator.validate_expectation_suite(
+                gx.ExpectationSuite(name=suite.name, expectations=expectations, meta=suite.meta),
+                expectation_parameters={
+                    p: v for p, v in parameters.items() if p in _parameters(expectations)
+                },
+            )
+            results.extend(result.results)
+            meta = meta or dict(result.meta)
+    del whole
     results.sort(key=lambda r: int(r.expectation_config.id))
     by_index = {c.index: c for c in checks}
     for res in results:
         _fill(by_index[int(res.expectation_config.id)], res)
         _shrink(res)
     return checks, _suite_result(suite.name, results, meta)
-
-
-def _run_groups(
-    whole: pd.DataFrame,
-    groups: dict[tuple[str, ...], list[dict[str, Any]]],
-    suite: ExpectationSuite,
-    parameters: dict[str, Any],
-) -> tuple[list[Any], dict[str, Any]]:
-    """Each group's expectations on its columns of `whole`: the results, and the meta of one.
-
-    Two groups at a time: their hashing and scanning (uniqueness above all) runs in pandas and
-    Arrow code that lets go of the GIL (the raw gate on 5M transactions 10 s -> 6 s)."""
-    gx = import_gx()
-    results: list[Any] = []
-    meta: dict[str, Any] = {}
-    with _batches() as validator_of:
-
-        def run(columns: tuple[str, ...], expectations: list[dict[str, Any]]) -> Any:
-            validator = validator_of(whole[list(columns)])
-            try:
-                return validator.validate_expectation_suite(
-                    gx.ExpectationSuite(
-                        name=suite.name, expectations=expectations, meta=suite.meta
-                    ),
-                    expectation_parameters={
-                        p: v for p, v in parameters.items() if p in _parameters(expectations)
-                    },
-                )
-            finally:
-                _release(validator)
-
-        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            for result in pool.map(run, groups.keys(), groups.values()):
-                results.extend(result.results)
-                meta = meta or dict(result.meta)
-    return results, meta
-
-
-def _to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
-    """Text columns as Arrow-backed pandas strings, the rest as numpy.
-
-    pandas' own `str` dtype takes 5 s to find the duplicates among 5M distinct ids (the
-    uniqueness checks), the Arrow-backed one 1.3 s; the types GX checks by name (`Timestamp`,
-    `float64`) stay numpy. Text checks give the same results either way (tests/test_quality.py).
-    """
-    import pandas as pd
-    import pyarrow as pa
-
-    text = {t: pd.ArrowDtype(t) for t in (pa.string(), pa.large_string(), pa.string_view())}
-    return frame.to_pandas(types_mapper=text.get)
 
 
 def _parameters(expectations: list[dict[str, Any]]) -> set[str]:
@@ -310,7 +272,7 @@ def _needed_columns(expectations: list[dict[str, Any]], present: list[str]) -> l
 @contextmanager
 def _batches() -> Iterator[Callable[[pd.DataFrame], Any]]:
     """A function giving a GX validator over a pandas frame, all through one fresh ephemeral
-    context (nothing written to disk); the caller releases each validator's batch when done.
+    context (nothing written to disk); each validator's batch is let go when the next is made.
 
     The suite runs once per group of expectations that read the same columns, each on a
     pandas copy of those columns only: for every column-map metric GX's pandas engine copies
@@ -322,9 +284,7 @@ def _batches() -> Iterator[Callable[[pd.DataFrame], Any]]:
     `ValidationDefinition.run` both use: built directly, it loads the frame once, where
     `batch_definition.get_batch(...).validate(...)` loads it twice, and loading fingerprints
     (hashes) every value. Unlike `ValidationDefinition.run` it does not serialise the complete
-    result into the context's store. Each has a data source of its own: a data source's
-    execution engine holds one active batch, so validators run side by side (threads) would
-    otherwise read each other's frames.
+    result into the context's store.
     """
     gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -339,27 +299,29 @@ def _batches() -> Iterator[Callable[[pd.DataFrame], Any]]:
     pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    lock = threading.Lock()
-    sources: list[str] = []
+    asset = context.data_sources.add_pandas("flows87").add_dataframe_asset("frame")
+    definition = asset.add_batch_definition_whole_dataframe("whole")
+    last: list[Any] = []
 
     def validator_of(frame: pd.DataFrame) -> Any:
-        with lock:  # GX's context is not made for threads; only its validations run in parallel
-            sources.append(f"flows87-{len(sources)}")
-            asset = context.data_sources.add_pandas(sources[-1]).add_dataframe_asset("frame")
-            definition = asset.add_batch_definition_whole_dataframe("whole")
-            return Validator(
-                batch_definition=definition,
-                batch_parameters={"dataframe": frame},
-                result_format=_RESULT_FORMAT,
-            )
+        while last:
+            _release(last.pop())
+        validator = Validator(
+            batch_definition=definition,
+            batch_parameters={"dataframe": frame},
+            result_format=_RESULT_FORMAT,
+        )
+        last.append(validator)
+        return validator
 
     try:
         yield validator_of
     finally:
+        while last:
+            _release(last.pop())
         # an optimisation only (memory): the validation result stands whatever GX does here
-        for name in sources:
-            with suppress(Exception):
-                context.data_sources.delete(name)
+        with suppress(Exception):
+            context.data_sources.delete("flows87")
         gc.collect()  # GX's objects refer to each other in cycles
         _return_arrow_memory()
 
