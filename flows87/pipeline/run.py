@@ -28,6 +28,9 @@ def run_steps(job: Job, steps: Sequence[Step], progress: Progress = _noop) -> di
 
     A failing step writes run.failed.json and re-raises: run.json and the results of an earlier
     successful run stay as they were."""
+    from flows87.pipeline.stages.common import no_hugepage_stalls
+
+    no_hugepage_stalls()
     summary: dict[str, Any] = {}
     try:
         for i, step in enumerate(steps):

@@ -188,6 +188,9 @@ def call(context: dict[str, Any], name: str, part: int | None = None) -> Any:
 
     from flows87.pipeline.plan import step
     from flows87.pipeline.runinfo import assemble
+    from flows87.pipeline.stages.common import no_hugepage_stalls
+
+    no_hugepage_stalls()
 
     label = name if part is None else f"{name}[{part}]"
     try:

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +45,21 @@ def free_memory() -> None:
     if libc:
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(libc).malloc_trim(0)  # glibc only
+
+
+def no_hugepage_stalls() -> None:
+    """Stop numpy from asking for transparent huge pages, unless NUMPY_MADVISE_HUGEPAGE is set.
+
+    numpy marks every array of 4 MB or more for huge pages; where the kernel then compacts
+    memory synchronously to find them (`defrag` = madvise, the default of many distributions),
+    a fresh array stalls while it does: ECOD on 476k accounts x 66 features took 0.4 s without
+    and 0.4-5 s with, from one run to the next, on this project's benchmark machine."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return
+    with contextlib.suppress(ImportError, AttributeError):  # a numpy without the switch
+        from numpy._core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined]
+
+        _set_madvise_hugepage(False)
 
 
 def read_columns(path: Path, columns: set[str] | None = None) -> pl.DataFrame:
