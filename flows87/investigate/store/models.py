@@ -141,6 +141,8 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # why the case has its risk score, in words (cases.parquet's risk_reason, when present)
+    risk_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class CaseTypology(Base):
@@ -294,7 +296,8 @@ class Disposition(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained: hash = sha256(prev_hash + canonical JSON of the entry)."""
+    """Append-only, chained: hash = HMAC-SHA256(key, prev_hash + canonical JSON of the entry)
+    when alg is 'hmac-sha256'; entries from before the key (alg 'sha256') used plain SHA-256."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"),)
@@ -309,3 +312,4 @@ class AuditEntry(Base):
     after: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    alg: Mapped[str] = mapped_column(String(16), nullable=False, server_default="sha256")
