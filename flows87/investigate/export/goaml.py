@@ -1,16 +1,18 @@
 """A case as a goAML suspicious transaction report (STR), schema 5.x.
 
-`export_goaml(session, case_id)` builds the XML from the case store (the case's summary and
-closing reason as the report's reason, its transactions with `t_from`/`t_to` account parties,
-report indicators from its typologies) with the reporting entity's settings (a YAML file, see
-goaml.yaml beside this module), and validates it against the FIU's XSD when one is configured
-(`schema` in the settings, FLOWS87_GOAML_XSD, or the `xsd` argument). A report that does not
-validate is refused with every violation listed (GoamlValidationError).
+`export_goaml(session, case_id, actor=...)` checks who may export the case (export_refusal),
+builds the XML from the case store (the closing reason and the notes as the report's narrative,
+its transactions with `t_from`/`t_to` account parties, report indicators from its typologies)
+with the reporting entity's settings (goaml_settings: no export until an FIU configured them),
+validates it against the FIU's XSD (on by default: no XSD configured is a refusal unless the
+caller passes validate=False), and writes the export to the audit log: the report's sha256, the
+XSD and its sha256, the settings file, whether it was validated and on whose authority.
+A report that does not validate is refused with every violation listed (GoamlValidationError).
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -18,70 +20,23 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from flows87.errors import ConfigError
+from flows87.investigate.export.goaml_settings import (
+    GoamlSettings,
+    file_sha256,
+    load_goaml_settings,
+    require_xsd,
+)
+from flows87.investigate.export.narrative import clip, report_action, report_reason, xml_text
+from flows87.investigate.export.refusal import export_basis, export_refusal
 from flows87.investigate.store import audit
-from flows87.investigate.store.errors import StoreError
+from flows87.investigate.store.errors import PermissionDenied, StoreError
 from flows87.investigate.store.models import User
 from flows87.investigate.store.queries import case_detail
-from flows87.settings import load_yaml_model
 
-DEFAULT_SETTINGS = Path(__file__).resolve().parent / "goaml.yaml"
-ENV_SETTINGS = "FLOWS87_GOAML_SETTINGS"
-ENV_XSD = "FLOWS87_GOAML_XSD"
-MAX_COMMENT = 8000
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-class Person(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    first_name: str
-    last_name: str
-    email: str | None = None
-    occupation: str | None = None
-
-
-class Address(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    address_type: str
-    address: str
-    town: str | None = None
-    city: str
-    zip: str | None = None
-    country_code: str
-    state: str | None = None
-
-
-class GoamlSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    schema_path: str | None = Field(None, alias="schema")
-    rentity_id: int = Field(ge=1)
-    rentity_branch: str = Field(min_length=1)
-    submission_code: str = "E"
-    report_code: str = "STR"
-    currency_code_local: str
-    entity_reference_prefix: str = ""
-    reporting_person: Person
-    location: Address
-    institution_name: str
-    institution_code: str | None = None
-    swift: str | None = None
-    default_country: str
-    action: str | None = None
-    funds_code: str = "K"
-    funds_codes: dict[str, str] = Field(default_factory=dict)
-    transmode_code: str = "-"
-    transmode_codes: dict[str, str] = Field(default_factory=dict)
-    default_indicators: list[str] = Field(default_factory=lambda: ["-"], min_length=1)
-    indicators: dict[str, list[str]] = Field(default_factory=dict)
-
-
-def load_goaml_settings(path: str | Path | None = None) -> GoamlSettings:
-    """The settings file given, else FLOWS87_GOAML_SETTINGS, else the bundled example."""
-    path = path or os.environ.get(ENV_SETTINGS) or DEFAULT_SETTINGS
-    return load_yaml_model(path, GoamlSettings, "goAML settings")
 
 
 class GoamlValidationError(StoreError):
@@ -98,7 +53,8 @@ class GoamlValidationError(StoreError):
 
 
 @lru_cache(maxsize=4)
-def _schema(path: str) -> etree.XMLSchema:
+def _schema(digest: str, path: str) -> etree.XMLSchema:
+    """The parsed XSD, cached by its content's sha256 (a replaced file is read again)."""
     try:
         return etree.XMLSchema(etree.parse(path))
     except OSError as exc:
@@ -114,20 +70,11 @@ def _schema(path: str) -> etree.XMLSchema:
 def validate_report(xml: bytes | etree._Element, xsd: str | Path) -> list[str]:
     """Every violation of the XSD, as 'line N: element ...: message' (empty list = valid)."""
     doc = etree.fromstring(xml) if isinstance(xml, bytes) else xml
-    schema = _schema(str(Path(xsd).resolve()))
+    path = Path(xsd).resolve()
+    schema = _schema(file_sha256(path), str(path))
     if schema.validate(doc):
         return []
     return [f"line {e.line}: {e.message}" for e in schema.error_log]
-
-
-def resolve_xsd(xsd: str | Path | None, settings: GoamlSettings) -> Path | None:
-    value = xsd or settings.schema_path or os.environ.get(ENV_XSD)
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise ConfigError("goAML schema (XSD) not found", file=path)
-    return path
 
 
 def _date(ts: datetime | None) -> str:
@@ -138,11 +85,13 @@ def _date(ts: datetime | None) -> str:
 def _sub(parent: etree._Element, tag: str, text: Any = None) -> etree._Element:
     el = etree.SubElement(parent, tag)
     if text is not None:
-        el.text = str(text)
+        el.text = xml_text(text)
     return el
 
 
-def _clip(text: str, n: int = MAX_COMMENT) -> str:
+def _clip(text: str, n: int) -> str:
+    """A short field (a name, a reference) cut to `n` characters."""
+    text = xml_text(text)
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -218,13 +167,10 @@ def build_report(
     _sub(loc, "country_code", a.country_code)
     if a.state:
         _sub(loc, "state", a.state)
-    reason = [f"flows87 case {case['case_id']} (risk score {case['risk_score']:.3f})."]
-    if case.get("close_reason"):
-        reason.append(f"Investigator's reason: {case['close_reason']}")
-    reason.append(case.get("summary") or "")
-    _sub(root, "reason", _clip("\n".join(reason)))
-    if s.action:
-        _sub(root, "action", _clip(s.action))
+    _sub(root, "reason", report_reason(detail))
+    action = report_action(detail)
+    if action:
+        _sub(root, "action", action)
     for t in txns:
         tx = _sub(root, "transaction")
         _sub(tx, "transactionnumber", t["txn_id"][:100])
@@ -235,7 +181,7 @@ def build_report(
             (t.get("location_id") or t.get("channel") or "unknown")[:255],
         )
         desc = " ".join(x for x in (t.get("channel"), t.get("memo")) if x) or "transfer"
-        _sub(tx, "transaction_description", _clip(desc))
+        _sub(tx, "transaction_description", clip(desc))
         _sub(tx, "date_transaction", _date(t["ts"]))
         channel = t.get("channel") or ""
         _sub(tx, "transmode_code", s.transmode_codes.get(channel, s.transmode_code))
@@ -274,31 +220,45 @@ def export_goaml(
     xsd: str | Path | None = None,
     validate: bool = True,
     actor: User | str | None = None,
+    role: str | None = None,
     submission_date: datetime | None = None,
 ) -> tuple[bytes, Path | None]:
-    """The report's XML bytes and the XSD it was validated against (None: no schema
-    configured). Raises GoamlValidationError listing every violation. With `actor`, the
+    """The report's XML bytes and the XSD it was validated against (None: validate=False).
+
+    The acting user's role (`actor.role`, else `role`, else investigator) must be allowed to
+    export the case (PermissionDenied with export_refusal's reason). Without `settings` they are
+    loaded from $FLOWS87_GOAML_SETTINGS; with validation on, an XSD must be configured
+    (GoamlNotConfigured otherwise) and the report must validate (GoamlValidationError). The
     export is written to the audit log."""
+    role = actor.role if isinstance(actor, User) else (role or "investigator")
+    refusal = export_refusal(session, case_id, role)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
     settings = settings or load_goaml_settings()
+    schema = require_xsd(xsd, settings) if validate else None
     detail = case_detail(session, case_id, audit_limit=1)
     root = build_report(detail, settings, submission_date=submission_date)
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    schema = resolve_xsd(xsd, settings) if validate else None
     if schema is not None:
         violations = validate_report(xml, schema)
         if violations:
             raise GoamlValidationError(violations, schema)
-    if actor is not None:
-        audit.record(
-            session,
-            actor,
-            "case.exported_goaml",
-            "case",
-            case_id,
-            {},
-            {
-                "transactions": len(root.findall("transaction")),
-                "validated_with": str(schema) if schema else None,
-            },
-        )
+    audit.record(
+        session,
+        actor,
+        "case.exported_goaml",
+        "case",
+        case_id,
+        {},
+        {
+            "transactions": len(root.findall("transaction")),
+            "report_sha256": hashlib.sha256(xml).hexdigest(),
+            "validated": schema is not None,
+            "validated_against": str(schema) if schema else None,
+            "xsd_sha256": file_sha256(schema) if schema else None,
+            "settings_file": str(settings.source) if settings.source else None,
+            "role": role,
+            "basis": export_basis(session, case_id, role),
+        },
+    )
     return xml, schema

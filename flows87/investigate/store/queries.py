@@ -104,13 +104,15 @@ def list_cases(
     account: str | None = None,
     search: str | None = None,
     awaiting_approval: bool | None = None,
+    first_seen_before: datetime | None = None,
     sort: str = "-risk",
     page: int = 1,
     page_size: int = 50,
 ) -> CasePage:
     """The case queue. `sort` is a key of SORTS, prefixed with '-' for descending (ties by
     case id). `assignee` is a username or UNASSIGNED ("-"). `search` matches a case id prefix
-    or an exact account id. Raises InvalidInput on an unknown sort, status or date field."""
+    or an exact account id; `first_seen_before` keeps the cases first seen before that time (the
+    overdue ones, with the open statuses). Raises InvalidInput on an unknown sort, status or date field."""
     conds: list[ColumnElement[bool]] = []
     statuses = _list(status)
     if statuses:
@@ -162,6 +164,8 @@ def list_cases(
     pending = exists().where(Approval.case_id == Case.case_id, Approval.state == "pending")
     if awaiting_approval is not None:
         conds.append(pending if awaiting_approval else ~pending)
+    if first_seen_before is not None:
+        conds.append(Case.first_seen_at < first_seen_before)
 
     key = sort.lstrip("-+")
     if key not in SORTS:

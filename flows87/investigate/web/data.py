@@ -9,6 +9,7 @@ Everything here reads with SQLAlchemy expressions (bound parameters), never SQL 
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,34 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flows87.investigate.store.models import Approval, Case, CaseTypology
+
+DUE_DAYS_ENV = "FLOWS87_CASE_DUE_DAYS"
+DEFAULT_DUE_DAYS = 30
+
+
+def case_due_days() -> int:
+    """Days from a case's first sighting to its due date (FLOWS87_CASE_DUE_DAYS, default 30);
+    read on each request so an operator's change needs no code."""
+    text = os.environ.get(DUE_DAYS_ENV, "").strip()
+    if text.isdigit() and 0 < int(text) <= 3650:
+        return int(text)
+    return DEFAULT_DUE_DAYS
+
+
+def case_age(case: dict[str, Any], now: datetime, due_days: int) -> dict[str, Any]:
+    """Age in days since the case was first seen, its due date, and whether it is overdue (open
+    past the due date). A closed case is never overdue."""
+    seen = _ts(case.get("first_seen_at"))
+    if seen is None:
+        return {"age_days": None, "due_at": None, "overdue": False, "due_in_days": None}
+    due = seen + timedelta(days=due_days)
+    open_ = case.get("status") != "closed"
+    return {
+        "age_days": max(0, (now - seen).days),
+        "due_at": due,
+        "overdue": open_ and now > due,
+        "due_in_days": (due - now).days if open_ else None,
+    }
 
 
 def typologies(session: Session) -> list[str]:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from flows87.investigate.store import StoreError
 from flows87.investigate.store import audit as audit_log
 from flows87.investigate.web.dependencies import CurrentUser, acting, csrf_protect
+from flows87.investigate.web.errors import error_page
 
 router = APIRouter()
 
@@ -27,12 +28,28 @@ def attachment(case_id: str, ext: str) -> dict[str, str]:
 
 @router.post("/cases/{case_id}/export/goaml", dependencies=[Depends(csrf_protect)])
 def export_goaml_report(request: Request, case_id: str, user: CurrentUser) -> Response:
-    try:
-        from flows87.investigate.export import export_goaml
-    except ImportError:  # pragma: no cover - the export package ships with flows87
-        raise StoreError("goAML export is not available in this installation") from None
+    """The STR as a download, or a page saying why not: the case is not an approved report
+    (403), the FIU's reporting entity or XSD is not configured (503), the report does not
+    validate (422). Settings and XSD come from $FLOWS87_GOAML_SETTINGS and $FLOWS87_GOAML_XSD
+    (or the settings' `schema`); the web app always validates."""
+    from flows87.investigate.export import (
+        GoamlNotConfigured,
+        GoamlValidationError,
+        export_goaml,
+        export_refusal,
+    )
+
+    back = f"/cases/{case_id}"
     with acting(request, user) as (s, actor):
-        xml, _schema = export_goaml(s, case_id, actor=actor)
+        refusal = export_refusal(s, case_id, actor.role)
+        if refusal is not None:
+            return error_page(request, 403, "Export refused", refusal, back)
+        try:
+            xml, _schema = export_goaml(s, case_id, actor=actor)
+        except GoamlNotConfigured as exc:
+            return error_page(request, 503, "goAML export not configured", exc.message, back)
+        except GoamlValidationError as exc:
+            return error_page(request, 422, "The report does not validate", exc.message, back)
     return Response(xml, media_type="application/xml", headers=attachment(case_id, "-goaml.xml"))
 
 

@@ -1,16 +1,22 @@
-"""The case queue: /cases with its filters, sort and pages (and / going there)."""
+"""The case queue: /cases with its filters, sort and pages (and / going there).
+
+The filters are read from the query string as a browser's form sends them (queue_form.py): an
+empty box means no filter, a bad value is a message on the page (status 400), never a JSON
+error. Without a status filter the queue lists the open cases only."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from flows87.investigate.store import UNASSIGNED, list_cases, list_users
+from flows87.investigate.store import UNASSIGNED, CasePage, InvalidInput, list_cases, list_users
 from flows87.investigate.web import data
 from flows87.investigate.web.dependencies import CurrentUser, SettingsDep, StoreDep, render
+from flows87.investigate.web.queue_form import OPEN_STATUSES, PAGE_SIZES, parse_queue_form
 
 router = APIRouter()
 
@@ -21,67 +27,45 @@ def home(user: CurrentUser) -> Response:
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def queue(
-    request: Request,
-    user: CurrentUser,
-    store: StoreDep,
-    settings: SettingsDep,
-    status: list[str] = Query(default=[]),
-    typology: str = Query("", max_length=64),
-    assignee: str = Query("", max_length=64),
-    disposition: str = Query("", max_length=32),
-    min_risk: float | None = Query(None, ge=0, le=1000),
-    max_risk: float | None = Query(None, ge=0, le=1000),
-    date_from: str = Query("", max_length=10),
-    date_to: str = Query("", max_length=10),
-    date_field: str = Query("activity", max_length=16),
-    q: str = Query("", max_length=128),
-    account: str = Query("", max_length=128),
-    awaiting: str = Query("", max_length=1),
-    sort: str = Query("-risk", max_length=16),
-    page: int = Query(1, ge=1, le=1_000_000),
-    page_size: int | None = Query(None, ge=1, le=200),  # None: the settings' page size
-) -> Response:
-    size = settings.page_size if page_size is None else page_size
-    status = [x for x in status if x][:10]
-    who = user.username if assignee == "me" else assignee
-    filters = {
-        "status": status,
-        "typology": typology,
-        "assignee": assignee,
-        "disposition": disposition,
-        "min_risk": "" if min_risk is None else min_risk,
-        "max_risk": "" if max_risk is None else max_risk,
-        "date_from": date_from,
-        "date_to": date_to,
-        "date_field": date_field,
-        "q": q,
-        "account": account,
-        "awaiting": awaiting,
-    }
+def queue(request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep) -> Response:
+    form = parse_queue_form(request.query_params)
+    size = settings.page_size if form.page_size is None else form.page_size
+    filters = form.raw
+    sort = form.sort
+    who = user.username if form.assignee == "me" else form.assignee
+    due_days = data.case_due_days()
+    now = datetime.now(UTC)
+    result = CasePage([], 0, form.page, size)
     with store.session() as s:
-        result = list_cases(
-            s,
-            status=status or None,
-            typology=typology or None,
-            assignee=who or None,
-            disposition=disposition or None,
-            min_risk=min_risk,
-            max_risk=max_risk,
-            date_from=data.parse_day(date_from, "from date"),
-            date_to=data.parse_day(date_to, "to date", end=True),
-            date_field=date_field or "activity",
-            account=account or None,
-            search=q or None,
-            awaiting_approval=True if awaiting == "1" else None,
-            sort=sort,
-            page=page,
-            page_size=size,
-        )
+        if not form.errors:
+            try:
+                result = list_cases(
+                    s,
+                    status=form.statuses,
+                    typology=form.typology or None,
+                    assignee=who or None,
+                    disposition=form.disposition or None,
+                    min_risk=form.min_risk,
+                    max_risk=form.max_risk,
+                    date_from=form.date_from,
+                    date_to=form.date_to,
+                    date_field=form.date_field,
+                    account=form.account or None,
+                    search=form.q or None,
+                    awaiting_approval=True if form.awaiting == "1" else None,
+                    first_seen_before=now - timedelta(days=due_days) if form.overdue else None,
+                    sort=sort,
+                    page=form.page,
+                    page_size=size,
+                )
+            except InvalidInput as exc:
+                form.errors.append(exc.message)
         kinds = data.typologies(s)
         users = [u.username for u in list_users(s)]
         counts = data.status_counts(s)
         nav = {"awaiting": data.awaiting_approval_count(s)}
+    for item in result.items:
+        item.update(data.case_age(item, now, due_days))
 
     def link(**changes: Any) -> str:
         """This queue with some parameters changed, leaving out those at their default."""
@@ -99,7 +83,7 @@ def queue(
         return "/cases?" + urlencode(params, doseq=True)
 
     def sort_link(key: str) -> str:
-        desc_first = key not in ("case_id", "status", "typology")
+        desc_first = key not in ("case_id", "status", "typology", "first_seen")
         if sort.lstrip("-") == key:
             new = key if sort.startswith("-") else f"-{key}"
         else:
@@ -117,6 +101,9 @@ def queue(
         {
             "page": result,
             "filters": filters,
+            "shown_statuses": form.statuses,
+            "open_statuses": OPEN_STATUSES,
+            "errors": form.errors,
             "typologies": kinds,
             "users": users,
             "counts": counts,
@@ -125,8 +112,11 @@ def queue(
             "sort_link": sort_link,
             "sort_mark": sort_mark,
             "page_size": size,
+            "page_sizes": sorted({*PAGE_SIZES, size}),
             "unassigned": UNASSIGNED,
+            "due_days": due_days,
             "nav": nav,
         },
+        status_code=400 if form.errors else 200,
         user=user,
     )
