@@ -39,6 +39,14 @@ from flows87.investigate.store import (
 from flows87.investigate.store.models import Base, Case, CaseSignal, CaseTransaction
 
 TABLES = sorted(Base.metadata.tables)
+AUDIT_KEY = "test-audit-key-for-the-store-tests-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def audit_key(monkeypatch):
+    """PostgreSQL stores need a configured audit key (SQLite ones would make a key file)."""
+    monkeypatch.setenv("FLOWS87_AUDIT_KEY", AUDIT_KEY)
+    monkeypatch.delenv("FLOWS87_AUDIT_KEY_FILE", raising=False)
 
 
 def _counts(s) -> dict[str, int]:

@@ -1,16 +1,22 @@
-"""The append-only, hash-chained audit log.
+"""The append-only audit log, chained with a key kept outside the database.
 
-Each entry's hash is sha256(previous entry's hash + the canonical JSON of the entry: seq, ts,
-actor, action, entity type and id, before and after). Changing, inserting or deleting an entry
-breaks the chain at that entry or the next: `verify_audit` names the first entry that does not
-fit. (Deleting the newest entries leaves a shorter chain that still fits; keep a copy of the
-latest hash elsewhere, e.g. `flows87 audit verify` output in a ticket, to catch that.) The
-database refuses UPDATE and DELETE on the table too (triggers, see the first migration).
+Each entry's `hash` is HMAC-SHA256(key, previous entry's hash + the canonical JSON of the entry:
+seq, ts, actor, action, entity type and id, before and after), `alg` 'hmac-sha256'; the key
+comes from flows87.investigate.store.auditkey. Someone who holds the database but not the key
+cannot change, insert or delete an entry without `check_audit` naming the first one that does
+not fit, nor re-chain the log with plain SHA-256. Deleting the newest entries leaves a shorter
+chain that still fits: a signed head exported elsewhere (`anchor`, `flows87 audit anchor`)
+catches that. Entries written before the key (alg 'sha256', plain SHA-256 of the same text)
+stay verifiable as a legacy prefix: the first keyed entry's MAC covers the last legacy hash, so
+the prefix cannot change unnoticed once a keyed entry follows it; a legacy entry after a keyed
+one is a break. The database refuses UPDATE and DELETE and inserts that do not extend the
+chain (triggers, migrations 0001 and 0002). See docs/audit.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,9 +25,11 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
+from flows87.investigate.store.auditkey import audit_key, require_key
 from flows87.investigate.store.models import AuditEntry, User, utcnow
 
 GENESIS = "0" * 64
+KEYED, LEGACY = "hmac-sha256", "sha256"
 _PG_LOCK = 8_708_700  # advisory lock key: one writer appends to the chain at a time
 
 
@@ -48,7 +56,7 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(
+def entry_payload(
     prev_hash: str,
     seq: int,
     ts: datetime,
@@ -58,7 +66,8 @@ def entry_hash(
     entity_id: str | None,
     before: str,
     after: str,
-) -> str:
+) -> bytes:
+    """What an entry's hash or MAC is made of: the previous hash and the entry's canonical JSON."""
     payload = canonical(
         {
             "seq": seq,
@@ -71,7 +80,17 @@ def entry_hash(
             "after": after,
         }
     )
-    return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
+    return (prev_hash + payload).encode("utf-8")
+
+
+def entry_hash(prev_hash: str, *fields: Any) -> str:
+    """The legacy (unkeyed) hash: sha256(prev_hash + canonical JSON)."""
+    return hashlib.sha256(entry_payload(prev_hash, *fields)).hexdigest()
+
+
+def entry_mac(key: bytes, prev_hash: str, *fields: Any) -> str:
+    """The keyed hash: HMAC-SHA256(key, prev_hash + canonical JSON)."""
+    return hmac.new(key, entry_payload(prev_hash, *fields), hashlib.sha256).hexdigest()
 
 
 def actor_name(actor: User | str | None) -> str:
@@ -95,6 +114,7 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> list[dict[st
     optionally ts) in one bulk insert; returns the rows written."""
     if not entries:
         return []
+    key = cast(bytes, audit_key(session.get_bind(), create=True))
     seq, prev = _head(session)
     rows = []
     now = utcnow()
@@ -112,7 +132,9 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> list[dict[st
             "after": canonical(e.get("after") or {}),
         }
         row["prev_hash"] = prev
-        row["hash"] = prev = entry_hash(
+        row["alg"] = KEYED
+        row["hash"] = prev = entry_mac(
+            key,
             prev,
             seq,
             ts,
@@ -169,49 +191,62 @@ class AuditBreak:
 
 @dataclass(frozen=True)
 class AuditStatus:
-    entries: int
-    head: str  # hash of the last entry (GENESIS when empty)
+    entries: int  # entries that fit, from the first
+    head: str  # hash of the last entry that fits (GENESIS when none)
     broken: AuditBreak | None
+    legacy: int = 0  # of them, unkeyed entries from before the key (a prefix)
 
     @property
     def ok(self) -> bool:
         return self.broken is None
 
+    @property
+    def head_seq(self) -> int:
+        return self.entries
 
-def check_audit(session: Session, batch: int = 5000) -> AuditStatus:
-    """Walk the whole chain in order; stop at the first entry that does not fit."""
-    expected_seq, prev, count = 1, GENESIS, 0
+
+def _misfit(e: AuditEntry, expected_seq: int, prev: str, keyed_seen: bool) -> AuditBreak | None:
+    """Why entry `e` does not follow (expected_seq, prev), apart from its hash; None if it does."""
+    if e.seq != expected_seq:
+        if e.seq > expected_seq:
+            return AuditBreak(expected_seq, f"entries {expected_seq}..{e.seq - 1} are missing")
+        return AuditBreak(e.seq, f"sequence number {e.seq} out of order")
+    if e.prev_hash != prev:
+        return AuditBreak(
+            e.seq, "previous-hash link broken (an entry before it was changed or removed)"
+        )
+    if e.alg not in (KEYED, LEGACY):
+        return AuditBreak(e.seq, f"unknown hash algorithm {e.alg!r}")
+    if e.alg == LEGACY and keyed_seen:
+        return AuditBreak(
+            e.seq, "an unkeyed (plain SHA-256) entry after keyed ones: written without the key"
+        )
+    return None
+
+
+def check_audit(session: Session, batch: int = 5000, key: bytes | None = None) -> AuditStatus:
+    """Walk the whole chain in order; stop at the first entry that does not fit. The key (by
+    default the store's, see auditkey) is needed as soon as a keyed entry is met."""
+    expected_seq, prev, count, legacy = 1, GENESIS, 0, 0
     stmt = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch)
     # the result is closed on every return (a server-side cursor on PostgreSQL: yield_per)
     with session.scalars(stmt) as result:
         for e in result:
-            if e.seq != expected_seq:
-                reason = (
-                    f"entries {expected_seq}..{e.seq - 1} are missing (deleted?)"
-                    if e.seq > expected_seq
-                    else f"sequence number {e.seq} out of order"
-                )
-                return AuditStatus(
-                    count, prev, AuditBreak(expected_seq if e.seq > expected_seq else e.seq, reason)
-                )
-            if e.prev_hash != prev:
-                return AuditStatus(
-                    count,
-                    prev,
-                    AuditBreak(
-                        e.seq,
-                        "previous-hash link broken (an entry before it was changed or removed)",
-                    ),
-                )
-            want = entry_hash(
-                prev, e.seq, e.ts, e.actor, e.action, e.entity_type, e.entity_id, e.before, e.after
-            )
-            if e.hash != want:
-                return AuditStatus(
-                    count, prev, AuditBreak(e.seq, "content does not match its hash (edited)")
-                )
+            misfit = _misfit(e, expected_seq, prev, keyed_seen=count > legacy)
+            if misfit is not None:
+                return AuditStatus(count, prev, misfit, legacy)
+            fields = (e.seq, e.ts, e.actor, e.action, e.entity_type, e.entity_id, e.before, e.after)
+            if e.alg == KEYED:
+                key = key or require_key(session.get_bind())
+                fits = hmac.compare_digest(e.hash, entry_mac(key, prev, *fields))
+            else:
+                fits = e.hash == entry_hash(prev, *fields)
+            if not fits:
+                reason = "content does not match its MAC (edited, or written without the key)"
+                return AuditStatus(count, prev, AuditBreak(e.seq, reason), legacy)
+            legacy += e.alg == LEGACY
             prev, expected_seq, count = e.hash, expected_seq + 1, count + 1
-    return AuditStatus(count, prev, None)
+    return AuditStatus(count, prev, None, legacy)
 
 
 def verify_audit(session: Session) -> AuditBreak | None:
