@@ -68,8 +68,8 @@ def export_goaml_cmd(
     from flows87.investigate.export import export_goaml, load_goaml_settings
     from flows87.io import atomic_path
 
+    settings = load_goaml_settings(settings_file)  # refused before anything else if unset
     store = open_store(db_url)
-    settings = load_goaml_settings(settings_file)
     with store.session() as s:
         actor: User | str = cli_actor() if as_user is None else store_user(s, as_user)
         xml, schema = export_goaml(
