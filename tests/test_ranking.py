@@ -11,6 +11,11 @@ from flows87.pipeline.stages.cases import scored_accounts
 FACTOR = 0.3
 
 
+def tb(risk: float, anomaly_score: float = 0.0) -> float:
+    """risk_score of an account: its risk, ties broken by the anomaly score, within [0, 1]."""
+    return (risk + 0.001 * anomaly_score) / 1.001
+
+
 def rank(anomaly: pl.DataFrame | None) -> tuple[list[str], pl.DataFrame]:
     accounts = pl.DataFrame({"account_id": ["case", "weak", "odd", "both", "quiet"]})
     tx = pl.DataFrame(
@@ -42,10 +47,10 @@ def test_a_strong_anomaly_outranks_a_weak_uncorroborated_signal() -> None:
     order, scored = rank(anomaly)
     assert order == ["case", "both", "odd", "weak", "quiet"]
     got = dict(zip(scored["account_id"], scored["risk_score"], strict=True))
-    assert got["odd"] == pytest.approx(0.45 + 0.001 * 0.99)
-    assert got["weak"] == pytest.approx(FACTOR * 0.9 + 0.001 * 0.2)
-    assert got["both"] == pytest.approx(1 - (1 - FACTOR * 0.5) * (1 - 0.4) + 0.001 * 0.95)
-    assert got["case"] == pytest.approx(0.6)  # in a case: its signal risk, no anomaly weight
+    assert got["odd"] == pytest.approx(tb(0.45, 0.99))
+    assert got["weak"] == pytest.approx(tb(FACTOR * 0.9, 0.2))
+    assert got["both"] == pytest.approx(tb(1 - (1 - FACTOR * 0.5) * (1 - 0.4), 0.95))
+    assert got["case"] == pytest.approx(tb(0.6))  # in a case: its signal risk, no anomaly weight
 
 
 def test_scores_without_a_ranking_weight_only_break_ties() -> None:
@@ -56,6 +61,39 @@ def test_scores_without_a_ranking_weight_only_break_ties() -> None:
     assert order[:3] == ["case", "weak", "both"]
     assert scored.filter(pl.col("account_id") == "odd")["risk_score"].item() < 0.01
     assert rank(None)[0][:3] == ["case", "weak", "both"]
+
+
+def test_risk_stays_within_0_and_1_and_the_tiebreak_reorders_no_clear_difference() -> None:
+    """Saturated signal risk plus the anomaly tie-break used to give 1.001 (issue 14)."""
+    accounts = pl.DataFrame({"account_id": ["top", "next", "close", "calm"]})
+    tx = pl.DataFrame(schema={"src_account": pl.String, "dst_account": pl.String})
+    risk = pl.DataFrame(
+        {
+            "account_id": ["top", "next", "close"],
+            # "next" is 0.0011 below "top", more than the tie-break: it stays below whatever
+            # the anomaly scores; "close" is 0.0005 below "next": the anomaly score decides
+            "risk_score": [1.0, 0.9989, 0.9984],
+            "families": [["behaviour", "network"]] * 3,
+            "n_signals": [3, 3, 3],
+            "eligible": [True, True, True],
+        }
+    )
+    membership = pl.DataFrame(
+        {"account_id": ["top", "next", "close"], "case_id": ["C-1", "C-1", "C-1"]}
+    )
+    anomaly = pl.DataFrame(
+        {
+            "account_id": ["top", "next", "close", "calm"],
+            "anomaly_score": [1.0, 0.2, 1.0, 1.0],
+            "anomaly_risk": [0.0, 0.0, 0.0, 0.3],
+        }
+    )
+    scored = scored_accounts(accounts, tx, risk, membership, anomaly, FACTOR)
+    assert scored["account_id"].to_list() == ["top", "close", "next", "calm"]
+    assert scored["risk_score"].max() <= 1.0 and scored["risk_score"].min() >= 0.0
+    got = dict(zip(scored["account_id"], scored["risk_score"], strict=True))
+    assert got["top"] == pytest.approx(1.0)  # was 1.001
+    assert got["calm"] == pytest.approx(tb(0.3, 1.0))
 
 
 def test_one_off_counterparties_of_an_unusual_account_rank_up_but_not_through_a_hub() -> None:
@@ -91,11 +129,13 @@ def test_one_off_counterparties_of_an_unusual_account_rank_up_but_not_through_a_
     none = pl.DataFrame(schema={"account_id": pl.String, "case_id": pl.String})
     scored = scored_accounts(accounts, tx, risk, none, anomaly, FACTOR, neighbour_share=0.5)
     got = dict(zip(scored["account_id"], scored["risk_score"], strict=True))
-    assert got["m1"] == pytest.approx(1 - (1 - 0.2) * (1 - 0.5 * 0.45) + 0.001 * 0.3)
-    assert got["m2"] == pytest.approx(0.001 * 0.3)
-    assert got["c0"] == pytest.approx(0.001 * 0.2)
+    assert got["m1"] == pytest.approx(tb(1 - (1 - 0.2) * (1 - 0.5 * 0.45), 0.3))
+    assert got["m2"] == pytest.approx(tb(0.0, 0.3))
+    assert got["c0"] == pytest.approx(tb(0.0, 0.2))
     off = scored_accounts(accounts, tx, risk, none, anomaly, FACTOR, neighbour_share=0.0)
-    assert off.filter(pl.col("account_id") == "m1")["risk_score"].item() == pytest.approx(0.2003)
+    assert off.filter(pl.col("account_id") == "m1")["risk_score"].item() == pytest.approx(
+        tb(0.2, 0.3)
+    )
 
 
 def test_one_off_relationships_with_several_unusual_accounts_add_up() -> None:

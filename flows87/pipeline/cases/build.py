@@ -6,7 +6,9 @@ large to review). A case names at most `max_case_accounts` accounts, its riskies
 of its group are listed as linked (`linked_accounts`), so a 100,000-hop chain is one case an
 investigator can read, with nothing left out. A case's id comes from its anchor account (the
 riskiest), so a re-run of the same data, or a later run that sees the same scheme again, gives
-the same id.
+the same id. A case's risk adds up the evidence of its accounts (case_score.py): how many are
+flagged, in how many independent families, how strong the strongest is and how much money
+moved; `risk_reason` says so in one sentence.
 
 Cost: linear in signals, links and transactions, plus one PageRank per case on at most
 `max_case_accounts` accounts.
@@ -15,13 +17,20 @@ Cost: linear in signals, links and transactions, plus one PageRank per case on a
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import networkx as nx
 import polars as pl
 
+from flows87.pipeline.cases.case_score import (
+    INDEPENDENT,
+    CaseEvidence,
+    money_reference,
+    signal_name,
+)
 from flows87.pipeline.cases.groups import group_accounts
 from flows87.pipeline.cases.scoring import Links, ScoringSettings
 from flows87.pipeline.graph.analysis import edge_table, pagerank
@@ -48,6 +57,12 @@ CASE_SCHEMA = pl.Schema(
         "summary": pl.String(),
         "n_linked": pl.Int64(),
         "linked_accounts": pl.List(pl.String()),
+        "risk_accounts": pl.Int64(),
+        "risk_families": pl.Int64(),
+        "risk_strongest": pl.Float64(),
+        "risk_money": pl.Float64(),
+        "risk_evidence": pl.Float64(),
+        "risk_reason": pl.String(),
     }
 )
 
@@ -96,19 +111,34 @@ def _label(typology: str) -> str:
     return typology.replace("_", " ")
 
 
+def _evidence_of(risk: pl.DataFrame) -> dict[str, float]:
+    """account_id -> -ln(1 - risk): account_risk's `evidence`, or derived from risk_score."""
+    if "evidence" in risk.columns:
+        return dict(zip(risk["account_id"], risk["evidence"], strict=True))
+    return {
+        a: -math.log(max(1.0 - r, 1e-16))
+        for a, r in zip(risk["account_id"], risk["risk_score"], strict=True)
+    }
+
+
 def build(
     risk: pl.DataFrame,
     signals: pl.DataFrame,
     links: Links,
     transactions: pl.DataFrame,
     settings: ScoringSettings,
+    currency: str = "",
 ) -> Cases:
+    """Cases of the eligible accounts in `risk`, ranked by their case score; `currency` names
+    the unit of amount_base in each case's `risk_reason`."""
     eligible = risk.filter(pl.col("eligible"))
     if eligible.is_empty():
         none = pl.DataFrame(schema=MEMBERSHIP_SCHEMA)
         return Cases(pl.DataFrame(schema=CASE_SCHEMA), none, none, [])
     risk_of = dict(zip(risk["account_id"], risk["risk_score"], strict=True))
     signals_of = dict(zip(risk["account_id"], risk["n_signals"], strict=True))
+    evidence_of = _evidence_of(risk)
+    flagged = set(eligible["account_id"].to_list())
     groups, warnings = group_accounts(eligible["account_id"].to_list(), links, settings)
     for member, idx in _attach(groups, links.members, risk).sort("account_id").iter_rows():
         groups[idx].append(member)
@@ -126,7 +156,7 @@ def build(
     ranked = (
         signals.with_row_index("_pos")
         .sort(["score", "_pos"], descending=[True, False])
-        .select("account_id", "typologies", "family", "signal_id", "summary")
+        .select("account_id", "typologies", "family", "signal_id", "summary", "source")
     )
     by_account: dict[str, list[int]] = {}
     for i, a in enumerate(ranked["account_id"].to_list()):
@@ -135,26 +165,40 @@ def build(
     sig_family = ranked["family"].to_list()
     sig_id = ranked["signal_id"].to_list()
     sig_summary = ranked["summary"].to_list()
+    sig_source = ranked["source"].to_list()
     edges = edge_table(transactions, [a for g in groups for a in g])
     inside = _edges_by_group(groups, edges)
     rows: list[dict[str, Any]] = []
     members: list[dict[str, str]] = []
     linked: list[dict[str, str]] = []
+    parts: dict[str, CaseEvidence] = {}
+    texts_of: dict[str, tuple[Any, ...]] = {}
     for gi, ordered in enumerate(groups):  # one iteration per case
         anchor = ordered[0]
         cid = case_id(anchor)
         idx = [i for a in ordered for i in by_account.get(a, ())]
         typ = Counter(t for i in idx for t in sig_typ[i])
         families = sorted({sig_family[i] for i in idx})
-        risks = [risk_of[a] for a in ordered]
-        score = risks[0]  # the case is as strong as its strongest account; size breaks ties
+        # the strongest account by evidence: risk_score ties at 1.0 where evidence does not
+        strongest = max(ordered, key=lambda a: (evidence_of.get(a, 0.0), a == anchor))
+        names = [signal_name(sig_id[i], sig_source[i]) for i in by_account.get(strongest, ())]
+        parts[cid] = CaseEvidence(
+            n_flagged=sum(a in flagged for a in ordered) + sum(a in flagged for a in over[gi]),
+            families=tuple(f for f in families if f in INDEPENDENT),
+            strongest_risk=risk_of.get(strongest, 0.0),
+            strongest_evidence=evidence_of.get(strongest, 0.0),
+            strongest_signals=tuple(dict.fromkeys(names)),
+            moved=0.0,  # known once the case's transactions are
+            money_ratio=0.0,
+        )
         central = _central(ordered, inside.get(gi, []))
         texts = {a: [sig_summary[i] for i in by_account[a]] for a in ordered[:6] if a in by_account}
+        texts_of[cid] = (ordered, len(idx), families, typ, central, texts, len(over[gi]))
         rows.append(
             {
                 "case_id": cid,
                 "rank": 0,
-                "risk_score": round(score, 4),
+                "risk_score": 0.0,  # filled below, with the money
                 "anchor_account": anchor,
                 "central_account": central,
                 "accounts": ordered,
@@ -167,9 +211,7 @@ def build(
                 "first_ts": None,  # filled below in one join for all cases
                 "last_ts": None,
                 "total_amount": 0.0,
-                "summary": _summary(
-                    ordered, len(idx), families, typ, score, central, texts, len(over[gi])
-                ),
+                "summary": "",
                 "n_linked": len(over[gi]),
                 "linked_accounts": over[gi],
             }
@@ -208,12 +250,20 @@ def build(
             pl.col("amount_base").sum().round(2).alias("total_amount"),
         )
     )
-    cases = (
+    frame = (
         frame.drop("first_ts", "last_ts", "total_amount")
         .join(spans, on="case_id", how="left")
         .with_columns(pl.col("total_amount").fill_null(0.0))
+    )
+    scores = _scores(frame, parts, texts_of, money_reference(transactions), settings, currency)
+    cases = (
+        frame.drop(*(c for c in scores.columns if c != "case_id"))
+        .join(scores, on="case_id", how="left")
         .select(list(CASE_SCHEMA.names()))
-        .sort(["risk_score", "n_accounts", "case_id"], descending=[True, True, False])
+        .sort(
+            ["risk_score", "risk_evidence", "n_accounts", "case_id"],
+            descending=[True, True, True, False],
+        )
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"))
     )
     if settings.max_cases:
@@ -223,6 +273,46 @@ def build(
     linked_frame = pl.DataFrame(linked, schema=MEMBERSHIP_SCHEMA)
     linked_frame = linked_frame.join(cases.select("case_id"), on="case_id", how="semi")
     return Cases(cases, membership, linked_frame, warnings)
+
+
+def _scores(
+    frame: pl.DataFrame,
+    parts: dict[str, CaseEvidence],
+    texts_of: dict[str, tuple[Any, ...]],
+    reference: float,
+    settings: ScoringSettings,
+    currency: str,
+) -> pl.DataFrame:
+    """case_id, risk_score, the risk_* parts and the summary, once each case's money is known."""
+    out: list[dict[str, Any]] = []
+    for cid, moved in frame.select("case_id", "total_amount").iter_rows():
+        ev = replace(parts[cid], moved=moved, money_ratio=moved / reference)
+        score = ev.score(settings.case_score)
+        ordered, n_signals, families, typ, central, texts, n_linked = texts_of[cid]
+        out.append(
+            {
+                "case_id": cid,
+                "risk_score": round(score, 6),
+                "summary": _summary(
+                    ordered, n_signals, families, typ, score, central, texts, n_linked
+                ),
+                "risk_accounts": ev.n_flagged,
+                "risk_families": len(ev.families),
+                "risk_strongest": round(ev.strongest_risk, 4),
+                "risk_money": round(ev.money_ratio, 4),
+                "risk_evidence": round(ev.evidence(settings.case_score), 6),
+                "risk_reason": ev.reason(currency),
+            }
+        )
+    return pl.DataFrame(
+        out,
+        schema={
+            "case_id": pl.String,
+            "risk_score": pl.Float64,
+            "summary": pl.String,
+            **{c: CASE_SCHEMA[c] for c in CASE_SCHEMA.names() if c.startswith("risk_")},
+        },
+    )
 
 
 def _edges_by_group(

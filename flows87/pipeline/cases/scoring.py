@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows87.pipeline.cases.case_score import CaseScoreSettings
 from flows87.pipeline.features import RULES_DIR
 from flows87.pipeline.rules.ceiling import CeilingSettings
 from flows87.settings import load_yaml_model
@@ -34,6 +35,7 @@ class ScoringSettings(BaseModel):
     infrastructure_share: float = Field(0.01, gt=0, le=1)
     max_cases: int = Field(0, ge=0)
     ceiling: CeilingSettings = Field(default_factory=CeilingSettings)
+    case_score: CaseScoreSettings = Field(default_factory=CaseScoreSettings)
 
 
 def load_settings(path: str | Path | None = None) -> ScoringSettings:
@@ -134,12 +136,15 @@ def neighbour_risk(links: Links, base: pl.DataFrame) -> pl.DataFrame:
 
 
 def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings) -> pl.DataFrame:
-    """account_id, risk_score, base_risk, families, n_families, n_signals, max_signal, eligible.
+    """account_id, risk_score, evidence, base_risk, families, n_families, n_signals,
+    max_signal, eligible.
 
     Every score is a noisy-OR, so risk stays in [0, 1] and reads like a probability: signals
     combine within their family, weighted families combine into the account's base risk, and a
     share of the riskiest linked neighbour's base risk combines in last. A critical signal alone
     therefore ranks with well-corroborated accounts, as docs/red-flags.md explains.
+    `evidence` is the same risk as -ln(1 - risk_score), summed from the logs: it keeps growing
+    where risk_score has reached 1.0 in floating point (case_score.py adds it up per case).
     """
     src_w = pl.col("source").replace_strict(
         settings.source_weights, default=1.0, return_dtype=pl.Float64
@@ -161,6 +166,7 @@ def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings)
     )
     base = per_family.group_by("account_id").agg(
         (1.0 - (1.0 - pl.col("weighted")).log().sort().sum().exp()).alias("base_risk"),
+        (-(1.0 - pl.col("weighted")).log().sort().sum()).alias("base_evidence"),
         pl.col("family").sort().alias("families"),
         pl.col("n").sum().alias("n_signals"),
         pl.col("max_score").max().alias("max_signal"),
@@ -174,6 +180,9 @@ def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings)
             (1.0 - (1.0 - pl.col("base_risk")) * (1.0 - pl.col("bonus").fill_null(0.0))).alias(
                 "risk_score"
             ),
+            (pl.col("base_evidence") - (1.0 - pl.col("bonus").fill_null(0.0)).log()).alias(
+                "evidence"
+            ),
             pl.col("families").list.set_difference(["anomaly"]).list.len().alias("n_families"),
         )
         .with_columns(
@@ -185,7 +194,7 @@ def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings)
                 & (pl.col("risk_score") >= settings.min_risk)
             ).alias("eligible")
         )
-        .drop("bonus")
-        .sort(["risk_score", "account_id"], descending=[True, False])
+        .drop("bonus", "base_evidence")
+        .sort(["risk_score", "evidence", "account_id"], descending=[True, True, False])
     )
     return out

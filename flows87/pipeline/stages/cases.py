@@ -19,7 +19,9 @@ from flows87.pipeline.runinfo import stage
 from flows87.pipeline.stages.common import free_memory
 
 ANOMALY_TIEBREAK = 0.001
-"""Accounts without signals are ordered by their anomaly score, scaled so it never outweighs a signal."""
+"""Weight of the anomaly score that breaks ties in the account ranking: risk_score is
+(risk + ANOMALY_TIEBREAK x anomaly_score) / (1 + ANOMALY_TIEBREAK), so it stays in [0, 1] and
+accounts whose risks differ by more than ANOMALY_TIEBREAK keep their order."""
 
 
 TRANSACTION_COLUMNS = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
@@ -147,8 +149,9 @@ def scored_accounts(
     reaches at most 1 - (1 - factor)(1 - anomaly weight)(1 - neighbour share) (0.825 with the
     shipped 0.3, 0.5 and 0.5): above a case's weakest accounts (`min_risk`, 0.5) only with two
     of a strong signal, a place among the most unusual accounts and one-off relationships with
-    several of them. The anomaly score breaks the remaining ties (anomaly scores without
-    `anomaly_risk`, from older runs, only break ties: the ranking of before).
+    several of them. The anomaly score breaks the remaining ties (ANOMALY_TIEBREAK: risk_score
+    stays in [0, 1]; anomaly scores without `anomaly_risk`, from older runs, only break ties:
+    the ranking of before).
     `linked_case_id` names the case that lists the account as linked (beyond its size cap): it
     is context for that case, not an alert of its own.
     """
@@ -209,10 +212,14 @@ def scored_accounts(
         * (1.0 - pl.col("anomaly_risk").fill_null(0.0))
         * (1.0 - neighbour_share * pl.col("neighbour_risk").fill_null(0.0))
     )
+    anomaly_score = pl.col("anomaly_score").fill_null(0.0).clip(0.0, 1.0)
     out = out.with_columns(
         (
-            pl.when(pl.col("case_id").is_null()).then(uncorroborated).otherwise(signal)
-            + ANOMALY_TIEBREAK * pl.col("anomaly_score").fill_null(0.0)
+            (
+                pl.when(pl.col("case_id").is_null()).then(uncorroborated).otherwise(signal)
+                + ANOMALY_TIEBREAK * anomaly_score
+            )
+            / (1.0 + ANOMALY_TIEBREAK)
         ).alias("risk_score"),
         pl.col("n_signals").fill_null(0).cast(pl.Int64),
         pl.col("families").fill_null([]),
@@ -252,7 +259,7 @@ def cases(job: Job) -> dict[str, Any]:
             links = casework.links(signals, tx)
             risk = casework.account_risk(signals, links, settings)
         with rec.step("group"):
-            built = casework.build(risk, signals, links, tx, settings)
+            built = casework.build(risk, signals, links, tx, settings, config.base_currency)
         scored = scored_accounts(
             acc,
             tx,
