@@ -1,5 +1,10 @@
-"""A case's transactions as CSV (cells that a spreadsheet would run as a formula are quoted
-with a leading apostrophe: names and memos come from outside)."""
+"""A case's transactions as CSV, safe to open in a spreadsheet.
+
+Every text column comes from outside (names, memos, ids, even currencies and countries), so in
+every one: a cell that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or
+a carriage return) gets a leading apostrophe, and control characters other than tab and line
+breaks are removed (a NUL or an escape sequence has no business in a report and upsets the
+tools that read it)."""
 
 from __future__ import annotations
 
@@ -12,16 +17,23 @@ from sqlalchemy.orm import Session
 from flows87.investigate.store.queries import _TXN_FIELDS, case_detail
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
-TEXT_COLUMNS = ("txn_id", "src_account", "dst_account", "memo", "location_id", "device_id", "mcc")
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
 def _safe(col: str) -> pl.Expr:
-    c = pl.col(col)
+    c = pl.col(col).str.replace_all(_CONTROL, "")
     return (
         pl.when(c.str.slice(0, 1).is_in(list(_FORMULA)))
         .then(pl.lit("'") + c)
         .otherwise(c)
         .alias(col)
+    )
+
+
+def safe_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every string column of `frame` escaped for spreadsheets (see the module's docstring)."""
+    return frame.with_columns(
+        _safe(name) for name, dtype in frame.schema.items() if dtype == pl.String
     )
 
 
@@ -34,7 +46,7 @@ def transactions_frame(session: Session, case_id: str) -> pl.DataFrame:
 
 
 def transactions_csv(session: Session, case_id: str) -> str:
-    frame = transactions_frame(session, case_id).with_columns(_safe(c) for c in TEXT_COLUMNS)
+    frame = safe_text(transactions_frame(session, case_id))
     buf = io.StringIO()
     frame.write_csv(buf, datetime_format="%Y-%m-%dT%H:%M:%S%.6fZ")
     return buf.getvalue()
