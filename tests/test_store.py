@@ -458,3 +458,27 @@ def test_equal_risk_is_ordered_by_the_pipelines_rank(loaded):
             "C-aaa",
             "C-ccc",
         ]
+
+
+def test_risk_reason_is_loaded_when_the_run_has_it(people, tmp_path):
+    import polars as pl
+
+    run = make_run(tmp_path / "run")
+    with people.session() as s:
+        load_run(s, run, "2026-01-01")
+        assert s.get(Case, "C-aaa").risk_reason is None
+    cases = run / "cases.parquet"
+    frame = pl.read_parquet(cases)
+    reasons = [f"why {c}" for c in frame["case_id"]]
+    frame.with_columns(pl.Series("risk_reason", reasons)).write_parquet(cases)
+    with people.session() as s:
+        again = load_run(s, run, "2026-01-02")
+        assert again.updated == 3  # the reason is evidence: the cases changed
+        assert s.get(Case, "C-aaa").risk_reason == "why C-aaa"
+    with people.session() as s:
+        assert load_run(s, run, "2026-01-02").unchanged == 3
+    frame.write_parquet(cases)  # a later run without the column clears the stale reason
+    with people.session() as s:
+        load_run(s, run, "2026-01-03")
+        assert s.get(Case, "C-aaa").risk_reason is None
+        assert verify_audit(s) is None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -18,6 +21,16 @@ from flows87.cli.store_options import db_option, open_store
 )
 def audit_group() -> None:
     """The keyed, hash-chained audit log of the case store (key: $FLOWS87_AUDIT_KEY)."""
+
+
+@contextmanager
+def _store(db_url: str | None) -> Iterator[Any]:
+    """The checked store, its connections closed at the end (a CLI call may run in a test)."""
+    store = open_store(db_url)
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def _broken(what: object, fitting: int) -> None:
@@ -49,8 +62,7 @@ def audit_verify(db_url: str | None, anchor_file: Path | None, no_legacy: bool) 
     from flows87.investigate.store.auditanchor import check_anchor, read_anchor
 
     anchor = read_anchor(anchor_file) if anchor_file is not None else None
-    store = open_store(db_url)
-    with store.session() as s:
+    with _store(db_url) as store, store.session() as s:
         if anchor is None:
             status = check_audit(s)
             broken = status.broken
@@ -80,8 +92,7 @@ def audit_anchor(db_url: str | None, out_file: Path) -> None:
     from flows87.investigate.store import check_audit
     from flows87.investigate.store.auditanchor import make_anchor
 
-    store = open_store(db_url)
-    with store.session() as s:
+    with _store(db_url) as store, store.session() as s:
         status = check_audit(s)
         if status.broken is not None:
             _broken(status.broken, status.entries)
@@ -98,8 +109,7 @@ def audit_grant(db_url: str | None, role: str) -> None:
     (run as the owner of the schema, the role migrations run as)."""
     from flows87.investigate.store.roles import grant_app_role
 
-    store = open_store(db_url)
-    with store.engine.begin() as connection:
+    with _store(db_url) as store, store.engine.begin() as connection:
         grant_app_role(connection, role)
     out.print(f"granted role {role}: the case tables, and audit_log SELECT and INSERT only")
 
@@ -113,8 +123,7 @@ def audit_show(db_url: str | None, case_id: str | None, limit: int, as_json: boo
     """The newest audit entries (of one case with --case)."""
     from flows87.investigate.store import audit_entries
 
-    store = open_store(db_url)
-    with store.session() as s:
+    with _store(db_url) as store, store.session() as s:
         rows = audit_entries(
             s, entity_type="case" if case_id else None, entity_id=case_id, limit=limit
         )

@@ -37,7 +37,12 @@ from flows87.investigate.store.models import (
     Run,
     utcnow,
 )
-from flows87.investigate.store.rows import TXN_COLUMNS, StoreRows, prepare_run
+from flows87.investigate.store.rows import (
+    OPTIONAL_CASE_COLUMNS,
+    TXN_COLUMNS,
+    StoreRows,
+    prepare_run,
+)
 from flows87.investigate.store.runfiles import default_interval_key
 
 __all__ = ["TXN_COLUMNS", "LoadResult", "default_interval_key", "load_run", "prepare_run"]
@@ -181,7 +186,9 @@ def _replace_evidence(session: Session, p: Plan, now: datetime) -> dict[str, dic
         for c in session.scalars(select(Case).where(Case.case_id.in_(part))):
             before[c.case_id] = _state(c)
     stamp = {"evidence_updated_at": now, "updated_at": now, "last_interval": p.key}
-    session.execute(update(Case), [{**p.rows[c], **stamp} for c in p.changed_ids])
+    # a run without the optional columns (risk_reason) clears what an earlier run wrote there
+    cleared = dict.fromkeys(OPTIONAL_CASE_COLUMNS)
+    session.execute(update(Case), [{**cleared, **p.rows[c], **stamp} for c in p.changed_ids])
     return before
 
 

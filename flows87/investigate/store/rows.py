@@ -45,6 +45,8 @@ TXN_COLUMNS = (
     "device_id",
     "memo",
 )
+# written only when cases.parquet has it: a run without it keeps the fingerprints it had
+OPTIONAL_CASE_COLUMNS = ("risk_reason",)
 ACCOUNT_SCORE_COLUMNS = ("risk_score", "signal_risk", "anomaly_score", "n_signals", "families")
 ACCOUNT_COLUMNS = ("name", "kind", "bank_id", "party_id", "country", "opened_at")
 ACCOUNT_DETAILS = (
@@ -260,6 +262,7 @@ def _typologies(cases: pl.DataFrame) -> pl.DataFrame:
 def _case_rows(cases: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
     """One row per case as the cases table keeps it (lists as JSON, transactions counted)."""
     n_txn = transactions.group_by("case_id").len("n_transactions")
+    optional = [pl.col(c).cast(pl.String) for c in OPTIONAL_CASE_COLUMNS if c in cases.columns]
     return (
         cases.join(n_txn, on="case_id", how="left")
         .with_columns(
@@ -272,7 +275,7 @@ def _case_rows(cases: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
             json_list("families"),
             json_list("signal_ids"),
         )
-        .select("case_id", "rank", *CASE_COLUMNS, "primary_typology", "n_transactions")
+        .select("case_id", "rank", *CASE_COLUMNS, "primary_typology", "n_transactions", *optional)
     )
 
 
