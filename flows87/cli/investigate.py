@@ -268,6 +268,13 @@ def users_list(db_url: str | None) -> None:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (they share sign-in limits and sessions through the store).",
+)
 def serve_cmd(
     host: str,
     port: int,
@@ -277,6 +284,7 @@ def serve_cmd(
     allowed_hosts: tuple[str, ...],
     rules_dir: str | None,
     log_level: str,
+    workers: int,
 ) -> None:
     """Serve the investigators' case app (queue, cases, money graph, workflow, audit log).
 
@@ -307,7 +315,7 @@ def serve_cmd(
         )
     shown = f"[{host}]" if ":" in host else host
     err.print(f"case app on http://{shown}:{port}/ (store {escape(store.url)}); Ctrl-C stops it")
-    serve(store, host, port, settings, log_level=log_level)
+    serve(store, host, port, settings, log_level=log_level, workers=workers)
 
 
 COMMANDS: tuple[click.Command, ...] = (

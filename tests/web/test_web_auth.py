@@ -1,10 +1,13 @@
 """The case app's sign-in and roles over HTTP: every route needs a signed-in user and every POST a
-CSRF token, roles limit what each user may do, and logins are rate limited."""
+CSRF token, roles limit what each user may do, and logins are rate limited (per user and
+address, per address, per account with back-off; counted in the store; X-Forwarded-For only
+from trusted proxies; failures audited in bounded number)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.routing import APIRoute
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from web_client import (
     USERS,
     TestClient,
@@ -21,6 +24,7 @@ from web_client import (
 
 from flows87.investigate.store import audit_entries, get_case
 from flows87.investigate.store.models import Note
+from flows87.investigate.store.shared_state import LoginCounter
 from flows87.investigate.web import create_app
 from flows87.investigate.web.app import csrf_protect, current_user
 from flows87.investigate.web.security import safe_next
@@ -221,9 +225,15 @@ def test_post_with_wrong_or_foreign_csrf_token_is_refused(app, store):
     assert r.status_code == 403
 
 
+def failing(app, address: str) -> TestClient:
+    """A client signing in from `address` (each test its own: the counters are in the store)."""
+    return TestClient(app, client=(address, 50000))
+
+
 def test_login_is_rate_limited_per_user_and_address(store):
     app = create_app(store, settings(login_failures=5, login_window=900))
-    c = TestClient(app)
+    before = audit_count(store)
+    c = failing(app, "10.1.0.1")
     for _ in range(5):
         assert login(c, "ian", "wrong-password").status_code == 401
     # the sixth attempt is refused before the password is checked, even the right one
@@ -233,39 +243,83 @@ def test_login_is_rate_limited_per_user_and_address(store):
     assert "Too many failed sign-ins" in r.text
     assert c.get("/cases", follow_redirects=False).status_code == 303
     # another user from the same address is not locked out
-    assert login(TestClient(app), "sue").status_code == 303
+    assert login(failing(app, "10.1.0.1"), "sue").status_code == 303
     # nor is the same user from another address
-    other = TestClient(app, client=("10.9.8.7", 50000))
-    assert login(other, "ian").status_code == 303
+    assert login(failing(app, "10.9.8.7"), "ian").status_code == 303
+    # audited: the first failure of the window, the block (with its count), the sign-ins
     with store.session() as s:
-        actions = [
-            e["action"] for e in audit_entries(s, entity_type="user", entity_id="ian", limit=20)
-        ]
-    assert actions.count("auth.login_failed") >= 5
-    assert "auth.login_blocked" in actions
+        new = [e for e in audit_entries(s, limit=50) if e["seq"] > before]
+    failed = [e for e in new if e["action"] == "auth.login_failed"]
+    blocked = [e for e in new if e["action"] == "auth.login_blocked"]
+    assert [(e["entity_id"], e["after"]["ip"]) for e in failed] == [("ian", "10.1.0.1")]
+    assert [(e["after"]["scope"], e["after"]["failures"]) for e in blocked] == [("user", 5)]
+    assert sorted(e["entity_id"] for e in new if e["action"] == "auth.login") == ["ian", "sue"]
 
 
 def test_login_rate_limit_per_address_for_many_user_names(store):
     app = create_app(store, settings(login_failures=2, login_window=900))
-    c = TestClient(app)
+    c = failing(app, "10.2.0.1")
     for i in range(20):  # 2 x 10 failures from one address over many user names
         assert login(c, f"guess{i}", "wrong-password").status_code == 401
     assert login(c, "sam").status_code == 429
+    assert login(failing(app, "10.2.0.2"), "sam").status_code == 303
 
 
-def test_login_limiter_counts_parallel_attempts_atomically():
+def test_failed_logins_do_not_grow_the_audit_log_without_bound(store):
+    """Many failures from one address, on one name and on many, add a bounded number of audit
+    entries: one per user and address per window, one per block; refusals are only counted."""
+    app = create_app(store, settings(login_failures=3, login_window=900))
+    before = audit_count(store)
+    c = failing(app, "10.3.0.1")
+    codes = [login(c, "nobody", "wrong-password").status_code for _ in range(40)]
+    assert codes[:3] == [401] * 3 and set(codes[3:]) == {429}
+    assert audit_count(store) - before == 2  # the first failure, the block
+    c = failing(app, "10.3.0.2")
+    codes = [login(c, f"name{i}", "wrong-password").status_code for i in range(60)]
+    assert codes.count(401) == 30 and set(codes[30:]) == {429}
+    # 30 names' first failures and the address's block; nothing for the 30 refused
+    assert audit_count(store) - before == 2 + 31
+    with store.session() as s:
+        refused = s.scalar(select(LoginCounter.refused).where(LoginCounter.key == "ip|10.3.0.2"))
+    assert refused == 30
+
+
+def test_account_backoff_blocks_the_account_from_every_address(app, store):
+    """Failures on one account from many addresses (each under its per-address limit) block
+    the account, for longer after each further failure."""
+    app = create_app(store, settings(login_failures=5, account_failures=3, account_backoff=30))
+    t = [1_900_000_000.0]
+    app.state.clock = lambda: t[0]
+    for i in range(3):
+        assert login(failing(app, f"10.4.0.{i}"), "sue", "wrong-password").status_code == 401
+    r = login(failing(app, "10.4.1.1"), "sue")  # the right password, from a new address
+    assert r.status_code == 429 and 25 <= int(r.headers["retry-after"]) <= 30
+    t[0] += 31
+    assert login(failing(app, "10.4.0.9"), "sue", "wrong-password").status_code == 401
+    r = login(failing(app, "10.4.1.1"), "sue")
+    assert r.status_code == 429 and 55 <= int(r.headers["retry-after"]) <= 60  # doubled
+    t[0] += 61
+    assert login(failing(app, "10.4.1.1"), "sue").status_code == 303
+    # a successful sign-in clears the account's count
+    with store.session() as s:
+        assert s.get(LoginCounter, "account|sue") is None
+
+
+def test_login_limiter_counts_parallel_attempts_atomically(store):
+    """Twenty attempts at once (each in its own write unit of work, as in twenty requests):
+    exactly the limit go ahead."""
     import threading
 
     from flows87.investigate.web.security import LoginLimiter
 
-    limiter = LoginLimiter(limit=5, window=900)
-    key = ("user", "ian", "127.0.0.1")
+    limiter = LoginLimiter(settings(login_failures=5, login_window=900))
     results: list[float] = []
     barrier = threading.Barrier(20)
 
     def attempt() -> None:
         barrier.wait()
-        results.append(limiter.take([(key, 5)]))
+        with store.session(write=True) as s:
+            results.append(limiter.take(s, "ivy", "10.5.0.1", 1_900_000_000.0)[0])
 
     threads = [threading.Thread(target=attempt) for _ in range(20)]
     for t in threads:
@@ -273,5 +327,51 @@ def test_login_limiter_counts_parallel_attempts_atomically():
     for t in threads:
         t.join()
     assert sum(1 for w in results if w == 0) == 5
-    limiter.reset(key)
-    assert limiter.take([(key, 5)]) == 0
+    with store.session(write=True) as s:
+        limiter.succeeded(s, "ivy", "10.5.0.1")
+        assert limiter.take(s, "ivy", "10.5.0.1", 1_900_000_000.0)[0] == 0
+
+
+def test_login_counters_are_pruned_and_capped(store):
+    from flows87.investigate.store.shared_state import Limit, prune_counters, take_attempt
+
+    t0 = 1_800_000_000.0
+    with store.session(write=True) as s:
+        s.execute(delete(LoginCounter))  # the earlier tests' counters
+        for i in range(50):
+            take_attempt(s, [Limit(f"ip|10.6.0.{i}", 5, 900)], t0 + i)
+    with store.session(write=True) as s:
+        assert prune_counters(s, t0 + 100, 900, cap=10) == 40
+        keys = set(s.scalars(select(LoginCounter.key).where(LoginCounter.key.like("ip|10.6.%"))))
+        assert keys == {f"ip|10.6.0.{i}" for i in range(40, 50)}  # the newest kept
+        assert prune_counters(s, t0 + 1000, 900) == 10  # quiet for a window: gone
+
+
+def test_x_forwarded_for_only_from_trusted_proxies(store):
+    from flows87.investigate.web.security import TrustedProxies
+
+    proxies = TrustedProxies(["127.0.0.1", "10.10.0.0/16"])
+    assert proxies.client("127.0.0.1", ["203.0.113.9"]) == "203.0.113.9"
+    # a client cannot pose as another by sending its own header through the proxy
+    assert proxies.client("127.0.0.1", ["1.2.3.4, 203.0.113.9"]) == "203.0.113.9"
+    assert proxies.client("127.0.0.1", ["203.0.113.9, 10.10.3.4"]) == "203.0.113.9"
+    assert proxies.client("198.51.100.7", ["203.0.113.9"]) == "198.51.100.7"
+    assert proxies.client("127.0.0.1", ["not-an-address"]) == "127.0.0.1"
+    with pytest.raises(ValueError, match="not an IP address"):
+        settings(trusted_proxies=["proxy.example"])
+
+    app = create_app(store, settings(trusted_proxies=["127.0.0.1"]))
+    before = audit_count(store)
+    via_proxy = TestClient(app, client=("127.0.0.1", 50000))
+    via_proxy.headers["X-Forwarded-For"] = "1.2.3.4, 203.0.113.9"
+    assert login(via_proxy, "x-proxied", "wrong-password").status_code == 401
+    direct = TestClient(app, client=("198.51.100.7", 50000))
+    direct.headers["X-Forwarded-For"] = "203.0.113.10"
+    assert login(direct, "x-direct", "wrong-password").status_code == 401
+    with store.session() as s:
+        ips = {
+            e["entity_id"]: e["after"]["ip"]
+            for e in audit_entries(s, limit=10)
+            if e["seq"] > before and e["action"] == "auth.login_failed"
+        }
+    assert ips == {"x-proxied": "203.0.113.9", "x-direct": "198.51.100.7"}

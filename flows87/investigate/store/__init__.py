@@ -5,6 +5,7 @@ The web layer and the CLI call these functions; each takes a SQLAlchemy Session 
 (the `with store.session()` block does).
 """
 
+from flows87.investigate.store import shared_state  # noqa: F401  (its tables on Base.metadata)
 from flows87.investigate.store.audit import (
     AuditBreak,
     AuditStatus,

@@ -9,7 +9,8 @@ timeline, money graph, workflow forms, history), /audit (the audit log), /outcom
 (admins); the routes are in flows87/investigate/web/routes/, one router per page family. Every
 page but /login, /healthz and /static needs a signed-in user; every POST needs the session's CSRF
 token; the workflow functions of flows87.investigate.store check each action's role again. See
-dependencies.py and security.py.
+dependencies.py and security.py. Several server processes may serve one store: login limits,
+sessions and the write lock are in the store, not in a process.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from flows87.investigate.web.dependencies import csrf_protect, current_user
 from flows87.investigate.web.errors import add_error_handlers
 from flows87.investigate.web.routes import ROUTERS
 from flows87.investigate.web.security import (
+    ClientAddress,
     LoginLimiter,
-    RevokedSessions,
+    RequestGuard,
     SecurityHeaders,
     WebSettings,
 )
@@ -60,9 +62,10 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
     # what the routes find on request.app.state (see dependencies.py)
     app.state.store = store
     app.state.settings = settings
-    app.state.limiter = LoginLimiter(settings.login_failures, settings.login_window)
-    app.state.revoked = RevokedSessions(settings.session_max)
-    app.state.write_lock = threading.Lock()  # one workflow write at a time (SQLite, audit chain)
+    # login counters and sessions live in the store, shared by every server process
+    app.state.limiter = LoginLimiter(settings)
+    # one write at a time in this process (the store serialises writers across processes)
+    app.state.write_lock = threading.Lock()
     app.state.templates = make_templates()
     app.state.clock = clock
 
@@ -76,6 +79,8 @@ def create_app(store: Store, settings: WebSettings | None = None) -> FastAPI:
         https_only=settings.secure_cookies,
     )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(RequestGuard, max_body=settings.max_body)
+    app.add_middleware(ClientAddress, trusted=settings.trusted_proxies)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 

@@ -23,14 +23,17 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from flows87.investigate.store import Store, User
+from flows87.investigate.store import InvalidInput, Store, User
+from flows87.investigate.store.shared_state import session_row, touch_session
 from flows87.investigate.web import data
 from flows87.investigate.web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
     WebSettings,
+    bad_char,
     new_token,
     same_token,
 )
@@ -102,32 +105,50 @@ def pw_fingerprint(password_hash: str) -> str:
 
 
 def client_ip(request: Request) -> str:
+    """The client's address (X-Forwarded-For already applied from trusted proxies only: see
+    security.ClientAddress)."""
     return request.client.host if request.client else "unknown"
 
 
 def current_user(request: Request) -> Principal:
-    """The dependency every non-public route has: a valid, unexpired session of an active user
-    whose password has not changed since signing in."""
+    """The dependency every non-public route has: a valid, unexpired session, not signed out
+    in any process, of an active user whose password has not changed since signing in. Keeps
+    the session alive (its last-seen time and cookie) at most every `session_refresh` s."""
     app = request.app
     sess = request.session
-    uid = sess.get("uid")
-    if not isinstance(uid, int):
+    uid, sid = sess.get("uid"), sess.get("sid")
+    if not isinstance(uid, int) or not isinstance(sid, str):
         raise LoginRequired()
     settings: WebSettings = app.state.settings
     login_at = sess.get("login_at")
-    if (
-        not isinstance(login_at, int | float)
-        or now(request) - login_at > settings.session_max
-        or sess.get("sid") in app.state.revoked
-    ):
+    t = now(request)
+    if not isinstance(login_at, int | float) or t - login_at > settings.session_max:
         sess.clear()
         raise LoginRequired()
     with app.state.store.session() as s:
         user = s.get(User, uid)
-        if user is None or not user.active or sess.get("pw") != pw_fingerprint(user.password_hash):
+        row = session_row(s, sid)
+        if (
+            user is None
+            or not user.active
+            or sess.get("pw") != pw_fingerprint(user.password_hash)
+            or row is None
+            or row.revoked
+            or row.user_id != uid
+            or t - row.last_seen > settings.session_idle
+        ):
             sess.clear()
             raise LoginRequired()
-        return Principal(user.id, user.username, user.role)
+        principal = Principal(user.id, user.username, user.role)
+        stale = t - row.last_seen >= settings.session_refresh
+    if stale:
+        try:
+            with app.state.store.session(write=True) as s:
+                touch_session(s, sid, t)
+        except OperationalError:  # the store is busy writing: the next request will do
+            return principal
+        sess["seen"] = int(t)  # re-signs the cookie, whose own age limit is session_idle
+    return principal
 
 
 def require(role: str) -> Callable[[Principal], Principal]:
@@ -153,7 +174,9 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 async def csrf_protect(request: Request) -> None:
     """The dependency every POST route has: the form's (or header's) token must equal the
-    session's, and a browser's Origin header must be this site."""
+    session's, and a browser's Origin header must be this site. Text with control characters
+    (which PostgreSQL or an XML export would refuse later, as a 500) is refused here, with a
+    message (400)."""
     origin = request.headers.get("origin")
     if origin is not None:
         host = request.headers.get("host", "")
@@ -168,6 +191,13 @@ async def csrf_protect(request: Request) -> None:
         raise CsrfFailed(
             "the form's security token is missing or out of date: reload the page and try again"
         )
+    for key, value in form.multi_items():
+        char = bad_char(value) if isinstance(value, str) else None
+        if char:
+            raise InvalidInput(
+                f"the form's {key[:40].replace('_', ' ')} contains a control character ({char}) "
+                "that cannot be stored: remove it and send the form again"
+            )
 
 
 def csrf_token(request: Request) -> str:
@@ -184,9 +214,11 @@ def csrf_token(request: Request) -> str:
 
 @contextmanager
 def acting(request: Request, user: Principal, write: bool = True) -> Iterator[tuple[Session, User]]:
-    """A unit of work with the acting user loaded in it (writes serialised)."""
+    """A unit of work with the acting user loaded in it. Writes are serialised: in this
+    process by the write lock, across processes by the store (BEGIN IMMEDIATE on SQLite, an
+    advisory lock on PostgreSQL)."""
     lock: AbstractContextManager[Any] = request.app.state.write_lock if write else nullcontext()
-    with lock, get_store(request).session() as s:
+    with lock, get_store(request).session(write=write) as s:
         actor = s.get(User, user.id)
         if actor is None or not actor.active:
             raise LoginRequired()
@@ -195,8 +227,8 @@ def acting(request: Request, user: Principal, write: bool = True) -> Iterator[tu
 
 @contextmanager
 def writing(request: Request) -> Iterator[Session]:
-    """A unit of work under the write lock, for writes without an acting user (sign-ins)."""
-    with request.app.state.write_lock, get_store(request).session() as s:
+    """A unit of work under the write locks, for writes without an acting user (sign-ins)."""
+    with request.app.state.write_lock, get_store(request).session(write=True) as s:
         yield s
 
 

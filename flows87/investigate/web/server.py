@@ -1,19 +1,31 @@
 """Running the case app: with uvicorn (`flows87 serve`), or in a background thread (tests).
 
-`serve` is what `flows87 serve` calls; `BackgroundServer` is what the browser tests use."""
+`serve` is what `flows87 serve` calls; `BackgroundServer` is what the browser tests use.
+
+With `workers` > 1 uvicorn starts that many processes, each building the app with
+`app_from_env` from what `serve` put in the environment (the store's URL and the settings,
+secret key included, so every worker signs and checks cookies alike). The processes share
+login limits, sessions and the write lock through the store. X-Forwarded-For is applied by the
+app (security.ClientAddress, from FLOWS87_TRUSTED_PROXIES), not by uvicorn."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Sequence
+
+from fastapi import FastAPI
 
 from flows87.investigate.store import Store
 from flows87.investigate.web.app import create_app
 from flows87.investigate.web.security import WebSettings, is_loopback
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+ENV_WORKER_APP = "FLOWS87_WEB_WORKER_APP"  # set by serve() for its worker processes only
 
 
 def default_allowed_hosts(host: str) -> list[str]:
@@ -43,20 +55,48 @@ def make_settings(
 
 
 def serve(
-    store: Store, host: str, port: int, settings: WebSettings, log_level: str = "info"
+    store: Store,
+    host: str,
+    port: int,
+    settings: WebSettings,
+    log_level: str = "info",
+    workers: int = 1,
 ) -> None:
     import uvicorn
 
-    app = create_app(store, settings)
+    if workers <= 1:
+        uvicorn.run(
+            create_app(store, settings),
+            host=host,
+            port=port,
+            log_level=log_level,
+            server_header=False,
+            proxy_headers=False,
+        )
+        return
+    os.environ[ENV_WORKER_APP] = json.dumps(
+        {
+            "db": store.engine.url.render_as_string(hide_password=False),
+            "settings": dataclasses.asdict(settings),
+        }
+    )
+    store.dispose()  # each worker opens its own connections
     uvicorn.run(
-        app,
+        f"{__name__}:app_from_env",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         log_level=log_level,
         server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=False,
     )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `serve(..., workers=N)`."""
+    spec = json.loads(os.environ[ENV_WORKER_APP])
+    return create_app(Store.open(spec["db"]), WebSettings(**spec["settings"]))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
