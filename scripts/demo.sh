@@ -23,18 +23,18 @@ fi
 RUN="$(ls -td "$FLOWS87_HOME"/runs/*/ | head -1)"
 flows87 show "${RUN%/}"
 
-# Demo users for the case app, made once; their passwords are kept beside the demo's data.
+# Demo users for the case app, made once; their passwords are kept beside the demo's data. Two
+# supervisors: closing a case as reported needs one to ask and another to approve (four eyes).
 CREDS="$FLOWS87_HOME/demo-users.txt"
-if [ ! -s "$CREDS" ]; then
-    umask 077
-    : >"$CREDS"
-    for who in investigator:investigator supervisor:supervisor; do
-        name="demo-${who%%:*}"
-        pw="$(python -c 'import secrets; print(secrets.token_urlsafe(12))')"
-        printf '%s\n' "$pw" | flows87 users add "$name" --role "${who##*:}" --password-stdin >/dev/null
-        echo "$name / $pw" >>"$CREDS"
-    done
-fi
+umask 077
+touch "$CREDS"
+for who in investigator:investigator supervisor:supervisor supervisor2:supervisor; do
+    name="demo-${who%%:*}"
+    grep -q "^$name / " "$CREDS" && continue
+    pw="$(python -c 'import secrets; print(secrets.token_urlsafe(12))')"
+    printf '%s\n' "$pw" | flows87 users add "$name" --role "${who##*:}" --password-stdin >/dev/null
+    echo "$name / $pw" >>"$CREDS"
+done
 cat <<MSG
 
 published cases (the flows87_cases asset): $FLOWS87_HOME/published/cases.parquet
@@ -44,5 +44,6 @@ Open the case app on these cases:
     source scripts/env.sh && FLOWS87_HOME=$FLOWS87_HOME flows87 serve     # http://127.0.0.1:8000
   sign in as (also in $CREDS):
 $(sed 's/^/    /' "$CREDS")
+  a report (STR) asked by demo-supervisor is approved by demo-supervisor2 (four eyes)
 Airflow's UI on the same runs (optional): bash scripts/airflow-ui.sh     # http://127.0.0.1:8080
 MSG

@@ -96,7 +96,10 @@ def test_case_page_shows_summary_risk_signals_rules_transactions_and_timeline(ap
             assert (sig["rule"]["title"].replace("&", "&amp;").replace("'", "&#39;")) in page
             for ref in sig["rule"]["references"]:
                 assert ref.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&#34;") in page
-    txn_rows = re.findall(r"<tr><td class=\"small\">", page.split('id="transactions-table"')[1])
+    txn_rows = re.findall(
+        r"<tr(?: class=\"evidence\")?><td class=\"small\">",
+        page.split('id="transactions-table"')[1],
+    )
     assert len(txn_rows) == min(len(d["transactions"]), 1000)
     assert page.count('<circle class="txn') == len(
         [t for t in d["transactions"] if t["ts"] is not None]

@@ -114,6 +114,25 @@ def pending_approval(session: Session, case_id: str) -> Approval | None:
     )
 
 
+def approvers(session: Session, case_id: str) -> list[str]:
+    """Who may decide the case's pending report: every active supervisor or admin but the one
+    who asked (the four-eyes rule). Empty when nothing is pending."""
+    pending = pending_approval(session, case_id)
+    if pending is None:
+        return []
+    return list(
+        session.scalars(
+            select(User.username)
+            .where(
+                User.active.is_(True),
+                User.role.in_([r for r, n in RANK.items() if n >= RANK["supervisor"]]),
+                User.id != pending.requested_by_id,
+            )
+            .order_by(User.username)
+        )
+    )
+
+
 def _username(session: Session, user_id: int | None) -> str | None:
     if user_id is None:
         return None
@@ -229,10 +248,28 @@ def change_status(
         )
     case.status = status
     case.updated_at = utcnow()
-    _audit(
-        session, actor, f"case.status.{status}", case, before, {"reason": note} if note else None
+    extra = (
+        {"reason": note, "note": _status_note(session, actor, case, status, note)} if note else None
     )
+    _audit(session, actor, f"case.status.{status}", case, before, extra)
     return case
+
+
+STATUS_WORDS = {"in_review": "in review", "escalated": "escalated", "reopened": "reopened"}
+
+
+def _status_note(session: Session, actor: User, case: Case, status: str, text: str) -> int:
+    """The text typed beside a status change, kept among the case's notes (not only in the
+    audit entry), saying which change it went with."""
+    note = Note(
+        case_id=case.case_id,
+        author_id=actor.id,
+        created_at=case.updated_at,
+        body=f"[{STATUS_WORDS.get(status, status)}] {text}",
+    )
+    session.add(note)
+    session.flush()
+    return note.id
 
 
 def _close(
@@ -386,7 +423,8 @@ def reopen(session: Session, actor: User, case_id: str, reason: str) -> Case:
     case.closed_at = None
     case.closed_by_id = None
     case.updated_at = utcnow()
-    _audit(session, actor, "case.reopened", case, before, {"reason": text})
+    note = _status_note(session, actor, case, "reopened", text)
+    _audit(session, actor, "case.reopened", case, before, {"reason": text, "note": note})
     return case
 
 

@@ -149,7 +149,7 @@ def timeline(
     d = first_day
     while d <= t1 + timedelta(seconds=1):
         if d >= t0:
-            xticks.append({"x": x(d), "label": f"{d:%b %d}"})
+            xticks.append({"x": x(d), "label": f"{d:%Y-%m-%d}"})
         d += timedelta(days=days)
     yticks = [
         {"y": y(10.0**p), "label": f"{10.0**p:,.0f}" if p >= 0 else f"{10.0**p:g}"}

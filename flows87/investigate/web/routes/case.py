@@ -5,14 +5,17 @@ what static/graph.js draws."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from flows87.investigate.store import allowed_actions, case_detail, case_graph, get_case, list_users
-from flows87.investigate.web import data
+from flows87.investigate.store.queries import related_cases
+from flows87.investigate.store.workflow import approvers
+from flows87.investigate.web import case_view, data
+from flows87.investigate.web.citations import citation_url
 from flows87.investigate.web.dependencies import (
     CurrentUser,
     SettingsDep,
@@ -36,29 +39,33 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
         actions = allowed_actions(s, actor, get_case(s, case_id))
         users = [u.username for u in list_users(s, active_only=True)]
         nav = {"awaiting": data.awaiting_approval_count(s)}
+        waiting_on = approvers(s, case_id)
+        related = related_cases(s, case_id)
+    c = detail["case"]
     members = {a["account_id"] for a in detail["accounts"]}
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for sig in detail["signals"]:
-        groups.setdefault(sig["signal_id"], []).append(sig)
-    # strongest evidence first: by best score, then by how many accounts it covers
-    signal_groups = sorted(
-        groups.items(), key=lambda kv: (-max(x["score"] for x in kv[1]), -len(kv[1]), kv[0])
-    )
+    names = {a["account_id"]: a["name"] for a in detail["accounts"]}
+    due_days = data.case_due_days()
+    c.update(data.case_age(c, datetime.now(UTC), due_days))
     return render(
         request,
         "case.html",
         {
             "d": detail,
-            "c": detail["case"],
+            "c": c,
             "actions": actions,
-            "signal_groups": signal_groups,
+            "signal_groups": case_view.signal_groups(detail["signals"], c["last_ts"], names),
+            "evidence_txns": case_view.evidence_txn_ids(detail["signals"]),
+            "tidy": case_view.tidy,
+            "last_day": c["last_ts"].date() if c["last_ts"] else None,
+            "cite": citation_url,
             "moves": sorted(a.split(":", 1)[1] for a in actions if a.startswith("status:")),
             "users": users,
+            "approvers": waiting_on,
+            "related": related,
+            "due_days": due_days,
             "timeline": data.timeline(detail["transactions"], members),
             "txn_limit": TXN_LIMIT,
-            "summary_lines": [
-                line for line in (detail["case"]["summary"] or "").split("\n") if line.strip()
-            ],
+            "summary_lines": [line for line in (c["summary"] or "").split("\n") if line.strip()],
             "case_url": case_url(case_id),
             "disposition_labels": DISPOSITION_LABELS,
             "nav": nav,

@@ -18,6 +18,7 @@ from flows87.investigate.store import (
     reopen,
     request_report,
 )
+from flows87.investigate.store.workflow import approvers
 from flows87.investigate.web.dependencies import (
     CurrentUser,
     Supervisor,
@@ -29,6 +30,19 @@ from flows87.investigate.web.dependencies import (
 from flows87.investigate.web.templating import label
 
 router = APIRouter()
+
+
+def waiting_for(names: list[str]) -> str:
+    """Whose turn it is on a requested report (four eyes: not the one who asked)."""
+    if not names:
+        return (
+            "waiting for approval by another supervisor, but there is none: an admin must add a "
+            "second supervisor (the one who asked cannot approve)."
+        )
+    shown = names[:6]
+    who = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+    more = f" (or {len(names) - 6} more)" if len(names) > 6 else ""
+    return f"waiting for approval by another supervisor: {who}{more}."
 
 
 @router.post("/cases/{case_id}/assign", dependencies=[Depends(csrf_protect)])
@@ -68,7 +82,8 @@ def do_status(
 ) -> Response:
     with acting(request, user) as (s, actor):
         change_status(s, actor, case_id, status, reason=reason or None)
-    flash(request, "ok", f"Status changed to {label(status)}.")
+    kept = " Your note is kept in the case's notes." if reason.strip() else ""
+    flash(request, "ok", f"Status changed to {label(status)}.{kept}")
     return RedirectResponse(case_url(case_id), status_code=303)
 
 
@@ -86,9 +101,7 @@ def do_close(
     with acting(request, user) as (s, actor):
         if disposition == "reported":
             request_report(s, actor, case_id, reason)
-            message = (
-                "Report (STR filed) requested: a supervisor must approve it to close the case."
-            )
+            message = "Report (STR filed) requested: " + waiting_for(approvers(s, case_id))
         else:
             close_case(s, actor, case_id, disposition, reason)
             message = f"Case closed as {label(disposition)}."

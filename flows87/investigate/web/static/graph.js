@@ -4,6 +4,17 @@
  * scroll to zoom. Plain JavaScript and SVG, no library; text is only ever set with textContent.
  * Layout: Fruchterman-Reingold force-directed, seeded from the account ids (same picture on
  * every load). */
+/* The case page's table tools (sort, filter, print) are in tables.js, loaded from here so the
+ * page keeps one script tag. */
+(function () {
+  "use strict";
+  var own = document.querySelector("script[src^='/static/graph.js']");
+  if (document.querySelector(".table-tools, table.sortable") && !window.flows87Tables) {
+    var tools = document.createElement("script");
+    tools.src = "/static/tables.js" + (own && own.src.indexOf("?") >= 0 ? own.src.slice(own.src.indexOf("?")) : "");
+    document.head.appendChild(tools);
+  }
+})();
 (function () {
   "use strict";
 
