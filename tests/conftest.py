@@ -24,6 +24,9 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ.pop("FLOWS87_HOME", None)
+# The audit log's HMAC key (docs/audit.md): PostgreSQL stores need one; SQLite stores would make
+# a key file beside themselves.
+os.environ.setdefault("FLOWS87_AUDIT_KEY", "flows87-test-audit-key-0123456789abcdef")
 
 
 def pytest_configure(config: pytest.Config) -> None:
