@@ -1,5 +1,6 @@
 """The case app against hostile input and a hostile network: output escaped, cookie flags and
-security headers, no SQL injection through the filters, no remote scripts."""
+security headers, no SQL injection through the filters, no remote scripts; request bodies over
+the limit, control characters, and the idle timeout that rolls while someone reads."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from web_client import (
     SECRET,
     USERS,
     TestClient,
+    audit_count,
     case_ids,
     client_for,
+    csrf_of,
+    loaded_store,
     login,
     post_form,
     settings,
@@ -236,3 +240,94 @@ def test_graph_script_is_served_and_has_no_remote_sources():
         text = f.read_text(encoding="utf-8")
         assert not re.search(r"(src|href)=\"(https?:)?//", text), f
         assert "innerHTML" not in text and "eval(" not in text, f
+
+
+def test_request_bodies_over_the_limit_are_refused_before_parsing(app, store):
+    c = client_for(app, "sam")
+    case_id = top_case(store)
+    notes = audit_count(store)
+    big = "x" * 1_100_000
+    r = post_form(c, f"/cases/{case_id}/comment", {"body": big})
+    assert r.status_code == 413
+    assert "at most 1 MB" in r.text and "nothing was saved" in r.text
+    assert r.headers["content-security-policy"] and r.headers["x-frame-options"] == "DENY"
+    # a body without a declared length (chunked) is measured as it arrives
+    token = csrf_of(c.get(f"/cases/{case_id}").text)
+
+    def chunks():
+        yield f"csrf_token={token}&body=".encode()
+        for _ in range(40):
+            yield b"y" * 50_000
+
+    r = c.post(f"/cases/{case_id}/comment", content=chunks(), follow_redirects=False)
+    assert r.status_code == 413
+    # ... and one under the limit goes through, chunked or not
+    r = c.post(
+        f"/cases/{case_id}/comment",
+        content=iter([f"csrf_token={token}&body=".encode(), b"a chunked note"]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert post_form(c, f"/cases/{case_id}/comment", {"body": "z" * 9000}).status_code == 303
+    assert audit_count(store) == notes + 2
+
+
+def test_idle_timeout_rolls_while_someone_reads(store):
+    """A reader who keeps opening pages stays signed in past the idle timeout; one who stops
+    is signed out after it (short timeouts: 4 s idle, refreshed every second)."""
+    app = create_app(store, settings(session_idle=4))
+    c = client_for(app, "ivy")
+    start = time.monotonic()
+    while time.monotonic() - start < 9:
+        assert c.get("/cases", follow_redirects=False).status_code == 200
+        time.sleep(0.5)
+    time.sleep(5)
+    assert c.get("/cases", follow_redirects=False).status_code == 303
+
+
+def test_an_idle_session_is_refused_by_the_store_even_with_a_fresh_cookie(store):
+    app = create_app(store, settings(session_idle=600))
+    c = client_for(app, "ivy")
+    assert c.get("/cases", follow_redirects=False).status_code == 200
+    later = time.time() + 601
+    app.state.clock = lambda: later
+    assert c.get("/cases", follow_redirects=False).status_code == 303
+
+
+BAD_NOTES = ["nul \x00 in it", "escape \x1b[2J", "bell\x07", "form feed \x0c"]
+
+
+def test_control_characters_in_a_note_are_refused_with_a_message(app, store):
+    case_id = case_ids(store)[3]
+    c = client_for(app, "sam")
+    before = audit_count(store)
+    for body in BAD_NOTES:
+        r = post_form(c, f"/cases/{case_id}/comment", {"body": body})
+        assert r.status_code == 400, (body, r.status_code)
+        assert "control character (U+00" in r.text and "remove it" in r.text
+    assert audit_count(store) == before
+    # tabs and line breaks are text
+    r = post_form(c, f"/cases/{case_id}/comment", {"body": "line one\r\n\tline two"})
+    assert r.status_code == 303
+    # nor in an address
+    assert c.get("/cases", params={"q": "a\x00b"}).status_code == 400
+    assert c.get(f"/cases/C-%00{case_id}").status_code == 400
+
+
+def test_control_characters_never_give_a_500_on_postgresql(run_dir, postgres_server, monkeypatch):
+    monkeypatch.setenv("FLOWS87_AUDIT_KEY", "audit-key-of-the-hardening-tests-0123456789")
+    name = postgres_server.new_database()
+    pg = loaded_store(postgres_server.url(name), run_dir)
+    try:
+        app = create_app(pg, settings())
+        c = client_for(app, "sam")
+        case_id = case_ids(pg)[0]
+        for body in BAD_NOTES:
+            assert post_form(c, f"/cases/{case_id}/comment", {"body": body}).status_code == 400
+        for key in ("q", "account", "assignee"):
+            assert c.get("/cases", params={key: "x\x00y"}).status_code == 400
+        assert post_form(c, f"/cases/{case_id}/comment", {"body": "fine"}).status_code == 303
+    finally:
+        pg.dispose()
+        postgres_server.drop_database(name)
