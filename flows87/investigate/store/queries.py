@@ -510,38 +510,3 @@ def case_graph(session: Session, case_id: str) -> dict[str, Any]:
             }
         )
     return {"nodes": nodes, "edges": edges}
-
-
-def related_cases(session: Session, case_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    """Other cases sharing an account with this one: case id, status, disposition, risk,
-    typology and the shared accounts, most shared first."""
-    mine = select(CaseAccount.account_id).where(CaseAccount.case_id == case_id)
-    rows = session.execute(
-        select(
-            CaseAccount.case_id,
-            CaseAccount.account_id,
-            Case.status,
-            Case.disposition,
-            Case.risk_score,
-            Case.primary_typology,
-        )
-        .join(Case, Case.case_id == CaseAccount.case_id)
-        .where(CaseAccount.account_id.in_(mine), CaseAccount.case_id != case_id)
-        .order_by(CaseAccount.case_id, CaseAccount.account_id)
-    ).all()
-    out: dict[str, dict[str, Any]] = {}
-    for cid, account, status, disposition, risk, typology in rows:
-        item = out.setdefault(
-            cid,
-            {
-                "case_id": cid,
-                "status": status,
-                "disposition": disposition,
-                "risk_score": risk,
-                "primary_typology": typology,
-                "shared": [],
-            },
-        )
-        item["shared"].append(account)
-    ranked = sorted(out.values(), key=lambda r: (-len(r["shared"]), -r["risk_score"], r["case_id"]))
-    return ranked[:limit]

@@ -8,11 +8,13 @@ workflow  /cases/{id}/assign, comment, status, close, approval, reopen (POST)
 exports   /cases/{id}/export/goaml, /cases/{id}/export/csv (POST, downloads)
 audit     /audit (the audit log), /outcomes (which rules produced the decided cases)
 users     /admin/users (admins)
+accounts  /accounts/{id} (an account across cases), /search (the header's search box)
 """
 
 from fastapi import APIRouter
 
 from flows87.investigate.web.routes import (
+    accounts,
     audit,
     auth,
     case,
@@ -32,4 +34,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     exports.router,
     audit.router,
     users.router,
+    accounts.router,
 )

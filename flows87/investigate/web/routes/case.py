@@ -12,7 +12,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from flows87.investigate.store import allowed_actions, case_detail, case_graph, get_case, list_users
-from flows87.investigate.store.queries import related_cases
 from flows87.investigate.store.workflow import approvers
 from flows87.investigate.web import case_view, data
 from flows87.investigate.web.citations import citation_url
@@ -24,6 +23,7 @@ from flows87.investigate.web.dependencies import (
     case_url,
     render,
 )
+from flows87.investigate.web.lookup import related_cases
 from flows87.investigate.web.templating import DISPOSITION_LABELS
 
 TXN_LIMIT = 1000
