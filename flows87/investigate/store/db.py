@@ -31,6 +31,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -142,9 +143,6 @@ def make_engine(url: str | Path | None = None, **kwargs) -> Engine:
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
-    # pysqlite's own BEGIN (deferred, and only before DML) off: _sqlite_begin emits ours, as in
-    # SQLAlchemy's "Serializable isolation / Savepoints / Transactional DDL" recipe
-    dbapi_connection.isolation_level = None
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")  # readers (the web app) do not block the loader
@@ -153,10 +151,17 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    """BEGIN IMMEDIATE for a writer's connection (it takes the write lock now, waiting for
-    another process's writer), a deferred BEGIN for readers (WAL: they never wait)."""
-    write = conn.get_execution_options().get(WRITE_OPTION)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    """A writer's transaction begins with BEGIN IMMEDIATE: it takes the write lock now (waiting
+    for another process's writer) and reads what it will write under it, as in SQLAlchemy's
+    "Serializable isolation / Savepoints / Transactional DDL" recipe for pysqlite. Other units
+    of work keep pysqlite's own deferred BEGIN before their first write (reads never wait in
+    WAL mode; the loader and the CLI write as they always did)."""
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    if conn.get_execution_options().get(WRITE_OPTION):
+        dbapi_connection.isolation_level = None
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        dbapi_connection.isolation_level = ""
 
 
 def alembic_config(engine: Engine) -> Config:
