@@ -117,7 +117,12 @@ class BackgroundServer:
         self.port = free_port(host)
         self.app = create_app(store, settings or make_settings(host))
         config = uvicorn.Config(
-            self.app, host=host, port=self.port, log_level="warning", server_header=False
+            self.app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            server_header=False,
+            proxy_headers=False,  # the app applies X-Forwarded-For (trusted proxies only)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="flows87-web", daemon=True)
