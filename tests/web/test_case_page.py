@@ -111,3 +111,24 @@ def test_a_report_names_who_may_approve_and_closes_with_two_supervisors(app, sto
     with store.session() as s:
         case = get_case(s, case_id)
         assert (case.status, case.disposition) == ("closed", "reported")
+
+
+def test_the_page_says_why_the_case_ranks_where_it_does(app, store):
+    case_id = top_case(store)
+    with store.session() as s:
+        reason = get_case(s, case_id).risk_reason
+    assert reason and "flagged in" in reason  # the run wrote cases.parquet's risk_reason
+    page = client_for(app, "ivy").get(f"/cases/{case_id}").text
+    assert f'<p id="risk-reason">Why this risk: {html.escape(reason)}</p>' in page
+    queue = client_for(app, "ivy").get("/cases").text
+    assert f'title="{html.escape(reason)}"' in queue
+
+
+def test_the_goaml_button_is_offered_only_to_who_may_export(app, store):
+    case_id = top_case(store)  # open, nobody reviewed it
+    investigator = client_for(app, "ivy").get(f"/cases/{case_id}").text
+    assert 'id="goaml-refusal"' in investigator
+    assert f'action="/cases/{case_id}/export/goaml"' not in investigator
+    supervisor = client_for(app, "sue").get(f"/cases/{case_id}").text
+    assert 'id="goaml-refusal"' not in supervisor
+    assert f'action="/cases/{case_id}/export/goaml"' in supervisor

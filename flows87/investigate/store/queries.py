@@ -223,6 +223,7 @@ def _row(c: Case, assignee: str | None, waiting: bool) -> dict[str, Any]:
         "evidence_updated_at": c.evidence_updated_at,
         "updated_at": c.updated_at,
         "headline": (c.summary or "").split("\n", 1)[0],
+        "risk_reason": c.risk_reason,
     }
 
 

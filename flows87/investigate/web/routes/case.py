@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from flows87.investigate.export.refusal import export_refusal
 from flows87.investigate.store import allowed_actions, case_detail, case_graph, get_case, list_users
 from flows87.investigate.store.workflow import approvers
 from flows87.investigate.web import case_view, data
@@ -41,6 +42,7 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
         nav = {"awaiting": data.awaiting_approval_count(s)}
         waiting_on = approvers(s, case_id)
         related = related_cases(s, case_id)
+        refusal = export_refusal(s, case_id, user.role)
     c = detail["case"]
     members = {a["account_id"] for a in detail["accounts"]}
     names = {a["account_id"]: a["name"] for a in detail["accounts"]}
@@ -62,6 +64,7 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
             "users": users,
             "approvers": waiting_on,
             "related": related,
+            "export_refusal": refusal,
             "due_days": due_days,
             "timeline": data.timeline(detail["transactions"], members),
             "txn_limit": TXN_LIMIT,
