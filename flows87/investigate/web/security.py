@@ -320,7 +320,11 @@ class RequestGuard:
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length")
-        if length is not None and (not length.strip().isdigit() or int(length) > self.max_body):
+        if length is not None and not length.strip().isdigit():
+            page = _plain_page(400, "Bad request", "The request's Content-Length is not a number.")
+            await page(scope, receive, send)
+            return
+        if length is not None and int(length) > self.max_body:
             await too_large(self.max_body)(scope, receive, send)
             return
         if length is None and "transfer-encoding" not in headers:
