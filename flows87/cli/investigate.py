@@ -72,7 +72,7 @@ def store_load(db_url: str | None, run_dir: Path, interval_key: str | None, as_j
     from flows87.investigate.store import load_run
 
     store = open_store(db_url)
-    with store.session() as s:
+    with store.session(write=True) as s:
         result = load_run(s, run_dir, interval_key, actor="cli")
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
@@ -160,7 +160,7 @@ def users_add(db_url: str | None, username: str, role: str, password_stdin: bool
 
     store = open_store(db_url)
     password = read_password(password_stdin)
-    with store.session() as s:
+    with store.session(write=True) as s:
         create_user(s, username, role, password)
     out.print(f"user {username} ({role}) created")
 
@@ -175,7 +175,7 @@ def users_passwd(db_url: str | None, username: str, password_stdin: bool) -> Non
 
     store = open_store(db_url)
     password = read_password(password_stdin)
-    with store.session() as s:
+    with store.session(write=True) as s:
         set_password(s, username, password)
     out.print(f"password of {username} set")
 
@@ -188,7 +188,7 @@ def users_deactivate(db_url: str | None, username: str) -> None:
     from flows87.investigate.store import set_active
 
     store = open_store(db_url)
-    with store.session() as s:
+    with store.session(write=True) as s:
         set_active(s, username, False)
     out.print(f"user {username} deactivated")
 
@@ -200,7 +200,7 @@ def users_activate(db_url: str | None, username: str) -> None:
     from flows87.investigate.store import set_active
 
     store = open_store(db_url)
-    with store.session() as s:
+    with store.session(write=True) as s:
         set_active(s, username, True)
     out.print(f"user {username} activated")
 

@@ -214,6 +214,6 @@ def test_hostile_account_name_is_shown_as_text_in_the_browser(page, server, stor
     assert HOSTILE in pg.inner_text("#graph-details")
     # nothing ran: no dialog, no injected element
     assert pg.locator("img[src=x]").count() == 0
-    assert pg.evaluate("document.scripts.length") == 2  # graph.js and tables.js, ours
+    assert pg.evaluate("document.scripts.length") == 3  # alive.js, graph.js and tables.js, ours
     pg.locator("#accounts").screenshot(path=str(artifacts / "06-hostile-name-as-text.png"))
     assert pg.problems == [], pg.problems

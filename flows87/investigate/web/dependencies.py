@@ -260,6 +260,8 @@ def render(
         "csrf_field": CSRF_FIELD,
         "flashes": request.session.pop("flash", None) or [],
         "nav": context.pop("nav", None),
+        # static/alive.js: how often a reader's activity refreshes the session, in seconds
+        "keepalive": max(1, int(request.app.state.settings.session_refresh)),
     }
     if user is not None and ctx["nav"] is None:
         with get_store(request).session() as s:

@@ -131,7 +131,7 @@ def to_store(run_dir: PathLike, key: str, url: str | None = None) -> dict[str, A
     store = Store.open(url)
     try:
         store.upgrade()
-        with store.session() as session:
+        with store.session(write=True) as session:
             loaded = load_run(session, Path(run_dir), key)
         return {
             "store": store.url,

@@ -158,3 +158,11 @@ def logout(request: Request, user: CurrentUser) -> Response:
         audit_log.record(s, user.username, "auth.logout", "user", user.username, {}, {})
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/session/alive", include_in_schema=False)
+def session_alive(user: CurrentUser) -> Response:
+    """The pages' keep-alive (static/alive.js): reading a long case or typing a note makes no
+    request, so without it the idle timeout signs out someone at work. Being signed in is the
+    whole answer; the dependency refreshes the session's last-seen time."""
+    return Response(status_code=204)
