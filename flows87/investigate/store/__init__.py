@@ -22,13 +22,13 @@ from flows87.investigate.store.errors import (
     WorkflowError,
 )
 from flows87.investigate.store.feedback import account_labels, export_dispositions, signal_outcomes
+from flows87.investigate.store.graph import account_counterparties, case_graph
 from flows87.investigate.store.loader import LoadResult, load_run
 from flows87.investigate.store.models import DISPOSITIONS, ROLES, STATUSES, User
 from flows87.investigate.store.queries import (
     UNASSIGNED,
     CasePage,
     case_detail,
-    case_graph,
     list_cases,
     rule_info,
 )
@@ -63,6 +63,7 @@ __all__ = [
     "allowed_actions",
     "assign",
     "case_detail",
+    "account_counterparties",
     "case_graph",
     "change_status",
     "close_case",

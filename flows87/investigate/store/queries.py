@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from sqlalchemy import ColumnElement, UnaryExpression, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -444,70 +444,3 @@ def risk_breakdown(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for fam, f in by.items()
     ]
     return sorted(out, key=lambda r: (-r["sum_score"], r["family"]))
-
-
-class _Edge(TypedDict):
-    src: str
-    dst: str
-    amount: float
-    count: int
-    first_ts: datetime | None
-    last_ts: datetime | None
-
-
-def case_graph(session: Session, case_id: str) -> dict[str, Any]:
-    """The case's money graph for drawing: nodes (accounts, with flow in/out and whether they
-    are case members) and edges (src -> dst with total amount, count, first and last time)."""
-    if session.get(Case, case_id) is None:
-        raise NotFound(f"no case {case_id!r}")
-    members = {
-        a.account_id: a
-        for a in session.scalars(select(CaseAccount).where(CaseAccount.case_id == case_id))
-    }
-    amount = func.coalesce(CaseTransaction.amount_base, CaseTransaction.amount, 0.0)
-    edges: list[_Edge] = [
-        {
-            "src": src,
-            "dst": dst,
-            "amount": round(float(total or 0.0), 2),
-            "count": n,
-            "first_ts": first,
-            "last_ts": last,
-        }
-        for src, dst, total, n, first, last in session.execute(
-            select(
-                CaseTransaction.src_account,
-                CaseTransaction.dst_account,
-                func.sum(amount),
-                func.count(),
-                func.min(CaseTransaction.ts),
-                func.max(CaseTransaction.ts),
-            )
-            .where(CaseTransaction.case_id == case_id)
-            .group_by(CaseTransaction.src_account, CaseTransaction.dst_account)
-            .order_by(CaseTransaction.src_account, CaseTransaction.dst_account)
-        )
-        if src is not None and dst is not None
-    ]
-    flow_in: dict[str, float] = defaultdict(float)
-    flow_out: dict[str, float] = defaultdict(float)
-    for e in edges:
-        flow_out[e["src"]] += e["amount"]
-        flow_in[e["dst"]] += e["amount"]
-    ids = sorted(set(members) | set(flow_in) | set(flow_out))
-    nodes = []
-    for i in ids:
-        a = members.get(i)
-        nodes.append(
-            {
-                "id": i,
-                "in_case": a is not None,
-                "role": a.role if a else "counterparty",
-                "name": a.name if a else None,
-                "kind": a.kind if a else None,
-                "risk_score": a.risk_score if a else None,
-                "flow_in": round(flow_in[i], 2),
-                "flow_out": round(flow_out[i], 2),
-            }
-        )
-    return {"nodes": nodes, "edges": edges}

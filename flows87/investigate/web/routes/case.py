@@ -12,7 +12,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from flows87.investigate.export.refusal import export_refusal
-from flows87.investigate.store import allowed_actions, case_detail, case_graph, get_case, list_users
+from flows87.investigate.store import (
+    account_counterparties,
+    allowed_actions,
+    case_detail,
+    case_graph,
+    get_case,
+    list_users,
+)
+from flows87.investigate.store.graph import GRAPH_LIMIT
 from flows87.investigate.store.workflow import approvers
 from flows87.investigate.web import case_view, data
 from flows87.investigate.web.citations import citation_url
@@ -78,7 +86,20 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
 
 
 @router.get("/cases/{case_id}/graph")
-def case_graph_json(case_id: str, user: CurrentUser, store: StoreDep) -> Response:
+def case_graph_json(
+    case_id: str, user: CurrentUser, store: StoreDep, limit: int = GRAPH_LIMIT
+) -> Response:
+    """The money graph: at most `limit` accounts drawn (10 to 400), the rest as "+N others"."""
     with store.session() as s:
-        graph = case_graph(s, case_id)
+        graph = case_graph(s, case_id, limit=min(max(limit, 10), 400))
     return JSONResponse(jsonable_encoder(graph))
+
+
+@router.get("/cases/{case_id}/graph/expand/{account_id:path}")
+def case_graph_expand(
+    case_id: str, account_id: str, user: CurrentUser, store: StoreDep
+) -> Response:
+    """An account's counterparties from every transaction the store holds (a click on a node)."""
+    with store.session() as s:
+        found = account_counterparties(s, case_id, account_id[:128])
+    return JSONResponse(jsonable_encoder(found))
