@@ -79,6 +79,37 @@ from flows87.rundir import RunDir
     type=click.IntRange(min=1_000),
     help="With --shape: rows to generate.",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["canonical", "goaml"]),
+    default="canonical",
+    show_default=True,
+    help="canonical: the bank's two tables; goaml: what an FIU receives, the banks' goAML "
+    "reports in OUT/<bank>/<report id>.xml with the truth apart in OUT/truth/.",
+)
+@click.option(
+    "--noise",
+    type=click.Choice(["none", "low", "default", "high"]),
+    default="default",
+    show_default=True,
+    help="With --format goaml: how often banks and reports spell one party differently.",
+)
+@click.option(
+    "--banks",
+    type=click.IntRange(min=2, max=50),
+    default=None,
+    help="With --format goaml: spread the clients over this many reporting banks (default: the "
+    "generator's domestic banks).",
+)
+@click.option(
+    "--ctr-threshold",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=10_000.0,
+    show_default=True,
+    help="With --format goaml: cash at or over this (base currency) gets a CTR.",
+)
+@click.option("--zip", "zip_banks", is_flag=True, help="With --format goaml: one zip per bank.")
 def synth(
     accounts: int,
     days: int,
@@ -89,10 +120,17 @@ def synth(
     quiet: bool,
     shape: str | None,
     transactions: int,
+    fmt: str,
+    noise: str,
+    banks: int | None,
+    ctr_threshold: float,
+    zip_banks: bool,
 ) -> None:
     """Generate a labelled synthetic bank population with trafficking and laundering schemes.
 
-    Every transaction and account carries `is_suspicious`, `typology` and `scheme_id`.
+    Every transaction and account carries `is_suspicious`, `typology` and `scheme_id`. With
+    --format goaml the same population (same seed, same people and money) is written as the
+    goAML reports several banks would file with an FIU, labels kept apart in OUT/truth/.
     """
     from flows87.io import write_parquet
     from flows87.research.synth import generate
@@ -119,6 +157,14 @@ def synth(
             f"suspicious) and {made['accounts']:,} accounts of shape {shape} to {out_dir}"
         )
         return
+    if shape and fmt == "goaml":
+        raise click.BadParameter("--shape writes canonical tables only", param_hint="--format")
+    if fmt == "goaml":
+        _synth_goaml(
+            accounts, days, seed, start_day, suspicious_share, out_dir, quiet,
+            noise=noise, banks=banks, ctr_threshold=ctr_threshold, zip_banks=zip_banks,
+        )  # fmt: skip
+        return
     with progress(not quiet) as update:
         data = generate(
             accounts,
@@ -136,6 +182,50 @@ def synth(
     out.print(
         f"wrote {data.transactions.height:,} transactions ({sus.height:,} suspicious, "
         f"{sus['typology'].n_unique()} typologies) and {data.accounts.height:,} accounts to {out_dir}"
+    )
+
+
+def _synth_goaml(
+    accounts: int,
+    days: int,
+    seed: int,
+    start: date,
+    suspicious_share: float,
+    out_dir: Path,
+    quiet: bool,
+    *,
+    noise: str,
+    banks: int | None,
+    ctr_threshold: float,
+    zip_banks: bool,
+) -> None:
+    """`synth --format goaml`: the population as the FIU receives it."""
+    from flows87.research.synth import generate
+    from flows87.research.synth.goaml import write_goaml
+    from flows87.research.synth.goaml_select import Filing, rebank
+
+    with progress(not quiet) as update:
+        data = generate(
+            accounts, days, seed, start=start, suspicious_share=suspicious_share
+        )  # fmt: skip
+        if banks:
+            data = rebank(data, banks, seed)
+        made = write_goaml(
+            data,
+            out_dir,
+            seed=seed,
+            noise=noise,
+            zip_banks=zip_banks,
+            filing=Filing(ctr_threshold=ctr_threshold),
+            progress=update,
+        )
+    codes = ", ".join(f"{n:,} {code}" for code, n in sorted(made.by_code.items()))
+    spelling = made.spelling
+    out.print(
+        f"wrote {made.reports:,} goAML reports ({codes}) from {made.banks} banks with "
+        f"{made.transactions:,} transactions and {made.party_records:,} party records to "
+        f"{out_dir}; {pct(spelling['share_all'])} of the {int(spelling['persons']):,} persons "
+        f"named are spelled more than one way (noise {noise}); truth in {out_dir / 'truth'}"
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
@@ -29,10 +29,20 @@ from flows87.research.synth.goaml_names import NOISE
 from flows87.research.synth.goaml_select import Filing, Report, plan_reports
 from flows87.research.synth.goaml_xml import CODES, FUNDS, FUNDS_DEFAULT, TRANSMODE, Writer
 
-__all__ = ["write_goaml", "spelling_share", "NOISE_LEVELS"]
+__all__ = ["write_goaml", "spelling_share", "NOISE_LEVELS", "Written"]
 
 NOISE_LEVELS = tuple(NOISE)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Written:
+    reports: int
+    by_code: dict[str, int]
+    banks: int
+    transactions: int
+    party_records: int
+    spelling: dict[str, float]  # spelling_share of the party records
 
 
 def _truth_transactions(data: SynthData, reports: list[Report]) -> pl.DataFrame:
@@ -102,7 +112,7 @@ def write_goaml(
     zip_banks: bool = False,
     filing: Filing | None = None,
     progress: Callable[[str, float], None] | None = None,
-) -> dict[str, object]:
+) -> Written:
     """Write the reports and the truth under `out`; returns counts for a summary line."""
     if noise not in NOISE:
         raise ConfigError(f"unknown noise level {noise!r}", hint=f"use one of {', '.join(NOISE)}")
@@ -160,11 +170,11 @@ def write_goaml(
     by_code: dict[str, int] = {}
     for r in reports:
         by_code[r.code] = by_code.get(r.code, 0) + 1
-    return {
-        "reports": len(reports),
-        "by_code": by_code,
-        "banks": len({r.bank for r in reports}),
-        "transactions": len(wanted),
-        "party_records": parties.height,
-        "spelling": spelling_share(parties),
-    }
+    return Written(
+        reports=len(reports),
+        by_code=by_code,
+        banks=len({r.bank for r in reports}),
+        transactions=len(wanted),
+        party_records=parties.height,
+        spelling=spelling_share(parties),
+    )
