@@ -141,6 +141,8 @@ def synth(
         raise click.BadParameter(
             f"{start!r} is not a date like 2026-01-01", param_hint="--start"
         ) from None
+    if shape and fmt == "goaml":
+        raise click.BadParameter("--shape writes canonical tables only", param_hint="--format")
     if shape:
         from flows87.research.synth import shapes
 
@@ -157,8 +159,6 @@ def synth(
             f"suspicious) and {made['accounts']:,} accounts of shape {shape} to {out_dir}"
         )
         return
-    if shape and fmt == "goaml":
-        raise click.BadParameter("--shape writes canonical tables only", param_hint="--format")
     if fmt == "goaml":
         _synth_goaml(
             accounts, days, seed, start_day, suspicious_share, out_dir, quiet,

@@ -118,11 +118,13 @@ def typo(word: str, rng: random.Random) -> str:
         return word[:i] + word[i + 1 :]
     if op == 1:
         return word[:i] + word[i] + word[i:]
-    if op == 2:
+    if op == 2 and word[i] != word[i + 1]:  # swapping "mm" would change nothing
         return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
-    sub = rng.choice(_KEYBOARD)
-    sub = sub.upper() if word[i].isupper() else sub
-    return word[:i] + (sub if sub != word[i] else "x") + word[i + 1 :]
+    if op == 2:
+        return word[:i] + word[i + 1 :]
+    subs = [c for c in _KEYBOARD if c != word[i].lower()]
+    sub = rng.choice(subs)
+    return word[:i] + (sub.upper() if word[i].isupper() else sub) + word[i + 1 :]
 
 
 def _vary_person(who: Identity, rng: random.Random) -> Identity:
