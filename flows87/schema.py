@@ -104,6 +104,16 @@ ACCOUNT_COLUMNS: tuple[Column, ...] = (
     Column("device_id", pl.String(), "device most used to log in"),
     Column("occupation", pl.String(), "individual's occupation"),
     Column("business_type", pl.String(), "business's sector (e.g. MCC or NAICS text)"),
+    Column("id_number", pl.String(), "holder's passport, identity or registration number"),
+    Column("id_type", pl.String(), "what `id_number` is (passport, national_id, tax_number...)"),
+    Column(
+        "nationality",
+        pl.String(),
+        "holder's nationality (ISO 3166 alpha-2; entities: country of incorporation)",
+    ),  # fmt: skip
+    Column("holder_kind", pl.String(), "person or entity, when the source says (goAML)"),
+    Column("account_number", pl.String(), "the account's number as its bank writes it"),
+    Column("iban", pl.String(), "the account's IBAN"),
     Column("source_row", pl.Int64(), "1-based data row in the source file (for lineage)"),
     Column("is_suspicious", pl.Boolean(), "label: the account takes part in a scheme", label=True),
     Column(

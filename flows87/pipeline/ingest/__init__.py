@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flows87.errors import ConfigError, InputError
-from flows87.pipeline.ingest import amlgentex, amlsim, amlworld, canonical, paysim, samld
+from flows87.pipeline.ingest import amlgentex, amlsim, amlworld, canonical, goaml, paysim, samld
 from flows87.pipeline.ingest.common import Options, ReadResult, check_options
 from flows87.pipeline.ingest.detect import FORMATS, detect_format
 
@@ -26,6 +26,7 @@ READERS: dict[str, Callable[[Path, Options], ReadResult]] = {
     "paysim": paysim.read,
     "samld": samld.read,
     "amlgentex": amlgentex.read,
+    "goaml": goaml.read,
 }
 
 

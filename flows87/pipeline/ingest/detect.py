@@ -7,9 +7,20 @@ from pathlib import Path
 import polars as pl
 
 from flows87.errors import InputError
-from flows87.pipeline.ingest import amlgentex, amlsim, amlworld, canonical, files, paysim, samld
+from flows87.pipeline.ingest import (
+    amlgentex,
+    amlsim,
+    amlworld,
+    canonical,
+    files,
+    goaml,
+    paysim,
+    samld,
+)
 
-FORMATS: tuple[str, ...] = ("canonical", "amlworld", "amlsim", "paysim", "samld", "amlgentex")
+FORMATS: tuple[str, ...] = (
+    "canonical", "amlworld", "amlsim", "paysim", "samld", "amlgentex", "goaml",
+)  # fmt: skip
 
 HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "canonical": (canonical.required("transactions"), canonical.optional("transactions")),
@@ -19,7 +30,7 @@ HEADERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "samld": (samld.REQUIRED, samld.OPTIONAL),
     "amlgentex": (amlgentex.REQUIRED, amlgentex.OPTIONAL),
 }
-"""Required and optional transaction columns of each format."""
+"""Required and optional transaction columns of each CSV format (goAML is XML: see goaml.py)."""
 
 
 def detect_format(path: str | Path) -> str:
@@ -31,6 +42,8 @@ def detect_format(path: str | Path) -> str:
         return detect_folder(path)
     if path.suffix.lower() == ".parquet":
         return detect_parquet(path)
+    if path.suffix.lower() in (".xml", ".zip") and goaml.is_goaml(path):
+        return "goaml"
     return detect_header(path, files.read_header(path))
 
 
@@ -55,6 +68,8 @@ def detect_folder(path: Path) -> str:
             if log.is_file() and detect_format(log) == "amlgentex":
                 return "amlgentex"
     table = path / "transactions.csv"
+    if not table.is_file() and goaml.is_goaml(path):
+        return "goaml"
     if not table.is_file():
         held = sorted(p.name for p in path.iterdir())[:10]
         raise InputError(
@@ -77,20 +92,20 @@ def detect_folder(path: Path) -> str:
 def detect_header(path: Path, names: list[str]) -> str:
     """The format whose required columns the header has (the best match if several)."""
     present = set(names)
-    matches = [f for f in FORMATS if set(HEADERS[f][0]) <= present]
+    matches = [f for f in HEADERS if set(HEADERS[f][0]) <= present]
     if matches:
         return max(
             matches, key=lambda f: (len(present & set(sum(HEADERS[f], ()))), -FORMATS.index(f))
         )
-    share = {f: len(present & set(HEADERS[f][0])) / len(HEADERS[f][0]) for f in FORMATS}
-    closest = max(FORMATS, key=lambda f: share[f])
+    share = {f: len(present & set(HEADERS[f][0])) / len(HEADERS[f][0]) for f in HEADERS}
+    closest = max(HEADERS, key=lambda f: share[f])
     missing = [c for c in HEADERS[closest][0] if c not in present]
     shown = ",".join(names)
     shown = shown if len(shown) <= 200 else shown[:200] + "..."
     hint = f"the closest is {closest}, which lacks {missing}"
     if not share[closest]:
         hint = "no column of it belongs to a known format; they begin: " + "; ".join(
-            f"{f}: {','.join(HEADERS[f][0][:4])},..." for f in FORMATS
+            f"{f}: {','.join(HEADERS[f][0][:4])},..." for f in HEADERS
         )
     if names and names[0].startswith("BEGIN LAUNDERING ATTEMPT"):
         hint = "this is an AMLworld patterns file: give the *_Trans.csv beside it"

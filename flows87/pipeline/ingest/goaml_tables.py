@@ -1,0 +1,176 @@
+"""The rows of many goAML reports as tables: transactions counted once, accounts merged,
+party records for entity resolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from flows87 import schema
+from flows87.pipeline.ingest import common
+from flows87.pipeline.ingest.goaml_parse import Report
+
+PARTY_SCHEMA = pl.Schema(
+    {
+        "record_id": pl.String(),
+        "kind": pl.String(),
+        "role": pl.String(),
+        "account_id": pl.String(),
+        "bank_id": pl.String(),
+        "txn_account": pl.String(),
+        "name": pl.String(),
+        "first_name": pl.String(),
+        "last_name": pl.String(),
+        "birth_date": pl.Date(),
+        "id_number": pl.String(),
+        "id_type": pl.String(),
+        "nationality": pl.String(),
+        "phone": pl.String(),
+        "email": pl.String(),
+        "address": pl.String(),
+        "country": pl.String(),
+        "occupation": pl.String(),
+        "business_type": pl.String(),
+        "holder": pl.Boolean(),
+        "source_file": pl.String(),
+    }
+)
+"""One person or entity as one report wrote it. `kind` person/entity; `role` from, to
+(the side's person or entity, or its account's entity), signatory, or party (activity
+reports); `account_id` the account it holds or signs for (null if none); `txn_account` the
+account id it stands for in the transactions (its account, or the pseudo-account of a walk-in
+person or entity; null for activity parties without an account); `holder` whether the
+accounts table took this record's attributes for that account."""
+
+REPORT_SCHEMA = pl.Schema(
+    {
+        "txn_id": pl.String(),
+        "source_file": pl.String(),
+        "transactionnumber": pl.String(),
+        "rentity_id": pl.String(),
+        "report_code": pl.String(),
+        "source_row": pl.Int64(),
+    }
+)
+"""Every report that named a transaction (a transaction reported by two banks has two rows)."""
+
+_TX_SCHEMA = pl.Schema(
+    {
+        "source_file": pl.String(),
+        "transactionnumber": pl.String(),
+        "rentity_id": pl.String(),
+        "report_code": pl.String(),
+        "ts": schema.UTC_TS,
+        "src_account": pl.String(),
+        "dst_account": pl.String(),
+        "amount_local": pl.Float64(),
+        "currency_local": pl.String(),
+        "amount": pl.Float64(),
+        "currency": pl.String(),
+        "channel": pl.String(),
+        "src_country": pl.String(),
+        "dst_country": pl.String(),
+        "location_id": pl.String(),
+        "memo": pl.String(),
+        "source_row": pl.Int64(),
+    }
+)
+
+_ACCOUNT_SCHEMA = pl.Schema(
+    {
+        "account_id": pl.String(),
+        "bank_id": pl.String(),
+        "account_number": pl.String(),
+        "iban": pl.String(),
+        "currency": pl.String(),
+        "account_name": pl.String(),
+        "institution_country": pl.String(),
+        "opened": pl.Date(),
+        "country": pl.String(),
+    }
+)
+
+HOLDER = ("name", "birth_date", "id_number", "id_type", "nationality", "phone", "email",
+          "address", "occupation", "business_type")  # fmt: skip
+"""Holder attributes the accounts table takes from the holder's party record."""
+
+
+def transactions_table(
+    reports: list[Report], base_currency: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Canonical transactions, each counted once, and which reports named each."""
+    rows = [t for r in reports for t in r.transactions]
+    tx = pl.DataFrame(rows, schema=_TX_SCHEMA)
+    tx = tx.with_row_index("_row").with_columns(
+        _day=pl.col("ts").dt.date(), _cents=(pl.col("amount_local") * 100).round().cast(pl.Int64)
+    )
+    same_money = ["src_account", "dst_account", "currency_local", "_cents", "_day"]
+    tx = tx.with_columns(_k=pl.int_range(pl.len()).over("source_file", *same_money))
+    groups = [[*same_money, "_k"], ["transactionnumber", "currency_local", "_cents", "_day"]]
+    tx = tx.with_columns(_group=pl.col("_row"))
+    for _ in range(20):  # connected components: the least row of each group, until stable
+        before = tx["_group"]
+        for keys in groups:
+            tx = tx.with_columns(_group=pl.col("_group").min().over(keys))
+        if tx["_group"].equals(before):
+            break
+    first = tx.filter(pl.col("_row") == pl.col("_group"))
+    unique_number = pl.col("transactionnumber").is_unique()
+    first = first.with_columns(
+        txn_id=pl.when(unique_number)
+        .then(pl.col("transactionnumber"))
+        .otherwise(pl.concat_str("source_file", pl.lit("#"), "transactionnumber"))
+    )
+    ids = first.select("_group", "txn_id")
+    reported = (
+        tx.join(ids, on="_group", how="left")
+        .sort("_row")
+        .select(*REPORT_SCHEMA.names())
+        .cast(REPORT_SCHEMA)
+    )
+    amount_base = common.to_base(pl.col("amount_local"), pl.col("currency_local"), base_currency)
+    out = first.sort("_row").with_columns(amount_base=amount_base)
+    keep = [c.name for c in schema.TRANSACTION_COLUMNS if c.name in out.columns]
+    return out.select(keep), reported
+
+
+def accounts_table(reports: list[Report]) -> pl.DataFrame:
+    """One row per account, each attribute the first non-empty one in file order."""
+    seen = [a for r in reports for a in r.accounts]
+    acc = pl.DataFrame(seen, schema=_ACCOUNT_SCHEMA)
+    holders = parties_table(reports).filter(pl.col("holder"))
+    holders = holders.group_by("txn_account", maintain_order=True).agg(
+        pl.col("kind").drop_nulls().first(), *(pl.col(c).drop_nulls().first() for c in HOLDER)
+    )
+    merged = acc.group_by("account_id", maintain_order=True).agg(
+        pl.col(c).drop_nulls().first() for c in _ACCOUNT_SCHEMA.names() if c != "account_id"
+    )
+    merged = merged.join(
+        holders.rename({"txn_account": "account_id", "name": "holder_name"}),
+        on="account_id",
+        how="left",
+    )
+    return merged.select(
+        "account_id",
+        party_id=pl.lit(None, dtype=pl.String),
+        bank_id="bank_id",
+        kind=pl.col("kind")
+        .replace_strict({"person": "individual", "entity": "business"}, default="unknown")
+        .fill_null("unknown"),
+        opened_at=pl.col("opened").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+        country="country",
+        name=pl.coalesce("holder_name", "account_name"),
+        **{c: c for c in HOLDER if c not in ("name",)},
+        account_number="account_number",
+        iban="iban",
+        holder_kind="kind",
+    ).sort("account_id")
+
+
+def parties_table(reports: list[Report]) -> pl.DataFrame:
+    """Every person and entity record of the reports."""
+    rows: list[dict[str, Any]] = []
+    for r in reports:
+        rows.extend({**p, "source_file": r.source_file} for p in r.parties)
+    return pl.DataFrame(rows, schema=PARTY_SCHEMA)
