@@ -120,6 +120,8 @@ def write_goaml(
     out = Path(out)
     report("planning reports", 0.0)
     reports = plan_reports(data, seed, filing)
+    for r in reports:
+        r.zipped = zip_banks
     wanted = {t for r in reports for t in r.txn_ids}
     tx = data.transactions.filter(pl.col("txn_id").is_in(sorted(wanted)))
     writer = Writer(

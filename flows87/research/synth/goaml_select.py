@@ -42,10 +42,14 @@ class Report:
     txn_ids: list[str] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)  # accounts named by an activity report
     report_id: str = ""
+    zipped: bool = False  # written into <bank>.zip rather than the <bank>/ folder
 
     @property
     def path(self) -> str:
-        return f"{self.bank}/{self.report_id}.xml"
+        """Where the report is, relative to the output folder: also the `<file>` part of its
+        record ids, as the goAML reader names a report it finds in that folder."""
+        folder = f"{self.bank}.zip" if self.zipped else self.bank
+        return f"{folder}/{self.report_id}.xml"
 
 
 def clients(accounts: pl.DataFrame) -> pl.DataFrame:

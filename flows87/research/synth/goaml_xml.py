@@ -5,8 +5,9 @@ its holder as signatory, a company with its director, the fields the XSD require
 and the other side as it knows it (`t_from`/`t_to`: institution, account number, the name the
 payer typed). Cash is conducted by the client (`from_person`/`to_entity` beside the account).
 Every person or entity written is one party record, named as the shared contract says:
-`<file>#<transactionnumber>#<from|to|signatory-N>` (signatories numbered through the
-transaction), `<file>#<transactionnumber>#<from|to>-director-N` for a company's directors, and
+`<file>#<transactionnumber>#<from|to|signatory-N>` (`<file>` the report's path in the output
+folder, `<bank>/<id>.xml` or `<bank>.zip/<id>.xml`, as the goAML reader names it; signatories
+numbered through the transaction, the from side's first), `<file>#<transactionnumber>#<from|to>-director-N` for a company's directors, and
 `<file>#activity#<n>` for an activity report's parties; its truth is kept apart.
 """
 
@@ -174,7 +175,8 @@ class Writer:
     def _view(self, who: Identity, party: str, bank: str, key: str, client: bool) -> Identity:
         kyc = bank_view(who, bank, party, self.seed, self.noise)
         # one report writes a party one way (a system export, or one clerk's typing)
-        seen = report_view(kyc, f"{key.split('#', 1)[0]}/{party}", self.seed, self.noise)
+        report = key.split("#", 1)[0].rsplit("/", 1)[-1]  # the same with or without --zip
+        seen = report_view(kyc, f"{report}/{party}", self.seed, self.noise)
         if client:  # what the XSD requires of a bank's own client stays in its record
             seen = replace(seen, birth=kyc.birth, id_number=kyc.id_number, phone=kyc.phone)
         return seen
@@ -397,7 +399,7 @@ class Writer:
         _sub(loc, "city", "Capital City")
         _sub(loc, "country_code", self.home)
         _sub(root, "reason", REASONS[r.code])
-        file = f"{r.report_id}.xml"
+        file = r.path
         if r.code == "SAR":
             self._activity(root, r, file)
         for txn in r.txn_ids:
