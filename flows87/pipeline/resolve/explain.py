@@ -35,9 +35,10 @@ def _phrase(name: str, gammas: dict[int, str]) -> pl.Expr:
     expr: Any = pl.lit(None, dtype=pl.String)
     for value, label in gammas.items():
         text: pl.Expr = pl.lit(label)
-        if name in SIMILARITY and "similar" in label:
+        if name in SIMILARITY and ("similar" in label or "sound" in label):
             sim = pl.col(SIMILARITY[name]).round(2).cast(pl.String)
-            text = pl.lit(f"{name} ") + sim + pl.lit(" similar")
+            sounds = " and sounds the same" if "sound" in label else ""
+            text = pl.lit(f"{name} ") + sim + pl.lit(f" similar{sounds}")
         if name == "id_number" and label.startswith("same"):
             doc = pl.col("id_type_norm_l")
             same_type = doc.is_not_null() & (doc == pl.col("id_type_norm_r"))

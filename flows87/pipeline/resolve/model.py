@@ -20,10 +20,12 @@ compared, which keeps it apart.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
 from splink import Linker, block_on
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from flows87.pipeline.resolve.settings import ResolutionSettings
@@ -212,7 +214,7 @@ def train(linker: Linker, kind: str, s: ResolutionSettings, records: int) -> lis
     problems: list[str] = []
     t = linker.training
     t.estimate_u_using_random_sampling(max_pairs=s.u_max_pairs, seed=s.seed)
-    rules = (
+    rules: list[str | BlockingRuleCreator] = (
         ["l.id_norm = r.id_norm AND l.birth_date = r.birth_date", "l.email_norm = r.email_norm"]
         if kind == "person"
         else ["l.id_norm = r.id_norm AND l.name_key = r.name_key"]
@@ -220,15 +222,24 @@ def train(linker: Linker, kind: str, s: ResolutionSettings, records: int) -> lis
     try:
         t.estimate_probability_two_random_records_match(rules, recall=0.7)
     except Exception as exc:  # a run without such pairs keeps the prior
-        problems.append(f"prior: {exc}")
+        problems.append(f"prior: {str(exc).splitlines()[0]}")
+    prior = linker._settings_obj._probability_two_random_records_match
+    if not 0 < prior < 1:  # too few records to see a pair: the settings' prior stays
+        linker._settings_obj._probability_two_random_records_match = s.prior_match
+        problems.append(f"prior: estimated {prior}, kept {s.prior_match}")
     sample = min(1.0, max(s.em_record_sample, 20_000 / max(records, 1)))
     for rule in em_passes(kind):
+        # a pass that fails half-way (a level no match ever reaches: m = 0) leaves Splink's
+        # settings without the comparisons it had set aside; the pass is undone instead
+        before = copy.deepcopy(linker._settings_obj)
         try:
             t.estimate_parameters_using_expectation_maximisation(
                 rule, max_pairs=s.em_max_pairs, record_sample_proportion=sample
             )
-        except Exception as exc:  # too few pairs on this pass: the priors stay
-            problems.append(f"EM on {rule}: {exc}")
+        except Exception as exc:  # the estimates from before this pass stay
+            linker._settings_obj = before
+            sql = rule.get_blocking_rule("duckdb").blocking_rule_sql
+            problems.append(f"EM on {sql}: {str(exc).splitlines()[0]}")
     for p in problems:
         log.info("resolution training (%s): %s", kind, p)
     return problems

@@ -93,12 +93,15 @@ def _score(records: pl.DataFrame, kind: str, s: ResolutionSettings) -> tuple[pl.
     linker = Linker(table, settings, log_level=None)
     problems = splink_model.train(linker, kind, s, records.height)
     predicted = splink_model.predict(linker, s)
-    sim = "jaro_winkler_similarity"
+    present = set(db.duckdb_con.sql(f"SELECT * FROM {predicted.physical_name} LIMIT 0").columns)
+
+    def similarity(*cols: str) -> str:
+        terms = [f"jaro_winkler_similarity({c}_l, {c}_r)" for c in cols if f"{c}_l" in present]
+        return f"greatest({', '.join(terms)})" if terms else "NULL::DOUBLE"
+
     rel = db.duckdb_con.sql(
-        f"""SELECT *,
-        greatest({sim}(name_norm_l, name_norm_r), {sim}(name_sorted_l, name_sorted_r))
-            AS name_similarity,
-        {sim}(address_norm_l, address_norm_r) AS address_similarity
+        f"""SELECT *, {similarity("name_norm", "name_sorted")} AS name_similarity,
+        {similarity("address_norm")} AS address_similarity
         FROM {predicted.physical_name}"""
     )
     pairs = pl.from_arrow(rel.to_arrow_table())
@@ -169,7 +172,9 @@ def resolve_parties(parties: pl.DataFrame, settings: ResolutionSettings) -> Reso
         prepared = prepared.join(
             parties.select("record_id", pl.col("source_party_id").cast(pl.String)), on="record_id"
         )
-    pairs, models, stats = [], {}, {"records": {}, "seconds": {}}
+    pairs: list[pl.DataFrame] = []
+    models: dict[str, dict[str, Any]] = {}
+    stats: dict[str, Any] = {"records": {}, "seconds": {}}
     for kind in KINDS:
         records = prepared.filter(pl.col("kind") == kind)
         stats["records"][kind] = records.height
