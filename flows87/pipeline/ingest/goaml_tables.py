@@ -3,92 +3,15 @@ party records for entity resolution."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from flows87 import schema
 from flows87.pipeline.ingest import common
 from flows87.pipeline.ingest.goaml_parse import Report
-
-PARTY_SCHEMA = pl.Schema(
-    {
-        "record_id": pl.String(),
-        "kind": pl.String(),
-        "role": pl.String(),
-        "account_id": pl.String(),
-        "bank_id": pl.String(),
-        "txn_account": pl.String(),
-        "name": pl.String(),
-        "first_name": pl.String(),
-        "last_name": pl.String(),
-        "birth_date": pl.Date(),
-        "id_number": pl.String(),
-        "id_type": pl.String(),
-        "nationality": pl.String(),
-        "phone": pl.String(),
-        "email": pl.String(),
-        "address": pl.String(),
-        "country": pl.String(),
-        "occupation": pl.String(),
-        "business_type": pl.String(),
-        "holder": pl.Boolean(),
-        "source_file": pl.String(),
-    }
-)
-"""One person or entity as one report wrote it. `kind` person/entity; `role` from, to
-(the side's person or entity, or its account's entity), signatory, or party (activity
-reports); `account_id` the account it holds or signs for (null if none); `txn_account` the
-account id it stands for in the transactions (its account, or the pseudo-account of a walk-in
-person or entity; null for activity parties without an account); `holder` whether the
-accounts table took this record's attributes for that account."""
-
-REPORT_SCHEMA = pl.Schema(
-    {
-        "txn_id": pl.String(),
-        "source_file": pl.String(),
-        "transactionnumber": pl.String(),
-        "rentity_id": pl.String(),
-        "report_code": pl.String(),
-        "source_row": pl.Int64(),
-    }
-)
-"""Every report that named a transaction (a transaction reported by two banks has two rows)."""
-
-_TX_SCHEMA = pl.Schema(
-    {
-        "source_file": pl.String(),
-        "transactionnumber": pl.String(),
-        "rentity_id": pl.String(),
-        "report_code": pl.String(),
-        "ts": schema.UTC_TS,
-        "src_account": pl.String(),
-        "dst_account": pl.String(),
-        "amount_local": pl.Float64(),
-        "currency_local": pl.String(),
-        "amount": pl.Float64(),
-        "currency": pl.String(),
-        "channel": pl.String(),
-        "src_country": pl.String(),
-        "dst_country": pl.String(),
-        "location_id": pl.String(),
-        "memo": pl.String(),
-        "source_row": pl.Int64(),
-    }
-)
-
-_ACCOUNT_SCHEMA = pl.Schema(
-    {
-        "account_id": pl.String(),
-        "bank_id": pl.String(),
-        "account_number": pl.String(),
-        "iban": pl.String(),
-        "currency": pl.String(),
-        "account_name": pl.String(),
-        "institution_country": pl.String(),
-        "opened": pl.Date(),
-        "country": pl.String(),
-    }
+from flows87.pipeline.ingest.goaml_schema import (
+    ACCOUNT_SCHEMA,
+    PARTY_SCHEMA,
+    REPORT_SCHEMA,
 )
 
 HOLDER = ("name", "birth_date", "id_number", "id_type", "nationality", "phone", "email",
@@ -100,8 +23,7 @@ def transactions_table(
     reports: list[Report], base_currency: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical transactions, each counted once, and which reports named each."""
-    rows = [t for r in reports for t in r.transactions]
-    tx = pl.DataFrame(rows, schema=_TX_SCHEMA)
+    tx = pl.concat([c for r in reports for c in r.frames("transactions")], how="vertical")
     tx = tx.with_row_index("_row").with_columns(
         _day=pl.col("ts").dt.date(), _cents=(pl.col("amount_local") * 100).round().cast(pl.Int64)
     )
@@ -137,14 +59,13 @@ def transactions_table(
 
 def accounts_table(reports: list[Report]) -> pl.DataFrame:
     """One row per account, each attribute the first non-empty one in file order."""
-    seen = [a for r in reports for a in r.accounts]
-    acc = pl.DataFrame(seen, schema=_ACCOUNT_SCHEMA)
+    acc = pl.concat([c for r in reports for c in r.frames("accounts")], how="vertical")
     holders = parties_table(reports).filter(pl.col("holder"))
     holders = holders.group_by("txn_account", maintain_order=True).agg(
         pl.col("kind").drop_nulls().first(), *(pl.col(c).drop_nulls().first() for c in HOLDER)
     )
     merged = acc.group_by("account_id", maintain_order=True).agg(
-        pl.col(c).drop_nulls().first() for c in _ACCOUNT_SCHEMA.names() if c != "account_id"
+        pl.col(c).drop_nulls().first() for c in ACCOUNT_SCHEMA.names() if c != "account_id"
     )
     merged = merged.join(
         holders.rename({"txn_account": "account_id", "name": "holder_name"}),
@@ -170,7 +91,5 @@ def accounts_table(reports: list[Report]) -> pl.DataFrame:
 
 def parties_table(reports: list[Report]) -> pl.DataFrame:
     """Every person and entity record of the reports."""
-    rows: list[dict[str, Any]] = []
-    for r in reports:
-        rows.extend({**p, "source_file": r.source_file} for p in r.parties)
-    return pl.DataFrame(rows, schema=PARTY_SCHEMA)
+    parts = [c for r in reports for c in r.frames("parties")]
+    return pl.concat(parts, how="vertical").select(PARTY_SCHEMA.names())
