@@ -194,3 +194,10 @@ def test_stage_resolves_accounts_and_keeps_the_source_ids(tmp_path) -> None:
     resolve_stage(Job.local(tmp_path))
     twice = pl.read_parquet(tmp_path / "accounts.parquet")
     assert twice.equals(out)
+
+
+def test_too_few_records_to_train_still_resolve() -> None:
+    """Two records: no pair to estimate the prior from (it came out 0 and predict failed)."""
+    res = resolve_parties(pl.DataFrame(CASES[:2], schema=COLUMNS, orient="row"), load_settings())
+    assert res.clusters.height == 2
+    assert any("prior" in p for p in res.models["person"]["training_problems"])
