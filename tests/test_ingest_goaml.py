@@ -108,7 +108,9 @@ def test_party_records_follow_the_contract():
         "bank_b_ctr_0042.xml#B-7#signatory-1",
         "bank_b_ctr_0042.xml#B-7#to",
         "bank_b_ctr_0042.xml#B-7#signatory-2",
+        "bank_b_ctr_0042.xml#B-7#to-director-1",  # Schmidt Trading's director, Anna
         "bank_b_ctr_0042.xml#B-8#from",
+        "bank_b_ctr_0042.xml#B-8#from-director-1",
         "bank_c_sar_0007.xml#activity#1",
         "bank_c_sar_0007.xml#activity#2#signatory-1",
         "bank_c_sar_0007.xml#activity#3",

@@ -13,7 +13,8 @@ Record ids follow the contract with entity resolution and the synthetic writer:
 entity), `<file>#<transactionnumber>#signatory-N` for the signatories of the transaction's
 accounts, numbered 1.. in document order (the from side's first), and
 `<file>#activity#<n>` for the n-th party of an activity report (its account's signatories
-`<file>#activity#<n>#signatory-M`).
+`<file>#activity#<n>#signatory-M`), and an entity's directors `<its id>-director-N` beside a
+transaction's side (`...#from-director-1`), `<its id>#director` (`#director-2`, ...) elsewhere.
 """
 
 from __future__ import annotations
@@ -315,6 +316,7 @@ def _party_side(
     record = f.person(holder) if holder is person_el else f.entity(holder)
     pseudo = f.walk_in_account(record)
     parties.append(_record(f"{prefix}#{side}", side, record, None, None, pseudo, holder=True))
+    _directors(holder, f"{prefix}#{side}", None, None, pseudo, parties)
     accounts.append({"account_id": pseudo, "bank_id": None, "account_number": None,
                      "iban": None, "currency": None, "account_name": None,
                      "institution_country": None, "opened": None, "country": country})  # fmt: skip
@@ -340,6 +342,7 @@ def _account_records(
         parties.append(
             _record(own_id, role, f.entity(ent), account_id, bank, account_id, holder=True)
         )
+        _directors(ent, own_id, account_id, bank, account_id, parties)
     signatories = acc_el.findall("signatory")
     primary = next(
         (i for i, s in enumerate(signatories) if f.text_of(s, "is_primary") in ("1", "true")), 0
@@ -358,6 +361,36 @@ def _account_records(
                 account_id,
                 holder=ent is None and i == primary,
             )
+        )
+
+
+def _directors(
+    ent: etree._Element,
+    own_id: str,
+    account_id: str | None,
+    bank: str | None,
+    txn_account: str | None,
+    parties: list[dict[str, Any]],
+) -> None:
+    """An entity's directors (`director_id`, persons): `<own id>-director-N` beside a
+    transaction's side (`...#from-director-1`), `<own id>#director` (then `-N`) elsewhere."""
+    found = ent.findall("director_id")
+    side = own_id.endswith(("#from", "#to"))
+    for n, director in enumerate(found, start=1):
+        if side:
+            record_id = f"{own_id}-director-{n}"
+        else:
+            record_id = f"{own_id}#director" + (f"-{n}" if n > 1 else "")
+        parties.append(
+            _record(
+                record_id,
+                "director",
+                f.person(director),
+                account_id,
+                bank,
+                txn_account,
+                holder=False,
+            )  # fmt: skip
         )
 
 
@@ -406,7 +439,10 @@ def _activity(act: etree._Element, report: Report) -> None:
             _account_records(acc_el, acc, record_id, "party", record_id, 0, report.parties)
             report.accounts.append({**acc, "country": acc["institution_country"] or country})
         elif person_el is not None or entity_el is not None:
-            record = f.person(person_el) if person_el is not None else f.entity(entity_el)
+            holder = person_el if person_el is not None else entity_el
+            record = f.person(holder) if holder is person_el else f.entity(holder)
             report.parties.append(
                 _record(record_id, "party", record, None, None, None, holder=False)
             )
+            if holder is entity_el:
+                _directors(holder, record_id, None, None, None, report.parties)
