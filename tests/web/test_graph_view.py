@@ -281,6 +281,10 @@ def test_svg_and_png_downloads(page, server, store, artifacts, tmp_path):  # noq
     assert root.tag == f"{SVG}svg" and float(root.get("width")) > 0
     circles = root.findall(f".//{SVG}circle")
     assert len(circles) == nodes and all(c.get("fill") for c in circles)  # styled on its own
+    texts = root.findall(f".//{SVG}text")
+    assert texts and all(t.get("fill") and t.get("font-size") for t in texts)
+    # labels keep their halo behind the letters (without paint-order the halo hides them)
+    assert all(t.get("paint-order", "").startswith("stroke") for t in texts if t.get("stroke"))
     assert len(root.findall(f".//{SVG}line")) == pg.locator("#graph-svg line.edge").count()
     with pg.expect_download() as info:
         pg.click("#graph-download-png")

@@ -7,7 +7,7 @@
   var SVGNS = "http://www.w3.org/2000/svg";
   var WIDTH = 1600;
   var PROPS = ["fill", "fill-opacity", "stroke", "stroke-width", "stroke-opacity", "stroke-dasharray",
-               "opacity", "font-size", "font-family", "font-weight"];
+               "stroke-linejoin", "paint-order", "opacity", "font-size", "font-family", "font-weight"];
   var SHAPES = { circle: 1, line: 1, text: 1, path: 1, rect: 1 };
 
   function svgText(svg, view, caseId) {

@@ -74,10 +74,16 @@
       if (a.placed && !b.placed && !neighbour[b.id]) neighbour[b.id] = a;
       if (b.placed && !a.placed && !neighbour[a.id]) neighbour[a.id] = b;
     });
+    // ... on the side away from the middle of what is drawn
+    var cx = 0, cy = 0, placed = nodes.filter(function (d) { return d.placed; });
+    placed.forEach(function (d) { cx += d.x / placed.length; cy += d.y / placed.length; });
+    if (!placed.length) { cx = W / 2; cy = H / 2; }
     nodes.forEach(function (d) {
       if (d.placed) return;
       var near = neighbour[d.id];
-      var t = random() * 2 * Math.PI, r = 30 + random() * 60;
+      var out = near ? Math.atan2(near.y - cy, near.x - cx) : 0;
+      var t = near ? out + (random() - 0.5) * Math.PI : random() * 2 * Math.PI;
+      var r = first ? 30 + random() * 60 : 60 + random() * 60;
       d.x = (near ? near.x : W / 2) + r * Math.cos(t);
       d.y = (near ? near.y : H / 2) + r * Math.sin(t);
     });
@@ -102,7 +108,9 @@
           if (d2 < 0.01) { x = random() - 0.5; y = random() - 0.5; d2 = 0.5; }
           // repulsion k^2/d along the unit vector; counterparties outside the case push each
           // other less, so the many one-off payees of a hub stay close to it
-          var f = ((k * k) / d2) * (a.in_case ? (b.in_case ? 1 : 0.4) : (b.in_case ? 0.4 : 0.08));
+          // (accounts added to a drawing push fully, to find room among the fixed ones)
+          var f = ((k * k) / d2) * (!first && !(a.fixed && b.fixed) ? 1.5
+            : a.in_case ? (b.in_case ? 1 : 0.4) : (b.in_case ? 0.4 : 0.08));
           dx[i] += x * f; dy[i] += y * f;
           dx[j] -= x * f; dy[j] -= y * f;
         }
