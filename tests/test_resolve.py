@@ -201,3 +201,21 @@ def test_too_few_records_to_train_still_resolve() -> None:
     res = resolve_parties(pl.DataFrame(CASES[:2], schema=COLUMNS, orient="row"), load_settings())
     assert res.clusters.height == 2
     assert any("prior" in p for p in res.models["person"]["training_problems"])
+
+
+def test_an_account_takes_its_holders_party() -> None:
+    from flows87.pipeline.stages.resolve import account_parties
+
+    clusters = pl.DataFrame(
+        {
+            "record_id": ["r.xml#1#from", "r.xml#1#signatory-1", "s.xml#2#to", "s.xml#3#from"],
+            "account_id": ["A1", "A1", None, "A2"],
+            "txn_account": ["A1", "A1", "WALKIN-9", "A2"],
+            "holder": [False, True, False, False],
+            "party_id": ["p-entity", "p-signatory", "p-walkin", "p-2"],
+        }
+    )
+    got = dict(account_parties(clusters).iter_rows())
+    assert got == {"A1": "p-signatory", "WALKIN-9": "p-walkin", "A2": "p-2"}
+    without = dict(account_parties(clusters.drop("holder", "txn_account")).iter_rows())
+    assert without == {"A1": "p-entity", "A2": "p-2"}

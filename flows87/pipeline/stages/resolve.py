@@ -63,22 +63,29 @@ def holders(accounts: pl.DataFrame) -> pl.DataFrame:
 
 
 def account_parties(clusters: pl.DataFrame) -> pl.DataFrame:
-    """account_id -> party_id: the holder's party (records that are not signatories first, then
-    the first signatory), the most frequent among them, ties to the smallest id."""
-    rec = clusters.filter(pl.col("account_id").is_not_null()).with_columns(
-        pl.col("record_id")
-        .str.extract(r"#signatory-(\d+)$")
-        .cast(pl.Int64, strict=False)
-        .fill_null(0)
-        .alias("_rank")
+    """account_id -> party_id: the holder's party, the most frequent among its records, ties
+    to the smallest id. The holder: the records the reader marked `holder`, else records that
+    are not signatories, else the first signatory. A walk-in's pseudo-account (`txn_account`)
+    counts as the account it stands for."""
+    account = pl.col("account_id")
+    if "txn_account" in clusters.columns:
+        account = pl.coalesce("account_id", "txn_account")
+    signatory = (
+        pl.col("record_id").str.extract(r"#signatory-(\d+)$").cast(pl.Int64, strict=False) + 1
+    ).fill_null(0)
+    rank = signatory
+    if "holder" in clusters.columns:
+        rank = pl.when(pl.col("holder")).then(pl.lit(-1, dtype=pl.Int64)).otherwise(signatory)
+    rec = clusters.with_columns(account.alias("_account"), rank.alias("_rank")).filter(
+        pl.col("_account").is_not_null()
     )
-    best = rec.filter(pl.col("_rank") == pl.col("_rank").min().over("account_id"))
-    counts = best.group_by("account_id", "party_id").len()
+    best = rec.filter(pl.col("_rank") == pl.col("_rank").min().over("_account"))
+    counts = best.group_by("_account", "party_id").len()
     return (
-        counts.sort(["account_id", "len", "party_id"], descending=[False, True, False])
-        .group_by("account_id", maintain_order=True)
+        counts.sort(["_account", "len", "party_id"], descending=[False, True, False])
+        .group_by("_account", maintain_order=True)
         .first()
-        .select("account_id", pl.col("party_id").alias("_resolved"))
+        .select(pl.col("_account").alias("account_id"), pl.col("party_id").alias("_resolved"))
     )
 
 
@@ -106,7 +113,11 @@ def resolve(job: Job) -> dict[str, Any]:
             result = resolve_parties(parties, settings)
         with rec.step("write"):
             result.write(resolution_dir(job))
-            resolved = assign(accounts, result.clusters)
+            extra = [c for c in ("holder", "txn_account") if c in parties.columns]
+            clusters = result.clusters.join(
+                parties.select("record_id", *extra), on="record_id", how="left"
+            )
+            resolved = assign(accounts, clusters)
             write_parquet(resolved, run.accounts)
         rec.counts = {
             "records": parties.height,
