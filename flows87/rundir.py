@@ -47,6 +47,15 @@ class RunDir:
         return self.path / "accounts.parquet"
 
     @property
+    def parties(self) -> Path:
+        """Party records (persons and entities) of a goAML input, one per mention."""
+        return self.path / "parties.parquet"
+
+    def side_table(self, name: str) -> Path:
+        """A reader's table beyond the canonical two (`parties`, `goaml_reports`)."""
+        return self.path / f"{name}.parquet"
+
+    @property
     def staging(self) -> Path:
         """The read input before its gate (the read task hands it to the gate task)."""
         return self.path / "staging"

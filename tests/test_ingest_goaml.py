@@ -293,3 +293,26 @@ def test_dates_parse_as_the_xsd_datetime_writes_them(ts: datetime, zone: str):
 def test_dates_that_are_not_xsd_datetimes_are_refused(text: str):
     with pytest.raises(ValueError):
         parse_datetime(text)
+
+
+def test_the_run_directory_keeps_the_party_records_and_the_reader_notes(tmp_path):
+    """The ingest stage publishes the reader's party records beside the canonical tables (the
+    resolution stage reads RUN/parties.parquet) and puts its notes in the read summary; a
+    re-run on an input without them removes the earlier ones."""
+    from flows87.io import read_json
+    from flows87.pipeline.run import ingest
+    from flows87.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    ingest(REPORTS, run.path)
+    parties = pl.read_parquet(run.parties)
+    assert parties.height == goaml(REPORTS).parties.height > 0
+    assert parties["record_id"].str.contains("#").all()
+    assert pl.read_parquet(run.side_table("goaml_reports")).height > 0
+    notes = read_json(run.stage_record("read"))["warnings"]
+    assert any("XSD" in n for n in notes), notes  # no XSD configured: checked for structure only
+
+    synth = tmp_path / "synth"
+    assert main(["synth", "--accounts", "800", "--days", "7", "--out", str(synth)]) == EXIT_OK
+    ingest(synth, run.path)
+    assert not run.parties.exists() and not run.side_table("goaml_reports").exists()

@@ -116,6 +116,15 @@ class ReadResult:
     accounts: pl.LazyFrame
     rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECT_SCHEMA))
 
+    def side_tables(self) -> dict[str, pl.DataFrame]:
+        """Tables a format has beyond the canonical two (goAML: its party records), published
+        in the run directory beside them once the raw gate passes."""
+        return {}
+
+    def notes(self) -> list[str]:
+        """What the read summary should warn about (e.g. reports not checked against an XSD)."""
+        return []
+
 
 def check_options(opts: Options) -> None:
     """Refuse options that make no sense, before reading anything."""

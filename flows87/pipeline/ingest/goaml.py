@@ -70,6 +70,12 @@ class GoamlResult(ReadResult):
     warnings: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
+    def side_tables(self) -> dict[str, pl.DataFrame]:
+        return {"parties": self.parties, "goaml_reports": self.reports}
+
+    def notes(self) -> list[str]:
+        return list(self.warnings)
+
 
 def read(path: Path, opts: Options, *, xsd: str | Path | None = None) -> GoamlResult:
     """Every report under `path` onto the canonical tables (see the module docstring)."""

@@ -32,6 +32,9 @@ from flows87.rundir import RunDir
 
 Progress = Callable[[str], None]
 TABLES = ("accounts", "transactions")
+SIDE_TABLES = ("parties", "goaml_reports")
+"""Tables a reader may add (ReadResult.side_tables); one an input lacks is removed from the run
+directory, so a re-run on another input leaves none of an earlier one's."""
 
 
 @dataclass
@@ -43,7 +46,9 @@ class RawInput:
     accounts: pl.DataFrame
     rejects: pl.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
-    """input fingerprint, rows set aside as outside the data interval."""
+    """input fingerprint, rows set aside as outside the data interval, the reader's notes."""
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    """The reader's tables beyond the canonical two (goAML: parties, goaml_reports)."""
 
 
 def read_input(source: str | Path, config: RunConfig) -> RawInput:
@@ -61,6 +66,8 @@ def read_input(source: str | Path, config: RunConfig) -> RawInput:
     )
     transactions, accounts = result.transactions, result.accounts
     info: dict[str, Any] = {"input": fingerprint(result.sources)}
+    if result.notes():
+        info["reader_notes"] = result.notes()
     if config.select_interval and config.interval_start and config.interval_end:
         start, end = config.interval_start, config.interval_end
         tx_all = transactions.collect()
@@ -84,7 +91,7 @@ def read_input(source: str | Path, config: RunConfig) -> RawInput:
             )
     else:
         tx, acc = transactions.collect(), accounts.collect()
-    return RawInput(result.format, tx, acc, result.rejects, info)
+    return RawInput(result.format, tx, acc, result.rejects, info, result.side_tables())
 
 
 def stage_raw(raw: RawInput, folder: Path) -> None:
@@ -92,19 +99,23 @@ def stage_raw(raw: RawInput, folder: Path) -> None:
     write_parquet(raw.transactions, folder / "transactions.parquet")
     write_parquet(raw.accounts, folder / "accounts.parquet")
     write_parquet(raw.rejects, folder / "rejects.parquet")
-    write_json({"format": raw.format, **raw.info}, folder / "read.json")
+    for name, table in raw.tables.items():
+        write_parquet(table, folder / f"{name}.parquet")
+    write_json({"format": raw.format, "tables": list(raw.tables), **raw.info}, folder / "read.json")
 
 
 def load_raw(folder: Path) -> RawInput:
     if not (folder / "read.json").exists():
         raise InputError("no staged input: run the read step first", file=folder)
     info = read_json(folder / "read.json")
+    names = info.pop("tables", [])
     return RawInput(
         info.pop("format"),
         pl.read_parquet(folder / "transactions.parquet"),
         pl.read_parquet(folder / "accounts.parquet"),
         pl.read_parquet(folder / "rejects.parquet"),
         info,
+        {name: pl.read_parquet(folder / f"{name}.parquet") for name in names},
     )
 
 
@@ -121,6 +132,7 @@ def read(job: Job) -> dict[str, Any]:
             raw = read_input(job.source, config)
         rec.params["format"] = raw.format
         rec.extra.update(raw.info)
+        rec.warnings = list(raw.info.get("reader_notes", []))
         rec.counts = {
             "transactions": raw.transactions.height,
             "accounts": raw.accounts.height,
@@ -169,6 +181,11 @@ def _gate(
     with rec.step("write"):
         write_parquet(acc_gate.passed, run.accounts)
         write_parquet(txn_gate.passed, run.transactions)
+        for name in SIDE_TABLES:
+            if name in raw.tables:
+                write_parquet(raw.tables[name], run.side_table(name))
+            else:
+                run.side_table(name).unlink(missing_ok=True)
 
     txns = txn_gate.passed
     gates = {"accounts": acc_gate.stats, "transactions": txn_gate.stats}
