@@ -91,7 +91,7 @@
     var heavy = nodes.reduce(function (acc, d) { return acc + (d.in_case ? 1 : d.aggregate ? 0 : 0.25); }, 0);
     var k = Math.sqrt((W * H) / Math.max(heavy, 1)) * 0.6;
     var far = 36 * k * k;
-    var iterations = first ? (n > 300 ? 120 : 250) : 120;
+    var iterations = first ? (n > 150 ? 100 : 220) : 100;
     var temp = first ? W / 8 : W / 16;
     var cool = temp / (iterations + 1);
     var dx = new Float64Array(n), dy = new Float64Array(n);

@@ -22,11 +22,21 @@
     document.head.appendChild(tag);
   }
   if (document.querySelector(".table-tools, table.sortable") && !window.flows87Tables) load("tables.js");
-  if (document.getElementById("money-graph")) {
-    load("graph-layout.js", function () { load("graph-export.js", main); });
+  var graphBox = document.getElementById("money-graph");
+  if (graphBox) { // the data and both parts at once; draw when all three are in
+    var limitBox = document.getElementById("graph-limit");
+    var early = getJSON(graphBox.getAttribute("data-src") + (limitBox ? "?limit=" + encodeURIComponent(limitBox.value) : ""));
+    var pending = 2;
+    var ready = function () { if (--pending === 0) main(early); };
+    load("graph-layout.js", ready);
+    load("graph-export.js", ready);
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error("the server answered " + r.status); return r.json(); });
   }
 
-  function main() {
+  function main(early) {
     var SVGNS = "http://www.w3.org/2000/svg";
     var L = window.flows87GraphLayout, X = window.flows87GraphExport;
     var W = L.W, H = L.H;
@@ -412,8 +422,7 @@
       if (d.aggregate || d.expanded) return;
       var btn = document.getElementById("graph-expand");
       if (btn) { btn.disabled = true; btn.textContent = "Drawing…"; }
-      fetch(src + "/expand/" + encodeURIComponent(d.id), { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { if (!r.ok) throw new Error("the server answered " + r.status); return r.json(); })
+      getJSON(src + "/expand/" + encodeURIComponent(d.id))
         .then(function (found) {
           var known = {}, pairs = {};
           state.data.nodes.forEach(function (n) { known[n.id] = n; });
@@ -512,11 +521,9 @@
       setupSlider();
       render();
     }
-    function fetchGraph(limit) {
+    function fetchGraph(limit, pending) {
       box.removeAttribute("data-ready");
-      var url = src + (limit ? "?limit=" + encodeURIComponent(limit) : "");
-      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { if (!r.ok) throw new Error("the server answered " + r.status); return r.json(); })
+      (pending || getJSON(src + (limit ? "?limit=" + encodeURIComponent(limit) : "")))
         .then(start)
         .catch(function (err) {
           clear(box);
@@ -535,6 +542,6 @@
       X.png(state.svg, state.home, caseId, function (blob) { if (blob) download(blob, fileName("png")); });
     });
     if (limitSelect) limitSelect.addEventListener("change", function () { fetchGraph(limitSelect.value); });
-    fetchGraph(limitSelect ? limitSelect.value : null);
+    fetchGraph(null, early);
   }
 })();
