@@ -94,7 +94,8 @@
     var iterations = first ? (n > 150 ? 100 : 220) : 100;
     var temp = first ? W / 8 : W / 16;
     var cool = temp / (iterations + 1);
-    var dx = new Float64Array(n), dy = new Float64Array(n);
+    var dx = new Float64Array(n), dy = new Float64Array(n), degree = new Float64Array(n);
+    links.forEach(function (l) { degree[l[0]]++; degree[l[1]]++; });
     for (var it = 0; it < iterations; it++) {
       dx.fill(0);
       dy.fill(0);
@@ -107,10 +108,10 @@
           if (d2 > far) continue; // beyond a few k nothing pushes: no account is driven off
           if (d2 < 0.01) { x = random() - 0.5; y = random() - 0.5; d2 = 0.5; }
           // repulsion k^2/d along the unit vector; counterparties outside the case push each
-          // other less, so the many one-off payees of a hub stay close to it
+          // other less, so the one-off payees of a hub stay near it
           // (accounts added to a drawing push fully, to find room among the fixed ones)
           var f = ((k * k) / d2) * (!first && !(a.fixed && b.fixed) ? 1.5
-            : a.in_case ? (b.in_case ? 1 : 0.4) : (b.in_case ? 0.4 : 0.08));
+            : a.in_case ? (b.in_case ? 1 : 0.5) : (b.in_case ? 0.5 : 0.3));
           dx[i] += x * f; dy[i] += y * f;
           dx[j] -= x * f; dy[j] -= y * f;
         }
@@ -127,8 +128,10 @@
       for (var q = 0; q < n; q++) {
         var p = nodes[q];
         if (p.fixed) continue;
-        dx[q] += (W / 2 - p.x) * 0.02 * (p.in_case ? 2 : 1); // gravity keeps components together
-        dy[q] += (H / 2 - p.y) * 0.02 * (p.in_case ? 2 : 1);
+        // gravity keeps components together; an account linked to nothing drawn stays close
+        var g = 0.02 * (p.in_case ? 2 : 1) * (degree[q] ? 1 : 4);
+        dx[q] += (W / 2 - p.x) * g;
+        dy[q] += (H / 2 - p.y) * g;
         var len = Math.sqrt(dx[q] * dx[q] + dy[q] * dy[q]) || 1;
         var step = Math.min(len, temp);
         p.x += (dx[q] / len) * step;
