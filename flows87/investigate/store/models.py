@@ -216,7 +216,12 @@ class CaseAccount(Base):
 
 class CaseTransaction(Base):
     __tablename__ = "case_transactions"
-    __table_args__ = (Index("ix_case_transactions_ts", "case_id", "ts"),)
+    __table_args__ = (
+        Index("ix_case_transactions_ts", "case_id", "ts"),
+        # an account's transfers across cases: the account page, the graph's expand (0004)
+        Index("ix_case_transactions_src", "src_account"),
+        Index("ix_case_transactions_dst", "dst_account"),
+    )
 
     case_id: Mapped[str] = mapped_column(
         ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True
