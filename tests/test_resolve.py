@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -13,6 +14,7 @@ from flows87.pipeline.resolve import synthetic
 from flows87.pipeline.resolve.prepare import prepare
 from flows87.pipeline.resolve.resolve import Resolution, resolve_parties
 from flows87.pipeline.resolve.settings import load_settings
+from flows87.pipeline.stages.config import RunConfig
 from flows87.pipeline.stages.resolve import resolve as resolve_stage
 
 D = date
@@ -161,6 +163,17 @@ def test_legal_forms_and_scripts_are_normalised() -> None:
     assert phones["typo-1"] == phones["typo-2"]
 
 
+def always_resolve(tmp_path: Path) -> RunConfig:
+    """A rules folder whose resolution.yaml says `when: always` (resolve accounts' holders)."""
+    from flows87.pipeline.resolve.settings import DEFAULT_SETTINGS
+
+    folder = tmp_path / "rules" / "settings"
+    folder.mkdir(parents=True)
+    text = DEFAULT_SETTINGS.read_text().replace("when: reports", "when: always")
+    (folder / "resolution.yaml").write_text(text)
+    return RunConfig(rules_dir=str(tmp_path / "rules"))
+
+
 def test_stage_resolves_accounts_and_keeps_the_source_ids(tmp_path) -> None:
     people = synthetic.people(400, "default", seed=3)
     accounts = people.select(
@@ -171,7 +184,11 @@ def test_stage_resolves_accounts_and_keeps_the_source_ids(tmp_path) -> None:
         "name", "birth_date", "phone", "email", "address",
     )  # fmt: skip
     accounts.write_parquet(tmp_path / "accounts.parquet")
-    counts = resolve_stage(Job.local(tmp_path))
+    # by default only a reader's party records are resolved: an accounts table is left alone
+    assert resolve_stage(Job.local(tmp_path)) == {"records": 0}
+    assert "party_id_source" not in pl.read_parquet(tmp_path / "accounts.parquet").columns
+    config = always_resolve(tmp_path)
+    counts = resolve_stage(Job.local(tmp_path, config))
     out = pl.read_parquet(tmp_path / "accounts.parquet")
     assert out["party_id_source"].to_list() == accounts["party_id"].to_list()
     truth = people.select("account_id", "true_party_id")
@@ -191,7 +208,7 @@ def test_stage_resolves_accounts_and_keeps_the_source_ids(tmp_path) -> None:
     record = json.loads((tmp_path / "stages" / "resolve.json").read_text())
     assert record["status"] == "succeeded" and record["params"]["records_from"] == "accounts"
     # run twice: the source ids stay the bank's, the party ids stay the same
-    resolve_stage(Job.local(tmp_path))
+    resolve_stage(Job.local(tmp_path, config))
     twice = pl.read_parquet(tmp_path / "accounts.parquet")
     assert twice.equals(out)
 

@@ -45,7 +45,8 @@ S = "flows87.pipeline.stages."
 PLAN: tuple[Step, ...] = (
     Step("read", S + "ingest:read", stage="ingest", io=True),
     Step("gate_raw", S + "ingest:gate_raw", ("read",), stage="ingest"),
-    Step("partition", S + "features:partition", ("gate_raw",), stage="features"),
+    Step("resolve", S + "resolve:resolve", ("gate_raw",), stage="resolve"),
+    Step("partition", S + "features:partition", ("resolve",), stage="features"),
     Step("features", S + "features:features", ("partition",), True, "features"),
     Step("gate_features", S + "features:gate_features", ("features",), stage="features"),
     Step("rules", S + "rules:rules", ("gate_features",), True, "rules"),
@@ -81,7 +82,7 @@ PLAN: tuple[Step, ...] = (
 
 STEPS = {s.name: s for s in PLAN}
 STAGES = tuple(dict.fromkeys(s.stage for s in PLAN))
-"""ingest, features, rules, graph, detectors, signals, cases, report, publish."""
+"""ingest, resolve, features, rules, graph, detectors, signals, cases, report, publish."""
 
 
 def step(name: str) -> Step:

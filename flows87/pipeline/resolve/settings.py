@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,6 +16,10 @@ DEFAULT_SETTINGS = RULES_DIR / "settings" / "resolution.yaml"
 class ResolutionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    when: Literal["reports", "always", "never"] = "reports"
+    """reports: only when the reader gave party records (goAML: one per holder, counterparty
+    and signatory, from many reports and banks); always: also from the accounts' own holder
+    columns (a bank's customer file with duplicates); never: keep the input's party ids."""
     threshold: float = Field(0.95, gt=0, lt=1)
     review_from: float = Field(0.5, gt=0, lt=1)
     seed: int = 87

@@ -105,8 +105,14 @@ def resolve(job: Job) -> dict[str, Any]:
     path = own if own.exists() else DEFAULT_SETTINGS
     with stage(run, "resolve", {"settings": str(path)}) as rec:
         settings = load_settings(path)
-        accounts = pl.read_parquet(run.accounts)
         from_reader = parties_path(job).exists()
+        if settings.when == "never" or (settings.when == "reports" and not from_reader):
+            rec.params["skipped"] = f"when: {settings.when}" + (
+                "" if from_reader else " (the input has no party records of its own)"
+            )
+            rec.counts = {"records": 0}
+            return rec.counts
+        accounts = pl.read_parquet(run.accounts)
         parties = pl.read_parquet(parties_path(job)) if from_reader else holders(accounts)
         rec.params["records_from"] = "parties.parquet" if from_reader else "accounts"
         with rec.step("resolve"):
