@@ -16,8 +16,9 @@ from flows87.pipeline.rules.compile import check_rule
 from flows87.pipeline.rules.model import Rule
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys (a silent override is a classic rule bug)."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A safe loader that refuses duplicate keys (a silent override is a classic rule bug);
+    libyaml's parser when PyYAML has it (the run loads the catalogue three times)."""
 
 
 def _construct_mapping(
@@ -34,7 +35,7 @@ def _construct_mapping(
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep=deep)
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -81,7 +82,10 @@ def load_rule(path: str | Path) -> Rule:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError("a rule file must be a YAML mapping of fields", file=path)
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    def node() -> yaml.Node | None:
+        """The file's node tree, for the line of a problem (composed only when there is one)."""
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+
     try:
         rule = Rule(**data)
     except ValidationError as exc:
@@ -95,12 +99,12 @@ def load_rule(path: str | Path) -> Rule:
             known = list(Rule.model_fields)
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             reason = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
-        raise ConfigError(reason, file=path, row=_line_of(node, loc), field=field) from None
+        raise ConfigError(reason, file=path, row=_line_of(node(), loc), field=field) from None
     if rule.id != path.stem:
         raise ConfigError(
             f"id {rule.id!r} must equal the file name {path.stem!r}",
             file=path,
-            row=_line_of(node, ("id",)),
+            row=_line_of(node(), ("id",)),
             field="id",
         )
     try:
@@ -109,7 +113,7 @@ def load_rule(path: str | Path) -> Rule:
         raise ConfigError(
             exc.reason,
             file=path,
-            row=_line_of(node, tuple(exc.field.split("."))) if exc.field else None,
+            row=_line_of(node(), tuple(exc.field.split("."))) if exc.field else None,
             field=exc.field,
             hint=exc.hint,
         ) from None
