@@ -23,6 +23,10 @@ from flows87.research.synth import TYPOLOGIES, generate
 RULES = [p.stem for p in sorted(Path(RULES_DIR).glob("*.yaml"))]
 MAX_INNOCENT_SHARE = 0.01  # of all innocent accounts
 MAX_INNOCENT_FLOOR = 10
+# Party-view rules find a scheme only when it is spread over one person's accounts at several
+# banks; the generator spreads structuring so (fa_structuring_accounts), not funnels or
+# controllers: tests/test_party_view.py plants those. They must still stay quiet on innocents.
+SPREAD_NOT_PLANTED = {"fa_funnel_party", "ht_controller_party"}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,8 @@ def test_the_tests_below_cover_the_whole_catalogue() -> None:
 
 @pytest.mark.parametrize("rule_id", RULES)
 def test_rule_fires_on_its_typology(rule_id: str, evaluated: tuple) -> None:
+    if rule_id in SPREAD_NOT_PLANTED:
+        pytest.skip(f"{rule_id}: the generator plants no such scheme spread over banks")
     flagged, _, rules = evaluated
     rule = rules[rule_id]
     hits = flagged.filter(

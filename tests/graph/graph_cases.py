@@ -332,3 +332,21 @@ def structurer(
     ]
     accounts = [a("A0", party="P1"), a("A1", party="P1" if same_party else "P2")]
     return context(rows, accounts)
+
+
+def spread_funnel() -> GraphContext:
+    """Cash at four branches into one person's accounts at two banks (two each), wired on."""
+    rows = [
+        t(f"PF{i}", 24 * i, f"CASH:BR{i}", f"F{i % 2}", 2500, "cash_deposit", location_id=f"BR{i}")
+        for i in range(4)
+    ]
+    rows += [t(f"PW{i}", 100 + i, f"F{i}", "BEN", 4600) for i in range(2)]
+    accounts = [a("F0", party="P", bank_id="001"), a("F1", party="P", bank_id="002")]
+    return context(rows, accounts)
+
+
+def spread_controller() -> GraphContext:
+    """Three flagged victims each sweeping twice to one person's account at its own bank."""
+    rows = [t(f"PC{i}{k}", 24 * k + i, f"V{i}", f"C{i}", 400) for i in range(3) for k in range(2)]
+    accounts = [a(f"C{i}", party="C", bank_id=f"00{i + 1}") for i in range(3)]
+    return context(rows, accounts, signals=signals(["V0", "V1", "V2"]))

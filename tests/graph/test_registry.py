@@ -22,7 +22,7 @@ from flows87.pipeline.rules.model import Param, Rule
 
 
 def test_registry_entries_are_documented() -> None:
-    assert len(PATTERNS) == 17
+    assert len(PATTERNS) == 19
     for name, p in PATTERNS.items():
         assert p.name == name
         assert len(p.description) > 40 and p.description.endswith(".")
@@ -70,6 +70,8 @@ def test_rules_may_override_declared_params_only() -> None:
         "cse_corridor_beneficiaries",
         "fa_funnel_flow",
         "fa_structuring_accounts",
+        "fa_funnel_party",
+        "ht_controller_party",
     ],
 )
 def test_rule_file_declares_the_patterns_params(rule_id: str) -> None:
@@ -192,6 +194,8 @@ def test_hits_do_not_depend_on_row_order() -> None:
         graph_cases.sharers(2, graph_cases.STUDENTS[:4]),
         graph_cases.funnel(),
         graph_cases.structurer(),
+        graph_cases.spread_funnel(),
+        graph_cases.spread_controller(),
     ]
     parts = [_prefixed(i, c) for i, c in enumerate(planted)]
     tx, acc, sig = (pl.concat([p[j] for p in parts]) for j in range(3))

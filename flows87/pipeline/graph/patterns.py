@@ -14,7 +14,17 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows87.errors import ConfigError
-from flows87.pipeline.graph import cash, corridors, fans, flows, hubs, identity, labour, mules
+from flows87.pipeline.graph import (
+    cash,
+    corridors,
+    fans,
+    flows,
+    hubs,
+    identity,
+    labour,
+    mules,
+    parties,
+)
 from flows87.pipeline.graph.common import HIT_SCHEMA, GraphContext, empty_hits
 
 __all__ = ["HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
@@ -272,6 +282,44 @@ _ALL = (
             "window_days": 7,
         },
         cash.party_structuring,
+    ),
+)
+
+_ALL = (
+    *_ALL,
+    Pattern(
+        "party_funnel",
+        "Cash paid into the accounts of one party (resolved across banks) at several places "
+        "within days, over two or more of its accounts at two or more banks, most of it leaving "
+        "the party within hours; names its accounts and the beneficiaries.",
+        {
+            "window_days": 7,
+            "min_locations": 3,
+            "min_deposits": 3,
+            "min_amount": 5000,
+            "flow_hours": 48,
+            "min_flow_through": 0.7,
+            "min_beneficiary_share": 0.1,
+            "min_accounts": 2,
+            "min_banks": 2,
+            "business_accounts": 0,
+        },
+        parties.party_funnel,
+    ),
+    Pattern(
+        "party_controller",
+        "One party collecting, into its accounts at two or more banks, most of the outflow of "
+        "accounts of several other parties that behaviour rules flagged (a controller paid by "
+        "victims at several banks).",
+        {
+            "min_flagged_senders": 3,
+            "min_share": 0.5,
+            "min_payments_per_sender": 2.0,
+            "min_accounts": 2,
+            "min_banks": 2,
+            "max_hub_share": 0.2,
+        },
+        parties.party_controller,
     ),
 )
 
