@@ -7,8 +7,15 @@ them with rules/settings/resolution.yaml and scores the parties against the trut
 precision/recall/F1 and cluster F1 (parties reproduced exactly). Times are the resolution's
 only (generation apart); peak RSS is the resolving process's. Results in WORKDIR/results.json.
 
+With `--goaml` a size is a number of accounts: `flows87 synth --format goaml` writes the FIU's
+reports (4 banks, 30 days, the noise level), the goAML reader reads them back (its `parties`,
+one record per holder, counterparty, signatory and director), and the parties are scored
+against the writer's truth (truth/parties.parquet).
+
     .venv/bin/python benchmarks/bench_resolution.py --sizes 100000 1000000 --noise default
     .venv/bin/python benchmarks/bench_resolution.py --sizes 100000 --noise low default high
+    .venv/bin/python benchmarks/bench_resolution.py --goaml --sizes 5000 50000 \
+        --noise none low default high
 """
 
 from __future__ import annotations
@@ -30,6 +37,24 @@ def generate(size: int, noise: str, path: Path) -> None:
     synthetic.people(size, noise, seed=size).write_parquet(path)
 
 
+def generate_goaml(accounts: int, noise: str, folder: Path) -> None:
+    """The FIU's reports (flows87 synth --format goaml), read back: folder/parties.parquet with
+    the writer's true_party_id."""
+    import polars as pl
+
+    from flows87.pipeline.ingest import goaml
+    from flows87.pipeline.ingest.common import Options
+
+    data = folder / "data"
+    cli = Path(sys.executable).with_name("flows87")
+    synth = [str(cli), "synth", "--format", "goaml", "--accounts", str(accounts), "--days", "30"]
+    synth += ["--banks", "4", "--noise", noise, "--seed", "0", "--quiet", "--out", str(data)]
+    subprocess.run(synth, check=True)
+    parties = goaml.read(data, Options()).parties
+    truth = pl.read_parquet(data / "truth" / "parties.parquet").select("record_id", "true_party_id")
+    parties.join(truth, on="record_id", how="left").write_parquet(folder / "parties.parquet")
+
+
 def resolve(path: Path) -> dict[str, Any]:
     import polars as pl
 
@@ -44,6 +69,7 @@ def resolve(path: Path) -> dict[str, Any]:
     return {
         "records": records.height,
         "true_parties": records["true_party_id"].n_unique(),
+        "untrue_records": records["true_party_id"].null_count(),
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -59,14 +85,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     ap.add_argument("--noise", nargs="+", default=["default"])
+    ap.add_argument("--goaml", action="store_true", help="sizes are accounts of goAML reports")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_resolution"))
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         what, a, b = args.child
-        if what == "generate":
+        if what in ("generate", "generate-goaml"):
             size, noise = a.split(":")
-            generate(int(size), noise, Path(b))
+            make = generate_goaml if what == "generate-goaml" else generate
+            make(int(size), noise, Path(b))
         else:
             Path(b).write_text(json.dumps(resolve(Path(a))))
         return
@@ -75,12 +103,20 @@ def main() -> None:
     me = [sys.executable, __file__, "--child"]
     for size in args.sizes:
         for noise in args.noise:
-            data = args.workdir / f"people-{size}-{noise}.parquet"
-            out = args.workdir / f"result-{size}-{noise}.json"
-            if not data.exists():
+            name = f"{'goaml' if args.goaml else 'people'}-{size}-{noise}"
+            data = args.workdir / f"{name}.parquet"
+            out = args.workdir / f"result-{name}.json"
+            if args.goaml:
+                folder = args.workdir / name
+                data = folder / "parties.parquet"
+                if not data.exists():
+                    job = ["generate-goaml", f"{size}:{noise}", str(folder)]
+                    subprocess.run([*me, *job], check=True)
+            elif not data.exists():
                 subprocess.run([*me, "generate", f"{size}:{noise}", str(data)], check=True)
             ok = subprocess.run([*me, "resolve", str(data), str(out)], env=os.environ).returncode
-            row = {"size": size, "noise": noise, "ok": ok == 0}
+            row = {"input": "goaml" if args.goaml else "people", "size": size, "noise": noise}
+            row["ok"] = ok == 0
             if ok == 0:
                 row.update(json.loads(out.read_text()))
             print(json.dumps(row), flush=True)
