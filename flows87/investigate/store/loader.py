@@ -31,6 +31,8 @@ from flows87.investigate.store.models import (
     Case,
     CaseAccount,
     CaseInterval,
+    CaseParty,
+    CasePartyLink,
     CaseSignal,
     CaseTransaction,
     CaseTypology,
@@ -49,12 +51,21 @@ __all__ = ["TXN_COLUMNS", "LoadResult", "default_interval_key", "load_run", "pre
 
 CHUNK = 500  # ids per IN (...) list
 INSERT_BATCH = 10_000  # rows per executemany
-EvidenceTable = type[CaseTypology] | type[CaseSignal] | type[CaseAccount] | type[CaseTransaction]
+EvidenceTable = (
+    type[CaseTypology]
+    | type[CaseSignal]
+    | type[CaseAccount]
+    | type[CaseTransaction]
+    | type[CaseParty]
+    | type[CasePartyLink]
+)
 EVIDENCE_TABLES: dict[str, EvidenceTable] = {
     "typologies": CaseTypology,
     "signals": CaseSignal,
     "accounts": CaseAccount,
     "transactions": CaseTransaction,
+    "parties": CaseParty,
+    "party_links": CasePartyLink,
 }
 
 
@@ -68,6 +79,8 @@ class LoadResult:
     signals: int = 0
     accounts: int = 0
     transactions: int = 0
+    parties: int = 0
+    party_links: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     new_case_ids: list[str] = field(default_factory=list)

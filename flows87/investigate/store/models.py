@@ -6,7 +6,7 @@ agree). Times are stored in UTC (`UTCDateTime`), JSON as text.
 
 What comes from a pipeline run (refreshed on every load, never edited by people):
     cases (the evidence columns), case_typologies, case_signals, case_accounts,
-    case_transactions, case_intervals, runs
+    case_transactions, case_parties, case_party_links, case_intervals, runs
 What people add (kept across loads, never overwritten by a run):
     cases (status, assignee, disposition columns), assignments, notes, approvals,
     dispositions, users, audit_log (append-only, hash-chained)
@@ -240,6 +240,49 @@ class CaseTransaction(Base):
     location_id: Mapped[str | None] = mapped_column(String(128))
     device_id: Mapped[str | None] = mapped_column(String(128))
     memo: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseParty(Base):
+    """A resolved party (entity resolution over the reports) holding one of the case's accounts:
+    its accounts at every bank (JSON), the names its records were written as (JSON)."""
+
+    __tablename__ = "case_parties"
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True
+    )
+    party_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str | None] = mapped_column(String(16))
+    n_records: Mapped[int] = mapped_column(Integer, nullable=False)
+    n_links: Mapped[int] = mapped_column(Integer, nullable=False)
+    names: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    accounts: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+
+
+class CasePartyLink(Base):
+    """Matched pairs of records that made a case's party: one row per pair of accounts and
+    evidence in words, standing for `n_pairs` record pairs (the strongest is named)."""
+
+    __tablename__ = "case_party_links"
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True
+    )
+    party_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    record_l: Mapped[str] = mapped_column(Text, nullable=False)
+    record_r: Mapped[str] = mapped_column(Text, nullable=False)
+    name_l: Mapped[str | None] = mapped_column(Text)
+    name_r: Mapped[str | None] = mapped_column(Text)
+    account_l: Mapped[str | None] = mapped_column(String(128))
+    account_r: Mapped[str | None] = mapped_column(String(128))
+    bank_l: Mapped[str | None] = mapped_column(String(64))
+    bank_r: Mapped[str | None] = mapped_column(String(64))
+    probability: Mapped[float | None] = mapped_column(Float)
+    match_weight: Mapped[float | None] = mapped_column(Float)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    n_pairs: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
 
 class Assignment(Base):

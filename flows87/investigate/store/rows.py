@@ -1,5 +1,5 @@
-"""A run's tables shaped as the case store's rows: cases, typologies, signals, accounts and
-transactions, each with its case_id.
+"""A run's tables shaped as the case store's rows: cases, typologies, signals, accounts,
+transactions and resolved parties (partyrows), each with its case_id.
 
 Columns an older or partial run lacks are added empty, so the store's schema does not depend
 on which version of the pipeline wrote the run. All in polars: no per-row Python.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flows87.investigate.store.partyrows import LINK_SCHEMA, PARTY_SCHEMA, case_parties
 from flows87.investigate.store.runfiles import RunFiles, case_transactions, read_run
 from flows87.rundir import RunDir
 
@@ -87,6 +88,8 @@ class StoreRows:
     accounts: pl.DataFrame
     transactions: pl.DataFrame
     warnings: list[str] = field(default_factory=list)
+    parties: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PARTY_SCHEMA))
+    party_links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINK_SCHEMA))
 
     def evidence(self) -> Iterator[tuple[str, pl.DataFrame]]:
         """(name, rows) of the tables that hang off a case, in the order they are written."""
@@ -94,6 +97,8 @@ class StoreRows:
         yield "signals", self.signals
         yield "accounts", self.accounts
         yield "transactions", self.transactions
+        yield "parties", self.parties
+        yield "party_links", self.party_links
 
 
 def json_list(col: str) -> pl.Expr:
@@ -289,6 +294,7 @@ def prepare_run(run_dir: str | Path) -> StoreRows:
     accounts = _accounts(members, files, warnings)
     signals = _signals(files.signals, members)
     transactions = _transactions(cases, files.run, warnings)
+    parties, party_links = case_parties(files.run.path, members, files.accounts)
     return StoreRows(
         cases=_case_rows(cases, transactions),
         typologies=_typologies(cases),
@@ -296,4 +302,6 @@ def prepare_run(run_dir: str | Path) -> StoreRows:
         accounts=accounts,
         transactions=transactions,
         warnings=warnings,
+        parties=parties,
+        party_links=party_links,
     )

@@ -1,7 +1,7 @@
 """The case page and its money graph (JSON).
 
-The page: summary, risk, signals, transactions, timeline, workflow forms, history. The graph:
-what static/graph.js draws."""
+The page: summary, risk, signals, accounts, resolved parties, transactions, timeline, workflow
+forms, history. The graph: what static/graph.js draws."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from flows87.investigate.store import (
     list_users,
 )
 from flows87.investigate.store.graph import GRAPH_LIMIT
+from flows87.investigate.store.parties import case_parties
 from flows87.investigate.store.workflow import approvers
 from flows87.investigate.web import case_view, data
 from flows87.investigate.web.citations import citation_url
@@ -51,6 +52,7 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
         waiting_on = approvers(s, case_id)
         related = related_cases(s, case_id)
         refusal = export_refusal(s, case_id, user.role)
+        parties = case_parties(s, case_id)
     c = detail["case"]
     members = {a["account_id"] for a in detail["accounts"]}
     names = {a["account_id"]: a["name"] for a in detail["accounts"]}
@@ -72,6 +74,7 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
             "users": users,
             "approvers": waiting_on,
             "related": related,
+            "parties": parties,
             "export_refusal": refusal,
             "due_days": due_days,
             "timeline": data.timeline(detail["transactions"], members),
