@@ -324,3 +324,22 @@ def test_accuracy_on_the_fius_goaml_reports(fiu_reports) -> None:
     parties, truth = fiu_reports
     scores = synthetic.scores(resolve_parties(parties, load_settings()).clusters, truth)
     assert scores["pair_f1"] >= 0.95 and scores["cluster_f1"] >= 0.9, scores
+
+
+def test_copies_are_compared_once_and_bare_names_never_joined() -> None:
+    """A bank copies its client's record into every report: Splink sees one copy, the others
+    are linked to it; two records with nothing but the same name stay apart."""
+    client = ("Jonathan Whitaker", D(1975, 3, 14), "GB1234567", "+44 7700 900123")
+    rows = [(f"r{i}.xml#1#from", "person", *client, "0101", "0101:77") for i in range(5)]
+    rows += [(f"s{i}.xml#1#to", "person", "John Smith", None, None, None, "0102", None)
+             for i in range(2)]  # fmt: skip
+    columns = ["record_id", "kind", "name", "birth_date", "id_number", "phone", "bank_id",
+               "account_id"]  # fmt: skip
+    background = synthetic.people(300, "default", seed=9).select(COLUMNS)
+    cases = pl.DataFrame(rows, schema=columns, orient="row")
+    res = resolve_parties(pl.concat([background, cases], how="diagonal_relaxed"), load_settings())
+    assert res.stats["compared"]["person"] <= res.stats["records"]["person"] - 4
+    assert len({party(res, f"r{i}.xml#1#from") for i in range(5)}) == 1
+    copies = res.links.filter(pl.col("record_id_l") == "r0.xml#1#from")
+    assert set(copies["linked_by"]) == {"identical"} and copies.height == 4
+    assert party(res, "s0.xml#1#to") != party(res, "s1.xml#1#to")

@@ -25,9 +25,9 @@ from splink import DuckDBAPI, Linker
 
 from flows87.io import write_json, write_parquet
 from flows87.pipeline.resolve import model as splink_model
-from flows87.pipeline.resolve.accounts import SAME_ACCOUNT, account_links
 from flows87.pipeline.resolve.explain import explain
 from flows87.pipeline.resolve.prepare import prepare
+from flows87.pipeline.resolve.rule_links import representatives, rule_links, with_rule_links
 from flows87.pipeline.resolve.settings import ResolutionSettings
 
 KINDS = ("person", "entity")
@@ -162,53 +162,6 @@ def cluster(records: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(pl.col("party_size").cast(pl.Int64)).sort("record_id")
 
 
-def with_account_links(
-    table: pl.DataFrame, prepared: pl.DataFrame, parties: pl.DataFrame
-) -> pl.DataFrame:
-    """The scored pairs plus each account's holder records linked (`linked_by` "account",
-    probability 1): scored pairs that hold one account are raised to links, the account named
-    first in their explanation; the others are added."""
-    base = prepared.select("record_id", "kind", "account_id")
-    if "holder" in parties.columns:
-        base = base.join(parties.select("record_id", "holder"), on="record_id", how="left")
-    acc = account_links(base)
-    table = table.with_columns(pl.lit("model").alias("linked_by"))
-    if acc.is_empty():
-        return table
-    why = pl.lit(f"{SAME_ACCOUNT} ") + pl.col("account_id")
-    key = ["record_id_l", "record_id_r"]
-    scored = table.join(acc.select(*key, "account_id"), on=key, how="left")
-    linked = pl.col("account_id").is_not_null()
-    scored = scored.with_columns(
-        pl.when(linked).then(pl.lit(1.0)).otherwise("match_probability").alias("match_probability"),
-        pl.when(linked)
-        .then(pl.concat_str([why, pl.col("explanation")], separator=", ", ignore_nulls=True))
-        .otherwise("explanation")
-        .alias("explanation"),
-        pl.when(linked).then(pl.lit("account")).otherwise("linked_by").alias("linked_by"),
-    ).drop("account_id")
-    ids = prepared.select("record_id", "bank_id", "account_id", "name_norm")
-    added = (
-        acc.join(table.select(key), on=key, how="anti")
-        .join(ids.drop("account_id"), left_on="record_id_l", right_on="record_id")
-        .join(ids.drop("account_id"), left_on="record_id_r", right_on="record_id", suffix="_r")
-        .select(
-            *key,
-            "kind",
-            pl.lit(1.0).alias("match_probability"),
-            pl.col("bank_id").alias("bank_id_l"),
-            "bank_id_r",
-            pl.col("account_id").alias("account_id_l"),
-            pl.col("account_id").alias("account_id_r"),
-            pl.col("name_norm").alias("name_norm_l"),
-            "name_norm_r",
-            why.alias("explanation"),
-            pl.lit("account").alias("linked_by"),
-        )
-    )
-    return pl.concat([scored, added], how="diagonal_relaxed")
-
-
 def resolve_parties(parties: pl.DataFrame, settings: ResolutionSettings) -> Resolution:
     """Resolve party records (the reader's `parties` contract) into parties.
 
@@ -220,12 +173,17 @@ def resolve_parties(parties: pl.DataFrame, settings: ResolutionSettings) -> Reso
         prepared = prepared.join(
             parties.select("record_id", pl.col("source_party_id").cast(pl.String)), on="record_id"
         )
+    prepared = prepared.with_columns(representatives(prepared))
     pairs: list[pl.DataFrame] = []
     models: dict[str, dict[str, Any]] = {}
-    stats: dict[str, Any] = {"records": {}, "seconds": {}}
+    stats: dict[str, Any] = {"records": {}, "compared": {}, "seconds": {}}
     for kind in KINDS:
-        records = prepared.filter(pl.col("kind") == kind)
-        stats["records"][kind] = records.height
+        stats["records"][kind] = prepared.filter(pl.col("kind") == kind).height
+        # one record of those written alike (rule_links: the copies are linked to it)
+        records = prepared.filter(
+            (pl.col("kind") == kind) & (pl.col("record_id") == pl.col("representative"))
+        )
+        stats["compared"][kind] = records.height
         if records.height < 2:
             continue
         t = time.perf_counter()
@@ -252,7 +210,8 @@ def resolve_parties(parties: pl.DataFrame, settings: ResolutionSettings) -> Reso
             pl.lit(None, dtype=pl.Float64).alias("match_weight"),
             pl.lit(None, dtype=pl.String).alias("explanation"),
         )
-    table = with_account_links(table, prepared, parties).sort("record_id_l", "record_id_r")
+    rules = rule_links(prepared, parties)
+    table = with_rule_links(table, prepared, rules).sort("record_id_l", "record_id_r")
     links = table.filter(pl.col("match_probability") >= settings.threshold)
     clusters = cluster(prepared, links)
     stats.update(
