@@ -24,6 +24,7 @@ import copy
 import logging
 from typing import Any
 
+import polars as pl
 from splink import Linker, block_on
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.splink_dataframe import SplinkDataFrame
@@ -202,15 +203,23 @@ def splink_settings(kind: str, s: ResolutionSettings) -> dict[str, Any]:
     }
 
 
-def em_passes(kind: str) -> list[Any]:
-    """Blocking passes for expectation maximisation: each leaves the others' comparisons free."""
+def em_passes(kind: str) -> list[tuple[str, ...]]:
+    """Blocking passes for expectation maximisation (their columns): each leaves the others'
+    comparisons free."""
     if kind == "person":
-        return [block_on("id_norm"), block_on("birth_date", "name_key")]
-    return [block_on("id_norm"), block_on("name_key")]
+        return [("id_norm",), ("birth_date", "name_key")]
+    return [("id_norm",), ("name_key",)]
 
 
-def train(linker: Linker, kind: str, s: ResolutionSettings, records: int) -> list[str]:
-    """u from random pairs, the prior from deterministic rules, m by EM; returns what failed."""
+def blocked_pairs(records: pl.DataFrame, columns: tuple[str, ...]) -> int:
+    """How many pairs agree on all of `columns` (none missing): what a pass would see."""
+    sizes = records.drop_nulls(list(columns)).group_by(columns).len()["len"]
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def train(linker: Linker, kind: str, s: ResolutionSettings, records: pl.DataFrame) -> list[str]:
+    """u from random pairs, the prior from deterministic rules, m by EM; returns what failed or
+    was left out."""
     problems: list[str] = []
     t = linker.training
     t.estimate_u_using_random_sampling(max_pairs=s.u_max_pairs, seed=s.seed)
@@ -227,8 +236,18 @@ def train(linker: Linker, kind: str, s: ResolutionSettings, records: int) -> lis
     if not 0 < prior < 1:  # too few records to see a pair: the settings' prior stays
         linker._settings_obj._probability_two_random_records_match = s.prior_match
         problems.append(f"prior: estimated {prior}, kept {s.prior_match}")
-    sample = min(1.0, max(s.em_record_sample, 20_000 / max(records, 1)))
-    for rule in em_passes(kind):
+    sample = min(1.0, max(s.em_record_sample, 20_000 / max(records.height, 1)))
+    for columns in em_passes(kind):
+        # a few hundred pairs, nearly all of them one party's spellings, cannot tell matches
+        # from non-matches: EM drives a level seen only in non-matches to m = 0 and fails
+        pairs = blocked_pairs(records, columns)
+        if pairs < s.em_min_pairs:
+            problems.append(
+                f"EM on {' + '.join(columns)} left out: {pairs} pairs (em_min_pairs "
+                f"{s.em_min_pairs:g}), the prior m stays"
+            )
+            continue
+        rule = block_on(*columns)
         # a pass that fails half-way (a level no match ever reaches: m = 0) leaves Splink's
         # settings without the comparisons it had set aside; the pass is undone instead
         before = copy.deepcopy(linker._settings_obj)

@@ -92,7 +92,7 @@ def _score(records: pl.DataFrame, kind: str, s: ResolutionSettings) -> tuple[pl.
     table = db.register(records.select(_SPLINK_COLUMNS).to_arrow(), table_name=f"parties_{kind}")
     settings = splink_model.splink_settings(kind, s)
     linker = Linker(table, settings, log_level=None)
-    problems = splink_model.train(linker, kind, s, records.height)
+    problems = splink_model.train(linker, kind, s, records)
     predicted = splink_model.predict(linker, s)
     present = set(db.duckdb_con.sql(f"SELECT * FROM {predicted.physical_name} LIMIT 0").columns)
 

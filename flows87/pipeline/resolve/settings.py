@@ -26,6 +26,7 @@ class ResolutionSettings(BaseModel):
     u_max_pairs: float = Field(5e6, ge=1e3)
     em_record_sample: float = Field(0.2, gt=0, le=1)
     em_max_pairs: float = Field(2e6, ge=1e3)
+    em_min_pairs: float = Field(200, ge=0)
     prior_match: float = Field(1e-5, gt=0, lt=1)
     name_similarity: list[float] = Field(default_factory=lambda: [0.95, 0.90, 0.82])
     address_similarity: list[float] = Field(default_factory=lambda: [0.93, 0.82])
