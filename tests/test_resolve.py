@@ -348,3 +348,22 @@ def test_copies_are_compared_once_and_bare_names_never_joined() -> None:
     copies = res.links.filter(pl.col("record_id_l") == "r0.xml#1#from")
     assert set(copies["linked_by"]) == {"identical"} and copies.height == 4
     assert party(res, "s0.xml#1#to") != party(res, "s1.xml#1#to")
+
+
+@pytest.mark.parametrize(
+    "doc, words",
+    [("passport", "same passport number"), ("incorporation number", "same incorporation number")],
+)
+def test_the_document_is_named_once(doc: str, words: str) -> None:
+    """goAML's entities carry an "incorporation number" (it read "same incorporation number
+    number")."""
+    from flows87.pipeline.resolve.explain import explain
+    from flows87.pipeline.resolve.model import id_comparison
+
+    model = {"comparisons": [id_comparison(load_settings())]}
+    top = len(model["comparisons"][0]["comparison_levels"]) - 2  # "same", the null level apart
+    pairs = pl.DataFrame(
+        {"gamma_id_number": [top], "mw_id_number": [9.0], "id_type_norm_l": [doc],
+         "id_type_norm_r": [doc]}
+    )  # fmt: skip
+    assert explain(pairs, model)["explanation"].item() == words

@@ -42,7 +42,9 @@ def _phrase(name: str, gammas: dict[int, str]) -> pl.Expr:
         if name == "id_number" and label.startswith("same"):
             doc = pl.col("id_type_norm_l")
             same_type = doc.is_not_null() & (doc == pl.col("id_type_norm_r"))
-            text = pl.when(same_type).then(pl.lit("same ") + doc + " number").otherwise(text)
+            # "passport" -> "same passport number"; "incorporation number" stays as it is
+            noun = pl.when(doc.str.ends_with("number")).then(doc).otherwise(doc + " number")
+            text = pl.when(same_type).then(pl.lit("same ") + noun).otherwise(text)
         expr = pl.when(gamma == value).then(text).otherwise(expr)
     return expr
 
