@@ -82,6 +82,7 @@ def load_rule(path: str | Path) -> Rule:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError("a rule file must be a YAML mapping of fields", file=path)
+
     def node() -> yaml.Node | None:
         """The file's node tree, for the line of a problem (composed only when there is one)."""
         return yaml.compose(text, Loader=yaml.SafeLoader)
