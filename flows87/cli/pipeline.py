@@ -110,6 +110,15 @@ from flows87.rundir import RunDir
     help="With --format goaml: cash at or over this (base currency) gets a CTR.",
 )
 @click.option("--zip", "zip_banks", is_flag=True, help="With --format goaml: one zip per bank.")
+@click.option(
+    "--split-schemes",
+    "split",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="With --format goaml: share of the schemes' key persons (funnel holders, controllers, "
+    "structurers, mule hubs) who spread their scheme over accounts at two or three banks.",
+)
 def synth(
     accounts: int,
     days: int,
@@ -125,6 +134,7 @@ def synth(
     banks: int | None,
     ctr_threshold: float,
     zip_banks: bool,
+    split: float,
 ) -> None:
     """Generate a labelled synthetic bank population with trafficking and laundering schemes.
 
@@ -163,6 +173,7 @@ def synth(
         _synth_goaml(
             accounts, days, seed, start_day, suspicious_share, out_dir, quiet,
             noise=noise, banks=banks, ctr_threshold=ctr_threshold, zip_banks=zip_banks,
+            split=split,
         )  # fmt: skip
         return
     with progress(not quiet) as update:
@@ -198,6 +209,7 @@ def _synth_goaml(
     banks: int | None,
     ctr_threshold: float,
     zip_banks: bool,
+    split: float = 0.5,
 ) -> None:
     """`synth --format goaml`: the population as the FIU receives it."""
     from flows87.research.synth import generate
@@ -217,6 +229,7 @@ def _synth_goaml(
             noise=noise,
             zip_banks=zip_banks,
             filing=Filing(ctr_threshold=ctr_threshold),
+            split=split,
             progress=update,
         )
     codes = ", ".join(f"{n:,} {code}" for code, n in sorted(made.by_code.items()))
@@ -225,7 +238,8 @@ def _synth_goaml(
         f"wrote {made.reports:,} goAML reports ({codes}) from {made.banks} banks with "
         f"{made.transactions:,} transactions and {made.party_records:,} party records to "
         f"{out_dir}; {pct(spelling['share_all'])} of the {int(spelling['persons']):,} persons "
-        f"named are spelled more than one way (noise {noise}); truth in {out_dir / 'truth'}"
+        f"named are spelled more than one way (noise {noise}); {made.split_persons} key persons "
+        f"spread over banks; truth in {out_dir / 'truth'}"
     )
 
 

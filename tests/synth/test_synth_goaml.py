@@ -213,8 +213,7 @@ def test_cli_writes_zipped_banks(tmp_path: Path) -> None:
 @needs_xsd
 def test_the_goaml_reader_reads_the_reports_back(written: Path) -> None:
     """Every party record the reader makes has its truth, and each reported transaction is read
-    once although both banks of a transfer may report it (directors are the truth's only extra:
-    the reader keeps no record for an entity's director_id)."""
+    once although both banks of a transfer may report it (an entity's directors included)."""
     reader = pytest.importorskip("flows87.pipeline.ingest.goaml")
     from flows87.pipeline.ingest.common import Options
 
@@ -222,8 +221,7 @@ def test_the_goaml_reader_reads_the_reports_back(written: Path) -> None:
     assert read.rejects.height == 0
     truth = pl.read_parquet(written / "truth" / "parties.parquet")
     seen = set(read.parties["record_id"])
-    assert seen <= set(truth["record_id"])
-    assert set(truth.filter(~pl.col("record_id").is_in(sorted(seen)))["role"]) == {"director"}
+    assert seen == set(truth["record_id"])
     txns = pl.read_parquet(written / "truth" / "transactions.parquet")
     got = (
         read.transactions.collect()
@@ -231,3 +229,119 @@ def test_the_goaml_reader_reads_the_reports_back(written: Path) -> None:
         else read.transactions
     )
     assert sorted(got["txn_id"]) == sorted(txns["transactionnumber"])
+
+
+def test_split_schemes_give_key_persons_accounts_at_several_banks(
+    written: Path, population: SynthData
+) -> None:
+    """The key persons spread over banks hold accounts at two or three banks, each account
+    with a piece of the scheme (fewer of its transactions than the person's), and new accounts
+    are the person's own (same party, name and birth date) with the scheme's label."""
+    split = pl.read_parquet(written / "truth" / "split.parquet")
+    assert split.height > 0 and split["added"].any()
+    accounts = pl.read_parquet(written / "truth" / "canonical" / "accounts.parquet")
+    txns = pl.read_parquet(written / "truth" / "canonical" / "transactions.parquet")
+    by_id = {r["account_id"]: r for r in accounts.iter_rows(named=True)}
+    for (scheme,), mine in split.group_by(["scheme_id"], maintain_order=True):
+        assert 2 <= mine["bank_id"].n_unique() <= 3, scheme
+        assert mine["party_id"].n_unique() == 1
+        total = txns.filter(
+            (pl.col("scheme_id") == scheme)
+            & (pl.col("src_account").is_in(mine["account_id"].implode())
+               | pl.col("dst_account").is_in(mine["account_id"].implode()))
+        ).height  # fmt: skip
+        first = by_id[mine.filter(~pl.col("added"))["account_id"][0]]
+        for row in mine.iter_rows(named=True):
+            acc = by_id[row["account_id"]]
+            assert acc["bank_id"] == row["bank_id"] and acc["party_id"] == row["party_id"]
+            assert acc["is_suspicious"] and acc["scheme_id"] == scheme
+            assert acc["name"] == first["name"] and acc["birth_date"] == first["birth_date"]
+            assert 1 <= row["transactions"] < total
+            used = txns.filter(
+                (pl.col("src_account") == row["account_id"])
+                | (pl.col("dst_account") == row["account_id"])
+            )
+            assert used.filter(pl.col("scheme_id") == scheme).height == row["transactions"]
+            if row["added"]:  # a new account moves only the scheme's money, after it opened
+                assert used["scheme_id"].unique().to_list() == [scheme]
+                assert acc["opened_at"] < used["ts"].min()
+    # the new accounts reach the FIU in their own bank's reports
+    reports = pl.read_parquet(written / "truth" / "reports.parquet")
+    for row in split.filter("added").iter_rows(named=True):
+        number = row["account_id"].split("-", 1)[1]
+        filed = reports.filter(pl.col("bank_id") == row["bank_id"])["file"].to_list()
+        assert any(f"<account>{number}</account>" in (written / f).read_text() for f in filed)
+
+
+def test_the_split_keeps_the_truth_exact(written: Path, population: SynthData) -> None:
+    """Transactions keep their ids, amounts, times and labels (only the key person's account
+    on one end changes, to another of theirs); no labelled account is left without a
+    transaction of its scheme; without a split the population is written as generated."""
+    from flows87.research.synth.goaml_split import split_schemes
+
+    after = pl.read_parquet(written / "truth" / "canonical" / "transactions.parquet")
+    before = population.transactions
+    assert after["txn_id"].to_list() == before["txn_id"].to_list()
+    keep = ["ts", "amount_base", "channel", "location_id", "is_suspicious", "typology", "scheme_id"]
+    assert after.select(keep).equals(before.select(keep))
+    accounts = pl.read_parquet(written / "truth" / "canonical" / "accounts.parquet")
+    party = dict(zip(accounts["account_id"], accounts["party_id"], strict=True))
+    changed = 0
+    for end in ("src_account", "dst_account"):
+        old, new = before[end].to_list(), after[end].to_list()
+        for a, b, sus in zip(old, new, before["is_suspicious"], strict=True):
+            if a != b:
+                changed += 1
+                assert sus and party[a] == party[b]
+    assert changed > 0
+    split = pl.read_parquet(written / "truth" / "split.parquet")
+    assert accounts.height == population.accounts.height + int(split["added"].sum())
+    ends = pl.concat(
+        [after.select("scheme_id", account="src_account"),
+         after.select("scheme_id", account="dst_account")]
+    ).drop_nulls("scheme_id").unique()  # fmt: skip
+    labelled = accounts.filter("is_suspicious").select("scheme_id", account="account_id")
+    orphans = labelled.join(ends, on=["account", "scheme_id"], how="anti")
+    was = population.accounts.filter("is_suspicious").select("scheme_id", account="account_id")
+    was_orphans = was.join(
+        pl.concat(
+            [before.select("scheme_id", account="src_account"),
+             before.select("scheme_id", account="dst_account")]
+        ).drop_nulls("scheme_id").unique(),
+        on=["account", "scheme_id"],
+        how="anti",
+    )  # fmt: skip
+    assert orphans.sort("account").equals(was_orphans.sort("account"))
+    none = split_schemes(population, 0.0, SEED)
+    assert none.data is population and none.accounts.is_empty()
+
+
+def test_every_key_person_can_be_split(population: SynthData) -> None:
+    from flows87.research.synth.goaml_split import SPLIT_TYPOLOGIES, key_persons, split_schemes
+
+    keys = key_persons(population)
+    assert set(keys["typology"]) == set(SPLIT_TYPOLOGIES)
+    full = split_schemes(population, 1.0, SEED)
+    assert full.persons >= keys.height - 2  # a few have too few payers to spread
+    banks = full.accounts.group_by("scheme_id").agg(pl.col("bank_id").n_unique())
+    assert (banks["bank_id"] >= 2).all()
+    again = split_schemes(population, 1.0, SEED)
+    assert again.accounts.equals(full.accounts)
+    assert again.data.accounts.equals(full.data.accounts)
+    assert not split_schemes(population, 1.0, SEED + 1).accounts.equals(full.accounts)
+
+
+def test_cli_split_schemes_option(tmp_path: Path) -> None:
+    args = ["synth", "--format", "goaml", "--accounts", "900", "--days", "10", "--seed", "2"]
+    for share, spread in (("0", False), ("1", True)):
+        out = tmp_path / share
+        result = CliRunner().invoke(
+            cli, [*args, "--split-schemes", share, "--out", str(out), "--quiet"]
+        )
+        assert result.exit_code == 0, result.output
+        split = pl.read_parquet(out / "truth" / "split.parquet")
+        assert (split.height > 0) is spread
+        said = " ".join(result.output.split())  # the console wraps long lines
+        assert f"{split['scheme_id'].n_unique()} key persons spread over banks" in said
+    bad = CliRunner().invoke(cli, [*args, "--split-schemes", "2", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0

@@ -1,13 +1,15 @@
 """The synthetic population as an FIU receives it: goAML reports from several banks.
 
 `write_goaml(data, out)` takes what `generate` made (the same seed gives the same people and
-money) and writes only what banks report (goaml_select: STRs per bank and scheme, a few false
+money), spreads a `split` share of the schemes' key persons over accounts at several banks
+(goaml_split: a real launderer's answer to banks that report), and writes only what banks report (goaml_select: STRs per bank and scheme, a few false
 positives, SARs, large-cash CTRs), each party spelled as that bank and that report spell it
 (goaml_names, at a `noise` level), as goAML 5.0.1 XML (goaml_xml) in `<out>/<bank>/<report
 id>.xml`, or one `<out>/<bank>.zip` per bank. The truth stays apart in `<out>/truth/`:
 parties.parquet (record_id -> true_party_id, for entity resolution), transactions.parquet
 (labels per transactionnumber), reports.parquet (why each report was filed), codes.json (the
-lookup codes used) and canonical/ (the tables the reports were made from). The reports carry no
+lookup codes used), split.parquet (the key persons spread over banks: their accounts, new or
+not) and canonical/ (the tables the reports were made from, after the split). The reports carry no
 labels. Output is byte-for-byte the same for the same inputs: no clock, fixed zip times.
 """
 
@@ -27,6 +29,7 @@ from flows87.research.synth import SynthData
 from flows87.research.synth import catalog as cat
 from flows87.research.synth.goaml_names import NOISE
 from flows87.research.synth.goaml_select import Filing, Report, plan_reports
+from flows87.research.synth.goaml_split import SPLIT_SHARE, split_schemes
 from flows87.research.synth.goaml_xml import CODES, FUNDS, FUNDS_DEFAULT, TRANSMODE, Writer
 
 __all__ = ["write_goaml", "spelling_share", "NOISE_LEVELS", "Written"]
@@ -43,6 +46,7 @@ class Written:
     transactions: int
     party_records: int
     spelling: dict[str, float]  # spelling_share of the party records
+    split_persons: int = 0  # key persons whose scheme was spread over banks
 
 
 def _truth_transactions(data: SynthData, reports: list[Report]) -> pl.DataFrame:
@@ -111,14 +115,21 @@ def write_goaml(
     base_currency: str = "USD",
     zip_banks: bool = False,
     filing: Filing | None = None,
+    split: float = SPLIT_SHARE,
     progress: Callable[[str, float], None] | None = None,
 ) -> Written:
-    """Write the reports and the truth under `out`; returns counts for a summary line."""
+    """Write the reports and the truth under `out`; returns counts for a summary line.
+    `split` (0 to 1): the share of the schemes' key persons given accounts at two or three banks
+    (0 writes the population as generated)."""
     if noise not in NOISE:
         raise ConfigError(f"unknown noise level {noise!r}", hint=f"use one of {', '.join(NOISE)}")
+    if not 0 <= split <= 1:
+        raise ConfigError(f"split must be within [0, 1], got {split!r}", column="split")
     report = progress or (lambda step, done: None)
     out = Path(out)
     report("planning reports", 0.0)
+    spread = split_schemes(data, split, seed)
+    data = spread.data
     reports = plan_reports(data, seed, filing)
     for r in reports:
         r.zipped = zip_banks
@@ -158,6 +169,7 @@ def write_goaml(
     write_parquet(parties, truth / "parties.parquet")
     write_parquet(_truth_transactions(data, reports), truth / "transactions.parquet")
     write_parquet(_truth_reports(reports), truth / "reports.parquet")
+    write_parquet(spread.accounts, truth / "split.parquet")
     write_parquet(data.accounts, truth / "canonical" / "accounts.parquet")
     write_parquet(data.transactions, truth / "canonical" / "transactions.parquet")
     codes = {
@@ -166,6 +178,7 @@ def write_goaml(
         "other": CODES,
         "noise": {"level": noise, **asdict(NOISE[noise])},
         "filing": asdict(filing or Filing()),
+        "split": split,
     }
     (truth / "codes.json").write_text(json.dumps(codes, indent=2, sort_keys=True) + "\n")
     report("done", 1.0)
@@ -179,4 +192,5 @@ def write_goaml(
         transactions=len(wanted),
         party_records=parties.height,
         spelling=spelling_share(parties),
+        split_persons=spread.persons,
     )

@@ -322,7 +322,10 @@ class Writer:
             _sub(el, "currency_code", self.currency)
         _sub(el, "account_name", name[:255])
         if client:
-            _sub(el, "client_number", party)
+            # the bank's own customer number: one party's numbers differ between banks, and the
+            # truth's party id never reaches a report
+            number = rng_for("client", self.seed, r.bank, party).randrange(10**9)
+            _sub(el, "client_number", f"{r.bank}{number:09d}")
             kind = "personal_account_type" if canon.kind == "person" else "account_type"
             _sub(
                 el,
