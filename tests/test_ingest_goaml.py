@@ -316,3 +316,12 @@ def test_the_run_directory_keeps_the_party_records_and_the_reader_notes(tmp_path
     assert main(["synth", "--accounts", "800", "--days", "7", "--out", str(synth)]) == EXIT_OK
     ingest(synth, run.path)
     assert not run.parties.exists() and not run.side_table("goaml_reports").exists()
+
+
+def test_nothing_readable_is_refused_with_the_reason(tmp_path):
+    """Every report set aside (a tolerant max_reject_fraction let it through) is a clear
+    refusal naming the file and the first problem, not a crash on an empty concat."""
+    bad = tmp_path / "random.csv"
+    bad.write_bytes(b"\x00not xml")
+    with pytest.raises(InputError, match=r"no goAML report could be read .*not well-formed"):
+        goaml(bad, fraction=1.0)

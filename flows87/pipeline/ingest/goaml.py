@@ -106,6 +106,14 @@ def read(path: Path, opts: Options, *, xsd: str | Path | None = None) -> GoamlRe
         rejects.extend(report.rejects)
     _check_fraction(path, opts, len(sources), len(rejects) - sum(len(r.rejects) for r in reports),
                     reports)  # fmt: skip
+    if not reports:  # every report set aside (allowed by max_reject_fraction): nothing to read
+        first = rejects[0]
+        raise InputError(
+            f"no goAML report could be read ({len(rejects)} set aside; the first at "
+            f"{first['column']}: {first['reason']})",
+            file=path / first["source_file"] if path.is_dir() else path,
+            hint="check that these are goAML report files (XML whose root element is `report`)",
+        )
     tx, reported = transactions_table(reports, opts.base_currency)
     accounts = accounts_table(reports)
     warnings = [] if schema_ else [
