@@ -82,7 +82,9 @@ def labelled(data: Path, run_dir: Path) -> pl.DataFrame:
         reader_id("account_id").alias("account_id"), "is_suspicious", "typology"
     )
     split = pl.read_parquet(data / "truth" / "split.parquet").select(
-        reader_id("account_id").alias("account_id"), pl.col("scheme_id").alias("split_scheme")
+        reader_id("account_id").alias("account_id"),
+        pl.col("scheme_id").alias("split_scheme"),
+        pl.col("typology").alias("split_typology"),
     )
     scored = pl.read_parquet(run_dir / "accounts_scored.parquet").select(
         "account_id", "risk_score", "case_id"
@@ -103,8 +105,19 @@ def groups(scored: pl.DataFrame, budget: float) -> dict[str, dict[str, int]]:
         pl.col("case_id").is_not_null().alias("case"),
     )
     keys = ranked.filter(pl.col("split_scheme").is_not_null())
-    persons = keys.group_by("split_scheme").agg(pl.col("top").any(), pl.col("case").any())
+    persons = keys.group_by("split_scheme", "split_typology").agg(
+        pl.col("top").any(), pl.col("case").any()
+    )
+    by_typology = {
+        f"split key persons: {typ}": {
+            "accounts": mine.height,
+            "top": int(mine["top"].sum()),
+            "case": int(mine["case"].sum()),
+        }
+        for (typ,), mine in persons.group_by(["split_typology"])
+    }
     return {
+        **by_typology,
         "split key accounts": {
             "accounts": keys.height,
             "top": int(keys["top"].sum()),
@@ -171,7 +184,7 @@ def table(results: list[dict[str, Any]], size: int, budget: float) -> list[str]:
         f"alert budget {k} accounts: recall at the budget is at most {k / pos:.2f}.",
         "",
     ]
-    names = sorted(total["with"], key=lambda n: (n.startswith("split"), n))
+    names = sorted(total["with"], key=lambda n: (n.startswith("split"), ":" in n, n))
     for name in names:
         w, wo = (
             total["with"][name],
