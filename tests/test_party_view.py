@@ -134,6 +134,21 @@ def test_party_funnel_found_only_with_party_ids() -> None:
     assert find(ctx_of(rows, accounts, resolved=False), "party_funnel").is_empty()
 
 
+def test_party_funnel_counts_cash_the_holder_pays_in_as_inflow() -> None:
+    """goAML reports name the account holder as the depositor: the reader makes a walk-in
+    pseudo-account for them, which entity resolution gives the holder's party. Their cash is
+    still money coming in (before, every deposit read as a transfer between the party's own
+    accounts, inflow was empty and the funnel was never found on goAML data)."""
+    rows, accounts = spread_funnel()
+    rows = [
+        {**r, "src_account": "person:P1"} if r["channel"] == "cash_deposit" else r for r in rows
+    ]
+    accounts = [*accounts, acct("person:P1", "party-p", "")]
+    hits = find(ctx_of(rows, accounts), "party_funnel")
+    assert roles(hits) == {"F0": "funnel", "F1": "funnel", "BEN": "beneficiary"}
+    assert evidence(hits)["flow_through"] == 0.9333
+
+
 def test_party_funnel_near_misses() -> None:
     one_bank = ctx_of(*spread_funnel(banks=("001", "001")))
     assert find(one_bank, "party_funnel").is_empty()  # one bank: the bank sees it itself

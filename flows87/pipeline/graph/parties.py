@@ -129,8 +129,15 @@ def party_funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
         .join(src, on="src_account", how="left")
         .join(dst, on="dst_account", how="left")
-        # the party's own accounts left out (an account missing from the table is its own party)
-        .filter(pl.col("src_party").ne_missing(pl.col("dst_party")) | pl.col("src_party").is_null())
+        # the party's own accounts left out (an account missing from the table is its own
+        # party), but not cash: a goAML report names the holder as the depositor, so entity
+        # resolution gives the walk-in's pseudo-account (person:...) the holder's party, and
+        # cash paid in or taken out by the person is still money entering or leaving
+        .filter(
+            pl.col("src_party").ne_missing(pl.col("dst_party"))
+            | pl.col("src_party").is_null()
+            | pl.col("channel").is_in(CASH_CHANNELS)
+        )
     )
     inflow = (
         tx.join(mine.rename({"account": "dst_account"}), on="dst_account")
