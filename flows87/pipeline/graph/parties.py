@@ -37,6 +37,25 @@ def holders(ctx: GraphContext) -> pl.DataFrame:
     )
 
 
+def spread_parties(ctx: GraphContext, min_accounts: float, min_banks: float) -> pl.DataFrame:
+    """party: the parties holding `min_accounts` accounts or more at `min_banks` banks or more,
+    the only ones either pattern can name. One bank's data (or an FIU's before resolution) has
+    none, and both patterns stop here instead of grouping every deposit or transfer by party
+    (at 5M transactions, 2.3 s of party_funnel). O(A) for A accounts."""
+
+    def make() -> pl.DataFrame:
+        return (
+            holders(ctx)
+            .filter(pl.col("party").is_not_null())
+            .group_by("party")
+            .agg(pl.len().alias("a"), pl.col("bank").n_unique().alias("b"))
+            .filter(pl.col("a") >= min_accounts, pl.col("b") >= min_banks)
+            .select("party")
+        )
+
+    return ctx.memo(f"spread_parties:{min_accounts}:{min_banks}", make)
+
+
 def _party_deposits(ctx: GraphContext, business: bool) -> pl.DataFrame:
     """Cash deposits at a known place: txn_id, ts, account, party, bank, location_id, amt."""
     dep = ctx.transactions.filter(
@@ -77,7 +96,10 @@ def party_funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     if not has_data(ctx.transactions, "location_id"):
         return empty_hits()
     window, k = days(p["window_days"]), int(p["min_locations"])
-    dep = _party_deposits(ctx, bool(p["business_accounts"]))
+    spread = spread_parties(ctx, p["min_accounts"], p["min_banks"])
+    if spread.is_empty():
+        return empty_hits()
+    dep = _party_deposits(ctx, bool(p["business_accounts"])).join(spread, on="party", how="semi")
     wide = dep.group_by("party").agg(
         pl.col("location_id").n_unique().alias("n"),
         pl.len().alias("m"),
@@ -125,8 +147,13 @@ def party_funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     lag = pl.duration(microseconds=int(p["flow_hours"] * 3_600_000_000))
     src = who.rename({"account_id": "src_account", "party": "src_party"})
     dst = who.rename({"account_id": "dst_account", "party": "dst_party"})
+    ours = mine.get_column("account").implode()
     tx = (
-        ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
+        ctx.transactions.filter(
+            pl.col("src_account") != pl.col("dst_account"),
+            # only the candidates' money in and out: the parties of every transfer are not needed
+            pl.col("dst_account").is_in(ours) | pl.col("src_account").is_in(ours),
+        )
         .join(src, on="src_account", how="left")
         .join(dst, on="dst_account", how="left")
         # the party's own accounts left out (an account missing from the table is its own
@@ -225,6 +252,9 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     sig = ctx.signals
     if sig.is_empty() or not {"family", "account_id", "signal_id"} <= set(sig.columns):
         return empty_hits()
+    spread = spread_parties(ctx, p["min_accounts"], p["min_banks"])
+    if spread.is_empty():
+        return empty_hits()
     flagged = (
         sig.filter(pl.col("family") == "behaviour")
         .group_by(pl.col("account_id").alias("src"))
@@ -251,7 +281,9 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             on="src",
         )
         .join(
-            who.select(pl.col("account_id").alias("dst"), pl.col("party").alias("hub"), "bank"),
+            who.join(spread, on="party", how="semi").select(
+                pl.col("account_id").alias("dst"), pl.col("party").alias("hub"), "bank"
+            ),
             on="dst",
         )
         .filter(pl.col("src_party") != pl.col("hub"))
