@@ -181,6 +181,36 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     return finish(members, facts)
 
 
+def behaviour_flagged(ctx: GraphContext) -> pl.DataFrame | None:
+    """src, signals: the accounts behaviour rules flagged (that passed the flood ceiling), with
+    their rule ids; None without signals. What the controller patterns count as victims."""
+    sig = ctx.signals
+    if sig.is_empty() or not {"family", "account_id", "signal_id"} <= set(sig.columns):
+        return None
+    return (
+        sig.filter(pl.col("family") == "behaviour")
+        .group_by(pl.col("account_id").alias("src"))
+        .agg(pl.col("signal_id").unique().sort().alias("signals"))
+    )
+
+
+def sender_signals(sent: pl.DataFrame, flagged: pl.DataFrame) -> pl.DataFrame:
+    """instance, sender_signals: the rules that flagged each instance's senders, once each."""
+    return (
+        sent.select("instance", "src")
+        .unique()
+        .join(flagged, on="src")
+        .group_by("instance")
+        .agg(
+            pl.col("signals")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique()
+            .sort()
+            .alias("sender_signals")
+        )
+    )
+
+
 def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """An account taking most of the outflow of several accounts that behaviour rules flagged.
 
@@ -192,14 +222,9 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     it most, with the exact count in `flagged_senders`; listing them all made every one of
     200,000 hit rows carry a list of 200,000 accounts (3 GB of evidence, most of a 20 s run).
     """
-    sig = ctx.signals
-    if sig.is_empty() or not {"family", "account_id", "signal_id"} <= set(sig.columns):
+    flagged = behaviour_flagged(ctx)
+    if flagged is None:
         return empty_hits()
-    flagged = (
-        sig.filter(pl.col("family") == "behaviour")
-        .group_by(pl.col("account_id").alias("src"))
-        .agg(pl.col("signal_id").unique().sort().alias("signals"))
-    )
     tx = ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
     outflow = tx.group_by(pl.col("src_account").alias("src")).agg(
         pl.col("amount_base").sum().alias("outflow")
@@ -235,19 +260,7 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     sent = sent.join(hubs.select("dst"), on="dst", how="semi").with_columns(
         (pl.lit("controller_hub:") + pl.col("dst")).alias("instance")
     )
-    flagged_by = (
-        sent.select("instance", "src")
-        .unique()
-        .join(flagged, on="src")
-        .group_by("instance")
-        .agg(
-            pl.col("signals")
-            .list.explode(keep_nulls=False, empty_as_null=False)
-            .unique()
-            .sort()
-            .alias("sender_signals")
-        )
-    )
+    flagged_by = sender_signals(sent, flagged)
     facts = (
         txn_lists(sent)
         .join(

@@ -28,6 +28,7 @@ from flows87.pipeline.graph.common import (
     transfers,
     txn_lists,
 )
+from flows87.pipeline.graph.fans import behaviour_flagged, sender_signals
 
 
 def holders(ctx: GraphContext) -> pl.DataFrame:
@@ -249,17 +250,10 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     Cost: O(E log E) for E transfers (hash joins and grouped sums over the flagged senders'
     transfers).
     """
-    sig = ctx.signals
-    if sig.is_empty() or not {"family", "account_id", "signal_id"} <= set(sig.columns):
-        return empty_hits()
+    flagged = behaviour_flagged(ctx)
     spread = spread_parties(ctx, p["min_accounts"], p["min_banks"])
-    if spread.is_empty():
+    if flagged is None or spread.is_empty():
         return empty_hits()
-    flagged = (
-        sig.filter(pl.col("family") == "behaviour")
-        .group_by(pl.col("account_id").alias("src"))
-        .agg(pl.col("signal_id").unique().sort().alias("signals"))
-    )
     who = holders(ctx)
     outflow = (
         ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
@@ -326,19 +320,7 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     if hubs.is_empty():
         return empty_hits()
     sent = sent.join(hubs.select("hub", "instance"), on="hub")
-    flagged_by = (
-        sent.select("instance", "src")
-        .unique()
-        .join(flagged, on="src")
-        .group_by("instance")
-        .agg(
-            pl.col("signals")
-            .list.explode(keep_nulls=False, empty_as_null=False)
-            .unique()
-            .sort()
-            .alias("sender_signals")
-        )
-    )
+    flagged_by = sender_signals(sent, flagged)
     facts = (
         txn_lists(sent)
         .join(
