@@ -209,3 +209,51 @@ def test_louvain_splits_a_large_group_but_never_cuts_an_instance() -> None:
     groups = sorted(sorted(x) for x in built.cases["accounts"].to_list())
     assert groups == [sorted(a), sorted(b)]
     assert built.linked.is_empty() and not built.warnings
+
+
+def test_party_view_one_person_at_two_banks_is_one_subject() -> None:
+    """Behaviour at bank A and a network flag at bank B are two families of one resolved
+    person: both accounts (and the person's quiet third account) take the party's risk and land
+    in one case; the same accounts without resolution (or at one bank) stay uncorroborated."""
+    from flows87.pipeline.cases import spread_parties, with_parties
+
+    signals = pl.DataFrame(
+        [
+            sig("rule", "r1", "A:1", "behaviour", 0.9, ["structuring"]),
+            sig("graph", "g1", "B:1", "network", 0.9, ["sex_trafficking"], instance="g1:x"),
+            sig("rule", "r2", "c", "behaviour", 0.9, ["x"]),
+        ],
+        schema=SIGNAL_SCHEMA,
+    )
+    accounts = pl.DataFrame(
+        {
+            "account_id": ["A:1", "B:1", "B:2", "c", "A:9", "A:8"],
+            "party_id": ["p1", "p1", "p1", None, "p2", "p2"],
+            "bank_id": ["A", "B", "B", "A", "A", "A"],
+        }
+    )
+    parties = spread_parties(accounts, SETTINGS.party_min_banks)
+    # p2 holds two accounts at one bank: one bank's own view, nothing for the party view
+    assert sorted(parties["account_id"]) == ["A:1", "B:1", "B:2"]
+    found = links(signals, transactions([]))
+
+    alone = {
+        r["account_id"]: r for r in account_risk(signals, found, SETTINGS).iter_rows(named=True)
+    }
+    assert not alone["A:1"]["eligible"] and not alone["B:1"]["eligible"]
+    assert "B:2" not in alone
+
+    risk = account_risk(signals, found, SETTINGS, parties)
+    r = {row["account_id"]: row for row in risk.iter_rows(named=True)}
+    for account in ("A:1", "B:1", "B:2"):
+        assert r[account]["families"] == ["behaviour", "network"]
+        assert r[account]["n_signals"] == 2 and r[account]["eligible"]
+        assert r[account]["base_risk"] == pytest.approx(1 - 0.1 * 0.1)
+    assert r["c"] == alone["c"]  # an account outside every spread party is scored as before
+
+    built = build(risk, signals, with_parties(found, parties), transactions([]), SETTINGS)
+    by_case = built.membership.group_by("case_id").agg(pl.col("account_id").sort())
+    assert sorted(by_case["account_id"].to_list()) == [["A:1", "B:1", "B:2"]]
+
+    # switched off in scoring.yaml: party_min_banks 0
+    assert spread_parties(accounts, 0).is_empty()

@@ -1,7 +1,14 @@
 """Cases: signals combined into account risk, grouped into ranked, explained cases."""
 
 from flows87.pipeline.cases.build import CASE_SCHEMA, Cases, build, case_id
-from flows87.pipeline.cases.scoring import ScoringSettings, account_risk, links, load_settings
+from flows87.pipeline.cases.scoring import (
+    ScoringSettings,
+    account_risk,
+    links,
+    load_settings,
+    spread_parties,
+    with_parties,
+)
 
 __all__ = [
     "CASE_SCHEMA",
@@ -12,4 +19,6 @@ __all__ = [
     "case_id",
     "links",
     "load_settings",
+    "spread_parties",
+    "with_parties",
 ]

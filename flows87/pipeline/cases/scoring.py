@@ -34,6 +34,7 @@ class ScoringSettings(BaseModel):
     neighbour_anomaly_share: float = Field(0.5, ge=0, le=1)
     infrastructure_share: float = Field(0.01, gt=0, le=1)
     max_cases: int = Field(0, ge=0)
+    party_min_banks: int = Field(2, ge=0)
     ceiling: CeilingSettings = Field(default_factory=CeilingSettings)
     case_score: CaseScoreSettings = Field(default_factory=CaseScoreSettings)
 
@@ -135,7 +136,42 @@ def neighbour_risk(links: Links, base: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings) -> pl.DataFrame:
+def spread_parties(accounts: pl.DataFrame, min_banks: int) -> pl.DataFrame:
+    """account_id, party: the accounts of every party that holds accounts at `min_banks` banks
+    or more (0: none). Only entity resolution across reports (or a bank's data naming its
+    customers at other banks) makes such parties; one bank's data has none, and its ranking is
+    the account view's. O(A) for A accounts."""
+    empty = pl.DataFrame(schema={"account_id": pl.String, "party": pl.String})
+    if min_banks < 1 or not {"account_id", "party_id", "bank_id"} <= set(accounts.columns):
+        return empty
+    return (
+        accounts.filter(pl.col("party_id").is_not_null())
+        .filter(pl.col("bank_id").n_unique().over("party_id") >= min_banks)
+        .select("account_id", pl.col("party_id").alias("party"))
+        .unique("account_id")
+        .sort("party", "account_id")
+    )
+
+
+def with_parties(links: Links, parties: pl.DataFrame) -> Links:
+    """`links` with each spread party as one more instance joining its accounts: a person's
+    accounts at several banks land in one case (after account_risk, which must not count the
+    party as its own neighbour)."""
+    if parties.is_empty():
+        return links
+    party_members = parties.select(
+        (pl.lit("party:") + pl.col("party")).alias("instance"), "account_id"
+    )
+    members = pl.concat([links.members, party_members]).unique().sort("instance", "account_id")
+    return Links(members, links.transfers)
+
+
+def account_risk(
+    signals: pl.DataFrame,
+    links: Links,
+    settings: ScoringSettings,
+    parties: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """account_id, risk_score, evidence, base_risk, families, n_families, n_signals,
     max_signal, eligible.
 
@@ -145,6 +181,12 @@ def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings)
     therefore ranks with well-corroborated accounts, as docs/red-flags.md explains.
     `evidence` is the same risk as -ln(1 - risk_score), summed from the logs: it keeps growing
     where risk_score has reached 1.0 in floating point (case_score.py adds it up per case).
+
+    The party view (`parties`, from spread_parties): the accounts of one party at several banks
+    are one subject. Their signals combine as one account's would, and every account of the
+    party (a quiet one too) takes the party's risk, families and signal count: structuring at
+    one bank and a controller's inflows at another are two families of one person, as the FIU
+    that resolved the person sees them, where each bank saw one weak flag.
     """
     src_w = pl.col("source").replace_strict(
         settings.source_weights, default=1.0, return_dtype=pl.Float64
@@ -153,6 +195,16 @@ def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings)
         settings.family_weights, default=1.0, return_dtype=pl.Float64
     )
     weighted = signals.with_columns((pl.col("score") * src_w).clip(0.0, 0.999).alias("w"))
+    party_view = parties is not None and not parties.is_empty()
+    if party_view:
+        assert parties is not None
+        # the subject: a spread party's id (prefixed: never an account id), else the account
+        subject_of = parties.select(
+            "account_id", (pl.lit("\x00party:") + pl.col("party")).alias("subject")
+        )
+        weighted = weighted.join(subject_of, on="account_id", how="left").with_columns(
+            pl.coalesce("subject", "account_id").alias("account_id")
+        )
     per_family = (
         weighted.group_by("account_id", "family")
         .agg(
@@ -171,6 +223,16 @@ def account_risk(signals: pl.DataFrame, links: Links, settings: ScoringSettings)
         pl.col("n").sum().alias("n_signals"),
         pl.col("max_score").max().alias("max_signal"),
     )
+    if party_view:
+        # each party's row to every account of the party
+        base = pl.concat(
+            [
+                base.filter(~pl.col("account_id").str.starts_with("\x00party:")),
+                base.rename({"account_id": "subject"})
+                .join(subject_of, on="subject")
+                .select(base.columns),
+            ]
+        )
     bonus = neighbour_risk(links, base).select(
         "account_id", (pl.col("neighbour") * settings.neighbour_share).alias("bonus")
     )

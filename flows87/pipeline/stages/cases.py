@@ -29,9 +29,11 @@ TRANSACTION_COLUMNS = ["txn_id", "ts", "src_account", "dst_account", "amount_bas
 
 
 def _read_accounts(path: Path) -> pl.DataFrame:
-    """The accounts' ids and, when the input is labelled, their labels."""
+    """The accounts' ids, parties and banks (the party view) and, when the input is labelled,
+    their labels."""
     names = list(pl.read_parquet_schema(path))
-    columns: list[str] = [c for c in ("account_id", "is_suspicious", "typology") if c in names]
+    wanted = ("account_id", "party_id", "bank_id", "is_suspicious", "typology")
+    columns: list[str] = [c for c in wanted if c in names]
     return pl.read_parquet(path, columns=columns)
 
 
@@ -257,7 +259,9 @@ def cases(job: Job) -> dict[str, Any]:
         anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
         with rec.step("score"):
             links = casework.links(signals, tx)
-            risk = casework.account_risk(signals, links, settings)
+            parties = casework.spread_parties(acc, settings.party_min_banks)
+            risk = casework.account_risk(signals, links, settings, parties)
+            links = casework.with_parties(links, parties)
         with rec.step("group"):
             built = casework.build(risk, signals, links, tx, settings, config.base_currency)
         scored = scored_accounts(
@@ -282,6 +286,7 @@ def cases(job: Job) -> dict[str, Any]:
             "accounts_linked": built.linked.height,
             "accounts_scored": scored.height,
             "accounts_with_signals": risk.height,
+            "accounts_in_spread_parties": parties.height,
         }
         rec.warnings = built.warnings + list(gate.stats["warnings"])
     return rec.counts

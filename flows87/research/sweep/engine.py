@@ -388,7 +388,9 @@ class SweepContext:
             self.scoring.model_copy(update=scoring_changes) if scoring_changes else self.scoring
         )
         links = casework.links(signals, self.case_tx)
-        risk = casework.account_risk(signals, links, settings)
+        parties = casework.spread_parties(self.account_table, settings.party_min_banks)
+        risk = casework.account_risk(signals, links, settings, parties)
+        links = casework.with_parties(links, parties)
         built = casework.build(risk, signals, links, self.case_tx, settings)
         scored = scored_accounts(
             self.accounts.select(
