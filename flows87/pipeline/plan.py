@@ -69,7 +69,8 @@ PLAN: tuple[Step, ...] = (
         record="signals",
     ),
     Step("cases", S + "cases:cases", ("gate_signals",), stage="cases"),
-    Step("report", S + "report:report", ("cases",), stage="report"),
+    Step("learn", S + "learn:learn_step", ("cases",), stage="learn"),
+    Step("report", S + "report:report", ("learn",), stage="report"),
     Step(
         "publish",
         S + "publish:publish",

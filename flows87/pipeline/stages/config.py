@@ -46,7 +46,7 @@ class RunConfig(BaseModel):
             "features": self.feature_settings,
             "detectors": self.detector_settings,
             "scoring": self.scoring_settings,
-        }[name]
+        }.get(name)
         return explicit or Path(self.rules_dir) / "settings" / f"{name}.yaml"
 
     def interval_params(self) -> dict[str, str]:

@@ -107,6 +107,11 @@ def publish_interval(
             for name in FILES:
                 if (run_dir / name).exists():
                     shutil.copy2(run_dir / name, tmp / name)
+            # the accounts' learning rows: what later decisions about them train on (learn.py)
+            if (run_dir / "learning" / "matrix.parquet").exists():
+                shutil.copy2(
+                    run_dir / "learning" / "matrix.parquet", tmp / "learning_matrix.parquet"
+                )
         history_path = published / "cases_history.parquet"
         history = pl.read_parquet(history_path) if history_path.exists() else cases.clear()
         history = pl.concat(

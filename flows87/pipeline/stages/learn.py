@@ -1,0 +1,187 @@
+"""Stage 6: the learned scorer. Retrain on investigators' decisions when enough are new, score
+the run's accounts, blend the score into accounts_scored and cases (learn/blend.py).
+
+What it keeps:
+    RUN/learning/matrix.parquet   the accounts' learning rows (published with each interval:
+                                  the features later decisions about these accounts train on)
+    RUN/learning/model/           the model this run used (model.json, model.meta.json: its
+                                  version, label counts, cutoff, whether this run retrained)
+    published/models/<version>/   every model a scheduled run trained; published/models/
+                                  current.json names the one in use
+
+Honest by construction: a decision counts only if it was made before the run's interval began
+(`flows87 run`: before the input's first transaction), and its account's learning row is the
+one of the latest earlier interval that ended by then, never the period being scored.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows87.io import write_parquet
+from flows87.pipeline import learn
+from flows87.pipeline.cases import load_settings as load_scoring
+from flows87.pipeline.job import Job
+from flows87.pipeline.learn import model as models
+from flows87.pipeline.learn.blend import critical_accounts
+from flows87.pipeline.runinfo import stage
+
+MATRIX = "learning/matrix.parquet"
+
+
+def _cutoff(job: Job) -> datetime | None:
+    if job.config.interval_start is not None:
+        return job.config.interval_start
+    ts = pl.scan_parquet(job.run.transactions).select(pl.col("ts").min()).collect().item()
+    return ts if isinstance(ts, datetime) else None
+
+
+def decisions(url: str | None = None) -> pl.DataFrame | None:
+    """Every account's decisions in the case store (store.feedback.account_labels), or None
+    when there is no store yet."""
+    from flows87.investigate.store import Store, account_labels, resolve_url
+
+    resolved = resolve_url(url)
+    if resolved.startswith("sqlite:///"):
+        path = resolved.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not Path(path).exists():
+            return None
+    store = Store.open(resolved)
+    try:
+        with store.session() as session:
+            return account_labels(session)
+    except Exception:  # a database without the schema yet: no decisions
+        return None
+    finally:
+        store.dispose()
+
+
+def history(published: Path, cutoff: datetime | None) -> pl.DataFrame | None:
+    """Each account's learning row from the latest published interval that ended by `cutoff`."""
+    frames = []
+    for folder in sorted((published / "intervals").glob("*")):
+        path, info = folder / "learning_matrix.parquet", folder / "run.json"
+        if not path.exists() or not info.exists():
+            continue
+        end = json.loads(info.read_text()).get("params", {}).get("interval_end")
+        if end is None or (cutoff is not None and datetime.fromisoformat(end) > cutoff):
+            continue
+        frames.append(pl.read_parquet(path).with_columns(pl.lit(end).alias("_end")))
+    if not frames:
+        return None
+    rows = pl.concat(frames, how="diagonal_relaxed")
+    return rows.sort("_end").unique("account_id", keep="last").drop("_end").sort("account_id")
+
+
+def _current(published: Path) -> Path | None:
+    pointer = published / "models" / "current.json"
+    if not pointer.exists():
+        return None
+    folder = published / "models" / json.loads(pointer.read_text())["version"]
+    return folder if (folder / "model.meta.json").exists() else None
+
+
+def choose_model(
+    labels: pl.DataFrame | None,
+    rows: pl.DataFrame | None,
+    previous: Path | None,
+    settings: models.LearnSettings,
+    cutoff: datetime | None,
+) -> tuple[models.Model | None, dict[str, Any]]:
+    """Retrain when enough accounts gained a decision since the model in use was trained;
+    otherwise keep that model; without one and without enough labels, none."""
+    prev = models.load(previous) if previous is not None else None
+    info: dict[str, Any] = {"previous": prev.version if prev else None}
+    known = models.labels_before(labels, cutoff) if labels is not None else None
+    usable = (
+        known.join(rows.select("account_id"), on="account_id", how="semi")
+        if (known is not None and rows is not None)
+        else None
+    )
+    if usable is None or usable.is_empty():
+        info["why"] = "no decided accounts with a learning row from an earlier interval"
+        return prev, {**info, "retrained": False}
+    ok, why = models.enough(usable, settings)
+    seen = int(prev.meta.get("labelled", 0)) if prev else 0
+    new = usable.height - seen
+    info.update({"labelled": usable.height, "new_labels": new, "why": why})
+    if not ok or (prev is not None and new < settings.retrain_min_new):
+        if ok:
+            info["why"] = f"{new} new labels since model {prev.version if prev else ''}: " + (
+                f"retraining needs {settings.retrain_min_new}"
+            )
+        return prev, {**info, "retrained": False}
+    assert rows is not None
+    fitted = models.train(
+        rows,
+        usable,
+        settings,
+        labelled=usable.height,
+        cutoff=cutoff.isoformat() if cutoff else None,
+    )
+    return fitted, {**info, "retrained": True}
+
+
+def learn_step(job: Job) -> dict[str, Any]:
+    """Build the run's learning rows; retrain or reuse the model; blend its score in."""
+    from flows87.pipeline import schedule
+
+    config, run = job.config, job.run
+    with stage(run, "learn") as rec:
+        settings = learn.load_settings(config.settings_path("learning"))
+        rec.params = settings.model_dump()
+        scored = pl.read_parquet(run.accounts_scored)
+        signals = pl.read_parquet(run.signals)
+        anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
+        features = pl.read_parquet(run.features) if run.features.exists() else None
+        matrix = learn.account_matrix(scored, features, signals, anomaly)
+        write_parquet(matrix, run.path / MATRIX)
+        rec.counts = {"accounts": matrix.height, "columns": matrix.width - 1}
+        if not settings.enabled:
+            rec.counts["model"] = "off"
+            return rec.counts
+        published = schedule.published_dir()
+        cutoff = _cutoff(job)
+        with rec.step("train"):
+            fitted, info = choose_model(
+                decisions(), history(published, cutoff), _current(published), settings, cutoff
+            )
+        rec.counts.update({k: v for k, v in info.items() if k != "why"})
+        if fitted is None:
+            rec.warnings = [f"no learned scorer: {info['why']}"]
+            rec.counts["model"] = "none"
+            return rec.counts
+        folder = run.path / "learning" / "model"
+        if folder.exists():
+            shutil.rmtree(folder)
+        models.save(fitted, folder)
+        rec.counts["model"] = fitted.version
+        if info["retrained"] and job.interval is not None:
+            keep = published / "models" / fitted.version
+            if not keep.exists():
+                shutil.copytree(folder, keep)
+            (published / "models" / "current.json").write_text(
+                json.dumps({"version": fitted.version}) + "\n"
+            )
+        with rec.step("blend"):
+            scores = models.score(fitted, matrix).join(
+                models.contributions(fitted, matrix, settings.top_reasons),
+                on="account_id",
+                how="left",
+            )
+            strong = load_scoring(config.settings_path("scoring")).strong_signal
+            critical = critical_accounts(signals, strong)
+            accounts = learn.blend_accounts(scored, scores, critical, settings.blend_weight)
+            cases = learn.blend_cases(
+                pl.read_parquet(run.cases), accounts, critical, settings.blend_weight
+            )
+            write_parquet(accounts, run.accounts_scored)
+            write_parquet(cases, run.cases)
+        rec.counts["critical_accounts"] = critical.height
+    return rec.counts
