@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 
 from flows87 import __version__
-from flows87.cli import investigate, pipeline, research, rules
+from flows87.cli import feedback, investigate, pipeline, research, rules
 from flows87.cli.common import (
     EPILOG,
     EXIT_AUDIT_BROKEN,
@@ -56,6 +56,7 @@ for _command in (
     *rules.COMMANDS,
     *investigate.COMMANDS,
     *research.COMMANDS,
+    *feedback.COMMANDS,
 ):
     cli.add_command(_command)
 
