@@ -66,21 +66,14 @@ def feedback_cmd(
         rules_dir=rules_dir,
     )
     table = Table(title=f"precision by rule, per {doc['settings']['period']}")
-    for col in (
-        "rule",
-        "decided",
-        "reported",
-        "false pos.",
-        "precision",
-        "last",
-        "trend",
-        "suggestion",
-    ):
-        table.add_column(col)
+    table.add_column("rule", no_wrap=True)
+    for col in ("cases", "FP", "prec.", "last", "trend"):
+        table.add_column(col, justify="right" if col != "trend" else "left")
+    table.add_column("suggestion", overflow="fold")
     for sid, r in doc["rules"].items():
         sug = r.get("suggestion") or {}
         shown = (
-            f"{sug['param']}: {sug['from']} -> {sug['to']}"
+            f"{sug['param'].split('.', 1)[1]}: {sug['from']} -> {sug['to']}"
             if sug.get("kind") == "parameter"
             else f"add {sug['condition']}"
             if sug
@@ -89,7 +82,6 @@ def feedback_cmd(
         table.add_row(
             escape(sid),
             str(r["decided_cases"]),
-            str(r["reported"]),
             str(r["false_positive"]),
             "" if r["precision"] is None else f"{r['precision']:.2f}",
             "" if r["last"] is None else f"{r['last']:.2f}",

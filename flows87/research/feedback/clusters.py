@@ -155,6 +155,7 @@ def best_threshold(
         return None
     # keep v >= t: the candidates are the distinct values; at each, r kept and f removed
     cand = np.unique(np.concatenate([r, f]))
+    cand = np.append(cand, cand[-1] + 1)  # beyond every value: removes all (keeps no report)
     kept = r.size - np.searchsorted(r, cand, side="left")
     removed = np.searchsorted(f, cand, side="left")
     ok = kept >= need

@@ -56,7 +56,7 @@ def markdown(doc: dict[str, Any]) -> str:
             continue
         out.para(
             f"Decided hits in this run: {c['reported']} reported, {c['false_positives']} false "
-            f"positives, {c['no_further_action']} without action. {c['note']}"
+            f"positives, {c['no_further_action']} without action. {c['note']}".strip()
         )
         if c["top"]:
             out.table(
