@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from flows87.investigate.store import audit
 from flows87.investigate.store.fingerprints import case_fingerprints, run_fingerprint
+from flows87.investigate.store.learnedrows import model_row
 from flows87.investigate.store.models import (
     Base,
     Case,
@@ -36,6 +37,7 @@ from flows87.investigate.store.models import (
     CaseSignal,
     CaseTransaction,
     CaseTypology,
+    LearnedModel,
     Run,
     utcnow,
 )
@@ -247,9 +249,10 @@ def _record_intervals(session: Session, p: Plan) -> None:
 
 
 def _state(row: dict[str, Any] | Case) -> dict[str, Any]:
-    """What the audit log keeps about a case's evidence."""
+    """What the audit log keeps about a case's evidence (the learned scorer's part only when a
+    model scored the case)."""
     get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    return {
+    state = {
         "risk_score": get("risk_score"),
         "n_accounts": get("n_accounts"),
         "n_signals": get("n_signals"),
@@ -258,6 +261,22 @@ def _state(row: dict[str, Any] | Case) -> dict[str, Any]:
         "total_amount": get("total_amount"),
         "fingerprint": get("fingerprint"),
     }
+    if get("learned_score") is not None:
+        state.update(
+            today_score=get("today_score"),
+            learned_score=get("learned_score"),
+            model_version=get("model_version"),
+        )
+    return state
+
+
+def _record_model(session: Session, meta: dict[str, Any] | None, now: datetime) -> None:
+    """What the run's learned model was trained on, once per model version."""
+    if meta is None:
+        return
+    row = model_row(meta, now)
+    if session.get(LearnedModel, row["version"]) is None:
+        _insert(session, LearnedModel, [row])
 
 
 def _case_entries(
@@ -363,6 +382,7 @@ def load_run(
     if p.new_ids or p.changed_ids:
         _write_evidence(session, rows, p.new_ids + p.changed_ids, result)
     _record_intervals(session, p)
+    _record_model(session, rows.model, now)
     entries = _case_entries(p, before, actor, now)
     entries += _record_run(session, run_dir, run_fingerprint(fps), result, actor, now)
     audit.record_many(session, entries)

@@ -6,7 +6,7 @@ agree). Times are stored in UTC (`UTCDateTime`), JSON as text.
 
 What comes from a pipeline run (refreshed on every load, never edited by people):
     cases (the evidence columns), case_typologies, case_signals, case_accounts,
-    case_transactions, case_parties, case_party_links, case_intervals, runs
+    case_transactions, case_parties, case_party_links, case_intervals, runs, learned_models
 What people add (kept across loads, never overwritten by a run):
     cases (status, assignee, disposition columns), assignments, notes, approvals,
     dispositions, users, audit_log (append-only, hash-chained)
@@ -143,6 +143,11 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # why the case has its risk score, in words (cases.parquet's risk_reason, when present)
     risk_reason: Mapped[str | None] = mapped_column(Text)
+    # the learned scorer (0006): risk_score is then the blend of today_score and learned_score
+    learned_score: Mapped[float | None] = mapped_column(Float)
+    today_score: Mapped[float | None] = mapped_column(Float)
+    learned_reasons: Mapped[str | None] = mapped_column(Text)  # JSON list of sentences
+    model_version: Mapped[str | None] = mapped_column(String(64))
 
 
 class CaseTypology(Base):
@@ -283,6 +288,22 @@ class CasePartyLink(Base):
     match_weight: Mapped[float | None] = mapped_column(Float)
     explanation: Mapped[str | None] = mapped_column(Text)
     n_pairs: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class LearnedModel(Base):
+    """A learned scorer some loaded run used (RUN/learning/model/model.meta.json): what it was
+    trained on, for the case page."""
+
+    __tablename__ = "learned_models"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    method: Mapped[str | None] = mapped_column(String(16))
+    positives: Mapped[int | None] = mapped_column(Integer)
+    negatives: Mapped[int | None] = mapped_column(Integer)
+    labelled: Mapped[int | None] = mapped_column(Integer)
+    cutoff: Mapped[str | None] = mapped_column(String(64))  # ISO time: decisions before it
+    meta: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # JSON object
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class Assignment(Base):

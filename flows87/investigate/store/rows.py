@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from flows87.investigate.store.learnedrows import LEARNED_CASE_COLUMNS, learned_cases
 from flows87.investigate.store.partyrows import LINK_SCHEMA, PARTY_SCHEMA, case_parties
 from flows87.investigate.store.runfiles import RunFiles, case_transactions, read_run
 from flows87.rundir import RunDir
@@ -46,8 +48,8 @@ TXN_COLUMNS = (
     "device_id",
     "memo",
 )
-# written only when cases.parquet has it: a run without it keeps the fingerprints it had
-OPTIONAL_CASE_COLUMNS = ("risk_reason",)
+# written only when cases.parquet has them: a run without them keeps the fingerprints it had
+OPTIONAL_CASE_COLUMNS = ("risk_reason", *LEARNED_CASE_COLUMNS)
 ACCOUNT_SCORE_COLUMNS = ("risk_score", "signal_risk", "anomaly_score", "n_signals", "families")
 ACCOUNT_COLUMNS = ("name", "kind", "bank_id", "party_id", "country", "opened_at")
 ACCOUNT_DETAILS = (
@@ -90,6 +92,7 @@ class StoreRows:
     warnings: list[str] = field(default_factory=list)
     parties: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PARTY_SCHEMA))
     party_links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINK_SCHEMA))
+    model: dict[str, Any] | None = None  # the learned model's description, when one scored
 
     def evidence(self) -> Iterator[tuple[str, pl.DataFrame]]:
         """(name, rows) of the tables that hang off a case, in the order they are written."""
@@ -267,7 +270,7 @@ def _typologies(cases: pl.DataFrame) -> pl.DataFrame:
 def _case_rows(cases: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
     """One row per case as the cases table keeps it (lists as JSON, transactions counted)."""
     n_txn = transactions.group_by("case_id").len("n_transactions")
-    optional = [pl.col(c).cast(pl.String) for c in OPTIONAL_CASE_COLUMNS if c in cases.columns]
+    optional = [c for c in OPTIONAL_CASE_COLUMNS if c in cases.columns]
     return (
         cases.join(n_txn, on="case_id", how="left")
         .with_columns(
@@ -279,6 +282,7 @@ def _case_rows(cases: pl.DataFrame, transactions: pl.DataFrame) -> pl.DataFrame:
             json_list("typologies"),
             json_list("families"),
             json_list("signal_ids"),
+            *([pl.col("risk_reason").cast(pl.String)] if "risk_reason" in optional else []),
         )
         .select("case_id", "rank", *CASE_COLUMNS, "primary_typology", "n_transactions", *optional)
     )
@@ -289,7 +293,7 @@ def prepare_run(run_dir: str | Path) -> StoreRows:
     column."""
     files = read_run(run_dir)
     warnings: list[str] = []
-    cases = _cases(files.cases)
+    cases = learned_cases(_cases(files.cases), files.model)
     members = _members(cases)
     accounts = _accounts(members, files, warnings)
     signals = _signals(files.signals, members)
@@ -304,4 +308,5 @@ def prepare_run(run_dir: str | Path) -> StoreRows:
         warnings=warnings,
         parties=parties,
         party_links=party_links,
+        model=files.model,
     )

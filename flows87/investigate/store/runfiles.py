@@ -10,10 +10,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from flows87.errors import InputError
+from flows87.investigate.store.learnedrows import read_model_meta
 from flows87.rundir import RunDir
 
 CASE_NEEDS = ("case_id", "risk_score", "accounts")
@@ -29,6 +31,7 @@ class RunFiles:
     signals: pl.DataFrame
     scored: pl.DataFrame | None
     accounts: pl.DataFrame | None
+    model: dict[str, Any] | None = None  # learning/model/model.meta.json, when a model scored
 
 
 def read_table(path: Path, required: bool) -> pl.DataFrame | None:
@@ -56,8 +59,8 @@ def _required(path: Path, columns: Iterable[str]) -> pl.DataFrame:
 
 
 def read_run(run_dir: str | Path) -> RunFiles:
-    """cases and signals (required, with their key columns), accounts_scored and accounts (when
-    the run has them)."""
+    """cases and signals (required, with their key columns), accounts_scored, accounts and the
+    learned model's description (when the run has them)."""
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise InputError("run directory not found", file=run.path)
@@ -65,7 +68,7 @@ def read_run(run_dir: str | Path) -> RunFiles:
     signals = _required(run.signals, SIGNAL_NEEDS)
     scored = read_table(run.accounts_scored, False)
     accounts = read_table(run.accounts, False)
-    return RunFiles(run, cases, signals, scored, accounts)
+    return RunFiles(run, cases, signals, scored, accounts, read_model_meta(run.path))
 
 
 def case_transactions(run: RunDir, ids: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:

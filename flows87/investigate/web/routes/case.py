@@ -1,7 +1,7 @@
 """The case page and its money graph (JSON).
 
-The page: summary, risk, signals, accounts, resolved parties, transactions, timeline, workflow
-forms, history. The graph: what static/graph.js draws."""
+The page: summary, risk, the learned model's score and reasons, signals, accounts, resolved
+parties, transactions, timeline, workflow forms, history. The graph: what static/graph.js draws."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from flows87.errors import ConfigError
 from flows87.investigate.export.refusal import export_refusal
 from flows87.investigate.store import (
     account_counterparties,
@@ -19,11 +20,14 @@ from flows87.investigate.store import (
     case_graph,
     get_case,
     list_users,
+    rule_info,
 )
 from flows87.investigate.store.graph import GRAPH_LIMIT
+from flows87.investigate.store.learned import case_model
 from flows87.investigate.store.parties import case_parties
+from flows87.investigate.store.queries import DETECTOR_INFO
 from flows87.investigate.store.workflow import approvers
-from flows87.investigate.web import case_view, data
+from flows87.investigate.web import case_view, data, model_view
 from flows87.investigate.web.citations import citation_url
 from flows87.investigate.web.dependencies import (
     CurrentUser,
@@ -42,6 +46,16 @@ TXN_LIMIT = 1000
 router = APIRouter()
 
 
+def _titles(rules_dir: str | None) -> dict[str, str]:
+    """Rule and detector id -> title, for the model's reasons (none when the rules fail to load:
+    the page says so already)."""
+    try:
+        rules = rule_info(rules_dir)
+    except ConfigError:
+        rules = {}
+    return {k: v["title"] for k, v in {**DETECTOR_INFO, **rules}.items() if v.get("title")}
+
+
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, case_id: str, user: CurrentUser, settings: SettingsDep) -> Response:
     with acting(request, user, write=False) as (s, actor):
@@ -53,6 +67,7 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
         related = related_cases(s, case_id)
         refusal = export_refusal(s, case_id, user.role)
         parties = case_parties(s, case_id)
+        model = model_view.model_card(case_model(s, case_id), _titles(settings.rules_dir))
     c = detail["case"]
     members = {a["account_id"] for a in detail["accounts"]}
     names = {a["account_id"]: a["name"] for a in detail["accounts"]}
@@ -75,6 +90,8 @@ def case_page(request: Request, case_id: str, user: CurrentUser, settings: Setti
             "approvers": waiting_on,
             "related": related,
             "parties": parties,
+            "model": model,
+            "case_signal_ids": {sig["signal_id"] for sig in detail["signals"]},
             "export_refusal": refusal,
             "due_days": due_days,
             "timeline": data.timeline(detail["transactions"], members),
