@@ -401,3 +401,79 @@ def test_the_dag_finds_what_flows87_run_finds(first_run, data_dir: Path, tmp_pat
             )
         except AssertionError as err:
             raise AssertionError(f"{name} differs: {err}") from None
+
+
+def _decide_every_case(home: Path, at: datetime) -> int:
+    """Close every case in the home's store, alternately reported and false positive, decided
+    at `at` (through the store's models: the workflow would stamp today's date)."""
+    import json as _json
+
+    from flows87.investigate.store import Store
+    from flows87.investigate.store.models import Case, CaseAccount, Disposition
+    from flows87.investigate.store.users import create_user
+
+    store = Store.open(home / "cases.db")
+    try:
+        with store.session(write=True) as s:
+            who = create_user(s, "learner", "investigator", "a-long-test-password-1")
+            cases = s.query(Case).order_by(Case.case_id).all()
+            for i, case in enumerate(cases):
+                case.status = "closed"
+                accounts = [
+                    a.account_id
+                    for a in s.query(CaseAccount)
+                    .filter(CaseAccount.case_id == case.case_id)
+                    .order_by(CaseAccount.position)
+                ]
+                s.add(
+                    Disposition(
+                        case_id=case.case_id,
+                        disposition="reported" if i % 2 == 0 else "false_positive",
+                        reason="test",
+                        decided_by_id=who.id,
+                        decided_at=at,
+                        risk_score=case.risk_score,
+                        accounts=_json.dumps(accounts),
+                        signal_ids=_json.dumps([]),
+                    )
+                )
+            return len(cases)
+    finally:
+        store.dispose()
+
+
+def test_learn_task_without_and_with_enough_decisions(
+    daily, first_run, data_dir: Path, tmp_path: Path
+) -> None:
+    """The first interval has no decisions: no model, the ranking is today's. Decisions made
+    before the next interval begins train a model there, versioned in its run directory and
+    in published/models, and its score blends into the cases."""
+    import shutil
+
+    home, _ = first_run
+    first = json.loads((home / "runs" / KEY / "stages" / "learn.json").read_text())
+    assert first["counts"]["model"] == "none" and not first["counts"]["retrained"]
+    assert (home / "published" / "intervals" / KEY / "learning_matrix.parquet").exists()
+    mine = tmp_path / "home"
+    shutil.copytree(home, mine)
+    assert _decide_every_case(mine, LOGICAL - timedelta(hours=1)) >= 10
+    os.environ["FLOWS87_HOME"] = str(mine)
+    try:
+        dag_run = daily.test(
+            logical_date=LOGICAL + timedelta(days=1),
+            run_conf={"source": str(data_dir), "lookback_days": DAYS},
+        )
+    finally:
+        del os.environ["FLOWS87_HOME"]
+    assert str(dag_run.state) == "success", states(dag_run)
+    run = mine / "runs" / "2026-03-15T0000Z--2026-03-16T0000Z"
+    learned = json.loads((run / "stages" / "learn.json").read_text())["counts"]
+    assert learned["retrained"] and learned["labelled"] >= 10
+    meta = json.loads((run / "learning" / "model" / "model.meta.json").read_text())
+    assert meta["version"] == learned["model"]
+    current = json.loads((mine / "published" / "models" / "current.json").read_text())
+    assert current["version"] == meta["version"]
+    assert (mine / "published" / "models" / meta["version"] / "model.json").exists()
+    cases = pl.read_parquet(run / "cases.parquet")
+    assert cases["learned_score"].is_not_null().all()
+    assert cases["rank"].to_list() == list(range(1, cases.height + 1))

@@ -130,7 +130,7 @@ def train(
         "method": settings.method,
         "positives": pos,
         "negatives": len(y) - pos,
-        "columns": len(columns),
+        "n_columns": len(columns),
         "seed": settings.seed,
         **meta,
     }
@@ -153,9 +153,12 @@ def _fit_xgbod(x: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int) 
         n_jobs=1,
         **xgb_params,
     )
-    with warnings.catch_warnings():
-        # XGBOD still passes XGBoost's removed `silent` parameter, which XGBoost ignores
-        warnings.filterwarnings("ignore", message=".*silent.*", category=UserWarning)
+    from xgboost import config_context
+
+    # XGBOD still passes XGBoost's removed `silent` parameter (XGBoost logs that it ignores it:
+    # verbosity 0), and calls PyOD's _set_n_classes with labels, which warns for a detector
+    with config_context(verbosity=0), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y should not be presented", category=UserWarning)
         model.fit(np.nan_to_num(x), y)
     return model
 

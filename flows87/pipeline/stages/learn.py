@@ -36,6 +36,11 @@ MATRIX = "learning/matrix.parquet"
 
 
 def _cutoff(job: Job) -> datetime | None:
+    """When the scored period begins: a scheduled run's data interval (not its look-back window,
+    which reaches back over days already judged), else the configured window, else the input's
+    first transaction."""
+    if job.interval is not None:
+        return job.interval.start
     if job.config.interval_start is not None:
         return job.config.interval_start
     ts = pl.scan_parquet(job.run.transactions).select(pl.col("ts").min()).collect().item()

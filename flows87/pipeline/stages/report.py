@@ -23,6 +23,47 @@ from flows87.rundir import RunDir
 TOP_CASES = 20
 
 
+def _learning_sections(recorded: dict[str, Any], run: RunDir) -> list[Section]:
+    """The learned scorer: which model ranked this run, what it was trained on, and (labelled
+    input) how today's ranking, the model and their blend order this run's accounts."""
+    learned = recorded.get("learn")
+    if not learned:
+        return []
+    counts = learned.get("counts", {})
+    meta_path = run.path / "learning" / "model" / "model.meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    rows = [
+        ["model", counts.get("model")],
+        ["retrained in this run", counts.get("retrained")],
+        ["method", meta.get("method")],
+        ["trained on (accounts)", meta.get("labelled")],
+        ["reported / false positive", f"{meta.get('positives')} / {meta.get('negatives')}"]
+        if meta
+        else ["reported / false positive", None],
+        ["decisions made before", meta.get("cutoff")],
+        ["new decisions since the model in use", counts.get("new_labels")],
+        ["blend weight", learned.get("params", {}).get("blend_weight")],
+    ]
+    secs = [Section("Learned scorer", header=["", ""], rows=rows)]
+    scored = pl.read_parquet(run.accounts_scored)
+    if {"today_score", "learned_score", "is_suspicious"} <= set(scored.columns):
+        from flows87.research.evaluate.ranking import average_precision
+
+        truth = scored["is_suspicious"].fill_null(False)
+        table = [
+            [name, average_precision(truth, scored[col].fill_null(0.0))]
+            for name, col in (
+                ("today (rules + anomaly)", "today_score"),
+                ("learned alone", "learned_score"),
+                ("blend", "risk_score"),
+            )
+        ]
+        secs.append(
+            Section("Ranking against the input's labels", header=["ranking", "PR-AUC"], rows=table)
+        )
+    return secs
+
+
 def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str, Any]]:
     run = RunDir(run_dir)
     recorded = stages(run_dir)
@@ -90,6 +131,7 @@ def _sections(run_dir: Path, config: RunConfig) -> tuple[list[Section], dict[str
         )
     )
     secs += _ceiling_sections(recorded)
+    secs += _learning_sections(recorded, run)
     warnings = [w for v in recorded.values() for w in v.get("warnings", [])]
     if warnings:
         secs.append(Section("Warnings", header=["warning"], rows=[[w] for w in warnings]))
