@@ -317,7 +317,7 @@ def test_cli_writes_its_files(decided: tuple[Path, str], tmp_path: Path, capsys)
     md = (out / "feedback.md").read_text()
     assert (
         "2026-W03" in md
-        and "night_in_payers >= 11.5" in md
+        and "`night_in_payers >= 12`" in md
         and "from 8 to 12" in md
         and "git apply" in md
     )

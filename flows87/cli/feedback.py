@@ -12,6 +12,10 @@ from rich.table import Table
 from flows87.cli.common import EPILOG, out
 
 
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 @click.command("feedback", epilog=EPILOG)
 @click.argument(
     "run_dir",
@@ -73,7 +77,7 @@ def feedback_cmd(
     for sid, r in doc["rules"].items():
         sug = r.get("suggestion") or {}
         shown = (
-            f"{sug['param'].split('.', 1)[1]}: {sug['from']} -> {sug['to']}"
+            f"{sug['param'].split('.', 1)[1]}: {_num(sug['from'])} -> {_num(sug['to'])}"
             if sug.get("kind") == "parameter"
             else f"add {sug['condition']}"
             if sug
@@ -85,7 +89,7 @@ def feedback_cmd(
             str(r["false_positive"]),
             "" if r["precision"] is None else f"{r['precision']:.2f}",
             "" if r["last"] is None else f"{r['last']:.2f}",
-            r["trend"],
+            "-" if r["trend"] == "too few periods" else r["trend"],
             escape(shown),
         )
     out.print(table)

@@ -62,17 +62,23 @@ def _cluster(
     ).with_columns((pl.col("disposition") == "reported").alias("reported"))
     n_rep = int(labelled["reported"].sum())
     n_fp = labelled.height - n_rep
+    rep_cases = labelled.filter(pl.col("reported"))["case_id"].n_unique()
+    fp_cases = labelled.filter(~pl.col("reported"))["case_id"].n_unique()
     info: dict[str, Any] = {
         "reported": n_rep,
         "false_positives": n_fp,
         "no_further_action": mine.height - labelled.height,
+        "reported_cases": rep_cases,
+        "false_positive_cases": fp_cases,
         "top": [],
         "note": "",
     }
-    if n_fp < settings.min_false_positives or n_rep < settings.min_reported:
+    # enough is counted in cases: one large case's many accounts are one decision
+    if fp_cases < settings.min_false_positives or rep_cases < settings.min_reported:
         info["note"] = (
-            f"Too few to look for a cluster (from {settings.min_false_positives} false "
-            f"positives and {settings.min_reported} reported)."
+            f"Too few to look for a cluster: {fp_cases} false-positive and {rep_cases} reported "
+            f"cases with hits in this run (from {settings.min_false_positives} and "
+            f"{settings.min_reported})."
         )
         return info, None
     found = splits(labelled, columns, settings.keep_reported)

@@ -143,8 +143,8 @@ def best_threshold(
     reported: np.ndarray, false_pos: np.ndarray, keeps: Keep, keep_share: float
 ) -> tuple[float, int, int] | None:
     """The threshold removing the most false positives while keeping at least `keep_share` of
-    the reported values, the least strict of equals, midway between the last removed value and
-    the first kept one: (threshold, reported kept, FPs removed), or None when no threshold
+    the reported values, the least strict of equals, the roundest number between the last removed value
+    and the first kept one: (threshold, reported kept, FPs removed), or None when no threshold
     removes any. A missing value (NaN) counts against the threshold: a report with one is not
     kept, a false positive with one is not removed."""
     sign = 1.0 if keeps == "above" else -1.0
@@ -162,9 +162,19 @@ def best_threshold(
     if not ok.any() or removed[ok].max() == 0:
         return None
     best = int(np.flatnonzero(ok & (removed == removed[ok].max()))[0])
-    below = cand[best - 1] if best > 0 else cand[best]
-    t = float((below + cand[best]) / 2)
-    return sign * t, int(kept[best]), int(removed[best])
+    t = tidy(float(cand[best - 1]), float(cand[best]))  # best > 0: something is removed
+    return sign * t + 0.0, int(kept[best]), int(removed[best])
+
+
+def tidy(lo: float, hi: float) -> float:
+    """The roundest number in (lo, hi]: the fewest decimals (or most trailing zeros), and the
+    largest of those; a threshold there splits the values as any other in the interval."""
+    top = max(abs(lo), abs(hi), 1e-12)
+    for d in range(-int(math.floor(math.log10(top))) - 1, 16):
+        x = math.floor(hi * 10.0**d) / 10.0**d
+        if lo < x <= hi:
+            return round(x, max(d, 0))
+    return hi
 
 
 def splits(hits: pl.DataFrame, features: list[str], keep_share: float) -> list[Split]:

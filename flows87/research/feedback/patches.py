@@ -20,7 +20,7 @@ from flows87.pipeline.rules import LoadedRule
 from flows87.research.feedback.clusters import Split, condition_text
 from flows87.research.feedback.conditions import Bound, bounds
 from flows87.research.feedback.settings import FeedbackSettings
-from flows87.research.sweep.patch import make_patch
+from flows87.research.sweep.patch import format_value, make_patch
 from flows87.research.sweep.space import SweepParam
 
 
@@ -92,6 +92,7 @@ def suggest(
         if not tighter or removed / split.false_positives < settings.min_removed:
             continue
         verb = "raise" if bound.keeps == "above" else "lower"
+        old, new = format_value(p.clean(p.default), p.type), format_value(value, p.type)
         return {
             "kind": "parameter",
             "param": key,
@@ -102,7 +103,7 @@ def suggest(
             "reported_kept": kept,
             "fp_removed": removed,
             "fp_removed_share": round(removed / split.false_positives, 4),
-            "text": f"{verb} {key} from {p.clean(p.default)} to {value} "
+            "text": f"{verb} {key} from {old} to {new} "
             f"(its false positives have {split.feature} {'below' if bound.keeps == 'above' else 'above'} it): "
             f"removes {removed} of {split.false_positives} false positives, keeps {kept} of "
             f"{split.reported} reported",

@@ -55,8 +55,10 @@ def markdown(doc: dict[str, Any]) -> str:
         if c is None:
             continue
         out.para(
-            f"Decided hits in this run: {c['reported']} reported, {c['false_positives']} false "
-            f"positives, {c['no_further_action']} without action. {c['note']}".strip()
+            f"Decided hits in this run (accounts the rule fired on, in decided cases): "
+            f"{c['reported']} reported ({c['reported_cases']} cases), {c['false_positives']} "
+            f"false positives ({c['false_positive_cases']} cases), {c['no_further_action']} "
+            f"without action. {c['note']}".strip()
         )
         if c["top"]:
             out.table(
