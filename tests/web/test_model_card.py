@@ -161,3 +161,15 @@ def test_model_card_in_the_browser(page, learned_case, store, meta, titles, arti
     card.scroll_into_view_if_needed()
     card.screenshot(path=str(artifacts / "model-case.png"))
     assert not pg.problems, pg.problems
+
+
+def test_queue_marks_the_cases_the_model_scored(app, store, plain_store):
+    with store.session() as s:
+        first = s.execute(
+            select(Case.learned_score, Case.today_score).order_by(Case.risk_score.desc())
+        ).first()
+    assert first is not None
+    queue = client_for(app, "ivy").get("/cases").text
+    assert f"model {first.learned_score:.2f} · today {first.today_score:.2f}" in queue
+    plain = client_for(create_app(plain_store, settings()), "ivy").get("/cases").text
+    assert "model-mark" not in plain

@@ -224,6 +224,8 @@ def _row(c: Case, assignee: str | None, waiting: bool) -> dict[str, Any]:
         "updated_at": c.updated_at,
         "headline": (c.summary or "").split("\n", 1)[0],
         "risk_reason": c.risk_reason,
+        "learned_score": c.learned_score,
+        "today_score": c.today_score,
     }
 
 
