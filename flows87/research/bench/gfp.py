@@ -5,7 +5,9 @@ GFP gives each transaction a histogram of the graph patterns it takes part in (f
 degree within a day, scatter-gather within 5 days, temporal cycles within 10 days) and
 statistics of the amounts around its accounts. Each account gets the mean and the maximum of
 those features over the transactions it sent and over those it received; an Isolation Forest
-fitted on the tuning period's accounts scores the report period's accounts.
+fitted on the tuning period's accounts scores the report period's accounts. The supervised
+variant (`run_supervised`, issue 16) fits an XGBoost classifier on the same account features of
+the tuning period's labelled accounts instead: the published GFP + gradient boosting recipe.
 
 snapml is only ever imported in a child process (`run_baseline`): its library is built with
 fast-math and importing it switches the process's floating point to flush subnormal numbers to
@@ -345,6 +347,109 @@ def run_baseline(
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:  # leaving the block terminates a child still computing
         job = pool.apply_async(_child, (str(train_tx), str(test_tx), budget, seed, since, patterns))
+        try:
+            out = job.get(timeout)
+        except multiprocessing.TimeoutError:
+            return {"timed_out": timeout}
+    if "error" in out:
+        raise _missing(out["error"])
+    return out
+
+
+def fit_supervised(
+    train: AccountFeatures, labels: pl.DataFrame, columns: list[str], xgb: dict[str, Any]
+) -> Any | None:
+    """An XGBoost classifier on the GFP features of the accounts `labels` (account_id, label)
+    names; None when the labels hold one class only."""
+    from xgboost import XGBClassifier
+
+    rows = train.table.join(labels, on="account_id", how="inner").sort("account_id")
+    y = rows["label"].cast(pl.Int64).to_numpy()
+    pos = int(y.sum())
+    if pos == 0 or pos == len(y):
+        return None
+    model = XGBClassifier(
+        tree_method="hist", eval_metric="aucpr", scale_pos_weight=(len(y) - pos) / pos, **xgb
+    )
+    model.fit(_matrix(rows, columns), y)
+    return model
+
+
+def _child_supervised(
+    train_paths: list[str],
+    test_path: str,
+    label_sets: dict[str, dict[str, list[Any]]],
+    xgb: dict[str, Any],
+    seed: int,
+    since: datetime | None,
+    patterns: tuple[str, ...] | None,
+) -> dict[str, Any]:
+    """In the child process: GFP features of each tuning run (its accounts keyed
+    `<i>/<account_id>`) and of the report run, the IForest baseline and one XGBoost classifier
+    per label set fitted on the tuning runs, scores of the report period."""
+    cols = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
+    try:
+        load()
+    except ConfigError as exc:
+        return {"error": exc.message}
+    parts = []
+    for i, path in enumerate(train_paths):
+        train_tx = pl.read_parquet(path, columns=cols)
+        if since is not None:
+            train_tx = train_tx.filter(pl.col("ts") >= since)
+        part = account_features(train_tx, patterns=patterns)
+        part.table = part.table.with_columns(
+            (pl.lit(f"{i}/") + pl.col("account_id")).alias("account_id")
+        )
+        parts.append(part)
+    train = AccountFeatures(
+        pl.concat([p.table for p in parts], how="diagonal_relaxed").fill_null(0.0),
+        {k: round(sum(p.seconds.get(k, 0.0) for p in parts), 3) for k in parts[0].seconds},
+        sum(p.transactions for p in parts),
+    )
+    test = account_features(pl.read_parquet(test_path, columns=cols), patterns=patterns)
+    iforest = fit(train, seed)
+    unsupervised, _ = score(iforest, test)
+    x_test = _matrix(test.table, iforest.columns)
+    scores: dict[str, list[float] | None] = {}
+    t0 = time.perf_counter()
+    for name, lab in label_sets.items():
+        frame = pl.DataFrame(lab, schema={"account_id": pl.String, "label": pl.Boolean})
+        model = fit_supervised(train, frame, iforest.columns, xgb)
+        scores[name] = None if model is None else model.predict_proba(x_test)[:, 1].tolist()
+    return {
+        "account_id": test.table["account_id"].to_list(),
+        "iforest": unsupervised["score"].to_list(),
+        "scores": scores,
+        "features": len(iforest.columns),
+        "seconds": {
+            "train_gfp": sum(train.seconds.values()),
+            "test_gfp": sum(test.seconds.values()),
+            "fit_all": round(time.perf_counter() - t0, 3),
+        },
+    }
+
+
+def run_supervised(
+    train_tx: list[Path],
+    test_tx: Path,
+    label_sets: dict[str, pl.DataFrame],
+    xgb: dict[str, Any],
+    seed: int = 0,
+    since: datetime | None = None,
+    patterns: tuple[str, ...] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """GFP + XGBoost trained on each of `label_sets` (account_id `<i>/<account>` of the i-th
+    tuning run, label) and GFP + IForest, scoring the report period, in a spawned process;
+    `{"timed_out": timeout}` when stopped."""
+    check()
+    patterns = parse_patterns(patterns)
+    sets = {k: {c: v[c].to_list() for c in ("account_id", "label")} for k, v in label_sets.items()}
+    args = ([str(p) for p in train_tx], str(test_tx), sets, xgb, seed, since, patterns)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        job = pool.apply_async(_child_supervised, args)
         try:
             out = job.get(timeout)
         except multiprocessing.TimeoutError:
