@@ -51,11 +51,12 @@ def account_matrix(
     signals: pl.DataFrame | None = None,
     anomaly: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """account_id and Float64 columns: today's ranking (`risk:*`), the features, the signals'
-    scores and the detectors' scores (`anomaly:*`), one row per account of `scored`
-    (accounts_scored.parquet). O(F + S + A)."""
-    today = [c for c in ("risk_score", "signal_risk", "n_signals") if c in scored.columns]
-    out = scored.select(KEY, *(pl.col(c).cast(pl.Float64).alias(f"risk:{c}") for c in today))
+    """account_id and Float64 columns: the features, the signals' scores and the detectors'
+    scores (`anomaly:*`), one row per account of `scored` (accounts_scored.parquet). O(F + S + A).
+
+    Today's risk is not a column: the blend adds it (blend.py), so the model learns what the
+    rules' combination misses, and its reasons name red flags, not "today's risk"."""
+    out = scored.select(KEY)
     if features is not None and not features.is_empty():
         out = out.join(_feature_part(features), on=KEY, how="left")
     if signals is not None and not signals.is_empty():

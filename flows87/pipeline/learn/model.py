@@ -213,8 +213,8 @@ def describe(column: str, value: float, weight: float) -> str:
         text = f"signal {name} {shown}"
     elif kind == "anomaly":
         text = f"{name.replace('_', ' ')} {shown}"
-    else:  # risk:
-        text = f"today's {name.replace('_', ' ')} {shown}"
+    else:  # another source
+        text = f"{kind} {name.replace('_', ' ')} {shown}"
     return f"{text} ({weight:+.2f})"
 
 

@@ -129,6 +129,7 @@ def choose_model(
         settings,
         labelled=usable.height,
         cutoff=cutoff.isoformat() if cutoff else None,
+        blend_weight=settings.blend_weight,
     )
     return fitted, {**info, "retrained": True}
 
