@@ -17,8 +17,8 @@ and `amlgentex` (an AMLGentex generator output, --amlgentex, default the first o
 
     bash benchmarks/run.sh benchmarks/bench_learn.py                       # both data sets
     bash benchmarks/run.sh benchmarks/bench_learn.py --data synth --no-gfp
-    options: [--accounts 30000] [--days 14] [--seed 1] [--budget 0.01] [--period-days 1]
-             [--tune-runs 12] [--amlgentex PATH] [--amlgentex-period-days 7]
+    options: [--accounts 50000] [--days 24] [--seed 1] [--budget 0.01] [--period-days 1]
+             [--tune-runs 23] [--amlgentex PATH] [--amlgentex-period-days 7]
              [--workdir /tmp/flows87-learn-bench] [--gfp-timeout 1800]
 Writes WORKDIR/learn.md and learn.json (and each data set's curve.json).
 """
@@ -115,12 +115,12 @@ def one(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", nargs="+", default=["synth", "amlgentex"])
-    ap.add_argument("--accounts", type=int, default=30_000)
-    ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--accounts", type=int, default=50_000)
+    ap.add_argument("--days", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--budget", type=float, default=0.01)
     ap.add_argument("--period-days", type=float, default=1.0)
-    ap.add_argument("--tune-runs", type=int, default=12)
+    ap.add_argument("--tune-runs", type=int, default=23)
     ap.add_argument("--amlgentex", type=Path, default=None)
     ap.add_argument("--amlgentex-period-days", type=float, default=7.0)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/flows87-learn-bench"))

@@ -3,6 +3,7 @@ asked, metrics in [0, 1], the same figures for the same seed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ CASES = (2, 5, 1000)
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
-    """Daily runs of generated labelled data: three tuning days, then the report day."""
+    """Daily runs of generated labelled data: two tuning days, then the report day."""
     from flows87.pipeline.run import run
     from flows87.pipeline.stages.config import RunConfig
 
@@ -30,14 +31,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FLOWS87_HOME", str(base / "home"))  # no case store, no published model
         mp.delenv("FLOWS87_DB_URL", raising=False)
-        data = generate(3000, 7, 5)
+        data = generate(1500, 7, 5)
         write_parquet(data.accounts, base / "data" / "accounts.parquet")
         write_parquet(data.transactions, base / "data" / "transactions.parquet")
         first = data.transactions["ts"].min()
         assert isinstance(first, datetime)
         day0 = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         dirs = []
-        for d in range(3, 7):
+        for d in range(4, 7):
             start = day0 + timedelta(days=d)
             cfg = RunConfig(
                 select_interval=True, interval_start=start, interval_end=start + timedelta(1)
@@ -149,3 +150,53 @@ def test_an_account_innocent_in_the_tuning_period_is_a_negative(
     joined = truth.join(scored, on="account_id", how="left")
     assert joined.filter(pl.col("label") & ~pl.col("is_suspicious").fill_null(False)).is_empty()
     assert joined["label"].sum() > 0
+
+
+def test_evaluate_learning_shows_the_runs_model_beside_today(
+    runs: tuple[list[Path], Path], tmp_path: Path
+) -> None:
+    """A run whose learn step blended a model in: today, learned and blend with the model's
+    label counts; without a model, today alone."""
+    from flows87.cli import main
+    from flows87.pipeline.learn import blend_accounts
+    from flows87.pipeline.learn import model as models
+    from flows87.research.learning.curve import Split
+
+    train, test = runs
+    args = ["--no-plots", "--learning", "--out"]
+    assert main(["evaluate", str(test), *args, str(tmp_path / "e0")]) == 0
+    side0 = json.loads((tmp_path / "e0" / "evaluation.json").read_text())["learning"]
+    assert side0["model"] is None and side0["learned"] is None and side0["today"]["pr_auc"]
+
+    split = Split(train, test)
+    labels, _ = split.labels(None)
+    settings = models.load_settings()
+    fitted = models.train(split.train_matrix, labels, settings)
+    blended = shutil.copytree(test, tmp_path / "blended")
+    models.save(fitted, blended / "learning" / "model")
+    accounts = blend_accounts(
+        split.test_scored, models.score(fitted, split.test_matrix), split.critical, 0.5
+    )
+    write_parquet(accounts, RunDir(blended).accounts_scored)
+    assert main(["evaluate", str(blended), *args, str(tmp_path / "e1")]) == 0
+    side = json.loads((tmp_path / "e1" / "evaluation.json").read_text())["learning"]
+    assert side["today"] == side0["today"]  # today's ranking is the risk before the blend
+    assert side["model"]["positives"] == int(labels["label"].sum())
+    assert side["learned"]["pr_auc"] is not None and side["blend"]["pr_auc"] is not None
+    assert "learned scorer beside today" in (tmp_path / "e1" / "evaluation.md").read_text()
+
+
+def test_bench_learning_adds_the_curve(
+    runs: tuple[list[Path], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows87.cli import main
+
+    monkeypatch.setenv("FLOWS87_HOME", str(tmp_path / "home"))
+    data = runs[1].parent / "data"
+    args = ["--out", str(tmp_path / "b"), "--split", "0.7", "--learning"]
+    assert main(["bench", str(data), *args]) == 0
+    doc = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert doc["learning"]["columns"] == ["10", "50", "200", "1000", "all"]
+    assert set(doc["learning"]["methods"]) == {"xgboost", "xgbod"}
+    assert doc["learning"]["today"]["pr_auc"] == doc["methods"]["flows87"]["metrics"]["pr_auc"]
+    assert "learning curve" in (tmp_path / "b" / "bench.md").read_text()

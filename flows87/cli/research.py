@@ -65,6 +65,11 @@ class _FloatsOption(click.Option):
 )
 @click.option("--no-plots", is_flag=True, help="Write JSON and text only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the headline numbers as JSON.")
+@click.option(
+    "--learning",
+    is_flag=True,
+    help="Add the learned scorer beside today's ranking: PR-AUC and precision at 1% of today's risk, the model's score and their blend, with the label counts the model was trained on (evaluation.json 'learning', evaluation.md).",
+)
 def evaluate_cmd(
     run_dir: Path,
     out_dir: Path | None,
@@ -72,6 +77,7 @@ def evaluate_cmd(
     db_url: str | None,
     no_plots: bool,
     as_json: bool,
+    learning: bool,
 ) -> None:
     """Metrics of RUN against its labels (is_suspicious, typology) and investigators'
     dispositions: precision, recall, F1, PR-AUC, precision@k, recall at alert budgets, per
@@ -81,6 +87,8 @@ def evaluate_cmd(
 
     result = evaluate(run_dir, out_dir, parse_budgets(budgets), db_url=db_url, plots=not no_plots)
     head = headline(result)
+    if learning:
+        head["learning"] = _learning_side(run_dir, result)
     if as_json:
         click.echo(json.dumps(head, indent=2, default=str))
         return
@@ -96,6 +104,21 @@ def evaluate_cmd(
         table.add_row(key.replace("_", " "), shown)
     out.print(table)
     out.print(f"report: {result['files']['html']} (and evaluation.md, evaluation.json)")
+
+
+def _learning_side(run_dir: Path, result: dict) -> dict:
+    """today / learned / blend of the run, added to evaluation.json and evaluation.md."""
+    from flows87.research.learning.side import markdown, side_by_side
+
+    side = side_by_side(run_dir, 0.01)
+    files = result.get("files") or {}
+    if files.get("json"):
+        path = Path(files["json"])
+        path.write_text(json.dumps({**json.loads(path.read_text()), "learning": side}, indent=2))
+    if files.get("markdown"):
+        path = Path(files["markdown"])
+        path.write_text(path.read_text().rstrip("\n") + "\n\n" + markdown(side))
+    return side
 
 
 @click.command("sweep", epilog=EPILOG)
@@ -328,6 +351,11 @@ def sweep_cmd(
     show_default=True,
     help="Alert budget of the tuning sweep (share of accounts in cases).",
 )
+@click.option(
+    "--learning",
+    is_flag=True,
+    help="Add the learned scorer's learning curve: trained after 10, 50, 200, 1000 of the tuning run's cases and on all its labels (both methods), today / learned / blend on the report period, with the label counts; with --gfp, GFP + XGBoost on the same labels. In bench.json 'learning' and bench.md.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--out",
@@ -349,6 +377,7 @@ def bench_cmd(
     sweep_n: int,
     sweep_params: tuple[str, ...],
     sweep_alert_rate: float,
+    learning: bool,
     seed: int,
     out_dir: Path,
 ) -> None:
@@ -373,9 +402,14 @@ def bench_cmd(
         sweep_params=list(sweep_params) or None,
         sweep_alert_rate=sweep_alert_rate,
         seed=seed,
+        learning=learning,
         say=lambda m: err.print(escape(m)),
     )
     click.echo(table(doc))
+    if learning:
+        from flows87.research.learning import table as learning_table
+
+        click.echo(learning_table(doc["learning"]))
     out.print(f"report: {escape(str(out_dir / 'bench.md'))} (and bench.json)")
 
 

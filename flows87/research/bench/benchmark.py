@@ -50,9 +50,12 @@ def bench(
     tune_on: str = "report-length",
     gfp_patterns: str | list[str] | tuple[str, ...] | None = None,
     gfp_timeout: float | None = None,
+    learning: bool = False,
     say: Say = _quiet,
 ) -> dict[str, Any]:
-    """`tune_on`: see TUNE_ON; `gfp_patterns`: what GFP computes (`gfp.parse_patterns`,
+    """`tune_on`: see TUNE_ON; `learning`: add the learned scorer's learning curve trained on
+    the tuning run's labels (flows87.research.learning); `gfp_patterns`: what GFP computes
+    (`gfp.parse_patterns`,
     e.g. "fan,degree,scatter-gather,vertex-stats"; None: `gfp.DEFAULT_PATTERNS`);
     `gfp_timeout`: seconds after which the baseline is stopped and reported as unfinished.
     bench.json and bench.md are written before the baseline starts, and again with it."""
@@ -196,6 +199,21 @@ def bench(
         since = max(start, cut - (end - cut))  # as long as the report period
         methods["gfp+iforest"] = measure_gfp(
             train_dir, test_dir, population, budget, seed, since, patterns, say, gfp_timeout
+        )
+        write_json(doc, out / "bench.json")
+        write_text(markdown(doc), out / "bench.md")
+    if learning:  # today / learned / blend after N cases of the tuning run, and all its labels
+        from flows87.research.learning import learning_curve
+
+        doc["learning"] = learning_curve(
+            [train_dir],
+            test_dir,
+            budget=budget,
+            scoring=files.get("scoring"),
+            gfp=gfp,
+            gfp_patterns=patterns or None,
+            gfp_timeout=gfp_timeout,
+            say=say,
         )
         write_json(doc, out / "bench.json")
         write_text(markdown(doc), out / "bench.md")

@@ -95,4 +95,9 @@ def markdown(doc: dict[str, Any]) -> str:
             [[typ, v["accounts"], v["recall_at_budget"]] for typ, v in m["typologies"].items()],
             str,
         )
-    return out.text()
+    text = out.text()
+    if "learning" in doc:  # `flows87 bench --learning`
+        from flows87.research.learning import markdown as learning_md
+
+        text += "\n" + learning_md(doc["learning"], "The learned scorer: learning curve", 2)
+    return text

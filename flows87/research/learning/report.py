@@ -44,19 +44,16 @@ def table(doc: dict[str, Any]) -> str:
     return md_table(header, rows(doc), str)
 
 
-def markdown(doc: dict[str, Any], title: str = "Learning curve") -> str:
+def markdown(doc: dict[str, Any], title: str = "Learning curve", level: int = 1) -> str:
     b = doc["budget"]
-    return (
-        Markdown(title)
-        .para(
-            f"PR-AUC / precision at the {b:.0%} alert budget over the report period's "
-            f"{doc['test_accounts']:,} active accounts ({doc['test_suspicious']:,} suspicious). "
-            "Simulated investigators reviewed the tuning run's cases in rank order (columns: "
-            f"cases asked, reviewed in brackets; the run has {doc['tuning_cases']:,}) and "
-            "decided each case's accounts by the tuning period's truth; 'all labels' trains on "
-            "every active account of the tuning period. Blend weight "
-            f"{doc['blend_weight']}; method in use: {doc['method_in_use']}.",
-            table(doc),
-        )
-        .text()
-    )
+    md = Markdown(title) if level == 1 else Markdown().heading(title, level)
+    return md.para(
+        f"PR-AUC / precision at the {b:.0%} alert budget over the report period's "
+        f"{doc['test_accounts']:,} active accounts ({doc['test_suspicious']:,} suspicious). "
+        "Simulated investigators reviewed the tuning run's cases in rank order (columns: "
+        f"cases asked, reviewed in brackets; the run has {doc['tuning_cases']:,}) and "
+        "decided each case's accounts by the tuning period's truth; 'all labels' trains on "
+        "every active account of the tuning period. Blend weight "
+        f"{doc['blend_weight']}; method in use: {doc['method_in_use']}.",
+        table(doc),
+    ).text()
