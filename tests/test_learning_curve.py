@@ -200,3 +200,19 @@ def test_bench_learning_adds_the_curve(
     assert set(doc["learning"]["methods"]) == {"xgboost", "xgbod"}
     assert doc["learning"]["today"]["pr_auc"] == doc["methods"]["flows87"]["metrics"]["pr_auc"]
     assert "learning curve" in (tmp_path / "b" / "bench.md").read_text()
+
+
+def test_unreviewed_negatives_are_accounts_no_case_named(runs: tuple[list[Path], Path]) -> None:
+    from flows87.research.learning.curve import Split
+
+    train, test = runs
+    split = Split(train, test)
+    extra = split.unreviewed(200, seed=0)
+    assert extra.height == 200 and not extra["label"].any()
+    assert extra.equals(split.unreviewed(200, seed=0))
+    for i, d in enumerate(train):
+        named = pl.read_parquet(RunDir(d).cases)["accounts"].explode().drop_nulls()
+        keyed = {f"{i}/{a}" for a in named.to_list()}
+        assert not keyed & set(extra["account_id"].to_list())
+    doc = learning_curve(train, test, cases=(5,), methods=("xgboost",), unreviewed=200)
+    assert "xgboost + 200 unreviewed as negatives" in doc["methods"]

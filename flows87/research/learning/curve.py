@@ -126,6 +126,19 @@ class Split:
             reviewed += seen
         return pl.concat(frames), reviewed
 
+    def unreviewed(self, n: int, seed: int) -> pl.DataFrame:
+        """`n` tuning-run accounts in no case, labelled negative without looking at the truth
+        (no investigator saw them: presumed innocent), drawn with `seed`; keyed as the rows."""
+        frames = []
+        for i, d in enumerate(self.train_dirs):
+            cased = pl.read_parquet(RunDir(d).cases, columns=["accounts"])
+            in_case = cased.select(pl.col("accounts").alias(KEY)).explode(KEY)
+            active = active_accounts(d).join(in_case, on=KEY, how="anti")
+            frames.append(keyed(active, i))
+        pool = pl.concat(frames).sort(KEY)
+        picked = pool.sample(min(n, pool.height), seed=seed, shuffle=True)
+        return picked.with_columns(pl.lit(False).alias("label"))
+
     def point(
         self, labels: pl.DataFrame, settings: models.LearnSettings, budget: float
     ) -> dict[str, Any]:
@@ -162,9 +175,11 @@ def learning_curve(
     gfp: bool = False,
     gfp_patterns: tuple[str, ...] | None = None,
     gfp_timeout: float | None = None,
+    unreviewed: int = 0,
     say: Say = _quiet,
 ) -> dict[str, Any]:
-    """The curve over `cases` reviewed (capped by the cases the tuning runs have) and all
+    """`unreviewed`: also train the first method on each case point's labels plus that many
+    accounts no case named, as negatives (`Split.unreviewed`). The curve over `cases` reviewed (capped by the cases the tuning runs have) and all
     labels, for each method; with `gfp`, the GFP + XGBoost baseline trained on the same labels.
     `train_dirs`: one tuning run, or several consecutive ones before the report run."""
     settings = settings or models.load_settings()
@@ -205,6 +220,16 @@ def learning_curve(
             doc["methods"][method][name] = split.point(lab, chosen, budget)
             got = doc["methods"][method][name]["blend"]
             say(f"{method} after {name} cases: blend {got and got['pr_auc']}")
+    if unreviewed and methods:
+        chosen = settings.model_copy(update={"method": methods[0]})
+        extra = split.unreviewed(unreviewed, settings.seed)
+        variant = f"{methods[0]} + {unreviewed:,} unreviewed as negatives"
+        doc["methods"][variant] = {
+            name: split.point(pl.concat([lab, extra.join(lab, on=KEY, how="anti")]), chosen, budget)
+            if name != "all"
+            else doc["methods"][methods[0]][name]
+            for name, lab, _ in points
+        }
     if gfp:
         from flows87.research.bench.baseline import measure_gfp_supervised
 
