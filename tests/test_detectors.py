@@ -232,3 +232,26 @@ def test_ranks_are_distinct_ties_in_account_order_and_a_nan_score_ranks_most_unu
     assert sorted(ranks) == [0.2, 0.4, 0.6, 0.8, 1.0]  # every rank distinct, in (0, 1]
     assert ranks[1] == 1.0  # the NaN: most unusual, not a NaN column
     assert ranks[0] < ranks[3]  # tied scores in account order
+
+
+def test_a_nan_feature_counts_as_missing_and_scoring_still_works() -> None:
+    """A ratio 0/0 from a reader we have not seen arrives as NaN (not null): HBOS's histogram
+    failed on it (AMLGentex). It now counts as missing, and a NaN-free table scores as before."""
+    frame, truth = feature_table()
+    nan_rows = pl.int_range(pl.len()) % 7 == 0
+    broken = frame.with_columns(
+        pl.when(nan_rows)
+        .then(float("nan"))
+        .otherwise(pl.col("night_in_share"))
+        .alias("night_in_share")
+    )
+    result = score(broken, settings())
+    assert result.scores.height == score(frame, settings()).scores.height
+    assert result.scores["anomaly_score"].is_nan().sum() == 0
+    scores = (
+        frame.select("account_id")
+        .join(result.scores, on="account_id", how="left")["anomaly_score"]
+        .fill_null(0.0)
+        .to_numpy()
+    )
+    assert roc_auc_score(truth, scores) > 0.9

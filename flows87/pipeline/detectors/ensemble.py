@@ -127,15 +127,14 @@ def _informative(frame: pl.DataFrame, cols: list[str]) -> list[str]:
 
 
 def _log(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
-    """Signed log1p: heavy tails tamed."""
+    """Signed log1p: heavy tails tamed. A NaN (a ratio 0/0 from an input we have not seen)
+    counts as missing, like a null: one NaN made HBOS's histogram range fail on AMLGentex."""
+
+    def value(c: str) -> pl.Expr:
+        return pl.col(c).cast(pl.Float64).fill_nan(None).fill_null(0.0)
+
     return frame.select(
-        [
-            (
-                pl.col(c).cast(pl.Float64).fill_null(0.0).sign()
-                * pl.col(c).cast(pl.Float64).fill_null(0.0).abs().log1p()
-            ).alias(c)
-            for c in used
-        ]
+        [(value(c).sign() * value(c).abs().log1p()).alias(c) for c in used]
     ).to_numpy()
 
 
