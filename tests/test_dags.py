@@ -64,12 +64,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def run_daily(dag, home: Path, source: Path, **params):
-    """One dag.test() run of the interval ending at LOGICAL, writing under `home`."""
+def run_daily(dag, home: Path, source: Path, logical: datetime = LOGICAL, **params):
+    """One dag.test() run of the interval ending at `logical`, writing under `home`."""
     os.environ["FLOWS87_HOME"] = str(home)
     try:
         return dag.test(
-            logical_date=LOGICAL,
+            logical_date=logical,
             run_conf={"source": str(source), "lookback_days": DAYS, **params},
         )
     finally:
@@ -357,15 +357,8 @@ def test_next_interval_adds_to_the_queue_without_duplicates(
 ) -> None:
     """What a backfill or catch-up does: one run per interval, each published beside the others."""
     home, _ = first_run
-    os.environ["FLOWS87_HOME"] = str(home)
-    try:
-        # the data ends on 15 March, so the next day's window holds 13 of its 14 days
-        dag_run = daily.test(
-            logical_date=LOGICAL + timedelta(days=1),
-            run_conf={"source": str(data_dir), "lookback_days": DAYS},
-        )
-    finally:
-        del os.environ["FLOWS87_HOME"]
+    # the data ends on 15 March, so the next day's window holds 13 of its 14 days
+    dag_run = run_daily(daily, home, data_dir, LOGICAL + timedelta(days=1))
     assert str(dag_run.state) == "success", states(dag_run)
     nxt = "2026-03-15T0000Z--2026-03-16T0000Z"
     assert (home / "runs" / nxt / "cases.parquet").exists()
@@ -457,14 +450,7 @@ def test_learn_task_without_and_with_enough_decisions(
     mine = tmp_path / "home"
     shutil.copytree(home, mine)
     assert _decide_every_case(mine, LOGICAL - timedelta(hours=1)) >= 10
-    os.environ["FLOWS87_HOME"] = str(mine)
-    try:
-        dag_run = daily.test(
-            logical_date=LOGICAL + timedelta(days=1),
-            run_conf={"source": str(data_dir), "lookback_days": DAYS},
-        )
-    finally:
-        del os.environ["FLOWS87_HOME"]
+    dag_run = run_daily(daily, mine, data_dir, LOGICAL + timedelta(days=1))
     assert str(dag_run.state) == "success", states(dag_run)
     run = mine / "runs" / "2026-03-15T0000Z--2026-03-16T0000Z"
     learned = json.loads((run / "stages" / "learn.json").read_text())["counts"]

@@ -4,6 +4,8 @@ dismissed as false positives or closed without action, and which rules produced 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 from sqlalchemy import select
@@ -108,3 +110,27 @@ def signal_outcomes(session: Session) -> pl.DataFrame:
         .sort(["reported", "cases", "signal_id"], descending=[True, True, False])
     )
     return out
+
+
+def read_existing(url: str | None, read: Callable[[Session], pl.DataFrame]) -> pl.DataFrame | None:
+    """`read(session)` on the case store at `url` (None: the configured one), or None when
+    there is no store yet: a SQLite file that does not exist, a database without the schema.
+    For readers of decisions (evaluation, the learned scorer) that must not create a store."""
+    from flows87.investigate.store.db import Store, resolve_url
+
+    resolved = resolve_url(url)
+    if resolved.startswith("sqlite:///"):
+        path = resolved.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not Path(path).exists():
+            return None
+    try:
+        store = Store.open(resolved)
+    except Exception:
+        return None
+    try:
+        with store.session() as session:
+            return read(session)
+    except Exception:  # a database without the schema yet: nothing decided
+        return None
+    finally:
+        store.dispose()

@@ -50,21 +50,10 @@ def _cutoff(job: Job) -> datetime | None:
 def decisions(url: str | None = None) -> pl.DataFrame | None:
     """Every account's decisions in the case store (store.feedback.account_labels), or None
     when there is no store yet."""
-    from flows87.investigate.store import Store, account_labels, resolve_url
+    from flows87.investigate.store import account_labels
+    from flows87.investigate.store.feedback import read_existing
 
-    resolved = resolve_url(url)
-    if resolved.startswith("sqlite:///"):
-        path = resolved.removeprefix("sqlite:///")
-        if path and path != ":memory:" and not Path(path).exists():
-            return None
-    store = Store.open(resolved)
-    try:
-        with store.session() as session:
-            return account_labels(session)
-    except Exception:  # a database without the schema yet: no decisions
-        return None
-    finally:
-        store.dispose()
+    return read_existing(url, account_labels)
 
 
 def history(published: Path, cutoff: datetime | None) -> pl.DataFrame | None:

@@ -23,27 +23,11 @@ POSITIVE = "reported"
 def load_dispositions(db_url: str | None) -> pl.DataFrame | None:
     """The latest disposition of every closed case in the store, or None when there is no
     store (a SQLite file that does not exist, a database without the schema) or no decision."""
-    from pathlib import Path
+    from flows87.investigate.store import export_dispositions
+    from flows87.investigate.store.feedback import read_existing
 
-    from flows87.investigate.store import Store, export_dispositions, resolve_url
-
-    url = resolve_url(db_url)
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:" and not Path(path).exists():
-            return None
-    try:
-        store = Store.open(url)
-    except Exception:
-        return None
-    try:
-        with store.session() as s:
-            frame = export_dispositions(s)
-    except Exception:
-        return None
-    finally:
-        store.dispose()
-    return frame if frame.height else None
+    frame = read_existing(db_url, export_dispositions)
+    return frame if frame is not None and frame.height else None
 
 
 def disposition_metrics(
