@@ -165,17 +165,21 @@ def learn_step(job: Job) -> dict[str, Any]:
                 json.dumps({"version": fitted.version}) + "\n"
             )
         with rec.step("blend"):
+            cases = pl.read_parquet(run.cases)
+            # reasons only for the accounts cases name (what the case page shows): bounded by
+            # the queue, not by the population
+            named = cases.select(pl.col("accounts").explode().alias("account_id")).unique()
             scores = models.score(fitted, matrix).join(
-                models.contributions(fitted, matrix, settings.top_reasons),
+                models.contributions(
+                    fitted, matrix.join(named, on="account_id", how="semi"), settings.top_reasons
+                ),
                 on="account_id",
                 how="left",
             )
             strong = load_scoring(config.settings_path("scoring")).strong_signal
             critical = critical_accounts(signals, strong)
             accounts = learn.blend_accounts(scored, scores, critical, settings.blend_weight)
-            cases = learn.blend_cases(
-                pl.read_parquet(run.cases), accounts, critical, settings.blend_weight
-            )
+            cases = learn.blend_cases(cases, accounts, critical, settings.blend_weight)
             write_parquet(accounts, run.accounts_scored)
             write_parquet(cases, run.cases)
         rec.counts["critical_accounts"] = critical.height
