@@ -20,6 +20,8 @@ SHARED_KEYS = ("address", "phone", "email", "device_id")
 """Identifiers in an account's details that, shared with another party, matter to a case."""
 TXN_LIMIT = 1000
 SEARCH_LIMIT = 50
+RANK_LAST = 2**62
+"""Where a case without a rank goes among equal risks (as the queue's nulls last)."""
 
 
 def related_cases(session: Session, case_id: str, limit: int = 50) -> list[dict[str, Any]]:
@@ -33,6 +35,7 @@ def related_cases(session: Session, case_id: str, limit: int = 50) -> list[dict[
             Case.status,
             Case.disposition,
             Case.risk_score,
+            Case.rank,
             Case.primary_typology,
         )
         .join(Case, Case.case_id == CaseAccount.case_id)
@@ -40,7 +43,9 @@ def related_cases(session: Session, case_id: str, limit: int = 50) -> list[dict[
         .order_by(CaseAccount.case_id, CaseAccount.account_id)
     ).all()
     out: dict[str, dict[str, Any]] = {}
-    for cid, account, status, disposition, risk, typology in rows:
+    ranks: dict[str, int] = {}
+    for cid, account, status, disposition, risk, rank, typology in rows:
+        ranks[cid] = RANK_LAST if rank is None else rank
         item = out.setdefault(
             cid,
             {
@@ -53,7 +58,10 @@ def related_cases(session: Session, case_id: str, limit: int = 50) -> list[dict[
             },
         )
         item["shared"].append(account)
-    ranked = sorted(out.values(), key=lambda r: (-len(r["shared"]), -r["risk_score"], r["case_id"]))
+    ranked = sorted(
+        out.values(),
+        key=lambda r: (-len(r["shared"]), -r["risk_score"], ranks[r["case_id"]], r["case_id"]),
+    )
     return ranked[:limit]
 
 
@@ -175,7 +183,7 @@ def search(session: Session, text: str) -> dict[str, list[dict[str, Any]]]:
         for c in session.scalars(
             select(Case)
             .where(Case.case_id.istartswith(term, autoescape=True))
-            .order_by(Case.risk_score.desc(), Case.case_id)
+            .order_by(Case.risk_score.desc(), Case.rank.asc().nulls_last(), Case.case_id)
             .limit(SEARCH_LIMIT)
         )
     ]

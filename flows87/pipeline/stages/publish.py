@@ -46,6 +46,10 @@ FILES = (
     "run.json",
 )
 REQUIRED = ("cases.parquet", "signals.parquet", "accounts_scored.parquet", "run.json")
+# The queue's order, as the case app's default sort: many cases share a risk score (1.0 at the
+# top), and the run's rank orders those (it also weighs evidence and size); case_id only breaks
+# what is left, such as equal ranks of different intervals.
+QUEUE_ORDER = ["risk_score", "rank", "case_id"]
 
 
 @contextmanager
@@ -69,7 +73,9 @@ def current_cases(history: pl.DataFrame) -> pl.DataFrame:
         pl.col("interval_key").n_unique().alias("intervals_seen"),
     )
     latest = history.sort("interval_end", "case_id").unique("case_id", keep="last")
-    return latest.join(seen, on="case_id").sort(["risk_score", "case_id"], descending=[True, False])
+    return latest.join(seen, on="case_id").sort(
+        QUEUE_ORDER, descending=[True, False, False], nulls_last=True
+    )
 
 
 def publish(job: Job) -> dict[str, Any]:
