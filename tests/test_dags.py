@@ -455,6 +455,8 @@ def test_learn_task_without_and_with_enough_decisions(
     run = mine / "runs" / "2026-03-15T0000Z--2026-03-16T0000Z"
     learned = json.loads((run / "stages" / "learn.json").read_text())["counts"]
     assert learned["retrained"] and learned["labelled"] >= 10
+    # the first interval's accounts that no case named train as presumed negatives
+    assert learned["presumed_negatives"] > 0
     meta = json.loads((run / "learning" / "model" / "model.meta.json").read_text())
     assert meta["version"] == learned["model"]
     current = json.loads((mine / "published" / "models" / "current.json").read_text())

@@ -14,7 +14,7 @@ import pytest
 from flows87.pipeline.learn import account_matrix, blend_accounts, blend_cases, train
 from flows87.pipeline.learn import model as models
 from flows87.pipeline.learn.blend import critical_accounts
-from flows87.pipeline.stages.learn import choose_model
+from flows87.pipeline.stages.learn import choose_model, passed_over, presumed_negatives
 
 CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
 SETTINGS = models.LearnSettings(n_estimators=30, max_depth=3)
@@ -101,6 +101,48 @@ def test_retraining_waits_for_enough_new_decisions(tmp_path: Path) -> None:
     # too few labels and no model: none, with the reason
     none, info = choose_model(first.head(3), matrix, None, SETTINGS, CUTOFF)
     assert none is None and "training needs at least 5" in info["why"]
+
+
+def publish_interval(published: Path, name: str, end: datetime, matrix, case_accounts) -> None:
+    folder = published / "intervals" / name
+    folder.mkdir(parents=True)
+    matrix.write_parquet(folder / "learning_matrix.parquet")
+    pl.DataFrame({"case_id": ["c1"], "accounts": [case_accounts]}).write_parquet(
+        folder / "cases.parquet"
+    )
+    (folder / "run.json").write_text(json.dumps({"params": {"interval_end": end.isoformat()}}))
+
+
+def test_presumed_negatives_are_accounts_no_case_named_and_nobody_decided(tmp_path: Path) -> None:
+    """The queue's passed-over population trains as negatives: never an account a case of an
+    earlier interval named, never one an investigator decided, never one of an interval that
+    ends after the cutoff; the same draw for the same seed; whether to train still depends on
+    decisions alone."""
+    matrix, truth = population()
+    published = tmp_path / "published"
+    ids = matrix["account_id"].to_list()
+    publish_interval(published, "i1", CUTOFF - timedelta(days=2), matrix.head(200), ids[:20])
+    publish_interval(published, "i2", CUTOFF - timedelta(days=1), matrix.head(200), ids[20:30])
+    later = pl.DataFrame({"account_id": ["late1", "late2"]})
+    publish_interval(published, "i3", CUTOFF + timedelta(days=1), later, [])
+    passed = passed_over(published, CUTOFF)
+    assert set(passed["account_id"]) == set(ids[30:200])  # no case named them, none later
+    labels = decided(truth.slice(30, 40), CUTOFF - timedelta(hours=1))
+    settings = SETTINGS.model_copy(update={"presumed_negatives": 50})
+    drawn = presumed_negatives(passed, labels, settings)
+    assert drawn.height == 50 and not drawn["label"].any()
+    assert drawn.join(labels, on="account_id", how="semi").is_empty()
+    assert drawn.equals(presumed_negatives(passed, labels, settings))
+    assert presumed_negatives(
+        passed, labels, SETTINGS.model_copy(update={"presumed_negatives": 0})
+    ).is_empty()
+    model, info = choose_model(labels, matrix, None, settings, CUTOFF, passed)
+    assert model is not None and info["presumed_negatives"] == 50
+    assert model.meta["labelled"] == 40 and model.meta["presumed_negatives"] == 50
+    assert model.meta["negatives"] == 40 - int(labels["reported"].sum()) + 50
+    # too few decisions: presumed negatives alone never train a model
+    none, info = choose_model(labels.head(3), matrix, None, settings, CUTOFF, passed)
+    assert none is None
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:

@@ -56,9 +56,9 @@ def decisions(url: str | None = None) -> pl.DataFrame | None:
     return read_existing(url, account_labels)
 
 
-def history(published: Path, cutoff: datetime | None) -> pl.DataFrame | None:
-    """Each account's learning row from the latest published interval that ended by `cutoff`."""
-    frames = []
+def _intervals(published: Path, cutoff: datetime | None) -> list[tuple[Path, str]]:
+    """The published intervals that ended by `cutoff`, with their end, in time order."""
+    out = []
     for folder in sorted((published / "intervals").glob("*")):
         path, info = folder / "learning_matrix.parquet", folder / "run.json"
         if not path.exists() or not info.exists():
@@ -66,11 +66,50 @@ def history(published: Path, cutoff: datetime | None) -> pl.DataFrame | None:
         end = json.loads(info.read_text()).get("params", {}).get("interval_end")
         if end is None or (cutoff is not None and datetime.fromisoformat(end) > cutoff):
             continue
-        frames.append(pl.read_parquet(path).with_columns(pl.lit(end).alias("_end")))
+        out.append((folder, end))
+    return out
+
+
+def history(published: Path, cutoff: datetime | None) -> pl.DataFrame | None:
+    """Each account's learning row from the latest published interval that ended by `cutoff`."""
+    frames = [
+        pl.read_parquet(folder / "learning_matrix.parquet").with_columns(pl.lit(end).alias("_end"))
+        for folder, end in _intervals(published, cutoff)
+    ]
     if not frames:
         return None
     rows = pl.concat(frames, how="diagonal_relaxed")
     return rows.sort("_end").unique("account_id", keep="last").drop("_end").sort("account_id")
+
+
+def passed_over(published: Path, cutoff: datetime | None) -> pl.DataFrame:
+    """account_id of every account an interval ended by `cutoff` scored and no case of those
+    intervals named: the population the queue passed over."""
+    seen, named = [], []
+    for folder, _ in _intervals(published, cutoff):
+        seen.append(pl.read_parquet(folder / "learning_matrix.parquet", columns=["account_id"]))
+        if (folder / "cases.parquet").exists():
+            cases = pl.read_parquet(folder / "cases.parquet", columns=["accounts"])
+            named.append(cases.select(pl.col("accounts").explode().alias("account_id")))
+    if not seen:
+        return pl.DataFrame(schema={"account_id": pl.String})
+    out = pl.concat(seen).unique()
+    if named:
+        out = out.join(pl.concat(named).drop_nulls().unique(), on="account_id", how="anti")
+    return out.sort("account_id")
+
+
+def presumed_negatives(
+    passed: pl.DataFrame | None, decided: pl.DataFrame, settings: models.LearnSettings
+) -> pl.DataFrame:
+    """`settings.presumed_negatives` accounts of `passed` that nobody decided, labelled False,
+    drawn with the seed (the same draw for the same inputs)."""
+    empty = pl.DataFrame(schema={"account_id": pl.String, "label": pl.Boolean})
+    if passed is None or passed.is_empty() or settings.presumed_negatives == 0:
+        return empty
+    pool = passed.join(decided.select("account_id"), on="account_id", how="anti").sort("account_id")
+    picked = pool.sample(min(settings.presumed_negatives, pool.height), seed=settings.seed)
+    return picked.sort("account_id").with_columns(pl.lit(False).alias("label"))
 
 
 def _current(published: Path) -> Path | None:
@@ -87,9 +126,11 @@ def choose_model(
     previous: Path | None,
     settings: models.LearnSettings,
     cutoff: datetime | None,
+    passed: pl.DataFrame | None = None,
 ) -> tuple[models.Model | None, dict[str, Any]]:
     """Retrain when enough accounts gained a decision since the model in use was trained;
-    otherwise keep that model; without one and without enough labels, none."""
+    otherwise keep that model; without one and without enough labels, none. Decisions alone
+    decide whether to train; `passed` (accounts no case named) adds presumed negatives."""
     prev = models.load(previous) if previous is not None else None
     info: dict[str, Any] = {"previous": prev.version if prev else None}
     known = models.labels_before(labels, cutoff) if labels is not None else None
@@ -112,11 +153,20 @@ def choose_model(
             )
         return prev, {**info, "retrained": False}
     assert rows is not None
+    presumed = presumed_negatives(
+        None
+        if passed is None
+        else passed.join(rows.select("account_id"), on="account_id", how="semi"),
+        known if known is not None else usable,
+        settings,
+    )
+    info["presumed_negatives"] = presumed.height
     fitted = models.train(
         rows,
-        usable,
+        pl.concat([usable, presumed]),
         settings,
         labelled=usable.height,
+        presumed_negatives=presumed.height,
         cutoff=cutoff.isoformat() if cutoff else None,
         blend_weight=settings.blend_weight,
     )
@@ -145,7 +195,12 @@ def learn_step(job: Job) -> dict[str, Any]:
         cutoff = _cutoff(job)
         with rec.step("train"):
             fitted, info = choose_model(
-                decisions(), history(published, cutoff), _current(published), settings, cutoff
+                decisions(),
+                history(published, cutoff),
+                _current(published),
+                settings,
+                cutoff,
+                passed_over(published, cutoff),
             )
         rec.counts.update({k: v for k, v in info.items() if k != "why"})
         if fitted is None:

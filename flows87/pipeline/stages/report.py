@@ -36,10 +36,15 @@ def _learning_sections(recorded: dict[str, Any], run: RunDir) -> list[Section]:
         ["model", counts.get("model")],
         ["retrained in this run", counts.get("retrained")],
         ["method", meta.get("method")],
-        ["trained on (accounts)", meta.get("labelled")],
-        ["reported / false positive", f"{meta.get('positives')} / {meta.get('negatives')}"]
+        ["trained on (decided accounts)", meta.get("labelled")],
+        [
+            "reported / false positive",
+            f"{meta.get('positives')} / "
+            f"{int(meta.get('negatives', 0)) - int(meta.get('presumed_negatives', 0))}",
+        ]
         if meta
         else ["reported / false positive", None],
+        ["presumed negatives (in no case, undecided)", meta.get("presumed_negatives")],
         ["decisions made before", meta.get("cutoff")],
         ["new decisions since the model in use", counts.get("new_labels")],
         ["blend weight", learned.get("params", {}).get("blend_weight")],
