@@ -211,6 +211,40 @@ def test_publish_emits_asset_event(first_run) -> None:
         assert events[0].extra["path"] == str(home / "published" / "cases.parquet")
 
 
+def test_demo_records_the_runs_real_start(first_run) -> None:
+    """`dags test` records a run's start as its logical date (apache/airflow#66127): the midnight
+    of the day replayed, so the UI showed the demo's run as lasting hours. scripts/demo.sh then runs
+    scripts/dags_test_start.py, which sets it to when the run's first task started."""
+    import importlib.util
+
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    def recorded() -> tuple[datetime, datetime]:
+        with create_session() as session:
+            run = session.scalars(
+                select(DagRun).where(
+                    DagRun.dag_id == "flows87_daily", DagRun.logical_date == LOGICAL
+                )
+            ).one()
+            return run.start_date, run.end_date
+
+    spec = importlib.util.spec_from_file_location(
+        "dags_test_start", ROOT / "scripts" / "dags_test_start.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    start, end = recorded()
+    assert script.main(["flows87_daily"]) == 0
+    real_start, real_end = recorded()
+    assert real_end == end and real_start >= start
+    assert 0 < (real_end - real_start).total_seconds() < 900  # not months, since LOGICAL
+    assert script.fix_test_runs("flows87_daily") == []  # once is enough
+
+
 def test_rerun_of_the_same_interval_changes_nothing(daily, first_run, data_dir: Path) -> None:
     home, _ = first_run
     published = home / "published"
