@@ -1,0 +1,347 @@
+"""A real Airflow 3 deployment on this machine, for a test or a benchmark.
+
+`dag.test()` runs every task in one process; this starts what a production deployment runs:
+the scheduler with the LocalExecutor (`parallelism` worker processes, tasks side by side), the
+DAG processor, and the API server, whose execution API is where Airflow 3's task processes read
+and write the metadata (their JWTs are signed and checked with one shared secret). The metadata
+database is a PostgreSQL database (the LocalExecutor refuses SQLite), the AIRFLOW_HOME a fresh
+folder, the DAGS folder the repository's dags/. Everything listens on 127.0.0.1 on free ports;
+the scheduler's log server (which binds every interface) is not started: task logs are files
+under AIRFLOW_HOME/logs, read here and by the API server on the same machine. Each process's
+output is kept in WORKDIR/<name>.log, and `stop` ends every process group it started, and their
+task processes (each in a group of its own), also when the caller failed.
+
+Used by tests/test_multiworker.py and benchmarks/bench_scheduler.py (which puts tests/ on
+sys.path); it lives beside tests/postgres.py, whose throwaway server it is given a database on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PROCESSES = {
+    # the log server binds every interface and is not needed on one machine
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "api-server": ["api-server", "--workers", "1"],
+}
+FINISHED = {"success", "failed"}
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def async_url(url: str) -> str:
+    """The async form of a postgresql+psycopg URL (Airflow's API server and triggerer use it)."""
+    scheme, rest = url.split(":", 1)
+    return f"postgresql+psycopg_async:{rest}" if scheme.startswith("postgresql") else url
+
+
+def default_parallelism() -> int:
+    """One task process per core, at least two (the executor's 32 by default swamp 2 cores)."""
+    return max(2, os.cpu_count() or 1)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, read from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for thread in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{thread}/children", encoding="ascii") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+class AirflowCluster:
+    """`with AirflowCluster(workdir, database_url, env=...) as airflow:` starts and stops it."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str,
+        *,
+        parallelism: int | None = None,
+        env: Mapping[str, str] | None = None,
+        dags_folder: Path = ROOT / "dags",
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.home = self.workdir / "airflow"
+        self.parallelism = parallelism or default_parallelism()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.password = secrets.token_urlsafe(16)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._token: str | None = None
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW__", "AIRFLOW_HOME", "FLOWS87_"))
+        }
+        self.env = {
+            **inherited,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+            # Airflow would derive asyncpg (not installed); psycopg 3 has an async dialect too
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url(database_url),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "MPLCONFIGDIR": str(self.workdir / "mpl"),
+            **(env or {}),
+        }
+
+    # --- start and stop ---------------------------------------------------------------------
+
+    def __enter__(self) -> AirflowCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 240) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "mpl").mkdir(exist_ok=True)
+        (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        migrate = subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        (self.workdir / "migrate.log").write_text(migrate.stdout + migrate.stderr)
+        if migrate.returncode != 0:
+            raise AirflowError(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
+        for name, args in PROCESSES.items():
+            with open(self.workdir / f"{name}.log", "wb") as log:
+                self.procs[name] = subprocess.Popen(
+                    [str(BIN / "airflow"), *args],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # its own process group, stopped as one
+                    cwd=self.workdir,
+                )
+        self._wait_healthy(time.monotonic() + timeout)
+
+    def _wait_healthy(self, deadline: float) -> None:
+        last: Any = None
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                last = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+                if all(
+                    (last.get(c) or {}).get("status") == "healthy"
+                    for c in ("metadatabase", "scheduler", "dag_processor")
+                ):
+                    return
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(1)
+        raise AirflowError(f"Airflow not healthy in time: {last}\n{self.log_tails()}")
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AirflowError(f"airflow {name} exited ({proc.returncode})\n{self.log_tails()}")
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM to every process group started, then SIGKILL to whatever of them (and of
+        their task processes, in groups of their own) is left after `grace` seconds."""
+        tree = [p for proc in self.procs.values() for p in process_tree(proc.pid)]
+        groups = set()
+        for pid in tree:
+            try:
+                groups.add(os.getpgid(pid))
+            except ProcessLookupError:
+                continue
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        for proc in self.procs.values():
+            proc.wait(timeout=10)
+        self.procs = {}
+
+    def log_tails(self, lines: int = 30) -> str:
+        out = []
+        for name in ("migrate", *PROCESSES):
+            path = self.workdir / f"{name}.log"
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path} ---\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    # --- the REST API -----------------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        if self._token is None:
+            got = httpx.post(
+                f"{self.url}/auth/token",
+                json={"username": "admin", "password": self.password},
+                timeout=30,
+            )
+            got.raise_for_status()
+            self._token = got.json()["access_token"]
+        answer = httpx.request(
+            method,
+            f"{self.url}/api/v2/{path}",
+            json=body,
+            params=params or None,
+            headers={"Authorization": f"Bearer {self._token}"},
+            timeout=60,
+        )
+        if answer.status_code >= 400:
+            raise AirflowError(f"{method} {path}: {answer.status_code} {answer.text[:2000]}")
+        return answer.json() if answer.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        """The DAG once the DAG processor has parsed it (fails on its import errors)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            errors = self.api("GET", "importErrors").get("import_errors", [])
+            if errors:
+                raise AirflowError(f"DAG import errors: {errors}")
+            try:
+                found: dict[str, Any] = self.api("GET", f"dags/{dag_id}")
+                return found
+            except AirflowError:
+                time.sleep(1)
+        raise AirflowError(f"DAG {dag_id} not parsed in time\n{self.log_tails()}")
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, logical_date: datetime, conf: dict[str, Any]) -> str:
+        run = self.api(
+            "POST",
+            f"dags/{dag_id}/dagRuns",
+            {"logical_date": logical_date.isoformat(), "conf": conf},
+        )
+        run_id: str = run["dag_run_id"]
+        return run_id
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        run: dict[str, Any] = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}")
+        return run
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        got = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)
+        tis: list[dict[str, Any]] = got["task_instances"]
+        return sorted(tis, key=lambda t: (t["task_id"], t["map_index"]))
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
+        """The finished run; raises with the failed tasks' log tails unless it succeeded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            run = self.dag_run(dag_id, run_id)
+            if run["state"] == "success":
+                return run
+            if run["state"] == "failed":
+                raise AirflowError(f"run {run_id} failed:\n{self.failure_report(dag_id, run_id)}")
+            time.sleep(2)
+        raise AirflowError(
+            f"run {run_id} not finished in {timeout:.0f} s:\n{self.failure_report(dag_id, run_id)}"
+        )
+
+    def failure_report(self, dag_id: str, run_id: str, lines: int = 40) -> str:
+        tis = self.task_instances(dag_id, run_id)
+        out = [
+            "states: " + ", ".join(f"{t['task_id']}[{t['map_index']}]={t['state']}" for t in tis)
+        ]
+        for t in tis:
+            if t["state"] in ("failed", "up_for_retry", "running", "queued"):
+                tail = self.task_log(dag_id, run_id, t["task_id"], t["map_index"])[-lines:]
+                out.append(f"--- {t['task_id']}[{t['map_index']}] ({t['state']}) ---")
+                out.extend(tail)
+        out.append(self.log_tails())
+        return "\n".join(out)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[str]:
+        """The lines of the task's log files (every attempt), read where the tasks wrote them."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        if map_index >= 0:
+            folder = folder / f"map_index={map_index}"
+        lines: list[str] = []
+        for path in sorted(folder.glob("attempt=*.log")):
+            for raw in path.read_text(errors="replace").splitlines():
+                lines.append(_log_line(raw))
+        return lines
+
+    def pids(self) -> Iterator[int]:
+        for proc in self.procs.values():
+            yield from process_tree(proc.pid)
+
+
+def _log_line(raw: str) -> str:
+    """Task logs are JSON lines: show level, event and any exception text."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(record, dict):
+        return raw
+    text = f"{record.get('level', '')}: {record.get('event', '')}"
+    if record.get("error_detail"):
+        text += f"\n{json.dumps(record['error_detail'])[:3000]}"
+    return text
