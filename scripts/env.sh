@@ -30,5 +30,9 @@ export PATH="$ROOT/.venv/bin:$PATH"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
+# Task processes run at once (the LocalExecutor starts this many workers up front; Airflow's
+# default is 32): one per core, at least two so partitions still run side by side.
+cores="$(nproc 2>/dev/null || echo 2)"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-$((cores > 2 ? cores : 2))}"
 export MPLCONFIGDIR="${MPLCONFIGDIR:-$ROOT/.cache/matplotlib}"
 mkdir -p "$AIRFLOW_HOME" "$MPLCONFIGDIR"
