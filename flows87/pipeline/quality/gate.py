@@ -38,12 +38,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import polars as pl
 
 from flows87.errors import ConfigError, QualityGateError
 from flows87.io import write_json, write_parquet, write_text
+from flows87.pipeline.quality.chunks import CHUNK_ROWS, height
 from flows87.pipeline.quality.report import render_report
 from flows87.pipeline.quality.suites import load_suite, resolve_parameters
 from flows87.pipeline.quality.validate import Check, validate, with_derived
@@ -71,10 +72,15 @@ PARSE_COLUMNS = {
 """Added after those by a gate given `prior_rejects` (`source_row` is a canonical column)."""
 
 
+F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+"""A gate's table in memory, or lazy (a large table: validated in chunks, its passed rows a
+query to stream to their file)."""
+
+
 @dataclass
-class GateResult:
+class GateResult(Generic[F]):
     suite: str
-    passed: pl.DataFrame
+    passed: F
     quarantined: pl.DataFrame
     result_path: Path
     report_path: Path
@@ -83,7 +89,7 @@ class GateResult:
 
 
 def run_gate(
-    frame: pl.DataFrame,
+    frame: F,
     suite: str,
     run_dir: PathLike,
     *,
@@ -91,19 +97,22 @@ def run_gate(
     max_failed_fraction: float = 0.01,
     prior_rejects: pl.DataFrame | None = None,
     suites_dir: str | Path | None = None,
-) -> GateResult:
+    chunk_rows: int = CHUNK_ROWS,
+) -> GateResult[F]:
     """Validate `frame` with expectations/<suite>.json; raise QualityGateError if the run must stop.
 
     `params` fill the suite's `$PARAMETER`s: `interval_start` / `interval_end` (datetimes; when
     absent, the suite's wide defaults 1990-01-01 .. 2100-01-01 only catch absurd dates) and
     `known_accounts` (account ids; when absent, the referential checks are skipped).
+    A frame of more than `chunk_rows` rows is validated in chunks (quality/chunks.py); a lazy
+    `frame` (a scan of a large file) is read a chunk at a time and its `passed` stays lazy.
     """
     if not 0.0 <= max_failed_fraction <= 1.0:
         raise ConfigError(f"max_failed_fraction must be within [0, 1], got {max_failed_fraction}")
     gx_suite = load_suite(suite, suites_dir)
     values, sources = resolve_parameters(gx_suite, params)
     checked, unavailable = with_derived(frame, gx_suite, values)
-    checks, result_json = validate(checked, gx_suite, values, unavailable)
+    checks, result_json = validate(checked, gx_suite, values, unavailable, chunk_rows)
 
     bad_rows = _reasons(checked, checks)
     del checked  # the derived columns were for the checks only
@@ -111,14 +120,16 @@ def run_gate(
     # nothing to set aside (the usual case) needs no copy of the whole frame
     passed = frame.filter(~row_nr.is_in(bad_rows["__row"].implode())) if bad_rows.height else frame
     bad_rows = bad_rows.sort("__row")
-    failing = pl.concat([frame[bad_rows["__row"]], bad_rows.drop("__row")], how="horizontal")
+    failing = pl.concat(
+        [_gather(frame, bad_rows["__row"]), bad_rows.drop("__row")], how="horizontal"
+    )
     parse = _parse_rejects(prior_rejects)
     defaults_used = [
         f"{suite}: parameter {name} not given, the suite's default {values[name]} was used"
         for name, source in sources.items()
         if source == "default"
     ]
-    stats = _stats(frame, failing, parse, checks, max_failed_fraction, defaults_used)
+    stats = _stats(height(frame), failing, parse, checks, max_failed_fraction, defaults_used)
     stop = _stop_reasons(checks, stats, max_failed_fraction)
     stats["passed_gate"] = not stop
     quarantined = _merge(failing, parse) if prior_rejects is not None else failing
@@ -152,7 +163,15 @@ def run_gate(
     return GateResult(suite, passed, quarantined, result_path, report_path, quarantine_path, stats)
 
 
-def _reasons(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
+def _gather(frame: pl.DataFrame | pl.LazyFrame, rows: pl.Series) -> pl.DataFrame:
+    """The rows at these (sorted) positions."""
+    if isinstance(frame, pl.DataFrame):
+        return frame[rows]
+    at = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(rows.implode())
+    return frame.filter(at).collect()
+
+
+def _reasons(frame: pl.DataFrame | pl.LazyFrame, checks: list[Check]) -> pl.DataFrame:
     """One row per failing row position: __row, reason, expectation, column (joined with "; ").
 
     The failing rows are gathered by position, not found by scanning the whole frame once per
@@ -163,7 +182,9 @@ def _reasons(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
             continue
         rows = pl.Series("__row", check.rows, dtype=pl.UInt32).unique().sort()
         parts.append(
-            frame.select(pl.col(check.columns).gather(rows), rows).select(
+            _gather(frame.lazy().select(check.columns), rows)
+            .with_columns(rows)
+            .select(
                 "__row",
                 pl.concat_str(pl.lit(check.description + ": "), _value_text(check.columns)).alias(
                     "reason"
@@ -262,7 +283,7 @@ def _merge(failing: pl.DataFrame, parse: pl.DataFrame) -> pl.DataFrame:
 
 
 def _stats(
-    frame: pl.DataFrame,
+    rows: int,
     failing: pl.DataFrame,
     parse: pl.DataFrame,
     checks: list[Check],
@@ -270,20 +291,20 @@ def _stats(
     warnings: list[str],
 ) -> dict[str, Any]:
     parse_rows = parse.height  # one row per rejected source row
-    total = frame.height + parse_rows
+    total = rows + parse_rows
     quarantined = failing.height + parse_rows
     warnings = list(warnings)
     for c in checks:
         if c.status == "skipped":
             warnings.append(f"{c.name} {c.detail}")
         elif c.on_fail == "warn" and c.status == "failed":
-            warnings.append(f"{c.name}: {_count_text(c, frame.height)} (rows kept)")
+            warnings.append(f"{c.name}: {_count_text(c, rows)} (rows kept)")
         elif c.on_fail == "warn" and c.status == "error":
             warnings.append(f"{c.name} could not run: {c.detail}")
     return {
         "rows_in": total,
-        "rows_checked": frame.height,
-        "rows_passed": frame.height - failing.height,
+        "rows_checked": rows,
+        "rows_passed": rows - failing.height,
         "rows_quarantined": quarantined,
         "rows_parse_rejected": parse_rows,
         "rows_failed_checks": failing.height,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from flows87.pipeline.quality import chunks
 from flows87.pipeline.quality.suites import columns_of, import_gx, parameters_of
 
 if TYPE_CHECKING:
@@ -68,9 +69,17 @@ class Check:
         return f"{name} where {self.condition}" if self.condition else name
 
 
+Frame = pl.DataFrame | pl.LazyFrame
+"""A gate's table: in memory, or a lazy scan (a large table read a chunk at a time)."""
+
+
+def names(frame: Frame) -> list[str]:
+    return frame.columns if isinstance(frame, pl.DataFrame) else frame.collect_schema().names()
+
+
 def with_derived(
-    frame: pl.DataFrame, suite: ExpectationSuite, values: dict[str, Any]
-) -> tuple[pl.DataFrame, dict[str, str]]:
+    frame: Frame, suite: ExpectationSuite, values: dict[str, Any]
+) -> tuple[Frame, dict[str, str]]:
     """Add the suite's derived columns that can be computed; say why the others cannot.
 
     `{"column": c, "not_in": p}` is `c` where its value is not in the list parameter `p`, else
@@ -80,7 +89,7 @@ def with_derived(
     """
     added, unavailable = [], {}
     for name, spec in suite.meta["derived_columns"].items():
-        if spec["column"] not in frame.columns:
+        if spec["column"] not in names(frame):
             unavailable[name] = f"skipped: column {spec['column']!r} not in the frame"
         elif values.get(spec["not_in"]) is None:
             unavailable[name] = f"skipped: parameter {spec['not_in']!r} not given"
@@ -92,17 +101,20 @@ def with_derived(
 
 
 def validate(
-    frame: pl.DataFrame,
+    frame: Frame,
     suite: ExpectationSuite,
     values: dict[str, Any],
     unavailable: dict[str, str] | None = None,
+    chunk_rows: int = chunks.CHUNK_ROWS,
 ) -> tuple[list[Check], dict[str, Any]]:
     """Validate `frame` with `suite`; return the checks and the GX result as JSON (without the
     per-row lists, which the quarantine file holds).
 
     `unavailable` maps derived columns that could not be computed to why (see `with_derived`).
+    A frame of more than `chunk_rows` rows is validated in chunks (quality/chunks.py).
     """
     gx = import_gx()
+    present = names(frame)
     checks: list[Check] = []
     to_run: list[dict[str, Any]] = []
     for i, exp in enumerate(suite.expectations, start=1):
@@ -118,7 +130,7 @@ def validate(
         )
         checks.append(check)
         why_skip = _skip_reason(
-            check.columns, parameters_of(config.kwargs), frame.columns, values, unavailable or {}
+            check.columns, parameters_of(config.kwargs), present, values, unavailable or {}
         )
         if why_skip:
             check.detail = why_skip
@@ -135,24 +147,45 @@ def validate(
     parameters = {p: values[p] for e in to_run for p in parameters_of(e["kwargs"])}
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for item in to_run:
-        groups.setdefault(tuple(_needed_columns([item], frame.columns)), []).append(item)
+        groups.setdefault(tuple(_needed_columns([item], present)), []).append(item)
     results: list[Any] = []
     meta: dict[str, Any] = {}
-    needed = [c for c in frame.columns if any(c in cols for cols in groups)]
-    # one pandas copy of the checked columns; its RangeIndex makes GX's row indexes polars
-    # positions
-    whole = frame.select(needed).to_pandas()
+    large = chunks.height(frame) > chunk_rows
+    whole = None
+    if not large:
+        # one pandas copy of the checked columns; its RangeIndex makes GX's row indexes polars
+        # positions
+        needed = [c for c in present if any(c in cols for cols in groups)]
+        whole = frame.lazy().select(needed).collect().to_pandas()
     with _batches() as validator_of:
         for columns, expectations in groups.items():
-            validator = validator_of(whole[list(columns)])
-            result = validator.validate_expectation_suite(
-                gx.ExpectationSuite(name=suite.name, expectations=expectations, meta=suite.meta),
-                expectation_parameters={
-                    p: v for p, v in parameters.items() if p in _parameters(expectations)
-                },
+            run_suite = gx.ExpectationSuite(
+                name=suite.name, expectations=expectations, meta=suite.meta
             )
-            results.extend(result.results)
-            meta = meta or dict(result.meta)
+            used = {p: v for p, v in parameters.items() if p in _parameters(expectations)}
+            key = chunks.hash_key(expectations) if large else False
+            if key is False:
+                batch = (
+                    whole[list(columns)]
+                    if whole is not None
+                    else frame.lazy().select(columns).collect().to_pandas()
+                )
+                result = validator_of(batch).validate_expectation_suite(
+                    run_suite, expectation_parameters=used
+                )
+                del batch
+                results.extend(result.results)
+                meta = meta or dict(result.meta)
+                continue
+            parts = []
+            for piece in chunks.pieces(frame, list(columns), key, chunk_rows):
+                result = validator_of(piece).validate_expectation_suite(
+                    run_suite, expectation_parameters=used
+                )
+                del piece
+                parts.append(sorted(result.results, key=lambda r: int(r.expectation_config.id)))
+                meta = meta or dict(result.meta)
+            results.extend(chunks.merge(parts, _RESULT_FORMAT))
     del whole
     results.sort(key=lambda r: int(r.expectation_config.id))
     by_index = {c.index: c for c in checks}

@@ -1,0 +1,171 @@
+"""A suite run in bounded pieces of rows, with the same result as one run on the whole table.
+
+GX validates pandas frames: at 20M transactions one pandas copy of the checked columns (text as
+Python objects) took 8 GB beside the polars frame, so a large table is validated in chunks of
+at most `CHUNK_ROWS` rows, each a pandas frame whose index is the rows' positions in the whole
+table (GX's `unexpected_index_list` are then whole-table positions). Row-by-row expectations
+see any cut of the rows; a uniqueness expectation sees every duplicate of a value only when the
+chunks are cut by a hash of its columns, so a group of expectations holding one is cut that way.
+
+The chunks' results are merged into the one GX gives for the whole table: a map expectation's
+counts are summed and its lists joined in row order, then GX's own `_format_map_output` builds
+the result (percentages, partial lists, the counts of the most common unexpected values); the
+few aggregate expectations the suites use are merged by what they observe. A group with any
+other expectation (one whose chunks cannot be merged) runs on the whole table as before.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CHUNK_ROWS = 2_000_000
+"""Rows per pandas chunk: about 0.5 GB per text column in pandas at 2M rows."""
+HASH_SEED = 17
+_UNIQUE_KEYS = {
+    "expect_column_values_to_be_unique": "column",
+    "expect_compound_columns_to_be_unique": "column_list",
+}
+_SAME_EVERYWHERE = {
+    # what these observe is the frame's columns or their types, the same in every chunk
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_table_column_count_to_equal",
+    "expect_table_column_count_to_be_between",
+    "expect_column_values_to_be_of_type",
+    "expect_column_values_to_be_in_type_list",
+}
+_ROW_COUNT = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
+_ROW_LOCAL_PREFIXES = (
+    "expect_column_values_to_",
+    "expect_column_pair_values_",
+    "expect_multicolumn_sum_",
+    "expect_select_column_values_to_be_unique_within_record",
+)
+
+
+def height(frame: pl.DataFrame | pl.LazyFrame) -> int:
+    if isinstance(frame, pl.DataFrame):
+        return frame.height
+    return int(frame.select(pl.len()).collect().item())
+
+
+def hash_key(expectations: list[dict[str, Any]]) -> list[str] | None | Literal[False]:
+    """How a group's rows may be cut: by a hash of these columns (it checks uniqueness), in
+    ranges (None), or not at all (False: an expectation whose chunk results cannot be merged,
+    or uniqueness over two different keys)."""
+    keys: set[tuple[str, ...]] = set()
+    for exp in expectations:
+        kind, kwargs = exp["type"], exp["kwargs"]
+        if kind in _UNIQUE_KEYS:
+            value = kwargs[_UNIQUE_KEYS[kind]]
+            keys.add(tuple([value] if isinstance(value, str) else value))
+        elif kind in _ROW_COUNT:
+            if any(isinstance(kwargs.get(k), dict) for k in ("min_value", "max_value", "value")):
+                return False  # a $PARAMETER bound: leave it to GX
+        elif kind not in _SAME_EVERYWHERE and not kind.startswith(_ROW_LOCAL_PREFIXES):
+            return False
+        if kwargs.get("mostly") is not None:
+            return False  # success is then a share of all rows: kept whole to stay simple
+    if len(keys) > 1:
+        return False
+    return list(keys.pop()) if keys else None
+
+
+def pieces(
+    frame: pl.DataFrame | pl.LazyFrame, columns: list[str], key: list[str] | None, rows: int
+) -> Iterator[pd.DataFrame]:
+    """The group's columns in chunks of about `rows` rows, each a pandas frame indexed by the
+    rows' positions in `frame`, in row order within a chunk."""
+    n = height(frame)
+    k = max(1, -(-n // rows))
+    lazy = frame.lazy().select(columns)
+    if key is None:
+        for start in range(0, n, rows):
+            yield _pandas(lazy.slice(start, rows).collect(), start)
+        return
+    bucket = pl.struct(key).hash(HASH_SEED) % k
+    numbered = lazy.with_row_index("__pos")
+    for i in range(k):
+        part = numbered.filter(bucket == i).collect()
+        if part.height:
+            yield _pandas(part.drop("__pos"), part["__pos"].to_numpy())
+
+
+def _pandas(frame: pl.DataFrame, index: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    out = frame.to_pandas()
+    if isinstance(index, int):
+        out.index = pd.RangeIndex(index, index + frame.height)
+    else:
+        out.index = pd.Index(index.astype("int64"))
+    return out
+
+
+def merge(parts: list[list[Any]], result_format: dict[str, Any]) -> list[Any]:
+    """One result per expectation from the chunks' results (each list in the same order)."""
+    return [_merge_one(list(same), result_format) for same in zip(*parts, strict=True)]
+
+
+def _merge_one(results: list[Any], result_format: dict[str, Any]) -> Any:
+    failed = [r for r in results if (r.exception_info or {}).get("raised_exception")]
+    if failed:
+        return failed[0]
+    if len(results) == 1:
+        return results[0]
+    kind = results[0].expectation_config.type
+    out = copy.copy(results[0])
+    if "element_count" in (results[0].result or {}):
+        out.result, out.success = _merge_map(results, result_format)
+    elif kind in _ROW_COUNT:
+        n = sum(int(r.result["observed_value"]) for r in results)
+        out.result = {**results[0].result, "observed_value": n}
+        out.success = _count_ok(n, results[0].expectation_config.kwargs)
+    else:  # observed the same in every chunk: a failing chunk's result stands for all
+        out = next((r for r in results if not r.success), results[0])
+    return out
+
+
+def _merge_map(results: list[Any], result_format: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    from great_expectations.expectations.expectation import _format_map_output
+    from great_expectations.expectations.expectation_configuration import parse_result_format
+
+    first = results[0].result
+    element = sum(r.result["element_count"] for r in results)
+    missing = sum(r.result.get("missing_count") or 0 for r in results)
+    unexpected = sum(r.result["unexpected_count"] for r in results)
+    pairs = sorted(
+        (i, v)
+        for r in results
+        for i, v in zip(
+            r.result.get("unexpected_index_list") or [],
+            r.result.get("unexpected_list") or [],
+            strict=True,
+        )
+    )
+    success = all(r.success for r in results)  # no `mostly` here (see hash_key)
+    merged = _format_map_output(
+        result_format=parse_result_format(result_format),
+        success=success,
+        element_count=element,
+        nonnull_count=element - missing if "missing_count" in first else None,
+        unexpected_count=unexpected,
+        unexpected_list=[v for _, v in pairs],
+        unexpected_index_list=[i for i, _ in pairs],
+    )
+    return merged["result"], success
+
+
+def _count_ok(n: int, kwargs: dict[str, Any]) -> bool:
+    if "value" in kwargs:
+        return bool(n == kwargs["value"])
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    ok = low is None or (n > low if kwargs.get("strict_min") else n >= low)
+    return ok and (high is None or (n < high if kwargs.get("strict_max") else n <= high))
