@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import polars as pl
 
@@ -72,7 +72,7 @@ PARSE_COLUMNS = {
 """Added after those by a gate given `prior_rejects` (`source_row` is a canonical column)."""
 
 
-F = TypeVar("F", pl.DataFrame, pl.LazyFrame)
+F = TypeVar("F", bound=pl.DataFrame | pl.LazyFrame)
 """A gate's table in memory, or lazy (a large table: validated in chunks, its passed rows a
 query to stream to their file)."""
 
@@ -116,9 +116,8 @@ def run_gate(
 
     bad_rows = _reasons(checked, checks)
     del checked  # the derived columns were for the checks only
-    row_nr = pl.int_range(pl.len(), dtype=pl.UInt32)
     # nothing to set aside (the usual case) needs no copy of the whole frame
-    passed = frame.filter(~row_nr.is_in(bad_rows["__row"].implode())) if bad_rows.height else frame
+    passed = _without(frame, bad_rows["__row"]) if bad_rows.height else frame
     bad_rows = bad_rows.sort("__row")
     failing = pl.concat(
         [_gather(frame, bad_rows["__row"]), bad_rows.drop("__row")], how="horizontal"
@@ -161,6 +160,15 @@ def run_gate(
             quarantine=quarantine_path,
         )
     return GateResult(suite, passed, quarantined, result_path, report_path, quarantine_path, stats)
+
+
+def _without(frame: F, rows: pl.Series) -> F:
+    """The frame without the rows at these positions (lazily numbered: it streams)."""
+    if isinstance(frame, pl.DataFrame):
+        kept = frame.filter(~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(rows.implode()))
+        return cast(F, kept)
+    numbered = frame.with_row_index("__row_nr")
+    return cast(F, numbered.filter(~pl.col("__row_nr").is_in(rows.implode())).drop("__row_nr"))
 
 
 def _gather(frame: pl.DataFrame | pl.LazyFrame, rows: pl.Series) -> pl.DataFrame:
