@@ -40,10 +40,10 @@ class LearnSettings(BaseModel):
     retrain_min_new: int = Field(20, ge=1)
     presumed_negatives: int = Field(5000, ge=0)
     n_estimators: int = Field(200, ge=1)
-    max_depth: int = Field(4, ge=1, le=12)
+    max_depth: int = Field(2, ge=1, le=12)
     learning_rate: float = Field(0.1, gt=0, le=1)
     seed: int = 0
-    blend_weight: float = Field(0.5, ge=0, le=1)
+    blend_weight: float = Field(0.7, ge=0, le=1)
     top_reasons: int = Field(3, ge=0, le=10)
 
 
