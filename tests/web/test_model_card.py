@@ -101,6 +101,13 @@ def test_reasons_in_words():
     assert reason("whatever the pipeline wrote", titles)["weight"] is None
     model = {"labelled": 212, "positives": 57, "cutoff": "2026-03-01T00:00:00+00:00"}
     assert trained_on(model) == "trained on 212 decided accounts (57 reported) before 2026-03-01"
+    model["negatives"] = 155  # decided accounts only
+    assert trained_on(model) == "trained on 212 decided accounts (57 reported) before 2026-03-01"
+    model["negatives"] = 155 + 5000
+    assert trained_on(model) == (
+        "trained on 212 decided accounts (57 reported) before 2026-03-01, "
+        "and on 5,000 accounts no case named (presumed negatives)"
+    )
 
 
 def test_case_page_shows_the_models_reasons(app, store, learned_case, meta, titles):

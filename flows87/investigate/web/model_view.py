@@ -48,8 +48,9 @@ def reason(text: str, titles: dict[str, str]) -> dict[str, Any]:
 
 
 def trained_on(model: dict[str, Any] | None) -> str | None:
-    """'trained on 212 decided accounts (57 reported) before 2026-03-01', or None when the
-    store has no description of the model."""
+    """'trained on 212 decided accounts (57 reported) before 2026-03-01, and on 5,000 accounts
+    no case named (presumed negatives)', or None when the store has no description of the
+    model."""
     if model is None:
         return None
     labelled, positives = model.get("labelled"), model.get("positives")
@@ -62,6 +63,11 @@ def trained_on(model: dict[str, Any] | None) -> str | None:
     cutoff = model.get("cutoff")
     if cutoff:
         text += f" before {str(cutoff)[:10]}"
+    negatives = model.get("negatives")
+    if labelled is not None and positives is not None and negatives is not None:
+        presumed = int(negatives) - (int(labelled) - int(positives))
+        if presumed > 0:  # learning.yaml presumed_negatives: counted among the negatives
+            text += f", and on {presumed:,} accounts no case named (presumed negatives)"
     return text
 
 
