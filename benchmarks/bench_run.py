@@ -22,7 +22,12 @@ recorded around every step: other work on the machine slows the wall times down 
 seconds, also shown, depend less on it).
 
     bash benchmarks/run.sh benchmarks/bench_run.py --sizes 1000000 5000000
-    options: [--workdir /tmp/flows87-run-bench] [--no-per-stage] [--source DIR]
+    options: [--workdir /tmp/flows87-run-bench] [--no-per-stage] [--source DIR] [--block N]
+
+Above `--block` accounts (default 500,000: 5M transactions) the data is generated in blocks of
+accounts, each with its own seed and id prefix, written one at a time and streamed into one
+Parquet file, so 50M transactions generate within ~3 GB. Generate or run one step alone with
+`--step synth|stage:NAME --size N` (e.g. `--step stage:ingest`, ingest in its own process).
 """
 
 from __future__ import annotations
@@ -78,9 +83,17 @@ def with_hubs(tx: Any, share: float, hubs: int = 100, seed: int = 1) -> Any:
     )
 
 
-def step_synth(size: int, out: Path, hubs: float = 0.0) -> dict[str, Any]:
+BLOCK_ACCOUNTS = 500_000
+"""Above this many accounts (5M transactions) the data is generated a block of accounts at a
+time (harness.synth_blocks, ~2.5 GB each): in one piece 2M accounts took 9.8 GB."""
+
+
+def step_synth(
+    size: int, out: Path, hubs: float = 0.0, block: int = BLOCK_ACCOUNTS
+) -> dict[str, Any]:
     transform = (lambda tx: with_hubs(tx, hubs)) if hubs else None
-    return synth_input(out, max(size // 10, 1000), days=10, seed=1, transform=transform)
+    accounts = max(size // 10, 1000)
+    return synth_input(out, accounts, days=10, seed=1, transform=transform, block=block)
 
 
 def step_run(src: Path, run_dir: Path) -> dict[str, Any]:
@@ -152,7 +165,7 @@ def _child(args: argparse.Namespace) -> None:
     work, size = Path(args.workdir), args.size
     src = Path(args.source) if args.source else work / _synth_name(size, args.hubs)
     if args.step == "synth":
-        res = step_synth(size, src, args.hubs)
+        res = step_synth(size, src, args.hubs, args.block)
     elif args.step == "run":
         res = step_run(src, work / _synth_name(size, args.hubs).replace("synth", "run"))
     elif args.step == "floor":
@@ -167,9 +180,16 @@ def _synth_name(size: int, hubs: float) -> str:
 
 
 def _spawn(
-    step: str, size: int, workdir: str, source: str | None = None, hubs: float = 0.0
+    step: str,
+    size: int,
+    workdir: str,
+    source: str | None = None,
+    hubs: float = 0.0,
+    block: int | None = None,
 ) -> dict[str, Any]:
-    cmd = step_command(__file__, step, size=size, workdir=workdir, source=source, hubs=hubs or None)
+    cmd = step_command(
+        __file__, step, size=size, workdir=workdir, source=source, hubs=hubs or None, block=block
+    )
     return spawn(cmd, f"step {step} for size {size}")
 
 
@@ -222,6 +242,13 @@ def main() -> None:
         default=0.0,
         help="share of card payments redirected to 100 large merchants (hub-heavy data)",
     )
+    p.add_argument(
+        "--block",
+        type=int,
+        default=BLOCK_ACCOUNTS,
+        help="accounts generated at a time (blocks with distinct id prefixes; bounds the "
+        "generator's memory)",
+    )
     p.add_argument("--step", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -231,7 +258,11 @@ def main() -> None:
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"cores": os.cpu_count()}
     for size in [0] if args.source else args.sizes:
-        synth = {} if args.source else _spawn("synth", size, args.workdir, hubs=args.hubs)
+        synth = (
+            {}
+            if args.source
+            else _spawn("synth", size, args.workdir, hubs=args.hubs, block=args.block)
+        )
         print(f"{size:>10,} synth {json.dumps(synth)}", flush=True)
         run = _spawn("run", size, args.workdir, args.source, args.hubs)
         print(f"{size:>10,} run {json.dumps(run)}", flush=True)
