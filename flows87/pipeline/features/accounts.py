@@ -18,13 +18,14 @@ def has_time_of_day(tx: pl.LazyFrame | pl.DataFrame) -> bool:
     """True unless every timestamp is at midnight (data of day resolution)."""
     ts = pl.col("ts")
     midnight = (ts.dt.hour() == 0) & (ts.dt.minute() == 0) & (ts.dt.second() == 0)
-    return bool(tx.lazy().select((~midnight).any()).collect().item())
+    return bool(tx.lazy().select((~midnight).any()).collect(engine="streaming").item())
 
 
 def available_columns(tx: pl.LazyFrame, acc: pl.LazyFrame) -> set[str]:
     """Optional columns that actually carry data (a column of nulls counts as absent)."""
-    tx_counts = tx.select(pl.all().is_not_null().sum()).collect().row(0, named=True)
-    acc_counts = acc.select(pl.all().is_not_null().sum()).collect().row(0, named=True)
+    counts = pl.all().is_not_null().sum()
+    tx_counts = tx.select(counts).collect(engine="streaming").row(0, named=True)
+    acc_counts = acc.select(counts).collect(engine="streaming").row(0, named=True)
     avail = {c for c, n in tx_counts.items() if n}
     avail |= {c for c, n in acc_counts.items() if n}
     if has_time_of_day(tx):
@@ -80,9 +81,10 @@ def null_missing(frame: pl.DataFrame, available: set[str]) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
-def missing_inputs(frame: pl.DataFrame) -> list[str]:
+def missing_inputs(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
     """Features that are null in every row (their source columns were absent)."""
-    if frame.is_empty():
+    query = frame.lazy().select(pl.all().is_not_null().sum(), pl.len().alias("\x00rows"))
+    counts = query.collect(engine="streaming").row(0, named=True)
+    if not counts.pop("\x00rows"):
         return []
-    counts = frame.select(pl.all().is_not_null().sum()).row(0, named=True)
     return [f.name for f in FEATURES if f.needs and counts.get(f.name, 0) == 0]

@@ -41,6 +41,7 @@ from flows87.pipeline.features.legs import (
 )
 from flows87.pipeline.features.registry import FEATURES
 from flows87.pipeline.features.settings import FeatureSettings
+from flows87.pipeline.features.whole import Whole
 from flows87.pipeline.features.window import window_features
 
 __all__ = [
@@ -73,24 +74,32 @@ def compute(
     settings: FeatureSettings,
     *,
     origin: datetime | None = None,
+    whole: Whole | None = None,
+    only: pl.Series | None = None,
 ) -> pl.DataFrame:
     """The feature table: one row per (account, window length, window period) with activity.
 
     `origin` aligns the windows (default: midnight of the first transaction's day), so the same
-    data always gives the same periods.
+    data always gives the same periods. A partition or batch passes `whole` (features/whole.py:
+    what the whole run decides) and `only`, its accounts: `transactions` are then those touching
+    them, and only their rows are computed.
     """
     tx = transactions.lazy()
     acc = accounts.lazy()
-    available = available_columns(tx, acc)
+    available = whole.available if whole is not None else available_columns(tx, acc)
     if origin is None:
         first = tx.select(pl.col("ts").min()).collect().item()
         if first is None:
-            return _empty()
+            return empty()
         origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
-    static = static_features(acc, tx, available)
+    static = whole.static if whole is not None else static_features(acc, tx, available)
     ids = account_table(tx, acc)
     all_legs = legs(flagged(tx, ids, settings).collect(), ids, origin)
-    scale = fixed_scale(all_legs)
+    scale = whole.scale if whole is not None else fixed_scale(all_legs)
+    if only is not None:  # a counterparty's legs here are not its whole history
+        codes = ids.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("code"), "account_id")
+        mine = codes.filter(pl.col("account_id").is_in(only.implode()))["code"]
+        all_legs = all_legs.filter(pl.col("account").is_in(mine.implode()))
     frames = [
         window_features(all_legs, ids.height, name, delta, origin, scale)
         for name, delta in settings.window_deltas().items()
@@ -123,5 +132,5 @@ def _in_order(frame: pl.DataFrame, order: pl.Series) -> pl.DataFrame:
     return pl.DataFrame([frame.drop_in_place(name).gather(order) for name in list(frame.columns)])
 
 
-def _empty() -> pl.DataFrame:
+def empty() -> pl.DataFrame:
     return pl.DataFrame({f.name: [] for f in FEATURES})

@@ -231,10 +231,14 @@ def fixed_scale(legs: pl.DataFrame) -> float:
     Integer sums do not depend on the order in which the multithreaded group-by meets the legs,
     so the same data gives the same features bit for bit in every process (float sums differ in
     the last bits from run to run)."""
-    largest = legs.select(pl.col("amt").abs().max()).item()
+    return scale_for(legs.select(pl.col("amt").abs().max()).item(), legs.height)
+
+
+def scale_for(largest: float | None, legs: int) -> float:
+    """`fixed_scale` of `legs` legs whose largest absolute amount is `largest`."""
     if not largest:
         return float(10**FIXED_DECIMALS)
-    bound = float(largest) * max(legs.height, 1)
+    bound = float(largest) * max(legs, 1)
     digits = FIXED_DECIMALS
     while digits > -30 and bound * 10.0**digits >= 2.0**62:
         digits -= 1
