@@ -124,8 +124,9 @@ def timeline(
         before = max(upstream.get(task, ()), key=lambda u: path_s.get(u, 0.0), default=None)
         path_s[task] = longest[task] + (path_s.get(before, 0.0) if before else 0.0)
         via[task] = before
-    last: str | None = max(path_s, key=lambda n: path_s[n])
-    critical_s, chain = path_s[last], []
+    tail = max(path_s, key=lambda n: path_s[n])
+    critical_s, chain = path_s[tail], []
+    last: str | None = tail
     while last is not None:
         chain.append(last)
         last = via[last]

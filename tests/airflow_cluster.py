@@ -332,6 +332,37 @@ class AirflowCluster:
         for proc in self.procs.values():
             yield from process_tree(proc.pid)
 
+    def listening(self) -> set[tuple[str, int]]:
+        """The (address, port) of every TCP socket the deployment's processes listen on."""
+        inodes = set()
+        for pid in self.pids():
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                        if target.startswith("socket:["):
+                            inodes.add(target[8:-1])
+            except OSError:
+                continue
+        out = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table, encoding="ascii") as f:
+                for line in f.readlines()[1:]:
+                    cols = line.split()
+                    if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                        address, port = cols[1].split(":")
+                        out.add((_address(address), int(port, 16)))
+        return out
+
+
+def _address(hex_address: str) -> str:
+    """An address of /proc/net/tcp[6] (little-endian 32-bit words) as text."""
+    import ipaddress
+
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
 
 def _log_line(raw: str) -> str:
     """Task logs are JSON lines: show level, event and any exception text."""
@@ -342,6 +373,8 @@ def _log_line(raw: str) -> str:
     if not isinstance(record, dict):
         return raw
     text = f"{record.get('level', '')}: {record.get('event', '')}"
-    if record.get("error_detail"):
-        text += f"\n{json.dumps(record['error_detail'])[:3000]}"
+    for error in record.get("error_detail") or []:
+        frames = error.get("frames") or [{}]
+        where = f"{frames[-1].get('filename')}:{frames[-1].get('lineno')}"
+        text += f"\n  {error.get('exc_type')}: {error.get('exc_value')} (at {where})"
     return text

@@ -5,7 +5,8 @@ Here a deployment as production runs it (tests/airflow_cluster.py: scheduler, DA
 API server in their own processes) runs flows87_daily with 4 partitions, triggered through the
 REST API: the mapped partition tasks must run side by side in different worker processes,
 exchanging files under FLOWS87_HOME, and publish byte for byte what the single-process run of
-the same input and interval publishes. CI runs it (FLOWS87_REQUIRE_POSTGRES=1); about 1.5 min.
+the same input and interval publishes; nothing of the deployment may listen beyond loopback.
+CI runs it (FLOWS87_REQUIRE_POSTGRES=1); about 2 min on 2 busy cores.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def test_daily_dag_on_a_parallel_executor_publishes_what_one_process_does(
     assert overlapping(tis), [(t["task_id"], t["start_date"], t["end_date"]) for t in tis]
     mapped_pids = {t["pid"] for t in tis if t["task_id"] in MAPPED}
     assert len(mapped_pids) >= 2, mapped_pids
+    # nothing of the deployment listens beyond loopback (Airflow's log server would, on all)
+    assert {address for address, _ in cluster.listening()} == {"127.0.0.1"}
 
     # the single-process run of the same input and interval, published the same way
     home = Path(cluster.env["FLOWS87_HOME"])
