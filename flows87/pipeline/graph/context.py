@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from flows87.schema import conform
+from flows87.schema import columns, conform
 
 CASH_CHANNELS = ("cash_deposit", "cash_withdrawal")
 """Cash legs have a till or ATM on one side, not a counterparty, so money paths skip them."""
@@ -21,12 +21,29 @@ CASH_CHANNELS = ("cash_deposit", "cash_withdrawal")
 IDENTIFIERS = ("address", "phone", "email", "device_id")
 """Party attributes that unrelated parties should not share (FinCEN 2020)."""
 
+TX_COLUMNS = (
+    "txn_id",
+    "ts",
+    "src_account",
+    "dst_account",
+    "amount_base",
+    "channel",
+    "src_country",
+    "dst_country",
+    "location_id",
+    "device_id",
+)
+"""The transaction columns patterns read; the context keeps only these (at 20M transactions
+each text column is about 0.3-0.6 GB). A pattern that starts reading another one fails on the
+missing column, and its name belongs here."""
+
 
 @dataclass
 class GraphContext:
     """Everything a pattern may read; the canonical tables are conformed on construction."""
 
     transactions: pl.DataFrame
+    """Only TX_COLUMNS are kept (a stage reads only those present: `graph_columns`)."""
     accounts: pl.DataFrame
     features: pl.DataFrame
     signals: pl.DataFrame
@@ -36,7 +53,7 @@ class GraphContext:
     def __post_init__(self) -> None:
         # Conforming guarantees every optional column exists (as nulls when absent), so patterns
         # test for data with `is_not_null()` instead of checking for columns.
-        self.transactions = conform(self.transactions, "transactions").collect()
+        self.transactions = _graph_transactions(self.transactions)
         self.accounts = conform(self.accounts, "accounts").collect()
 
     def memo(self, key: str, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
@@ -47,6 +64,23 @@ class GraphContext:
         if key not in self._memo:
             self._memo[key] = make()
         return self._memo[key]
+
+
+def _graph_transactions(frame: pl.DataFrame) -> pl.DataFrame:
+    """TX_COLUMNS of `frame` in canonical types, absent ones as nulls: `conform` restricted to
+    what patterns read (a frame of only those columns, as the graph stage reads, lacks required
+    columns no pattern reads)."""
+    present = set(frame.columns)
+    dtypes = {c.name: c.dtype for c in columns("transactions")}
+    return frame.select(
+        pl.col(c).cast(dtypes[c]) if c in present else pl.lit(None, dtypes[c]).alias(c)
+        for c in TX_COLUMNS
+    )
+
+
+def graph_columns(present: list[str]) -> list[str]:
+    """The columns of a transactions table with `present` columns that a GraphContext keeps."""
+    return [c for c in present if c in TX_COLUMNS]
 
 
 def days(value: float) -> timedelta:

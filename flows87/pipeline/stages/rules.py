@@ -17,22 +17,22 @@ import polars as pl
 
 from flows87.io import read_json, write_parquet
 from flows87.pipeline.cases.scoring import load_settings as load_scoring
+from flows87.pipeline.graph.context import graph_columns
 from flows87.pipeline.job import Job
 from flows87.pipeline.rules import empty_signals, load_rules, run_rules
 from flows87.pipeline.rules.ceiling import Ceiling, hold_back_all, summary_lines
 from flows87.pipeline.rules.engine import columns_read
+from flows87.pipeline.rules.evaluate import absent_inputs
 from flows87.pipeline.rules.model import Rule
-from flows87.pipeline.rules.relative import resolve
+from flows87.pipeline.rules.relative import Resolved, resolve
 from flows87.pipeline.runinfo import StageRecord, stage
 from flows87.pipeline.stages import parts
 from flows87.pipeline.stages.common import (
     GRAPH_FEATURE_COLUMNS,
-    NOT_FOR_DETECTION,
     feature_settings,
     free_memory,
     origin,
     read_columns,
-    read_except,
 )
 from flows87.pipeline.stages.config import RunConfig
 
@@ -49,42 +49,65 @@ def run_ceiling(features: pl.DataFrame | pl.LazyFrame, config: RunConfig) -> Cei
 
 
 def rules(job: Job, part: int) -> dict[str, Any]:
-    """Account and transaction rules on one partition's accounts."""
+    """Account and transaction rules on one partition's accounts: in one piece, or (a large
+    input) batch after batch of them (`parts.batches`)."""
     config, run = job.config, job.run
     free_memory()
     with stage(run, f"rules-{part:04d}") as rec:
         chosen = _chosen(config, graph=False)
         ids = parts.members(job, part)
+        batches = parts.batches(job, ids)
         # only the columns the rules read: the whole transactions and features tables are
         # about 2.5 GB in memory at 5M transactions
         needed = columns_read(chosen)
         tx_cols, feat_cols = needed if needed is not None else (None, None)
-        tx = parts.transactions(job, ids, None if tx_cols is None else list(tx_cols))
         everyone = pl.scan_parquet(run.features)
         present = everyone.collect_schema().names()
         if feat_cols is not None:
             everyone = everyone.select([c for c in present if c in feat_cols])
-        feats = parts.of_members(everyone, ids, "account_id").collect()
-        # relative thresholds are the whole population's: with one partition, the frame read
-        resolved, relative = resolve(
-            chosen, feats if ids is None else everyone, config.rule_overrides
-        )
-        result = run_rules(
-            chosen,
-            feats,
-            tx,
-            pl.read_parquet(run.accounts),
-            feature_settings(config),
-            origin(job),
-            config.rule_overrides,
-            resolved=resolved,
-        )
-        signals = result.signals
-        if ids is not None:  # transaction rules flag both ends: keep this partition's
-            signals = signals.filter(pl.col("account_id").is_in(ids.implode()))
+        accounts = pl.read_parquet(run.accounts)
+        settings, at = feature_settings(config), origin(job)
+        whole = ids is None and len(batches) == 1
+        resolved: Resolved | None = None
+        relative: list[dict[str, Any]] = []
+        absent = None
+        if not whole:  # relative thresholds and absent inputs are the whole population's
+            resolved, relative = resolve(chosen, everyone, config.rule_overrides)
+            scan = pl.scan_parquet(run.transactions)
+            names = scan.collect_schema().names()
+            if tx_cols is not None:
+                scan = scan.select([c for c in names if c in tx_cols])
+            absent = absent_inputs(everyone, scan)
+        found: list[pl.DataFrame] = []
+        for batch in batches:
+            tx = parts.transactions(job, batch, None if tx_cols is None else list(tx_cols))
+            feats = (everyone if batch is None else parts.of_batch(everyone, batch)).collect()
+            if resolved is None:
+                resolved, relative = resolve(chosen, feats, config.rule_overrides)
+            result = run_rules(
+                chosen,
+                feats,
+                tx,
+                accounts,
+                settings,
+                at,
+                config.rule_overrides,
+                resolved=resolved,
+                absent=absent,
+            )
+            del tx, feats
+            signals = result.signals
+            if batch is not None:  # transaction rules flag both ends: keep this batch's
+                signals = signals.filter(pl.col("account_id").is_in(batch.implode()))
+            found.append(signals)
+            for key, seconds in result.seconds.items():
+                rec.timings[key] = round(rec.timings.get(key, 0.0) + seconds, 3)
+            rec.warnings += [w for w in result.warnings if w not in rec.warnings]
+            free_memory()
+        signals = pl.concat(found)
         rec.counts = {"signals": signals.height, "skipped": result.skipped}
-        rec.timings = result.seconds
-        rec.warnings = result.warnings
+        if len(batches) > 1:
+            rec.counts["batches"] = len(batches)
         rec.extra["relative"] = relative  # the same in every partition; merge_rules reports it
         job.hand_over(run.part("signals_rules", part), signals, write_parquet)
     return {"part": part, "signals": signals.height}
@@ -148,7 +171,11 @@ def graph(job: Job) -> dict[str, Any]:
     with stage(run, "graph") as rec:
         chosen = _chosen(config, graph=True)
         rec.params = {"rules": [r.id for r in chosen], "overrides": config.rule_overrides}
-        tx = read_except(run.transactions, NOT_FOR_DETECTION)
+        # only what the patterns read (graph.context.TX_COLUMNS): the whole table was
+        # several GB at 20M transactions, and the context kept a conformed copy beside it
+        tx = pl.read_parquet(
+            run.transactions, columns=graph_columns(list(pl.read_parquet_schema(run.transactions)))
+        )
         feats = read_columns(run.features, set(GRAPH_FEATURE_COLUMNS))
         prior = empty_signals()
         if run.stage_signals("rules").exists():
