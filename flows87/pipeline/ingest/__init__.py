@@ -37,16 +37,20 @@ def read(
     base_currency: str = "USD",
     max_reject_fraction: float = 0.05,
     start: datetime | None = None,
+    staging: Path | None = None,
+    stage_above: int = Options.stage_above,
 ) -> ReadResult:
     """Read a file or folder of any known format into canonical transactions and accounts.
 
     `format` overrides detection. `start` is the calendar time of step 0 for sources that
     count time in steps (PaySim hours, AMLGentex and old AMLSim days); naive means UTC. More
-    rejected rows than `max_reject_fraction` of a file's rows raise InputError.
+    rejected rows than `max_reject_fraction` of a file's rows raise InputError. A file of more
+    than `stage_above` rows is parsed to `staging` (a folder) and its rows are read back lazily:
+    the result then reads those files until `common.clear_staged(staging)`.
     """
     if start is not None:
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
-    opts = Options(base_currency, max_reject_fraction, start)
+    opts = Options(base_currency, max_reject_fraction, start, staging, stage_above)
     check_options(opts)
     if format is not None and format not in FORMATS:
         raise ConfigError(f"unknown format {format!r}", hint=f"one of {', '.join(FORMATS)}")

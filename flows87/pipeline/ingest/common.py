@@ -50,6 +50,7 @@ from flows87.pipeline.ingest.reference import (
 )
 from flows87.pipeline.ingest.rejects import (
     REJECT_SCHEMA,
+    clear_staged,
     empty_rejects,
     finish,
     join_rejects,
@@ -70,6 +71,7 @@ __all__ = [
     "apply",
     "boolean",
     "check_options",
+    "clear_staged",
     "country_names",
     "currency_names",
     "date",
@@ -104,6 +106,10 @@ class Options:
     base_currency: str = "USD"
     max_reject_fraction: float = 0.05
     start: datetime | None = None
+    staging: Path | None = None
+    """Where a file of more than `stage_above` rows is parsed to (rejects.staged), so that its
+    rows are not all held; None holds every file's rows in memory."""
+    stage_above: int = 4_000_000
 
 
 @dataclass

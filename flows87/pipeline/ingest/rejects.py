@@ -7,13 +7,14 @@ up to `max_reject_fraction`.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from flows87.errors import InputError
-from flows87.pipeline.ingest.files import RAW, collect
+from flows87.pipeline.ingest.files import FILE_ERRORS, RAW, collect, file_error
 from flows87.pipeline.ingest.parsers import Check, raw
 
 if TYPE_CHECKING:  # common.py holds Options and imports this module
@@ -50,7 +51,10 @@ def finish(
 
     The file is read and parsed once: the parsed columns with each check's error (null when the
     value is fine) are collected, then split in memory (a second query for the good rows would
-    read and parse the whole file again: 3.5 s of 7 for 5M canonical transactions). The raw
+    read and parse the whole file again: 3.5 s of 7 for 5M canonical transactions). A file of
+    more than `opts.stage_above` rows with `opts.staging` set is instead streamed, parsed, to
+    STAGING/parsed-*.parquet (`staged`): only its rejects are collected and its good rows are a
+    scan of that file, so memory does not grow with the input. The raw
     columns stay (a reader may still read one, e.g. a label's text; where a parsed column is
     the raw one renamed, both share their memory), and a failing value is kept as text only
     where its check failed. Each reject keeps its whole source row as `record` (every `raw:`
@@ -66,14 +70,22 @@ def finish(
         .alias(v)
         for c, e, v in zip(checks, errors, shown, strict=True)
     ]
-    frame = collect(lf.with_columns(values), path)
     flagged = (
         pl.any_horizontal([pl.col(e).is_not_null() for e in errors]) if errors else pl.lit(False)
     )
     cap = int(opts.max_reject_fraction * n_rows + 1e-9)  # 0.29 * 100 is 28.999...96
-    bad = frame.filter(flagged)
-    n_bad = bad.height
-    kept = bad.head(cap + 1)  # past the cap only the first is named
+    frame: pl.DataFrame | pl.LazyFrame
+    if opts.staging is not None and n_rows > opts.stage_above:
+        frame = staged(lf.with_columns(values), opts.staging, table, path)
+        kept = collect(frame.filter(flagged).head(cap + 1), path)  # past the cap only the first
+        n_bad = kept.height
+        if n_bad > cap:  # is named; the count is read again (the error columns only)
+            n_bad = int(collect(frame.filter(flagged).select(pl.len()), path).item())
+    else:
+        frame = collect(lf.with_columns(values), path)
+        bad = frame.filter(flagged)
+        n_bad = bad.height
+        kept = bad.head(cap + 1)  # past the cap only the first is named
     kept = kept.select(pl.col("source_row"), *shown, *errors, record_json(kept, path))
     rejects = _rejects(kept, checks, table, path)
     if n_bad > cap:
@@ -90,6 +102,34 @@ def finish(
         )
     good = frame.filter(~flagged) if n_bad else frame
     return good.drop(*errors, *shown).lazy(), rejects
+
+
+PARSED = "parsed-"
+"""The name every staged parsed file starts with (`clear_staged` removes them)."""
+
+
+def staged(lf: pl.LazyFrame, staging: Path, table: str, path: Path) -> pl.LazyFrame:
+    """`lf` streamed to STAGING/parsed-TABLE-<hash of path>.parquet, and a scan of it."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    out = staging / f"{PARSED}{table}-{digest}.parquet"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        lf.sink_parquet(out, engine="streaming")
+    except FILE_ERRORS as e:
+        out.unlink(missing_ok=True)
+        raise file_error(e, path) from None
+    return pl.scan_parquet(out)
+
+
+def staged_files(staging: Path) -> list[Path]:
+    """The parsed files `staged` wrote to `staging`."""
+    return sorted(staging.glob(f"{PARSED}*.parquet"))
+
+
+def clear_staged(staging: Path) -> None:
+    """Remove the parsed files `staged` wrote, once nothing reads them any more."""
+    for p in staged_files(staging):
+        p.unlink()
 
 
 def _rejects(bad: pl.DataFrame, checks: list[Check], table: str, path: Path) -> pl.DataFrame:

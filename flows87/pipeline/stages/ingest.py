@@ -24,6 +24,7 @@ from flows87.errors import ConfigError, InputError
 from flows87.io import read_json, write_json, write_parquet
 from flows87.pipeline import ingest as readers
 from flows87.pipeline import quality
+from flows87.pipeline.ingest.rejects import clear_staged, staged_files
 from flows87.pipeline.job import Job
 from flows87.pipeline.quality.suites import import_gx_in_background
 from flows87.pipeline.runinfo import StageRecord, fingerprint, stage
@@ -58,47 +59,77 @@ class RawInput:
     """The reader's tables beyond the canonical two (goAML: parties, goaml_reports)."""
 
 
-def read_input(source: str | Path, config: RunConfig) -> RawInput:
+def read_input(source: str | Path, config: RunConfig, staging: Path | None = None) -> RawInput:
     """Parse `source`; with `config.select_interval`, keep only the data interval's rows.
 
     A scheduled run reads a source that holds more than its interval (a landing folder, a
     whole-history extract): rows before or after the interval belong to other runs, so they
     are set aside and counted rather than quarantined as bad data.
+
+    With `staging` (RUN/staging/), a file of more than LARGE_ROWS rows is parsed to a file
+    there rather than held, and more than LARGE_ROWS transactions are streamed to
+    STAGING/transactions.parquet and returned as a scan of it: at 20M transactions the parsed
+    input held in memory took 12.5 GB.
     """
+    if staging is not None:
+        clear_staged(staging)  # an earlier read's, if it failed half-way
     result = readers.read(
         source,
         config.format,
         base_currency=config.base_currency,
         max_reject_fraction=config.max_reject_fraction,
+        staging=staging,
+        stage_above=LARGE_ROWS,
     )
     transactions, accounts = result.transactions, result.accounts
     info: dict[str, Any] = {"input": fingerprint(result.sources)}
     if result.notes():
         info["reader_notes"] = result.notes()
+    # a file was parsed to staging: the rows go there too, not through memory
+    large = staging is not None and bool(staged_files(staging))
     if config.select_interval and config.interval_start and config.interval_end:
         start, end = config.interval_start, config.interval_end
-        tx_all = transactions.collect()
         inside = pl.col("ts").is_between(pl.lit(start), pl.lit(end), closed="left")
         # rows whose timestamp did not parse stay in, so the gate quarantines them with a reason
         keep = inside | pl.col("ts").is_null()
-        tx = tx_all.filter(keep)
-        acc_all = accounts.collect()
+        tx: pl.DataFrame | pl.LazyFrame
+        if large and staging is not None:
+            n_all = rows(transactions)
+            tx = _sink(transactions.filter(keep), staging)
+        else:
+            tx_all = transactions.collect()
+            n_all, tx = tx_all.height, tx_all.filter(keep)
+        acc_all = accounts.collect(engine="streaming" if large else "auto")
         acc = acc_all.filter(pl.col("opened_at").is_null() | (pl.col("opened_at") < pl.lit(end)))
         info["outside_interval"] = {
-            "transactions": tx_all.height - tx.height,
+            "transactions": n_all - rows(tx),
             "accounts": acc_all.height - acc.height,
         }
-        if tx.is_empty() and tx_all.height:
+        if n_all and not rows(tx):
             raise InputError(
-                f"none of the {tx_all.height:,} transactions falls in the data interval "
+                f"none of the {n_all:,} transactions falls in the data interval "
                 f"[{start.isoformat()}, {end.isoformat()})",
                 file=source,
                 column="ts",
                 hint="check the interval (logical date, lookback_days) and the source's dates",
             )
     else:
-        tx, acc = transactions.collect(), accounts.collect()
-    return RawInput(result.format, tx, acc, result.rejects, info, result.side_tables())
+        tx = _sink(transactions, staging) if large and staging else transactions.collect()
+        acc = accounts.collect(engine="streaming" if large else "auto")
+    side = result.side_tables()
+    if isinstance(tx, pl.LazyFrame) and rows(tx) <= LARGE_ROWS:
+        tx = tx.collect()  # as an input read in memory: the gate holds it
+    if staging is not None:  # everything read is collected or in transactions.parquet now
+        clear_staged(staging)
+    return RawInput(result.format, tx, acc, result.rejects, info, side)
+
+
+def _sink(transactions: pl.LazyFrame, staging: Path) -> pl.LazyFrame:
+    """The transactions streamed to STAGING/transactions.parquet, and a scan of it."""
+    path = staging / "transactions.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    transactions.sink_parquet(path, engine="streaming")
+    return pl.scan_parquet(path)
 
 
 def stage_raw(raw: RawInput, folder: Path) -> None:
@@ -140,7 +171,7 @@ def read(job: Job) -> dict[str, Any]:
     with stage(run, "read", params) as rec:
         job.progress("reading input")
         with rec.step("read"):
-            raw = read_input(job.source, config)
+            raw = read_input(job.source, config, run.staging)
         rec.params["format"] = raw.format
         rec.extra.update(raw.info)
         rec.warnings = list(raw.info.get("reader_notes", []))
