@@ -49,11 +49,13 @@ class GraphContext:
     signals: pl.DataFrame
 
     _memo: dict[str, pl.DataFrame] = field(default_factory=dict, init=False, repr=False)
+    _transfers: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Conforming guarantees every optional column exists (as nulls when absent), so patterns
         # test for data with `is_not_null()` instead of checking for columns.
-        self.transactions = _graph_transactions(self.transactions)
+        self.transactions = in_graph_order(_graph_transactions(self.transactions))
+        self._transfers = int(self.transactions.select(TRANSFER.sum()).item())
         self.accounts = conform(self.accounts, "accounts").collect()
 
     def memo(self, key: str, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
@@ -78,6 +80,38 @@ def _graph_transactions(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+TRANSFER = (
+    (pl.col("src_account") != pl.col("dst_account")) & ~pl.col("channel").is_in(CASH_CHANNELS)
+).fill_null(False)
+"""An account-to-account transfer: no cash leg, no self-transfer."""
+
+
+def _in_order(frame: pl.DataFrame) -> bool:
+    n = frame.select(TRANSFER.sum()).item()
+    head = frame.head(n)
+    step = pl.col("ts").diff()
+    later = (
+        step.is_null() | (step > 0) | ((step == 0) & (pl.col("txn_id") > pl.col("txn_id").shift()))
+    )
+    return bool(head.select(TRANSFER.all() & later.all()).item())
+
+
+def in_graph_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame`'s rows with the transfers first, in time order (then id): the context's
+    transfers, and those in time order that money paths follow, are then slices of it instead of
+    copies (about 2.5 and 2 GB at 20M transactions). Patterns do not depend on row order. A
+    frame in that order already is returned as it is; otherwise the rows are gathered one column
+    at a time, so the peak is the frame and one column (when the caller lets go of `frame`)."""
+    if frame.is_empty() or _in_order(frame):
+        return frame
+    order = frame.select(pl.arg_sort_by(~TRANSFER, "ts", "txn_id")).to_series()
+    out: dict[str, pl.Series] = {}
+    for name in frame.columns:
+        out[name] = frame.get_column(name).gather(order)
+        frame = frame.drop(name)
+    return pl.DataFrame(out)
+
+
 def graph_columns(present: list[str]) -> list[str]:
     """The columns of a transactions table with `present` columns that a GraphContext keeps."""
     return [c for c in present if c in TX_COLUMNS]
@@ -88,13 +122,12 @@ def days(value: float) -> timedelta:
 
 
 def transfers(ctx: GraphContext, min_amount: float = 0.0) -> pl.DataFrame:
-    """Account-to-account transfers (no cash legs, no self-transfers) of at least `min_amount`."""
+    """Account-to-account transfers (no cash legs, no self-transfers) of at least `min_amount`,
+    in time order (then id)."""
 
     def make() -> pl.DataFrame:
-        return ctx.transactions.filter(
-            (pl.col("src_account") != pl.col("dst_account"))
-            & ~pl.col("channel").is_in(CASH_CHANNELS)
-        ).select(
+        # the context's first rows, in time order (`in_graph_order`): a slice, not a copy
+        return ctx.transactions.head(ctx._transfers).select(
             "txn_id",
             "ts",
             pl.col("src_account").alias("src"),

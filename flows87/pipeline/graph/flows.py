@@ -54,9 +54,7 @@ def by_time(ctx: GraphContext) -> pl.DataFrame:
     the ranks stand for transfers, the codes for accounts, while paths grow."""
 
     def make() -> pl.DataFrame:
-        # a sorted copy of the transfers: only the columns paths read (channel and countries
-        # would add about 1 GB at 20M transactions)
-        every = transfers(ctx).select("txn_id", "ts", "src", "dst", "amt").sort("ts", "txn_id")
+        every = transfers(ctx).select("txn_id", "ts", "src", "dst", "amt")  # in time order
         accounts = codes_of(every.get_column("src"), every.get_column("dst"))
         assert accounts is not None
         return every.with_columns(
