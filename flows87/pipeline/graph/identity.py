@@ -337,9 +337,12 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     named = parties.select(pl.col("name").is_not_null().any()).item()
     owner = parties.select(pl.col("account_id").alias("src"), "party", surname().alias("surname"))
     window = days(p["window_days"])
+    # only payments of parties holding a shared value, before anything is joined to them
+    payers = party_of(ctx.accounts).join(links.select("party").unique(), on="party", how="semi")
     paid = (
         transfers(ctx)
         .filter(pl.col("channel") != "card")
+        .join(payers.select(pl.col("account_id").alias("src")), on="src", how="semi")
         .join(owner, on="src")
         .join(links, on="party")
     )
