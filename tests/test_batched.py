@@ -64,9 +64,11 @@ def test_batches_give_the_tables_of_one_piece(
     run = tmp_path / "run"
     run_steps(_job(run, source, in_process, partitions), upto("merge_rules"))
 
-    records = [json.loads(p.read_text()) for p in sorted((run / "stages").glob("features-*"))]
-    assert len(records) == partitions
-    assert all(r["counts"]["batches"] >= 3 for r in records), records
+    for step in ("features", "rules"):
+        records = [json.loads(p.read_text()) for p in sorted((run / "stages").glob(f"{step}-*"))]
+        assert len(records) == partitions
+        assert all(r["counts"]["batches"] >= 3 for r in records), records
+    assert pl.read_parquet(whole / "signals_rules.parquet").height > 0
     shared = pl.read_parquet(whole / "features.parquet")["shared_id_parties"]
     assert shared.max() > 1, "no identifier shared across batches: the test proves less"
     for name in ("features.parquet", "signals_rules.parquet", "signals_held_rules.parquet"):

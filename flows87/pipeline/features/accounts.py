@@ -62,6 +62,8 @@ def static_features(acc: pl.LazyFrame, tx: pl.LazyFrame, available: set[str]) ->
             .with_columns(pl.len().over("id", "value").alias("n"))
             .group_by("party_id")
             .agg((pl.col("n").max() - 1).cast(pl.Int64).alias("shared_id_parties"))
+            .collect(engine="streaming")  # one row per party: streams a large run's devices
+            .lazy()
         )
         static = static.join(per_party, on="party_id", how="left").with_columns(
             pl.col("shared_id_parties").fill_null(0)

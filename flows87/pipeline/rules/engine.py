@@ -206,12 +206,15 @@ def run_rules(
     prior: pl.DataFrame | None = None,
     ceiling: Ceiling | None = None,
     resolved: Resolved | None = None,
+    absent: dict[str, set[str]] | None = None,
 ) -> RuleRun:
     """Evaluate `rules`; graph rules also see `prior` signals (the rules stage's, in a graph stage).
 
     With a `ceiling`, each rule's signals are held back above it before any graph rule reads
     them (a partitioned run leaves it out and holds back after merging). Relative parameters
-    take the `resolved` values, or are resolved on `features` (the whole population's)."""
+    take the `resolved` values, or are resolved on `features` (the whole population's); the
+    inputs the data lacks are `absent` (`absent_inputs` of the whole run), or those `features`
+    and `transactions` lack."""
     from flows87.pipeline.graph.patterns import PATTERNS, GraphContext
 
     overrides = overrides or {}
@@ -222,7 +225,8 @@ def run_rules(
     view = None
     ctx: GraphContext | None = None
     ordered = [r for r in rules if r.scope != "graph"] + [r for r in rules if r.scope == "graph"]
-    absent = absent_inputs(features, transactions)
+    if absent is None:
+        absent = absent_inputs(features, transactions)
     # Account rules first find their matches; their transactions are then looked up in one pass
     # for all of them (PERIOD_TXNS in the timings), before any graph rule reads their signals.
     matches: dict[str, pl.DataFrame] = {}

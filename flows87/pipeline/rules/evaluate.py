@@ -252,13 +252,17 @@ def evaluate_transaction_rule(
     return _signals_from(rule, best, rule.evidence)
 
 
-def absent_inputs(features: pl.DataFrame, transactions: pl.DataFrame) -> dict[str, set[str]]:
+def absent_inputs(
+    features: pl.DataFrame | pl.LazyFrame, transactions: pl.DataFrame | pl.LazyFrame
+) -> dict[str, set[str]]:
     """Per rule scope, the inputs the data lacks: features null throughout (their source columns
     were absent) and transaction columns without a value. Computed once per run, not once per
-    rule (on 5M transactions each count reads every column)."""
-    counts = transactions.select(pl.all().is_not_null().sum()).row(0, named=True)
+    rule (on 5M transactions each count reads every column); a batch of accounts passes the
+    whole run's (scans), as a column empty in its rows alone is not absent."""
+    tx = transactions.lazy()
+    counts = tx.select(pl.all().is_not_null().sum()).collect(engine="streaming").row(0, named=True)
     absent = {n for n, k in counts.items() if k == 0}
-    if "ts" in transactions.columns and not has_time_of_day(transactions):
+    if "ts" in counts and not has_time_of_day(tx):
         absent |= {"hour", "night"}  # day resolution: every payment would read as at midnight
     return {"account": set(missing_inputs(features)), "transaction": absent}
 
