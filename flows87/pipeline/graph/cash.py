@@ -90,15 +90,17 @@ def funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     if span.is_empty():
         return empty_hits()
     lag = pl.duration(microseconds=int(p["flow_hours"] * 3_600_000_000))
-    tx = ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
+    # lazy: only the candidates' transactions are copied, not every column of every one
+    tx = ctx.transactions.lazy().filter(pl.col("src_account") != pl.col("dst_account"))
     inflow = (
-        tx.join(span, left_on="dst_account", right_on="account")
+        tx.join(span.lazy(), left_on="dst_account", right_on="account")
         .filter(pl.col("ts") >= pl.col("first"), pl.col("ts") <= pl.col("last"))
         .group_by(pl.col("dst_account").alias("account"))
         .agg(pl.col("amount_base").sum().alias("in_amount"))
+        .collect()
     )
     out = (
-        tx.join(span, left_on="src_account", right_on="account")
+        tx.join(span.lazy(), left_on="src_account", right_on="account")
         .filter(pl.col("ts") >= pl.col("first"), pl.col("ts") <= pl.col("last") + lag)
         .select(
             pl.col("src_account").alias("account"),
@@ -108,6 +110,7 @@ def funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             "channel",
             "amount_base",
         )
+        .collect()
     )
     moved = out.group_by("account").agg(pl.col("amount_base").sum().alias("out_amount"))
     span = (

@@ -159,18 +159,19 @@ def _flowing_through(
     # and money from or to abroad count as passing through: taken out of reach in cash or
     # abroad (fan-in), or placed in cash or brought from abroad just before (fan-out).
     out_of_reach = pl.col("channel").is_in(CASH_CHANNELS) | ABROAD
-    moves = (
-        ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
+    moves = (  # lazy: only the columns read are filtered, not a copy of every column
+        ctx.transactions.lazy()
+        .filter(pl.col("src_account") != pl.col("dst_account"))
         .select(pl.col(side).alias(hub), "ts", "amount_base", out_of_reach.alias("out"))
-        .join(span, on=hub, how="inner")
-        .join(firms.with_columns(pl.lit(True).alias("firm")), on=hub, how="left")
+        .join(span.lazy(), on=hub, how="inner")
+        .join(firms.lazy().with_columns(pl.lit(True).alias("firm")), on=hub, how="left")
         .filter(pl.col("firm").is_null() | pl.col("out"))
     )
     if inbound:  # what left the hub from the first collection until flow_days after the last
         moves = moves.filter(pl.col("ts") >= pl.col("first"), pl.col("ts") <= pl.col("last") + lag)
     else:  # what reached the hub from flow_days before the first payment until the last
         moves = moves.filter(pl.col("ts") >= pl.col("first") - lag, pl.col("ts") <= pl.col("last"))
-    moved = moves.group_by(hub).agg(pl.col("amount_base").sum().alias("moved"))
+    moved = moves.group_by(hub).agg(pl.col("amount_base").sum().alias("moved")).collect()
     through = (
         span.select(hub, "fan_sum")
         .join(moved, on=hub, how="left")

@@ -255,11 +255,15 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     if flagged is None or spread.is_empty():
         return empty_hits()
     who = holders(ctx)
-    outflow = (
-        ctx.transactions.filter(pl.col("src_account") != pl.col("dst_account"))
-        .join(flagged.select(pl.col("src").alias("src_account")), on="src_account", how="semi")
+    outflow = (  # lazy: only the columns read are filtered
+        ctx.transactions.lazy()
+        .filter(pl.col("src_account") != pl.col("dst_account"))
+        .join(
+            flagged.lazy().select(pl.col("src").alias("src_account")), on="src_account", how="semi"
+        )
         .group_by(pl.col("src_account").alias("src"))
         .agg(pl.col("amount_base").sum().alias("outflow"))
+        .collect()
     )
     sent = (
         transfers(ctx)
