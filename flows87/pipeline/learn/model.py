@@ -43,7 +43,7 @@ class LearnSettings(BaseModel):
     max_depth: int = Field(2, ge=1, le=12)
     learning_rate: float = Field(0.1, gt=0, le=1)
     seed: int = 0
-    blend_weight: float = Field(0.7, ge=0, le=1)
+    blend_weight: float = Field(0.85, ge=0, le=1)
     top_reasons: int = Field(3, ge=0, le=10)
 
 
