@@ -4,7 +4,8 @@
 the scheduler with the LocalExecutor (`parallelism` worker processes, tasks side by side), the
 DAG processor, and the API server, whose execution API is where Airflow 3's task processes read
 and write the metadata (their JWTs are signed and checked with one shared secret). The metadata
-database is a PostgreSQL database (the LocalExecutor refuses SQLite), the AIRFLOW_HOME a fresh
+database is a PostgreSQL database, as in production (SQLite takes one writer at a time, and
+here a scheduler, an API server and several task processes write at once), the AIRFLOW_HOME a fresh
 folder, the DAGS folder the repository's dags/. Everything listens on 127.0.0.1 on free ports;
 the scheduler's log server (which binds every interface) is not started: task logs are files
 under AIRFLOW_HOME/logs, read here and by the API server on the same machine. Each process's
@@ -41,7 +42,6 @@ PROCESSES = {
     "dag-processor": ["dag-processor"],
     "api-server": ["api-server", "--workers", "1"],
 }
-FINISHED = {"success", "failed"}
 
 
 class AirflowError(RuntimeError):
