@@ -6,8 +6,8 @@ each partition count a fresh Airflow 3 deployment (tests/airflow_cluster.py: Loc
 `--parallelism` task processes, default one per core and at least 2, PostgreSQL metadata,
 scheduler, DAG processor and API server on loopback) runs flows87_daily once, triggered through
 the REST API. From the API's task instances it reports:
-  - each task's wall time (mapped tasks per part) and the peak RSS of its task process (sampled
-    from /proc every 0.2 s),
+  - each task's wall time, start and end (seconds from the run's start; mapped tasks per part)
+    and the peak RSS of its task process (sampled from /proc every 0.2 s),
   - each stage's wall time (first start to last end of its tasks) and task seconds (summed),
   - the run's wall time (the DAG run's start to end), the critical path (the longest chain of
     task durations through the DAG, a mapped task counting as its slowest part: the run's time
@@ -111,6 +111,8 @@ def timeline(
                 "part": t["map_index"] if t["map_index"] >= 0 else None,
                 "state": t["state"],
                 "seconds": round(float(t["duration"] or 0), 2),
+                "start_s": _seconds(run_start, start[id(t)]),  # from the run's start
+                "end_s": _seconds(run_start, end[id(t)]),
                 "queue_s": _seconds(ready, start[id(t)]),
                 "scheduling_s": _seconds(ready, queued),
                 "executor_s": _seconds(queued, start[id(t)]),
