@@ -19,7 +19,7 @@ and `amlgentex` (an AMLGentex generator output, --amlgentex, default the first o
     bash benchmarks/run.sh benchmarks/bench_learn.py                       # both data sets
     bash benchmarks/run.sh benchmarks/bench_learn.py --data synth --no-gfp
     options: [--accounts 30000] [--days 40] [--seed 1] [--budget 0.01] [--period-days 5]
-             [--tune-runs 7] [--unreviewed 5000] [--amlgentex PATH] [--amlgentex-period-days 7]
+             [--tune-runs 7] [--unreviewed 50000] [--amlgentex PATH] [--amlgentex-period-days 7]
              [--workdir /tmp/flows87-learn-bench] [--gfp-timeout 1800]
 Writes WORKDIR/learn.md and learn.json (and each data set's curve.json).
 """
@@ -131,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--unreviewed",
         type=int,
-        default=5000,
-        help="also train on the case labels plus this many accounts no case named, as negatives",
+        default=50000,
+        help="also train on the case labels plus this many accounts no case named, as negatives "
+        "(the daily job's learning.yaml presumed_negatives)",
     )
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
