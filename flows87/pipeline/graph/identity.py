@@ -342,6 +342,7 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     paid = (
         transfers(ctx)
         .filter(pl.col("channel") != "card")
+        .select("txn_id", "ts", "src", "dst", "amt")  # what is read below
         .join(payers.select(pl.col("account_id").alias("src")), on="src", how="semi")
         .join(owner, on="src")
         .join(links, on="party")

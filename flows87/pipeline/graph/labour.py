@@ -27,18 +27,19 @@ WAGE_CHANNELS = ("ach", "wire")
 def wages(ctx: GraphContext) -> pl.DataFrame:
     """employer, worker, wage_txn, wage_ts, wage: business -> individual ACH/wire payments."""
     kinds = ctx.accounts.select("account_id", "kind")
-    return (
-        ctx.transactions.filter(
+    return (  # lazy: only the columns read are filtered, not a copy of every column
+        ctx.transactions.lazy()
+        .filter(
             pl.col("channel").is_in(WAGE_CHANNELS), pl.col("src_account") != pl.col("dst_account")
         )
         .join(
-            kinds.filter(pl.col("kind") == "business"),
+            kinds.lazy().filter(pl.col("kind") == "business"),
             left_on="src_account",
             right_on="account_id",
             how="semi",
         )
         .join(
-            kinds.filter(pl.col("kind") == "individual"),
+            kinds.lazy().filter(pl.col("kind") == "individual"),
             left_on="dst_account",
             right_on="account_id",
             how="semi",
@@ -50,6 +51,7 @@ def wages(ctx: GraphContext) -> pl.DataFrame:
             pl.col("ts").alias("wage_ts"),
             pl.col("amount_base").alias("wage"),
         )
+        .collect()
     )
 
 
@@ -75,9 +77,10 @@ def payroll_recapture(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     w = w.join(infra, left_on="employer", right_on="account_id", how="anti")
     if w.is_empty():
         return empty_hits()
-    onward = (
+    onward = (  # lazy: the five columns read are copied, not every column of every transfer
         transfers(ctx)
-        .join(infra, left_on="dst", right_on="account_id", how="anti")
+        .lazy()
+        .join(infra.lazy(), left_on="dst", right_on="account_id", how="anti")
         .select(
             pl.col("src").alias("worker"),
             pl.col("dst").alias("recapturer"),
@@ -85,7 +88,8 @@ def payroll_recapture(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
             pl.col("ts").alias("_t"),
             pl.col("amt").alias("on_amt"),
         )
-        .join(w.select("worker").unique(), on="worker", how="semi")
+        .join(w.lazy().select("worker").unique(), on="worker", how="semi")
+        .collect()
     )
     # Each wage meets the worker's next `max_scan` payments within `max_days`, not every payment
     # the worker ever made (quadratic for a worker paid and paying again and again).
