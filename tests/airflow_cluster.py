@@ -12,8 +12,17 @@ under AIRFLOW_HOME/logs, read here and by the API server on the same machine. Ea
 output is kept in WORKDIR/<name>.log, and `stop` ends every process group it started, and their
 task processes (each in a group of its own), also when the caller failed.
 
-Used by tests/test_multiworker.py and benchmarks/bench_scheduler.py (which puts tests/ on
-sys.path); it lives beside tests/postgres.py, whose throwaway server it is given a database on.
+With `executor="celery"` the scheduler runs the CeleryExecutor instead: it queues each task on a
+Redis broker (Debian's redis-server, started here on 127.0.0.1, a free port, its own folder, no
+persistence) and `workers` processes of `airflow celery worker` (each `--concurrency 1`, its own
+`--celery-hostname wN@...`, `--skip-serve-logs`) take them; Celery's results go to the metadata
+PostgreSQL (`db+postgresql+psycopg://`). On one machine every worker would record the same
+hostname on its task instances, so each worker reports its Celery name instead (core
+hostname_callable = `worker_hostname` below): on separate machines that is the machine's name.
+
+Used by tests/test_multiworker.py, tests/test_celery.py and benchmarks/bench_scheduler.py (which
+puts tests/ on sys.path); it lives beside tests/postgres.py, whose throwaway server it is given a
+database on.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +52,13 @@ PROCESSES = {
     "dag-processor": ["dag-processor"],
     "api-server": ["api-server", "--workers", "1"],
 }
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+WORKER_NAME = "FLOWS87_CELERY_WORKER"  # the Celery worker's name, set in its environment only
+
+
+def worker_hostname() -> str:
+    """The hostname a Celery worker's task processes record (core hostname_callable)."""
+    return os.environ.get(WORKER_NAME) or socket.getfqdn()
 
 
 class AirflowError(RuntimeError):
@@ -96,8 +113,13 @@ class AirflowCluster:
         parallelism: int | None = None,
         env: Mapping[str, str] | None = None,
         dags_folder: Path = ROOT / "dags",
+        executor: str = "local",
+        workers: int = 2,
     ) -> None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor {executor!r}: one of {sorted(EXECUTORS)}")
         self.workdir = Path(workdir)
+        self.executor = executor
         self.home = self.workdir / "airflow"
         self.parallelism = parallelism or default_parallelism()
         self.port = free_port()
@@ -117,7 +139,7 @@ class AirflowCluster:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
             # Airflow would derive asyncpg (not installed); psycopg 3 has an async dialect too
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url(database_url),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": EXECUTORS[executor],
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -135,6 +157,47 @@ class AirflowCluster:
             "MPLCONFIGDIR": str(self.workdir / "mpl"),
             **(env or {}),
         }
+        self.commands = {name: [str(BIN / "airflow"), *args] for name, args in PROCESSES.items()}
+        self.worker_env: dict[str, dict[str, str]] = {}
+        if executor == "celery":
+            self._celery(database_url, workers)
+
+    def _celery(self, database_url: str, workers: int) -> None:
+        """Redis, the Celery settings and `workers` worker processes of concurrency 1."""
+        redis = shutil.which("redis-server")
+        if redis is None:
+            raise AirflowError("redis-server not found: install Debian's redis-server")
+        broker = free_port()
+        self.commands = {
+            "redis": [
+                redis,
+                *("--bind", "127.0.0.1", "--port", str(broker), "--protected-mode", "yes"),
+                *("--dir", str(self.workdir / "redis"), "--save", "", "--appendonly", "no"),
+            ],
+            **self.commands,
+        }
+        self.env.update(
+            {
+                "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{broker}/0",
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{database_url}",
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
+            }
+        )
+        tests = str(Path(__file__).resolve().parent)
+        python_path = os.pathsep.join(p for p in (tests, self.env.get("PYTHONPATH")) if p)
+        for n in range(1, workers + 1):
+            name = f"worker{n}"
+            celery_name = f"w{n}@{socket.gethostname()}"
+            self.commands[name] = [
+                str(BIN / "airflow"),
+                *("celery", "worker", "--celery-hostname", celery_name),
+                *("--concurrency", "1", "--skip-serve-logs"),
+            ]
+            self.worker_env[name] = {
+                WORKER_NAME: celery_name,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_cluster.worker_hostname",
+                "PYTHONPATH": python_path,
+            }
 
     # --- start and stop ---------------------------------------------------------------------
 
@@ -152,6 +215,7 @@ class AirflowCluster:
     def start(self, timeout: float = 240) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         (self.workdir / "mpl").mkdir(exist_ok=True)
+        (self.workdir / "redis").mkdir(exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
         migrate = subprocess.run(
             [str(BIN / "airflow"), "db", "migrate"],
@@ -163,11 +227,11 @@ class AirflowCluster:
         (self.workdir / "migrate.log").write_text(migrate.stdout + migrate.stderr)
         if migrate.returncode != 0:
             raise AirflowError(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
-        for name, args in PROCESSES.items():
+        for name, command in self.commands.items():
             with open(self.workdir / f"{name}.log", "wb") as log:
                 self.procs[name] = subprocess.Popen(
-                    [str(BIN / "airflow"), *args],
-                    env=self.env,
+                    command,
+                    env={**self.env, **self.worker_env.get(name, {})},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -185,12 +249,17 @@ class AirflowCluster:
                 if all(
                     (last.get(c) or {}).get("status") == "healthy"
                     for c in ("metadatabase", "scheduler", "dag_processor")
-                ):
+                ) and all(self._worker_ready(name) for name in self.worker_env):
                     return
             except httpx.HTTPError as exc:
                 last = repr(exc)
             time.sleep(1)
         raise AirflowError(f"Airflow not healthy in time: {last}\n{self.log_tails()}")
+
+    def _worker_ready(self, name: str) -> bool:
+        """Celery says `<name> ready.` once the worker consumes from the broker."""
+        log = self.workdir / f"{name}.log"
+        return log.exists() and " ready." in log.read_text(errors="replace")
 
     def _check_alive(self) -> None:
         for name, proc in self.procs.items():
@@ -223,7 +292,7 @@ class AirflowCluster:
 
     def log_tails(self, lines: int = 30) -> str:
         out = []
-        for name in ("migrate", *PROCESSES):
+        for name in ("migrate", *self.commands):
             path = self.workdir / f"{name}.log"
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
