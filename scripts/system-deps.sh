@@ -3,6 +3,8 @@
 #   postgresql  the case store's tests against a real PostgreSQL server (tests/postgres.py)
 #   chromium    the case app's browser tests (Playwright drives /usr/bin/chromium; it cannot
 #               download a browser here)
+#   redis-server  the Celery broker of tests/test_celery.py (FLOWS87_CELERY=1) and
+#               `bench_scheduler.py --executor celery`; started by tests/airflow_cluster.py
 # Needs root or sudo and apt-get (about 30 s the first time). Without them it says which tests
 # will skip, and succeeds: the rest of the suite does not need these packages.
 set -euo pipefail
@@ -10,6 +12,7 @@ set -euo pipefail
 need=()
 [ -d /usr/lib/postgresql ] || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""
