@@ -14,7 +14,12 @@ import pytest
 from flows87.pipeline.learn import account_matrix, blend_accounts, blend_cases, train
 from flows87.pipeline.learn import model as models
 from flows87.pipeline.learn.blend import critical_accounts
-from flows87.pipeline.stages.learn import choose_model, passed_over, presumed_negatives
+from flows87.pipeline.stages.learn import (
+    choose_model,
+    history,
+    passed_over,
+    presumed_negatives,
+)
 
 CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
 SETTINGS = models.LearnSettings(n_estimators=30, max_depth=3)
@@ -143,6 +148,13 @@ def test_presumed_negatives_are_accounts_no_case_named_and_nobody_decided(tmp_pa
     # too few decisions: presumed negatives alone never train a model
     none, info = choose_model(labels.head(3), matrix, None, settings, CUTOFF, passed)
     assert none is None
+    # only the intervals within history_days are read, and only the rows training needs
+    recent = passed_over(published, CUTOFF, days=2)  # i1 ended 2 days before: out
+    assert set(recent["account_id"]) == set(ids[:20]) | set(ids[30:200])
+    wanted = pl.concat([labels.select("account_id"), drawn.select("account_id")])
+    rows = history(published, CUTOFF, 0, wanted)
+    assert rows is not None and set(rows["account_id"]) == set(wanted["account_id"])
+    assert history(published, CUTOFF - timedelta(days=3), 0) is None  # nothing ended by then
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ class LearnSettings(BaseModel):
     min_negatives: int = Field(5, ge=1)
     retrain_min_new: int = Field(20, ge=1)
     presumed_negatives: int = Field(50000, ge=0)
+    history_days: int = Field(365, ge=0)
     n_estimators: int = Field(200, ge=1)
     max_depth: int = Field(2, ge=1, le=12)
     learning_rate: float = Field(0.1, gt=0, le=1)

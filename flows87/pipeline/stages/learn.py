@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,10 @@ def decisions(url: str | None = None) -> pl.DataFrame | None:
     return read_existing(url, account_labels)
 
 
-def _intervals(published: Path, cutoff: datetime | None) -> list[tuple[Path, str]]:
-    """The published intervals that ended by `cutoff`, with their end, in time order."""
+def _intervals(published: Path, cutoff: datetime | None, days: int = 0) -> list[tuple[Path, str]]:
+    """The published intervals that ended by `cutoff` and, with `days`, within that many days
+    before it (before the latest such end without a cutoff), with their end, in time order:
+    what the learned scorer reads stays bounded however long the job has run."""
     out = []
     for folder in sorted((published / "intervals").glob("*")):
         path, info = folder / "learning_matrix.parquet", folder / "run.json"
@@ -67,36 +69,53 @@ def _intervals(published: Path, cutoff: datetime | None) -> list[tuple[Path, str
         if end is None or (cutoff is not None and datetime.fromisoformat(end) > cutoff):
             continue
         out.append((folder, end))
+    out.sort(key=lambda fe: datetime.fromisoformat(fe[1]))
+    if days and out:
+        last = cutoff if cutoff is not None else datetime.fromisoformat(out[-1][1])
+        since = last - timedelta(days=days)
+        out = [(f, e) for f, e in out if datetime.fromisoformat(e) > since]
     return out
 
 
-def history(published: Path, cutoff: datetime | None) -> pl.DataFrame | None:
-    """Each account's learning row from the latest published interval that ended by `cutoff`."""
-    frames = [
-        pl.read_parquet(folder / "learning_matrix.parquet").with_columns(pl.lit(end).alias("_end"))
-        for folder, end in _intervals(published, cutoff)
+def history(
+    published: Path, cutoff: datetime | None, days: int = 0, accounts: pl.DataFrame | None = None
+) -> pl.DataFrame | None:
+    """Each account's learning row from the latest published interval that ended by `cutoff`
+    (within `days`); only the rows of `accounts` when given (the decided and the presumed
+    negatives: what training reads, not every account of every interval)."""
+    scans = [
+        pl.scan_parquet(folder / "learning_matrix.parquet").with_columns(pl.lit(end).alias("_end"))
+        for folder, end in _intervals(published, cutoff, days)
     ]
-    if not frames:
+    if not scans:
         return None
-    rows = pl.concat(frames, how="diagonal_relaxed")
+    if accounts is not None:
+        wanted = accounts["account_id"].unique()
+        scans = [scan.filter(pl.col("account_id").is_in(wanted)) for scan in scans]
+    rows = pl.concat(scans, how="diagonal_relaxed").collect()
     return rows.sort("_end").unique("account_id", keep="last").drop("_end").sort("account_id")
 
 
-def passed_over(published: Path, cutoff: datetime | None) -> pl.DataFrame:
-    """account_id of every account an interval ended by `cutoff` scored and no case of those
-    intervals named: the population the queue passed over."""
-    seen, named = [], []
-    for folder, _ in _intervals(published, cutoff):
-        seen.append(pl.read_parquet(folder / "learning_matrix.parquet", columns=["account_id"]))
-        if (folder / "cases.parquet").exists():
-            cases = pl.read_parquet(folder / "cases.parquet", columns=["accounts"])
-            named.append(cases.select(pl.col("accounts").explode().alias("account_id")))
-    if not seen:
+def passed_over(published: Path, cutoff: datetime | None, days: int = 0) -> pl.DataFrame:
+    """account_id of every account an interval ended by `cutoff` (within `days`) scored and no
+    case of those intervals named: the population the queue passed over."""
+    found = _intervals(published, cutoff, days)
+    if not found:
         return pl.DataFrame(schema={"account_id": pl.String})
-    out = pl.concat(seen).unique()
+    seen = pl.concat(
+        [pl.scan_parquet(f / "learning_matrix.parquet").select("account_id") for f, _ in found]
+    )
+    named = [
+        pl.scan_parquet(f / "cases.parquet")
+        .select(pl.col("accounts").explode().alias("account_id"))
+        .drop_nulls()
+        for f, _ in found
+        if (f / "cases.parquet").exists()
+    ]
+    out = seen.unique()
     if named:
-        out = out.join(pl.concat(named).drop_nulls().unique(), on="account_id", how="anti")
-    return out.sort("account_id")
+        out = out.join(pl.concat(named).unique(), on="account_id", how="anti")
+    return out.sort("account_id").collect(engine="streaming")
 
 
 def presumed_negatives(
@@ -194,13 +213,21 @@ def learn_step(job: Job) -> dict[str, Any]:
         published = schedule.published_dir()
         cutoff = _cutoff(job)
         with rec.step("train"):
+            labels, days = decisions(), settings.history_days
+            known = (
+                models.labels_before(labels, cutoff)
+                if labels is not None
+                else pl.DataFrame(schema={"account_id": pl.String, "label": pl.Boolean})
+            )
+            presumed = presumed_negatives(passed_over(published, cutoff, days), known, settings)
+            wanted = pl.concat([known.select("account_id"), presumed.select("account_id")])
             fitted, info = choose_model(
-                decisions(),
-                history(published, cutoff),
+                labels,
+                history(published, cutoff, days, wanted),
                 _current(published),
                 settings,
                 cutoff,
-                passed_over(published, cutoff),
+                presumed.select("account_id"),
             )
         rec.counts.update({k: v for k, v in info.items() if k != "why"})
         if fitted is None:
