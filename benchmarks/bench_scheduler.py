@@ -19,13 +19,21 @@ the REST API. From the API's task instances it reports:
 The published cases of every partition count must be the same bytes (`cases_sha256`).
 Results in WORKDIR/results.json, and a markdown table on stdout.
 
+`--executor celery` runs the CeleryExecutor instead (`--workers` Celery workers of concurrency 1,
+Redis as broker; `--parallelism` then only caps the scheduler's queued tasks), with the case store
+on a PostgreSQL database of the same server, as a distributed deployment requires; it needs
+the `celery` extra and Debian's redis-server (scripts/system-deps.sh installs it).
+
     bash benchmarks/run.sh benchmarks/bench_scheduler.py --sizes 10000000 [--partitions 1 2 4]
+    FLOWS87_EXTRAS="test bench celery" source scripts/env.sh &&
+        python benchmarks/bench_scheduler.py --executor celery --sizes 1000000 --partitions 4
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import secrets
 import shutil
 import sys
 import threading
@@ -166,16 +174,29 @@ def timeline(
 
 
 def one_run(
-    server: Any, data: Path, workdir: Path, partitions: int, parallelism: int | None, timeout: float
+    server: Any,
+    data: Path,
+    workdir: Path,
+    partitions: int,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     database = server.new_database()
     home = workdir / "flows87"
     env = {"FLOWS87_HOME": str(home), "FLOWS87_SCHEDULE": "none"}
+    store = None
+    if args.executor == "celery":  # distributed: the case store may not be a SQLite file
+        store = server.new_database()
+        env.update(FLOWS87_DB_URL=server.url(store), FLOWS87_AUDIT_KEY=secrets.token_hex(32))
     try:
         with AirflowCluster(
-            workdir, server.url(database), parallelism=parallelism, env=env
+            workdir,
+            server.url(database),
+            parallelism=args.parallelism,
+            env=env,
+            executor=args.executor,
+            workers=args.workers,
         ) as airflow:
             airflow.wait_for_dag(DAG_ID)
             airflow.unpause(DAG_ID)
@@ -186,7 +207,7 @@ def one_run(
             t0 = time.perf_counter()
             run_id = airflow.trigger(DAG_ID, LOGICAL, conf)
             try:
-                run = airflow.wait_for_run(DAG_ID, run_id, timeout)
+                run = airflow.wait_for_run(DAG_ID, run_id, args.timeout)
             finally:
                 peaks = memory.stop()
             observed = time.perf_counter() - t0
@@ -197,11 +218,15 @@ def one_run(
                 for down in t["downstream_task_ids"]:
                     upstream[down].add(t["task_id"])
             result = timeline(run, tis, upstream)
+            hosts = {(t["task_id"], t["map_index"]): t["hostname"] for t in tis}
             for row in result["tasks"]:
                 row["peak_rss_mb"] = peaks.get(row.pop("pid") or -1)
+                row["host"] = hosts.get((row["task"], -1 if row["part"] is None else row["part"]))
             published = home / "published" / "cases.parquet"
             result.update(
                 partitions=partitions,
+                executor=args.executor,
+                workers=args.workers if args.executor == "celery" else None,
                 parallelism=airflow.parallelism,
                 trigger_to_done_s=round(observed, 1),
                 load_before=before,
@@ -211,6 +236,8 @@ def one_run(
             return result
     finally:
         server.drop_database(database)
+        if store is not None:
+            server.drop_database(store)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -251,6 +278,8 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--parallelism", type=int, default=None, help="default: cores, at least 2")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per DAG run")
+    ap.add_argument("--executor", choices=("local", "celery"), default="local")
+    ap.add_argument("--workers", type=int, default=2, help="Celery workers (--executor celery)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/flows87-scheduler-bench"))
     args = ap.parse_args()
     results: dict[str, Any] = {}
@@ -263,14 +292,7 @@ def main() -> None:
             for parts in args.partitions:
                 print(f"{size:,} transactions, {parts} partitions ...", flush=True)
                 try:
-                    r = one_run(
-                        server,
-                        data,
-                        args.workdir / f"deploy-{size}-p{parts}",
-                        parts,
-                        args.parallelism,
-                        args.timeout,
-                    )
+                    r = one_run(server, data, args.workdir / f"deploy-{size}-p{parts}", parts, args)
                     print(f"  wall {r['wall_s']} s, overhead {r['overhead_s']} s", flush=True)
                 except AirflowError as exc:  # keep the other partition counts' results
                     r = {"failed": str(exc)[:4000]}
