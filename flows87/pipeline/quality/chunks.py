@@ -25,8 +25,9 @@ import polars as pl
 if TYPE_CHECKING:
     import pandas as pd
 
-CHUNK_ROWS = 2_000_000
-"""Rows per pandas chunk: about 0.5 GB per text column in pandas at 2M rows."""
+CHUNK_ROWS = 6_000_000
+"""Rows per pandas chunk: about 0.5 GB per text column in pandas at 2M rows (6M: see
+stages/ingest.LARGE_ROWS for why)."""
 HASH_SEED = 17
 _UNIQUE_KEYS = {
     "expect_column_values_to_be_unique": "column",

@@ -30,11 +30,12 @@ from flows87.pipeline.job import Job
 
 HASH_SEED = 87
 MAX_PARTITIONS = 1024
-BATCH_TRANSACTIONS = 2_000_000
+BATCH_TRANSACTIONS = 6_000_000
 """A per-partition step works on its accounts in batches, one per this many of the run's
 transactions in its share (the run's transactions x its share of the accounts); a batch then reads
 the transactions touching its accounts, up to about twice as many. At 20M transactions in one
-partition, features computed for every account at once peaked at 13 GB."""
+partition, features computed for every account at once peaked at 13 GB, in batches of 2M
+3.95 GB (6M since: see stages/ingest.LARGE_ROWS)."""
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
