@@ -29,6 +29,10 @@ from flows87.pipeline.plan import PLAN, STEPS
 from flows87.pipeline.plan import stage_of as plan_stage_of
 from flows87.rundir import RunDir
 
+# one /proc walker for the tests and the benchmarks (tests/airflow_cluster.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from airflow_cluster import process_tree
+
 RUN_STAGES = tuple(dict.fromkeys(s.stage for s in PLAN if not s.scheduled_only))
 """The stages `flows87 run` runs, in order (the plan's, without publishing)."""
 
@@ -54,21 +58,6 @@ def rss_mb(pid: int | str = "self") -> int:
             return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")) // 1024
     except (OSError, StopIteration):
         return 0
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (from /proc/PID/task/*/children)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return out
 
 
 def tree_rss_mb(pid: int) -> int:

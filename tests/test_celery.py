@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy
 from airflow_cluster import AirflowCluster
 from polars.testing import assert_frame_equal
-from test_multiworker import DAG_ID, DAYS, LOGICAL, MAPPED, PARTITIONS, digest
+from test_multiworker import DAG_ID, DAYS, LOGICAL, MAPPED, PARTITIONS, digest, small_input
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,16 +41,7 @@ WORKERS = 2
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from test_multiworker import FIRST_DAY
-
-    from flows87.io import write_parquet
-    from flows87.research.synth import generate
-
-    folder = tmp_path_factory.mktemp("celery-data")
-    data = generate(900, DAYS, 11, start=FIRST_DAY)
-    write_parquet(data.accounts, folder / "accounts.parquet")
-    write_parquet(data.transactions, folder / "transactions.parquet")
-    return folder
+    return small_input(tmp_path_factory.mktemp("celery-data"))
 
 
 @pytest.fixture(scope="module")

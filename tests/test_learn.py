@@ -141,12 +141,12 @@ def test_presumed_negatives_are_accounts_no_case_named_and_nobody_decided(tmp_pa
     assert presumed_negatives(
         passed, labels, SETTINGS.model_copy(update={"presumed_negatives": 0})
     ).is_empty()
-    model, info = choose_model(labels, matrix, None, settings, CUTOFF, passed)
+    model, info = choose_model(labels, matrix, None, settings, CUTOFF, drawn)
     assert model is not None and info["presumed_negatives"] == 50
     assert model.meta["labelled"] == 40 and model.meta["presumed_negatives"] == 50
     assert model.meta["negatives"] == 40 - int(labels["reported"].sum()) + 50
     # too few decisions: presumed negatives alone never train a model
-    none, info = choose_model(labels.head(3), matrix, None, settings, CUTOFF, passed)
+    none, info = choose_model(labels.head(3), matrix, None, settings, CUTOFF, drawn)
     assert none is None
     # only the intervals within history_days are read, and only the rows training needs
     recent = passed_over(published, CUTOFF, days=2)  # i1 ended 2 days before: out

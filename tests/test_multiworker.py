@@ -59,13 +59,17 @@ def overlapping(tis: list[dict[str, Any]]) -> list[tuple[str, int, str, int]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("mw-data")
+def small_input(folder: Path) -> Path:
+    """900 synthetic accounts over DAYS days ending the day before LOGICAL (also test_celery's)."""
     data = generate(900, DAYS, 11, start=FIRST_DAY)
     write_parquet(data.accounts, folder / "accounts.parquet")
     write_parquet(data.transactions, folder / "transactions.parquet")
     return folder
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_input(tmp_path_factory.mktemp("mw-data"))
 
 
 @pytest.fixture(scope="module")

@@ -145,11 +145,11 @@ def choose_model(
     previous: Path | None,
     settings: models.LearnSettings,
     cutoff: datetime | None,
-    passed: pl.DataFrame | None = None,
+    presumed: pl.DataFrame | None = None,
 ) -> tuple[models.Model | None, dict[str, Any]]:
     """Retrain when enough accounts gained a decision since the model in use was trained;
     otherwise keep that model; without one and without enough labels, none. Decisions alone
-    decide whether to train; `passed` (accounts no case named) adds presumed negatives."""
+    decide whether to train; `presumed` (presumed_negatives' draw) adds negatives."""
     prev = models.load(previous) if previous is not None else None
     info: dict[str, Any] = {"previous": prev.version if prev else None}
     known = models.labels_before(labels, cutoff) if labels is not None else None
@@ -172,12 +172,10 @@ def choose_model(
             )
         return prev, {**info, "retrained": False}
     assert rows is not None
-    presumed = presumed_negatives(
-        None
-        if passed is None
-        else passed.join(rows.select("account_id"), on="account_id", how="semi"),
-        known if known is not None else usable,
-        settings,
+    presumed = (
+        pl.DataFrame(schema={"account_id": pl.String, "label": pl.Boolean})
+        if presumed is None
+        else presumed.join(rows.select("account_id"), on="account_id", how="semi")
     )
     info["presumed_negatives"] = presumed.height
     fitted = models.train(
@@ -227,7 +225,7 @@ def learn_step(job: Job) -> dict[str, Any]:
                 _current(published),
                 settings,
                 cutoff,
-                presumed.select("account_id"),
+                presumed,
             )
         rec.counts.update({k: v for k, v in info.items() if k != "why"})
         if fitted is None:
