@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import graph_cases
 import polars as pl
 from graph_rows import context, t
@@ -13,9 +15,11 @@ from flows87.pipeline.graph.context import (
     TX_COLUMNS,
     graph_columns,
     in_graph_order,
+    read_in_graph_order,
     transfers,
 )
 from flows87.pipeline.graph.flows import by_time
+from flows87.schema import conform
 
 
 def _rows() -> list[dict[str, object]]:
@@ -62,3 +66,19 @@ def test_a_frame_in_graph_order_is_kept_as_it_is() -> None:
     ordered = context(_rows()).transactions
     assert in_graph_order(ordered) is ordered
     assert graph_columns(["memo", "txn_id", "currency", "device_id"]) == ["txn_id", "device_id"]
+
+
+def test_reading_a_file_in_graph_order_equals_ordering_it_in_memory(tmp_path: Path) -> None:
+    """The graph stage reads its transactions a column at a time in graph order; the rows
+    (several row groups, out of order) must come out as `in_graph_order` gives them."""
+    frame = conform(pl.DataFrame(list(reversed(_rows())), infer_schema_length=None), "transactions")
+    frame = frame.collect().with_columns(pl.lit("x").alias("memo"))
+    path = tmp_path / "transactions.parquet"
+    frame.write_parquet(path, row_group_size=3)
+    got = read_in_graph_order(path)
+    assert got.columns == graph_columns(frame.columns)
+    assert_frame_equal(got, in_graph_order(frame.select(got.columns)))
+    assert got.get_column("txn_id").to_list() != frame.get_column("txn_id").to_list()
+    ordered = tmp_path / "ordered.parquet"
+    got.write_parquet(ordered)
+    assert_frame_equal(read_in_graph_order(ordered), got)

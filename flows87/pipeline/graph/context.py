@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -104,12 +105,36 @@ def in_graph_order(frame: pl.DataFrame) -> pl.DataFrame:
     at a time, so the peak is the frame and one column (when the caller lets go of `frame`)."""
     if frame.is_empty() or _in_order(frame):
         return frame
-    order = frame.select(pl.arg_sort_by(~TRANSFER, "ts", "txn_id")).to_series()
+    # the keys in one chunk first: on a frame read from Parquet (one chunk per row group)
+    # polars' multi-key arg_sort took 39 s at 20M transactions, 1.3 s on one chunk
+    keys = frame.select((~TRANSFER).alias("later"), "ts", "txn_id").rechunk()
+    order = keys.select(pl.arg_sort_by("later", "ts", "txn_id")).to_series()
+    del keys
     out: dict[str, pl.Series] = {}
     for name in frame.columns:
         out[name] = frame.get_column(name).gather(order)
         frame = frame.drop(name)
     return pl.DataFrame(out)
+
+
+def read_in_graph_order(path: Path) -> pl.DataFrame:
+    """The TX_COLUMNS of a transactions Parquet file, in graph order (`in_graph_order`), read
+    one column at a time: the peak is the sort keys, then the ordered columns and the one being
+    read, never the file's table twice (an argument passed to `in_graph_order` stays alive in
+    the caller's frame until it returns: 7.6 GB for a 1.5 GB table at 20M transactions)."""
+    cols = graph_columns(list(pl.read_parquet_schema(path)))
+    keys = ["txn_id", "ts", "src_account", "dst_account", "channel"]
+    head = pl.read_parquet(path, columns=[c for c in keys if c in cols]).rechunk()
+    if head.is_empty() or set(keys) - set(head.columns) or _in_order(head):
+        del head
+        return pl.read_parquet(path, columns=cols)
+    order = head.select(pl.arg_sort_by(~TRANSFER, "ts", "txn_id")).to_series()
+    out = {c: head.get_column(c).gather(order) for c in head.columns}
+    del head
+    for name in cols:
+        if name not in out:
+            out[name] = pl.read_parquet(path, columns=[name]).to_series().rechunk().gather(order)
+    return pl.DataFrame({c: out[c] for c in cols})
 
 
 def graph_columns(present: list[str]) -> list[str]:

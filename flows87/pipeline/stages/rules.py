@@ -17,7 +17,7 @@ import polars as pl
 
 from flows87.io import read_json, write_parquet
 from flows87.pipeline.cases.scoring import load_settings as load_scoring
-from flows87.pipeline.graph.context import graph_columns, in_graph_order
+from flows87.pipeline.graph.context import read_in_graph_order
 from flows87.pipeline.job import Job
 from flows87.pipeline.rules import empty_signals, load_rules, run_rules
 from flows87.pipeline.rules.ceiling import Ceiling, hold_back_all, summary_lines
@@ -171,15 +171,9 @@ def graph(job: Job) -> dict[str, Any]:
     with stage(run, "graph") as rec:
         chosen = _chosen(config, graph=True)
         rec.params = {"rules": [r.id for r in chosen], "overrides": config.rule_overrides}
-        # only what the patterns read (graph.context.TX_COLUMNS): the whole table was
-        # several GB at 20M transactions, and the context kept a conformed copy beside it
-        # in the context's row order already, so it keeps this frame instead of a copy
-        tx = in_graph_order(
-            pl.read_parquet(
-                run.transactions,
-                columns=graph_columns(list(pl.read_parquet_schema(run.transactions))),
-            )
-        )
+        # only what the patterns read (graph.context.TX_COLUMNS), read in the context's row
+        # order a column at a time: the context keeps this frame instead of a copy
+        tx = read_in_graph_order(run.transactions)
         feats = read_columns(run.features, set(GRAPH_FEATURE_COLUMNS))
         prior = empty_signals()
         if run.stage_signals("rules").exists():
