@@ -56,6 +56,10 @@ def test_chunks_give_the_whole_tables_result(tmp_path: Path, suite: str, rows: i
         assert chunked[2] == whole[2]
         assert chunked[3] == whole[3]  # every result: counts, percentages, lists of values
         assert chunked[4] == whole[4]
+        # a lazy table's hash chunks went through files of their own, none left behind
+        spill = tmp_path / name / "staging" / "gate"
+        assert (name == "lazy") == spill.is_dir()
+        assert not any(spill.iterdir()) if spill.is_dir() else True
 
 
 def _bad_accounts() -> pl.DataFrame:

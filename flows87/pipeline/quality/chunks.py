@@ -17,7 +17,10 @@ other expectation (one whose chunks cannot be merged) runs on the whole table as
 from __future__ import annotations
 
 import copy
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -80,10 +83,18 @@ def hash_key(expectations: list[dict[str, Any]]) -> list[str] | None | Literal[F
 
 
 def pieces(
-    frame: pl.DataFrame | pl.LazyFrame, columns: list[str], key: list[str] | None, rows: int
+    frame: pl.DataFrame | pl.LazyFrame,
+    columns: list[str],
+    key: list[str] | None,
+    rows: int,
+    spill: Path | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The group's columns in chunks of about `rows` rows, each a pandas frame indexed by the
-    rows' positions in `frame`, in row order within a chunk."""
+    rows' positions in `frame`, in row order within a chunk.
+
+    Cut by a hash of `key`, a lazy `frame` (a scan of a large file) is read once and each
+    chunk's rows written to a file of its own under `spill` (`_spilled`); without `spill`, or
+    for a frame in memory, each chunk filters the frame."""
     n = height(frame)
     k = max(1, -(-n // rows))
     lazy = frame.lazy().select(columns)
@@ -93,10 +104,31 @@ def pieces(
         return
     bucket = pl.struct(key).hash(HASH_SEED) % k
     numbered = lazy.with_row_index("__pos")
+    if spill is not None and isinstance(frame, pl.LazyFrame) and k > 1:
+        yield from _spilled(numbered, bucket, spill)
+        return
     for i in range(k):
         part = numbered.filter(bucket == i).collect()
         if part.height:
             yield _pandas(part.drop("__pos"), part["__pos"].to_numpy())
+
+
+def _spilled(numbered: pl.LazyFrame, bucket: pl.Expr, spill: Path) -> Iterator[pd.DataFrame]:
+    """Each hash chunk from a file of its own, written in one streaming pass over the input.
+
+    Filtering the scan once per chunk read and hashed the whole file k times for k chunks, so
+    a uniqueness check cost k x n: the raw gate took 67 s at 20M transactions (4 chunks) and
+    426 s at 50M (9 chunks)."""
+    spill.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=spill, prefix="chunks-") as tmp:
+        numbered.with_columns(bucket.alias("__chunk")).sink_parquet(
+            pl.PartitionBy(tmp, key="__chunk", include_key=False), engine="streaming", mkdir=True
+        )
+        for folder in sorted(Path(tmp).iterdir(), key=lambda f: int(f.name.split("=")[1])):
+            part = pl.read_parquet(folder / "*.parquet").sort("__pos")
+            shutil.rmtree(folder)  # read: its disk space is free for the next
+            yield _pandas(part.drop("__pos"), part["__pos"].to_numpy())
+            del part
 
 
 def _pandas(frame: pl.DataFrame, index: Any) -> pd.DataFrame:

@@ -112,7 +112,8 @@ def run_gate(
     gx_suite = load_suite(suite, suites_dir)
     values, sources = resolve_parameters(gx_suite, params)
     checked, unavailable = with_derived(frame, gx_suite, values)
-    checks, result_json = validate(checked, gx_suite, values, unavailable, chunk_rows)
+    spill = Path(str(run_dir)) / "staging" / "gate"
+    checks, result_json = validate(checked, gx_suite, values, unavailable, chunk_rows, spill)
 
     bad_rows = _reasons(checked, checks)
     del checked  # the derived columns were for the checks only

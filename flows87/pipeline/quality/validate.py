@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -106,12 +107,14 @@ def validate(
     values: dict[str, Any],
     unavailable: dict[str, str] | None = None,
     chunk_rows: int = chunks.CHUNK_ROWS,
+    spill: Path | None = None,
 ) -> tuple[list[Check], dict[str, Any]]:
     """Validate `frame` with `suite`; return the checks and the GX result as JSON (without the
     per-row lists, which the quarantine file holds).
 
     `unavailable` maps derived columns that could not be computed to why (see `with_derived`).
-    A frame of more than `chunk_rows` rows is validated in chunks (quality/chunks.py).
+    A frame of more than `chunk_rows` rows is validated in chunks (quality/chunks.py); chunks
+    cut by a hash of a lazy frame's rows are written under `spill` (a folder of the run).
     """
     gx = import_gx()
     present = names(frame)
@@ -178,7 +181,7 @@ def validate(
                 meta = meta or dict(result.meta)
                 continue
             parts = []
-            for piece in chunks.pieces(frame, list(columns), key, chunk_rows):
+            for piece in chunks.pieces(frame, list(columns), key, chunk_rows, spill):
                 result = validator_of(piece).validate_expectation_suite(
                     run_suite, expectation_parameters=used
                 )
