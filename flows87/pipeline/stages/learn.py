@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,17 @@ from flows87.pipeline.cases import load_settings as load_scoring
 from flows87.pipeline.job import Job
 from flows87.pipeline.learn import model as models
 from flows87.pipeline.learn.blend import critical_accounts
+from flows87.pipeline.learn.matrix import KEY, Layout, numeric, rows
 from flows87.pipeline.runinfo import stage
+from flows87.pipeline.stages.parts import appending
+from flows87.rundir import RunDir
 
 MATRIX = "learning/matrix.parquet"
+BATCH_ACCOUNTS = 500_000
+"""Above this many accounts the learning matrix is built, written and scored in batches of as
+many (contiguous runs of the sorted account ids; the sources are sorted by account, so a batch
+reads only its row groups): at 20M transactions (2M accounts, 185 columns) building it in one
+piece from the whole features table peaked at 9.1 GB. Below it, one piece in memory (faster)."""
 
 
 def _cutoff(job: Job) -> datetime | None:
@@ -190,6 +199,94 @@ def choose_model(
     return fitted, {**info, "retrained": True}
 
 
+Sources = tuple[pl.LazyFrame | None, pl.LazyFrame | None, pl.LazyFrame | None]
+
+
+def _sources(run: RunDir) -> Sources:
+    """features, signals and detector scores as scans of the columns the matrix reads."""
+    features = None
+    if run.features.exists():
+        scan = pl.scan_parquet(run.features)
+        schema = scan.collect_schema()
+        window = ["window"] if "window" in schema else []
+        features = scan.select(KEY, *window, *numeric(schema))
+    signals = pl.scan_parquet(run.signals).select(KEY, "signal_id", "score")
+    anomaly = None
+    if run.anomaly_scores.exists():
+        scan = pl.scan_parquet(run.anomaly_scores)
+        anomaly = scan.select(KEY, *numeric(scan.collect_schema()))
+    return features, signals, anomaly
+
+
+def _batches(ids: pl.Series, size: int) -> list[pl.Series]:
+    """The sorted account ids in contiguous runs of at most `size` (one when they fit)."""
+    if ids.len() <= size:
+        return [ids]
+    n = -(-ids.len() // size)
+    step = -(-ids.len() // n)
+    return [ids.slice(start, step) for start in range(0, ids.len(), step)]
+
+
+def _of(frame: pl.LazyFrame | None, ids: pl.Series) -> pl.LazyFrame | None:
+    """The rows of the accounts from ids[0] to ids[-1]: a range, so the reader skips the row
+    groups of a file sorted by account outside it."""
+    if frame is None:
+        return None
+    return frame.filter(pl.col(KEY).is_between(pl.lit(ids[0]), pl.lit(ids[-1])))
+
+
+def write_matrix(
+    run: RunDir, size: int | None = None
+) -> tuple[pl.DataFrame | None, int, list[str]]:
+    """Write RUN/learning/matrix.parquet; return it when built in one piece (None when in
+    batches of `size` accounts, default `BATCH_ACCOUNTS`), its row count and its columns."""
+    size = BATCH_ACCOUNTS if size is None else size
+    ids = pl.read_parquet(run.accounts_scored, columns=[KEY])[KEY].sort()
+    sources = _sources(run)
+    layout = Layout.of(*sources)
+    batches = _batches(ids, size)
+    if len(batches) == 1:
+        matrix = rows(ids.to_frame().lazy(), layout, *sources)
+        write_parquet(matrix, run.path / MATRIX)
+        return matrix, matrix.height, matrix.columns
+    empty = pl.DataFrame(schema={c: pl.String if c == KEY else pl.Float64 for c in layout.columns})
+    with appending(run.path / MATRIX, empty) as out:
+        for batch in batches:
+            picked = (_of(s, batch) for s in sources)
+            out.append(rows(batch.to_frame().lazy(), layout, *picked))
+    return None, ids.len(), layout.columns
+
+
+def _matrix_batches(
+    run: RunDir, matrix: pl.DataFrame | None, columns: list[str], size: int
+) -> Iterator[pl.DataFrame]:
+    """The matrix (only `columns` of it) in batches of `size` rows: the one in memory, or read
+    back from its file."""
+    if matrix is not None:
+        yield matrix.select(columns)
+        return
+    scan = pl.scan_parquet(run.path / MATRIX).select(columns)
+    total = scan.select(pl.len()).collect().item()
+    for start in range(0, total, size):
+        yield scan.slice(start, size).collect()
+
+
+def _scores(
+    fitted: models.Model, frames: Iterable[pl.DataFrame], named: pl.DataFrame, top: int
+) -> pl.DataFrame:
+    """account_id, learned_score, learned_reasons (only for the `named` accounts: what the case
+    page shows, bounded by the queue, not by the population), a batch of the matrix at a time."""
+    out = [
+        models.score(fitted, frame).join(
+            models.contributions(fitted, frame.join(named, on=KEY, how="semi"), top),
+            on=KEY,
+            how="left",
+        )
+        for frame in frames
+    ]
+    return pl.concat(out)
+
+
 def learn_step(job: Job) -> dict[str, Any]:
     """Build the run's learning rows; retrain or reuse the model; blend its score in."""
     from flows87.pipeline import schedule
@@ -198,13 +295,8 @@ def learn_step(job: Job) -> dict[str, Any]:
     with stage(run, "learn") as rec:
         settings = learn.load_settings(config.settings_path("learning"))
         rec.params = settings.model_dump()
-        scored = pl.read_parquet(run.accounts_scored)
-        signals = pl.read_parquet(run.signals)
-        anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
-        features = pl.read_parquet(run.features) if run.features.exists() else None
-        matrix = learn.account_matrix(scored, features, signals, anomaly)
-        write_parquet(matrix, run.path / MATRIX)
-        rec.counts = {"accounts": matrix.height, "columns": matrix.width - 1}
+        matrix, height, columns = write_matrix(run)
+        rec.counts = {"accounts": height, "columns": len(columns) - 1}
         if not settings.enabled:
             rec.counts["model"] = "off"
             return rec.counts
@@ -246,18 +338,21 @@ def learn_step(job: Job) -> dict[str, Any]:
             )
         with rec.step("blend"):
             cases = pl.read_parquet(run.cases)
-            # reasons only for the accounts cases name (what the case page shows): bounded by
-            # the queue, not by the population
-            named = cases.select(pl.col("accounts").explode().alias("account_id")).unique()
-            scores = models.score(fitted, matrix).join(
-                models.contributions(
-                    fitted, matrix.join(named, on="account_id", how="semi"), settings.top_reasons
-                ),
-                on="account_id",
-                how="left",
+            named = cases.select(pl.col("accounts").explode().alias(KEY)).unique()
+            # xgbod's ECOD scores a row against the others scored with it: one piece
+            size = BATCH_ACCOUNTS if fitted.method == "xgboost" else max(height, 1)
+            used = [KEY, *(c for c in fitted.columns if c in columns)]
+            scores = _scores(
+                fitted,
+                _matrix_batches(run, matrix, used, size),
+                named,
+                settings.top_reasons,
             )
+            del matrix
+            signals = pl.read_parquet(run.signals, columns=["source", KEY, "score"])
             strong = load_scoring(config.settings_path("scoring")).strong_signal
             critical = critical_accounts(signals, strong)
+            scored = pl.read_parquet(run.accounts_scored)
             accounts = learn.blend_accounts(scored, scores, critical, settings.blend_weight)
             cases = learn.blend_cases(cases, accounts, critical, settings.blend_weight)
             write_parquet(accounts, run.accounts_scored)
