@@ -9,7 +9,6 @@ is most extreme among all scored accounts, with its value, the typical value and
 from __future__ import annotations
 
 import importlib
-import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows87.errors import ConfigError
 from flows87.pipeline.detectors import fast
+from flows87.pipeline.detectors.explain import explain
 from flows87.pipeline.features import BY_NAME, NUMERIC, RULES_DIR
-from flows87.pipeline.rules.evaluate import SIGNAL_SCHEMA, empty_signals
+from flows87.pipeline.rules.evaluate import empty_signals
 from flows87.settings import load_yaml_model
 
 DEFAULT_SETTINGS = RULES_DIR / "settings" / "detectors.yaml"
@@ -96,8 +96,16 @@ class EnsembleResult:
     features_used: list[str] = field(default_factory=list)
 
 
-def _columns(features: pl.DataFrame, settings: DetectorSettings) -> list[str]:
-    return [c for c in NUMERIC if c not in settings.exclude and c in features.columns]
+def columns(present: list[str], settings: DetectorSettings) -> list[str]:
+    """The features the ensemble may use among the `present` columns."""
+    return [c for c in NUMERIC if c not in settings.exclude and c in present]
+
+
+def matrix(features: pl.DataFrame, settings: DetectorSettings) -> pl.DataFrame:
+    """One row per scored account of `features` (sorted by id): each usable feature's maximum
+    over the window's periods. Matrices of contiguous runs of accounts concatenate to the
+    matrix of them all."""
+    return _matrix(features, settings, columns(features.columns, settings))
 
 
 def _matrix(features: pl.DataFrame, settings: DetectorSettings, cols: list[str]) -> pl.DataFrame:
@@ -128,23 +136,34 @@ def _informative(frame: pl.DataFrame, cols: list[str]) -> list[str]:
 
 def _log(frame: pl.DataFrame, used: list[str]) -> np.ndarray:
     """Signed log1p: heavy tails tamed. A NaN (a ratio 0/0 from an input we have not seen)
-    counts as missing, like a null: one NaN made HBOS's histogram range fail on AMLGentex."""
+    counts as missing, like a null: one NaN made HBOS's histogram range fail on AMLGentex.
+
+    One contiguous column per feature (Fortran order, as polars' `to_numpy` gives a frame),
+    filled a column at a time: the whole logged frame beside its array cost a second copy."""
 
     def value(c: str) -> pl.Expr:
         return pl.col(c).cast(pl.Float64).fill_nan(None).fill_null(0.0)
 
-    return frame.select(
-        [(value(c).sign() * value(c).abs().log1p()).alias(c) for c in used]
-    ).to_numpy()
+    x = np.empty((frame.height, len(used)), order="F")
+    for j, c in enumerate(used):
+        x[:, j] = frame.select((value(c).sign() * value(c).abs().log1p()).alias(c)).to_series()
+    return x
 
 
 # Ours: 500k x 100 in 1.23 s; scipy.stats.iqr 1.43 s, other last bits; RobustScaler 1.60 s
 def _robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median and IQR (the standard deviation, or 1, for columns without spread): scale-free."""
-    cols = np.ascontiguousarray(x.T)  # one row per feature: selection reads contiguous memory
-    med = np.median(cols, axis=1)
-    iqr = np.subtract(*np.percentile(cols, [75, 25], axis=1))
-    std = x.std(axis=0)
+    """Median and IQR (the standard deviation, or 1, for columns without spread): scale-free.
+
+    A column at a time (each contiguous in `x`, see `_log`): the same values numpy gives for
+    the whole matrix along its contiguous axis, without its whole-matrix copies."""
+    d = x.shape[1]
+    med, q75, q25, std = np.empty(d), np.empty(d), np.empty(d), np.empty(d)
+    for j in range(d):
+        col = x[:, j]
+        med[j] = np.median(col)
+        q75[j], q25[j] = np.percentile(col, [75, 25])
+        std[j] = col.std()
+    iqr = np.subtract(q75, q25)
     scale = np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0))
     return med, scale
 
@@ -219,29 +238,31 @@ class _Prepared:
 
 
 def _prepare_fit(
-    features: pl.DataFrame,
+    frame: pl.DataFrame,
     settings: DetectorSettings,
     *,
     for_parts: bool = True,
     pool: ThreadPoolExecutor | None = None,
-) -> tuple[Fitted | None, _Prepared | None, list[str]]:
-    """The fitted ensemble and the population's matrix. ECOD and COPOD keep the sorted columns
-    only `for_parts` (scoring partitions against the population); scoring the population
-    itself needs only each value's rank, and their model is then None.
+    keep: bool = True,
+) -> tuple[Fitted | None, list[str]]:
+    """The fitted ensemble on the population's `matrix`, kept in it when `keep`. ECOD and COPOD
+    keep the sorted columns only `for_parts` (scoring partitions against the population);
+    scoring the population itself needs only each value's rank, and their model is then None.
 
     With a `pool`, PyOD's models fit on it (their model is then a Future, which `_raw` waits
     for): an IForest scores its training data in compiled code that releases the GIL, so on two
     cores it runs beside the whole-column work of the other models."""
-    cols = _columns(features, settings)
-    frame = _matrix(features, settings, cols)
-    used = _informative(frame, cols)
+    used = _informative(frame, [c for c in frame.columns if c != "account_id"])
     if frame.height < 20 or not used:
-        return None, None, used
+        return None, used
     frame = frame.select("account_id", *used)
-    logged = _log(frame, used)
-    med, scale = _robust(logged)
-    x = (logged - med) / scale
-    fitted = Fitted(settings, used, med, scale, frame.height)
+    x = _log(frame, used)
+    kept = frame if keep else None
+    del frame  # the caller's matrix goes when the caller lets it go: only `x` is needed
+    med, scale = _robust(x)
+    x -= med  # in place: the values of (x - med) / scale without two more copies
+    x /= scale
+    fitted = Fitted(settings, used, med, scale, x.shape[0])
     tails = None
     for spec in settings.models:
         params = _fast_params(spec)
@@ -255,17 +276,24 @@ def _prepare_fit(
             fitted.models[spec.name] = pool.submit(_model(spec, settings.seed).fit, x)
         else:
             fitted.models[spec.name] = _model(spec, settings.seed).fit(x)
-    return fitted, _Prepared(frame, x), used
+    if kept is not None:
+        fitted.population = _Prepared(kept, x)
+    return fitted, used
 
 
 def _prepare(fitted: Fitted, features: pl.DataFrame) -> _Prepared:
-    settings = fitted.settings
-    frame = _matrix(features, settings, _columns(features, settings))
+    return _scaled(fitted, matrix(features, fitted.settings))
+
+
+def _scaled(fitted: Fitted, frame: pl.DataFrame) -> _Prepared:
     missing = [c for c in fitted.used if c not in frame.columns]
     if missing:
         raise ConfigError(f"features missing for the fitted detectors: {', '.join(missing)}")
     frame = frame.select("account_id", *fitted.used)
-    return _Prepared(frame, (_log(frame, fitted.used) - fitted.med) / fitted.scale)
+    x = _log(frame, fitted.used)
+    x -= fitted.med
+    x /= fitted.scale
+    return _Prepared(frame, x)
 
 
 def fit(
@@ -280,9 +308,21 @@ def fit(
     `for_parts`: keep what scoring other accounts than the population needs (sorted columns);
     without it, only the population can be scored (`raw_scores(fitted, None)`). With a `pool`,
     PyOD's models fit on it while the caller goes on (see `_prepare_fit`)."""
-    fitted, prep, _ = _prepare_fit(features, settings, for_parts=for_parts, pool=pool)
-    if fitted is not None:
-        fitted.population = prep
+    return fit_matrix(matrix(features, settings), settings, for_parts=for_parts, pool=pool)
+
+
+def fit_matrix(
+    frame: pl.DataFrame,
+    settings: DetectorSettings,
+    *,
+    for_parts: bool = True,
+    pool: ThreadPoolExecutor | None = None,
+    keep: bool = True,
+) -> Fitted | None:
+    """`fit` on the population's `matrix` (built in batches of accounts by the caller); `keep`
+    it in the fitted ensemble (`population`) or not, when it is too large to keep beside
+    scoring (see flows87.pipeline.stages.detectors)."""
+    fitted, _ = _prepare_fit(frame, settings, for_parts=for_parts, pool=pool, keep=keep)
     return fitted
 
 
@@ -318,9 +358,13 @@ def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
 
 def raw_scores(fitted: Fitted, features: pl.DataFrame | None) -> pl.DataFrame:
     """account_id and each model's raw score, for the accounts of `features` (any subset of the
-    fitted population, e.g. one partition; None: the whole population, from the matrix `fit`
-    kept). A population member gets its training score."""
-    return _raw(fitted, _population(fitted) if features is None else _prepare(fitted, features))
+    fitted population, e.g. one partition or a batch of its accounts; None: the whole
+    population, from the matrix `fit` kept). A population member gets its training score."""
+    prep = _population(fitted) if features is None else _prepare(fitted, features)
+    if prep.frame.height == 0:  # a batch or partition without scored accounts
+        names = [f"raw_{spec.name.lower()}" for spec in fitted.settings.models]
+        return pl.DataFrame(schema={"account_id": pl.String, **dict.fromkeys(names, pl.Float64)})
+    return _raw(fitted, prep)
 
 
 def _population(fitted: Fitted) -> _Prepared:
@@ -329,10 +373,14 @@ def _population(fitted: Fitted) -> _Prepared:
     return fitted.population
 
 
-def _combine(raw: pl.DataFrame, prep: _Prepared, fitted: Fitted) -> EnsembleResult:
+def _combine(
+    raw: pl.DataFrame, frame: pl.DataFrame, x: np.ndarray | None, fitted: Fitted
+) -> EnsembleResult:
+    """`frame`: the population's matrix; `x` its scaled values (None: only the flagged
+    accounts' are computed)."""
     settings = fitted.settings
     raw = raw.sort("account_id")
-    if not prep.frame["account_id"].equals(raw["account_id"]):
+    if not frame["account_id"].equals(raw["account_id"]):
         raise ConfigError("detector scores and features cover different accounts")
     ranks = {
         f"rank_{spec.name.lower()}": _rank01(raw[f"raw_{spec.name.lower()}"].to_numpy())
@@ -347,7 +395,20 @@ def _combine(raw: pl.DataFrame, prep: _Prepared, fitted: Fitted) -> EnsembleResu
     # Exactly the top share, ties broken by account order (the frame is sorted by account_id).
     k = max(1, int(round(len(combined) * settings.contamination)))
     flagged = np.sort(np.argsort(-combined, kind="stable")[:k])
-    signals = _explain(prep.frame, fitted.used, prep.x, combined, flagged, settings)
+    frame = frame.select("account_id", *fitted.used)
+    # without `x`, the flagged rows scaled alone: the same values as the whole matrix's rows
+    x_flagged = _scaled(fitted, frame[flagged]).x if x is None else x[flagged]
+    names = ", ".join(m.name for m in settings.models)
+    signals = explain(
+        frame,
+        fitted.used,
+        x_flagged,
+        combined,
+        flagged,
+        names,
+        settings.window,
+        settings.explain_top,
+    )
     return EnsembleResult(scores, signals, fitted.used)
 
 
@@ -372,8 +433,16 @@ def anomaly_risk(combined: np.ndarray, ranking: RankingSettings) -> np.ndarray:
 def combine(raw: pl.DataFrame, features: pl.DataFrame | None, fitted: Fitted) -> EnsembleResult:
     """Rank each model's scores over all accounts, average, flag the top share, explain them
     (`features` None: those of the population `fit` kept)."""
-    prep = _population(fitted) if features is None else _prepare(fitted, features)
-    return _combine(raw, prep, fitted)
+    if features is None:
+        prep = _population(fitted)
+        return _combine(raw, prep.frame, prep.x, fitted)
+    return combine_matrix(raw, matrix(features, fitted.settings), fitted)
+
+
+def combine_matrix(raw: pl.DataFrame, frame: pl.DataFrame, fitted: Fitted) -> EnsembleResult:
+    """`combine` given the population's matrix (built in batches of accounts by the caller):
+    only the flagged accounts' scaled values are computed."""
+    return _combine(raw, frame, None, fitted)
 
 
 def _empty(used: list[str]) -> EnsembleResult:
@@ -386,96 +455,11 @@ def _empty(used: list[str]) -> EnsembleResult:
 def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
     """fit, raw_scores and combine in one go (the unpartitioned stage), the matrix built once."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fitted, prep, used = _prepare_fit(features, settings, for_parts=False, pool=pool)
-        if fitted is None or prep is None:
+        fitted, used = _prepare_fit(
+            matrix(features, settings), settings, for_parts=False, pool=pool
+        )
+        if fitted is None or fitted.population is None:
             return _empty(used)
+        prep = fitted.population
         raw = _raw(fitted, prep)
-    return _combine(raw, prep, fitted)
-
-
-def _explain(
-    frame: pl.DataFrame,
-    used: list[str],
-    x: np.ndarray,
-    combined: np.ndarray,
-    flagged: np.ndarray,
-    settings: DetectorSettings,
-) -> pl.DataFrame:
-    """Reasons per flagged account: its most extreme features, in words (vectorised percentiles)."""
-    if len(flagged) == 0:
-        return empty_signals()
-    values = frame.select(pl.col(used).cast(pl.Float64))
-    raw = values.to_numpy()
-    n = raw.shape[0]
-    # The share of the other accounts strictly below and strictly above each flagged value
-    # ("higher than x %"), counted in each column sorted once (polars sorts them in parallel).
-    filled = values.fill_null(0.0).fill_nan(0.0)
-    ordered = filled.select(pl.all().sort()).to_numpy()
-    mine = filled.to_numpy()[flagged]
-    others = max(n - 1, 1)
-    below = (
-        np.column_stack(
-            [np.searchsorted(ordered[:, j], mine[:, j], side="left") for j in range(len(used))]
-        )
-        / others
-    )
-    above = (
-        np.column_stack(
-            [n - np.searchsorted(ordered[:, j], mine[:, j], side="right") for j in range(len(used))]
-        )
-        / others
-    )
-    typical = np.array(values.select(pl.all().median()).row(0), dtype=np.float64)
-    # Extremeness: distance from the median in robust units, high side preferred.
-    extreme = np.abs(x[flagged]) * np.where(x[flagged] > 0, 1.0, 0.5)
-    top = np.argsort(-extreme, axis=1)[:, : settings.explain_top]
-    names = ", ".join(m.name for m in settings.models)
-    rows = []
-    for i, idx in enumerate(flagged):  # flagged accounts only: about 1 % of accounts
-        reasons = []
-        for j in top[i]:
-            feat = BY_NAME[used[j]]
-            value, share = raw[idx, j], below[i, j]
-            side = f"higher than {share:.1%}" if x[idx, j] > 0 else f"lower than {above[i, j]:.1%}"
-            reasons.append(
-                {
-                    "feature": feat.name,
-                    "meaning": feat.meaning,
-                    "value": _num(value),
-                    "typical": _num(typical[j]),
-                    "percentile": round(float(share) * 100, 1),
-                    "text": f"{feat.meaning}: {_num(value)} (typical account {_num(typical[j])}; "
-                    f"{side} of accounts)",
-                }
-            )
-        account = frame["account_id"][int(idx)]
-        evidence = {
-            "anomaly_score": round(float(combined[idx]), 4),
-            "models": names,
-            "window": settings.window,
-            "reasons": reasons,
-        }
-        rows.append(
-            {
-                "source": "detector",
-                "signal_id": "pyod_ensemble",
-                "account_id": account,
-                "txn_ids": [],
-                "score": float(combined[idx]),
-                "family": "anomaly",
-                "typologies": [],
-                "window_start": None,
-                "window_end": None,
-                "evidence": json.dumps(evidence, sort_keys=True),
-                "summary": f"Account {account} is unusual among all accounts ({names}): "
-                + "; ".join(str(r["text"]) for r in reasons)
-                + ".",
-            }
-        )
-    return pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
-
-
-def _num(v: float) -> float | int | None:
-    if v is None or np.isnan(v):
-        return None
-    return int(v) if float(v).is_integer() else round(float(v), 2)
+    return _combine(raw, prep.frame, prep.x, fitted)
