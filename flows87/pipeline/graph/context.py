@@ -48,6 +48,9 @@ class GraphContext:
     accounts: pl.DataFrame
     features: pl.DataFrame
     signals: pl.DataFrame
+    columns: tuple[str, ...] = TX_COLUMNS
+    """The transaction columns kept (a subset of TX_COLUMNS when the context serves only the
+    patterns of one group that read no others: graph/groups.py)."""
 
     _memo: dict[str, pl.DataFrame] = field(default_factory=dict, init=False, repr=False)
     _transfers: int = field(default=0, init=False, repr=False)
@@ -55,7 +58,7 @@ class GraphContext:
     def __post_init__(self) -> None:
         # Conforming guarantees every optional column exists (as nulls when absent), so patterns
         # test for data with `is_not_null()` instead of checking for columns.
-        self.transactions = in_graph_order(_graph_transactions(self.transactions))
+        self.transactions = in_graph_order(_graph_transactions(self.transactions, self.columns))
         self._transfers = int(self.transactions.select(TRANSFER.sum()).item())
         self.accounts = conform(self.accounts, "accounts").collect()
 
@@ -68,16 +71,23 @@ class GraphContext:
             self._memo[key] = make()
         return self._memo[key]
 
+    def release(self, keep: set[str]) -> None:
+        """Forget memoised tables whose kind (the key up to its first ':') is not in `keep`: the
+        engine names the kinds later patterns still read, so a table lives only as long as it
+        is read (a released one asked for again is made again: slower, never different)."""
+        for key in [k for k in self._memo if k.split(":", 1)[0] not in keep]:
+            del self._memo[key]
 
-def _graph_transactions(frame: pl.DataFrame) -> pl.DataFrame:
-    """TX_COLUMNS of `frame` in canonical types, absent ones as nulls: `conform` restricted to
-    what patterns read (a frame of only those columns, as the graph stage reads, lacks required
-    columns no pattern reads)."""
+
+def _graph_transactions(frame: pl.DataFrame, kept: tuple[str, ...]) -> pl.DataFrame:
+    """The `kept` columns of `frame` in canonical types, absent ones as nulls: `conform`
+    restricted to what patterns read (a frame of only those columns, as the graph stage reads,
+    lacks required columns no pattern reads)."""
     present = set(frame.columns)
     dtypes = {c.name: c.dtype for c in columns("transactions")}
     return frame.select(
         pl.col(c).cast(dtypes[c]) if c in present else pl.lit(None, dtypes[c]).alias(c)
-        for c in TX_COLUMNS
+        for c in kept
     )
 
 
@@ -117,24 +127,42 @@ def in_graph_order(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out)
 
 
-def read_in_graph_order(path: Path) -> pl.DataFrame:
-    """The TX_COLUMNS of a transactions Parquet file, in graph order (`in_graph_order`), read
-    one column at a time: the peak is the sort keys, then the ordered columns and the one being
-    read, never the file's table twice (an argument passed to `in_graph_order` stays alive in
-    the caller's frame until it returns: 7.6 GB for a 1.5 GB table at 20M transactions)."""
+ORDER_KEYS = ("txn_id", "ts", "src_account", "dst_account", "channel")
+"""The columns that decide the graph order (`in_graph_order`)."""
+
+
+def graph_order(path: Path) -> pl.Series | None:
+    """The row indices that put a transactions Parquet file in graph order (`in_graph_order`),
+    or None when its rows are in that order already: computed once, then each column is read
+    and gathered alone (`read_in_graph_order`). Only the sort keys are read, in one chunk: on a
+    frame of one chunk per row group polars' multi-key arg_sort took 39 s at 20M transactions,
+    1.3 s on one chunk."""
     cols = graph_columns(list(pl.read_parquet_schema(path)))
-    keys = ["txn_id", "ts", "src_account", "dst_account", "channel"]
-    head = pl.read_parquet(path, columns=[c for c in keys if c in cols]).rechunk()
-    if head.is_empty() or set(keys) - set(head.columns) or _in_order(head):
-        del head
+    if set(ORDER_KEYS) - set(cols):
+        return None
+    head = pl.read_parquet(path, columns=list(ORDER_KEYS)).rechunk()
+    if head.is_empty() or _in_order(head):
+        return None
+    return head.select(pl.arg_sort_by(~TRANSFER, "ts", "txn_id")).to_series()
+
+
+def read_in_graph_order(
+    path: Path, kept: tuple[str, ...] = TX_COLUMNS, order: pl.Series | None = None
+) -> pl.DataFrame:
+    """The `kept` columns of a transactions Parquet file (those it has), in graph order
+    (`in_graph_order`; `order` from `graph_order`, computed here when not given), read one
+    column at a time: the peak is the ordered columns and the one being read, never the file's
+    table twice (an argument passed to `in_graph_order` stays alive in the caller's frame until
+    it returns: 7.6 GB for a 1.5 GB table at 20M transactions)."""
+    cols = [c for c in graph_columns(list(pl.read_parquet_schema(path))) if c in kept]
+    if order is None:
+        order = graph_order(path)
+    if order is None:
         return pl.read_parquet(path, columns=cols)
-    order = head.select(pl.arg_sort_by(~TRANSFER, "ts", "txn_id")).to_series()
-    out = {c: head.get_column(c).gather(order) for c in head.columns}
-    del head
+    out: dict[str, pl.Series] = {}
     for name in cols:
-        if name not in out:
-            out[name] = pl.read_parquet(path, columns=[name]).to_series().rechunk().gather(order)
-    return pl.DataFrame({c: out[c] for c in cols})
+        out[name] = pl.read_parquet(path, columns=[name]).to_series().rechunk().gather(order)
+    return pl.DataFrame(out)
 
 
 def graph_columns(present: list[str]) -> list[str]:
@@ -152,6 +180,7 @@ def transfers(ctx: GraphContext, min_amount: float = 0.0) -> pl.DataFrame:
 
     def make() -> pl.DataFrame:
         # the context's first rows, in time order (`in_graph_order`): a slice, not a copy
+        optional = [c for c in ("src_country", "dst_country") if c in ctx.columns]
         return ctx.transactions.head(ctx._transfers).select(
             "txn_id",
             "ts",
@@ -159,8 +188,7 @@ def transfers(ctx: GraphContext, min_amount: float = 0.0) -> pl.DataFrame:
             pl.col("dst_account").alias("dst"),
             pl.col("amount_base").alias("amt"),
             "channel",
-            "src_country",
-            "dst_country",
+            *optional,
         )
 
     every = ctx.memo("transfers", make)

@@ -207,6 +207,7 @@ def run_rules(
     ceiling: Ceiling | None = None,
     resolved: Resolved | None = None,
     absent: dict[str, set[str]] | None = None,
+    graph_columns: tuple[str, ...] | None = None,
 ) -> RuleRun:
     """Evaluate `rules`; graph rules also see `prior` signals (the rules stage's, in a graph stage).
 
@@ -214,7 +215,11 @@ def run_rules(
     them (a partitioned run leaves it out and holds back after merging). Relative parameters
     take the `resolved` values, or are resolved on `features` (the whole population's); the
     inputs the data lacks are `absent` (`absent_inputs` of the whole run), or those `features`
-    and `transactions` lack."""
+    and `transactions` lack. Graph rules' context keeps the transaction columns
+    `graph_columns` (default: every one a pattern reads), and each table it memoises only while
+    a later graph rule's pattern reads it (graph/groups.py MEMOS)."""
+    from flows87.pipeline.graph.context import TX_COLUMNS
+    from flows87.pipeline.graph.groups import still_read
     from flows87.pipeline.graph.patterns import PATTERNS, GraphContext
 
     overrides = overrides or {}
@@ -225,6 +230,7 @@ def run_rules(
     view = None
     ctx: GraphContext | None = None
     ordered = [r for r in rules if r.scope != "graph"] + [r for r in rules if r.scope == "graph"]
+    later = [r.pattern for r in ordered if r.scope == "graph" and r.status != "deprecated"]
     if absent is None:
         absent = absent_inputs(features, transactions)
     # Account rules first find their matches; their transactions are then looked up in one pass
@@ -264,9 +270,14 @@ def run_rules(
                     accounts,
                     features,
                     pl.concat([*seen, *parts]) if seen or parts else empty_signals(),
+                    graph_columns or TX_COLUMNS,
                 )
             values = {**pattern.params, **rule.values(params)}
-            sig = result.keep(rule, graph_signals(rule, pattern.fn(ctx, values)), ceiling)
+            hits = pattern.fn(ctx, values)
+            later.remove(rule.pattern)
+            ctx.release(still_read([p for p in later if p is not None]))
+            sig = result.keep(rule, graph_signals(rule, hits), ceiling)
+            del hits
         parts.append(sig)
         result.fired[rule.id] = sig.height
         result.seconds[rule.id] = round(time.perf_counter() - t0, 3)
