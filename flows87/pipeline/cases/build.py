@@ -125,12 +125,17 @@ def build(
     risk: pl.DataFrame,
     signals: pl.DataFrame,
     links: Links,
-    transactions: pl.DataFrame,
+    transactions: pl.DataFrame | pl.LazyFrame,
     settings: ScoringSettings,
     currency: str = "",
+    reference: float | None = None,
 ) -> Cases:
     """Cases of the eligible accounts in `risk`, ranked by their case score; `currency` names
-    the unit of amount_base in each case's `risk_reason`."""
+    the unit of amount_base in each case's `risk_reason`; `reference` is `money_reference` of
+    the transactions, computed here when not given.
+
+    Transactions given lazily (a file's scan) are read only where the cases need them: the
+    transfers between their accounts and their evidence transactions."""
     eligible = risk.filter(pl.col("eligible"))
     if eligible.is_empty():
         none = pl.DataFrame(schema=MEMBERSHIP_SCHEMA)
@@ -166,7 +171,8 @@ def build(
     sig_id = ranked["signal_id"].to_list()
     sig_summary = ranked["summary"].to_list()
     sig_source = ranked["source"].to_list()
-    edges = edge_table(transactions, [a for g in groups for a in g])
+    in_cases = [a for g in groups for a in g]
+    edges = edge_table(_between(transactions, in_cases), in_cases)
     inside = _edges_by_group(groups, edges)
     rows: list[dict[str, Any]] = []
     members: list[dict[str, str]] = []
@@ -240,7 +246,9 @@ def build(
         frame.select("case_id", "txn_ids")
         .explode("txn_ids")
         .join(
-            transactions.select(pl.col("txn_id").alias("txn_ids"), "ts", "amount_base"),
+            _evidence(transactions, frame["txn_ids"]).select(
+                pl.col("txn_id").alias("txn_ids"), "ts", "amount_base"
+            ),
             on="txn_ids",
         )
         .group_by("case_id")
@@ -255,7 +263,9 @@ def build(
         .join(spans, on="case_id", how="left")
         .with_columns(pl.col("total_amount").fill_null(0.0))
     )
-    scores = _scores(frame, parts, texts_of, money_reference(transactions), settings, currency)
+    if reference is None:
+        reference = money_reference(_held(transactions))
+    scores = _scores(frame, parts, texts_of, reference, settings, currency)
     cases = (
         frame.drop(*(c for c in scores.columns if c != "case_id"))
         .join(scores, on="case_id", how="left")
@@ -273,6 +283,39 @@ def build(
     linked_frame = pl.DataFrame(linked, schema=MEMBERSHIP_SCHEMA)
     linked_frame = linked_frame.join(cases.select("case_id"), on="case_id", how="semi")
     return Cases(cases, membership, linked_frame, warnings)
+
+
+def _held(transactions: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return transactions if isinstance(transactions, pl.DataFrame) else transactions.collect()
+
+
+def _between(transactions: pl.DataFrame | pl.LazyFrame, accounts: list[str]) -> pl.DataFrame:
+    """The transfers between two of `accounts` (what `edge_table` keeps), in file order; held
+    transactions are passed whole, as edge_table filters them itself."""
+    if isinstance(transactions, pl.DataFrame):
+        return transactions
+    keep = pl.Series(accounts, dtype=pl.String).implode()
+    return (
+        transactions.filter(
+            pl.col("src_account").is_in(keep)
+            & pl.col("dst_account").is_in(keep)
+            & (pl.col("src_account") != pl.col("dst_account"))
+        )
+        .select("src_account", "dst_account", "ts", "amount_base")
+        .collect(engine="streaming")
+    )
+
+
+def _evidence(transactions: pl.DataFrame | pl.LazyFrame, txn_ids: pl.Series) -> pl.DataFrame:
+    """The cases' evidence transactions (txn_id, ts, amount_base), in file order."""
+    if isinstance(transactions, pl.DataFrame):
+        return transactions
+    keep = txn_ids.explode().drop_nulls().unique().implode()
+    return (
+        transactions.filter(pl.col("txn_id").is_in(keep))
+        .select("txn_id", "ts", "amount_base")
+        .collect(engine="streaming")
+    )
 
 
 def _scores(

@@ -59,8 +59,10 @@ class Links:
     transfers: pl.DataFrame
 
 
-def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> Links:
-    """The links of `signals` (O(S + E) for S signals and E transactions)."""
+def links(signals: pl.DataFrame, transactions: pl.DataFrame | pl.LazyFrame) -> Links:
+    """The links of `signals` (O(S + E) for S signals and E transactions; the transactions'
+    accounts may be strings or categorical, and are streamed: only pairs of flagged accounts
+    are kept)."""
     typed = (
         signals.filter(pl.col("source") != "detector")
         .select("account_id", pl.col("typologies").alias("typology"))
@@ -79,12 +81,17 @@ def links(signals: pl.DataFrame, transactions: pl.DataFrame) -> Links:
     )
     flagged = typed.select("account_id").unique()
     moved = (
-        transactions.select(pl.col("src_account").alias("a"), pl.col("dst_account").alias("b"))
-        .join(flagged, left_on="a", right_on="account_id", how="semi")
-        .join(flagged, left_on="b", right_on="account_id", how="semi")
+        transactions.lazy()
+        .select(
+            pl.col("src_account").cast(pl.String).alias("a"),
+            pl.col("dst_account").cast(pl.String).alias("b"),
+        )
+        .join(flagged.lazy(), left_on="a", right_on="account_id", how="semi")
+        .join(flagged.lazy(), left_on="b", right_on="account_id", how="semi")
         .filter(pl.col("a") != pl.col("b"))
         .select(pl.min_horizontal("a", "b").alias("a"), pl.max_horizontal("a", "b").alias("b"))
         .unique()
+        .collect(engine="streaming")
     )
     common = (
         moved.join(typed.rename({"account_id": "a"}), on="a")

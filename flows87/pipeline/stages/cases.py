@@ -14,6 +14,8 @@ import polars as pl
 from flows87.io import write_parquet
 from flows87.pipeline import cases as casework
 from flows87.pipeline import quality
+from flows87.pipeline.cases.case_score import money_reference
+from flows87.pipeline.cases.neighbours import NEIGHBOUR_PERIOD_DAYS, one_off_neighbours
 from flows87.pipeline.job import Job
 from flows87.pipeline.runinfo import stage
 from flows87.pipeline.stages.common import free_memory
@@ -27,6 +29,33 @@ accounts whose risks differ by more than ANOMALY_TIEBREAK keep their order."""
 TRANSACTION_COLUMNS = ["txn_id", "ts", "src_account", "dst_account", "amount_base"]
 """The transaction columns scoring and case building read (links, case spans, case graphs)."""
 
+LARGE_TRANSACTIONS = 8_000_000
+"""Above this many transactions the stage never holds them: it reads their account columns once
+as categorical codes (`account_codes`, 24 bytes a transaction) for the steps that go through all
+of them, and each case step reads only the rows of its cases from the file. Held whole, 20M
+transactions made the stage peak at 7.2 GB; below, holding them is faster (as in
+stages/ingest.LARGE_ROWS)."""
+
+__all__ = [
+    "ANOMALY_TIEBREAK",
+    "NEIGHBOUR_PERIOD_DAYS",
+    "TRANSACTION_COLUMNS",
+    "cases",
+    "one_off_neighbours",
+    "scored_accounts",
+]
+
+
+def account_codes(transactions: pl.LazyFrame) -> pl.DataFrame:
+    """src_account, dst_account (categorical), ts, amount_base of every transaction, in the
+    file's order, streamed: what scoring goes through whole, without the strings."""
+    return transactions.select(
+        pl.col("src_account").cast(pl.Categorical),
+        pl.col("dst_account").cast(pl.Categorical),
+        "ts",
+        "amount_base",
+    ).collect(engine="streaming")
+
 
 def _read_accounts(path: Path) -> pl.DataFrame:
     """The accounts' ids, parties and banks (the party view) and, when the input is labelled,
@@ -37,100 +66,9 @@ def _read_accounts(path: Path) -> pl.DataFrame:
     return pl.read_parquet(path, columns=columns)
 
 
-NEIGHBOUR_PERIOD_DAYS = 7
-"""Length of the periods (aligned to midnight of the first transaction's day, like the feature
-windows; a week, the detectors' window) over which `one_off_neighbours` measures how busy an
-account's one-off relationships were when it met a counterparty."""
-
-
-def one_off_neighbours(
-    transactions: pl.DataFrame,
-    flagged: pl.DataFrame,
-    infrastructure_share: float,
-    period_days: int = NEIGHBOUR_PERIOD_DAYS,
-) -> pl.DataFrame:
-    """account_id -> neighbour_risk: what the `flagged` accounts (account_id, anomaly_risk) it
-    exchanged exactly one transaction with (either direction, self-transfers aside) say about
-    it, infrastructure counterparties (those that transacted with at least
-    `infrastructure_share` of all accounts: a payment processor, a utility, the world outside
-    the bank) left out.
-
-    Each such one-off relationship with a flagged account y is one piece of evidence, worth y's
-    anomaly_risk times how busy y's one-off relationships were in the period of the transfer
-    (`period_days` long; y's one-off transactions in that period over those of its busiest
-    period): the edge of a fan or mule network meets the hub while it meets its many new
-    counterparties (FATF/INTERPOL/Egmont 2023, cyber-enabled fraud: a sudden run of transfers with parties with no apparent
-    relationship), an ordinary customer of a busy account at any time. The pieces combine by
-    noisy-OR (1 - prod(1 - evidence)): an account that met several unusual accounts once each,
-    as a member of a laundering network does, ranks above one that met a single one. Without
-    a `ts` column, or with `period_days` 0, every relationship counts whole.
-    O(E) hash groupings for E transactions."""
-    timed = "ts" in transactions.columns and period_days > 0
-    # accounts as categoricals: every grouping and join below hashes 4-byte codes, not strings
-    src, dst = (pl.col(c).cast(pl.Categorical) for c in ("src_account", "dst_account"))
-    ends = transactions.select(src, dst, *(["ts"] if timed else [])).filter(
-        pl.col("src_account").to_physical() != pl.col("dst_account").to_physical()
-    )
-    if timed:
-        origin = pl.col("ts").min().dt.truncate("1d")
-        ends = ends.with_columns(
-            ((pl.col("ts") - origin).dt.total_days() // period_days).alias("period")
-        ).drop("ts")
-    else:
-        ends = ends.with_columns(pl.lit(0, dtype=pl.Int64).alias("period"))
-    # each pair of accounts once, whichever way the money went: half the rows of both directions
-    src_first = pl.col("src_account").to_physical() < pl.col("dst_account").to_physical()
-    pairs = ends.group_by(
-        pl.when(src_first).then("src_account").otherwise("dst_account").alias("a"),
-        pl.when(src_first).then("dst_account").otherwise("src_account").alias("b"),
-    ).agg(pl.len(), pl.col("period").first())
-    reach = (
-        pl.concat([pairs.select(pl.col("a").alias("y")), pairs.select(pl.col("b").alias("y"))])
-        .group_by("y")
-        .len()
-        .rename({"len": "reach"})
-    )
-    seen = reach.height
-    once = pairs.filter(pl.col("len") == 1)
-    one_off = (
-        pl.concat(
-            [
-                once.select(pl.col("a").alias("x"), pl.col("b").alias("y"), "period"),
-                once.select(pl.col("b").alias("x"), pl.col("a").alias("y"), "period"),
-            ]
-        )
-        .join(reach, on="y")
-        .filter(pl.col("reach") < infrastructure_share * seen)
-        .select("x", "y", "period")
-    )
-    # how busy each account's one-off relationships were, per period, against its busiest
-    busy = (
-        one_off.group_by(pl.col("x").alias("y"), "period")
-        .len()
-        .with_columns((pl.col("len") / pl.col("len").max().over("y")).alias("busy"))
-        .select("y", "period", "busy")
-    )
-    risky = flagged.filter(pl.col("anomaly_risk") > 0).select(
-        pl.col("account_id").cast(pl.Categorical).alias("y"), "anomaly_risk"
-    )
-    return (
-        one_off.join(risky, on="y")
-        .join(busy, on=["y", "period"])
-        .group_by("x")
-        .agg(
-            # sorted before summing: a group's rows arrive in an order that varies from run
-            # to run, and a float product in another order can differ in its last bit
-            (1.0 - (1.0 - pl.col("anomaly_risk") * pl.col("busy")).log().sort().sum().exp()).alias(
-                "neighbour_risk"
-            )
-        )
-        .select(pl.col("x").cast(pl.String).alias("account_id"), "neighbour_risk")
-    )
-
-
 def scored_accounts(
     accounts: pl.DataFrame,
-    transactions: pl.DataFrame,
+    transactions: pl.DataFrame | pl.LazyFrame,
     risk: pl.DataFrame,
     membership: pl.DataFrame,
     anomaly: pl.DataFrame | None,
@@ -157,11 +95,14 @@ def scored_accounts(
     `linked_case_id` names the case that lists the account as linked (beyond its size cap): it
     is context for that case, not an alert of its own.
     """
+    ends = transactions.lazy()
     seen = pl.concat(
         [
             accounts.select("account_id"),
-            transactions.select(pl.col("src_account").unique().alias("account_id")),
-            transactions.select(pl.col("dst_account").unique().alias("account_id")),
+            *(
+                ends.select(pl.col(c).unique().cast(pl.String).alias("account_id")).collect()
+                for c in ("src_account", "dst_account")
+            ),
         ]
     ).unique()
     labels = [c for c in ("is_suspicious", "typology") if c in accounts.columns]
@@ -254,19 +195,28 @@ def cases(job: Job) -> dict[str, Any]:
         settings = casework.load_settings(config.settings_path("scoring"))
         rec.params = settings.model_dump()
         signals = pl.read_parquet(run.signals)
-        tx = pl.read_parquet(run.transactions, columns=TRANSACTION_COLUMNS)
+        scan = pl.scan_parquet(run.transactions).select(TRANSACTION_COLUMNS)
+        large = scan.select(pl.len()).collect().item() > LARGE_TRANSACTIONS  # the metadata's
+        # large: the codes for the steps that read every transaction, the file for case rows
+        ends = account_codes(scan) if large else scan.collect()
+        tx: pl.DataFrame | pl.LazyFrame = scan if large else ends
         acc = _read_accounts(run.accounts)
         anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
         with rec.step("score"):
-            links = casework.links(signals, tx)
+            links = casework.links(signals, ends)
             parties = casework.spread_parties(acc, settings.party_min_banks)
             risk = casework.account_risk(signals, links, settings, parties)
             links = casework.with_parties(links, parties)
         with rec.step("group"):
-            built = casework.build(risk, signals, links, tx, settings, config.base_currency)
+            reference = money_reference(ends)
+            if large:
+                ends = ends.drop("amount_base")
+            built = casework.build(
+                risk, signals, links, tx, settings, config.base_currency, reference
+            )
         scored = scored_accounts(
             acc,
-            tx,
+            ends,
             risk,
             built.membership,
             anomaly,
@@ -275,6 +225,7 @@ def cases(job: Job) -> dict[str, Any]:
             settings.neighbour_anomaly_share,
             settings.infrastructure_share,
         )
+        del tx, ends
         gate = quality.run_gate(
             built.cases, "cases", run, max_failed_fraction=config.max_failed_fraction
         )
