@@ -32,7 +32,7 @@ def one_off_neighbours(
     flagged: pl.DataFrame,
     infrastructure_share: float,
     period_days: int = NEIGHBOUR_PERIOD_DAYS,
-    batch_rows: int = PAIR_BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> pl.DataFrame:
     """account_id -> neighbour_risk: what the `flagged` accounts (account_id, anomaly_risk) it
     exchanged exactly one transaction with (either direction, self-transfers aside) say about
@@ -49,7 +49,7 @@ def one_off_neighbours(
     noisy-OR (1 - prod(1 - evidence)): an account that met several unusual accounts once each,
     as a member of a laundering network does, ranks above one that met a single one. Without
     a `ts` column, or with `period_days` 0, every relationship counts whole.
-    O(E) hash groupings for E transactions, in batches of `batch_rows`."""
+    O(E) hash groupings for E transactions, in batches of `batch_rows` (`PAIR_BATCH_ROWS`)."""
     ends = _ends(transactions, period_days)
     # accounts as categoricals (one mapping for the process, alive while `ends` is): every
     # grouping and join below hashes 4-byte codes, not strings
@@ -57,7 +57,8 @@ def one_off_neighbours(
         pl.col("account_id").cast(pl.Categorical).alias("y"), "anomaly_risk"
     )
     risky_codes = risky["y"].to_physical().implode()
-    n_batches = max(1, math.ceil(ends.height / max(batch_rows, 1)))
+    rows = PAIR_BATCH_ROWS if batch_rows is None else batch_rows
+    n_batches = max(1, math.ceil(ends.height / max(rows, 1)))
     lo = pl.min_horizontal(*(pl.col(c).to_physical() for c in ("src_account", "dst_account")))
     hi = pl.max_horizontal(*(pl.col(c).to_physical() for c in ("src_account", "dst_account")))
     batch = (lo.cast(pl.UInt64) * _PAIR_HASH + hi) % n_batches
