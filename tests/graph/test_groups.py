@@ -19,8 +19,9 @@ from flows87.pipeline.job import Job
 from flows87.pipeline.plan import PLAN
 from flows87.pipeline.rules import load_rules
 from flows87.pipeline.run import run_steps
-from flows87.pipeline.stages import rules
+from flows87.pipeline.stages import graph_groups
 from flows87.pipeline.stages.config import RunConfig
+from flows87.rundir import RunDir
 
 
 def test_every_pattern_is_in_one_group() -> None:
@@ -36,21 +37,30 @@ def test_groups_give_the_tables_of_one_context(
     labelled_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs = {}
-    for name, limit in (("one", 10**12), ("grouped", 0)):
+    for name, limit in (("one", 10**12), ("grouped", 0), ("tasks", 10**12)):
         run = tmp_path / name
         shutil.copytree(labelled_run, run)
-        monkeypatch.setattr(rules, "GRAPH_GROUP_ROWS", limit)
-        run_steps(Job.local(run), [s for s in PLAN if s.stage == "graph"])
+        monkeypatch.setattr(graph_groups, "GRAPH_GROUP_ROWS", limit)
+        if name == "tasks":  # each group a task of its own, in another order, then the merge
+            job = Job(RunDir(run), RunConfig(), command="dag")
+            for group in reversed(GROUPS):
+                graph_groups.graph_group(job, group.name)
+            graph_groups.merge_graph(job)
+        else:
+            run_steps(Job.local(run), [s for s in PLAN if s.stage == "graph"])
         runs[name] = run
-    one, grouped = runs["one"], runs["grouped"]
+    one = runs["one"]
     signals = pl.read_parquet(one / "signals_graph.parquet")
     # the test means something only if rules of several groups fired
     pattern = {r.rule.id: r.rule.pattern for r in load_rules(RunConfig().rules_dir)}
     fired = {GROUP_OF[str(pattern[i])].name for i in signals["signal_id"].unique()}
     assert len(fired) >= 2, fired
-    for table in ("signals_graph.parquet", "signals_held_graph.parquet"):
-        assert_frame_equal(pl.read_parquet(grouped / table), pl.read_parquet(one / table))
-    records = [json.loads((r / "stages" / "graph.json").read_text()) for r in (one, grouped)]
-    assert records[0]["counts"] == records[1]["counts"]
-    assert list(records[0]["timings"]) == list(records[1]["timings"])
-    assert records[0]["warnings"] == records[1]["warnings"]
+    expected = json.loads((one / "stages" / "graph.json").read_text())
+    for other in (runs["grouped"], runs["tasks"]):
+        for table in ("signals_graph.parquet", "signals_held_graph.parquet"):
+            assert_frame_equal(pl.read_parquet(other / table), pl.read_parquet(one / table))
+        record = json.loads((other / "stages" / "graph.json").read_text())
+        assert record["counts"] == expected["counts"]
+        assert list(record["timings"]) == list(expected["timings"])
+        assert record["warnings"] == expected["warnings"]
+        assert record["ceiling"] == expected["ceiling"]

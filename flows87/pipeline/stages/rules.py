@@ -17,24 +17,19 @@ import polars as pl
 
 from flows87.io import read_json, write_parquet
 from flows87.pipeline.cases.scoring import load_settings as load_scoring
-from flows87.pipeline.graph.context import TX_COLUMNS, graph_order, read_in_graph_order
-from flows87.pipeline.graph.grouped import run_grouped
-from flows87.pipeline.graph.groups import Group
 from flows87.pipeline.job import Job
 from flows87.pipeline.rules import empty_signals, load_rules, run_rules
 from flows87.pipeline.rules.ceiling import Ceiling, hold_back_all, summary_lines
-from flows87.pipeline.rules.engine import RuleRun, columns_read
+from flows87.pipeline.rules.engine import columns_read
 from flows87.pipeline.rules.evaluate import absent_inputs
 from flows87.pipeline.rules.model import Rule
 from flows87.pipeline.rules.relative import Resolved, resolve
 from flows87.pipeline.runinfo import StageRecord, stage
-from flows87.pipeline.stages import parts
+from flows87.pipeline.stages import graph_groups, parts
 from flows87.pipeline.stages.common import (
-    GRAPH_FEATURE_COLUMNS,
     feature_settings,
     free_memory,
     origin,
-    read_columns,
 )
 from flows87.pipeline.stages.config import RunConfig
 
@@ -166,64 +161,10 @@ def _record_ceiling(
     rec.extra["relative"] = relative
 
 
-GRAPH_GROUP_ROWS = 8_000_000
-"""Above this many transactions the graph patterns run group by group (graph/groups.py), each
-group's context holding only the transaction columns its patterns read and the tables they
-derive, given back before the next group: at 20M transactions one context over all 19 patterns
-peaked at 8.1 GB. Below it one context serves them all (the transfers' columns are read once)."""
-
-
 def graph(job: Job) -> dict[str, Any]:
-    """The graph patterns, on the whole money graph and the merged rules' surviving signals."""
-    config, run = job.config, job.run
+    """The graph patterns, on the whole money graph and the merged rules' surviving signals: in
+    one context, or group after group above GRAPH_GROUP_ROWS transactions (stages/graph_groups)."""
     free_memory()
-    with stage(run, "graph") as rec:
-        chosen = _chosen(config, graph=True)
-        rec.params = {"rules": [r.id for r in chosen], "overrides": config.rule_overrides}
-        feats = read_columns(run.features, set(GRAPH_FEATURE_COLUMNS))
-        prior = empty_signals()
-        if run.stage_signals("rules").exists():
-            prior = pl.read_parquet(run.stage_signals("rules"))  # held-back ones are not in it
-        ceiling = run_ceiling(feats, config)
-        accounts = pl.read_parquet(run.accounts)
-        settings, at = feature_settings(config), origin(job)
-        rows = pl.scan_parquet(run.transactions).select(pl.len()).collect().item()
-
-        def rules_on(tx: pl.DataFrame, some: list[Rule], columns: tuple[str, ...]) -> RuleRun:
-            return run_rules(
-                some,
-                feats,
-                tx,
-                accounts,
-                settings,
-                at,
-                config.rule_overrides,
-                prior=prior,
-                ceiling=ceiling,
-                graph_columns=columns,
-            )
-
-        if rows <= GRAPH_GROUP_ROWS:
-            # only what the patterns read (graph.context.TX_COLUMNS), read in the context's row
-            # order a column at a time: the context keeps this frame instead of a copy
-            result = rules_on(read_in_graph_order(run.transactions), chosen, TX_COLUMNS)
-        else:
-            order = graph_order(run.transactions)
-
-            def one_group(group: Group, some: list[Rule]) -> RuleRun:
-                tx = read_in_graph_order(run.transactions, group.columns, order)
-                return rules_on(tx, some, group.columns)
-
-            result = run_grouped(chosen, one_group, free_memory)
-        write_parquet(result.signals, run.stage_signals("graph"))
-        write_parquet(result.held, run.stage_held("graph"))
-        rec.counts = {
-            "signals": result.signals.height,
-            "held_back_signals": result.held.height,
-            "fired": result.fired,
-            "skipped": result.skipped,
-        }
-        rec.timings = result.seconds
-        rec.warnings = result.warnings + summary_lines(result.held_back)
-        _record_ceiling(rec, ceiling, result.held_back, result.relative)
-    return {"signals": result.signals.height, "skipped": result.skipped}
+    with stage(job.run, "graph") as rec:
+        given, result = graph_groups.run_graph(job)
+        return graph_groups.write_graph(job, rec, given, result)

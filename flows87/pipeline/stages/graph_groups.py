@@ -1,0 +1,166 @@
+"""Stage 4, the graph patterns, in one step or as one task per pattern group and a merge.
+
+`run_graph` is the whole stage in one process: one context over every pattern below
+GRAPH_GROUP_ROWS transactions, group after group above it (graph/groups.py). `graph_group` and
+`merge_graph` are the same work as separate tasks: each group's results go to the run's parts
+folder, and the merge writes what `run_graph` writes (tests/graph/test_groups.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from flows87.io import read_json, write_json, write_parquet
+from flows87.pipeline.features import FeatureSettings
+from flows87.pipeline.graph.context import TX_COLUMNS, graph_order, read_in_graph_order
+from flows87.pipeline.graph.grouped import groups_of, merge_runs, run_grouped
+from flows87.pipeline.graph.groups import GROUPS, Group
+from flows87.pipeline.job import Job
+from flows87.pipeline.rules import empty_signals, load_rules, run_rules
+from flows87.pipeline.rules.ceiling import Ceiling, summary_lines
+from flows87.pipeline.rules.engine import RuleRun
+from flows87.pipeline.rules.model import Rule
+from flows87.pipeline.runinfo import StageRecord, stage
+from flows87.pipeline.stages.common import (
+    GRAPH_FEATURE_COLUMNS,
+    feature_settings,
+    free_memory,
+    origin,
+    read_columns,
+)
+
+GRAPH_GROUP_ROWS = 8_000_000
+"""Above this many transactions the graph patterns run group by group (graph/groups.py), each
+group's context holding only the transaction columns its patterns read and the tables they
+derive, given back before the next group: at 20M transactions one context over all 19 patterns
+peaked at 8.1 GB. Below it one context serves them all (the transfers' columns are read once)."""
+
+
+@dataclass
+class GraphInputs:
+    """What every group's rules read besides the transactions."""
+
+    chosen: list[Rule]
+    features: pl.DataFrame
+    accounts: pl.DataFrame
+    prior: pl.DataFrame
+    ceiling: Ceiling
+    settings: FeatureSettings
+    job: Job
+
+    @classmethod
+    def read(cls, job: Job) -> GraphInputs:
+        from flows87.pipeline.stages.rules import run_ceiling
+
+        config, run = job.config, job.run
+        chosen = [r.rule for r in load_rules(config.rules_dir) if r.rule.scope == "graph"]
+        feats = read_columns(run.features, set(GRAPH_FEATURE_COLUMNS))
+        prior = empty_signals()
+        if run.stage_signals("rules").exists():
+            prior = pl.read_parquet(run.stage_signals("rules"))  # held-back ones are not in it
+        return cls(
+            chosen,
+            feats,
+            pl.read_parquet(run.accounts),
+            prior,
+            run_ceiling(feats, config),
+            feature_settings(config),
+            job,
+        )
+
+    def run(self, tx: pl.DataFrame, rules: list[Rule], columns: tuple[str, ...]) -> RuleRun:
+        return run_rules(
+            rules,
+            self.features,
+            tx,
+            self.accounts,
+            self.settings,
+            origin(self.job),
+            self.job.config.rule_overrides,
+            prior=self.prior,
+            ceiling=self.ceiling,
+            graph_columns=columns,
+        )
+
+
+def run_graph(job: Job) -> tuple[GraphInputs, RuleRun]:
+    """Every graph rule in this process: one context below GRAPH_GROUP_ROWS, groups above."""
+    run = job.run
+    given = GraphInputs.read(job)
+    rows = pl.scan_parquet(run.transactions).select(pl.len()).collect().item()
+    if rows <= GRAPH_GROUP_ROWS:
+        # only what the patterns read (graph.context.TX_COLUMNS), read in the context's row
+        # order a column at a time: the context keeps this frame instead of a copy
+        tx = read_in_graph_order(run.transactions)
+        return given, given.run(tx, given.chosen, TX_COLUMNS)
+    order = graph_order(run.transactions)
+
+    def one_group(group: Group, rules: list[Rule]) -> RuleRun:
+        return given.run(
+            read_in_graph_order(run.transactions, group.columns, order), rules, group.columns
+        )
+
+    return given, run_grouped(given.chosen, one_group, free_memory)
+
+
+def write_graph(job: Job, rec: StageRecord, given: GraphInputs, result: RuleRun) -> dict[str, Any]:
+    """The graph stage's outputs and record (the same whichever way it ran)."""
+    from flows87.pipeline.stages.rules import _record_ceiling
+
+    run = job.run
+    rec.params = {"rules": [r.id for r in given.chosen], "overrides": job.config.rule_overrides}
+    write_parquet(result.signals, run.stage_signals("graph"))
+    write_parquet(result.held, run.stage_held("graph"))
+    rec.counts = {
+        "signals": result.signals.height,
+        "held_back_signals": result.held.height,
+        "fired": result.fired,
+        "skipped": result.skipped,
+    }
+    rec.timings = result.seconds
+    rec.warnings = result.warnings + summary_lines(result.held_back)
+    _record_ceiling(rec, given.ceiling, result.held_back, result.relative)
+    return {"signals": result.signals.height, "skipped": result.skipped}
+
+
+def _part(job: Job, group: str, ext: str) -> Any:
+    return job.run.parts / f"graph-{group}.{ext}"
+
+
+def graph_group(job: Job, group: str) -> dict[str, Any]:
+    """One group's graph rules (a task of its own): signals, held-back signals and the run's
+    record in the parts folder, for `merge_graph`."""
+    free_memory()
+    given = GraphInputs.read(job)
+    found = {g.name: (g, rules) for g, rules in groups_of(given.chosen)}
+    if group not in found:
+        result = RuleRun(empty_signals())
+    else:
+        g, rules = found[group]
+        tx = read_in_graph_order(job.run.transactions, g.columns)
+        result = given.run(tx, rules, g.columns)
+    job.run.parts.mkdir(parents=True, exist_ok=True)
+    write_parquet(result.signals, _part(job, group, "signals.parquet"))
+    write_parquet(result.held, _part(job, group, "held.parquet"))
+    fields = ("warnings", "seconds", "fired", "skipped", "held_back", "relative")
+    write_json({f: getattr(result, f) for f in fields}, _part(job, group, "json"))
+    return {"group": group, "signals": result.signals.height}
+
+
+def merge_graph(job: Job) -> dict[str, Any]:
+    """The groups' results (`graph_group` of every name in GROUPS) as the graph stage's outputs,
+    in rule order: what `run_graph` writes."""
+    given = GraphInputs.read(job)
+    runs = []
+    for g in GROUPS:
+        record = read_json(_part(job, g.name, "json"))
+        one = RuleRun(pl.read_parquet(_part(job, g.name, "signals.parquet")))
+        one.held = pl.read_parquet(_part(job, g.name, "held.parquet"))
+        for name, value in record.items():
+            setattr(one, name, value)
+        runs.append(one)
+    with stage(job.run, "graph") as rec:
+        return write_graph(job, rec, given, merge_runs(given.chosen, runs))
