@@ -145,6 +145,31 @@ def test_fast_ecod_copod_hbos_give_pyods_training_scores_exactly(seed: int) -> N
     assert score(frame, settings).scores.height > N // 2  # "auto" bins: PyOD computes them
 
 
+def test_tails_against_the_fitted_population_are_the_populations_own() -> None:
+    """Partitions and batches score against the population's distinct values and counts: each
+    population row gets the tails of the whole population, ties and signed zeros included."""
+    from flows87.pipeline.detectors import fast
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    x = np.asfortranarray(
+        np.column_stack(
+            [
+                rng.integers(0, 3, n).astype(float),
+                np.where(rng.random(n) < 0.5, -0.0, 0.0),
+                rng.normal(size=n),
+                np.round(rng.exponential(size=n), 1),
+            ]
+        )
+    )
+    whole, fitted = fast.tails(x), fast.fit_tails(x)
+    assert sum(v.size for v in fitted.values) < x.size // 2  # ties stored once
+    rows = np.sort(rng.choice(n, 700, replace=False))
+    some = fast.tails_of(fitted, x[rows])
+    assert np.array_equal(some.left, whole.left[:, rows])
+    assert np.array_equal(some.right, whole.right[:, rows])
+
+
 @given(
     arrays(
         np.float64,

@@ -238,27 +238,31 @@ class _Prepared:
 
 
 def _prepare_fit(
-    frame: pl.DataFrame,
+    pieces: list[pl.DataFrame],
     settings: DetectorSettings,
     *,
     for_parts: bool = True,
     pool: ThreadPoolExecutor | None = None,
     keep: bool = True,
 ) -> tuple[Fitted | None, list[str]]:
-    """The fitted ensemble on the population's `matrix`, kept in it when `keep`. ECOD and COPOD
+    """The fitted ensemble on the population's `matrix` in `pieces` (contiguous runs of accounts,
+    consumed: the list is emptied, so the matrix is freed once scaled unless it is kept in the
+    fitted ensemble, `keep`). ECOD and COPOD
     keep the sorted columns only `for_parts` (scoring partitions against the population);
     scoring the population itself needs only each value's rank, and their model is then None.
 
     With a `pool`, PyOD's models fit on it (their model is then a Future, which `_raw` waits
     for): an IForest scores its training data in compiled code that releases the GIL, so on two
     cores it runs beside the whole-column work of the other models."""
+    frame = pl.concat(pieces, rechunk=False) if len(pieces) != 1 else pieces[0]
+    pieces.clear()
     used = _informative(frame, [c for c in frame.columns if c != "account_id"])
     if frame.height < 20 or not used:
         return None, used
     frame = frame.select("account_id", *used)
     x = _log(frame, used)
     kept = frame if keep else None
-    del frame  # the caller's matrix goes when the caller lets it go: only `x` is needed
+    del frame  # only `x` is needed from here
     med, scale = _robust(x)
     x -= med  # in place: the values of (x - med) / scale without two more copies
     x /= scale
@@ -308,21 +312,22 @@ def fit(
     `for_parts`: keep what scoring other accounts than the population needs (sorted columns);
     without it, only the population can be scored (`raw_scores(fitted, None)`). With a `pool`,
     PyOD's models fit on it while the caller goes on (see `_prepare_fit`)."""
-    return fit_matrix(matrix(features, settings), settings, for_parts=for_parts, pool=pool)
+    return fit_matrix([matrix(features, settings)], settings, for_parts=for_parts, pool=pool)
 
 
 def fit_matrix(
-    frame: pl.DataFrame,
+    pieces: list[pl.DataFrame],
     settings: DetectorSettings,
     *,
     for_parts: bool = True,
     pool: ThreadPoolExecutor | None = None,
     keep: bool = True,
 ) -> Fitted | None:
-    """`fit` on the population's `matrix` (built in batches of accounts by the caller); `keep`
-    it in the fitted ensemble (`population`) or not, when it is too large to keep beside
-    scoring (see flows87.pipeline.stages.detectors)."""
-    fitted, _ = _prepare_fit(frame, settings, for_parts=for_parts, pool=pool, keep=keep)
+    """`fit` on the population's `matrix` in `pieces`, contiguous runs of accounts in order
+    (built in batches of accounts by the caller), consumed; `keep` it in the fitted ensemble
+    (`population`) or not, when it is too large to keep beside scoring (see
+    flows87.pipeline.stages.detectors)."""
+    fitted, _ = _prepare_fit(pieces, settings, for_parts=for_parts, pool=pool, keep=keep)
     return fitted
 
 
@@ -456,7 +461,7 @@ def score(features: pl.DataFrame, settings: DetectorSettings) -> EnsembleResult:
     """fit, raw_scores and combine in one go (the unpartitioned stage), the matrix built once."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         fitted, used = _prepare_fit(
-            matrix(features, settings), settings, for_parts=False, pool=pool
+            [matrix(features, settings)], settings, for_parts=False, pool=pool
         )
         if fitted is None or fitted.population is None:
             return _empty(used)

@@ -139,19 +139,29 @@ def hbos_scores(
 
 @dataclass
 class FittedTails:
-    """Each column sorted (the empirical distribution ECOD and COPOD score against)."""
+    """The empirical distribution ECOD and COPOD score against: each column's distinct values,
+    sorted, and how many population values lie below each (`below[k]`, with `below[-1]` = n).
+    What the sorted columns tell, in a fifth of their size (count features have few distinct
+    values): at 1.9M accounts x 68 features the sorted columns were 1 GB in every task."""
 
-    sorted_cols: np.ndarray  # (d, n)
+    values: list[np.ndarray]
+    below: list[np.ndarray]
     skew_sign: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return int(self.sorted_cols.shape[1])
+    n: int
 
 
 def fit_tails(x: np.ndarray) -> FittedTails:
-    cols = np.sort(np.ascontiguousarray(x.T), axis=1, kind="stable")  # see `tails`
-    return FittedTails(cols, _skew_sign(x))
+    rows = np.ascontiguousarray(x.T)  # a view of a matrix with one contiguous column a feature
+    values, below = [], []
+    for j in range(rows.shape[0]):
+        s = np.sort(rows[j], kind="stable")  # see `tails`
+        new = np.empty(s.size, dtype=bool)
+        new[:1] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        values.append(s[starts])
+        below.append(np.append(starts, s.size))
+    return FittedTails(values, below, _skew_sign(x), int(x.shape[0]))
 
 
 def tails_of(fitted: FittedTails, x: np.ndarray) -> Tails:
@@ -163,13 +173,29 @@ def tails_of(fitted: FittedTails, x: np.ndarray) -> Tails:
     neg_log = -1 * np.log(prob)
     m, d = x.shape
     left, right = np.empty((d, m)), np.empty((d, m))
-    for j in range(d):
-        col = fitted.sorted_cols[j]
-        last_of = np.searchsorted(col, x[:, j], side="right") - 1
-        first_of = np.searchsorted(col, x[:, j], side="left")
+
+    def column(j: int) -> None:
+        values, below = fitted.values[j], fitted.below[j]
+        order = np.argsort(x[:, j], kind="stable")  # sorted keys: each search starts nearer
+        keys = x[order, j]
+        # population values < each key; <= it is one more where the key is one of the distinct
+        # values (a NaN key, never equal, is searched again)
+        fewer = np.searchsorted(values, keys, side="left")
+        equal = np.zeros(m, dtype=bool)
+        inside = fewer < values.size
+        equal[inside] = values[fewer[inside]] == keys[inside]
+        at_most = fewer + equal
+        nan = np.isnan(keys)
+        if nan.any():
+            at_most[nan] = np.searchsorted(values, keys[nan], side="right")
+        last_of = below[at_most] - 1
+        first_of = below[fewer]
         # values outside the population (not on its rows) take the nearest tail probability
-        left[j] = neg_log[np.clip(last_of, 0, n - 1)]
-        right[j] = neg_log[np.clip(n - 1 - first_of, 0, n - 1)]
+        left[j, order] = neg_log[np.clip(last_of, 0, n - 1)]
+        right[j, order] = neg_log[np.clip(n - 1 - first_of, 0, n - 1)]
+
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        list(pool.map(column, range(d)))
     return Tails(left, right, fitted.skew_sign)
 
 

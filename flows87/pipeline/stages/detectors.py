@@ -88,14 +88,13 @@ def _batches(
 
 def _population(
     job: Job, settings: ensemble.DetectorSettings, batches: list[pl.Series | None]
-) -> pl.DataFrame:
-    """The matrix of every account of the window, built batch by batch (each batch's rows of
-    the window read and reduced alone: the window's rows of every account were twice the
-    matrix)."""
+) -> list[pl.DataFrame]:
+    """The matrix of every account of the window in pieces, built batch by batch (each batch's
+    rows of the window read and reduced alone: the window's rows of every account were twice
+    the matrix)."""
     if len(batches) == 1:
-        return ensemble.matrix(_window(job, settings), settings)
-    pieces = [ensemble.matrix(_window(job, settings, b, members=False), settings) for b in batches]
-    return pl.concat(pieces, rechunk=False)
+        return [ensemble.matrix(_window(job, settings), settings)]
+    return [ensemble.matrix(_window(job, settings, b, members=False), settings) for b in batches]
 
 
 def _fitted(job: Job) -> ensemble.Fitted | None:
@@ -173,7 +172,7 @@ def combine(job: Job) -> dict[str, Any]:
                 result = ensemble.combine(raw, None, fitted)
             else:
                 batches = _batches(job, fitted.settings, None, BATCH_ACCOUNTS)
-                population = _population(job, fitted.settings, batches)
+                population = pl.concat(_population(job, fitted.settings, batches), rechunk=False)
                 result = ensemble.combine_matrix(raw, population, fitted)
         if job.memo is not None:
             job.memo.pop(str(run.detector_model), None)
