@@ -331,7 +331,12 @@ def fit_matrix(
     return fitted
 
 
-def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
+def _raw(fitted: Fitted, prep: _Prepared, start: int | None = None) -> pl.DataFrame:
+    """`start`: the rows are the population's from `start` on (see `raw_scores`)."""
+    if prep.frame.height == fitted.n:
+        start = 0
+    elif start is not None and start + prep.frame.height > fitted.n:
+        raise ConfigError("rows beyond the fitted population")
     out: dict[str, np.ndarray] = {}
     tails = None
     # models still fitting on a pool (Futures) last: the others are scored meanwhile
@@ -352,8 +357,8 @@ def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
                 else:
                     tails = fast.tails_of(model, prep.x)
             raw = (fast.ecod_scores if spec.name == "ECOD" else fast.copod_scores)(tails)
-        elif prep.frame.height == fitted.n:
-            raw = model.decision_scores_  # the whole population: its training scores
+        elif start is not None:  # rows of the population: their training scores
+            raw = model.decision_scores_[start : start + prep.frame.height]
         else:
             raw = model.decision_function(prep.x)
         out[f"raw_{spec.name.lower()}"] = np.asarray(raw, dtype=np.float64)
@@ -361,15 +366,21 @@ def _raw(fitted: Fitted, prep: _Prepared) -> pl.DataFrame:
     return prep.frame.select("account_id").with_columns(pl.Series(k, out[k]) for k in names)
 
 
-def raw_scores(fitted: Fitted, features: pl.DataFrame | None) -> pl.DataFrame:
+def raw_scores(
+    fitted: Fitted, features: pl.DataFrame | None, start: int | None = None
+) -> pl.DataFrame:
     """account_id and each model's raw score, for the accounts of `features` (any subset of the
     fitted population, e.g. one partition or a batch of its accounts; None: the whole
-    population, from the matrix `fit` kept). A population member gets its training score."""
+    population, from the matrix `fit` kept). A population member gets its training score.
+
+    `start`: the accounts of `features` are the population's from its `start`-th on (a batch
+    of a run of all accounts): PyOD's models give them their training scores instead of scoring
+    them again (an IForest scoring 1.9M accounts again took most of the step)."""
     prep = _population(fitted) if features is None else _prepare(fitted, features)
     if prep.frame.height == 0:  # a batch or partition without scored accounts
         names = [f"raw_{spec.name.lower()}" for spec in fitted.settings.models]
         return pl.DataFrame(schema={"account_id": pl.String, **dict.fromkeys(names, pl.Float64)})
-    return _raw(fitted, prep)
+    return _raw(fitted, prep, start)
 
 
 def _population(fitted: Fitted) -> _Prepared:

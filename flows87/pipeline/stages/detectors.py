@@ -135,6 +135,26 @@ def fit_detectors(job: Job) -> dict[str, Any]:
     return rec.counts
 
 
+def _scores(job: Job, fitted: ensemble.Fitted, ids: pl.Series | None) -> pl.DataFrame:
+    """Each model's score for the accounts `ids` (None: all), batch by batch. Batches of all
+    accounts are runs of the population in order: their rows' place in it is known."""
+    settings = fitted.settings
+    batches = _batches(job, settings, ids, BATCH_ACCOUNTS)
+    if ids is not None:
+        return pl.concat([ensemble.raw_scores(fitted, _window(job, settings, b)) for b in batches])
+    pieces, start = [], 0
+    for b in batches:
+        piece = ensemble.raw_scores(fitted, _window(job, settings, b, members=False), start)
+        start += piece.height
+        pieces.append(piece)
+    if start != fitted.n:
+        raise InputError(
+            f"{start} accounts to score, {fitted.n} fitted: the features changed since the fit",
+            file=job.run.features,
+        )
+    return pl.concat(pieces)
+
+
 def detectors(job: Job, part: int) -> dict[str, Any]:
     """Each model's score for one partition's accounts, against the whole population."""
     with stage(job.run, f"detectors-{part:04d}") as rec:
@@ -146,10 +166,7 @@ def detectors(job: Job, part: int) -> dict[str, Any]:
             if ids is None and fitted.population is not None:  # fitted here, on these accounts
                 raw = ensemble.raw_scores(fitted, None)
             else:
-                batches = _batches(job, fitted.settings, ids, BATCH_ACCOUNTS)
-                raw = pl.concat(
-                    [ensemble.raw_scores(fitted, _window(job, fitted.settings, b)) for b in batches]
-                )
+                raw = _scores(job, fitted, ids)
         job.hand_over(job.run.part("detector_scores", part), raw, write_parquet)
         rec.counts = {"scored_accounts": raw.height}
     return {"part": part, **rec.counts}
