@@ -39,6 +39,21 @@ each text column is about 0.3-0.6 GB). A pattern that starts reading another one
 missing column, and its name belongs here."""
 
 
+ACCOUNT_COLUMNS = (
+    "account_id",
+    "party_id",
+    "bank_id",
+    "kind",
+    "opened_at",
+    "country",
+    "name",
+    *IDENTIFIERS,
+)
+"""The account columns patterns read (and the required ones); the context keeps only these (at
+2M accounts each text column is about 30-60 MB, and the table has 24). A pattern that starts
+reading another one fails on the missing column, and its name belongs here."""
+
+
 @dataclass
 class GraphContext:
     """Everything a pattern may read; the canonical tables are conformed on construction."""
@@ -60,7 +75,10 @@ class GraphContext:
         # test for data with `is_not_null()` instead of checking for columns.
         self.transactions = in_graph_order(_graph_transactions(self.transactions, self.columns))
         self._transfers = int(self.transactions.select(TRANSFER.sum()).item())
-        self.accounts = conform(self.accounts, "accounts").collect()
+        kept = [c for c in self.accounts.columns if c in ACCOUNT_COLUMNS]
+        self.accounts = (
+            conform(self.accounts.select(kept), "accounts").select(ACCOUNT_COLUMNS).collect()
+        )
 
     def memo(self, key: str, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
         """A derived table computed once per context: several patterns read the same ones.

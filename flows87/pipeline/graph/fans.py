@@ -35,20 +35,20 @@ def _degrees(ctx: GraphContext, among: pl.DataFrame) -> pl.DataFrame:
     The shops a person pays by card do not make a busy account, so card purchases are left out;
     a merchant's card sales do count (a merchant is no little-used intermediary).
     """
-    every = transfers(ctx)
+    # each side's legs of the `among` accounts only, before the two are put together: both
+    # sides of every transfer took 1.5 GB at 20M transactions
+    every, wanted = transfers(ctx).lazy(), among.lazy()
+    sent = every.filter(pl.col("channel") != "card").join(
+        wanted, left_on="src", right_on="x", how="semi"
+    )
+    got = every.join(wanted, left_on="dst", right_on="x", how="semi")
     legs = pl.concat(
         [
-            every.filter(pl.col("channel") != "card").select(
-                pl.col("src").alias("x"), pl.col("dst").alias("cp")
-            ),
-            every.select(pl.col("dst").alias("x"), pl.col("src").alias("cp")),
+            sent.select(pl.col("src").alias("x"), pl.col("dst").alias("cp")),
+            got.select(pl.col("dst").alias("x"), pl.col("src").alias("cp")),
         ]
     )
-    return (
-        legs.join(among, on="x", how="semi")
-        .group_by("x")
-        .agg(pl.col("cp").n_unique().alias("degree"))
-    )
+    return legs.group_by("x").agg(pl.col("cp").n_unique().alias("degree")).collect()
 
 
 def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:

@@ -39,32 +39,35 @@ def identifier_pairs(ctx: GraphContext) -> pl.DataFrame:
     """account_id, party, identifier, value: each account's identifiers, distinct."""
 
     def make() -> pl.DataFrame:
-        acc = (
-            party_of(ctx.accounts)
-            .join(ctx.accounts.select("account_id", *IDENTIFIERS), on="account_id")
-            .lazy()
+        acc = party_of(ctx.accounts).join(
+            ctx.accounts.select("account_id", *IDENTIFIERS), on="account_id"
         )
-        attrs = [
-            acc.select(
-                "account_id", "party", pl.lit(c).alias("identifier"), pl.col(c).alias("value")
+        # one identifier at a time (rows of two never coincide): the peak is the largest one's
+        # rows, not all of them at once (2.4 GB at 20M transactions)
+        pieces = []
+        for c in IDENTIFIERS:
+            rows = acc.lazy().select("account_id", "party", pl.col(c).alias("value"))
+            if c == "device_id":  # and the devices that made each account's transactions
+                used = (
+                    ctx.transactions.lazy()
+                    .filter(pl.col("device_id").is_not_null())
+                    .select(
+                        pl.col("src_account").alias("account_id"),
+                        pl.col("device_id").alias("value"),
+                    )
+                    .unique()
+                    .join(acc.lazy().select("account_id", "party"), on="account_id")
+                    .select("account_id", "party", "value")
+                )
+                rows = pl.concat([rows, used])
+            pieces.append(
+                rows.with_columns(_normal(pl.col("value")))
+                .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
+                .unique()
+                .select("account_id", "party", pl.lit(c).alias("identifier"), "value")
+                .collect()
             )
-            for c in IDENTIFIERS
-        ]
-        used = (
-            ctx.transactions.lazy()
-            .filter(pl.col("device_id").is_not_null())
-            .select(pl.col("src_account").alias("account_id"), pl.col("device_id").alias("value"))
-            .unique()
-            .join(acc.select("account_id", "party"), on="account_id")
-            .select("account_id", "party", pl.lit("device_id").alias("identifier"), "value")
-        )
-        return (
-            pl.concat([*attrs, used])
-            .with_columns(_normal(pl.col("value")))
-            .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
-            .unique()
-            .collect()
-        )
+        return pl.concat(pieces)
 
     return ctx.memo("identifier_pairs", make)
 

@@ -15,7 +15,12 @@ import polars as pl
 
 from flows87.io import read_json, write_json, write_parquet
 from flows87.pipeline.features import FeatureSettings
-from flows87.pipeline.graph.context import TX_COLUMNS, graph_order, read_in_graph_order
+from flows87.pipeline.graph.context import (
+    ACCOUNT_COLUMNS,
+    TX_COLUMNS,
+    graph_order,
+    read_in_graph_order,
+)
 from flows87.pipeline.graph.grouped import groups_of, merge_runs, run_grouped
 from flows87.pipeline.graph.groups import GROUPS, Group
 from flows87.pipeline.job import Job
@@ -64,7 +69,7 @@ class GraphInputs:
         return cls(
             chosen,
             feats,
-            pl.read_parquet(run.accounts),
+            read_columns(run.accounts, set(ACCOUNT_COLUMNS)),
             prior,
             run_ceiling(feats, config),
             feature_settings(config),
