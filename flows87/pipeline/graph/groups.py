@@ -42,7 +42,7 @@ GROUPS: tuple[Group, ...] = (
         _columns("device_id"),
     ),
     Group(
-        "money",
+        "paths",
         (
             "cycle",
             "layering_chain",
@@ -50,12 +50,18 @@ GROUPS: tuple[Group, ...] = (
             "controller_hub",
             "payroll_recapture",
             "shared_address_workers",
+            "party_controller",
+        ),
+        BASE_COLUMNS,
+    ),
+    Group(
+        "abroad",
+        (
             "mule_network",
             "many_to_one_beneficiary",
             "fan_in",
             "fan_out",
             "corridor_beneficiaries",
-            "party_controller",
         ),
         _columns("src_country", "dst_country"),
     ),
