@@ -203,7 +203,7 @@ def cases(job: Job) -> dict[str, Any]:
         acc = _read_accounts(run.accounts)
         anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
         with rec.step("score"):
-            links = casework.links(signals, ends)
+            links = casework.links(signals, tx)  # strings: the file's, streamed when large
             parties = casework.spread_parties(acc, settings.party_min_banks)
             risk = casework.account_risk(signals, links, settings, parties)
             links = casework.with_parties(links, parties)
