@@ -160,6 +160,7 @@ def _scores(job: Job, fitted: ensemble.Fitted, ids: pl.Series | None) -> pl.Data
 
 def detectors(job: Job, part: int) -> dict[str, Any]:
     """Each model's score for one partition's accounts, against the whole population."""
+    free_memory()  # what the fit freed, when the steps share a process
     with stage(job.run, f"detectors-{part:04d}") as rec:
         fitted = _fitted(job)
         if fitted is None:
@@ -178,6 +179,7 @@ def detectors(job: Job, part: int) -> dict[str, Any]:
 def combine(job: Job) -> dict[str, Any]:
     """Rank the partitions' scores over all accounts, flag and explain; writes the detectors'
     signals and every scored account's anomaly score."""
+    free_memory()
     run = job.run
     with stage(run, "detectors") as rec:
         fitted = _fitted(job)
