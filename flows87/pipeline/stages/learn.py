@@ -41,7 +41,8 @@ BATCH_ACCOUNTS = 500_000
 """Above this many accounts the learning matrix is built, written and scored in batches of as
 many (contiguous runs of the sorted account ids; the sources are sorted by account, so a batch
 reads only its row groups): at 20M transactions (2M accounts, 185 columns) building it in one
-piece from the whole features table peaked at 9.1 GB. Below it, one piece in memory (faster)."""
+piece from the whole features table peaked at 9.1 GB in 15 s, in 4 batches 2.2 GB in 16 s (the
+5M run's 500k accounts, one piece: 1.9 GB, was 2.6). Below it, one piece kept in memory."""
 
 
 def _cutoff(job: Job) -> datetime | None:
