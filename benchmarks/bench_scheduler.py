@@ -50,12 +50,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 from airflow_cluster import AirflowCluster, AirflowError, parse_time, process_tree  # noqa: E402
 from postgres import acquire, release  # noqa: E402
 
-from flows87.pipeline.plan import PLAN  # noqa: E402
+from flows87.pipeline.plan import dag_plan  # noqa: E402
 
 DAG_ID = "flows87_daily"
 DAYS = 10
 FIRST = date(2026, 1, 1)
 LOGICAL = datetime(2026, 1, 11, tzinfo=UTC)  # the midnight run after the data's last day
+PLAN = dag_plan()  # the tasks the DAG runs (the graph stage per pattern group)
 STAGE = {s.name: s.stage for s in PLAN}
 ORDER = {s.name: i for i, s in enumerate(PLAN)}
 

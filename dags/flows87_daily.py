@@ -1,15 +1,16 @@
 """flows87_daily: every day, score the last `lookback_days` of transactions and publish the cases.
 
-read → gate_raw → partition → features (per partition) → gate_features
-  → rules (per partition) → merge_rules → graph ──────────────────┐
-  → fit_detectors → detectors (per partition) → combine_detectors ┴→ gate_signals
-  → cases → report → publish
+read → gate_raw → resolve → partition → features (per partition) → gate_features
+  → rules (per partition) → merge_rules → graph_group (per pattern group) → merge_graph ─┐
+  → fit_detectors → detectors (per partition) → combine_detectors ──────────────────────┴→
+  gate_signals → cases → learn → report → publish
 
-The tasks are the steps of flows87.pipeline.plan (the plan `flows87 run` runs in one process),
-each one call of flows87.pipeline.tasks.call; tasks exchange files under
-FLOWS87_HOME/runs/<data interval>/ and XCom carries only small summaries. A failed quality gate
-fails its task (its report is in the task log) and nothing downstream runs, so the published
-cases of earlier runs stay as they were. Publishing updates the `flows87_cases` asset.
+The tasks are the steps of flows87.pipeline.plan.dag_plan (the plan `flows87 run` runs in one
+process, with its graph step as a task per pattern group and a merge), each one call of
+flows87.pipeline.tasks.call; tasks exchange files under FLOWS87_HOME/runs/<data interval>/ and
+XCom carries only small summaries. A failed quality gate fails its task (its report is in the
+task log) and nothing downstream runs, so the published cases of earlier runs stay as they
+were. Publishing updates the `flows87_cases` asset.
 
 Settings read when the file is parsed: FLOWS87_SCHEDULE (default @daily; "none" for manual
 runs), FLOWS87_START_DATE (default 2026-01-01), FLOWS87_CATCHUP (default false), FLOWS87_HOME.
@@ -23,7 +24,7 @@ from typing import Any
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from flows87.pipeline import tasks
-from flows87.pipeline.plan import PLAN, Step
+from flows87.pipeline.plan import Step, dag_plan
 
 IO_RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
 
@@ -39,6 +40,13 @@ def _task(step: Step) -> Any:
             return tasks.call(get_current_context(), _name, part)
 
         return task(**options)(one_part)
+    if step.groups:
+        options["map_index_template"] = "{{ task.op_kwargs['group'] }}"
+
+        def one_group(group: str, _name: str = step.name) -> Any:
+            return tasks.call(get_current_context(), _name, group)
+
+        return task(**options)(one_group)
 
     def whole(_name: str = step.name) -> Any:
         return tasks.call(get_current_context(), _name)
@@ -60,9 +68,14 @@ def _task(step: Step) -> Any:
 def flows87_daily() -> None:
     made: dict[str, Any] = {}
     partitions = None
-    for step in PLAN:
+    for step in dag_plan():
         fn = _task(step)
-        made[step.name] = fn.expand(part=partitions) if step.per_part else fn()
+        if step.per_part:
+            made[step.name] = fn.expand(part=partitions)
+        elif step.groups:
+            made[step.name] = fn.expand(group=list(step.groups))
+        else:
+            made[step.name] = fn()
         if step.name == "partition":
             partitions = made[step.name]  # its list of partitions is what the others map over
         for upstream in step.after:

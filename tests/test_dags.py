@@ -163,7 +163,11 @@ def test_daily_dag_params_and_structure(daily) -> None:
     }
     tasks = {t.task_id: t for t in daily.tasks}
     assert tasks["gate_raw"].upstream_task_ids == {"read"}
-    assert tasks["gate_signals"].upstream_task_ids == {"graph", "combine_detectors"}
+    assert tasks["gate_signals"].upstream_task_ids == {"merge_graph", "combine_detectors"}
+    # the graph stage: a mapped task per pattern group, then their merge
+    assert tasks["graph_group"].upstream_task_ids == {"merge_rules"}
+    assert tasks["merge_graph"].upstream_task_ids == {"graph_group"}
+    assert "graph" not in tasks
     assert tasks["detectors"].upstream_task_ids == {"fit_detectors", "partition"}
     assert tasks["publish"].upstream_task_ids == {"report"}
     assert tasks["read"].retries >= 1 and tasks["publish"].retries >= 1

@@ -10,7 +10,15 @@ from polars.testing import assert_frame_equal
 
 from flows87.io import write_parquet
 from flows87.pipeline.job import Job
-from flows87.pipeline.plan import PLAN, STAGES, seconds_by_stage, stage_of, upto
+from flows87.pipeline.plan import (
+    GRAPH_GROUPS,
+    PLAN,
+    STAGES,
+    dag_plan,
+    seconds_by_stage,
+    stage_of,
+    upto,
+)
 from flows87.pipeline.stages.config import RunConfig
 from flows87.rundir import RunDir
 
@@ -65,3 +73,26 @@ def test_hand_over_keeps_in_memory_in_process_and_writes_between_tasks(tmp_path:
     task.hand_over(path, frame, write_parquet)
     assert path.exists()
     assert_frame_equal(task.take(path, pl.read_parquet), frame)
+
+
+def test_the_dag_runs_the_graph_stage_as_a_task_per_pattern_group() -> None:
+    from flows87.pipeline.graph.groups import GROUPS
+
+    assert tuple(g.name for g in GROUPS) == GRAPH_GROUPS
+    steps = dag_plan()
+    names = [s.name for s in steps]
+    assert "graph" not in names and {"graph_group", "merge_graph"} <= set(names)
+    seen: set[str] = set()
+    for step in steps:
+        assert set(step.after) <= seen, f"{step.name} waits for a later or unknown step"
+        seen.add(step.name)
+        params = list(inspect.signature(step.function()).parameters)
+        expected = (
+            ["job", "part"] if step.per_part else ["job", "group"] if step.groups else ["job"]
+        )
+        assert params == expected, step.name
+    # everything else is PLAN's, in PLAN's order
+    assert [n for n in names if n not in ("graph_group", "merge_graph")] == [
+        s.name for s in PLAN if s.name != "graph"
+    ]
+    assert stage_of("graph") == "graph"  # merge_graph records as the graph stage

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -27,6 +27,9 @@ class Step:
     """Touches storage outside the run directory: worth retrying (the DAG gives it retries)."""
     scheduled_only: bool = False
     """Only for scheduled runs (publishing an interval's cases); `flows87 run` stops before."""
+    groups: tuple[str, ...] = ()
+    """Named pieces it runs once each for, called function(job, group): the graph stage's
+    pattern groups in the DAG (`dag_plan`)."""
     record: str = ""
     """The name of its RUN/stages/<record>.json when not its own: a merge step records under
     its stage's name (what the report and the flood ceiling's records read); a partition's
@@ -81,7 +84,45 @@ PLAN: tuple[Step, ...] = (
     ),
 )
 
-STEPS = {s.name: s for s in PLAN}
+GRAPH_GROUPS = ("places", "identity", "paths", "abroad")
+"""The graph patterns' groups (flows87.pipeline.graph.groups.GROUPS, by name: this module must
+not import polars; tests/test_plan.py checks they agree)."""
+
+GRAPH_TASKS: tuple[Step, ...] = (
+    Step(
+        "graph_group",
+        S + "graph_groups:graph_group",
+        ("merge_rules",),
+        stage="graph",
+        groups=GRAPH_GROUPS,
+    ),
+    Step(
+        "merge_graph",
+        S + "graph_groups:merge_graph",
+        ("graph_group",),
+        stage="graph",
+        record="graph",
+    ),
+)
+"""The DAG's graph stage: a task per pattern group, each holding only its group's transaction
+columns and tables, then the merge writing what the `graph` step writes (tested equal)."""
+
+
+def dag_plan() -> tuple[Step, ...]:
+    """PLAN as the DAG runs it: the graph step replaced by GRAPH_TASKS, so the pattern groups run
+    on as many workers as there are free. `flows87 run` keeps the one `graph` step: in one
+    process it reads the transactions once (and groups them itself above a size)."""
+    out: list[Step] = []
+    for s in PLAN:
+        if s.name == "graph":
+            out.extend(GRAPH_TASKS)
+        else:
+            after = tuple("merge_graph" if a == "graph" else a for a in s.after)
+            out.append(replace(s, after=after))
+    return tuple(out)
+
+
+STEPS = {s.name: s for s in (*PLAN, *GRAPH_TASKS)}
 STAGES = tuple(dict.fromkeys(s.stage for s in PLAN))
 """ingest, resolve, features, rules, graph, detectors, signals, cases, report, publish."""
 

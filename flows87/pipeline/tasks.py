@@ -182,7 +182,7 @@ def _log_report(exc: QualityGateError) -> None:
     log.error("quality gate report %s:\n%s%s", exc.report, shown, more)
 
 
-def call(context: dict[str, Any], name: str, part: int | None = None) -> Any:
+def call(context: dict[str, Any], name: str, part: int | str | None = None) -> Any:
     """Run one step of the plan for the task; user errors fail the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
