@@ -125,19 +125,29 @@ def _in_order(frame: pl.DataFrame) -> bool:
     return bool(head.select(TRANSFER.all() & later.all()).item())
 
 
+ORDER_KEYS = ("txn_id", "ts", "src_account", "dst_account", "channel")
+"""The columns that decide the graph order (`in_graph_order`)."""
+
+
+def _order_of(frame: pl.DataFrame) -> pl.Series | None:
+    """The row indices that put `frame` (its ORDER_KEYS) in graph order, None when it is in
+    that order already. The keys in one chunk first: on a frame read from Parquet (one chunk
+    per row group) polars' multi-key arg_sort took 39 s at 20M transactions, 1.3 s on one."""
+    keys = frame.select(ORDER_KEYS).rechunk()
+    if keys.is_empty() or _in_order(keys):
+        return None
+    return keys.select(pl.arg_sort_by(~TRANSFER, "ts", "txn_id")).to_series()
+
+
 def in_graph_order(frame: pl.DataFrame) -> pl.DataFrame:
     """`frame`'s rows with the transfers first, in time order (then id): the context's
     transfers, and those in time order that money paths follow, are then slices of it instead of
     copies (about 2.5 and 2 GB at 20M transactions). Patterns do not depend on row order. A
     frame in that order already is returned as it is; otherwise the rows are gathered one column
     at a time, so the peak is the frame and one column (when the caller lets go of `frame`)."""
-    if frame.is_empty() or _in_order(frame):
+    order = _order_of(frame)
+    if order is None:
         return frame
-    # the keys in one chunk first: on a frame read from Parquet (one chunk per row group)
-    # polars' multi-key arg_sort took 39 s at 20M transactions, 1.3 s on one chunk
-    keys = frame.select((~TRANSFER).alias("later"), "ts", "txn_id").rechunk()
-    order = keys.select(pl.arg_sort_by("later", "ts", "txn_id")).to_series()
-    del keys
     out: dict[str, pl.Series] = {}
     for name in frame.columns:
         out[name] = frame.get_column(name).gather(order)
@@ -145,23 +155,14 @@ def in_graph_order(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out)
 
 
-ORDER_KEYS = ("txn_id", "ts", "src_account", "dst_account", "channel")
-"""The columns that decide the graph order (`in_graph_order`)."""
-
-
 def graph_order(path: Path) -> pl.Series | None:
     """The row indices that put a transactions Parquet file in graph order (`in_graph_order`),
     or None when its rows are in that order already: computed once, then each column is read
-    and gathered alone (`read_in_graph_order`). Only the sort keys are read, in one chunk: on a
-    frame of one chunk per row group polars' multi-key arg_sort took 39 s at 20M transactions,
-    1.3 s on one chunk."""
+    and gathered alone (`read_in_graph_order`). Only the sort keys are read."""
     cols = graph_columns(list(pl.read_parquet_schema(path)))
     if set(ORDER_KEYS) - set(cols):
         return None
-    head = pl.read_parquet(path, columns=list(ORDER_KEYS)).rechunk()
-    if head.is_empty() or _in_order(head):
-        return None
-    return head.select(pl.arg_sort_by(~TRANSFER, "ts", "txn_id")).to_series()
+    return _order_of(pl.read_parquet(path, columns=list(ORDER_KEYS)))
 
 
 def read_in_graph_order(
