@@ -75,13 +75,13 @@ def test_hand_over_keeps_in_memory_in_process_and_writes_between_tasks(tmp_path:
     assert_frame_equal(task.take(path, pl.read_parquet), frame)
 
 
-def test_the_dag_runs_the_graph_stage_as_a_task_per_pattern_group() -> None:
+def test_the_dag_runs_the_graph_stage_as_tasks_per_partition_and_pattern_group() -> None:
     from flows87.pipeline.graph.groups import GROUPS
 
     assert tuple(g.name for g in GROUPS) == GRAPH_GROUPS
     steps = dag_plan()
     names = [s.name for s in steps]
-    assert "graph" not in names and {"graph_group", "merge_graph"} <= set(names)
+    assert "graph" not in names and {"graph_group", "graph_part", "merge_graph"} <= set(names)
     seen: set[str] = set()
     for step in steps:
         assert set(step.after) <= seen, f"{step.name} waits for a later or unknown step"
@@ -92,7 +92,8 @@ def test_the_dag_runs_the_graph_stage_as_a_task_per_pattern_group() -> None:
         )
         assert params == expected, step.name
     # everything else is PLAN's, in PLAN's order
-    assert [n for n in names if n not in ("graph_group", "merge_graph")] == [
+    assert [n for n in names if n not in ("graph_group", "graph_part", "merge_graph")] == [
         s.name for s in PLAN if s.name != "graph"
     ]
     assert stage_of("graph") == "graph"  # merge_graph records as the graph stage
+    assert stage_of("graph_part-0003") == "graph"

@@ -96,16 +96,19 @@ GRAPH_TASKS: tuple[Step, ...] = (
         stage="graph",
         groups=GRAPH_GROUPS,
     ),
+    Step("graph_part", S + "graph_groups:graph_part", ("merge_rules",), True, "graph"),
     Step(
         "merge_graph",
         S + "graph_groups:merge_graph",
-        ("graph_group",),
+        ("graph_group", "graph_part"),
         stage="graph",
         record="graph",
     ),
 )
-"""The DAG's graph stage: a task per pattern group, each holding only its group's transaction
-columns and tables, then the merge writing what the `graph` step writes (tested equal)."""
+"""The DAG's graph stage: the patterns anchored at an account a task per partition, each reading
+the transactions near its accounts (graph/anchored.py); the others a task per pattern group, each
+holding only its group's transaction columns and tables; then the merge writing what the `graph`
+step writes (tested equal)."""
 
 
 def dag_plan() -> tuple[Step, ...]:

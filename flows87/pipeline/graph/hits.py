@@ -43,21 +43,20 @@ def finish(members: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
 
     `facts` has `instance`, `txn_ids` and any evidence columns; datetimes become ISO text and the
     instance's accounts are added to the evidence as "accounts". At most MAX_MEMBERS_PER_ROLE
-    accounts of each role are listed; when some instance has more, every instance's evidence
-    says how many were left out (`more_accounts`). O(M log M) for M member rows.
+    accounts of each role are listed; an instance with more says in its evidence how many were
+    left out (`more_accounts`, its last key). Each instance's rows depend on its own members and
+    facts alone, so a pattern run a partition at a time gives the same (graph/anchored.py).
+    O(M log M) for M member rows.
     """
     if members.is_empty():
         return empty_hits()
     members = members.unique(["instance", "account_id"], keep="first", maintain_order=True)
     listed = pl.int_range(pl.len()).over("instance", "role") < MAX_MEMBERS_PER_ROLE
     counts = members.group_by("instance").agg(pl.len().alias("_n"), listed.sum().alias("_listed"))
-    if (counts["_n"] > counts["_listed"]).any():
-        members = members.filter(listed)
-        facts = facts.join(
-            counts.select("instance", (pl.col("_n") - pl.col("_listed")).alias("more_accounts")),
-            on="instance",
-            how="left",
-        )
+    more = counts.filter(pl.col("_n") > pl.col("_listed")).select(
+        "instance", (pl.col("_n") - pl.col("_listed")).alias("_more")
+    )
+    members = members.filter(listed)
     accounts = members.group_by("instance", maintain_order=True).agg(
         pl.col("account_id").alias("accounts")
     )
@@ -71,6 +70,18 @@ def finish(members: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
         pl.col("txn_ids").list.head(MAX_TXNS_PER_INSTANCE),
         pl.struct("accounts", *extra).struct.json_encode().alias("evidence"),
     )
+    if not more.is_empty():  # the last key of an instance's evidence, of that instance alone
+        text = pl.col("evidence").str.strip_suffix("}") + ',"more_accounts":'
+        facts = (
+            facts.join(more, on="instance", how="left", maintain_order="left")
+            .with_columns(
+                pl.when(pl.col("_more").is_not_null())
+                .then(text + pl.col("_more").cast(pl.String) + "}")
+                .otherwise(pl.col("evidence"))
+                .alias("evidence")
+            )
+            .drop("_more")
+        )
     return (
         members.join(facts, on="instance", how="inner", maintain_order="left")
         .select(list(HIT_SCHEMA.names()))

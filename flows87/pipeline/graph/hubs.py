@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import Anchored, counterparties, incident
 from flows87.pipeline.graph.common import (
     ABROAD,
     CASH_CHANNELS,
@@ -203,3 +204,15 @@ def fan_out(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     cash withdrawals (`common.Following`); instances as for `fan_in`.
     """
     return _fan(ctx, p, inbound=False)
+
+
+def _paid_and_cashed(tx: pl.LazyFrame, ids: pl.Series) -> pl.Expr:
+    """A hub's history, and its receivers' cash withdrawals (`_cashed_out_if_business`)."""
+    cash = pl.col("channel") == "cash_withdrawal"
+    return incident(tx, ids) | (
+        cash & pl.col("src_account").is_in(counterparties(tx, ids).implode())
+    )
+
+
+ANCHORED = {"fan_in": Anchored("hub"), "fan_out": Anchored("hub", _paid_and_cashed)}
+"""A fan is its hub's: the hub's own transfers, and for a fan-out its receivers' withdrawals."""

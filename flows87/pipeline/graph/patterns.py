@@ -25,9 +25,10 @@ from flows87.pipeline.graph import (
     mules,
     parties,
 )
+from flows87.pipeline.graph.anchored import Anchored
 from flows87.pipeline.graph.common import HIT_SCHEMA, GraphContext, empty_hits
 
-__all__ = ["HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
+__all__ = ["ANCHORED", "HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,14 @@ _ALL = (
 )
 
 PATTERNS: dict[str, Pattern] = {p.name: p for p in _ALL}
+
+ANCHORED: dict[str, Anchored] = {
+    name: spec
+    for module in (cash, corridors, fans, flows, hubs, identity, labour, mules, parties)
+    for name, spec in getattr(module, "ANCHORED", {}).items()
+}
+"""The patterns found a partition of accounts at a time (graph/anchored.py), each declared
+beside its function as its module's ANCHORED; the others need the whole graph."""
 
 
 def find(ctx: GraphContext, name: str, overrides: dict[str, float] | None = None) -> pl.DataFrame:

@@ -208,6 +208,7 @@ def run_rules(
     resolved: Resolved | None = None,
     absent: dict[str, set[str]] | None = None,
     graph_columns: tuple[str, ...] | None = None,
+    hits: dict[str, pl.DataFrame] | None = None,
 ) -> RuleRun:
     """Evaluate `rules`; graph rules also see `prior` signals (the rules stage's, in a graph stage).
 
@@ -217,7 +218,9 @@ def run_rules(
     inputs the data lacks are `absent` (`absent_inputs` of the whole run), or those `features`
     and `transactions` lack. Graph rules' context keeps the transaction columns
     `graph_columns` (default: every one a pattern reads), and each table it memoises only while
-    a later graph rule's pattern reads it (graph/groups.py MEMOS)."""
+    a later graph rule's pattern reads it (graph/groups.py MEMOS). A graph rule with its
+    pattern's `hits` given (by rule id: found a partition at a time, graph/anchored.py) turns
+    them into signals without a context."""
     from flows87.pipeline.graph.context import TX_COLUMNS
     from flows87.pipeline.graph.groups import still_read
     from flows87.pipeline.graph.patterns import PATTERNS, GraphContext
@@ -263,21 +266,23 @@ def run_rules(
                 matches = {}
             assert rule.pattern is not None
             pattern = PATTERNS[rule.pattern]
-            if ctx is None:  # one context for all graph rules: it caches derived tables
-                seen = [prior] if prior is not None else []
-                ctx = GraphContext(
-                    transactions,
-                    accounts,
-                    features,
-                    pl.concat([*seen, *parts]) if seen or parts else empty_signals(),
-                    graph_columns or TX_COLUMNS,
-                )
-            values = {**pattern.params, **rule.values(params)}
-            hits = pattern.fn(ctx, values)
+            found = (hits or {}).get(rule.id)
+            if found is None:
+                if ctx is None:  # one context for all graph rules: it caches derived tables
+                    seen = [prior] if prior is not None else []
+                    ctx = GraphContext(
+                        transactions,
+                        accounts,
+                        features,
+                        pl.concat([*seen, *parts]) if seen or parts else empty_signals(),
+                        graph_columns or TX_COLUMNS,
+                    )
+                found = pattern.fn(ctx, {**pattern.params, **rule.values(params)})
             later.remove(rule.pattern)
-            ctx.release(still_read([p for p in later if p is not None]))
-            sig = result.keep(rule, graph_signals(rule, hits), ceiling)
-            del hits
+            if ctx is not None:
+                ctx.release(still_read([p for p in later if p is not None]))
+            sig = result.keep(rule, graph_signals(rule, found), ceiling)
+            del found
         parts.append(sig)
         result.fired[rule.id] = sig.height
         result.seconds[rule.id] = round(time.perf_counter() - t0, 3)

@@ -8,6 +8,7 @@ folder, and the merge writes what `run_graph` writes (tests/graph/test_groups.py
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,20 +16,26 @@ import polars as pl
 
 from flows87.io import read_json, write_json, write_parquet
 from flows87.pipeline.features import FeatureSettings
+from flows87.pipeline.graph.anchored import anchored_in
 from flows87.pipeline.graph.context import (
     ACCOUNT_COLUMNS,
     TX_COLUMNS,
+    GraphContext,
+    graph_columns,
     graph_order,
     read_in_graph_order,
 )
 from flows87.pipeline.graph.grouped import groups_of, merge_runs, run_grouped
 from flows87.pipeline.graph.groups import GROUPS, Group
+from flows87.pipeline.graph.hits import HIT_SCHEMA, empty_hits
+from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS
 from flows87.pipeline.job import Job
 from flows87.pipeline.rules import empty_signals, load_rules, run_rules
 from flows87.pipeline.rules.ceiling import Ceiling, summary_lines
 from flows87.pipeline.rules.engine import RuleRun
 from flows87.pipeline.rules.model import Rule
 from flows87.pipeline.runinfo import StageRecord, stage
+from flows87.pipeline.stages import parts
 from flows87.pipeline.stages.common import (
     GRAPH_FEATURE_COLUMNS,
     feature_settings,
@@ -76,7 +83,23 @@ class GraphInputs:
             job,
         )
 
-    def run(self, tx: pl.DataFrame, rules: list[Rule], columns: tuple[str, ...]) -> RuleRun:
+    @property
+    def anchored(self) -> list[Rule]:
+        """The rules whose pattern is found a partition at a time (`graph_part`)."""
+        return [r for r in self.chosen if r.pattern in ANCHORED]
+
+    @property
+    def whole(self) -> list[Rule]:
+        """The rules whose pattern reads the whole graph (`graph_group`)."""
+        return [r for r in self.chosen if r.pattern not in ANCHORED]
+
+    def run(
+        self,
+        tx: pl.DataFrame,
+        rules: list[Rule],
+        columns: tuple[str, ...],
+        hits: dict[str, pl.DataFrame] | None = None,
+    ) -> RuleRun:
         return run_rules(
             rules,
             self.features,
@@ -88,6 +111,8 @@ class GraphInputs:
             prior=self.prior,
             ceiling=self.ceiling,
             graph_columns=columns,
+            hits=hits,
+            absent={} if hits is not None else None,  # graph rules are never skipped for it
         )
 
 
@@ -136,11 +161,11 @@ def _part(job: Job, group: str, ext: str) -> Any:
 
 
 def graph_group(job: Job, group: str) -> dict[str, Any]:
-    """One group's graph rules (a task of its own): signals, held-back signals and the run's
-    record in the parts folder, for `merge_graph`."""
+    """One group's graph rules that read the whole graph (a task of its own): signals,
+    held-back signals and the run's record in the parts folder, for `merge_graph`."""
     free_memory()
     given = GraphInputs.read(job)
-    found = {g.name: (g, rules) for g, rules in groups_of(given.chosen)}
+    found = {g.name: (g, rules) for g, rules in groups_of(given.whole)}
     if group not in found:
         result = RuleRun(empty_signals())
     else:
@@ -155,9 +180,80 @@ def graph_group(job: Job, group: str) -> dict[str, Any]:
     return {"group": group, "signals": result.signals.height}
 
 
+def _near(job: Job, rules: list[Rule], ids: pl.Series | None) -> pl.DataFrame:
+    """The transactions the partition's anchors may read: the union of the rules' patterns'
+    reaches (every transaction when there is one partition), only the columns patterns read."""
+    path = job.run.transactions
+    if ids is None:
+        return read_in_graph_order(path)
+    scan = pl.scan_parquet(path)
+    keep = pl.lit(False)
+    for name in dict.fromkeys(str(r.pattern) for r in rules):
+        keep = keep | ANCHORED[name].reach(scan, ids)
+    cols = graph_columns(list(pl.read_parquet_schema(path)))
+    return scan.filter(keep).select(cols).collect(engine="streaming")
+
+
+def graph_part(job: Job, part: int) -> dict[str, Any]:
+    """The hits of the anchored patterns' instances (graph/anchored.py) whose anchor is one of
+    the partition's accounts, found on the transactions near them, for `merge_graph`."""
+    free_memory()
+    with stage(job.run, f"graph_part-{part:04d}") as rec:
+        given = GraphInputs.read(job)
+        rules = [r for r in given.anchored if r.status != "deprecated"]
+        ids = parts.members(job, part)
+        found, seconds = [], {}
+        near = 0
+        if rules:
+            tx = _near(job, rules, ids)
+            near = tx.height
+            ctx = GraphContext(tx, given.accounts, given.features, given.prior)
+            del tx
+            scan = pl.scan_parquet(job.run.transactions)
+            for rule in rules:
+                t0 = time.perf_counter()
+                pattern, spec = PATTERNS[str(rule.pattern)], ANCHORED[str(rule.pattern)]
+                values = {**pattern.params, **rule.values(job.config.rule_overrides.get(rule.id))}
+                if spec.prime is not None and ids is not None:
+                    spec.prime(scan, ctx, values)
+                hits = pattern.fn(ctx, values).select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA)
+                hits = anchored_in(hits, spec.role, ids)
+                found.append(hits.select(pl.lit(rule.id).alias("rule_id"), pl.all()))
+                seconds[rule.id] = round(time.perf_counter() - t0, 3)
+        empty = empty_hits().select(pl.lit("").alias("rule_id"), pl.all()).head(0)
+        out = pl.concat([empty, *found])
+        job.run.parts.mkdir(parents=True, exist_ok=True)
+        write_parquet(out, job.run.part("graph_hits", part))
+        write_json(seconds, job.run.part("graph_hits", part).with_suffix(".json"))
+        rec.counts = {"transactions_read": near, "hits": out.height}
+        rec.timings = seconds
+    return {"part": part, "hits": out.height}
+
+
+def _anchored_run(job: Job, given: GraphInputs) -> RuleRun | None:
+    """The anchored rules' signals from every partition's hits (`graph_part`): each instance
+    is in one partition's, and sorting by instance (stably) restores the pattern's order."""
+    rules = given.anchored
+    if not rules:
+        return None
+    files = parts.paths(job, "graph_hits")
+    every = pl.concat([pl.read_parquet(f) for f in files])
+    hits = {
+        r.id: every.filter(pl.col("rule_id") == r.id)
+        .drop("rule_id")
+        .sort("instance", maintain_order=True)
+        for r in rules
+    }
+    result = given.run(pl.DataFrame(), rules, TX_COLUMNS, hits=hits)
+    for f in files:  # the patterns' time in the partitions, not the merge's rendering
+        for rule_id, spent in read_json(f.with_suffix(".json")).items():
+            result.seconds[rule_id] = round(result.seconds.get(rule_id, 0.0) + spent, 3)
+    return result
+
+
 def merge_graph(job: Job) -> dict[str, Any]:
-    """The groups' results (`graph_group` of every name in GROUPS) as the graph stage's outputs,
-    in rule order: what `run_graph` writes."""
+    """The results of `graph_part` of every partition and `graph_group` of every name in
+    GROUPS as the graph stage's outputs, in rule order: what `run_graph` writes."""
     given = GraphInputs.read(job)
     runs = []
     for g in GROUPS:
@@ -167,5 +263,8 @@ def merge_graph(job: Job) -> dict[str, Any]:
         for name, value in record.items():
             setattr(one, name, value)
         runs.append(one)
+    anchored = _anchored_run(job, given)
+    if anchored is not None:
+        runs.append(anchored)
     with stage(job.run, "graph") as rec:
         return write_graph(job, rec, given, merge_runs(given.chosen, runs))
