@@ -6,11 +6,10 @@ from __future__ import annotations
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from flows87.pipeline.graph.anchored import anchored_in
+from flows87.pipeline.graph.anchored import Partition, anchored_in
 from flows87.pipeline.graph.context import GraphContext
 from flows87.pipeline.graph.hits import HIT_SCHEMA
 from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS
-from flows87.pipeline.stages.parts import assign
 
 
 def _hits(ctx: GraphContext, name: str, values: dict[str, float]) -> pl.DataFrame:
@@ -31,17 +30,15 @@ def whole_and_parts(
     values = {**PATTERNS[name].params, **(overrides or {})}
     spec = ANCHORED[name]
     whole = _hits(GraphContext(tx, accounts, features, prior), name, values)
-    ids = pl.concat([accounts["account_id"], tx["src_account"], tx["dst_account"]])
-    table = assign(ids, partitions)
     found, sizes = [], []
     for part in range(partitions):
-        mine = table.filter(pl.col("part") == part)["account_id"]
-        near = tx.filter(spec.reach(tx.lazy(), mine))
+        p = Partition(part, partitions)
+        near = tx.filter(spec.reach(tx.lazy(), accounts, p))
         sizes.append(near.height)
         ctx = GraphContext(near, accounts, features, prior)
         if spec.prime is not None:
             spec.prime(tx.lazy(), ctx, values)
-        found.append(anchored_in(_hits(ctx, name, values), spec.role, mine))
+        found.append(anchored_in(_hits(ctx, name, values), spec, p))
     union = pl.concat(found).sort("instance", maintain_order=True)
     return whole, union, sizes
 

@@ -1,12 +1,13 @@
-"""Patterns found a partition of accounts at a time: each instance belongs to one account (its
-anchor: a fan's hub, a funnel's collector), and the instances anchored in a partition need only
-the transactions near its accounts (`Anchored.reach`), not the whole graph.
+"""Patterns found a partition at a time: each instance belongs to one key (its anchor: a fan's
+hub account, a party, a cash machine), and the instances anchored in a partition need only the
+transactions near its keys (`Anchored.reach`), not the whole graph.
 
 A partition's task reads those rows, runs the pattern unchanged on them and keeps the instances
-whose anchor is one of its accounts; the union over the partitions equals the pattern's hits on
-the whole graph (tests/graph/test_anchored.py checks every pattern here against the whole run).
-A pattern belongs here only when that holds: its instance for an anchor depends on the anchor's
-reach alone, never on other instances (a budget shared by all instances) or on a statistic of the
+whose anchor falls in the partition (the keys' hash, as accounts are partitioned:
+stages/parts.py); the union over the partitions equals the pattern's hits on the whole graph
+(tests/graph/test_anchored.py checks every pattern here against the whole run). A pattern
+belongs here only when that holds: its instance for an anchor depends on the anchor's reach
+alone, never on other instances (a budget shared by all instances) or on a statistic of the
 whole graph, unless that statistic is computed on the whole graph first (`Anchored.prime`).
 """
 
@@ -18,30 +19,50 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows87.pipeline.graph.context import GraphContext
+from flows87.pipeline.stages.parts import HASH_SEED
 
-Reach = Callable[[pl.LazyFrame, pl.Series], pl.Expr]
-"""(every transaction, the partition's accounts) -> which transactions its anchors may read."""
+
+@dataclass(frozen=True)
+class Partition:
+    """One of `count` partitions of any key (account, party, location...): a key's partition is
+    its hash modulo the count, as accounts' are (stages/parts.assign)."""
+
+    part: int
+    count: int
+
+    def has(self, key: str | pl.Expr) -> pl.Expr:
+        """True where the key (a text column or expression) belongs to this partition; null
+        keys belong to none."""
+        expr = pl.col(key) if isinstance(key, str) else key
+        return (expr.hash(HASH_SEED) % self.count == self.part) & expr.is_not_null()
+
+
+Reach = Callable[[pl.LazyFrame, pl.DataFrame, Partition], pl.Expr]
+"""(every transaction, the accounts, the partition) -> which transactions its anchors may read."""
+
+Anchor = Callable[[pl.DataFrame], pl.DataFrame]
+"""A pattern's hits -> instance, key: the key each instance is anchored at (one per instance)."""
 
 Prime = Callable[[pl.LazyFrame, GraphContext, dict[str, float]], None]
 """(every transaction, a partition's context, the pattern's parameters): memoise on the context
 the tables its pattern derives from the whole graph (`GraphContext.memo`), before it runs."""
 
 
-def incident(tx: pl.LazyFrame, ids: pl.Series) -> pl.Expr:
-    """The transactions to or from one of `ids` (an account's whole history, cash legs too)."""
-    wanted = ids.implode()
-    return pl.col("src_account").is_in(wanted) | pl.col("dst_account").is_in(wanted)
+def incident(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """The transactions to or from one of the partition's accounts (their whole history, cash
+    legs too)."""
+    return p.has("src_account") | p.has("dst_account")
 
 
-def counterparties(tx: pl.LazyFrame, ids: pl.Series) -> pl.Series:
-    """`ids` and every account that paid them or that they paid: the second hop of a reach."""
-    near = tx.filter(incident(tx, ids))
+def counterparties(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Series:
+    """The partition's accounts that transact, and every account that paid them or that they
+    paid: the second hop of a reach."""
+    near = tx.filter(incident(tx, accounts, p))
     return (
         pl.concat(
             [
                 near.select(pl.col("src_account").alias("a")),
                 near.select(pl.col("dst_account").alias("a")),
-                pl.LazyFrame({"a": ids}),
             ]
         )
         .drop_nulls()
@@ -51,24 +72,29 @@ def counterparties(tx: pl.LazyFrame, ids: pl.Series) -> pl.Series:
     )
 
 
+def by_role(role: str) -> Anchor:
+    """Instances anchored at the account in `role` (a fan's hub)."""
+
+    def anchor(hits: pl.DataFrame) -> pl.DataFrame:
+        return hits.filter(pl.col("role") == role).select(
+            "instance", pl.col("account_id").alias("key")
+        )
+
+    return anchor
+
+
 @dataclass(frozen=True)
 class Anchored:
     """How a pattern is found a partition at a time."""
 
-    role: str
-    """The hit role whose account anchors an instance (each instance has one)."""
+    anchor: Anchor
     reach: Reach = incident
     prime: Prime | None = None
 
 
-def anchors(hits: pl.DataFrame, role: str) -> pl.DataFrame:
-    """instance -> its anchor account (the account in `role`)."""
-    return hits.filter(pl.col("role") == role).select("instance", pl.col("account_id").alias("a"))
-
-
-def anchored_in(hits: pl.DataFrame, role: str, ids: pl.Series | None) -> pl.DataFrame:
-    """The hits of the instances anchored at one of `ids` (all of them when ids is None)."""
-    if ids is None or hits.is_empty():
+def anchored_in(hits: pl.DataFrame, spec: Anchored, p: Partition | None) -> pl.DataFrame:
+    """The hits of the instances anchored in `p` (all of them when p is None)."""
+    if p is None or hits.is_empty():
         return hits
-    mine = anchors(hits, role).filter(pl.col("a").is_in(ids.implode())).select("instance")
-    return hits.join(mine.unique(), on="instance", how="semi", maintain_order="left")
+    mine = spec.anchor(hits).filter(p.has("key")).select("instance").unique()
+    return hits.join(mine, on="instance", how="semi", maintain_order="left")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from flows87.pipeline.graph.anchored import Anchored, counterparties, incident
+from flows87.pipeline.graph.anchored import Anchored, Partition, by_role, counterparties, incident
 from flows87.pipeline.graph.common import (
     ABROAD,
     CASH_CHANNELS,
@@ -206,13 +206,15 @@ def fan_out(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     return _fan(ctx, p, inbound=False)
 
 
-def _paid_and_cashed(tx: pl.LazyFrame, ids: pl.Series) -> pl.Expr:
+def _paid_and_cashed(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
     """A hub's history, and its receivers' cash withdrawals (`_cashed_out_if_business`)."""
+    near = counterparties(tx, accounts, p).implode()
     cash = pl.col("channel") == "cash_withdrawal"
-    return incident(tx, ids) | (
-        cash & pl.col("src_account").is_in(counterparties(tx, ids).implode())
-    )
+    return incident(tx, accounts, p) | (cash & pl.col("src_account").is_in(near))
 
 
-ANCHORED = {"fan_in": Anchored("hub"), "fan_out": Anchored("hub", _paid_and_cashed)}
+ANCHORED = {
+    "fan_in": Anchored(by_role("hub")),
+    "fan_out": Anchored(by_role("hub"), _paid_and_cashed),
+}
 """A fan is its hub's: the hub's own transfers, and for a fan-out its receivers' withdrawals."""

@@ -14,9 +14,10 @@ from typing import Any
 
 import polars as pl
 
+from flows87.errors import InputError
 from flows87.io import read_json, write_json, write_parquet
 from flows87.pipeline.features import FeatureSettings
-from flows87.pipeline.graph.anchored import anchored_in
+from flows87.pipeline.graph.anchored import Partition, anchored_in
 from flows87.pipeline.graph.context import (
     ACCOUNT_COLUMNS,
     TX_COLUMNS,
@@ -180,16 +181,16 @@ def graph_group(job: Job, group: str) -> dict[str, Any]:
     return {"group": group, "signals": result.signals.height}
 
 
-def _near(job: Job, rules: list[Rule], ids: pl.Series | None) -> pl.DataFrame:
+def _near(job: Job, rules: list[Rule], accounts: pl.DataFrame, p: Partition | None) -> pl.DataFrame:
     """The transactions the partition's anchors may read: the union of the rules' patterns'
     reaches (every transaction when there is one partition), only the columns patterns read."""
     path = job.run.transactions
-    if ids is None:
+    if p is None:
         return read_in_graph_order(path)
     scan = pl.scan_parquet(path)
     keep = pl.lit(False)
     for name in dict.fromkeys(str(r.pattern) for r in rules):
-        keep = keep | ANCHORED[name].reach(scan, ids)
+        keep = keep | ANCHORED[name].reach(scan, accounts, p)
     cols = graph_columns(list(pl.read_parquet_schema(path)))
     return scan.filter(keep).select(cols).collect(engine="streaming")
 
@@ -201,11 +202,14 @@ def graph_part(job: Job, part: int) -> dict[str, Any]:
     with stage(job.run, f"graph_part-{part:04d}") as rec:
         given = GraphInputs.read(job)
         rules = [r for r in given.anchored if r.status != "deprecated"]
-        ids = parts.members(job, part)
+        count = parts.count(job)
+        if not 0 <= part < count:
+            raise InputError(f"no partition {part}: this run has {count}", file=job.run.partitions)
+        p = Partition(part, count) if count > 1 else None
         found, seconds = [], {}
         near = 0
         if rules:
-            tx = _near(job, rules, ids)
+            tx = _near(job, rules, given.accounts, p)
             near = tx.height
             ctx = GraphContext(tx, given.accounts, given.features, given.prior)
             del tx
@@ -214,10 +218,10 @@ def graph_part(job: Job, part: int) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 pattern, spec = PATTERNS[str(rule.pattern)], ANCHORED[str(rule.pattern)]
                 values = {**pattern.params, **rule.values(job.config.rule_overrides.get(rule.id))}
-                if spec.prime is not None and ids is not None:
+                if spec.prime is not None and p is not None:
                     spec.prime(scan, ctx, values)
                 hits = pattern.fn(ctx, values).select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA)
-                hits = anchored_in(hits, spec.role, ids)
+                hits = anchored_in(hits, spec, p)
                 found.append(hits.select(pl.lit(rule.id).alias("rule_id"), pl.all()))
                 seconds[rule.id] = round(time.perf_counter() - t0, 3)
         empty = empty_hits().select(pl.lit("").alias("rule_id"), pl.all()).head(0)
