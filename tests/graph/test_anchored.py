@@ -45,9 +45,13 @@ def _tables(run: Path) -> tuple[pl.DataFrame, ...]:
 def test_a_partition_at_a_time_finds_what_the_whole_graph_gives(
     labelled_run: Path, name: str
 ) -> None:
+    """Every anchored pattern, with its defaults (and with FIRING's parameters, which make it
+    fire here: each module's own test_anchored_*.py makes the others fire on data of theirs)."""
     tx, accounts, features, prior = _tables(labelled_run)
-    whole = assert_same_by_partition(tx, accounts, features, prior, name, FIRING.get(name))
-    assert whole["instance"].n_unique() >= 2, name
+    assert_same_by_partition(tx, accounts, features, prior, name)
+    if name in FIRING:
+        whole = assert_same_by_partition(tx, accounts, features, prior, name, FIRING[name])
+        assert whole["instance"].n_unique() >= 2, name
 
 
 def test_graph_tasks_by_partition_write_what_one_process_writes(

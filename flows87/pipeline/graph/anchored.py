@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from flows87.pipeline.graph.context import GraphContext
+from flows87.pipeline.graph.context import TRANSFER, GraphContext, infrastructure_of, population
 from flows87.pipeline.stages.parts import HASH_SEED
 
 
@@ -70,6 +70,18 @@ def counterparties(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl
         .collect(engine="streaming")
         .get_column("a")
     )
+
+
+def whole_infrastructure(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) -> None:
+    """A `Prime` for patterns that leave out `context.infrastructure(ctx, max_hub_share)`: the
+    accounts trading with a share of the whole population, found on every transaction (a
+    partition sees only some of a processor's counterparties)."""
+    share = values["max_hub_share"]
+    t = tx.filter(TRANSFER).select(
+        pl.col("src_account").alias("src"), pl.col("dst_account").alias("dst")
+    )
+    table = infrastructure_of(t, population(ctx), share)
+    ctx.memo(f"infrastructure:{share}", lambda: table)
 
 
 def by_role(role: str) -> Anchor:

@@ -229,24 +229,35 @@ def infrastructure(ctx: GraphContext, share: float) -> pl.DataFrame:
 
     def make() -> pl.DataFrame:
         t = transfers(ctx).select("src", "dst")
-        if "account_id" in ctx.features.columns and ctx.features.height:
-            population = ctx.features["account_id"].n_unique()
-        else:
-            population = pl.concat([t["src"], t["dst"]]).n_unique()
-        least = max(share * population, INFRASTRUCTURE_MIN_REACH)
-        found = []
-        for me, other in (("src", "dst"), ("dst", "src")):
-            busy = t.group_by(me).len().filter(pl.col("len") >= least).select(me)
-            found.append(
-                t.join(busy, on=me, how="semi")
-                .group_by(me)
-                .agg(pl.col(other).n_unique().alias("reach"))
-                .filter(pl.col("reach") >= least)
-                .select(pl.col(me).alias("account_id"))
-            )
-        return pl.concat(found).unique().sort("account_id")
+        return infrastructure_of(t.lazy(), population(ctx, t), share)
 
     return ctx.memo(f"infrastructure:{share}", make)
+
+
+def population(ctx: GraphContext, t: pl.DataFrame | None = None) -> int:
+    """The accounts that count towards an infrastructure share: every account with features
+    (the whole run's, also in a partition's context), else those transferring in `t`."""
+    if "account_id" in ctx.features.columns and ctx.features.height:
+        return int(ctx.features["account_id"].n_unique())
+    t = transfers(ctx) if t is None else t
+    return pl.concat([t["src"], t["dst"]]).n_unique()
+
+
+def infrastructure_of(t: pl.LazyFrame, population: int, share: float) -> pl.DataFrame:
+    """`infrastructure` of transfers `t` (src, dst): a lazy frame, so a partition of the graph
+    (graph/anchored.py) computes it on every transaction, streaming, before its patterns run."""
+    least = max(share * population, INFRASTRUCTURE_MIN_REACH)
+    found = []
+    for me, other in (("src", "dst"), ("dst", "src")):
+        busy = t.group_by(me).len().filter(pl.col("len") >= least).select(me)
+        found.append(
+            t.join(busy, on=me, how="semi")
+            .group_by(me)
+            .agg(pl.col(other).n_unique().alias("reach"))
+            .filter(pl.col("reach") >= least)
+            .select(pl.col(me).alias("account_id"))
+        )
+    return pl.concat(found).unique().sort("account_id").collect(engine="streaming")
 
 
 def party_of(accounts: pl.DataFrame) -> pl.DataFrame:
