@@ -1,12 +1,14 @@
 """flows87_daily: every day, score the last `lookback_days` of transactions and publish the cases.
 
 read → gate_raw → resolve → partition → features (per partition) → gate_features
-  → rules (per partition) → merge_rules → graph_group (per pattern group) → merge_graph ─┐
-  → fit_detectors → detectors (per partition) → combine_detectors ──────────────────────┴→
+  → rules (per partition) → merge_rules → graph_part (per partition)
+                                        → graph_group (per pattern group) → merge_graph ─┐
+  → fit_detectors → detectors (per partition) → combine_detectors ───────────────────────┴→
   gate_signals → cases → learn → report → publish
 
 The tasks are the steps of flows87.pipeline.plan.dag_plan (the plan `flows87 run` runs in one
-process, with its graph step as a task per pattern group and a merge), each one call of
+process, with its graph step as tasks per partition (the patterns anchored at an account) and
+per pattern group (the others) and a merge), each one call of
 flows87.pipeline.tasks.call; tasks exchange files under FLOWS87_HOME/runs/<data interval>/ and
 XCom carries only small summaries. A failed quality gate fails its task (its report is in the
 task log) and nothing downstream runs, so the published cases of earlier runs stay as they
