@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import Anchored, Partition, by_role
 from flows87.pipeline.graph.common import (
     GraphContext,
     empty_hits,
@@ -82,12 +83,22 @@ def corridor_beneficiaries(ctx: GraphContext, p: dict[str, float]) -> pl.DataFra
     )
     members = pl.concat(
         [
-            legs.sort("ts").select(
+            legs.sort("ts", "txn_id").select(
                 "instance", pl.col("src").alias("account_id"), pl.lit("sender").alias("role")
             ),
-            legs.sort("ts").select(
+            legs.sort("ts", "txn_id").select(
                 "instance", pl.col("dst").alias("account_id"), pl.lit("beneficiary").alias("role")
             ),
         ]
     )
     return finish(members, facts)
+
+
+def _sent(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """The payments of the partition's accounts (a sender's instance is its own small transfers
+    abroad; the flagged senders come from the prior signals, whole in every partition)."""
+    return p.has("src_account")
+
+
+ANCHORED = {"corridor_beneficiaries": Anchored(by_role("sender"), _sent)}
+"""An instance is its sender's: the flagged sender's own payments."""

@@ -21,6 +21,7 @@ import networkx as nx
 import polars as pl
 
 from flows87.pipeline.graph.analysis import louvain
+from flows87.pipeline.graph.anchored import Anchored, Partition
 from flows87.pipeline.graph.common import (
     GraphContext,
     components,
@@ -458,3 +459,20 @@ def multi_card_atm(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         )
     )
     return finish(got.select("instance", "account_id", pl.lit("member").alias("role")), facts)
+
+
+def _at_location(hits: pl.DataFrame) -> pl.DataFrame:
+    """A card group's instance is its cash machine's: the `location_id` of its evidence."""
+    key = pl.col("evidence").str.json_path_match("$.location_id")
+    return hits.select("instance", key.alias("key")).unique(maintain_order=True)
+
+
+def _withdrawn_there(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """Every cash withdrawal at the partition's locations (`_withdrawals`): a group, its pairs
+    and their occasions are found among one location's withdrawals alone."""
+    return (pl.col("channel") == "cash_withdrawal") & p.has("location_id")
+
+
+ANCHORED = {"multi_card_atm": Anchored(_at_location, _withdrawn_there)}
+"""A card group is its cash machine's: every withdrawal there (mule_network stays whole: its
+rings are connected components of the young-account graph, which cross partitions)."""
