@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import Anchored, Partition, by_role, whole_infrastructure
 from flows87.pipeline.graph.common import (
     Following,
     GraphContext,
@@ -256,3 +257,41 @@ def shared_address_workers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFra
         ]
     )
     return finish(members, facts)
+
+
+def _wage_rows(accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """The partition's employers' wages (`wages`): ACH/wire payments from one of its business
+    accounts to an individual's."""
+    kind = accounts.lazy().select("account_id", "kind")
+    business = kind.filter(pl.col("kind") == "business").select("account_id").collect()
+    people = kind.filter(pl.col("kind") == "individual").select("account_id").collect()
+    return (
+        p.has("src_account")
+        & pl.col("channel").is_in(WAGE_CHANNELS)
+        & (pl.col("src_account") != pl.col("dst_account"))
+        & pl.col("src_account").is_in(business["account_id"].implode())
+        & pl.col("dst_account").is_in(people["account_id"].implode())
+    ).fill_null(False)
+
+
+def employers_wages(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """Reach of shared_address_workers: the wages the partition's employers paid."""
+    return _wage_rows(accounts, p)
+
+
+def wages_and_onward(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """Reach of payroll_recapture: the partition's employers' wages, and every payment their
+    workers made (the onward payments each wage is matched with)."""
+    wage = _wage_rows(accounts, p)
+    workers = tx.filter(wage).select(pl.col("dst_account").unique()).collect(engine="streaming")
+    return wage | pl.col("src_account").is_in(workers["dst_account"].implode())
+
+
+ANCHORED = {
+    "payroll_recapture": Anchored(by_role("employer"), wages_and_onward, whole_infrastructure),
+    "shared_address_workers": Anchored(by_role("employer"), employers_wages),
+}
+"""An instance of either pattern is its employer's (one per employer, or per employer and shared
+value): it reads that employer's wages alone, and for payroll_recapture its workers' payments
+onward and the whole graph's infrastructure accounts (primed, as a partition sees only part of a
+processor's counterparties)."""
