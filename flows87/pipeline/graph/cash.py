@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import Anchored, Partition, by_role
 from flows87.pipeline.graph.common import (
     CASH_CHANNELS,
     ONE_US,
@@ -27,6 +28,7 @@ from flows87.pipeline.graph.common import (
     span_facts,
     txn_lists,
 )
+from flows87.pipeline.graph.parties import by_party, party_accounts
 
 
 def _deposits(ctx: GraphContext) -> pl.DataFrame:
@@ -229,3 +231,20 @@ def party_structuring(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         "instance", pl.col("account").alias("account_id"), pl.lit("depositor").alias("role")
     )
     return finish(members, facts)
+
+
+def _deposits_of_parties(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """The cash deposits into accounts of the partition's parties, an account missing from the
+    accounts table standing for its own party ("account:<id>", as `party_structuring` names
+    it): all a structurer's instance reads."""
+    into = pl.col("dst_account")
+    mine = into.is_in(party_accounts(accounts, p).implode()) | p.has(pl.lit("account:") + into)
+    return (pl.col("channel") == "cash_deposit") & mine
+
+
+ANCHORED = {
+    "funnel": Anchored(by_role("funnel")),
+    "party_structuring": Anchored(by_party, _deposits_of_parties),
+}
+"""A funnel is its account's: the account's own deposits, inflow and outflow; structuring is
+its party's: the cash deposits into the party's accounts."""

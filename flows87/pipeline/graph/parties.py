@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import Anchored, Partition, whole_infrastructure
 from flows87.pipeline.graph.common import (
     CASH_CHANNELS,
     GraphContext,
@@ -28,6 +29,7 @@ from flows87.pipeline.graph.common import (
     transfers,
     txn_lists,
 )
+from flows87.pipeline.graph.context import TRANSFER
 from flows87.pipeline.graph.fans import behaviour_flagged, sender_signals
 
 
@@ -236,6 +238,25 @@ def party_funnel(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     return finish(members, facts)
 
 
+def flagged_outflow(ctx: GraphContext, tx: pl.LazyFrame, flagged: pl.DataFrame) -> pl.DataFrame:
+    """src, outflow: everything each flagged account paid out of `tx` (cash withdrawals too),
+    memoised: a partition's context is primed with it from every transaction
+    (`_prime_controller`), since a sender's outflow reaches far beyond the controller's
+    partition. Each sender's amounts are summed in sorted order, so the sum is the same to the
+    last bit whichever rows, order or engine found them."""
+
+    def make() -> pl.DataFrame:
+        paid = (  # lazy: only the flagged senders' amounts are read
+            tx.filter(pl.col("src_account") != pl.col("dst_account"))
+            .select(pl.col("src_account").alias("src"), "amount_base")
+            .join(flagged.lazy().select("src"), on="src", how="semi")
+            .collect(engine="streaming")
+        )
+        return paid.group_by("src").agg(pl.col("amount_base").sort().sum().alias("outflow"))
+
+    return ctx.memo("flagged_outflow", make)
+
+
 def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """One party receiving, into `min_accounts` or more of its accounts at `min_banks` banks or
     more, most of the outflow of accounts of `min_flagged_senders` other parties that behaviour
@@ -255,16 +276,7 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     if flagged is None or spread.is_empty():
         return empty_hits()
     who = holders(ctx)
-    outflow = (  # lazy: only the columns read are filtered
-        ctx.transactions.lazy()
-        .filter(pl.col("src_account") != pl.col("dst_account"))
-        .join(
-            flagged.lazy().select(pl.col("src").alias("src_account")), on="src_account", how="semi"
-        )
-        .group_by(pl.col("src_account").alias("src"))
-        .agg(pl.col("amount_base").sum().alias("outflow"))
-        .collect()
-    )
+    outflow = flagged_outflow(ctx, ctx.transactions.lazy(), flagged)
     sent = (
         transfers(ctx)
         .join(flagged.select("src"), on="src", how="semi")
@@ -290,18 +302,20 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         sent.group_by("src", "hub")
         .agg(
             pl.col("src_party").first(),
-            pl.col("amt").sum().alias("sent"),
+            pl.col("amt").sort().sum().alias("sent"),
             pl.len().alias("payments"),
         )
         .join(outflow, on="src")
         .with_columns((pl.col("sent") / pl.col("outflow")).alias("share"))
+        # a hub's mean share summed in one order, whichever rows or threads found its senders
+        .sort("hub", "src")
     )
     paid = sent.group_by("hub").agg(
         pl.col("dst").n_unique().alias("controller_accounts"),
         pl.col("bank").drop_nulls().unique().sort().alias("banks"),
     )
     hubs = (
-        edges.group_by("hub")
+        edges.group_by("hub", maintain_order=True)
         .agg(
             pl.col("src_party").n_unique().alias("flagged_senders"),
             pl.col("src").n_unique().alias("flagged_accounts"),
@@ -362,3 +376,54 @@ def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         ]
     )
     return finish(members, facts)
+
+
+def party_key(accounts: pl.DataFrame) -> pl.Expr:
+    """The party of each row of `accounts` as `context.party_of` names it (party_id, else
+    "account:<id>"), on a table that may lack party_id (a partition's reach reads the accounts
+    file as it is)."""
+    own = pl.lit("account:") + pl.col("account_id")
+    return pl.coalesce("party_id", own) if "party_id" in accounts.columns else own
+
+
+def party_accounts(accounts: pl.DataFrame, p: Partition) -> pl.Series:
+    """The accounts of the partition's parties (every account of a party is in its party's
+    partition, whichever partition the account's own hash falls in)."""
+    return accounts.filter(p.has(party_key(accounts))).get_column("account_id")
+
+
+def by_party(hits: pl.DataFrame) -> pl.DataFrame:
+    """Instances anchored at the party their evidence names (`party`: the structurer, the
+    funnel's holder, the controller)."""
+    key = pl.col("evidence").str.json_path_match("$.party").alias("key")
+    return hits.select("instance", key).unique("instance", maintain_order=True)
+
+
+def _party_flows(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """The history of every account of the partition's parties (their cash, money in, money
+    out): what a party funnel reads."""
+    mine = party_accounts(accounts, p).implode()
+    return pl.col("src_account").is_in(mine) | pl.col("dst_account").is_in(mine)
+
+
+def _paid_to_party(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """The transfers into accounts of the partition's parties: a controller's takings (its
+    senders' whole outflow is primed, `_prime_controller`)."""
+    return TRANSFER & pl.col("dst_account").is_in(party_accounts(accounts, p).implode())
+
+
+def _prime_controller(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) -> None:
+    """The tables party_controller derives from the whole graph: the infrastructure it leaves
+    out, and the flagged senders' whole outflow (the denominator of each sender's share)."""
+    whole_infrastructure(tx, ctx, values)
+    flagged = behaviour_flagged(ctx)
+    if flagged is not None:
+        flagged_outflow(ctx, tx, flagged)
+
+
+ANCHORED = {
+    "party_funnel": Anchored(by_party, _party_flows),
+    "party_controller": Anchored(by_party, _paid_to_party, _prime_controller),
+}
+"""A party pattern is its party's: a funnel reads its party's accounts' whole history; a
+controller the transfers into its party's accounts, with its senders' outflow primed."""
