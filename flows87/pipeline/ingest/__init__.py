@@ -17,7 +17,7 @@ from flows87.pipeline.ingest import amlgentex, amlsim, amlworld, canonical, goam
 from flows87.pipeline.ingest.common import Options, ReadResult, check_options
 from flows87.pipeline.ingest.detect import FORMATS, detect_format
 
-__all__ = ["FORMATS", "ReadResult", "detect_format", "read"]
+__all__ = ["FORMATS", "ReadResult", "detect_format", "pieces", "read"]
 
 READERS: dict[str, Callable[[Path, Options], ReadResult]] = {
     "canonical": canonical.read,
@@ -39,6 +39,7 @@ def read(
     start: datetime | None = None,
     staging: Path | None = None,
     stage_above: int = Options.stage_above,
+    piece: int | None = None,
 ) -> ReadResult:
     """Read a file or folder of any known format into canonical transactions and accounts.
 
@@ -46,7 +47,8 @@ def read(
     count time in steps (PaySim hours, AMLGentex and old AMLSim days); naive means UTC. More
     rejected rows than `max_reject_fraction` of a file's rows raise InputError. A file of more
     than `stage_above` rows is parsed to `staging` (a folder) and its rows are read back lazily:
-    the result then reads those files until `common.clear_staged(staging)`.
+    the result then reads those files until `common.clear_staged(staging)`. With `piece`, only
+    that piece of the input (`pieces`): one transaction file of a canonical input in several.
     """
     if start is not None:
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
@@ -57,4 +59,22 @@ def read(
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=path)
-    return READERS[format or detect_format(path)](path, opts)
+    fmt = format or detect_format(path)
+    if piece is None:
+        return READERS[fmt](path, opts)
+    if piece not in range(pieces(path, fmt)):
+        raise ConfigError(f"no piece {piece} of {path}: it has {pieces(path, fmt)}")
+    if fmt == "canonical":
+        return canonical.read(path, opts, piece)
+    return READERS[fmt](path, opts)
+
+
+def pieces(path: str | Path, format: str | None = None) -> int:
+    """How many pieces `read(path, piece=...)` can read the input in, each alone (a task per
+    input file): a canonical input's transaction files; any other input is one piece."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    if (format or detect_format(path)) == "canonical":
+        return canonical.pieces(path)
+    return 1

@@ -1,6 +1,8 @@
 """The canonical format itself (schema.py), as Parquet (what `flows87 synth` writes) or CSV.
 
-A folder holds `transactions.parquet` or `transactions.csv`, and optionally `accounts.*`;
+A folder holds `transactions.parquet` or `transactions.csv`, or its transactions in several
+files (`transactions/*.parquet|csv`, or `transactions-*.parquet|csv` beside the accounts: one
+per day or reporting entity, read as their union in name order), and optionally `accounts.*`;
 without accounts they are derived from the transactions. CSV columns are read as text and
 parsed like every other format; Parquet columns already of the canonical type are only checked,
 others are read as text. Columns outside the canonical tables are ignored, except in a rejected
@@ -11,6 +13,7 @@ taken as it is (in the run's base currency). `source_row` is always this file's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +22,7 @@ from flows87 import schema
 from flows87.errors import InputError
 from flows87.pipeline.ingest import common, files
 from flows87.pipeline.ingest.common import Check, Options, Parsed, ReadResult
+from flows87.pipeline.ingest.derived import account_sides
 
 SUFFIXES = (".parquet", ".csv")
 
@@ -32,43 +36,138 @@ def optional(table: str) -> tuple[str, ...]:
     return tuple(c.name for c in schema.columns(table) if c.name not in required(table))
 
 
-def locate(path: Path) -> dict[str, Path]:
+SPLIT = "transactions"
+"""A canonical folder's transactions as several files: TRANSACTIONS/*.parquet|csv, or
+transactions-*.parquet|csv beside accounts.* (`split_files`)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a canonical input's tables are: one transactions file or several, read as their
+    union in name order, and the accounts file if there is one."""
+
+    transactions: tuple[Path, ...]
+    accounts: Path | None = None
+
+    @property
+    def sources(self) -> list[Path]:
+        return [*self.transactions, *([self.accounts] if self.accounts else [])]
+
+
+def locate(path: Path) -> Layout:
     """The canonical tables of a folder, or of a single file (with its accounts beside it)."""
     folder = path if path.is_dir() else path.parent
-    found = {} if path.is_dir() else {"transactions": path}
+    single = [] if path.is_dir() else [path]
+    if path.is_dir():
+        single = [
+            folder / f"transactions{x}" for x in SUFFIXES if (folder / f"transactions{x}").is_file()
+        ][:1]
+        split = split_files(folder)
+        if single and split:
+            raise InputError(
+                f"the folder holds both {single[0].name} and transactions in several files "
+                f"({split[0].relative_to(folder)}, ...): which are the transactions?",
+                file=path,
+                hint="keep one layout: transactions.parquet|csv, or transactions/*.parquet|csv, "
+                "or transactions-*.parquet|csv",
+            )
+        single = single or split
+    accounts = None
     if path.is_dir() or path.stem == "transactions":
-        for table in ("transactions", "accounts"):
-            for suffix in SUFFIXES:
-                if table not in found and (folder / f"{table}{suffix}").is_file():
-                    found[table] = folder / f"{table}{suffix}"
-    if "transactions" not in found:
+        accounts = next(
+            (folder / f"accounts{x}" for x in SUFFIXES if (folder / f"accounts{x}").is_file()), None
+        )
+    if not single:
         held = sorted(p.name for p in path.iterdir())[:10]
         raise InputError(
-            f"the folder holds no transactions.parquet or transactions.csv (it holds {held})",
+            "the folder holds no transactions.parquet or transactions.csv, nor transactions in "
+            f"several files (transactions/*.csv, transactions-*.parquet, ...; it holds {held})",
             file=path,
         )
-    return found
+    return Layout(tuple(single), accounts)
 
 
-def read(path: Path, opts: Options) -> ReadResult:
+def split_files(folder: Path) -> list[Path]:
+    """Transactions delivered as several files (a file per day or per reporting entity), in
+    name order: the Parquet and CSV files of FOLDER/transactions/ (hidden ones, starting with
+    `.` or `_`, left out), or FOLDER/transactions-*.parquet|csv. Both at once is an error."""
+    inside: list[Path] = []
+    if (folder / SPLIT).is_dir():
+        inside = sorted(
+            p
+            for p in (folder / SPLIT).iterdir()
+            if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith((".", "_"))
+        )
+    beside = sorted(
+        p for p in folder.glob(f"{SPLIT}-*") if p.is_file() and p.suffix.lower() in SUFFIXES
+    )
+    if inside and beside:
+        raise InputError(
+            f"transactions both in {SPLIT}/ and as {beside[0].name}, ...: which are they?",
+            file=folder,
+            hint="keep one layout: transactions/*.parquet|csv or transactions-*.parquet|csv",
+        )
+    return inside or beside
+
+
+def pieces(path: Path) -> int:
+    """How many transaction files the input has: each a piece a task may read alone."""
+    return len(locate(path).transactions)
+
+
+def read(path: Path, opts: Options, piece: int | None = None) -> ReadResult:
+    """The input's tables; several transaction files as their union, in name order (each
+    file's rejects name that file and its own row: `source_row` is the file's row).
+
+    With `piece`, the transactions of that file only: the first piece also reads the
+    accounts; without an accounts file each piece hands over the partial aggregate its
+    accounts are derived from (`account_sides`), which the union's accounts are made of."""
     found = locate(path)
-    tx, tx_rejects = read_table(found["transactions"], "transactions", opts)
+    files_read = found.transactions if piece is None else (found.transactions[piece],)
+    parts = [read_transactions(p, opts) for p in files_read]
+    tx = (
+        parts[0][0] if len(parts) == 1 else pl.concat([t for t, _ in parts], how="diagonal_relaxed")
+    )
+    tx_rejects = common.join_rejects(*(r for _, r in parts)) if len(parts) > 1 else parts[0][1]
+    sides = None
+    if found.accounts is not None and piece in (None, 0):
+        accounts, acc_rejects = read_table(found.accounts, "accounts", opts)
+        accounts = schema.conform(accounts, "accounts")
+    elif found.accounts is not None:  # another piece: the accounts are the first one's
+        accounts, acc_rejects = no_accounts(), common.empty_rejects()
+    elif piece is None:
+        accounts, acc_rejects = common.derive_accounts(tx), common.empty_rejects()
+    else:
+        accounts, acc_rejects = no_accounts(), common.empty_rejects()
+        sides = account_sides(tx)
+    read_files = [*files_read, *([found.accounts] if found.accounts and piece in (None, 0) else [])]
+    return ReadResult(
+        format="canonical",
+        sources=read_files,
+        transactions=schema.conform(tx, "transactions"),
+        accounts=accounts,
+        rejects=common.join_rejects(tx_rejects, acc_rejects),
+        account_sides=sides,
+    )
+
+
+def no_accounts() -> pl.LazyFrame:
+    """An accounts table without rows (a piece whose accounts another piece reads)."""
+    target = schema.schema("accounts")
+    return schema.conform(
+        pl.LazyFrame(schema={c: target[c] for c in schema.required_columns("accounts")}),
+        "accounts",
+    )
+
+
+def read_transactions(path: Path, opts: Options) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """One transactions file, with amount_base computed when it has none."""
+    tx, rejects = read_table(path, "transactions", opts)
     if "amount_base" not in tx.collect_schema().names():
         tx = tx.with_columns(
             amount_base=common.to_base(pl.col("amount"), pl.col("currency"), opts.base_currency)
         )
-    if "accounts" in found:
-        accounts, acc_rejects = read_table(found["accounts"], "accounts", opts)
-        accounts = schema.conform(accounts, "accounts")
-    else:
-        accounts, acc_rejects = common.derive_accounts(tx), common.empty_rejects()
-    return ReadResult(
-        format="canonical",
-        sources=list(found.values()),
-        transactions=schema.conform(tx, "transactions"),
-        accounts=accounts,
-        rejects=common.join_rejects(tx_rejects, acc_rejects),
-    )
+    return tx, rejects
 
 
 def read_table(path: Path, table: str, opts: Options) -> tuple[pl.LazyFrame, pl.DataFrame]:

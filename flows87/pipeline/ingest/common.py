@@ -121,6 +121,10 @@ class ReadResult:
     transactions: pl.LazyFrame
     accounts: pl.LazyFrame
     rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECT_SCHEMA))
+    account_sides: pl.LazyFrame | None = None
+    """A piece of an input without an accounts table (one of its transaction files, read
+    alone): what its accounts are derived from with the other pieces'
+    (derived.accounts_from_sides); `accounts` is then empty."""
 
     def side_tables(self) -> dict[str, pl.DataFrame]:
         """Tables a format has beyond the canonical two (goAML: its party records), published

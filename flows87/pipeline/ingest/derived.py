@@ -14,6 +14,16 @@ def derive_accounts(tx: pl.LazyFrame, *, kind: pl.Expr | None = None) -> pl.Lazy
     the country. With labels, an account is suspicious when it sent or received a suspicious
     transaction; its typology and scheme are those of the earliest such transaction.
     """
+    labelled = "is_suspicious" in tx.collect_schema().names()
+    return _accounts(account_sides(tx), labelled, kind)
+
+
+def account_sides(tx: pl.LazyFrame) -> pl.LazyFrame:
+    """Per account seen: its least bank, country and label (`first_label`) in `tx`.
+
+    Every column is a minimum, so the sides of several files, concatenated and taken the
+    minimum of again (`accounts_from_sides`), are those of the files read as one: a file read
+    on its own (a mapped read task) hands over its sides, not its accounts."""
     names = tx.collect_schema().names()
 
     def col(name: str) -> pl.Expr:
@@ -28,12 +38,25 @@ def derive_accounts(tx: pl.LazyFrame, *, kind: pl.Expr | None = None) -> pl.Lazy
         )
         for end in ("src", "dst")
     )
-    accounts = sides.group_by("account_id").agg(
+    return sides.group_by("account_id").agg(
         pl.col("bank_id").drop_nulls().min(),
         pl.col("country").drop_nulls().min(),
         pl.col("label").min(),  # the earliest suspicious transaction's
     )
-    if "is_suspicious" in names:
+
+
+def accounts_from_sides(
+    sides: pl.LazyFrame, labelled: bool, *, kind: pl.Expr | None = None
+) -> pl.LazyFrame:
+    """The accounts table of the `account_sides` of several files, concatenated."""
+    least = sides.group_by("account_id").agg(
+        pl.col("bank_id").min(), pl.col("country").min(), pl.col("label").min()
+    )
+    return _accounts(least, labelled, kind)
+
+
+def _accounts(accounts: pl.LazyFrame, labelled: bool, kind: pl.Expr | None) -> pl.LazyFrame:
+    if labelled:
         parts = pl.col("label").str.split(SEP)
         accounts = accounts.with_columns(
             is_suspicious=pl.col("label").is_not_null(),

@@ -58,10 +58,13 @@ def detect_parquet(path: Path) -> str:
 
 
 def detect_folder(path: Path) -> str:
-    """A folder is canonical (transactions.parquet/.csv), AMLSim output (transactions.csv) or
+    """A folder is canonical (transactions.parquet/.csv, or several transaction files:
+    canonical.split_files), AMLSim output (transactions.csv) or
     AMLGentex output (tx_log.parquet/.csv, in the folder or its temporal/)."""
     if (path / "transactions.parquet").is_file():
         return "canonical"
+    if not (path / "transactions.csv").is_file() and canonical.split_files(path):
+        return detect_split(path, canonical.split_files(path))
     for folder in (path, path / "temporal"):
         for name in amlgentex.TX_LOGS:
             log = folder / name
@@ -85,6 +88,21 @@ def detect_folder(path: Path) -> str:
             f"transactions.csv is in the {found} format, which is read from its file alone",
             file=path,
             hint=f"give the file itself: {table}",
+        )
+    return found
+
+
+def detect_split(folder: Path, parts: list[Path]) -> str:
+    """Transactions in several files are canonical: their first file must say so."""
+    first = parts[0]
+    found = detect_parquet(first) if first.suffix.lower() == ".parquet" else None
+    found = found or detect_header(first, files.read_header(first))
+    if found != "canonical":
+        raise InputError(
+            f"{first.name} is in the {found} format; transactions in several files are read in "
+            "the canonical format only",
+            file=folder,
+            hint=f"give one {found} file at a time, e.g. {first}",
         )
     return found
 
