@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import Anchored, Partition, by_role
 from flows87.pipeline.graph.common import (
     IDENTIFIERS,
     ONE_US,
@@ -37,52 +38,77 @@ def _normal(value: pl.Expr) -> pl.Expr:
 
 def identifier_pairs(ctx: GraphContext) -> pl.DataFrame:
     """account_id, party, identifier, value: each account's identifiers, distinct."""
+    return ctx.memo("identifier_pairs", lambda: _pairs_of(ctx.accounts, ctx.transactions.lazy()))
 
-    def make() -> pl.DataFrame:
-        acc = party_of(ctx.accounts).join(
-            ctx.accounts.select("account_id", *IDENTIFIERS), on="account_id"
-        )
-        # one identifier at a time (rows of two never coincide): the peak is the largest one's
-        # rows, not all of them at once (2.4 GB at 20M transactions)
-        pieces = []
-        for c in IDENTIFIERS:
-            rows = acc.lazy().select("account_id", "party", pl.col(c).alias("value"))
-            if c == "device_id":  # and the devices that made each account's transactions
-                used = (
-                    ctx.transactions.lazy()
-                    .filter(pl.col("device_id").is_not_null())
-                    .select(
-                        pl.col("src_account").alias("account_id"),
-                        pl.col("device_id").alias("value"),
-                    )
-                    .unique()
-                    .join(acc.lazy().select("account_id", "party"), on="account_id")
-                    .select("account_id", "party", "value")
+
+def _pairs_of(accounts: pl.DataFrame, tx: pl.LazyFrame) -> pl.DataFrame:
+    """`identifier_pairs` of the accounts and of the devices that made the transactions `tx`
+    (the context's, or every transaction of the run when a partition is primed)."""
+    acc = party_of(accounts).join(accounts.select("account_id", *IDENTIFIERS), on="account_id")
+    # one identifier at a time (rows of two never coincide): the peak is the largest one's
+    # rows, not all of them at once (2.4 GB at 20M transactions)
+    pieces = []
+    for c in IDENTIFIERS:
+        rows = acc.lazy().select("account_id", "party", pl.col(c).alias("value"))
+        if c == "device_id":  # and the devices that made each account's transactions
+            used = (
+                tx.filter(pl.col("device_id").is_not_null())
+                .select(
+                    pl.col("src_account").alias("account_id"),
+                    pl.col("device_id").alias("value"),
                 )
-                rows = pl.concat([rows, used])
-            pieces.append(
-                rows.with_columns(_normal(pl.col("value")))
-                .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
                 .unique()
-                .select("account_id", "party", pl.lit(c).alias("identifier"), "value")
-                .collect()
+                .join(acc.lazy().select("account_id", "party"), on="account_id")
+                .select("account_id", "party", "value")
             )
-        return pl.concat(pieces)
+            rows = pl.concat([rows, used])
+        pieces.append(
+            rows.with_columns(_normal(pl.col("value")))
+            .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
+            .unique()
+            .select("account_id", "party", pl.lit(c).alias("identifier"), "value")
+            .collect(engine="streaming")
+        )
+    return pl.concat(pieces)
 
-    return ctx.memo("identifier_pairs", make)
+
+def devices_used(ctx: GraphContext) -> pl.DataFrame:
+    """txn_id, ts, account_id, node: the transactions made from a device that two parties or
+    more hold or use (node "device_id:<value>"), all a pattern reads of them."""
+    return ctx.memo(
+        "identifier_pairs:devices_used",
+        lambda: _devices_used_of(ctx.transactions.lazy(), identifier_pairs(ctx)),
+    )
+
+
+def _devices_used_of(tx: pl.LazyFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """`devices_used` of the transactions `tx`, given every account's identifiers."""
+    shared = (
+        pairs.lazy()
+        .filter(pl.col("identifier") == "device_id")
+        .group_by("value")
+        .agg(pl.col("party").n_unique().alias("n"))
+        .filter(pl.col("n") >= 2)
+        .select((pl.lit("device_id:") + pl.col("value")).alias("node"))
+    )
+    return (
+        tx.filter(pl.col("device_id").is_not_null())
+        .select(
+            "txn_id",
+            pl.col("ts").cast(pl.Datetime("us", "UTC")),
+            pl.col("src_account").alias("account_id"),
+            (pl.lit("device_id:") + _normal(pl.col("device_id"))).alias("node"),
+        )
+        .join(shared, on="node", how="semi")
+        .collect(engine="streaming")
+    )
 
 
 def _device_txns(ctx: GraphContext, tagged: pl.DataFrame) -> pl.DataFrame:
     """instance, txn_id, ts: transactions made from a shared device by a party of the instance."""
     devices = tagged.filter(pl.col("node").str.starts_with("device_id:"))
     return (
-        ctx.transactions.filter(pl.col("device_id").is_not_null())
-        .select(
-            "txn_id",
-            "ts",
-            pl.col("src_account").alias("account_id"),
-            (pl.lit("device_id:") + _normal(pl.col("device_id"))).alias("node"),
-        )
+        devices_used(ctx)
         .join(devices.select("node").unique(), on="node", how="semi")
         .join(party_of(ctx.accounts), on="account_id")
         .join(devices.select("party", "node", "instance"), on=["party", "node"])
@@ -415,7 +441,7 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     )
     members = pl.concat(
         [
-            legs.sort("ts").select(
+            legs.sort("ts", "txn_id").select(
                 "instance", pl.col("src").alias("account_id"), pl.lit("payer").alias("role")
             ),
             legs.select(
@@ -424,3 +450,50 @@ def common_payee(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         ]
     )
     return finish(members, facts)
+
+
+def whole_identifiers(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) -> None:
+    """A `Prime`: every account's identifiers, with the devices of every transaction of the run
+    (a partition's transactions hold only some of them)."""
+    ctx.memo("identifier_pairs", lambda: _pairs_of(ctx.accounts, tx))
+
+
+def whole_identifiers_and_devices(
+    tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]
+) -> None:
+    """A `Prime`: `whole_identifiers`, and the transactions of every shared device of the run
+    (`devices_used`, the evidence of a group sharing one)."""
+    whole_identifiers(tx, ctx, values)
+    ctx.memo(
+        "identifier_pairs:devices_used",
+        lambda: _devices_used_of(tx, identifier_pairs(ctx)),
+    )
+
+
+def by_instance(hits: pl.DataFrame) -> pl.DataFrame:
+    """Instances anchored at themselves: a group of parties, or a shared value, whose name says
+    which (the hash of the name chooses the partition)."""
+    return hits.select("instance", pl.col("instance").alias("key")).unique(maintain_order=True)
+
+
+def no_transactions(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """No transaction: all the pattern reads of them is primed from the whole run."""
+    return pl.lit(False)
+
+
+def payments_in(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """Reach of common_payee: the payments (card purchases left out) to the partition's
+    accounts."""
+    return p.has("dst_account") & (pl.col("channel") != "card").fill_null(True)
+
+
+ANCHORED = {
+    "shared_identifiers": Anchored(by_instance, no_transactions, whole_identifiers_and_devices),
+    "onboarding_burst": Anchored(by_instance, no_transactions, whole_identifiers),
+    "common_payee": Anchored(by_role("payee"), payments_in, whole_identifiers),
+}
+"""The identifier graph (accounts sharing an address, phone, e-mail or device) is the accounts
+table and two narrow projections of the transactions (the devices each account used, and the
+transactions from shared devices), primed from the whole run; groups and bursts read nothing
+else, so each partition finds them all and keeps the quarter named for it. A common payee's
+instance is the payee's: the payments it received."""
