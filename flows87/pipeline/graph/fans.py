@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import (
+    Anchored,
+    Partition,
+    by_role,
+    incident,
+    whole_infrastructure,
+)
 from flows87.pipeline.graph.common import (
     ONE_US,
     Following,
@@ -26,19 +33,20 @@ from flows87.pipeline.graph.common import (
     transfers,
     txn_lists,
 )
+from flows87.pipeline.graph.context import TRANSFER
 from flows87.pipeline.graph.identity import surname
 
 
-def _low_degree(ctx: GraphContext, among: pl.DataFrame, most: float) -> pl.DataFrame:
+def _low_degree(every: pl.LazyFrame, among: pl.DataFrame, most: float) -> pl.DataFrame:
     """The accounts of `among.x` with at most `most` distinct counterparties, in and out, cash
-    tills left out (column `x`).
+    tills left out (column `x`), over the transfers `every` (src, dst, channel).
 
     The shops a person pays by card do not make a busy account, so card purchases are left out;
     a merchant's card sales do count (a merchant is no little-used intermediary).
     """
     # each side's legs of the `among` accounts only (a set lookup per transfer, no join of every
     # transfer), before the two are put together
-    every, wanted = transfers(ctx).lazy(), among.get_column("x").implode()
+    wanted = among.get_column("x").implode()
     sent = every.filter(pl.col("channel") != "card", pl.col("src").is_in(wanted))
     got = every.filter(pl.col("dst").is_in(wanted))
     legs = pl.concat(
@@ -55,7 +63,7 @@ def _low_degree(ctx: GraphContext, among: pl.DataFrame, most: float) -> pl.DataF
         .agg(pl.col("cp").hash().n_unique().alias("n"))
         .filter(pl.col("n") <= most)
         .select("x")
-        .collect()
+        .collect(engine="streaming")
     )
     return (
         legs.filter(pl.col("x").is_in(few.get_column("x").implode()))
@@ -63,8 +71,45 @@ def _low_degree(ctx: GraphContext, among: pl.DataFrame, most: float) -> pl.DataF
         .agg(pl.col("cp").n_unique().alias("degree"))
         .filter(pl.col("degree") <= most)
         .select("x")
-        .collect()
+        .sort("x")
+        .collect(engine="streaming")
     )
+
+
+def _intermediaries_of(
+    every: pl.LazyFrame, infra: pl.DataFrame, p: dict[str, float]
+) -> pl.DataFrame:
+    """The accounts (column `x`) that could stand between the two ends of a scatter-gather in
+    the transfers `every` (src, dst, amt, channel): paid by and paying a non-infrastructure
+    account at least `min_amount`, with at most `max_intermediary_degree` counterparties."""
+    e = every.filter(pl.col("amt") >= p["min_amount"]) if p["min_amount"] > 0 else every
+    infra_lazy = infra.lazy()
+    scattered = e.join(infra_lazy, left_on="src", right_on="account_id", how="anti")
+    gathering = e.join(infra_lazy, left_on="dst", right_on="account_id", how="anti")
+    both = (
+        scattered.select(pl.col("dst").alias("x"))
+        .unique()
+        .join(gathering.select(pl.col("src").alias("x")).unique(), on="x")
+        .collect(engine="streaming")
+    )
+    return _low_degree(every, both, p["max_intermediary_degree"])
+
+
+def _intermediaries_key(p: dict[str, float]) -> str:
+    keys = ("min_amount", "max_hub_share", "max_intermediary_degree")
+    return "intermediaries:" + ":".join(str(float(p[k])) for k in keys)
+
+
+def intermediaries(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """`_intermediaries_of` the context's transfers, memoised: a partition's context has it
+    made from the whole graph first (`_whole_intermediaries`), since an intermediary's degree
+    counts counterparties the partition does not read."""
+
+    def make() -> pl.DataFrame:
+        every = transfers(ctx).lazy().select("src", "dst", "amt", "channel")
+        return _intermediaries_of(every, infrastructure(ctx, p["max_hub_share"]), p)
+
+    return ctx.memo(_intermediaries_key(p), make)
 
 
 def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
@@ -85,13 +130,7 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     lazy, infra_lazy = e.lazy(), infra.lazy()
     scatter_all = lazy.join(infra_lazy, left_on="src", right_on="account_id", how="anti")
     gather_all = lazy.join(infra_lazy, left_on="dst", right_on="account_id", how="anti")
-    both = (
-        scatter_all.select(pl.col("dst").alias("x"))
-        .unique()
-        .join(gather_all.select(pl.col("src").alias("x")).unique(), on="x")
-        .collect()
-    )
-    low = _low_degree(ctx, both, p["max_intermediary_degree"])
+    low = intermediaries(ctx, p)
     scatter = (
         scatter_all.join(low.lazy(), left_on="dst", right_on="x", how="semi")
         .select(
@@ -169,12 +208,12 @@ def scatter_gather(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .sort("instance", "t_in", "x_in", "t_out", "x_out")
     )
     scattered = (
-        paths.unique(["instance", "x_in"])
+        paths.unique(["instance", "x_in"], maintain_order=True)
         .group_by("instance")
         .agg(pl.col("amt_in").sum().round(2).alias("total_amount"))
     )
     gathered = (
-        paths.unique(["instance", "x_out"])
+        paths.unique(["instance", "x_out"], maintain_order=True)
         .group_by("instance")
         .agg(pl.col("amt_out").sum().round(2).alias("gathered_amount"))
     )
@@ -244,6 +283,37 @@ def sender_signals(sent: pl.DataFrame, flagged: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _outflow_of(tx: pl.LazyFrame, senders: pl.DataFrame) -> pl.DataFrame:
+    """src, outflow: everything each of the `senders` (column `src`) paid out, cash and card
+    included, of the transactions `tx`. Summed in graph order (`in_graph_order`) whatever the
+    order of `tx`, so the whole graph read from a file sums as the context's rows do."""
+    # lazy: only the columns read are filtered, not a copy of every column
+    return (
+        tx.filter(
+            pl.col("src_account") != pl.col("dst_account"),
+            pl.col("src_account").is_in(senders.get_column("src").implode()),
+        )
+        .select(
+            pl.col("src_account").alias("src"),
+            "amount_base",
+            (~TRANSFER).alias("_cash"),
+            "ts",
+            "txn_id",
+        )
+        .collect(engine="streaming")
+        .sort("_cash", "ts", "txn_id")
+        .group_by("src")
+        .agg(pl.col("amount_base").sum().alias("outflow"))
+    )
+
+
+def flagged_outflow(ctx: GraphContext, flagged: pl.DataFrame) -> pl.DataFrame:
+    """`_outflow_of` the flagged accounts in the context's transactions, memoised: a
+    partition's context has it made from the whole graph first (`_whole_outflow`), since a
+    controller's partition reads what its senders paid it, not all they paid."""
+    return ctx.memo("flagged_outflow", lambda: _outflow_of(ctx.transactions.lazy(), flagged))
+
+
 def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """An account taking most of the outflow of several accounts that behaviour rules flagged.
 
@@ -258,18 +328,14 @@ def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     flagged = behaviour_flagged(ctx)
     if flagged is None:
         return empty_hits()
-    outflow = (  # lazy: only the three columns read are filtered, not a copy of every column
-        ctx.transactions.lazy()
-        .filter(pl.col("src_account") != pl.col("dst_account"))
-        .group_by(pl.col("src_account").alias("src"))
-        .agg(pl.col("amount_base").sum().alias("outflow"))
-        .collect()
-    )
+    outflow = flagged_outflow(ctx, flagged)
     sent = transfers(ctx).join(flagged, on="src", how="semi")
     edges = (
-        sent.group_by("src", "dst")
+        # in order of first payment: each hub's mean share sums its senders in the same order
+        # whatever else the context holds (a partition's context, graph/anchored.py)
+        sent.group_by("src", "dst", maintain_order=True)
         .agg(pl.col("amt").sum().alias("sent"), pl.len().alias("payments"))
-        .join(outflow, on="src")
+        .join(outflow, on="src", maintain_order="left")
         .with_columns((pl.col("sent") / pl.col("outflow")).alias("share"))
     )
     hubs = (
@@ -469,3 +535,48 @@ def many_to_one_beneficiary(ctx: GraphContext, p: dict[str, float]) -> pl.DataFr
         ]
     )
     return finish(members, facts)
+
+
+def _whole_intermediaries(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) -> None:
+    """Prime scatter_gather: the whole graph's infrastructure and intermediaries."""
+    whole_infrastructure(tx, ctx, values)
+    every = tx.filter(TRANSFER).select(
+        pl.col("src_account").alias("src"),
+        pl.col("dst_account").alias("dst"),
+        pl.col("amount_base").alias("amt"),
+        "channel",
+    )
+    table = _intermediaries_of(every, infrastructure(ctx, values["max_hub_share"]), values)
+    ctx.memo(_intermediaries_key(values), lambda: table)
+
+
+def _whole_outflow(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) -> None:
+    """Prime controller_hub: the whole graph's infrastructure and flagged senders' outflow."""
+    whole_infrastructure(tx, ctx, values)
+    flagged = behaviour_flagged(ctx)
+    if flagged is not None:
+        table = _outflow_of(tx, flagged)
+        ctx.memo("flagged_outflow", lambda: table)
+
+
+def _scattered(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """The partition's accounts' transfers, and every payment out of an account they paid."""
+    paid = (
+        tx.filter(TRANSFER & p.has("src_account"))
+        .select("dst_account")
+        .unique()
+        .collect(engine="streaming")
+        .get_column("dst_account")
+    )
+    return incident(tx, accounts, p) | pl.col("src_account").is_in(paid.implode())
+
+
+ANCHORED = {
+    "scatter_gather": Anchored(by_role("origin"), _scattered, _whole_intermediaries),
+    "controller_hub": Anchored(by_role("controller"), incident, _whole_outflow),
+    "many_to_one_beneficiary": Anchored(by_role("beneficiary")),
+}
+"""A scatter-gather is its origin's: the origin's payments, and every payment out of an account
+it paid (the gathering legs and what else an intermediary paid; degrees are primed). A
+controller hub is the controller's: the payments into it (its senders' outflow is primed). A
+many-to-one beneficiary is the beneficiary's: the payments into it."""
