@@ -526,7 +526,8 @@ def _young_rows(tx: pl.LazyFrame, ctx: GraphContext, max_age: timedelta) -> pl.D
 def _prime_young(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) -> None:
     """A partition's `mule_network` reads the whole graph's young rows (`_young_rows`): a ring
     is a connected component of the young-account graph, which crosses partitions (at 5M, 96%
-    of young accounts are in components spanning the 4 partitions; the largest holds 61%)."""
+    of young accounts are in components spanning the 4 partitions; the largest holds 61%).
+    When every account is young (a simulator's data) that is every transfer, in each partition."""
     rows = _young_rows(tx, ctx, days(values["max_age_days"]))
     ctx.memo(_young_key(values), lambda: rows)
 
