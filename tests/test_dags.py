@@ -56,11 +56,26 @@ def daily(airflow_db: None):
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("dag-data")
+def data_one(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated input in one file: transactions.parquet and accounts.parquet."""
+    folder = tmp_path_factory.mktemp("dag-data-one")
     data = generate(900, DAYS, 11, start=FIRST_DAY)
     write_parquet(data.accounts, folder / "accounts.parquet")
     write_parquet(data.transactions, folder / "transactions.parquet")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def data_dir(data_one: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same rows as a landing folder of three transaction files (the DAG reads a file per
+    task) beside the accounts."""
+    folder = tmp_path_factory.mktemp("dag-data")
+    tx = pl.read_parquet(data_one / "transactions.parquet")
+    cuts = [0, tx.height // 3, 2 * tx.height // 3, tx.height]
+    for i in range(3):
+        part = tx.slice(cuts[i], cuts[i + 1] - cuts[i])
+        write_parquet(part, folder / "transactions" / f"part-{i}.parquet")
+    write_parquet(pl.read_parquet(data_one / "accounts.parquet"), folder / "accounts.parquet")
     return folder
 
 
@@ -162,15 +177,17 @@ def test_daily_dag_params_and_structure(daily) -> None:
         "partitions",
     }
     tasks = {t.task_id: t for t in daily.tasks}
-    assert tasks["gate_raw"].upstream_task_ids == {"read"}
+    assert tasks["read_file"].upstream_task_ids == {"list_inputs"}  # a task per input file
+    assert tasks["gate_raw"].upstream_task_ids == {"read_file"}
+    assert "read" not in tasks
     assert tasks["gate_signals"].upstream_task_ids == {"merge_graph", "combine_detectors"}
     # the graph stage: a mapped task per pattern group, then their merge
     assert tasks["graph_group"].upstream_task_ids == {"merge_rules"}
-    assert tasks["merge_graph"].upstream_task_ids == {"graph_group"}
+    assert tasks["merge_graph"].upstream_task_ids == {"graph_group", "graph_part"}
     assert "graph" not in tasks
     assert tasks["detectors"].upstream_task_ids == {"fit_detectors", "partition"}
     assert tasks["publish"].upstream_task_ids == {"report"}
-    assert tasks["read"].retries >= 1 and tasks["publish"].retries >= 1
+    assert tasks["read_file"].retries >= 1 and tasks["publish"].retries >= 1
     assert [o.name for o in tasks["publish"].outlets] == ["flows87_cases"]
 
 
@@ -266,7 +283,7 @@ def test_rerun_of_the_same_interval_changes_nothing(daily, first_run, data_dir: 
 def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
     daily,
     first_run,
-    data_dir: Path,
+    data_one: Path,
     tmp_path: Path,
 ) -> None:
     home, _ = first_run
@@ -275,7 +292,7 @@ def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
     snapshot = digest(published / "intervals" / KEY / "cases.parquet")
 
     bad = tmp_path / "bad"
-    tx = pl.read_parquet(data_dir / "transactions.parquet")
+    tx = pl.read_parquet(data_one / "transactions.parquet")
     # a broken extract: one row in ten repeats the next row's id, far above the gate's 1 %
     # limit (the rows parse, so it is the raw gate that has to catch them)
     tx = tx.with_columns(
@@ -285,12 +302,12 @@ def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
         .alias("txn_id")
     )
     write_parquet(tx, bad / "transactions.parquet")
-    write_parquet(pl.read_parquet(data_dir / "accounts.parquet"), bad / "accounts.parquet")
+    write_parquet(pl.read_parquet(data_one / "accounts.parquet"), bad / "accounts.parquet")
 
     dag_run = run_daily(daily, home, bad)
     got = states(dag_run)
     assert str(dag_run.state) == "failed"
-    assert got["read"] == "success"
+    assert got["list_inputs"] == got["read_file[0]"] == "success"  # one file: one piece
     assert got["gate_raw"] == "failed"
     for downstream in ("partition", "gate_features", "cases", "report", "publish"):
         assert got[downstream] == "upstream_failed", (downstream, got)
@@ -307,18 +324,18 @@ def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
     assert digest(published / "intervals" / KEY / "cases.parquet") == snapshot
 
 
-def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_dir: Path) -> None:
+def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_one: Path) -> None:
     """What the operator reads in the failed task's log: the message and the report itself."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from flows87.pipeline import tasks
 
     bad = tmp_path / "bad"
-    tx = pl.read_parquet(data_dir / "transactions.parquet").with_columns(
+    tx = pl.read_parquet(data_one / "transactions.parquet").with_columns(
         pl.lit(None, dtype=pl.String).alias("currency")
     )
     write_parquet(tx, bad / "transactions.parquet")
-    write_parquet(pl.read_parquet(data_dir / "accounts.parquet"), bad / "accounts.parquet")
+    write_parquet(pl.read_parquet(data_one / "accounts.parquet"), bad / "accounts.parquet")
     context = {
         "params": {"source": str(bad), "lookback_days": DAYS},
         "data_interval_start": LOGICAL - timedelta(days=1),
@@ -347,7 +364,7 @@ def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_dir: 
 def test_partitioned_run_equals_unpartitioned(
     daily,
     first_run,
-    data_dir: Path,
+    data_one: Path,
     tmp_path: Path,
 ) -> None:
     home, _ = first_run
@@ -410,9 +427,13 @@ def test_next_interval_adds_to_the_queue_without_duplicates(
     assert set(again["interval_key"]) == {nxt}
 
 
-def test_the_dag_finds_what_flows87_run_finds(first_run, data_dir: Path, tmp_path: Path) -> None:
+def test_the_dag_finds_what_flows87_run_finds(
+    first_run, data_dir: Path, data_one: Path, tmp_path: Path
+) -> None:
     """The DAG's tasks and `flows87 run` run one plan (files between tasks, memory in one
-    process): every table of the run directory is the same, row for row."""
+    process): every table of the run directory is the same, row for row. The DAG read its
+    input's three files a task each: `flows87 run` on the same rows in one file finds the same
+    (the transactions' source_row, each file's own row, aside)."""
     from flows87.pipeline.run import run
     from flows87.pipeline.stages.config import RunConfig
 
@@ -432,6 +453,15 @@ def test_the_dag_finds_what_flows87_run_finds(first_run, data_dir: Path, tmp_pat
             )
         except AssertionError as err:
             raise AssertionError(f"{name} differs: {err}") from None
+    run(data_one, tmp_path / "one", config)
+    for name in tables:
+        one = pl.read_parquet(tmp_path / "one" / name)
+        dag = pl.read_parquet(dag_dir / name)
+        if name == "transactions.parquet":
+            assert dag["source_row"].max() < one["source_row"].max()  # three files' rows
+            one, dag = one.drop("source_row"), dag.drop("source_row")
+        assert_frame_equal(dag, one, check_exact=True)
+    assert digest(tmp_path / "one" / "cases.parquet") == digest(dag_dir / "cases.parquet")
 
 
 def _decide_every_case(home: Path, at: datetime) -> int:

@@ -88,12 +88,23 @@ def test_the_dag_runs_the_graph_stage_as_tasks_per_partition_and_pattern_group()
         seen.add(step.name)
         params = list(inspect.signature(step.function()).parameters)
         expected = (
-            ["job", "part"] if step.per_part else ["job", "group"] if step.groups else ["job"]
+            ["job", "part"]
+            if step.per_part
+            else ["job", "group"]
+            if step.groups
+            else ["job", "piece"]
+            if step.per_input
+            else ["job"]
         )
         assert params == expected, step.name
     # everything else is PLAN's, in PLAN's order
-    assert [n for n in names if n not in ("graph_group", "graph_part", "merge_graph")] == [
-        s.name for s in PLAN if s.name != "graph"
+    added = ("list_inputs", "read_file", "graph_group", "graph_part", "merge_graph")
+    assert [n for n in names if n not in added] == [
+        s.name for s in PLAN if s.name not in ("read", "graph")
     ]
     assert stage_of("graph") == "graph"  # merge_graph records as the graph stage
     assert stage_of("graph_part-0003") == "graph"
+    # the read: a task per input file, then the raw gate on their union
+    assert names[:3] == ["list_inputs", "read_file", "gate_raw"]
+    assert [s.after for s in steps[:3]] == [(), ("list_inputs",), ("read_file",)]
+    assert stage_of("read_file-0002") == "ingest" and steps[1].per_input

@@ -27,6 +27,9 @@ class Step:
     """Touches storage outside the run directory: worth retrying (the DAG gives it retries)."""
     scheduled_only: bool = False
     """Only for scheduled runs (publishing an interval's cases); `flows87 run` stops before."""
+    per_input: bool = False
+    """Mapped over the pieces of the input the `list_inputs` step returns (a task per input
+    file), called function(job, piece): the DAG's read (`dag_plan`)."""
     groups: tuple[str, ...] = ()
     """Named pieces it runs once each for, called function(job, group): the graph stage's
     pattern groups in the DAG (`dag_plan`)."""
@@ -111,21 +114,41 @@ holding only its group's transaction columns and tables; then the merge writing 
 step writes (tested equal)."""
 
 
+READ_TASKS: tuple[Step, ...] = (
+    Step("list_inputs", S + "ingest_files:list_inputs", stage="ingest", io=True, record="read"),
+    Step(
+        "read_file",
+        S + "ingest_files:read_file",
+        ("list_inputs",),
+        stage="ingest",
+        io=True,
+        per_input=True,
+    ),
+)
+"""The DAG's read: a task per input file (a canonical input's transactions in several files;
+any other input is one), each staging its piece; the raw gate then gates their union
+(stages/ingest_files.py). `flows87 run` keeps the one `read` step."""
+
+
 def dag_plan() -> tuple[Step, ...]:
-    """PLAN as the DAG runs it: the graph step replaced by GRAPH_TASKS, so the pattern groups run
-    on as many workers as there are free. `flows87 run` keeps the one `graph` step: in one
-    process it reads the transactions once (and groups them itself above a size)."""
+    """PLAN as the DAG runs it: the read step replaced by READ_TASKS and the graph step by
+    GRAPH_TASKS, so input files are read and pattern groups run on as many workers as there
+    are free. `flows87 run` keeps the one `read` and `graph` steps: in one process the read
+    input goes to the gate in memory, and the graph reads the transactions once (and groups
+    them itself above a size)."""
     out: list[Step] = []
+    instead = {"read": "read_file", "graph": "merge_graph"}
     for s in PLAN:
-        if s.name == "graph":
+        if s.name == "read":
+            out.extend(READ_TASKS)
+        elif s.name == "graph":
             out.extend(GRAPH_TASKS)
         else:
-            after = tuple("merge_graph" if a == "graph" else a for a in s.after)
-            out.append(replace(s, after=after))
+            out.append(replace(s, after=tuple(instead.get(a, a) for a in s.after)))
     return tuple(out)
 
 
-STEPS = {s.name: s for s in (*PLAN, *GRAPH_TASKS)}
+STEPS = {s.name: s for s in (*PLAN, *READ_TASKS, *GRAPH_TASKS)}
 STAGES = tuple(dict.fromkeys(s.stage for s in PLAN))
 """ingest, resolve, features, rules, graph, detectors, signals, cases, report, publish."""
 

@@ -63,9 +63,17 @@ class RawInput:
     """input fingerprint, rows set aside as outside the data interval, the reader's notes."""
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     """The reader's tables beyond the canonical two (goAML: parties, goaml_reports)."""
+    account_sides: pl.DataFrame | None = None
+    """A piece of an input without accounts: what its accounts are derived from with the
+    other pieces' (ingest/derived.py `account_sides`)."""
 
 
-def read_input(source: str | Path, config: RunConfig, staging: Path | None = None) -> RawInput:
+def read_input(
+    source: str | Path,
+    config: RunConfig,
+    staging: Path | None = None,
+    piece: int | None = None,
+) -> RawInput:
     """Parse `source`; with `config.select_interval`, keep only the data interval's rows.
 
     A scheduled run reads a source that holds more than its interval (a landing folder, a
@@ -76,6 +84,11 @@ def read_input(source: str | Path, config: RunConfig, staging: Path | None = Non
     there rather than held, and more than LARGE_ROWS transactions are streamed to
     STAGING/transactions.parquet and returned as a scan of it: at 20M transactions the parsed
     input held in memory took 12.5 GB.
+
+    With `piece`, that piece of the input alone (one of its transaction files: a mapped read
+    task, stages/ingest_files.py): its files are not fingerprinted (the list task did the
+    whole input's), and an interval none of its rows falls in is no error (the other files'
+    may: the union is checked, `ingest_files.load_pieces`).
     """
     if staging is not None:
         clear_staged(staging)  # an earlier read's, if it failed half-way
@@ -86,9 +99,10 @@ def read_input(source: str | Path, config: RunConfig, staging: Path | None = Non
         max_reject_fraction=config.max_reject_fraction,
         staging=staging,
         stage_above=LARGE_ROWS,
+        piece=piece,
     )
     transactions, accounts = result.transactions, result.accounts
-    info: dict[str, Any] = {"input": fingerprint(result.sources)}
+    info: dict[str, Any] = {} if piece is not None else {"input": fingerprint(result.sources)}
     if result.notes():
         info["reader_notes"] = result.notes()
     # a file was parsed to staging: the rows go there too, not through memory
@@ -111,23 +125,33 @@ def read_input(source: str | Path, config: RunConfig, staging: Path | None = Non
             "transactions": n_all - rows(tx),
             "accounts": acc_all.height - acc.height,
         }
-        if n_all and not rows(tx):
-            raise InputError(
-                f"none of the {n_all:,} transactions falls in the data interval "
-                f"[{start.isoformat()}, {end.isoformat()})",
-                file=source,
-                column="ts",
-                hint="check the interval (logical date, lookback_days) and the source's dates",
-            )
+        if n_all and not rows(tx) and piece is None:
+            raise outside_interval(n_all, config, source)
     else:
         tx = _sink(transactions, staging) if large and staging else transactions.collect()
         acc = accounts.collect(engine="streaming" if large else "auto")
     side = result.side_tables()
     if isinstance(tx, pl.LazyFrame) and rows(tx) <= LARGE_ROWS:
         tx = tx.collect()  # as an input read in memory: the gate holds it
+    sides = None
+    if result.account_sides is not None:
+        sides = result.account_sides.collect(engine="streaming" if large else "auto")
     if staging is not None:  # everything read is collected or in transactions.parquet now
         clear_staged(staging)
-    return RawInput(result.format, tx, acc, result.rejects, info, side)
+    return RawInput(result.format, tx, acc, result.rejects, info, side, sides)
+
+
+def outside_interval(n_all: int, config: RunConfig, source: str | Path) -> InputError:
+    """No transaction of the input falls in the run's data interval."""
+    start, end = config.interval_start, config.interval_end
+    assert start is not None and end is not None
+    return InputError(
+        f"none of the {n_all:,} transactions falls in the data interval "
+        f"[{start.isoformat()}, {end.isoformat()})",
+        file=source,
+        column="ts",
+        hint="check the interval (logical date, lookback_days) and the source's dates",
+    )
 
 
 def _sink(transactions: pl.LazyFrame, staging: Path) -> pl.LazyFrame:
@@ -151,6 +175,12 @@ def stage_raw(raw: RawInput, folder: Path) -> None:
 
 
 def load_raw(folder: Path) -> RawInput:
+    """The input the read step staged in `folder` (RUN/staging/), or the union of the pieces
+    the mapped read tasks staged there (stages/ingest_files.py)."""
+    from flows87.pipeline.stages import ingest_files
+
+    if ingest_files.listed(folder):
+        return ingest_files.load_pieces(folder)
     if not (folder / "read.json").exists():
         raise InputError("no staged input: run the read step first", file=folder)
     info = read_json(folder / "read.json")
@@ -175,6 +205,7 @@ def read(job: Job) -> dict[str, Any]:
     import_gx_in_background()  # the gate needs it next; the import overlaps the parsing
     params = {"source": str(job.source), "format": config.format, **config.interval_params()}
     with stage(run, "read", params) as rec:
+        clear_pieces(run.staging)  # a mapped read's of this run directory: the gate reads this
         job.progress("reading input")
         with rec.step("read"):
             raw = read_input(job.source, config, run.staging)
@@ -190,6 +221,12 @@ def read(job: Job) -> dict[str, Any]:
         stage_large(raw, run.staging)
         job.hand_over(run.staging, raw, stage_raw)
     return {"run_dir": str(run), "format": raw.format, **rec.counts}
+
+
+def clear_pieces(staging: Path) -> None:
+    from flows87.pipeline.stages import ingest_files
+
+    ingest_files.clear(staging)
 
 
 def rows(frame: pl.DataFrame | pl.LazyFrame) -> int:
@@ -210,6 +247,9 @@ def gate_raw(job: Job) -> dict[str, Any]:
     """The raw gates on the read input; publishes RUN/transactions.parquet and accounts.parquet."""
     importing = import_gx_in_background()
     raw = job.take(job.run.staging, load_raw)
+    n_outside = raw.info.get("outside_interval", {}).get("transactions", 0)
+    if n_outside and not rows(raw.transactions):  # the union of pieces read apart (`read` raised)
+        raise outside_interval(n_outside, job.config, str(job.source))
     importing.join()
     with stage(job.run, "gate_raw", job.config.interval_params()) as rec:
         return _gate(raw, job.run, job.config, rec, job.progress)

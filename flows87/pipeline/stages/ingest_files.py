@@ -1,0 +1,167 @@
+"""The read as a task per input file (the DAG): list the input's pieces, read each alone, and
+hand the raw gate their union.
+
+A bank or FIU delivers transactions as many files (a file per day or per reporting entity):
+a canonical input in several files (ingest/canonical.py `split_files`) is read a file per
+mapped task, each parsing its file, setting aside its rows outside the data interval and
+staging its rows, rejects and counts in RUN/staging/pieces/<piece>/; the raw gate
+(stages/ingest.py `gate_raw`) then gates the union of the staged pieces, a scan of their files,
+chunked and bounded as for one large file. Any other input is one piece. `flows87 run` keeps
+its one `read` step (in one process the read input passes to the gate in memory).
+
+The union is the input read as one: the pieces' transactions in file order, the accounts read
+by the first piece (or, without an accounts file, derived from every piece's partial aggregate,
+`account_sides`), the rejects of every file (each naming its file and row), the counts of rows
+outside the interval summed; an interval none of the files' rows falls in is the same error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows87 import schema
+from flows87.errors import ConfigError, InputError
+from flows87.io import read_json, write_json, write_parquet
+from flows87.pipeline import ingest as readers
+from flows87.pipeline.ingest import canonical
+from flows87.pipeline.ingest.common import join_rejects
+from flows87.pipeline.ingest.derived import accounts_from_sides
+from flows87.pipeline.job import Job
+from flows87.pipeline.runinfo import fingerprint, stage
+from flows87.pipeline.stages.ingest import (
+    LARGE_ROWS,
+    TABLES,
+    RawInput,
+    read_input,
+    rejected_rows,
+    rows,
+    stage_raw,
+)
+
+PIECES = "pieces"
+LISTED = "inputs.json"
+SIDES = "account_sides.parquet"
+
+
+def folder(staging: Path) -> Path:
+    """RUN/staging/pieces/: the listed input and a folder per piece."""
+    return staging / PIECES
+
+
+def piece_folder(staging: Path, piece: int) -> Path:
+    return folder(staging) / f"{piece:04d}"
+
+
+def listed(staging: Path) -> bool:
+    """Whether the input was listed for mapped reads (the gate then reads their pieces)."""
+    return (folder(staging) / LISTED).is_file()
+
+
+def clear(staging: Path) -> None:
+    """Remove an earlier listing and its pieces (a re-run of the interval, or `read`'s)."""
+    (folder(staging) / LISTED).unlink(missing_ok=True)
+    for old in sorted(folder(staging).glob("[0-9]*")) if folder(staging).is_dir() else []:
+        for f in sorted(old.iterdir()):
+            f.unlink()
+        old.rmdir()
+
+
+def list_inputs(job: Job) -> list[int]:
+    """The input's pieces, one mapped `read_file` task each: its transaction files (a
+    canonical input in several), else the one input.
+
+    Several pieces are recorded as the `read` stage with the whole input's fingerprint (what
+    `read` records); one piece is read by its task as `read` reads it, which records it."""
+    config, run = job.config, job.run
+    if job.source is None:
+        raise ConfigError("no input to read", field="source")
+    params = {"source": str(job.source), "format": config.format, **config.interval_params()}
+    source = Path(job.source)
+    fmt = config.format or readers.detect_format(source)
+    n = readers.pieces(source, fmt)
+    clear(run.staging)
+    if n > 1:
+        with stage(run, "read", {**params, "format": fmt}) as rec:
+            rec.extra["input"] = fingerprint(canonical.locate(source).sources)
+            rec.counts = {"pieces": n}
+    write_json({"source": str(source), "format": fmt, "pieces": n}, folder(run.staging) / LISTED)
+    return list(range(n))
+
+
+def read_file(job: Job, piece: int) -> dict[str, Any]:
+    """Parse one piece of the input to RUN/staging/pieces/<piece>/: its rows in the data
+    interval, its rejects, the accounts (the first piece) or their partial aggregate. The one
+    piece of an input is read and recorded as `read` does."""
+    config, run = job.config, job.run
+    if job.source is None:
+        raise ConfigError("no input to read", field="source")
+    info = read_json(folder(run.staging) / LISTED)
+    one = int(info["pieces"]) == 1
+    out = piece_folder(run.staging, piece)
+    params: dict[str, Any] = {"source": str(job.source), "format": config.format}
+    if not one:
+        params["piece"] = piece
+    name = "read" if one else f"read_file-{piece:04d}"
+    with stage(run, name, {**params, **config.interval_params()}) as rec:
+        out.mkdir(parents=True, exist_ok=True)
+        raw = read_input(job.source, config, out, None if one else piece)
+        if one:
+            rec.params["format"] = raw.format
+            rec.extra.update(raw.info)
+        if raw.account_sides is not None:
+            write_parquet(raw.account_sides, out / SIDES)
+        stage_raw(raw, out)
+        rec.warnings = list(raw.info.get("reader_notes", []))
+        rec.counts = {
+            "transactions": rows(raw.transactions),
+            "accounts": raw.accounts.height,
+            "parse_rejected": {t: rejected_rows(raw.rejects, t) for t in TABLES},
+            **{f"outside_interval_{k}": v for k, v in raw.info.get("outside_interval", {}).items()},
+        }
+    return {"piece": piece, **rec.counts}
+
+
+def load_pieces(staging: Path) -> RawInput:
+    """The union of the staged pieces, as `read` would have handed it to the gate."""
+    info = read_json(folder(staging) / LISTED)
+    parts = [piece_folder(staging, i) for i in range(int(info["pieces"]))]
+    missing = [p.name for p in parts if not (p / "read.json").is_file()]
+    if missing:
+        raise InputError(f"pieces {missing} were not read: run read_file first", file=staging)
+    reads = [read_json(p / "read.json") for p in parts]
+    scans = [pl.scan_parquet(p / "transactions.parquet") for p in parts]
+    transactions = schema.conform(pl.concat(scans, how="diagonal_relaxed"), "transactions")
+    n = sum(int(s.select(pl.len()).collect().item()) for s in scans)  # from the files' metadata
+    accounts = _accounts(parts, transactions)
+    rejects = join_rejects(*(pl.read_parquet(p / "rejects.parquet") for p in parts))
+    merged: dict[str, Any] = {}
+    notes = [note for r in reads for note in r.get("reader_notes", [])]
+    if notes:
+        merged["reader_notes"] = list(dict.fromkeys(notes))
+    outside = [r["outside_interval"] for r in reads if "outside_interval" in r]
+    if outside:
+        merged["outside_interval"] = {
+            k: sum(int(o.get(k, 0)) for o in outside) for k in ("transactions", "accounts")
+        }
+    names = reads[0].get("tables", [])
+    return RawInput(
+        str(info["format"]),
+        transactions if n > LARGE_ROWS else transactions.collect(),
+        accounts,
+        rejects,
+        merged,
+        {name: pl.read_parquet(parts[0] / f"{name}.parquet") for name in names},
+    )
+
+
+def _accounts(parts: list[Path], transactions: pl.LazyFrame) -> pl.DataFrame:
+    """The first piece's accounts, or (an input without) those derived from every piece's."""
+    sides = [p / SIDES for p in parts if (p / SIDES).is_file()]
+    if sides:
+        labelled = "is_suspicious" in transactions.collect_schema().names()
+        return accounts_from_sides(pl.scan_parquet(sides), labelled).collect()
+    tables = [pl.read_parquet(p / "accounts.parquet") for p in parts]
+    return schema.conform(pl.concat(tables, how="diagonal_relaxed"), "accounts").collect()
