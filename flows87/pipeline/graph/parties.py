@@ -399,11 +399,33 @@ def by_party(hits: pl.DataFrame) -> pl.DataFrame:
     return hits.select("instance", key).unique("instance", maintain_order=True)
 
 
+LOCATED_DEPOSIT = (
+    (pl.col("channel") == "cash_deposit")
+    & pl.col("location_id").is_not_null()
+    & (pl.col("src_account") != pl.col("dst_account"))
+).fill_null(False)
+"""Cash paid into an account at a known place: what both funnels start from."""
+
+
+def cash_takers(tx: pl.LazyFrame, mine: pl.Expr) -> pl.Series:
+    """The accounts (`mine`: a condition on dst_account) that took cash at a known place, the
+    only ones a funnel (account or party) can name as its own: at 5M transactions 77k of 500k
+    accounts, whose history is half the transactions."""
+    took = tx.filter(LOCATED_DEPOSIT & mine).select(pl.col("dst_account").alias("a"))
+    return took.unique().collect(engine="streaming").get_column("a")
+
+
+def history_of(accounts: pl.Series) -> pl.Expr:
+    """The transactions to or from `accounts`."""
+    them = accounts.implode()
+    return pl.col("src_account").is_in(them) | pl.col("dst_account").is_in(them)
+
+
 def _party_flows(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
-    """The history of every account of the partition's parties (their cash, money in, money
-    out): what a party funnel reads."""
-    mine = party_accounts(accounts, p).implode()
-    return pl.col("src_account").is_in(mine) | pl.col("dst_account").is_in(mine)
+    """The history of the accounts of the partition's parties that took cash at a known place
+    (their deposits, money in, money out): all a party funnel reads."""
+    mine = pl.col("dst_account").is_in(party_accounts(accounts, p).implode())
+    return history_of(cash_takers(tx, mine))
 
 
 def _paid_to_party(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
@@ -425,5 +447,5 @@ ANCHORED = {
     "party_funnel": Anchored(by_party, _party_flows),
     "party_controller": Anchored(by_party, _paid_to_party, _prime_controller),
 }
-"""A party pattern is its party's: a funnel reads its party's accounts' whole history; a
-controller the transfers into its party's accounts, with its senders' outflow primed."""
+"""A party pattern is its party's: a funnel reads the history of its party's accounts that took
+cash; a controller the transfers into its party's accounts, its senders' outflow primed."""
