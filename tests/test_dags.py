@@ -364,7 +364,7 @@ def test_gate_failure_message_names_checks_and_report(tmp_path: Path, data_one: 
 def test_partitioned_run_equals_unpartitioned(
     daily,
     first_run,
-    data_one: Path,
+    data_dir: Path,
     tmp_path: Path,
 ) -> None:
     home, _ = first_run
