@@ -365,33 +365,40 @@ def test_dense_ring_gives_few_cycles_per_account(runs: dict) -> None:
 
 
 def test_path_patterns_respect_their_candidate_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each hop makes at most max(MIN_JOIN_BUDGET, max_paths_per_transfer x E) candidates, and
-    `Following.after` at most `limit` per row; with a small budget the dense ring is cut."""
+    """A layering hop makes at most max(MIN_JOIN_BUDGET, max_paths_per_transfer x E)
+    candidates, a cycle's origin grows at most MAX_PATHS_PER_ORIGIN paths per hop after the
+    first (its own budget: cycles are found a partition at a time), and `Following.after` at
+    most `limit` per row; with small budgets the dense ring is cut."""
     tx, acc, signals = _shapes()
     ctx = GraphContext(tx, acc, pl.DataFrame(), signals)
-    made: list[tuple[int, int, int, float | None]] = []
+    made: list[tuple[int, int, int, float | None, int]] = []
     after = Following.after
 
     def spy(self: Following, left: pl.DataFrame, ts: str, limit: int, **kw: Any) -> pl.DataFrame:
         out = after(self, left, ts, limit, **kw)
-        made.append((left.height, out.height, limit, kw.get("budget")))
+        per_origin = left.group_by("n0").len()["len"].max() if "n0" in left.columns else 0
+        made.append((left.height, out.height, limit, kw.get("budget"), int(per_origin or 0)))
         return out
 
     monkeypatch.setattr(Following, "after", spy)
     monkeypatch.setattr(flows, "MIN_JOIN_BUDGET", 2_000)
+    monkeypatch.setattr(flows, "MAX_PATHS_PER_ORIGIN", 20)
     for name in ("cycle", "layering_chain"):
         made.clear()
         hits = find(ctx, name, {"max_paths_per_transfer": 0.05})
         assert made
-        for left, out, limit, budget in made:
+        for hop, (left, out, limit, budget, per_origin) in enumerate(made):
             assert out <= left * limit
-            assert budget is not None and out <= budget
+            if name == "layering_chain":
+                assert budget is not None and out <= budget
+            elif hop > 0:
+                assert per_origin <= 20
         assert hits.height <= tx.height // 10
     # every pattern that pairs rows in time order stays within `limit` per row
     made.clear()
     for name in PATTERNS:
         find(ctx, name)
-    assert made and all(out <= left * limit for left, out, limit, _ in made)
+    assert made and all(out <= left * limit for left, out, limit, _, _ in made)
 
 
 def test_following_is_the_time_ordered_join_cut_at_limit() -> None:

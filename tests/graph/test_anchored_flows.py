@@ -1,4 +1,4 @@
-"""The fan patterns of graph/fans.py found a partition of accounts at a time equal the whole
+"""The fan patterns of graph/fans.py and cycles of graph/flows.py found a partition of accounts at a time equal the whole
 graph's (graph/anchored.py): on the labelled run with parameters that make them fire, and on
 shapes built so that a partition reading only its reach would go wrong without the tables primed
 from the whole graph (an intermediary's degree, a sender's outflow)."""
@@ -15,6 +15,7 @@ import pytest
 from graph_rows import a, t
 from polars.testing import assert_frame_equal
 
+from flows87.pipeline.graph import flows
 from flows87.pipeline.graph.anchored import Partition, anchored_in
 from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS, GraphContext, find
 from flows87.schema import conform
@@ -22,6 +23,7 @@ from tests.graph.anchored_check import assert_same_by_partition, whole_and_parts
 from tests.graph.test_anchored import _tables
 
 FIRING: dict[str, dict[str, float]] = {
+    "cycle": {"min_amount": 100, "min_ratio": 0.5},
     "scatter_gather": {"min_intermediaries": 2},
     "controller_hub": {"min_flagged_senders": 2, "min_share": 0.2},
     "many_to_one_beneficiary": {
@@ -120,3 +122,38 @@ def test_tables_of_the_whole_graph_are_primed(
         m.setitem(ANCHORED, name, dataclasses.replace(ANCHORED[name], prime=None))
         _, union, _ = whole_and_parts(tx, accounts, features, prior, name, partitions=4)
     assert not union.equals(whole)
+
+
+def _rings(repeats: int = 4) -> list[dict[str, Any]]:
+    """Accounts R0..R4 paying one another round and round every few hours (many cycles of each
+    origin), and two plain round trips A -> B -> C -> A and D -> E -> F -> G -> D."""
+    rows, n = [], 0
+    for r in range(repeats):
+        for i in range(5):
+            for step in (1, 2):
+                src, dst = f"R{i}", f"R{(i + step) % 5}"
+                rows.append(t(f"r{n:03d}", 3 * r + 0.1 * i + step, src, dst, 1000 - n))
+                n += 1
+    for trip, hours in ((["A", "B", "C"], 1.0), (["D", "E", "F", "G"], 2.0)):
+        for i, src in enumerate(trip):
+            dst = trip[(i + 1) % len(trip)]
+            rows.append(t(f"{src}{dst}", hours + 5 * i, src, dst, 900 - 10 * i))
+    return rows
+
+
+def test_cycles_a_partition_at_a_time_with_the_budget_binding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each origin account's paths are cut on its own (MAX_PATHS_PER_ORIGIN), so a partition
+    finds what the whole graph does even when the cut binds; without the primed transfers a
+    partition, reading only its accounts' own transfers, misses cycles."""
+    tx, accounts, features, prior = _tables_of(_rings())
+    free = assert_same_by_partition(tx, accounts, features, prior, "cycle", partitions=4)
+    monkeypatch.setattr(flows, "MAX_PATHS_PER_ORIGIN", 2)
+    cut = assert_same_by_partition(tx, accounts, features, prior, "cycle", partitions=4)
+    assert cut["instance"].n_unique() >= 2 and not cut.equals(free)
+    # the plain round trips are found whatever the ring does
+    assert {"A", "D"} <= set(cut.filter(pl.col("role") == "origin")["account_id"])
+    monkeypatch.setitem(ANCHORED, "cycle", dataclasses.replace(ANCHORED["cycle"], prime=None))
+    _, union, _ = whole_and_parts(tx, accounts, features, prior, "cycle", partitions=4)
+    assert not union.equals(cut)

@@ -29,6 +29,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from flows87.pipeline.graph.anchored import Anchored, Partition, by_role
 from flows87.pipeline.graph.common import (
     Following,
     GraphContext,
@@ -41,6 +42,7 @@ from flows87.pipeline.graph.common import (
     transfers,
     txn_lists,
 )
+from flows87.pipeline.graph.context import TRANSFER
 
 MAX_NEXT_PER_PATH = 10
 """At most this many next hops (the earliest) are followed from one path."""
@@ -48,22 +50,49 @@ MAX_NEXT_PER_PATH = 10
 MIN_JOIN_BUDGET = 250_000
 """Candidate rows a hop may always make (see the module doc)."""
 
+MAX_PATHS_PER_ORIGIN = 2_000
+"""A cycle's origin account grows at most this many paths per hop from the second hop on (the
+first, in time order): the budget of `cycles`, one account's alone. The 5M run's busiest origin
+grows 655 at the second hop, 57 at the third."""
+
 
 def by_time(ctx: GraphContext) -> pl.DataFrame:
     """Transfers in time order (then id), with `x` their rank and `s`/`d` integer account codes:
     the ranks stand for transfers, the codes for accounts, while paths grow."""
 
     def make() -> pl.DataFrame:
-        every = transfers(ctx).select("txn_id", "ts", "src", "dst", "amt")  # in time order
-        accounts = codes_of(every.get_column("src"), every.get_column("dst"))
-        assert accounts is not None
-        return every.with_columns(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("x"),
-            code("src", accounts).alias("s"),
-            code("dst", accounts).alias("d"),
-        )
+        return _ranked(transfers(ctx).select("txn_id", "ts", "src", "dst", "amt"))
 
     return ctx.memo("transfers_by_time", make)
+
+
+def _ranked(every: pl.DataFrame) -> pl.DataFrame:
+    """`by_time` of transfers (txn_id, ts, src, dst, amt) in time order (then id). Ranks and
+    codes keep the order of time and of account ids, so those of some of the transfers order
+    them as those of all of them do."""
+    accounts = codes_of(every.get_column("src"), every.get_column("dst"))
+    assert accounts is not None
+    return every.with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("x"),
+        code("src", accounts).alias("s"),
+        code("dst", accounts).alias("d"),
+    )
+
+
+def _least_hop(p: dict[str, float]) -> float:
+    """No hop of a cycle can be smaller than this (each keeps at least `min_ratio`)."""
+    return float(p["min_amount"]) * float(p["min_ratio"]) ** (int(p["max_length"]) - 1)
+
+
+def _cycle_key(p: dict[str, float]) -> str:
+    keys = ("window_days", "max_length", "min_amount", "min_ratio")
+    return "transfers_by_time:cycle:" + ":".join(str(float(p[k])) for k in keys)
+
+
+def cycle_transfers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
+    """The transfers `cycles` reads: `by_time` of the context (the same table, not a copy),
+    or in a partition's context those primed by `_cycles_reach` from the whole graph."""
+    return ctx.memo(_cycle_key(p), lambda: by_time(ctx))
 
 
 def _first_hops(edges: pl.DataFrame) -> pl.DataFrame:
@@ -101,7 +130,7 @@ def _extend(
     within: timedelta,
     in_time: pl.Expr,
     avoid_from: int,
-    budget: float,
+    budget: float | None,
     scan: int,
 ) -> pl.DataFrame:
     """Paths of k hops (with `pid`) joined to their valid hop k+1, at most MAX_NEXT_PER_PATH
@@ -145,9 +174,9 @@ def _numbered(paths: pl.DataFrame) -> pl.DataFrame:
     return paths.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("pid"))
 
 
-def _as_long(ctx: GraphContext, found: list[tuple[int, pl.DataFrame]], kind: str) -> pl.DataFrame:
-    """One row per path: instance, hops, nodes, txn_ids, amounts and the time stamps."""
-    every = by_time(ctx)
+def _as_long(every: pl.DataFrame, found: list[tuple[int, pl.DataFrame]], kind: str) -> pl.DataFrame:
+    """One row per path: instance, hops, nodes, txn_ids, amounts and the time stamps, of paths
+    of transfers ranked in `every` (`by_time`)."""
     txn, src, dst = every.get_column("txn_id"), every.get_column("src"), every.get_column("dst")
     amt, ts = every.get_column("amt"), every.get_column("ts")
     frames = []
@@ -221,24 +250,30 @@ def _members(paths: pl.DataFrame, last_role: str | None) -> pl.DataFrame:
 def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """Round trips v0 -> ... -> v0 in time order within the window, most of the amount returned.
 
-    Cost: O(L · E log E) for E transfers and cycles of up to L hops, each hop bounded as the
-    module doc says (at most max(MIN_JOIN_BUDGET, `max_paths_per_transfer` · E) candidates,
-    `max_scan` per path); at most `max_per_account` cycles are reported per origin account (the
+    Cost: O(L · E log E) for E transfers and cycles of up to L hops, `max_scan` candidates per
+    path; from the second hop on, each origin account grows at most MAX_PATHS_PER_ORIGIN paths
+    (its first, in time order), so a dense ring costs each of its accounts a bounded share
+    whatever the other accounts do (a budget shared by all origins would make one account's
+    cycles depend on the rest of the graph, and a partition's differ from the whole's:
+    graph/anchored.py). At most `max_per_account` cycles are reported per origin account (the
     shortest, then the earliest), so a dense ring of accounts paying each other yields a few
-    cycles per account, not one per transfer.
+    cycles per account, not one per transfer. `max_paths_per_transfer` is not read.
     """
     lo, hi = float(p["min_ratio"]), float(p["max_ratio"])
     min_len, max_len = int(p["min_length"]), int(p["max_length"])
     window = days(p["window_days"])
+    every = cycle_transfers(ctx, p)
     # No hop of a qualifying cycle can be smaller than this, so smaller transfers never join.
-    edges = by_time(ctx).filter(pl.col("amt") >= float(p["min_amount"]) * lo ** (max_len - 1))
+    edges = every.filter(pl.col("amt") >= _least_hop(p))
     paths = _first_hops(edges.filter(pl.col("amt") >= p["min_amount"]))
-    nxt, budget, scan = _next_hops(edges), _budget(ctx, p), int(p["max_scan"])
+    nxt, scan = _next_hops(edges), int(p["max_scan"])
     found: list[tuple[int, pl.DataFrame]] = []
     for k in range(1, max_len):
         j = k + 1
         in_time = pl.col(f"t{j}") <= pl.col("t1") + window
-        paths = _extend(_numbered(paths), nxt, k, (lo, hi), window, in_time, 1, budget, scan)
+        if k > 1:
+            paths = paths.filter(pl.int_range(pl.len()).over("n0") < MAX_PATHS_PER_ORIGIN)
+        paths = _extend(_numbered(paths), nxt, k, (lo, hi), window, in_time, 1, None, scan)
         paths = paths.drop("pid")
         closes = pl.col(f"n{j}") == pl.col("n0")
         if j >= min_len:
@@ -246,13 +281,13 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         paths = paths.filter(~closes)
         if paths.is_empty():
             break
-    long = _as_long(ctx, found, "cycle")
+    long = _as_long(every, found, "cycle")
     if long.is_empty():
         return empty_hits()
     # One cycle per first transfer and per closing transfer: the shortest, then the earliest;
     # and at most `max_per_account` per origin account.
     long = (
-        long.sort("hops", pl.col("times").list.last(), "instance")
+        long.sort("hops", pl.col("times").list.last(), "instance", maintain_order=True)
         .unique("instance", keep="first", maintain_order=True)
         .unique(pl.col("txn_ids").list.last(), keep="first", maintain_order=True)
         .filter(pl.int_range(pl.len()).over(pl.col("nodes").list.first()) < p["max_per_account"])
@@ -394,7 +429,7 @@ def _chain_instances(
         (hops, frames[hops][group.get_column("row")].select(f"x{i}" for i in range(1, hops + 1)))
         for (hops,), group in best.partition_by("hops", as_dict=True).items()
     ]
-    long = _as_long(ctx, named, "layering_chain").join(
+    long = _as_long(by_time(ctx), named, "layering_chain").join(
         best.select(pl.col("first_txn").alias("id1"), "component")
         .with_columns((pl.lit("layering_chain:") + pl.col("id1")).alias("instance"))
         .drop("id1"),
@@ -455,3 +490,75 @@ def _chain_instances(
         .join(size, on="instance")
     )
     return finish(members, facts)
+
+
+def _frontier(hops: pl.DataFrame) -> pl.DataFrame:
+    """v, e, D: each account money reached, its earliest arrival and its latest deadline."""
+    return hops.group_by(pl.col("dst_account").alias("v")).agg(
+        pl.col("ts").min().alias("e"), pl.col("D").max()
+    )
+
+
+def _cycle_reach(tx: pl.LazyFrame, origins: pl.Series, p: dict[str, float]) -> pl.DataFrame:
+    """The transfers (txn_id, ts, src, dst, amt in time order) a cycle from `origins` may
+    follow: found by joining a frontier of accounts to the transfers hop after hop, each
+    account's transfers after money first reached it and up to the latest deadline (first hop
+    + `window_days`) of the money that reached it, of at least the smallest hop's amount.
+    Every candidate of every path from `origins` is among them (a path at an account at t
+    examines its transfers after t, and keeps only those before its deadline)."""
+    edges = tx.filter(TRANSFER, pl.col("amount_base") >= _least_hop(p)).select(
+        "txn_id", "ts", "src_account", "dst_account", "amount_base"
+    )
+    first = (
+        edges.filter(
+            pl.col("amount_base") >= p["min_amount"],
+            pl.col("src_account").is_in(origins.implode()),
+        )
+        .with_columns((pl.col("ts") + days(p["window_days"])).alias("D"))
+        .collect(engine="streaming")
+    )
+    found, front = [first], _frontier(first)
+    for _ in range(1, int(p["max_length"])):
+        hops = (
+            edges.join(front.lazy(), left_on="src_account", right_on="v")
+            .filter(pl.col("ts") > pl.col("e"), pl.col("ts") <= pl.col("D"))
+            .drop("e")
+            .collect(engine="streaming")
+        )
+        if hops.is_empty():
+            break
+        found.append(hops)
+        front = _frontier(hops)
+    return (
+        pl.concat([f.drop("D") for f in found])
+        .unique("txn_id")
+        .sort("ts", "txn_id")
+        .select(
+            "txn_id",
+            "ts",
+            pl.col("src_account").alias("src"),
+            pl.col("dst_account").alias("dst"),
+            pl.col("amount_base").alias("amt"),
+        )
+    )
+
+
+def _cycles_reach(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) -> None:
+    """Prime `cycles` in a partition: the transfers its cycles may follow, from every account
+    that made a first hop in the partition's context (its own accounts among them), found on
+    the whole graph with the rule's window, length and amounts (what the reach cannot know)."""
+    first = transfers(ctx, float(values["min_amount"])).get_column("src").unique()
+    table = _ranked(_cycle_reach(tx, first, values))
+    ctx.memo(_cycle_key(values), lambda: table)
+
+
+def _sent(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
+    """What the partition's accounts paid: their cycles' first hops (`_cycles_reach`)."""
+    return p.has("src_account")
+
+
+ANCHORED = {"cycle": Anchored(by_role("origin"), _sent, _cycles_reach)}
+"""A cycle is its origin's: what the origin paid (its first hops), and the rest of its paths
+primed: every transfer its money may reach within the window, hop after hop, on the whole
+graph. layering_chain stays whole: an instance is a connected piece of pass-through links that
+joins chains of many origins and follows a chain beyond `max_hops` as far as it goes."""
