@@ -366,7 +366,7 @@ def test_dense_ring_gives_few_cycles_per_account(runs: dict) -> None:
 
 def test_path_patterns_respect_their_candidate_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """A layering hop makes at most max(MIN_JOIN_BUDGET, max_paths_per_transfer x E)
-    candidates, a cycle's origin grows at most MAX_PATHS_PER_ORIGIN paths per hop after the
+    candidates, a cycle's origin grows at most `max_paths_per_origin` paths per hop after the
     first (its own budget: cycles are found a partition at a time), and `Following.after` at
     most `limit` per row; with small budgets the dense ring is cut."""
     tx, acc, signals = _shapes()
@@ -382,10 +382,13 @@ def test_path_patterns_respect_their_candidate_budget(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(Following, "after", spy)
     monkeypatch.setattr(flows, "MIN_JOIN_BUDGET", 2_000)
-    monkeypatch.setattr(flows, "MAX_PATHS_PER_ORIGIN", 20)
+    budgets = {
+        "cycle": {"max_paths_per_origin": 20},
+        "layering_chain": {"max_paths_per_transfer": 0.05},
+    }
     for name in ("cycle", "layering_chain"):
         made.clear()
-        hits = find(ctx, name, {"max_paths_per_transfer": 0.05})
+        hits = find(ctx, name, budgets[name])
         assert made
         for hop, (left, out, limit, budget, per_origin) in enumerate(made):
             assert out <= left * limit

@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from flows87.pipeline.graph import fans, parties
+from flows87.pipeline.graph.context import GraphContext
 from flows87.pipeline.graph.patterns import ANCHORED
 from flows87.pipeline.job import Job
 from flows87.pipeline.plan import PLAN
@@ -80,3 +82,17 @@ def test_graph_tasks_by_partition_write_what_one_process_writes(
     assert list(record["timings"]) == list(expected["timings"])
     fired = record["counts"]["fired"]
     assert all(fired.get(f"ml_{k}", 0) > 0 for k in FIRING), fired
+
+
+def test_the_two_controller_patterns_memoise_their_outflows_apart(labelled_run: Path) -> None:
+    """A partition's context serves every anchored pattern, a group's every pattern of its
+    group: controller_hub and party_controller each memoise their flagged senders' outflow, and
+    once did under one key, so the second read the first's senders as its own."""
+    tx, accounts, features, prior = _tables(labelled_run)
+    senders = tx.select(pl.col("src_account").alias("src")).unique().sort("src")
+    some, others = senders.head(20), senders.tail(20)
+    alone_hub = fans.flagged_outflow(GraphContext(tx, accounts, features, prior), some)
+    ctx = GraphContext(tx, accounts, features, prior)
+    party = parties.flagged_outflow(ctx, ctx.transactions.lazy(), others)
+    assert_frame_equal(fans.flagged_outflow(ctx, some), alone_hub, check_row_order=False)
+    assert set(party["src"]) <= set(others["src"]) and party.height

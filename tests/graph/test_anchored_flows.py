@@ -15,7 +15,6 @@ import pytest
 from graph_rows import a, t
 from polars.testing import assert_frame_equal
 
-from flows87.pipeline.graph import flows
 from flows87.pipeline.graph.anchored import Partition, anchored_in
 from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS, GraphContext, find
 from flows87.schema import conform
@@ -144,16 +143,19 @@ def _rings(repeats: int = 4) -> list[dict[str, Any]]:
 def test_cycles_a_partition_at_a_time_with_the_budget_binding(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each origin account's paths are cut on its own (MAX_PATHS_PER_ORIGIN), so a partition
+    """Each origin account's paths are cut on its own (`max_paths_per_origin`), so a partition
     finds what the whole graph does even when the cut binds; without the primed transfers a
     partition, reading only its accounts' own transfers, misses cycles."""
     tx, accounts, features, prior = _tables_of(_rings())
     free = assert_same_by_partition(tx, accounts, features, prior, "cycle", partitions=4)
-    monkeypatch.setattr(flows, "MAX_PATHS_PER_ORIGIN", 2)
-    cut = assert_same_by_partition(tx, accounts, features, prior, "cycle", partitions=4)
+    cut = assert_same_by_partition(
+        tx, accounts, features, prior, "cycle", {"max_paths_per_origin": 2}, partitions=4
+    )
     assert cut["instance"].n_unique() >= 2 and not cut.equals(free)
     # the plain round trips are found whatever the ring does
     assert {"A", "D"} <= set(cut.filter(pl.col("role") == "origin")["account_id"])
     monkeypatch.setitem(ANCHORED, "cycle", dataclasses.replace(ANCHORED["cycle"], prime=None))
-    _, union, _ = whole_and_parts(tx, accounts, features, prior, "cycle", partitions=4)
+    _, union, _ = whole_and_parts(
+        tx, accounts, features, prior, "cycle", {"max_paths_per_origin": 2}, partitions=4
+    )
     assert not union.equals(cut)

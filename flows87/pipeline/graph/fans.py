@@ -307,11 +307,15 @@ def _outflow_of(tx: pl.LazyFrame, senders: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+HUB_OUTFLOW = "flagged_outflow:controller_hub"
+"""Its memo key: party_controller memoises its own senders' outflow, summed otherwise."""
+
+
 def flagged_outflow(ctx: GraphContext, flagged: pl.DataFrame) -> pl.DataFrame:
     """`_outflow_of` the flagged accounts in the context's transactions, memoised: a
     partition's context has it made from the whole graph first (`_whole_outflow`), since a
     controller's partition reads what its senders paid it, not all they paid."""
-    return ctx.memo("flagged_outflow", lambda: _outflow_of(ctx.transactions.lazy(), flagged))
+    return ctx.memo(HUB_OUTFLOW, lambda: _outflow_of(ctx.transactions.lazy(), flagged))
 
 
 def controller_hub(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
@@ -556,7 +560,7 @@ def _whole_outflow(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]
     flagged = behaviour_flagged(ctx)
     if flagged is not None:
         table = _outflow_of(tx, flagged)
-        ctx.memo("flagged_outflow", lambda: table)
+        ctx.memo(HUB_OUTFLOW, lambda: table)
 
 
 def _scattered(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:

@@ -50,11 +50,6 @@ MAX_NEXT_PER_PATH = 10
 MIN_JOIN_BUDGET = 250_000
 """Candidate rows a hop may always make (see the module doc)."""
 
-MAX_PATHS_PER_ORIGIN = 2_000
-"""A cycle's origin account grows at most this many paths per hop from the second hop on (the
-first, in time order): the budget of `cycles`, one account's alone. The 5M run's busiest origin
-grows 655 at the second hop, 57 at the third."""
-
 
 def by_time(ctx: GraphContext) -> pl.DataFrame:
     """Transfers in time order (then id), with `x` their rank and `s`/`d` integer account codes:
@@ -251,13 +246,13 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     """Round trips v0 -> ... -> v0 in time order within the window, most of the amount returned.
 
     Cost: O(L · E log E) for E transfers and cycles of up to L hops, `max_scan` candidates per
-    path; from the second hop on, each origin account grows at most MAX_PATHS_PER_ORIGIN paths
-    (its first, in time order), so a dense ring costs each of its accounts a bounded share
+    path; from the second hop on, each origin account grows at most `max_paths_per_origin`
+    paths (its first, in time order; the 5M run's busiest origin grows 655 at the second hop), so a dense ring costs each of its accounts a bounded share
     whatever the other accounts do (a budget shared by all origins would make one account's
     cycles depend on the rest of the graph, and a partition's differ from the whole's:
     graph/anchored.py). At most `max_per_account` cycles are reported per origin account (the
     shortest, then the earliest), so a dense ring of accounts paying each other yields a few
-    cycles per account, not one per transfer. `max_paths_per_transfer` is not read.
+    cycles per account, not one per transfer.
     """
     lo, hi = float(p["min_ratio"]), float(p["max_ratio"])
     min_len, max_len = int(p["min_length"]), int(p["max_length"])
@@ -272,7 +267,7 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         j = k + 1
         in_time = pl.col(f"t{j}") <= pl.col("t1") + window
         if k > 1:
-            paths = paths.filter(pl.int_range(pl.len()).over("n0") < MAX_PATHS_PER_ORIGIN)
+            paths = paths.filter(pl.int_range(pl.len()).over("n0") < p["max_paths_per_origin"])
         paths = _extend(_numbered(paths), nxt, k, (lo, hi), window, in_time, 1, None, scan)
         paths = paths.drop("pid")
         closes = pl.col(f"n{j}") == pl.col("n0")

@@ -73,14 +73,15 @@ GROUP_OF: dict[str, Group] = {name: g for g in GROUPS for name in g.patterns}
 MEMOS: dict[str, tuple[str, ...]] = {
     "cycle": ("transfers_by_time",),
     "layering_chain": ("transfers_by_time",),
-    "scatter_gather": ("infrastructure",),
-    "controller_hub": ("infrastructure",),
+    "scatter_gather": ("infrastructure", "intermediaries"),
+    "controller_hub": ("infrastructure", "flagged_outflow"),
     "payroll_recapture": ("infrastructure",),
-    "party_controller": ("infrastructure", "spread_parties"),
+    "party_controller": ("infrastructure", "spread_parties", "flagged_outflow"),
     "party_funnel": ("spread_parties",),
     "shared_identifiers": ("identifier_pairs",),
     "onboarding_burst": ("identifier_pairs",),
     "common_payee": ("identifier_pairs",),
+    "mule_network": ("young_rows",),
 }
 """The kinds of memoised table (GraphContext.memo keys up to ':') each pattern reads; `transfers`
 is a slice of the context's own rows and always kept."""

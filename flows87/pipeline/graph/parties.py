@@ -254,7 +254,7 @@ def flagged_outflow(ctx: GraphContext, tx: pl.LazyFrame, flagged: pl.DataFrame) 
         )
         return paid.group_by("src").agg(pl.col("amount_base").sort().sum().alias("outflow"))
 
-    return ctx.memo("flagged_outflow", make)
+    return ctx.memo("flagged_outflow:party_controller", make)
 
 
 def party_controller(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:

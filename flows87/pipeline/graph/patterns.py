@@ -54,7 +54,7 @@ _ALL: tuple[Pattern, ...] = (
             "max_ratio": 1.1,
             "min_amount": 500,
             "max_scan": 50,
-            "max_paths_per_transfer": 0.5,
+            "max_paths_per_origin": 2000,
             "max_per_account": 3,
         },
         flows.cycles,
