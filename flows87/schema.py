@@ -51,6 +51,10 @@ class Column:
     required: bool = False
     nullable: bool = True
     label: bool = False
+    filled: bool = False
+    """Lineage a reader fills only where it is needed (`source_file`): never read from a
+    source, present only when filled (`conform` keeps it but does not add it), so an input
+    that needs none publishes the same tables as before it existed."""
 
 
 TRANSACTION_COLUMNS: tuple[Column, ...] = (
@@ -75,6 +79,13 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
     Column("device_id", pl.String(), "device that initiated it (online/mobile)"),
     Column("memo", pl.String(), "free text reference"),
     Column("source_row", pl.Int64(), "1-based data row in the source file (for lineage)"),
+    Column(
+        "source_file",
+        pl.String(),
+        "the file the row came from, only when the transactions came in several files (each "
+        "numbers its rows from 1): with `source_row`, where the row is (lineage)",
+        filled=True,
+    ),
     Column(
         "is_suspicious", pl.Boolean(), "label: part of a laundering/trafficking scheme", label=True
     ),
@@ -138,13 +149,17 @@ def columns(table: str) -> tuple[Column, ...]:
         raise ValueError(f"unknown table {table!r}; expected one of {sorted(TABLES)}") from None
 
 
-def schema(table: str, *, optional: bool = True, labels: bool = True) -> pl.Schema:
-    """The polars schema of a canonical table, with or without optional and label columns."""
+def schema(
+    table: str, *, optional: bool = True, labels: bool = True, filled: bool = False
+) -> pl.Schema:
+    """The polars schema of a canonical table, with or without optional and label columns;
+    lineage filled only where needed (`Column.filled`) with `filled`."""
     return pl.Schema(
         {
             c.name: c.dtype
             for c in columns(table)
             if (c.required or (optional and not c.label) or (labels and c.label))
+            and (filled or not c.filled)
         }
     )
 
@@ -162,7 +177,8 @@ def conform(frame: pl.LazyFrame | pl.DataFrame, table: str) -> pl.LazyFrame:
 
     Missing *required* columns are a programming error in a reader, so they raise KeyError.
     Columns outside the canonical table are dropped. Label columns appear only when the source
-    has at least one of them (then all of them, absent ones as nulls).
+    has at least one of them (then all of them, absent ones as nulls). Lineage filled only
+    where needed (`Column.filled`) is kept when present, never added.
     """
     lf = frame.lazy()
     present = set(lf.collect_schema().names())
@@ -174,7 +190,7 @@ def conform(frame: pl.LazyFrame | pl.DataFrame, table: str) -> pl.LazyFrame:
     for c in columns(table):
         if c.name in present:
             exprs.append(pl.col(c.name).cast(c.dtype))
-        elif labelled or not c.label:
+        elif (labelled or not c.label) and not c.filled:
             exprs.append(pl.lit(None, dtype=c.dtype).alias(c.name))
     return lf.select(exprs)
 

@@ -431,7 +431,8 @@ def test_the_dag_finds_what_flows87_run_finds(first_run, data_one: Path, tmp_pat
     """The DAG's tasks and `flows87 run` run one plan (files between tasks, memory in one
     process): every table of the run directory is the same, row for row. The DAG read its
     input's three files a task each; `flows87 run` reads the same rows in one file (the
-    transactions' source_row, each file's own row, aside) and publishes the same cases."""
+    transactions' lineage aside: source_row, each file's own row, and source_file, which only
+    rows of several files have) and publishes the same cases."""
     from flows87.pipeline.run import run
     from flows87.pipeline.stages.config import RunConfig
 
@@ -448,7 +449,8 @@ def test_the_dag_finds_what_flows87_run_finds(first_run, data_one: Path, tmp_pat
         dag, cli = pl.read_parquet(dag_dir / name), pl.read_parquet(cli_dir / name)
         if name == "transactions.parquet":
             assert dag["source_row"].max() < cli["source_row"].max()  # three files' rows
-            dag, cli = dag.drop("source_row"), cli.drop("source_row")
+            assert dag["source_file"].n_unique() == 3 and "source_file" not in cli.columns
+            dag, cli = dag.drop("source_row", "source_file"), cli.drop("source_row")
         try:
             assert_frame_equal(dag, cli, check_exact=True)
         except AssertionError as err:

@@ -3,6 +3,7 @@ union of the files: the same canonical tables as one file, each reject naming it
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -46,9 +47,11 @@ def _split(
 
 
 def _tables(path: Path) -> list[pl.DataFrame]:
+    """The tables read, without lineage (a split input's rows also name their file)."""
     result = ingest.read(path)
     tx = result.transactions.collect()
-    return [tx.drop("source_row"), result.accounts.collect(), result.rejects]
+    return [tx.drop("source_row", "source_file", strict=False), result.accounts.collect(),
+            result.rejects]  # fmt: skip
 
 
 LAYOUTS = {
@@ -81,13 +84,19 @@ def test_the_same_rows_in_three_files_read_as_one_file(
     assert ingest.pieces(split) == 3
     for got, want in zip(_tables(split), _tables(one), strict=True):
         assert_frame_equal(got, want)
-    # source_row is each file's own row
-    rows = ingest.read(split).transactions.select("source_row").collect().to_series()
-    assert rows.to_list() == [r for n in sizes for r in range(1, n + 1)]
+    # source_row is each file's own row, source_file that file (one file's rows name none)
+    lineage = ingest.read(split).transactions.select("source_file", "source_row").collect()
+    assert lineage.rows() == [
+        (str(split / name), r)
+        for name, n in zip(names, sizes, strict=True)
+        for r in range(1, n + 1)
+    ]
+    assert "source_file" not in ingest.read(one).transactions.collect_schema().names()
     # read a piece at a time: the union of the pieces' transactions is the whole
     pieces = [ingest.read(split, piece=i) for i in range(3)]
     union = pl.concat([p.transactions.collect() for p in pieces], how="diagonal_relaxed")
-    assert_frame_equal(union.drop("source_row"), _tables(one)[0])
+    assert_frame_equal(union, ingest.read(split).transactions.collect())
+    assert_frame_equal(union.drop("source_row", "source_file"), _tables(one)[0])
     assert [p.accounts.collect().height for p in pieces][1:] == [0, 0]
     if not with_accounts:  # each piece hands over what the accounts are derived from
         from flows87.pipeline.ingest.derived import accounts_from_sides
@@ -122,6 +131,46 @@ def test_a_bad_row_in_the_second_file_is_rejected_naming_that_file(
     assert held.select("source_file", "source_row", "expectation").rows() == [
         (str(second), 5, "parse")
     ]
+
+
+def test_rows_failing_gate_checks_name_their_file_and_row(
+    data: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path
+) -> None:
+    """Rows that parse but fail the raw gate, in the 2nd of 3 files (row 5 outside the
+    interval, row 7 a txn_id file 3's row 2 repeats) and a parse reject there (row 6): the
+    quarantine names each row's file and row, in (file, row) order."""
+    tx, accounts = data
+    names = ["transactions/01.parquet", "transactions/02.csv", "transactions/03.parquet"]
+    sizes = _split(tx, accounts, tmp_path, names)
+    start, end = tx["ts"].min(), tx["ts"].max() + timedelta(seconds=1)
+    two = pl.read_csv(tmp_path / names[1], infer_schema=False).with_columns(
+        ts=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("1999-01-01T00:00:00Z"))
+        .otherwise(pl.col("ts")),
+        amount=pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("twelve"))
+        .otherwise(pl.col("amount")),
+    )  # fmt: skip
+    two.write_csv(tmp_path / names[1])
+    three = pl.read_parquet(tmp_path / names[2])
+    repeated = two["txn_id"][6]
+    three = three.with_columns(
+        txn_id=pl.when(pl.int_range(pl.len()) == 1).then(pl.lit(repeated)).otherwise("txn_id")
+    )
+    write_parquet(three, tmp_path / names[2])
+    run_dir = tmp_path / "run"
+    config = RunConfig(interval_start=start, interval_end=end, max_failed_fraction=0.5)
+    summary = run_ingest(tmp_path, run_dir, config)
+    assert summary["quarantined"]["transactions"] == 4
+    held = pl.read_parquet(run_dir / "quarantine" / "raw_transactions.parquet")
+    file_2, file_3 = str(tmp_path / names[1]), str(tmp_path / names[2])
+    assert held.select("source_file", "source_row", "expectation").rows() == [
+        (file_2, 5, "expect_column_values_to_be_between"),
+        (file_2, 6, "parse"),
+        (file_2, 7, "expect_column_values_to_be_unique"),
+        (file_3, 2, "expect_column_values_to_be_unique"),
+    ]
+    published = pl.read_parquet(run_dir / "transactions.parquet")
+    assert published.height == sum(sizes) - 4
+    assert published["source_file"].unique().sort().to_list() == [str(tmp_path / n) for n in names]
 
 
 def test_a_file_that_cannot_be_read_is_named(

@@ -8,7 +8,9 @@ parsed like every other format; Parquet columns already of the canonical type ar
 others are read as text. Columns outside the canonical tables are ignored, except in a rejected
 row's `record`, which keeps every field. A missing
 `amount_base` is computed from `amount` and `currency` with the static rates; a present one is
-taken as it is (in the run's base currency). `source_row` is always this file's row.
+taken as it is (in the run's base currency). `source_row` is always this file's row; with
+transactions in several files each row's `source_file` also names its file (as a reject's
+does), so a row quarantined later is found; a single file's rows have no `source_file`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from flows87.pipeline.ingest.common import Check, Options, Parsed, ReadResult
 from flows87.pipeline.ingest.derived import account_sides
 
 SUFFIXES = (".parquet", ".csv")
+FILLED = ("source_row", "source_file")
+"""Lineage the reader fills (the row in its file; the file, when there are several), never
+read from a file: a source's own columns of these names stay only in a reject's `record`."""
 
 
 def required(table: str) -> tuple[str, ...]:
@@ -124,7 +129,8 @@ def read(path: Path, opts: Options, piece: int | None = None) -> ReadResult:
     accounts are derived from (`account_sides`), which the union's accounts are made of."""
     found = locate(path)
     files_read = found.transactions if piece is None else (found.transactions[piece],)
-    parts = [read_transactions(p, opts) for p in files_read]
+    several = len(found.transactions) > 1  # each file numbers its rows from 1
+    parts = [read_transactions(p, opts, several) for p in files_read]
     tx = (
         parts[0][0] if len(parts) == 1 else pl.concat([t for t, _ in parts], how="diagonal_relaxed")
     )
@@ -160,13 +166,18 @@ def no_accounts() -> pl.LazyFrame:
     )
 
 
-def read_transactions(path: Path, opts: Options) -> tuple[pl.LazyFrame, pl.DataFrame]:
-    """One transactions file, with amount_base computed when it has none."""
+def read_transactions(
+    path: Path, opts: Options, name_file: bool = False
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """One transactions file, with amount_base computed when it has none; with `name_file`
+    (one of several files) each row's `source_file` is the file, as its rejects' is."""
     tx, rejects = read_table(path, "transactions", opts)
     if "amount_base" not in tx.collect_schema().names():
         tx = tx.with_columns(
             amount_base=common.to_base(pl.col("amount"), pl.col("currency"), opts.base_currency)
         )
+    if name_file:
+        tx = tx.with_columns(source_file=pl.lit(str(path)))
     return tx, rejects
 
 
@@ -180,13 +191,17 @@ def read_table(path: Path, table: str, opts: Options) -> tuple[pl.LazyFrame, pl.
     parsed = [
         parser(c, dtypes[c.name])
         for c in schema.columns(table)
-        if c.name in dtypes and c.name != "source_row"
+        if c.name in dtypes and c.name not in FILLED
     ]
     lf, checks = common.apply(lf, parsed)
     if table == "transactions" and "amount_base" not in dtypes:
         checks.append(rate_check())
     good, rejects = common.finish(lf, checks, table=table, path=path, n_rows=n_rows, opts=opts)
-    keep = [c.name for c in schema.columns(table) if c.name in dtypes or c.name == "source_row"]
+    keep = [
+        c.name
+        for c in schema.columns(table)
+        if (c.name in dtypes and c.name not in FILLED) or c.name == "source_row"
+    ]
     return good.select(keep), rejects
 
 

@@ -53,7 +53,14 @@ def transactions_table(
     )
     amount_base = common.to_base(pl.col("amount_local"), pl.col("currency_local"), base_currency)
     out = first.sort("_row").with_columns(amount_base=amount_base)
-    keep = [c.name for c in schema.TRANSACTION_COLUMNS if c.name in out.columns]
+    # lineage: the report file of a transaction's source_row (its XML line), when there are
+    # several files (one file's transactions publish as before: no source_file)
+    several = len({r.source_file for r in reports}) > 1
+    keep = [
+        c.name
+        for c in schema.TRANSACTION_COLUMNS
+        if c.name in out.columns and (several or not c.filled)
+    ]
     return out.select(keep), reported
 
 

@@ -17,7 +17,9 @@ reasons joined with "; " in the reader's order (a reason names its column and va
 rejected source row, in source-row order, whichever way it was rejected:
 
 - a row failing a check: its canonical columns (labels included), `reason`, `expectation`,
-  `column`; `table`, `source_file`, `value` and `record` are null;
+  `column`; `table`, `value` and `record` are null, and `source_file` too unless the rows
+  came in several files (then the canonical `source_file` names the row's file, and the
+  file is in (source_file, source_row) order);
 - a parse reject: `table`, `source_file`, `source_row`, `column`, `value`, `reason`,
   `expectation` = "parse" and `record`; the canonical columns are null (they did not parse).
 
@@ -277,7 +279,8 @@ def _parse_rejects(prior: pl.DataFrame | None) -> pl.DataFrame:
 def _merge(failing: pl.DataFrame, parse: pl.DataFrame) -> pl.DataFrame:
     """Rows failing checks and parse rejects in one frame: one row per rejected source row, the
     canonical columns, the quarantine columns, then the parse columns; in source-row order when
-    the frame has one."""
+    the frame has one, in (file, row) order when its rows came from several files (their
+    `source_file`, the column a parse reject names its file in)."""
     columns = [*failing.columns, *(c for c in PARSE_COLUMNS if c not in failing.columns)]
     if "source_row" not in columns:
         columns.insert(columns.index("reason"), "source_row")
@@ -286,6 +289,8 @@ def _merge(failing: pl.DataFrame, parse: pl.DataFrame) -> pl.DataFrame:
     empty = pl.DataFrame(schema={c: schema[c] for c in columns})
     parts = [empty, *(f for f in (failing, parse) if not f.is_empty())]
     merged = pl.concat(parts, how="diagonal_relaxed").select(columns)
+    if "source_file" in failing.columns:  # rows of several files, each numbered from 1
+        return merged.sort("source_file", "source_row", nulls_last=True, maintain_order=True)
     if parse.is_empty():
         return merged
     return merged.sort("source_row", nulls_last=True, maintain_order=True)
