@@ -17,7 +17,7 @@ import polars as pl
 from flows87.errors import InputError
 from flows87.io import read_json, write_json, write_parquet
 from flows87.pipeline.features import FeatureSettings
-from flows87.pipeline.graph.anchored import Partition, anchored_in
+from flows87.pipeline.graph.anchored import Partition, Reach, anchored_in
 from flows87.pipeline.graph.context import (
     ACCOUNT_COLUMNS,
     TX_COLUMNS,
@@ -27,7 +27,7 @@ from flows87.pipeline.graph.context import (
     read_in_graph_order,
 )
 from flows87.pipeline.graph.grouped import groups_of, merge_runs, run_grouped
-from flows87.pipeline.graph.groups import GROUPS, Group
+from flows87.pipeline.graph.groups import GROUP_OF, GROUPS, Group
 from flows87.pipeline.graph.hits import HIT_SCHEMA, empty_hits
 from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS
 from flows87.pipeline.job import Job
@@ -181,18 +181,80 @@ def graph_group(job: Job, group: str) -> dict[str, Any]:
     return {"group": group, "signals": result.signals.height}
 
 
-def _near(job: Job, rules: list[Rule], accounts: pl.DataFrame, p: Partition | None) -> pl.DataFrame:
-    """The transactions the partition's anchors may read: the union of the rules' patterns'
-    reaches (every transaction when there is one partition), only the columns patterns read."""
+@dataclass
+class _Near:
+    """Anchored rules that share one context: the transactions they read, and which columns."""
+
+    rules: list[Rule]
+    columns: tuple[str, ...]
+    reach: Reach | None
+
+
+def _contexts(rules: list[Rule], p: Partition | None) -> list[_Near]:
+    """The anchored rules by the context they read: in a partition one per reach (the rows
+    its anchors need), else one per pattern group over every row (as `graph_group`); each
+    with only the transaction columns its patterns read, so a task holds one reach's rows and
+    columns at a time, never the union of every pattern's."""
+    out: dict[Any, _Near] = {}
+    for rule in rules:
+        name = str(rule.pattern)
+        reach = ANCHORED[name].reach if p is not None else None
+        key = reach if p is not None else GROUP_OF[name].name
+        near = out.setdefault(key, _Near([], (), reach))
+        near.rules.append(rule)
+        wanted = set(near.columns) | set(GROUP_OF[name].columns)
+        near.columns = tuple(c for c in TX_COLUMNS if c in wanted)
+    return list(out.values())
+
+
+def _read(
+    job: Job, near: _Near, accounts: pl.DataFrame, p: Partition | None, order: pl.Series | None
+) -> pl.DataFrame:
+    """The context's transactions: its reach's rows in a partition (streamed from the file),
+    every row in graph order (`order`) otherwise; only its columns."""
     path = job.run.transactions
-    if p is None:
-        return read_in_graph_order(path)
+    if near.reach is None or p is None:
+        return read_in_graph_order(path, near.columns, order)
     scan = pl.scan_parquet(path)
-    keep = pl.lit(False)
-    for name in dict.fromkeys(str(r.pattern) for r in rules):
-        keep = keep | ANCHORED[name].reach(scan, accounts, p)
-    cols = graph_columns(list(pl.read_parquet_schema(path)))
-    return scan.filter(keep).select(cols).collect(engine="streaming")
+    cols = [c for c in graph_columns(list(pl.read_parquet_schema(path))) if c in near.columns]
+    return scan.filter(near.reach(scan, accounts, p)).select(cols).collect(engine="streaming")
+
+
+def _hits(
+    job: Job,
+    given: GraphInputs,
+    near: _Near,
+    p: Partition | None,
+    order: pl.Series | None,
+    seconds: dict[str, float],
+) -> tuple[list[pl.DataFrame], int]:
+    """The hits of one context's rules anchored in `p`, and the rows it read."""
+    tx = _read(job, near, given.accounts, p, order)
+    rows = tx.height
+    ctx = GraphContext(tx, given.accounts, given.features, given.prior, near.columns)
+    del tx
+    scan = pl.scan_parquet(job.run.transactions)
+    values = {
+        r.id: {**PATTERNS[str(r.pattern)].params, **r.values(job.config.rule_overrides.get(r.id))}
+        for r in near.rules
+    }
+    # every table derived from the whole graph first: none of the patterns then makes one of
+    # them from the partition's rows alone
+    for rule in near.rules:
+        prime = ANCHORED[str(rule.pattern)].prime
+        if prime is not None and p is not None:
+            t0 = time.perf_counter()
+            prime(scan, ctx, values[rule.id])
+            seconds[rule.id] = time.perf_counter() - t0
+    found = []
+    for rule in near.rules:
+        t0 = time.perf_counter()
+        spec = ANCHORED[str(rule.pattern)]
+        hits = PATTERNS[str(rule.pattern)].fn(ctx, values[rule.id])
+        hits = anchored_in(hits.select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA), spec, p)
+        found.append(hits.select(pl.lit(rule.id).alias("rule_id"), pl.all()))
+        seconds[rule.id] = round(seconds.get(rule.id, 0.0) + time.perf_counter() - t0, 3)
+    return found, rows
 
 
 def graph_part(job: Job, part: int) -> dict[str, Any]:
@@ -206,43 +268,25 @@ def graph_part(job: Job, part: int) -> dict[str, Any]:
         if not 0 <= part < count:
             raise InputError(f"no partition {part}: this run has {count}", file=job.run.partitions)
         p = Partition(part, count) if count > 1 else None
-        found, seconds = [], {}
-        near = 0
-        if rules:
-            tx = _near(job, rules, given.accounts, p)
-            near = tx.height
-            ctx = GraphContext(tx, given.accounts, given.features, given.prior)
-            del tx
-            scan = pl.scan_parquet(job.run.transactions)
-            values = {
-                r.id: {
-                    **PATTERNS[str(r.pattern)].params,
-                    **r.values(job.config.rule_overrides.get(r.id)),
-                }
-                for r in rules
-            }
-            # every table derived from the whole graph first: none of the patterns then makes
-            # one of them from the partition's rows alone
-            for rule in rules:
-                prime = ANCHORED[str(rule.pattern)].prime
-                if prime is not None and p is not None:
-                    t0 = time.perf_counter()
-                    prime(scan, ctx, values[rule.id])
-                    seconds[rule.id] = time.perf_counter() - t0
-            for rule in rules:
-                t0 = time.perf_counter()
-                spec = ANCHORED[str(rule.pattern)]
-                hits = PATTERNS[str(rule.pattern)].fn(ctx, values[rule.id])
-                hits = anchored_in(hits.select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA), spec, p)
-                found.append(hits.select(pl.lit(rule.id).alias("rule_id"), pl.all()))
-                spent = seconds.get(rule.id, 0.0) + time.perf_counter() - t0
-                seconds[rule.id] = round(spent, 3)
+        found: list[pl.DataFrame] = []
+        seconds: dict[str, float] = {}
+        read: list[int] = []
+        contexts = _contexts(rules, p)
+        # one partition: every context reads every row, in the graph order computed once
+        order = graph_order(job.run.transactions) if p is None and contexts else None
+        for near in contexts:
+            more, rows = _hits(job, given, near, p, order, seconds)
+            found += more
+            read.append(rows)
+            free_memory()
         empty = empty_hits().select(pl.lit("").alias("rule_id"), pl.all()).head(0)
         out = pl.concat([empty, *found])
         job.run.parts.mkdir(parents=True, exist_ok=True)
         write_parquet(out, job.run.part("graph_hits", part))
         write_json(seconds, job.run.part("graph_hits", part).with_suffix(".json"))
-        rec.counts = {"transactions_read": near, "hits": out.height}
+        # the largest context's rows bound the task's memory; every context's, its reading
+        rec.counts = {"transactions_read": max(read, default=0), "contexts": read}
+        rec.counts["hits"] = out.height
         rec.timings = seconds
     return {"part": part, "hits": out.height}
 
