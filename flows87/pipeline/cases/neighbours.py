@@ -147,3 +147,159 @@ def _ends(transactions: pl.DataFrame | pl.LazyFrame, period_days: int) -> pl.Dat
     return ends.with_columns(
         ((pl.col("ts") - origin).dt.total_days() // period_days).cast(pl.Int32).alias("period")
     ).drop("ts")
+
+
+CONTEXT_SCHEMA = pl.Schema(
+    {
+        "account_id": pl.String(),
+        "period": pl.Int32(),
+        "anomaly_risk": pl.Float64(),
+        "busy": pl.Float64(),
+    }
+)
+"""What `one_off_neighbours` needs of the whole run to weigh one piece of evidence: each flagged
+account that is not infrastructure, per period of its one-off relationships, its anomaly_risk
+and how busy it was then (`neighbour_context`)."""
+
+
+def _origin(transactions: pl.DataFrame | pl.LazyFrame, period_days: int) -> pl.DataFrame:
+    """The periods' origin (midnight of the first transfer's day, self-transfers aside), as a
+    one-row frame of the ts type; no row without a `ts` column or with `period_days` 0."""
+    lf = transactions.lazy()
+    if "ts" not in lf.collect_schema().names() or period_days <= 0:
+        return pl.DataFrame(schema={"origin": pl.Datetime("us")}).clear()
+    return (
+        lf.filter(pl.col("src_account").cast(pl.String) != pl.col("dst_account").cast(pl.String))
+        .select(pl.col("ts").min().dt.truncate("1d").alias("origin"))
+        .collect()
+        .drop_nulls()
+    )
+
+
+def _periods(
+    transactions: pl.DataFrame | pl.LazyFrame, origin: pl.DataFrame, period_days: int
+) -> pl.DataFrame:
+    """`_ends` with the periods counted from a given `origin` (the whole run's, not the rows'):
+    src_account, dst_account (categorical), period of every transfer but self-transfers."""
+    lf = transactions.lazy()
+    src, dst = (pl.col(c).cast(pl.Categorical) for c in ("src_account", "dst_account"))
+    timed = origin.height > 0 and "ts" in lf.collect_schema().names() and period_days > 0
+    query = lf.select(src, dst, *(["ts"] if timed else [])).filter(
+        pl.col("src_account").to_physical() != pl.col("dst_account").to_physical()
+    )
+    ends = query.collect(engine="streaming" if isinstance(transactions, pl.LazyFrame) else "auto")
+    if not timed:
+        return ends.with_columns(pl.lit(0, dtype=pl.Int32).alias("period"))
+    start = pl.lit(origin["origin"]).first()
+    return ends.with_columns(
+        ((pl.col("ts") - start).dt.total_days() // period_days).cast(pl.Int32).alias("period")
+    ).drop("ts")
+
+
+def _pairs(ends: pl.DataFrame) -> pl.LazyFrame:
+    """Each pair of accounts once (a, b: the lower code first), its transfers (len) and the
+    period of its first one."""
+    src_first = pl.col("src_account").to_physical() < pl.col("dst_account").to_physical()
+    a = pl.when(src_first).then("src_account").otherwise("dst_account").alias("a")
+    b = pl.when(src_first).then("dst_account").otherwise("src_account").alias("b")
+    return ends.lazy().group_by(a, b).agg(pl.len(), pl.col("period").first())
+
+
+def neighbour_context(
+    transactions: pl.DataFrame | pl.LazyFrame,
+    flagged: pl.DataFrame,
+    infrastructure_share: float,
+    period_days: int = NEIGHBOUR_PERIOD_DAYS,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The whole run's part of `one_off_neighbours`, computed once: (CONTEXT_SCHEMA table, the
+    periods' origin). With it, `neighbour_evidence` gives an account's neighbour_risk from the
+    transfers touching it alone, so a partition's task weighs its accounts' one-off
+    relationships as the whole run does.
+
+    Infrastructure (reach >= infrastructure_share x the accounts that transacted) is a property
+    of the whole run: an account's reach is at most its transfers (its degree), so only accounts
+    with that many transfers are candidates, and only the pairs touching them are grouped; a
+    flagged account's busyness needs only the pairs touching flagged accounts. O(E) streamed
+    passes over account codes, no grouping of every pair."""
+    origin = _origin(transactions, period_days)
+    ends = _periods(transactions, origin, period_days)
+    codes = [pl.col(c).to_physical() for c in ("src_account", "dst_account")]
+    either = pl.concat([ends.select(codes[0].alias("y")), ends.select(codes[1].alias("y"))])
+    degree = either.group_by("y").len()
+    threshold = infrastructure_share * degree.height  # `seen` of one_off_neighbours
+    candidates = degree.filter(pl.col("len") >= threshold)["y"].implode()
+    near = ends.filter(codes[0].is_in(candidates) | codes[1].is_in(candidates))
+    pairs = _pairs(near).select("a", "b").collect()
+    reach = (
+        pl.concat([pairs.select(pl.col("a").alias("y")), pairs.select(pl.col("b").alias("y"))])
+        .group_by("y")
+        .len()
+        .filter(pl.col("y").to_physical().is_in(candidates))
+    )
+    infrastructure = reach.filter(~(pl.col("len") < threshold)).select("y")
+    risky = flagged.filter(pl.col("anomaly_risk") > 0).select(
+        pl.col("account_id").cast(pl.Categorical).alias("y"), "anomaly_risk"
+    )
+    risky_codes = risky["y"].to_physical().implode()
+    touching = ends.filter(codes[0].is_in(risky_codes) | codes[1].is_in(risky_codes))
+    once = _pairs(touching).filter(pl.col("len") == 1).select("a", "b", "period").collect()
+    one_off = pl.concat(
+        [
+            once.select(pl.col("a").alias("x"), pl.col("b").alias("y"), "period"),
+            once.select(pl.col("b").alias("x"), pl.col("a").alias("y"), "period"),
+        ]
+    ).join(infrastructure, on="y", how="anti")
+    # a flagged account's one-off relationships (with accounts not infrastructure) per period,
+    # against its busiest: all of them are among the pairs touching flagged accounts
+    busy = (
+        one_off.join(risky.select(pl.col("y").alias("x")), on="x", how="semi")
+        .group_by(pl.col("x").alias("y"), "period")
+        .len()
+        .with_columns((pl.col("len") / pl.col("len").max().over("y")).alias("busy"))
+        .select("y", "period", "busy")
+    )
+    table = (
+        risky.join(infrastructure, on="y", how="anti")
+        .join(busy, on="y")
+        .select(pl.col("y").cast(pl.String).alias("account_id"), "period", "anomaly_risk", "busy")
+        .sort("account_id", "period")
+    )
+    return table.cast(CONTEXT_SCHEMA), origin
+
+
+def neighbour_evidence(
+    transactions: pl.DataFrame | pl.LazyFrame,
+    context: pl.DataFrame,
+    origin: pl.DataFrame,
+    members: pl.Series | None,
+    period_days: int = NEIGHBOUR_PERIOD_DAYS,
+) -> pl.DataFrame:
+    """account_id -> neighbour_risk of the `members` (every account when None), as
+    `one_off_neighbours` gives it on the whole run: `transactions` must hold every transfer
+    touching the members (parts.transactions), `context` and `origin` be the whole run's
+    (`neighbour_context`)."""
+    empty = pl.DataFrame(schema={"account_id": pl.String(), "neighbour_risk": pl.Float64()})
+    if context.is_empty():
+        return empty
+    ends = _periods(transactions, origin, period_days)
+    once = _pairs(ends).filter(pl.col("len") == 1).select("a", "b", "period").collect()
+    del ends
+    pieces = pl.concat(
+        [
+            once.select(pl.col("a").alias("x"), pl.col("b").alias("y"), "period"),
+            once.select(pl.col("b").alias("x"), pl.col("a").alias("y"), "period"),
+        ]
+    ).with_columns(pl.col("x").cast(pl.String), pl.col("y").cast(pl.String))
+    if members is not None:
+        pieces = pieces.filter(pl.col("x").is_in(members.implode()))
+    return (
+        pieces.join(context.rename({"account_id": "y"}), on=["y", "period"])
+        .group_by("x")
+        .agg(
+            # sorted before summing, as in one_off_neighbours: the same bits in any order
+            (1.0 - (1.0 - pl.col("anomaly_risk") * pl.col("busy")).log().sort().sum().exp()).alias(
+                "neighbour_risk"
+            )
+        )
+        .select(pl.col("x").alias("account_id"), "neighbour_risk")
+    )

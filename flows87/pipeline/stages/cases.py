@@ -6,6 +6,8 @@ Outside tools read accounts_scored.parquet and cases.parquet without importing f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from flows87.pipeline import quality
 from flows87.pipeline.cases.case_score import money_reference
 from flows87.pipeline.cases.neighbours import NEIGHBOUR_PERIOD_DAYS, one_off_neighbours
 from flows87.pipeline.job import Job
-from flows87.pipeline.runinfo import stage
+from flows87.pipeline.runinfo import StageRecord, stage
 from flows87.pipeline.stages.common import free_memory
 
 ANOMALY_TIEBREAK = 0.001
@@ -35,6 +37,9 @@ as categorical codes (`account_codes`, 24 bytes a transaction) for the steps tha
 of them, and each case step reads only the rows of its cases from the file. At 20M
 transactions the stage took 7.1 GB / 31-35 s holding them, 2.5 GB / 22 s so; below, holding them
 is faster (as in stages/ingest.LARGE_ROWS)."""
+
+Neighbours = Callable[[pl.DataFrame], pl.DataFrame]
+"""flagged (account_id, anomaly_risk) -> account_id, neighbour_risk."""
 
 __all__ = [
     "ANOMALY_TIEBREAK",
@@ -95,8 +100,28 @@ def scored_accounts(
     `linked_case_id` names the case that lists the account as linked (beyond its size cap): it
     is context for that case, not an alert of its own.
     """
+    neighbours: Neighbours | None = None
+    if anomaly is not None and neighbour_share > 0:
+        neighbours = lambda flagged: one_off_neighbours(  # noqa: E731
+            transactions, flagged, infrastructure_share
+        )
+    return ranked(
+        _seen(accounts, transactions),
+        accounts,
+        risk,
+        membership,
+        anomaly,
+        uncorroborated_factor,
+        linked,
+        neighbour_share,
+        neighbours,
+    )
+
+
+def _seen(accounts: pl.DataFrame, transactions: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Every account of the accounts table or a transfer (what parts.assign partitions)."""
     ends = transactions.lazy()
-    seen = pl.concat(
+    return pl.concat(
         [
             accounts.select("account_id"),
             *(
@@ -105,6 +130,24 @@ def scored_accounts(
             ),
         ]
     ).unique()
+
+
+def ranked(
+    seen: pl.DataFrame,
+    accounts: pl.DataFrame,
+    risk: pl.DataFrame,
+    membership: pl.DataFrame,
+    anomaly: pl.DataFrame | None,
+    uncorroborated_factor: float,
+    linked: pl.DataFrame | None,
+    neighbour_share: float,
+    neighbours: Neighbours | None,
+) -> pl.DataFrame:
+    """`scored_accounts`' rows of the `seen` accounts (account_id), sorted by risk: each row is
+    computed from its account's rows of the other tables alone, so the rows of a partition's
+    accounts are those of the whole run's table. `neighbours` gives the neighbour_risk of the
+    accounts from the flagged ones (account_id, anomaly_risk of those `seen`); None: no
+    neighbour evidence."""
     labels = [c for c in ("is_suspicious", "typology") if c in accounts.columns]
     out = seen.join(
         risk.select(
@@ -137,16 +180,12 @@ def scored_accounts(
             pl.lit(None, dtype=pl.Float64).alias("anomaly_score"),
             pl.lit(None, dtype=pl.Float64).alias("anomaly_risk"),
         )
-    if anomaly is not None and neighbour_share > 0:
+    if neighbours is not None:
         # the accounts the detectors flagged (their signal passed the gate): the top of the tail
         flagged = out.filter(pl.col("families").list.contains("anomaly")).select(
             "account_id", "anomaly_risk"
         )
-        out = out.join(
-            one_off_neighbours(transactions, flagged, infrastructure_share),
-            on="account_id",
-            how="left",
-        )
+        out = out.join(neighbours(flagged), on="account_id", how="left")
     else:
         out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias("neighbour_risk"))
     signal = pl.col("signal_risk").fill_null(0.0)
@@ -187,57 +226,85 @@ def scored_accounts(
     return out.select(cols).sort(["risk_score", "account_id"], descending=[True, False])
 
 
+@dataclass
+class Grouped:
+    """What the score and group steps leave for ranking every account."""
+
+    settings: casework.ScoringSettings
+    accounts: pl.DataFrame
+    anomaly: pl.DataFrame | None
+    risk: pl.DataFrame
+    parties: pl.DataFrame
+    built: casework.Cases
+    ends: pl.DataFrame
+    """Every transfer's src_account, dst_account and ts (categorical accounts when large)."""
+
+
+def _group(job: Job, rec: StageRecord) -> Grouped:
+    """Account risk from the signals and cases from the accounts they link (steps score and
+    group of `rec`)."""
+    config, run = job.config, job.run
+    settings = casework.load_settings(config.settings_path("scoring"))
+    rec.params = settings.model_dump()
+    signals = pl.read_parquet(run.signals)
+    scan = pl.scan_parquet(run.transactions).select(TRANSACTION_COLUMNS)
+    large = scan.select(pl.len()).collect().item() > LARGE_TRANSACTIONS  # the metadata's
+    # large: the codes for the steps that read every transaction, the file for case rows
+    ends = account_codes(scan) if large else scan.collect()
+    tx: pl.DataFrame | pl.LazyFrame = scan if large else ends
+    acc = _read_accounts(run.accounts)
+    anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
+    with rec.step("score"):
+        links = casework.links(signals, tx)  # strings: the file's, streamed when large
+        parties = casework.spread_parties(acc, settings.party_min_banks)
+        risk = casework.account_risk(signals, links, settings, parties)
+        links = casework.with_parties(links, parties)
+    with rec.step("group"):
+        reference = money_reference(ends)
+        if large:
+            ends = ends.drop("amount_base")
+        built = casework.build(risk, signals, links, tx, settings, config.base_currency, reference)
+    return Grouped(settings, acc, anomaly, risk, parties, built, ends)
+
+
+def _counts(grouped: Grouped, cases: int, scored: int) -> dict[str, Any]:
+    built = grouped.built
+    return {
+        "cases": cases,
+        "accounts_in_cases": built.membership.height,
+        "accounts_linked": built.linked.height,
+        "accounts_scored": scored,
+        "accounts_with_signals": grouped.risk.height,
+        "accounts_in_spread_parties": grouped.parties.height,
+    }
+
+
 def cases(job: Job) -> dict[str, Any]:
-    """Account risk from the signals, cases from the accounts they link, every account ranked."""
+    """Account risk from the signals, cases from the accounts they link, every account ranked:
+    in one process (`flows87 run`); the DAG runs the same as `group_cases`, `score_accounts` per
+    partition and `merge_cases` (stages/cases_parts.py), tested equal."""
     config, run = job.config, job.run
     free_memory()
     with stage(run, "cases") as rec:
-        settings = casework.load_settings(config.settings_path("scoring"))
-        rec.params = settings.model_dump()
-        signals = pl.read_parquet(run.signals)
-        scan = pl.scan_parquet(run.transactions).select(TRANSACTION_COLUMNS)
-        large = scan.select(pl.len()).collect().item() > LARGE_TRANSACTIONS  # the metadata's
-        # large: the codes for the steps that read every transaction, the file for case rows
-        ends = account_codes(scan) if large else scan.collect()
-        tx: pl.DataFrame | pl.LazyFrame = scan if large else ends
-        acc = _read_accounts(run.accounts)
-        anomaly = pl.read_parquet(run.anomaly_scores) if run.anomaly_scores.exists() else None
-        with rec.step("score"):
-            links = casework.links(signals, tx)  # strings: the file's, streamed when large
-            parties = casework.spread_parties(acc, settings.party_min_banks)
-            risk = casework.account_risk(signals, links, settings, parties)
-            links = casework.with_parties(links, parties)
-        with rec.step("group"):
-            reference = money_reference(ends)
-            if large:
-                ends = ends.drop("amount_base")
-            built = casework.build(
-                risk, signals, links, tx, settings, config.base_currency, reference
-            )
+        grouped = _group(job, rec)
+        settings, built = grouped.settings, grouped.built
         scored = scored_accounts(
-            acc,
-            ends,
-            risk,
+            grouped.accounts,
+            grouped.ends,
+            grouped.risk,
             built.membership,
-            anomaly,
+            grouped.anomaly,
             settings.uncorroborated_factor,
             built.linked,
             settings.neighbour_anomaly_share,
             settings.infrastructure_share,
         )
-        del tx, ends
+        grouped.ends = grouped.ends.clear()
         gate = quality.run_gate(
             built.cases, "cases", run, max_failed_fraction=config.max_failed_fraction
         )
         write_parquet(scored, run.accounts_scored)
         write_parquet(gate.passed, run.cases)
-        rec.counts = {
-            "cases": gate.passed.height,
-            "accounts_in_cases": built.membership.height,
-            "accounts_linked": built.linked.height,
-            "accounts_scored": scored.height,
-            "accounts_with_signals": risk.height,
-            "accounts_in_spread_parties": parties.height,
-        }
+        rec.counts = _counts(grouped, gate.passed.height, scored.height)
         rec.warnings = built.warnings + list(gate.stats["warnings"])
     return rec.counts
