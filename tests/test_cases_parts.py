@@ -35,18 +35,10 @@ def _partitioned(run_dir: Path, count: int, order: list[int], memo: bool) -> Non
     cases_parts.merge_cases(job)
 
 
-@pytest.fixture(scope="module")
-def whole(labelled_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """The one-process stage's outputs and counts, once for the module's tests."""
-    run_dir = tmp_path_factory.mktemp("cases-whole") / "run"
-    shutil.copytree(labelled_run, run_dir)
-    return run_dir, stage.cases(Job.local(run_dir))
-
-
-def _check(
-    labelled_run: Path, whole: tuple[Path, dict], tmp_path: Path, order: list[int], memo: bool
-) -> None:
-    (done, expected), split = whole, tmp_path / "split"
+def _check(labelled_run: Path, tmp_path: Path, order: list[int], memo: bool) -> None:
+    """The fixture's run wrote its cases with `cases(job)` (`flows87 run`): the reference."""
+    done, split = labelled_run, tmp_path / "split"
+    expected = read_json(done / "stages" / "cases.json")["counts"]
     shutil.copytree(labelled_run, split)
     _partitioned(split, len(order), order, memo)
     scored = pl.read_parquet(done / "accounts_scored.parquet")
@@ -61,25 +53,23 @@ def _check(
     assert record["warnings"] == read_json(done / "stages" / "cases.json")["warnings"]
 
 
-def test_four_partitions_write_the_bytes_of_one_process(
-    labelled_run: Path, whole: tuple[Path, dict], tmp_path: Path
-) -> None:
-    _check(labelled_run, whole, tmp_path, [2, 0, 3, 1], memo=False)
+def test_four_partitions_write_the_bytes_of_one_process(labelled_run: Path, tmp_path: Path) -> None:
+    _check(labelled_run, tmp_path, [2, 0, 3, 1], memo=False)
 
 
 def test_batched_paths_write_the_bytes_of_one_process(
-    labelled_run: Path,
-    whole: tuple[Path, dict],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    labelled_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Transactions read from the file as codes, pairs grouped in batches, each partition's
-    accounts in several batches: the same bytes, with the hand-over in memory."""
+    accounts in several batches: the same bytes, with the hand-over in memory (2 partitions:
+    the test's time)."""
     n = pl.scan_parquet(labelled_run / "transactions.parquet").select(pl.len()).collect().item()
     monkeypatch.setattr(stage, "LARGE_TRANSACTIONS", 0)
     monkeypatch.setattr(neighbours, "PAIR_BATCH_ROWS", n // 5)
-    monkeypatch.setattr(parts, "BATCH_TRANSACTIONS", n // 8)  # 2 batches a partition
-    _check(labelled_run, whole, tmp_path, [3, 1, 0, 2], memo=True)
+    monkeypatch.setattr(parts, "BATCH_TRANSACTIONS", n // 4)  # 2 batches a partition
+    _check(labelled_run, tmp_path, [1, 0], memo=True)
+    record = read_json(tmp_path / "split" / "stages" / "score_accounts-0001.json")
+    assert record["counts"]["batches"] == 2
 
 
 def test_neighbour_evidence_of_a_partition_is_the_whole_runs(labelled_run: Path) -> None:

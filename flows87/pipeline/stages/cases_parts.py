@@ -119,8 +119,10 @@ def score_accounts(job: Job, part: int) -> dict[str, Any]:
         ids = parts.members(job, part)
         batches = parts.batches(job, ids)
         found: list[pl.DataFrame] = []
+        read = 0
         for batch in batches:
             tx = parts.transactions(job, batch, ["src_account", "dst_account", "ts"])
+            read += tx.height
             seen = _seen(accounts, tx) if batch is None else batch.to_frame("account_id")
             neighbours: Neighbours | None = None
             if anomaly is not None and settings.neighbour_anomaly_share > 0:
@@ -141,7 +143,11 @@ def score_accounts(job: Job, part: int) -> dict[str, Any]:
             del tx
             free_memory()
         scored = pl.concat(found)
-        rec.counts = {"accounts_scored": scored.height, "batches": len(batches)}
+        rec.counts = {
+            "accounts_scored": scored.height,
+            "transactions": read,
+            "batches": len(batches),
+        }
         job.hand_over(run.part("accounts_scored", part), scored, write_parquet)
     return {"part": part, "accounts_scored": scored.height}
 
