@@ -99,9 +99,12 @@ def test_the_dag_runs_the_graph_stage_as_tasks_per_partition_and_pattern_group()
         assert params == expected, step.name
     # everything else is PLAN's, in PLAN's order
     added = ("list_inputs", "read_file", "graph_group", "graph_part", "merge_graph")
+    added += ("group_cases", "score_accounts", "merge_cases")
     assert [n for n in names if n not in added] == [
-        s.name for s in PLAN if s.name not in ("read", "graph")
+        s.name for s in PLAN if s.name not in ("read", "graph", "cases")
     ]
+    assert "cases" not in names and stage_of("score_accounts-0001") == "cases"
+    assert next(s for s in steps if s.name == "learn").after == ("merge_cases",)
     assert stage_of("graph") == "graph"  # merge_graph records as the graph stage
     assert stage_of("graph_part-0003") == "graph"
     # the read: a task per input file, then the raw gate on their union

@@ -130,25 +130,40 @@ any other input is one), each staging its piece; the raw gate then gates their u
 (stages/ingest_files.py). `flows87 run` keeps the one `read` step."""
 
 
+CASES_TASKS: tuple[Step, ...] = (
+    Step("group_cases", S + "cases_parts:group_cases", ("gate_signals",), stage="cases"),
+    Step("score_accounts", S + "cases_parts:score_accounts", ("group_cases",), True, "cases"),
+    Step(
+        "merge_cases",
+        S + "cases_parts:merge_cases",
+        ("score_accounts",),
+        stage="cases",
+        record="cases",
+    ),
+)
+"""The DAG's cases stage: the cases grouped once from every signal (connected components are
+global; their input is small), every account ranked a task per partition from the transactions
+touching its accounts, then the merge writing what the `cases` step writes (tested equal)."""
+
+
 def dag_plan() -> tuple[Step, ...]:
-    """PLAN as the DAG runs it: the read step replaced by READ_TASKS and the graph step by
-    GRAPH_TASKS, so input files are read and pattern groups run on as many workers as there
-    are free. `flows87 run` keeps the one `read` and `graph` steps: in one process the read
-    input goes to the gate in memory, and the graph reads the transactions once (and groups
-    them itself above a size)."""
+    """PLAN as the DAG runs it: the read, graph and cases steps replaced by READ_TASKS,
+    GRAPH_TASKS and CASES_TASKS, so input files are read, and patterns and accounts scored, on
+    as many workers as there are free. `flows87 run` keeps the one `read`, `graph` and `cases`
+    steps: in one process the read input goes to the gate in memory, and the graph reads the
+    transactions once (and groups them itself above a size)."""
     out: list[Step] = []
-    instead = {"read": "read_file", "graph": "merge_graph"}
+    instead = {"read": "read_file", "graph": "merge_graph", "cases": "merge_cases"}
+    tasks = {"read": READ_TASKS, "graph": GRAPH_TASKS, "cases": CASES_TASKS}
     for s in PLAN:
-        if s.name == "read":
-            out.extend(READ_TASKS)
-        elif s.name == "graph":
-            out.extend(GRAPH_TASKS)
+        if s.name in tasks:
+            out.extend(tasks[s.name])
         else:
             out.append(replace(s, after=tuple(instead.get(a, a) for a in s.after)))
     return tuple(out)
 
 
-STEPS = {s.name: s for s in (*PLAN, *READ_TASKS, *GRAPH_TASKS)}
+STEPS = {s.name: s for s in (*PLAN, *READ_TASKS, *GRAPH_TASKS, *CASES_TASKS)}
 STAGES = tuple(dict.fromkeys(s.stage for s in PLAN))
 """ingest, resolve, features, rules, graph, detectors, signals, cases, report, publish."""
 
