@@ -67,6 +67,14 @@ def test_a_folder_of_reports_onto_the_canonical_tables():
     named = result.reports.filter(pl.col("txn_id") == "A-1")
     assert sorted(named["source_file"]) == ["bank_a_str_0001.xml", "bank_b_ctr_0042.xml"]
     assert sorted(named["transactionnumber"]) == ["A-1", "B-7"]
+    # several reports: each transaction names the report file its source_row (line) is in
+    assert tx.select("txn_id", "source_file").rows() == [
+        ("A-2", "bank_a_str_0001.xml"),
+        ("A-1", "bank_a_str_0001.xml"),
+        ("B-8", "bank_b_ctr_0042.xml"),
+    ]
+    one = goaml(REPORTS / "bank_a_str_0001.xml").transactions  # one file: as before, none
+    assert "source_file" not in one.collect_schema().names()
     a1 = tx.row(1, named=True)
     assert a1["src_account"] == "BANKA:AT001001" and a1["dst_account"] == "BANKB:DE002002"
     assert a1["amount"] == 9500.0 and a1["currency"] == "EUR" and a1["channel"] == "wire"
