@@ -177,7 +177,7 @@ def read_transactions(
             amount_base=common.to_base(pl.col("amount"), pl.col("currency"), opts.base_currency)
         )
     if name_file:
-        tx = tx.with_columns(source_file=pl.lit(str(path)))
+        tx = tx.with_columns(source_file=pl.lit(str(path), dtype=pl.Categorical()))
     return tx, rejects
 
 

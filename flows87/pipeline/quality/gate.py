@@ -281,6 +281,8 @@ def _merge(failing: pl.DataFrame, parse: pl.DataFrame) -> pl.DataFrame:
     canonical columns, the quarantine columns, then the parse columns; in source-row order when
     the frame has one, in (file, row) order when its rows came from several files (their
     `source_file`, the column a parse reject names its file in)."""
+    if "source_file" in failing.columns:  # the canonical lineage is categorical: as text here
+        failing = failing.with_columns(pl.col("source_file").cast(pl.String))
     columns = [*failing.columns, *(c for c in PARSE_COLUMNS if c not in failing.columns)]
     if "source_row" not in columns:
         columns.insert(columns.index("reason"), "source_row")
