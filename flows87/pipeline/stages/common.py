@@ -18,7 +18,14 @@ from flows87.pipeline.job import Job
 from flows87.pipeline.rules import load_rules
 from flows87.pipeline.stages.config import RunConfig
 
-NOT_FOR_DETECTION = ("source_row", "memo", "is_suspicious", "typology", "scheme_id")
+NOT_FOR_DETECTION = (
+    "source_row",
+    "source_file",
+    "memo",
+    "is_suspicious",
+    "typology",
+    "scheme_id",
+)
 """Optional transaction columns no detection stage reads: provenance, free text and the labels
 (rules must not read them). Left out when the graph stage loads transactions (each string
 column costs 16 bytes a row); the graph context adds absent optional columns back as nulls."""
