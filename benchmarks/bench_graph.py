@@ -5,7 +5,7 @@ rules stage's signals: e.g. `bench_run.py --step stage:...` up to rules, or a fi
 each partition count it links those inputs into WORKDIR/parts-N/, fixes the accounts'
 partitions, and runs:
   - `graph_part` of every partition (the patterns anchored at an account: graph/anchored.py),
-  - `graph_group` of every pattern group (the patterns that read the whole graph),
+  - `graph_group` of every group in plan.GRAPH_GROUPS (the patterns that read the whole graph),
   - `merge_graph`,
 one process each under a memory guard, reporting each task's wall seconds, peak RSS and (for a
 partition) the transactions it read. The merged signals of every count must be the same bytes
@@ -96,7 +96,7 @@ def _task(run: Path, step: str, arg: str | None, max_rss_mb: int) -> dict[str, A
 def bench(
     source: Path, work: Path, partitions: int, max_rss_mb: int, only: int | None = None
 ) -> dict[str, Any]:
-    from flows87.pipeline.graph.groups import GROUPS
+    from flows87.pipeline.plan import GRAPH_GROUPS
 
     run = work / f"parts-{partitions}"
     rows = prepare(source, run, partitions)
@@ -109,9 +109,9 @@ def bench(
     for part in range(partitions):
         tasks[f"graph_part {part}"] = _task(run, "part", str(part), max_rss_mb)
         print(f"  graph_part {part}: {tasks[f'graph_part {part}']}", flush=True)
-    for group in GROUPS:
-        tasks[f"graph_group {group.name}"] = _task(run, "group", group.name, max_rss_mb)
-        print(f"  graph_group {group.name}: {tasks[f'graph_group {group.name}']}", flush=True)
+    for group in GRAPH_GROUPS:  # the groups with a pattern that is not anchored
+        tasks[f"graph_group {group}"] = _task(run, "group", group, max_rss_mb)
+        print(f"  graph_group {group}: {tasks[f'graph_group {group}']}", flush=True)
     tasks["merge_graph"] = _task(run, "merge", None, max_rss_mb)
     digest = hashlib.sha256((run / "signals_graph.parquet").read_bytes()).hexdigest()
     return {"transactions": rows, "tasks": tasks, "signals_sha256": digest}

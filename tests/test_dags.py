@@ -370,7 +370,7 @@ def test_partitioned_run_equals_unpartitioned(
     dag_run = run_daily(daily, tmp_path / "home", data_dir, partitions=3)
     got = states(dag_run)
     assert str(dag_run.state) == "success", got
-    for mapped in ("features", "rules", "detectors"):
+    for mapped in ("features", "rules", "detectors", "graph_part", "score_accounts"):
         assert {k for k in got if k.startswith(mapped + "[")} == {
             f"{mapped}[{i}]" for i in range(3)
         }, got

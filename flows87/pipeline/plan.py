@@ -87,9 +87,11 @@ PLAN: tuple[Step, ...] = (
     ),
 )
 
-GRAPH_GROUPS = ("places", "identity", "paths", "abroad")
-"""The graph patterns' groups (flows87.pipeline.graph.groups.GROUPS, by name: this module must
-not import polars; tests/test_plan.py checks they agree)."""
+GRAPH_GROUPS = ("paths",)
+"""The graph patterns' groups (flows87.pipeline.graph.groups.GROUPS) holding a pattern that is
+not anchored (graph.patterns.ANCHORED: layering_chain), by name: this module must not import
+polars; tests/test_plan.py checks they agree. The anchored patterns run in `graph_part`, so a
+group of only those needs no task."""
 
 GRAPH_TASKS: tuple[Step, ...] = (
     Step(

@@ -313,11 +313,15 @@ def _anchored_run(job: Job, given: GraphInputs) -> RuleRun | None:
 
 
 def merge_graph(job: Job) -> dict[str, Any]:
-    """The results of `graph_part` of every partition and `graph_group` of every name in
-    GROUPS as the graph stage's outputs, in rule order: what `run_graph` writes."""
+    """The results of `graph_part` of every partition and `graph_group` of every group in
+    plan.GRAPH_GROUPS as the graph stage's outputs, in rule order: what `run_graph` writes."""
+    from flows87.pipeline.plan import GRAPH_GROUPS
+
     given = GraphInputs.read(job)
     runs = []
     for g in GROUPS:
+        if g.name not in GRAPH_GROUPS:  # every pattern of it anchored: no task ran
+            continue
         record = read_json(_part(job, g.name, "json"))
         one = RuleRun(pl.read_parquet(_part(job, g.name, "signals.parquet")))
         one.held = pl.read_parquet(_part(job, g.name, "held.parquet"))
