@@ -367,43 +367,41 @@ def test_partitioned_run_equals_unpartitioned(
     tmp_path: Path,
 ) -> None:
     home, _ = first_run
-    dag_run = run_daily(daily, tmp_path / "home", data_dir, partitions=3)
+    dag_run = run_daily(daily, tmp_path / "home", data_dir, partitions=2)
     got = states(dag_run)
     assert str(dag_run.state) == "success", got
     for mapped in ("features", "rules", "detectors", "graph_part", "score_accounts"):
         assert {k for k in got if k.startswith(mapped + "[")} == {
-            f"{mapped}[{i}]" for i in range(3)
+            f"{mapped}[{i}]" for i in range(2)
         }, got
-    one, three = home / "runs" / KEY, tmp_path / "home" / "runs" / KEY
+    one, two = home / "runs" / KEY, tmp_path / "home" / "runs" / KEY
 
     def frame(run_dir: Path, name: str, keys: list[str]) -> pl.DataFrame:
         return pl.read_parquet(run_dir / name).sort(keys)
 
     keys = ["account_id", "window", "window_start"]
     assert_frame_equal(
-        frame(one, "features.parquet", keys), frame(three, "features.parquet", keys), rel_tol=1e-9
+        frame(one, "features.parquet", keys), frame(two, "features.parquet", keys), rel_tol=1e-9
     )
     sig_keys = ["source", "signal_id", "account_id", "window_start"]
-    a, b = frame(one, "signals.parquet", sig_keys), frame(three, "signals.parquet", sig_keys)
+    a, b = frame(one, "signals.parquet", sig_keys), frame(two, "signals.parquet", sig_keys)
     assert_frame_equal(
         a.drop("score", "evidence", "summary"), b.drop("score", "evidence", "summary")
     )
     assert_frame_equal(a.select("score"), b.select("score"), rel_tol=1e-9)
     assert_frame_equal(
         pl.read_parquet(one / "anomaly_scores.parquet"),
-        pl.read_parquet(three / "anomaly_scores.parquet"),
+        pl.read_parquet(two / "anomaly_scores.parquet"),
         check_exact=True,
     )
     cases_one = pl.read_parquet(one / "cases.parquet")
-    cases_three = pl.read_parquet(three / "cases.parquet")
+    cases_two = pl.read_parquet(two / "cases.parquet")
     assert cases_one.height > 0
     assert_frame_equal(
         cases_one.select("case_id", "rank", "accounts", "signal_ids"),
-        cases_three.select("case_id", "rank", "accounts", "signal_ids"),
+        cases_two.select("case_id", "rank", "accounts", "signal_ids"),
     )
-    assert_frame_equal(
-        cases_one.select("risk_score"), cases_three.select("risk_score"), rel_tol=1e-9
-    )
+    assert_frame_equal(cases_one.select("risk_score"), cases_two.select("risk_score"), rel_tol=1e-9)
 
 
 def test_next_interval_adds_to_the_queue_without_duplicates(
