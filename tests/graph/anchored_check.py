@@ -3,6 +3,8 @@ graph: what tests/graph/test_anchored.py asserts for every anchored pattern."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from polars.testing import assert_frame_equal
 
@@ -10,6 +12,19 @@ from flows87.pipeline.graph.anchored import Partition, anchored_in
 from flows87.pipeline.graph.context import GraphContext
 from flows87.pipeline.graph.hits import HIT_SCHEMA
 from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS
+from flows87.pipeline.stages.common import GRAPH_FEATURE_COLUMNS
+
+
+def run_tables(run: Path) -> tuple[pl.DataFrame, ...]:
+    """What a graph stage reads of a run directory: transactions, accounts, the features it
+    keeps and the rules stage's signals."""
+    features = pl.read_parquet(run / "features.parquet")
+    return (
+        pl.read_parquet(run / "transactions.parquet"),
+        pl.read_parquet(run / "accounts.parquet"),
+        features.select(c for c in features.columns if c in set(GRAPH_FEATURE_COLUMNS)),
+        pl.read_parquet(run / "signals_rules.parquet"),
+    )
 
 
 def _hits(ctx: GraphContext, name: str, values: dict[str, float]) -> pl.DataFrame:

@@ -19,11 +19,10 @@ from flows87.pipeline.job import Job
 from flows87.pipeline.plan import GRAPH_GROUPS, PLAN
 from flows87.pipeline.run import run_steps
 from flows87.pipeline.stages import graph_groups
-from flows87.pipeline.stages.common import GRAPH_FEATURE_COLUMNS
 from flows87.pipeline.stages.config import RunConfig
 from flows87.pipeline.stages.parts import assign
 from flows87.rundir import RunDir
-from tests.graph.anchored_check import assert_same_by_partition
+from tests.graph.anchored_check import assert_same_by_partition, run_tables
 
 FIRING: dict[str, dict[str, float]] = {
     "fan_in": {"min_counterparties": 4, "min_flow_through": 0.3},
@@ -33,23 +32,13 @@ FIRING: dict[str, dict[str, float]] = {
 comparison compares something); patterns not listed fire with their defaults."""
 
 
-def _tables(run: Path) -> tuple[pl.DataFrame, ...]:
-    features = pl.read_parquet(run / "features.parquet")
-    return (
-        pl.read_parquet(run / "transactions.parquet"),
-        pl.read_parquet(run / "accounts.parquet"),
-        features.select(c for c in features.columns if c in set(GRAPH_FEATURE_COLUMNS)),
-        pl.read_parquet(run / "signals_rules.parquet"),
-    )
-
-
 @pytest.mark.parametrize("name", sorted(ANCHORED))
 def test_a_partition_at_a_time_finds_what_the_whole_graph_gives(
     labelled_run: Path, name: str
 ) -> None:
     """Every anchored pattern, with its defaults (and with FIRING's parameters, which make it
     fire here: each module's own test_anchored_*.py makes the others fire on data of theirs)."""
-    tx, accounts, features, prior = _tables(labelled_run)
+    tx, accounts, features, prior = run_tables(labelled_run)
     assert_same_by_partition(tx, accounts, features, prior, name)
     if name in FIRING:
         whole = assert_same_by_partition(tx, accounts, features, prior, name, FIRING[name])
@@ -88,7 +77,7 @@ def test_the_two_controller_patterns_memoise_their_outflows_apart(labelled_run: 
     """A partition's context serves every anchored pattern, a group's every pattern of its
     group: controller_hub and party_controller each memoise their flagged senders' outflow, and
     once did under one key, so the second read the first's senders as its own."""
-    tx, accounts, features, prior = _tables(labelled_run)
+    tx, accounts, features, prior = run_tables(labelled_run)
     senders = tx.select(pl.col("src_account").alias("src")).unique().sort("src")
     some, others = senders.head(20), senders.tail(20)
     alone_hub = fans.flagged_outflow(GraphContext(tx, accounts, features, prior), some)

@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 from flows87.pipeline.graph.anchored import Partition
 from flows87.pipeline.graph.parties import party_accounts
 from flows87.pipeline.rules.evaluate import SIGNAL_SCHEMA
-from flows87.pipeline.stages.common import GRAPH_FEATURE_COLUMNS
 from flows87.schema import conform
-from tests.graph.anchored_check import assert_same_by_partition, whole_and_parts
+from tests.graph.anchored_check import assert_same_by_partition, run_tables, whole_and_parts
 
 MINE = ("funnel", "party_structuring", "party_funnel", "party_controller")
 
@@ -59,19 +58,9 @@ SPREAD: dict[str, dict[str, float]] = {
 account funnel counting business accounts too."""
 
 
-def _tables(run: Path) -> tuple[pl.DataFrame, ...]:
-    features = pl.read_parquet(run / "features.parquet")
-    return (
-        pl.read_parquet(run / "transactions.parquet"),
-        pl.read_parquet(run / "accounts.parquet"),
-        features.select(c for c in features.columns if c in set(GRAPH_FEATURE_COLUMNS)),
-        pl.read_parquet(run / "signals_rules.parquet"),
-    )
-
-
 @pytest.mark.parametrize("name", MINE)
 def test_fired_on_the_labelled_run_a_partition_at_a_time(labelled_run: Path, name: str) -> None:
-    tx, accounts, features, prior = _tables(labelled_run)
+    tx, accounts, features, prior = run_tables(labelled_run)
     whole = assert_same_by_partition(tx, accounts, features, prior, name, LOOSE[name])
     assert whole["instance"].n_unique() >= 2, name
 
