@@ -18,8 +18,7 @@ from polars.testing import assert_frame_equal
 from flows87.pipeline.graph.anchored import Partition, anchored_in
 from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS, GraphContext, find
 from flows87.schema import conform
-from tests.graph.anchored_check import assert_same_by_partition, whole_and_parts
-from tests.graph.test_anchored import _tables
+from tests.graph.anchored_check import assert_same_by_partition, run_tables, whole_and_parts
 
 FIRING: dict[str, dict[str, float]] = {
     "cycle": {"min_amount": 100, "min_ratio": 0.5},
@@ -38,7 +37,7 @@ FIRING: dict[str, dict[str, float]] = {
 @pytest.mark.parametrize("name", sorted(FIRING))
 @pytest.mark.parametrize("partitions", [3, 4])
 def test_fans_a_partition_at_a_time(labelled_run: Path, name: str, partitions: int) -> None:
-    tx, accounts, features, prior = _tables(labelled_run)
+    tx, accounts, features, prior = run_tables(labelled_run)
     whole = assert_same_by_partition(
         tx, accounts, features, prior, name, FIRING[name], partitions=partitions
     )
@@ -48,7 +47,7 @@ def test_fans_a_partition_at_a_time(labelled_run: Path, name: str, partitions: i
 def test_fans_in_a_context_holding_every_anchored_reach(labelled_run: Path) -> None:
     """The stage gives a partition the union of its rules' reaches (stages/graph_groups._near):
     rows another pattern brought must not change these patterns' instances."""
-    tx, accounts, features, prior = _tables(labelled_run)
+    tx, accounts, features, prior = run_tables(labelled_run)
     p = Partition(1, 4)
     every = pl.lit(False)
     for spec in ANCHORED.values():
