@@ -4,9 +4,9 @@ Given a run directory whose earlier stages are done (transactions, accounts, fea
 rules stage's signals: e.g. `bench_run.py --step stage:...` up to rules, or a finished run), for
 each partition count it links those inputs into WORKDIR/parts-N/, fixes the accounts'
 partitions, and runs:
-  - `graph_part` of every partition (the patterns anchored at an account: graph/anchored.py),
-  - `graph_group` of every group in plan.GRAPH_GROUPS (the patterns that read the whole graph),
-  - `merge_graph`,
+  - `graph_part` of every partition (the instances anchored at its accounts and the layering
+    links through them: graph/anchored.py),
+  - `merge_graph` (the layering chains grown on every partition's links, and the signals),
 one process each under a memory guard, reporting each task's wall seconds, peak RSS and (for a
 partition) the transactions it read. The merged signals of every count must be the same bytes
 (`signals_sha256`): the partitioned stage equals the unpartitioned one.
@@ -14,7 +14,7 @@ partition) the transactions it read. The merged signals of every count must be t
     bash benchmarks/run.sh benchmarks/bench_graph.py --run /work/data/bench-run/run-5000000 \
         --partitions 1 4 [--workdir /tmp/flows87-graph-bench] [--max-rss-mb 20000] [--only K]
 
-`--only K` runs only the first K partitions' tasks of each count (no groups, no merge): what one
+`--only K` runs only the first K partitions' tasks of each count (no merge): what one
 partition task needs on an input too large to run every one of them here.
 """
 
@@ -47,8 +47,6 @@ def _child(args: argparse.Namespace) -> None:
     job, t0 = _job(Path(args.run)), time.perf_counter()
     if args.step == "part":
         out = graph_groups.graph_part(job, int(args.arg))
-    elif args.step == "group":
-        out = graph_groups.graph_group(job, args.arg)
     else:
         out = graph_groups.merge_graph(job)
     emit({**out, "wall_s": round(time.perf_counter() - t0, 2)})
@@ -96,8 +94,6 @@ def _task(run: Path, step: str, arg: str | None, max_rss_mb: int) -> dict[str, A
 def bench(
     source: Path, work: Path, partitions: int, max_rss_mb: int, only: int | None = None
 ) -> dict[str, Any]:
-    from flows87.pipeline.plan import GRAPH_GROUPS
-
     run = work / f"parts-{partitions}"
     rows = prepare(source, run, partitions)
     tasks: dict[str, dict[str, Any]] = {}
@@ -109,9 +105,6 @@ def bench(
     for part in range(partitions):
         tasks[f"graph_part {part}"] = _task(run, "part", str(part), max_rss_mb)
         print(f"  graph_part {part}: {tasks[f'graph_part {part}']}", flush=True)
-    for group in GRAPH_GROUPS:  # the groups with a pattern that is not anchored
-        tasks[f"graph_group {group}"] = _task(run, "group", group, max_rss_mb)
-        print(f"  graph_group {group}: {tasks[f'graph_group {group}']}", flush=True)
     tasks["merge_graph"] = _task(run, "merge", None, max_rss_mb)
     digest = hashlib.sha256((run / "signals_graph.parquet").read_bytes()).hexdigest()
     return {"transactions": rows, "tasks": tasks, "signals_sha256": digest}
@@ -138,7 +131,7 @@ def main() -> None:
     ap.add_argument(
         "--only", type=int, help="run only the first K partitions' tasks (sizing a large input)"
     )
-    ap.add_argument("--step", choices=["part", "group", "merge"], help=argparse.SUPPRESS)
+    ap.add_argument("--step", choices=["part", "merge"], help=argparse.SUPPRESS)
     ap.add_argument("--arg", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step:

@@ -1,16 +1,16 @@
 """flows87_daily: every day, score the last `lookback_days` of transactions and publish the cases.
 
 list_inputs → read_file (per input file) → gate_raw → resolve → partition
-  → features (per partition) → gate_features → rules (per partition) → merge_rules → graph_part (per partition)
-                                        → graph_group (per pattern group) → merge_graph ─┐
-  → fit_detectors → detectors (per partition) → combine_detectors ───────────────────────┴→
+  → features (per partition) → gate_features → rules (per partition) → merge_rules
+                                               → graph_part (per partition) → merge_graph ─┐
+  → fit_detectors → detectors (per partition) → combine_detectors ─────────────────────────┴→
   gate_signals → group_cases → score_accounts (per partition) → merge_cases → learn → report
   → publish
 
 The tasks are the steps of flows87.pipeline.plan.dag_plan (the plan `flows87 run` runs in one
 process, with its read step as a task per input file (a canonical input's transaction files;
-any other input is one) whose pieces the raw gate gates as one, its graph step as tasks per
-partition (the patterns anchored at an account) and per pattern group (the others) and a
+any other input is one) whose pieces the raw gate gates as one, its graph step as a task per
+partition (the patterns' instances anchored at its accounts, the links through them) and a
 merge, and its cases step as the grouping, a ranking task per partition and a merge), each one
 call of flows87.pipeline.tasks.call; tasks exchange files under FLOWS87_HOME/runs/<data interval>/ and
 XCom carries only small summaries. A failed quality gate fails its task (its report is in the
@@ -52,13 +52,6 @@ def _task(step: Step) -> Any:
             return tasks.call(get_current_context(), _name, piece)
 
         return task(**options)(one_piece)
-    if step.groups:
-        options["map_index_template"] = "{{ task.op_kwargs['group'] }}"
-
-        def one_group(group: str, _name: str = step.name) -> Any:
-            return tasks.call(get_current_context(), _name, group)
-
-        return task(**options)(one_group)
 
     def whole(_name: str = step.name) -> Any:
         return tasks.call(get_current_context(), _name)
@@ -86,8 +79,6 @@ def flows87_daily() -> None:
             made[step.name] = fn.expand(part=partitions)
         elif step.per_input:
             made[step.name] = fn.expand(piece=made["list_inputs"])  # its list of pieces
-        elif step.groups:
-            made[step.name] = fn.expand(group=list(step.groups))
         else:
             made[step.name] = fn()
         if step.name == "partition":

@@ -181,9 +181,9 @@ def test_daily_dag_params_and_structure(daily) -> None:
     assert tasks["gate_raw"].upstream_task_ids == {"read_file"}
     assert "read" not in tasks
     assert tasks["gate_signals"].upstream_task_ids == {"merge_graph", "combine_detectors"}
-    # the graph stage: a mapped task per pattern group, then their merge
-    assert tasks["graph_group"].upstream_task_ids == {"merge_rules"}
-    assert tasks["merge_graph"].upstream_task_ids == {"graph_group", "graph_part"}
+    # the graph stage: a mapped task per partition, then their merge
+    assert tasks["graph_part"].upstream_task_ids == {"merge_rules", "partition"}
+    assert tasks["merge_graph"].upstream_task_ids == {"graph_part"}
     assert "graph" not in tasks
     assert tasks["detectors"].upstream_task_ids == {"fit_detectors", "partition"}
     assert tasks["publish"].upstream_task_ids == {"report"}

@@ -11,7 +11,6 @@ from polars.testing import assert_frame_equal
 from flows87.io import write_parquet
 from flows87.pipeline.job import Job
 from flows87.pipeline.plan import (
-    GRAPH_GROUPS,
     PLAN,
     STAGES,
     dag_plan,
@@ -75,32 +74,25 @@ def test_hand_over_keeps_in_memory_in_process_and_writes_between_tasks(tmp_path:
     assert_frame_equal(task.take(path, pl.read_parquet), frame)
 
 
-def test_the_dag_runs_the_graph_stage_as_tasks_per_partition_and_pattern_group() -> None:
-    from flows87.pipeline.graph.groups import GROUPS
-    from flows87.pipeline.graph.patterns import ANCHORED
+def test_the_dag_runs_the_graph_stage_as_tasks_per_partition() -> None:
+    from flows87.pipeline.graph.patterns import ANCHORED, LINKED, PATTERNS
 
-    whole = {g.name for g in GROUPS for p in g.patterns if p not in ANCHORED}
-    assert set(GRAPH_GROUPS) == whole and len(GRAPH_GROUPS) == len(whole)
+    # every pattern is found a partition at a time: no task holds the whole graph
+    assert sorted([*ANCHORED, *LINKED]) == sorted(PATTERNS)
     steps = dag_plan()
     names = [s.name for s in steps]
-    assert "graph" not in names and {"graph_group", "graph_part", "merge_graph"} <= set(names)
+    assert "graph" not in names and {"graph_part", "merge_graph"} <= set(names)
     seen: set[str] = set()
     for step in steps:
         assert set(step.after) <= seen, f"{step.name} waits for a later or unknown step"
         seen.add(step.name)
         params = list(inspect.signature(step.function()).parameters)
         expected = (
-            ["job", "part"]
-            if step.per_part
-            else ["job", "group"]
-            if step.groups
-            else ["job", "piece"]
-            if step.per_input
-            else ["job"]
+            ["job", "part"] if step.per_part else ["job", "piece"] if step.per_input else ["job"]
         )
         assert params == expected, step.name
     # everything else is PLAN's, in PLAN's order
-    added = ("list_inputs", "read_file", "graph_group", "graph_part", "merge_graph")
+    added = ("list_inputs", "read_file", "graph_part", "merge_graph")
     added += ("group_cases", "score_accounts", "merge_cases")
     assert [n for n in names if n not in added] == [
         s.name for s in PLAN if s.name not in ("read", "graph", "cases")

@@ -30,9 +30,6 @@ class Step:
     per_input: bool = False
     """Mapped over the pieces of the input the `list_inputs` step returns (a task per input
     file), called function(job, piece): the DAG's read (`dag_plan`)."""
-    groups: tuple[str, ...] = ()
-    """Named pieces it runs once each for, called function(job, group): the graph stage's
-    pattern groups in the DAG (`dag_plan`)."""
     record: str = ""
     """The name of its RUN/stages/<record>.json when not its own: a merge step records under
     its stage's name (what the report and the flood ceiling's records read); a partition's
@@ -87,33 +84,20 @@ PLAN: tuple[Step, ...] = (
     ),
 )
 
-GRAPH_GROUPS = ("paths",)
-"""The graph patterns' groups (flows87.pipeline.graph.groups.GROUPS) holding a pattern that is
-not anchored (graph.patterns.ANCHORED: layering_chain), by name: this module must not import
-polars; tests/test_plan.py checks they agree. The anchored patterns run in `graph_part`, so a
-group of only those needs no task."""
-
 GRAPH_TASKS: tuple[Step, ...] = (
-    Step(
-        "graph_group",
-        S + "graph_groups:graph_group",
-        ("merge_rules",),
-        stage="graph",
-        groups=GRAPH_GROUPS,
-    ),
     Step("graph_part", S + "graph_groups:graph_part", ("merge_rules",), True, "graph"),
     Step(
         "merge_graph",
         S + "graph_groups:merge_graph",
-        ("graph_group", "graph_part"),
+        ("graph_part",),
         stage="graph",
         record="graph",
     ),
 )
-"""The DAG's graph stage: the patterns anchored at an account a task per partition, each reading
-the transactions near its accounts (graph/anchored.py); the others a task per pattern group, each
-holding only its group's transaction columns and tables; then the merge writing what the `graph`
-step writes (tested equal)."""
+"""The DAG's graph stage: a task per partition, each reading the transactions near its accounts
+and finding the instances anchored at them and the links through them (graph/anchored.py), then
+the merge joining the links into layering chains and writing what the `graph` step writes
+(tested equal)."""
 
 
 READ_TASKS: tuple[Step, ...] = (

@@ -1,6 +1,5 @@
 """Anchored patterns found a partition of accounts at a time (graph/anchored.py) equal the
-pattern on the whole graph, and the graph stage run as partition tasks, group tasks and a merge
-writes what the one-process stage writes."""
+pattern on the whole graph, and the graph stage run as partition tasks and a merge writes what the one-process stage writes."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from flows87.pipeline.graph import fans, parties
 from flows87.pipeline.graph.context import GraphContext
 from flows87.pipeline.graph.patterns import ANCHORED
 from flows87.pipeline.job import Job
-from flows87.pipeline.plan import GRAPH_GROUPS, PLAN
+from flows87.pipeline.plan import PLAN
 from flows87.pipeline.run import run_steps
 from flows87.pipeline.stages import graph_groups
 from flows87.pipeline.stages.config import RunConfig
@@ -60,8 +59,6 @@ def test_graph_tasks_by_partition_write_what_one_process_writes(
     assign(ids, 2).write_parquet(tasks / "partitions.parquet")
     for part in reversed(range(2)):
         graph_groups.graph_part(job, part)
-    for group in GRAPH_GROUPS:
-        graph_groups.graph_group(job, group)
     graph_groups.merge_graph(job)
     for name in ("signals_graph.parquet", "signals_held_graph.parquet"):
         assert_frame_equal(pl.read_parquet(tasks / name), pl.read_parquet(one / name))

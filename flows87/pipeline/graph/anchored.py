@@ -104,6 +104,20 @@ class Anchored:
     prime: Prime | None = None
 
 
+@dataclass(frozen=True)
+class Linked:
+    """How a pattern whose instances span partitions is found from pieces each partition finds:
+    `pieces(ctx, params, partition)` the pieces of the partition's accounts (None: of every
+    account) on the transactions of `reach`, and `join(pieces, params, transfers)` the
+    instances from every partition's pieces (in any order) and the run's count of
+    account-to-account transfers. The pieces are a table far smaller than the transactions
+    (layering: the pass-through links, graph/layering.py)."""
+
+    pieces: Callable[[GraphContext, dict[str, float], Partition | None], pl.DataFrame]
+    join: Callable[[pl.DataFrame, dict[str, float], int], pl.DataFrame]
+    reach: Reach = incident
+
+
 def anchored_in(hits: pl.DataFrame, spec: Anchored, p: Partition | None) -> pl.DataFrame:
     """The hits of the instances anchored in `p` (all of them when p is None)."""
     if p is None or hits.is_empty():

@@ -1,4 +1,4 @@
-"""Time-respecting money paths: round-trip cycles and layering chains.
+"""Time-respecting money paths: round-trip cycles, and the helpers layering chains share.
 
 A path is grown one hop at a time by joining its last account to the transfers that account made
 later, with the amount staying within a ratio of the previous hop's. Each hop is one polars join,
@@ -13,14 +13,11 @@ What bounds the work, whatever the graph's shape:
   join on the account that pairs every arrival with every departure (quadratic at a hub, or
   between two accounts that pay each other daily), and follows at most MAX_NEXT_PER_PATH of
   them;
-- each hop makes at most `max_paths_per_transfer` x E candidate rows (E the account-to-account
-  transfers of the run), and at least MIN_JOIN_BUDGET; above it, the paths kept are shared
-  fairly among their origin accounts (`common.fair_cap`), so a dense ring of accounts that pay
-  each other again and again is cut, not the rest of the data.
+- from the second hop on, each origin account grows at most `max_paths_per_origin` paths, so a
+  dense ring of accounts that pay each other again and again is cut, not the rest of the data.
 
-So a hop costs O(E log E), and a pattern O(H · E log E) for H hops. On data like ours the
-bounds do not bind: the busiest hop of our 1M-transaction data makes 0.22 candidate rows per
-transfer, most transfers being too small to take part.
+So a hop costs O(E log E), and a pattern O(H · E log E) for H hops. Layering chains
+(graph/layering.py) follow pass-through links found the same way.
 """
 
 from __future__ import annotations
@@ -35,20 +32,15 @@ from flows87.pipeline.graph.common import (
     GraphContext,
     code,
     codes_of,
-    components,
     days,
     empty_hits,
     finish,
     transfers,
-    txn_lists,
 )
 from flows87.pipeline.graph.context import TRANSFER
 
 MAX_NEXT_PER_PATH = 10
 """At most this many next hops (the earliest) are followed from one path."""
-
-MIN_JOIN_BUDGET = 250_000
-"""Candidate rows a hop may always make (see the module doc)."""
 
 
 def by_time(ctx: GraphContext) -> pl.DataFrame:
@@ -56,12 +48,12 @@ def by_time(ctx: GraphContext) -> pl.DataFrame:
     the ranks stand for transfers, the codes for accounts, while paths grow."""
 
     def make() -> pl.DataFrame:
-        return _ranked(transfers(ctx).select("txn_id", "ts", "src", "dst", "amt"))
+        return ranked(transfers(ctx).select("txn_id", "ts", "src", "dst", "amt"))
 
     return ctx.memo("transfers_by_time", make)
 
 
-def _ranked(every: pl.DataFrame) -> pl.DataFrame:
+def ranked(every: pl.DataFrame) -> pl.DataFrame:
     """`by_time` of transfers (txn_id, ts, src, dst, amt) in time order (then id). Ranks and
     codes keep the order of time and of account ids, so those of some of the transfers order
     them as those of all of them do."""
@@ -90,7 +82,7 @@ def cycle_transfers(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     return ctx.memo(_cycle_key(p), lambda: by_time(ctx))
 
 
-def _first_hops(edges: pl.DataFrame) -> pl.DataFrame:
+def first_hops(edges: pl.DataFrame) -> pl.DataFrame:
     return edges.select(
         pl.col("s").alias("n0"),
         pl.col("d").alias("n1"),
@@ -100,12 +92,7 @@ def _first_hops(edges: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _budget(ctx: GraphContext, p: dict[str, float]) -> float:
-    """Candidate rows one hop may make (module doc)."""
-    return max(MIN_JOIN_BUDGET, p["max_paths_per_transfer"] * by_time(ctx).height)
-
-
-def _next_hops(edges: pl.DataFrame) -> Following:
+def next_hops(edges: pl.DataFrame) -> Following:
     """Each account's transfers in time order, for `_extend`."""
     nxt = edges.select(
         pl.col("s").alias("_from"),
@@ -124,30 +111,19 @@ def _extend(
     ratio: tuple[float, float],
     within: timedelta,
     in_time: pl.Expr,
-    avoid_from: int,
-    budget: float | None,
     scan: int,
 ) -> pl.DataFrame:
     """Paths of k hops (with `pid`) joined to their valid hop k+1, at most MAX_NEXT_PER_PATH
     each; rows keep their parent's `pid`.
 
-    The new account may not repeat n{avoid_from}..n{k-1}: the path stays simple. Candidates are
-    the first `scan` transfers of n{k} after t{k} and within `within` of it; at most about
-    `budget` candidate rows are made (module doc).
+    The new account may not repeat n1..n{k-1} (a cycle's n0 closes it): the path stays simple.
+    Candidates are the first `scan` transfers of n{k} after t{k} and within `within` of it.
     """
     j = k + 1
-    xs = [f"x{i}" for i in range(1, k + 1)]
     new = pl.col(f"n{j}")
-    repeats = [new == pl.col(f"n{i}") for i in range(avoid_from, k)]
+    repeats = [new == pl.col(f"n{i}") for i in range(1, k)]
     out = (
-        nxt.after(
-            paths.rename({f"n{k}": "_from"}),
-            f"t{k}",
-            scan,
-            within=within,
-            budget=budget,
-            fair=("n0", xs),
-        )
+        nxt.after(paths.rename({f"n{k}": "_from"}), f"t{k}", scan, within=within)
         .rename({"_from": f"n{k}", "_t": f"t{j}", "_to": f"n{j}", "_x": f"x{j}", "_a": f"a{j}"})
         .filter(
             in_time,
@@ -163,13 +139,13 @@ def _extend(
     return out.filter(row - start < MAX_NEXT_PER_PATH)
 
 
-def _numbered(paths: pl.DataFrame) -> pl.DataFrame:
+def numbered(paths: pl.DataFrame) -> pl.DataFrame:
     """`paths` with `pid`, its row number. Rows keep a deterministic order from the time-ordered
     transfers through every hop (`Following` keeps its left rows' order), so `pid` does too."""
     return paths.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("pid"))
 
 
-def _as_long(every: pl.DataFrame, found: list[tuple[int, pl.DataFrame]], kind: str) -> pl.DataFrame:
+def as_long(every: pl.DataFrame, found: list[tuple[int, pl.DataFrame]], kind: str) -> pl.DataFrame:
     """One row per path: instance, hops, nodes, txn_ids, amounts and the time stamps, of paths
     of transfers ranked in `every` (`by_time`)."""
     txn, src, dst = every.get_column("txn_id"), every.get_column("src"), every.get_column("dst")
@@ -208,7 +184,7 @@ def _as_long(every: pl.DataFrame, found: list[tuple[int, pl.DataFrame]], kind: s
     return pl.concat(frames)
 
 
-def _facts(paths: pl.DataFrame) -> pl.DataFrame:
+def path_facts(paths: pl.DataFrame) -> pl.DataFrame:
     first, last = pl.col("amounts").list.first(), pl.col("amounts").list.last()
     t0, t1 = pl.col("times").list.first(), pl.col("times").list.last()
     gaps = pl.col("times").list.diff(null_behavior="drop").list.max()
@@ -260,15 +236,15 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
     every = cycle_transfers(ctx, p)
     # No hop of a qualifying cycle can be smaller than this, so smaller transfers never join.
     edges = every.filter(pl.col("amt") >= _least_hop(p))
-    paths = _first_hops(edges.filter(pl.col("amt") >= p["min_amount"]))
-    nxt, scan = _next_hops(edges), int(p["max_scan"])
+    paths = first_hops(edges.filter(pl.col("amt") >= p["min_amount"]))
+    nxt, scan = next_hops(edges), int(p["max_scan"])
     found: list[tuple[int, pl.DataFrame]] = []
     for k in range(1, max_len):
         j = k + 1
         in_time = pl.col(f"t{j}") <= pl.col("t1") + window
         if k > 1:
             paths = paths.filter(pl.int_range(pl.len()).over("n0") < p["max_paths_per_origin"])
-        paths = _extend(_numbered(paths), nxt, k, (lo, hi), window, in_time, 1, None, scan)
+        paths = _extend(numbered(paths), nxt, k, (lo, hi), window, in_time, scan)
         paths = paths.drop("pid")
         closes = pl.col(f"n{j}") == pl.col("n0")
         if j >= min_len:
@@ -276,7 +252,7 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         paths = paths.filter(~closes)
         if paths.is_empty():
             break
-    long = _as_long(every, found, "cycle")
+    long = as_long(every, found, "cycle")
     if long.is_empty():
         return empty_hits()
     # One cycle per first transfer and per closing transfer: the shortest, then the earliest;
@@ -288,203 +264,11 @@ def cycles(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
         .filter(pl.int_range(pl.len()).over(pl.col("nodes").list.first()) < p["max_per_account"])
     )
     facts = (
-        _facts(long)
+        path_facts(long)
         .rename({"hops": "length", "last_amount": "returned_amount"})
         .drop("max_hop_hours")
     )
     return finish(_members(long, None), facts)
-
-
-def layering_chains(ctx: GraphContext, p: dict[str, float]) -> pl.DataFrame:
-    """Simple paths of pass-through hops, each leaving soon after the previous arrived; the
-    chains that share transfers or pass-through links are one instance.
-
-    Chains start at transfers that continue no earlier qualifying hop and grow up to
-    `max_hops`; a chain is then reported with everything linked to it by pass-through links
-    (a transfer leaving an account within `max_hop_hours` of one arriving, with the ratio
-    kept): the branches of one chain, the chains that cross it, and a long chain beyond
-    `max_hops`, so a 100,000-hop chain is one instance, not thousands of overlapping ones.
-    Its facts are those of its longest chain (`hops`, amounts, times), with the size of the
-    whole (`chain_transfers`, `chain_accounts`); its origins are the senders of transfers
-    that continue none, its ends the receivers of transfers that none continues.
-
-    Cost: O(H · E log E) for H = `max_hops` and E transfers (see the module doc), plus
-    O(P) for the P <= MAX_NEXT_PER_PATH · E links labelled into connected pieces.
-    """
-    lo, hi = float(p["min_ratio"]), float(p["max_ratio"])
-    min_hops, max_hops = int(p["min_hops"]), int(p["max_hops"])
-    gap = timedelta(hours=float(p["max_hop_hours"]))
-    edges = by_time(ctx).filter(pl.col("amt") >= float(p["min_amount"]) * lo ** (max_hops - 1))
-    paths = _numbered(_first_hops(edges.filter(pl.col("amt") >= p["min_amount"])))
-    nxt, budget, scan = _next_hops(edges), _budget(ctx, p), int(p["max_scan"])
-    found: list[tuple[int, pl.DataFrame]] = []
-    links: list[pl.DataFrame] = []
-    for k in range(1, max_hops + 1):
-        j = k + 1
-        if k < max_hops:
-            in_time = pl.col(f"t{j}") <= pl.col(f"t{k}") + gap
-            ext = _extend(paths, nxt, k, (lo, hi), gap, in_time, 0, budget, scan)
-            links.append(ext.select(pl.col(f"x{k}").alias("u"), pl.col(f"x{j}").alias("v")))
-        else:
-            ext = paths.head(0)
-        if k == 1:
-            # A transfer that continues an earlier qualifying hop is not a chain's start: the
-            # chain through the earlier hop contains it.
-            continued = ext.select(pl.col("x2").alias("x1")).unique()
-            paths = paths.join(continued, on="x1", how="anti")
-            ext = ext.join(continued, on="x1", how="anti")
-        ended = paths.join(ext.select("pid").unique(), on="pid", how="anti")
-        if k >= min_hops:
-            found.append((k, ended.drop("pid")))
-        paths = _numbered(ext.drop("pid"))
-        if paths.is_empty():
-            break
-    if not links or not any(f.height for _, f in found):
-        return empty_hits()
-    return _chain_instances(ctx, found, pl.concat(links).unique(), max_hops)
-
-
-def _chain_instances(
-    ctx: GraphContext,
-    found: list[tuple[int, pl.DataFrame]],
-    links: pl.DataFrame,
-    max_hops: int,
-) -> pl.DataFrame:
-    """One instance per connected piece of found chains, named and described by its longest
-    chain (then the earliest to end, then the first by name).
-
-    Found chains that share a transfer are one piece; a chain cut at `max_hops` takes in
-    everything its pass-through links reach (the rest of a long chain, its branches), while
-    the links of other chains count only between transfers of found chains (a one-hop branch
-    off a short chain is not a chain).
-    """
-    links = links.select(pl.col("u").cast(pl.Int64), pl.col("v").cast(pl.Int64))
-    reach = components(links).rename({"node": "u", "component": "reach"})
-    on_chains = (
-        pl.concat(
-            [
-                f.select(pl.concat_list(f"x{i}" for i in range(1, hops + 1)).alias("u"))
-                for hops, f in found
-                if not f.is_empty()
-            ]
-        )
-        .explode("u")
-        .unique()
-        .select(pl.col("u").cast(pl.Int64))
-    )
-    cut = (
-        pl.concat(
-            [
-                f.select(pl.col("x1").cast(pl.Int64).alias("u"))
-                for hops, f in found
-                if hops == max_hops
-            ]
-            or [on_chains.head(0)]
-        )
-        .join(reach, on="u")
-        .select("reach")
-        .unique()
-    )
-    links = pl.concat(
-        [
-            links.join(on_chains, on="u", how="semi").join(
-                on_chains.rename({"u": "v"}), on="v", how="semi"
-            ),
-            links.join(reach, on="u").join(cut, on="reach", how="semi").drop("reach"),
-        ]
-    ).unique()
-    piece = components(pl.concat([links, on_chains.select("u", pl.col("u").alias("v"))])).rename(
-        {"node": "x"}
-    )
-    txn = by_time(ctx).get_column("txn_id")
-    # the longest chain of each piece, then the earliest to end, then the first by name
-    chains = pl.concat(
-        [
-            f.select(
-                pl.lit(hops, pl.Int32).alias("hops"),
-                pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
-                pl.col(f"t{hops}").alias("end"),
-                pl.col("x1").cast(pl.Int64).alias("x"),
-            )
-            for hops, f in found
-            if not f.is_empty()
-        ]
-    ).join(piece, on="x")
-    first = chains.sort(["component", "hops", "end"], descending=[False, True, False]).unique(
-        "component", keep="first", maintain_order=True
-    )
-    tied = chains.join(first.select("component", "hops", "end"), on=["component", "hops", "end"])
-    best = (
-        tied.with_columns(txn.gather(tied.get_column("x")).alias("first_txn"))
-        .sort("component", "first_txn", "hops", "row")
-        .unique("component", keep="first", maintain_order=True)
-    )
-    frames = dict(found)
-    named = [
-        (hops, frames[hops][group.get_column("row")].select(f"x{i}" for i in range(1, hops + 1)))
-        for (hops,), group in best.partition_by("hops", as_dict=True).items()
-    ]
-    long = _as_long(by_time(ctx), named, "layering_chain").join(
-        best.select(pl.col("first_txn").alias("id1"), "component")
-        .with_columns((pl.lit("layering_chain:") + pl.col("id1")).alias("instance"))
-        .drop("id1"),
-        on="instance",
-    )
-    every = by_time(ctx)
-    txns = piece.join(long.select("component", "instance"), on="component").join(
-        every.select(pl.col("x").cast(pl.Int64), "txn_id", "ts", "src", "dst"), on="x"
-    )
-    continues = txns.join(links.select(pl.col("v").alias("x")).unique(), on="x", how="semi")
-    continued = txns.join(links.select(pl.col("u").alias("x")).unique(), on="x", how="semi")
-    roots = txns.join(continues.select("x"), on="x", how="anti")
-    leaves = txns.join(continued.select("x"), on="x", how="anti")
-    # origins first (senders of the transfers that continue none), ends last (receivers of the
-    # transfers none continues), the accounts between in order of time
-    every_member = pl.concat(
-        [
-            roots.sort("ts", "txn_id").select(
-                "instance", pl.col("src").alias("account_id"), pl.lit(0).alias("rank")
-            ),
-            txns.sort("ts", "txn_id").select(
-                "instance", pl.col("dst").alias("account_id"), pl.lit(1).alias("rank")
-            ),
-        ]
-    ).unique(["instance", "account_id"], keep="first", maintain_order=True)
-    ends = leaves.select("instance", pl.col("dst").alias("account_id"), pl.lit(True).alias("end"))
-    members = (
-        every_member.join(
-            ends.unique(), on=["instance", "account_id"], how="left", maintain_order="left"
-        )
-        .with_columns(
-            pl.when(pl.col("rank") == 0)
-            .then(pl.lit("origin"))
-            .when(pl.col("end").fill_null(False))
-            .then(pl.lit("end"))
-            .otherwise(pl.lit("intermediary"))
-            .alias("role")
-        )
-        .with_columns(
-            pl.col("role")
-            .replace_strict({"origin": 0, "intermediary": 1, "end": 2}, return_dtype=pl.Int8)
-            .alias("rank")
-        )
-        .sort("instance", "rank", maintain_order=True)
-        .select("instance", "account_id", "role")
-    )
-    size = (
-        txns.group_by("instance")
-        .agg(pl.len().alias("chain_transfers"))
-        .join(
-            every_member.group_by("instance").agg(pl.len().alias("chain_accounts")), on="instance"
-        )
-    )
-    facts = (
-        _facts(long)
-        .drop("txn_ids")
-        .join(txn_lists(txns.select("instance", "txn_id", "ts")), on="instance")
-        .join(size, on="instance")
-    )
-    return finish(members, facts)
 
 
 def _frontier(hops: pl.DataFrame) -> pl.DataFrame:
@@ -543,7 +327,7 @@ def _cycles_reach(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float])
     that made a first hop in the partition's context (its own accounts among them), found on
     the whole graph with the rule's window, length and amounts (what the reach cannot know)."""
     first = transfers(ctx, float(values["min_amount"])).get_column("src").unique()
-    table = _ranked(_cycle_reach(tx, first, values))
+    table = ranked(_cycle_reach(tx, first, values))
     ctx.memo(_cycle_key(values), lambda: table)
 
 
@@ -555,5 +339,4 @@ def _sent(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
 ANCHORED = {"cycle": Anchored(by_role("origin"), _sent, _cycles_reach)}
 """A cycle is its origin's: what the origin paid (its first hops), and the rest of its paths
 primed: every transfer its money may reach within the window, hop after hop, on the whole
-graph. layering_chain stays whole: an instance is a connected piece of pass-through links that
-joins chains of many origins and follows a chain beyond `max_hops` as far as it goes."""
+graph. Layering chains are found from links (graph/layering.py)."""

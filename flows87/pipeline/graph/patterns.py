@@ -22,13 +22,23 @@ from flows87.pipeline.graph import (
     hubs,
     identity,
     labour,
+    layering,
     mules,
     parties,
 )
-from flows87.pipeline.graph.anchored import Anchored
+from flows87.pipeline.graph.anchored import Anchored, Linked
 from flows87.pipeline.graph.common import HIT_SCHEMA, GraphContext, empty_hits
 
-__all__ = ["ANCHORED", "HIT_SCHEMA", "PATTERNS", "GraphContext", "Pattern", "empty_hits", "find"]
+__all__ = [
+    "ANCHORED",
+    "HIT_SCHEMA",
+    "LINKED",
+    "PATTERNS",
+    "GraphContext",
+    "Pattern",
+    "empty_hits",
+    "find",
+]
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ _ALL: tuple[Pattern, ...] = (
             "max_scan": 50,
             "max_paths_per_transfer": 0.5,
         },
-        flows.layering_chains,
+        layering.layering_chains,
     ),
     Pattern(
         "scatter_gather",
@@ -332,7 +342,12 @@ ANCHORED: dict[str, Anchored] = {
     for name, spec in getattr(module, "ANCHORED", {}).items()
 }
 """The patterns found a partition of accounts at a time (graph/anchored.py), each declared
-beside its function as its module's ANCHORED; the others need the whole graph."""
+beside its function as its module's ANCHORED."""
+
+LINKED: dict[str, Linked] = dict(layering.LINKED)
+"""The patterns found from pieces each partition finds (graph/anchored.py `Linked`): their
+instances span partitions. With ANCHORED, every pattern: none needs one task over the whole
+graph."""
 
 
 def find(ctx: GraphContext, name: str, overrides: dict[str, float] | None = None) -> pl.DataFrame:

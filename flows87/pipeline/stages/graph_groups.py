@@ -1,9 +1,11 @@
-"""Stage 4, the graph patterns, in one step or as one task per pattern group and a merge.
+"""Stage 4, the graph patterns, in one step or as one task per partition and a merge.
 
 `run_graph` is the whole stage in one process: one context over every pattern below
-GRAPH_GROUP_ROWS transactions, group after group above it (graph/groups.py). `graph_group` and
-`merge_graph` are the same work as separate tasks: each group's results go to the run's parts
-folder, and the merge writes what `run_graph` writes (tests/graph/test_groups.py).
+GRAPH_GROUP_ROWS transactions, group after group above it (graph/groups.py). `graph_part` and
+`merge_graph` are the same work as tasks: each partition finds the instances anchored at its
+accounts and the pieces (links) of the patterns whose instances span partitions
+(graph/anchored.py), and the merge joins the pieces and writes what `run_graph` writes
+(tests/graph/test_anchored.py).
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ from flows87.pipeline.features import FeatureSettings
 from flows87.pipeline.graph.anchored import Partition, Reach, anchored_in
 from flows87.pipeline.graph.context import (
     ACCOUNT_COLUMNS,
+    TRANSFER,
     TX_COLUMNS,
     GraphContext,
     graph_columns,
     graph_order,
     read_in_graph_order,
 )
-from flows87.pipeline.graph.grouped import groups_of, merge_runs, run_grouped
-from flows87.pipeline.graph.groups import GROUP_OF, GROUPS, Group
+from flows87.pipeline.graph.grouped import merge_runs, run_grouped
+from flows87.pipeline.graph.groups import GROUP_OF, Group
 from flows87.pipeline.graph.hits import HIT_SCHEMA, empty_hits
-from flows87.pipeline.graph.patterns import ANCHORED, PATTERNS
+from flows87.pipeline.graph.patterns import ANCHORED, LINKED, PATTERNS
 from flows87.pipeline.job import Job
 from flows87.pipeline.rules import empty_signals, load_rules, run_rules
 from flows87.pipeline.rules.ceiling import Ceiling, summary_lines
@@ -84,15 +87,10 @@ class GraphInputs:
             job,
         )
 
-    @property
-    def anchored(self) -> list[Rule]:
-        """The rules whose pattern is found a partition at a time (`graph_part`)."""
-        return [r for r in self.chosen if r.pattern in ANCHORED]
-
-    @property
-    def whole(self) -> list[Rule]:
-        """The rules whose pattern reads the whole graph (`graph_group`)."""
-        return [r for r in self.chosen if r.pattern not in ANCHORED]
+    def values(self, rule: Rule) -> dict[str, float]:
+        """The rule's pattern parameters: the pattern's defaults, the rule's, the run's."""
+        own = rule.values(self.job.config.rule_overrides.get(rule.id))
+        return {**PATTERNS[str(rule.pattern)].params, **own}
 
     def run(
         self,
@@ -157,30 +155,6 @@ def write_graph(job: Job, rec: StageRecord, given: GraphInputs, result: RuleRun)
     return {"signals": result.signals.height, "skipped": result.skipped}
 
 
-def _part(job: Job, group: str, ext: str) -> Any:
-    return job.run.parts / f"graph-{group}.{ext}"
-
-
-def graph_group(job: Job, group: str) -> dict[str, Any]:
-    """One group's graph rules that read the whole graph (a task of its own): signals,
-    held-back signals and the run's record in the parts folder, for `merge_graph`."""
-    free_memory()
-    given = GraphInputs.read(job)
-    found = {g.name: (g, rules) for g, rules in groups_of(given.whole)}
-    if group not in found:
-        result = RuleRun(empty_signals())
-    else:
-        g, rules = found[group]
-        tx = read_in_graph_order(job.run.transactions, g.columns)
-        result = given.run(tx, rules, g.columns)
-    job.run.parts.mkdir(parents=True, exist_ok=True)
-    write_parquet(result.signals, _part(job, group, "signals.parquet"))
-    write_parquet(result.held, _part(job, group, "held.parquet"))
-    fields = ("warnings", "seconds", "fired", "skipped", "held_back", "relative")
-    write_json({f: getattr(result, f) for f in fields}, _part(job, group, "json"))
-    return {"group": group, "signals": result.signals.height}
-
-
 @dataclass
 class _Near:
     """Anchored rules that share one context: the transactions they read, and which columns."""
@@ -190,15 +164,19 @@ class _Near:
     reach: Reach | None
 
 
+def _reach(name: str) -> Reach:
+    return ANCHORED[name].reach if name in ANCHORED else LINKED[name].reach
+
+
 def _contexts(rules: list[Rule], p: Partition | None) -> list[_Near]:
-    """The anchored rules by the context they read: in a partition one per reach (the rows
-    its anchors need), else one per pattern group over every row (as `graph_group`); each
-    with only the transaction columns its patterns read, so a task holds one reach's rows and
+    """The partitioned rules by the context they read: in a partition one per reach (the rows
+    its anchors need), else one per pattern group over every row (as `run_graph`); each with
+    only the transaction columns its patterns read, so a task holds one reach's rows and
     columns at a time, never the union of every pattern's."""
     out: dict[Any, _Near] = {}
     for rule in rules:
         name = str(rule.pattern)
-        reach = ANCHORED[name].reach if p is not None else None
+        reach = _reach(name) if p is not None else None
         key = reach if p is not None else GROUP_OF[name].name
         near = out.setdefault(key, _Near([], (), reach))
         near.rules.append(rule)
@@ -220,116 +198,141 @@ def _read(
     return scan.filter(near.reach(scan, accounts, p)).select(cols).collect(engine="streaming")
 
 
-def _hits(
+@dataclass
+class _Found:
+    """What a partition's task found: each anchored rule's hits (with `rule_id`), each linked
+    rule's pieces (by rule id), the seconds per rule and the rows each context read."""
+
+    hits: list[pl.DataFrame]
+    pieces: dict[str, pl.DataFrame]
+    seconds: dict[str, float]
+    read: list[int]
+
+
+def _find(
     job: Job,
     given: GraphInputs,
     near: _Near,
     p: Partition | None,
     order: pl.Series | None,
-    seconds: dict[str, float],
-) -> tuple[list[pl.DataFrame], int]:
-    """The hits of one context's rules anchored in `p`, and the rows it read."""
+    found: _Found,
+) -> None:
+    """One context's rules in `p`: the hits anchored in it, the pieces of its accounts."""
     tx = _read(job, near, given.accounts, p, order)
-    rows = tx.height
+    found.read.append(tx.height)
     ctx = GraphContext(tx, given.accounts, given.features, given.prior, near.columns)
     del tx
     scan = pl.scan_parquet(job.run.transactions)
-    values = {
-        r.id: {**PATTERNS[str(r.pattern)].params, **r.values(job.config.rule_overrides.get(r.id))}
-        for r in near.rules
-    }
+    values = {r.id: given.values(r) for r in near.rules}
+    seconds = found.seconds
     # every table derived from the whole graph first: none of the patterns then makes one of
     # them from the partition's rows alone
     for rule in near.rules:
-        prime = ANCHORED[str(rule.pattern)].prime
-        if prime is not None and p is not None:
+        spec = ANCHORED.get(str(rule.pattern))
+        if spec is not None and spec.prime is not None and p is not None:
             t0 = time.perf_counter()
-            prime(scan, ctx, values[rule.id])
+            spec.prime(scan, ctx, values[rule.id])
             seconds[rule.id] = time.perf_counter() - t0
-    found = []
     for rule in near.rules:
         t0 = time.perf_counter()
-        spec = ANCHORED[str(rule.pattern)]
-        hits = PATTERNS[str(rule.pattern)].fn(ctx, values[rule.id])
-        hits = anchored_in(hits.select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA), spec, p)
-        found.append(hits.select(pl.lit(rule.id).alias("rule_id"), pl.all()))
+        name, tag = str(rule.pattern), pl.lit(rule.id).alias("rule_id")
+        if name in LINKED:
+            found.pieces[rule.id] = LINKED[name].pieces(ctx, values[rule.id], p)
+        else:
+            hits = PATTERNS[name].fn(ctx, values[rule.id])
+            hits = anchored_in(
+                hits.select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA), ANCHORED[name], p
+            )
+            found.hits.append(hits.select(tag, pl.all()))
         seconds[rule.id] = round(seconds.get(rule.id, 0.0) + time.perf_counter() - t0, 3)
-    return found, rows
 
 
 def graph_part(job: Job, part: int) -> dict[str, Any]:
     """The hits of the anchored patterns' instances (graph/anchored.py) whose anchor is one of
-    the partition's accounts, found on the transactions near them, for `merge_graph`."""
+    the partition's accounts, found on the transactions near them, and the linked patterns'
+    pieces of its accounts, for `merge_graph`."""
     free_memory()
     with stage(job.run, f"graph_part-{part:04d}") as rec:
         given = GraphInputs.read(job)
-        rules = [r for r in given.anchored if r.status != "deprecated"]
+        rules = [r for r in given.chosen if r.status != "deprecated"]
         count = parts.count(job)
         if not 0 <= part < count:
             raise InputError(f"no partition {part}: this run has {count}", file=job.run.partitions)
         p = Partition(part, count) if count > 1 else None
-        found: list[pl.DataFrame] = []
-        seconds: dict[str, float] = {}
-        read: list[int] = []
+        found = _Found([], {}, {}, [])
         contexts = _contexts(rules, p)
         # one partition: every context reads every row, in the graph order computed once
         order = graph_order(job.run.transactions) if p is None and contexts else None
         for near in contexts:
-            more, rows = _hits(job, given, near, p, order, seconds)
-            found += more
-            read.append(rows)
+            _find(job, given, near, p, order, found)
             free_memory()
         empty = empty_hits().select(pl.lit("").alias("rule_id"), pl.all()).head(0)
-        out = pl.concat([empty, *found])
+        out = pl.concat([empty, *found.hits])
         job.run.parts.mkdir(parents=True, exist_ok=True)
         write_parquet(out, job.run.part("graph_hits", part))
-        write_json(seconds, job.run.part("graph_hits", part).with_suffix(".json"))
+        for rule_id, pieces in found.pieces.items():
+            write_parquet(pieces, _pieces(job, rule_id, part))
+        write_json(found.seconds, job.run.part("graph_hits", part).with_suffix(".json"))
         # the largest context's rows bound the task's memory; every context's, its reading
-        rec.counts = {"transactions_read": max(read, default=0), "contexts": read}
+        rec.counts = {"transactions_read": max(found.read, default=0), "contexts": found.read}
         rec.counts["hits"] = out.height
-        rec.timings = seconds
+        rec.counts["pieces"] = sum(f.height for f in found.pieces.values())
+        rec.timings = found.seconds
     return {"part": part, "hits": out.height}
 
 
-def _anchored_run(job: Job, given: GraphInputs) -> RuleRun | None:
-    """The anchored rules' signals from every partition's hits (`graph_part`): each instance
-    is in one partition's, and sorting by instance (stably) restores the pattern's order."""
-    rules = given.anchored
-    if not rules:
-        return None
+def _pieces(job: Job, rule_id: str, part: int) -> Any:
+    return job.run.parts / f"graph_pieces-{rule_id}-{part:04d}.parquet"
+
+
+def _transfers(job: Job) -> int:
+    """The run's account-to-account transfers, counted streaming."""
+    scan = pl.scan_parquet(job.run.transactions).filter(TRANSFER)
+    return int(scan.select(pl.len()).collect(engine="streaming").item())
+
+
+def _anchored_run(job: Job, given: GraphInputs) -> RuleRun:
+    """The graph rules' signals from every partition's work (`graph_part`): each anchored
+    instance is in one partition's hits, and sorting by instance (stably) restores the
+    pattern's order; a linked pattern's instances are made from every partition's pieces."""
+    rules = given.chosen
     files = parts.paths(job, "graph_hits")
     every = pl.concat([pl.read_parquet(f) for f in files])
-    hits = {
-        r.id: every.filter(pl.col("rule_id") == r.id)
-        .drop("rule_id")
-        .sort("instance", maintain_order=True)
-        for r in rules
-    }
+    hits: dict[str, pl.DataFrame] = {}
+    seconds: dict[str, float] = {}
+    transfers = None
+    for r in rules:
+        name = str(r.pattern)
+        if name not in LINKED:
+            hits[r.id] = (
+                every.filter(pl.col("rule_id") == r.id)
+                .drop("rule_id")
+                .sort("instance", maintain_order=True)
+            )
+            continue
+        if r.status == "deprecated":
+            continue
+        t0 = time.perf_counter()
+        transfers = _transfers(job) if transfers is None else transfers
+        pieces = pl.concat(
+            [pl.read_parquet(_pieces(job, r.id, part)) for part in range(len(files))]
+        )
+        found = LINKED[name].join(pieces, given.values(r), transfers)
+        hits[r.id] = found.select(list(HIT_SCHEMA.names())).cast(HIT_SCHEMA)
+        seconds[r.id] = time.perf_counter() - t0
     result = given.run(pl.DataFrame(), rules, TX_COLUMNS, hits=hits)
     for f in files:  # the patterns' time in the partitions, not the merge's rendering
         for rule_id, spent in read_json(f.with_suffix(".json")).items():
-            result.seconds[rule_id] = round(result.seconds.get(rule_id, 0.0) + spent, 3)
+            seconds[rule_id] = seconds.get(rule_id, 0.0) + spent
+    for rule_id, spent in seconds.items():
+        result.seconds[rule_id] = round(result.seconds.get(rule_id, 0.0) + spent, 3)
     return result
 
 
 def merge_graph(job: Job) -> dict[str, Any]:
-    """The results of `graph_part` of every partition and `graph_group` of every group in
-    plan.GRAPH_GROUPS as the graph stage's outputs, in rule order: what `run_graph` writes."""
-    from flows87.pipeline.plan import GRAPH_GROUPS
-
+    """The results of `graph_part` of every partition as the graph stage's outputs, in rule
+    order: what `run_graph` writes."""
     given = GraphInputs.read(job)
-    runs = []
-    for g in GROUPS:
-        if g.name not in GRAPH_GROUPS:  # every pattern of it anchored: no task ran
-            continue
-        record = read_json(_part(job, g.name, "json"))
-        one = RuleRun(pl.read_parquet(_part(job, g.name, "signals.parquet")))
-        one.held = pl.read_parquet(_part(job, g.name, "held.parquet"))
-        for name, value in record.items():
-            setattr(one, name, value)
-        runs.append(one)
-    anchored = _anchored_run(job, given)
-    if anchored is not None:
-        runs.append(anchored)
+    result = _anchored_run(job, given) if given.chosen else RuleRun(empty_signals())
     with stage(job.run, "graph") as rec:
-        return write_graph(job, rec, given, merge_runs(given.chosen, runs))
+        return write_graph(job, rec, given, merge_runs(given.chosen, [result]))
