@@ -242,7 +242,8 @@ def test_the_bundled_catalogue_is_the_checkouts_top_level_folders() -> None:
 
 def test_run_in_partitions_gives_the_same_tables(synth_dir: Path, tmp_path: Path) -> None:
     """`flows87 run --partitions 3` runs the partitioned steps one after another, as the DAG's
-    mapped tasks do: every table equals the one-partition run's, row for row."""
+    mapped tasks do (the graph and cases stages as its tasks too): every table equals the
+    one-partition run's, row for row."""
     from polars.testing import assert_frame_equal
 
     for n in (1, 3):
@@ -250,6 +251,8 @@ def test_run_in_partitions_gives_the_same_tables(synth_dir: Path, tmp_path: Path
         assert main([*args, "--partitions", str(n)]) == EXIT_OK
     parts = pl.read_parquet(tmp_path / "p3" / "partitions.parquet")
     assert parts["part"].n_unique() == 3
+    records = {p.stem for p in (tmp_path / "p3" / "stages").glob("*.json")}
+    assert {"graph_part-0002", "score_accounts-0002", "graph", "cases"} <= records
     tables = sorted(p.name for p in (tmp_path / "p1").glob("*.parquet"))
     assert "cases.parquet" in tables
     for name in tables:

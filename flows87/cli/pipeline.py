@@ -367,8 +367,9 @@ def ingest(
     default=1,
     show_default=True,
     type=click.IntRange(1, 1024),
-    help="Account-hash partitions the feature, rule and detector steps run over, one after "
-    "another as the DAG's mapped tasks do (the results are the same; one is fastest here).",
+    help="Account-hash partitions the feature, rule, detector, graph and case-ranking steps run "
+    "over, one after another as the DAG's mapped tasks do: the same results, in the memory of "
+    "one partition (one is fastest; more for inputs whose graph stage needs more memory).",
 )
 def run(
     source: Path,

@@ -138,9 +138,23 @@ def dag_plan() -> tuple[Step, ...]:
     as many workers as there are free. `flows87 run` keeps the one `read`, `graph` and `cases`
     steps: in one process the read input goes to the gate in memory, and the graph reads the
     transactions once (and groups them itself above a size)."""
+    return _split(("read", "graph", "cases"))
+
+
+def local_plan(partitions: int) -> tuple[Step, ...]:
+    """PLAN as `flows87 run` follows it: with more than one partition, its graph and cases steps
+    as the DAG's tasks, a partition after another, so those stages hold one partition's
+    transactions at a time instead of every one (at 50M the one graph step peaked at 20 GB)."""
+    return PLAN if partitions <= 1 else _split(("graph", "cases"))
+
+
+def _split(stages: tuple[str, ...]) -> tuple[Step, ...]:
+    """PLAN with the steps of `stages` replaced by their tasks."""
     out: list[Step] = []
     instead = {"read": "read_file", "graph": "merge_graph", "cases": "merge_cases"}
+    instead = {k: v for k, v in instead.items() if k in stages}
     tasks = {"read": READ_TASKS, "graph": GRAPH_TASKS, "cases": CASES_TASKS}
+    tasks = {k: v for k, v in tasks.items() if k in stages}
     for s in PLAN:
         if s.name in tasks:
             out.extend(tasks[s.name])

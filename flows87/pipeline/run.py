@@ -12,7 +12,7 @@ from typing import Any
 
 from flows87.errors import Flows87Error
 from flows87.pipeline.job import Job
-from flows87.pipeline.plan import PLAN, Step, upto
+from flows87.pipeline.plan import Step, local_plan, upto
 from flows87.pipeline.runinfo import assemble
 from flows87.pipeline.stages.config import RunConfig
 
@@ -28,18 +28,19 @@ def run_steps(job: Job, steps: Sequence[Step], progress: Progress = _noop) -> di
 
     A failing step writes run.failed.json and re-raises: run.json and the results of an earlier
     successful run stay as they were."""
-    from flows87.pipeline.stages.common import no_hugepage_stalls
+    from flows87.pipeline.stages.common import heap_set_aside, no_hugepage_stalls
 
     no_hugepage_stalls()
     summary: dict[str, Any] = {}
     try:
-        for i, step in enumerate(steps):
-            progress(step.name, i / len(steps))
-            fn = step.function()
-            if step.per_part:
-                summary[step.stage] = [fn(job, part) for part in range(job.partitions)]
-            else:
-                summary[step.stage] = fn(job)
+        with heap_set_aside():
+            for i, step in enumerate(steps):
+                progress(step.name, i / len(steps))
+                fn = step.function()
+                if step.per_part:
+                    summary[step.stage] = [fn(job, part) for part in range(job.partitions)]
+                else:
+                    summary[step.stage] = fn(job)
     except Flows87Error as exc:
         assemble(job.run, job.command, job.params(), status="failed", error=exc.message)
         raise
@@ -56,10 +57,11 @@ def run(
     progress: Progress = _noop,
     partitions: int = 1,
 ) -> dict[str, Any]:
-    """read → gate_raw → features → gate → rules, detectors, graph → gate → cases → report."""
+    """read → gate_raw → features → gate → rules, detectors, graph → gate → cases → report;
+    in `partitions` partitions one after another (`plan.local_plan`): the same results."""
     job = Job.local(run_dir, config, source=str(source), partitions=partitions)
     job.progress = lambda message: progress(message, None)
-    steps = [s for s in PLAN if not s.scheduled_only]
+    steps = [s for s in local_plan(partitions) if not s.scheduled_only]
     return run_steps(job, steps, progress)
 
 

@@ -188,7 +188,7 @@ def call(context: dict[str, Any], name: str, part: int | str | None = None) -> A
 
     from flows87.pipeline.plan import step
     from flows87.pipeline.runinfo import assemble
-    from flows87.pipeline.stages.common import no_hugepage_stalls
+    from flows87.pipeline.stages.common import heap_set_aside, no_hugepage_stalls
 
     no_hugepage_stalls()
 
@@ -200,7 +200,8 @@ def call(context: dict[str, Any], name: str, part: int | str | None = None) -> A
     log.info("flows87 %s: interval %s, run directory %s", label, current.interval, current.run)
     fn = step(name).function()
     try:
-        result = fn(current) if part is None else fn(current, part)
+        with heap_set_aside():
+            result = fn(current) if part is None else fn(current, part)
     except Flows87Error as exc:
         if isinstance(exc, QualityGateError):
             _log_report(exc)
