@@ -24,6 +24,11 @@ seconds, also shown, depend less on it).
 
     bash benchmarks/run.sh benchmarks/bench_run.py --sizes 1000000 5000000
     options: [--workdir /tmp/flows87-run-bench] [--no-per-stage] [--source DIR] [--block N]
+             [--partitions N]
+
+`--partitions N` runs as `flows87 run --partitions N` does (`plan.local_plan`): the partitioned
+steps and the graph and cases stages' tasks one partition after another, in the memory of one;
+its run directories are WORKDIR/run-SIZE-pN and WORKDIR/stages-SIZE-pN.
 
 Above `--block` accounts (default 500,000: 5M transactions) the data is generated in blocks of
 accounts, each with its own seed and id prefix, written one at a time and streamed into one
@@ -97,14 +102,14 @@ def step_synth(
     return synth_input(out, accounts, days=10, seed=1, transform=transform, block=block)
 
 
-def step_run(src: Path, run_dir: Path) -> dict[str, Any]:
+def step_run(src: Path, run_dir: Path, partitions: int = 1) -> dict[str, Any]:
     from flows87.pipeline.run import run
 
     shutil.rmtree(run_dir, ignore_errors=True)
     sampler = RssSampler()
     sampler.start()
     t0 = time.perf_counter()
-    summary = run(src, run_dir, progress=sampler.at)
+    summary = run(src, run_dir, progress=sampler.at, partitions=partitions)
     total = time.perf_counter() - t0
     peaks = sampler.stop()
     info = json.loads(RunDir(run_dir).run_json.read_text())
@@ -146,33 +151,35 @@ def step_floor(run_dir: Path) -> dict[str, Any]:
     return {"accounts": out.height, "wall_s": round(time.perf_counter() - t0, 2)}
 
 
-def step_stage(name: str, src: Path, run_dir: Path) -> dict[str, Any]:
+def step_stage(name: str, src: Path, run_dir: Path, partitions: int = 1) -> dict[str, Any]:
     """The steps of one stage as the DAG's tasks run them: reading their inputs from the run
     directory and writing their outputs to it (no hand-over in memory)."""
     from flows87.pipeline.job import Job
-    from flows87.pipeline.plan import PLAN
+    from flows87.pipeline.plan import local_plan
     from flows87.pipeline.run import run_steps
     from flows87.pipeline.stages.config import RunConfig
 
     if name == "ingest":
         shutil.rmtree(run_dir, ignore_errors=True)
-    job = Job(RunDir(run_dir), RunConfig(), source=str(src))
+    job = Job(RunDir(run_dir), RunConfig(), source=str(src), partitions=partitions)
     t0 = time.perf_counter()
-    run_steps(job, [s for s in PLAN if s.stage == name])
+    run_steps(job, [s for s in local_plan(partitions) if s.stage == name])
     return {"wall_s": round(time.perf_counter() - t0, 2)}
 
 
 def _child(args: argparse.Namespace) -> None:
-    work, size = Path(args.workdir), args.size
+    work, size, n = Path(args.workdir), args.size, args.partitions
     src = Path(args.source) if args.source else work / _synth_name(size, args.hubs)
+    tail = f"-p{n}" if n > 1 else ""
+    run_dir = work / (_synth_name(size, args.hubs).replace("synth", "run") + tail)
     if args.step == "synth":
         res = step_synth(size, src, args.hubs, args.block)
     elif args.step == "run":
-        res = step_run(src, work / _synth_name(size, args.hubs).replace("synth", "run"))
+        res = step_run(src, run_dir, n)
     elif args.step == "floor":
-        res = step_floor(work / _synth_name(size, args.hubs).replace("synth", "run"))
+        res = step_floor(run_dir)
     else:
-        res = step_stage(args.step.removeprefix("stage:"), src, work / f"stages-{size}")
+        res = step_stage(args.step.removeprefix("stage:"), src, work / f"stages-{size}{tail}", n)
     emit(res)
 
 
@@ -182,9 +189,14 @@ pass of 2 s moved between 1.8 and 2.6 s from one measurement to the next on this
 than the run's own variation, so one sample decided whether a run met its multiple."""
 
 
-def _floor(size: int, workdir: str, source: str | None, hubs: float) -> dict[str, Any]:
+def _floor(
+    size: int, workdir: str, source: str | None, hubs: float, partitions: int = 1
+) -> dict[str, Any]:
     runs = sorted(
-        (_spawn("floor", size, workdir, source, hubs) for _ in range(FLOOR_REPEATS)),
+        (
+            _spawn("floor", size, workdir, source, hubs, partitions=partitions)
+            for _ in range(FLOOR_REPEATS)
+        ),
         key=lambda r: float(r["wall_s"]),
     )
     return {**runs[len(runs) // 2], "wall_s_each": [r["wall_s"] for r in runs]}
@@ -201,9 +213,17 @@ def _spawn(
     source: str | None = None,
     hubs: float = 0.0,
     block: int | None = None,
+    partitions: int = 1,
 ) -> dict[str, Any]:
     cmd = step_command(
-        __file__, step, size=size, workdir=workdir, source=source, hubs=hubs or None, block=block
+        __file__,
+        step,
+        size=size,
+        workdir=workdir,
+        source=source,
+        hubs=hubs or None,
+        block=block,
+        partitions=partitions if partitions > 1 else None,
     )
     return spawn(cmd, f"step {step} for size {size}")
 
@@ -264,6 +284,12 @@ def main() -> None:
         help="accounts generated at a time (blocks with distinct id prefixes; bounds the "
         "generator's memory)",
     )
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="run as `flows87 run --partitions N` (the graph and cases stages a partition at a time)",
+    )
     p.add_argument("--step", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -279,13 +305,20 @@ def main() -> None:
             else _spawn("synth", size, args.workdir, hubs=args.hubs, block=args.block)
         )
         print(f"{size:>10,} synth {json.dumps(synth)}", flush=True)
-        run = _spawn("run", size, args.workdir, args.source, args.hubs)
+        run = _spawn("run", size, args.workdir, args.source, args.hubs, partitions=args.partitions)
         print(f"{size:>10,} run {json.dumps(run)}", flush=True)
-        floor = _floor(size, args.workdir, args.source, args.hubs)
+        floor = _floor(size, args.workdir, args.source, args.hubs, args.partitions)
         print(f"{size:>10,} floor {json.dumps(floor)}", flush=True)
         alone = {}
         for name in [] if args.no_per_stage else STAGES:
-            alone[name] = _spawn(f"stage:{name}", size, args.workdir, args.source, args.hubs)
+            alone[name] = _spawn(
+                f"stage:{name}",
+                size,
+                args.workdir,
+                args.source,
+                args.hubs,
+                partitions=args.partitions,
+            )
             print(f"{size:>10,} alone {name:<10} {json.dumps(alone[name])}", flush=True)
         key = args.source or _synth_name(size, args.hubs)
         results[key] = {"synth": synth, "run": run, "floor": floor, "stages_alone": alone}
