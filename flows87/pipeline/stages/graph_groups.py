@@ -29,7 +29,7 @@ from flows87.pipeline.graph.context import (
     graph_order,
     read_in_graph_order,
 )
-from flows87.pipeline.graph.grouped import merge_runs, run_grouped
+from flows87.pipeline.graph.grouped import run_grouped
 from flows87.pipeline.graph.groups import GROUP_OF, Group
 from flows87.pipeline.graph.hits import HIT_SCHEMA, empty_hits
 from flows87.pipeline.graph.patterns import ANCHORED, LINKED, PATTERNS
@@ -291,7 +291,7 @@ def _transfers(job: Job) -> int:
     return int(scan.select(pl.len()).collect(engine="streaming").item())
 
 
-def _anchored_run(job: Job, given: GraphInputs) -> RuleRun:
+def _partitioned_run(job: Job, given: GraphInputs) -> RuleRun:
     """The graph rules' signals from every partition's work (`graph_part`): each anchored
     instance is in one partition's hits, and sorting by instance (stably) restores the
     pattern's order; a linked pattern's instances are made from every partition's pieces."""
@@ -333,6 +333,6 @@ def merge_graph(job: Job) -> dict[str, Any]:
     """The results of `graph_part` of every partition as the graph stage's outputs, in rule
     order: what `run_graph` writes."""
     given = GraphInputs.read(job)
-    result = _anchored_run(job, given) if given.chosen else RuleRun(empty_signals())
+    result = _partitioned_run(job, given) if given.chosen else RuleRun(empty_signals())
     with stage(job.run, "graph") as rec:
-        return write_graph(job, rec, given, merge_runs(given.chosen, [result]))
+        return write_graph(job, rec, given, result)
