@@ -1,7 +1,8 @@
 """The plan in one process, without Airflow: `flows87 run`, `flows87 ingest`, tests, benchmarks.
 
-It calls the steps of flows87.pipeline.plan in their order with one partition, the way the DAG's
-tasks call them; what one step hands the next stays in memory instead of going through a file.
+It calls the steps of flows87.pipeline.plan in their order, with one partition or several one
+after another (`plan.local_plan`), the way the DAG's tasks call them; what one step hands the
+next stays in memory instead of going through a file.
 """
 
 from __future__ import annotations
