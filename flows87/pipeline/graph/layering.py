@@ -105,7 +105,9 @@ def _follow(paths: pl.DataFrame, nxt: pl.DataFrame, k: int, budget: float) -> pl
     """Paths of k hops (with `pid`) joined to the links from their last transfer, in path
     order, then time; rows keep their parent's `pid`. When the candidates would pass `budget`,
     the paths are cut first (`fair_cap`: the busiest origins lose theirs first). The new
-    account may not repeat one of the path's."""
+    account may not repeat one of the path's: checked here, on the path, after its link took
+    the first MAX_NEXT_PER_PATH of the account's qualifying transfers (a link cannot know the
+    path; before the links, a path took its first MAX_NEXT_PER_PATH that repeated none)."""
     j = k + 1
     xs = [f"x{i}" for i in range(1, k + 1)]
     out = nxt.rename({"_v": f"x{j}", "_n": f"n{j}", "_t": f"t{j}", "_a": f"a{j}"})
