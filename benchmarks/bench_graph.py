@@ -4,6 +4,7 @@ Given a run directory whose earlier stages are done (transactions, accounts, fea
 rules stage's signals: e.g. `bench_run.py --step stage:...` up to rules, or a finished run), for
 each partition count it links those inputs into WORKDIR/parts-N/, fixes the accounts'
 partitions, and runs:
+  - `graph_prime` (the tables every partition derives from the whole graph, once),
   - `graph_part` of every partition (the instances anchored at its accounts and the layering
     links through them: graph/anchored.py),
   - `merge_graph` (the layering chains grown on every partition's links, and the signals),
@@ -47,6 +48,8 @@ def _child(args: argparse.Namespace) -> None:
     job, t0 = _job(Path(args.run)), time.perf_counter()
     if args.step == "part":
         out = graph_groups.graph_part(job, int(args.arg))
+    elif args.step == "prime":
+        out = graph_groups.graph_prime(job)
     else:
         out = graph_groups.merge_graph(job)
     emit({**out, "wall_s": round(time.perf_counter() - t0, 2)})
@@ -97,6 +100,8 @@ def bench(
     run = work / f"parts-{partitions}"
     rows = prepare(source, run, partitions)
     tasks: dict[str, dict[str, Any]] = {}
+    tasks["graph_prime"] = _task(run, "prime", None, max_rss_mb)
+    print(f"  graph_prime: {tasks['graph_prime']}", flush=True)
     if only is not None:  # a sample of the partitions: their sizes, no merge to compare
         for part in range(min(only, partitions)):
             tasks[f"graph_part {part}"] = _task(run, "part", str(part), max_rss_mb)
@@ -131,7 +136,7 @@ def main() -> None:
     ap.add_argument(
         "--only", type=int, help="run only the first K partitions' tasks (sizing a large input)"
     )
-    ap.add_argument("--step", choices=["part", "merge"], help=argparse.SUPPRESS)
+    ap.add_argument("--step", choices=["prime", "part", "merge"], help=argparse.SUPPRESS)
     ap.add_argument("--arg", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step:

@@ -182,7 +182,8 @@ def test_daily_dag_params_and_structure(daily) -> None:
     assert "read" not in tasks
     assert tasks["gate_signals"].upstream_task_ids == {"merge_graph", "combine_detectors"}
     # the graph stage: a mapped task per partition, then their merge
-    assert tasks["graph_part"].upstream_task_ids == {"merge_rules", "partition"}
+    assert tasks["graph_prime"].upstream_task_ids == {"merge_rules"}
+    assert tasks["graph_part"].upstream_task_ids == {"graph_prime", "partition"}
     assert tasks["merge_graph"].upstream_task_ids == {"graph_part"}
     assert "graph" not in tasks
     assert tasks["detectors"].upstream_task_ids == {"fit_detectors", "partition"}

@@ -92,7 +92,7 @@ def test_the_dag_runs_the_graph_stage_as_tasks_per_partition() -> None:
         )
         assert params == expected, step.name
     # everything else is PLAN's, in PLAN's order
-    added = ("list_inputs", "read_file", "graph_part", "merge_graph")
+    added = ("list_inputs", "read_file", "graph_prime", "graph_part", "merge_graph")
     added += ("group_cases", "score_accounts", "merge_cases")
     assert [n for n in names if n not in added] == [
         s.name for s in PLAN if s.name not in ("read", "graph", "cases")

@@ -85,7 +85,8 @@ PLAN: tuple[Step, ...] = (
 )
 
 GRAPH_TASKS: tuple[Step, ...] = (
-    Step("graph_part", S + "graph_groups:graph_part", ("merge_rules",), True, "graph"),
+    Step("graph_prime", S + "graph_groups:graph_prime", ("merge_rules",), stage="graph"),
+    Step("graph_part", S + "graph_groups:graph_part", ("graph_prime",), True, "graph"),
     Step(
         "merge_graph",
         S + "graph_groups:merge_graph",
@@ -94,10 +95,10 @@ GRAPH_TASKS: tuple[Step, ...] = (
         record="graph",
     ),
 )
-"""The DAG's graph stage: a task per partition, each reading the transactions near its accounts
-and finding the instances anchored at them and the links through them (graph/anchored.py), then
-the merge joining the links into layering chains and writing what the `graph` step writes
-(tested equal)."""
+"""The DAG's graph stage: the tables every partition derives from the whole graph, once; a task
+per partition, each reading the transactions near its accounts and finding the instances
+anchored at them and the links through them (graph/anchored.py); then the merge joining the
+links into layering chains and writing what the `graph` step writes (tested equal)."""
 
 
 READ_TASKS: tuple[Step, ...] = (

@@ -57,6 +57,9 @@ def test_graph_tasks_by_partition_write_what_one_process_writes(
     tx = pl.read_parquet(tasks / "transactions.parquet", columns=["src_account", "dst_account"])
     ids = pl.concat([pl.read_parquet(tasks / "accounts.parquet")["account_id"], *tx])
     assign(ids, 2).write_parquet(tasks / "partitions.parquet")
+    graph_groups.graph_prime(job)
+    primed = json.loads((tasks / "stages" / "graph_prime.json").read_text())["counts"]
+    assert primed["tables"] >= 5  # infrastructure, intermediaries, outflows, identifiers...
     for part in reversed(range(2)):
         graph_groups.graph_part(job, part)
     graph_groups.merge_graph(job)

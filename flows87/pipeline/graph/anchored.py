@@ -102,6 +102,10 @@ class Anchored:
     anchor: Anchor
     reach: Reach = incident
     prime: Prime | None = None
+    shared_prime: bool = True
+    """The prime reads nothing of the partition's context but its accounts, features and
+    signals (every partition's are the run's): computed once per run (stages/graph_groups
+    `graph_prime`), not in every partition. False when it starts from the partition's rows."""
 
 
 @dataclass(frozen=True)

@@ -336,7 +336,7 @@ def _sent(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
     return p.has("src_account")
 
 
-ANCHORED = {"cycle": Anchored(by_role("origin"), _sent, _cycles_reach)}
+ANCHORED = {"cycle": Anchored(by_role("origin"), _sent, _cycles_reach, shared_prime=False)}
 """A cycle is its origin's: what the origin paid (its first hops), and the rest of its paths
 primed: every transfer its money may reach within the window, hop after hop, on the whole
 graph. Layering chains are found from links (graph/layering.py)."""

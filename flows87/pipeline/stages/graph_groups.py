@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -209,15 +210,81 @@ class _Found:
     read: list[int]
 
 
+def _primes(
+    given: GraphInputs, near: _Near, ctx: GraphContext, scan: pl.LazyFrame, shared: bool
+) -> dict[str, float]:
+    """Run the primes of the context's rules that are (or are not) `shared` on `ctx`: the
+    seconds of each rule's."""
+    seconds = {}
+    for rule in near.rules:
+        spec = ANCHORED.get(str(rule.pattern))
+        if spec is not None and spec.prime is not None and spec.shared_prime == shared:
+            t0 = time.perf_counter()
+            spec.prime(scan, ctx, given.values(rule))
+            seconds[rule.id] = time.perf_counter() - t0
+    return seconds
+
+
+OWN_ROWS = ("transfers", "transfers_by_time")
+"""Memoised kinds (graph/context.py `GraphContext.memo`) made from a context's own rows: a
+prime computed on a context of no rows may touch them, and they are never handed on."""
+
+
+def _primed(job: Job, context: int) -> Any:
+    return job.run.parts / f"graph_prime-{context:02d}.json"
+
+
+def graph_prime(job: Job) -> dict[str, Any]:
+    """The tables the partitions' patterns derive from the whole graph (`Anchored.prime` with
+    `shared_prime`), computed once for every partition: each reads only the run's accounts,
+    features and signals besides every transaction, the same in every partition. With one
+    partition nothing is primed (its patterns read every row)."""
+    free_memory()
+    with stage(job.run, "graph_prime") as rec:
+        given = GraphInputs.read(job)
+        count = parts.count(job)
+        rules = [r for r in given.chosen if r.status != "deprecated"]
+        contexts = _contexts(rules, Partition(0, count)) if count > 1 else []
+        path = job.run.transactions
+        cols = graph_columns(list(pl.read_parquet_schema(path)))
+        scan, tables, seconds = pl.scan_parquet(path), 0, {}
+        job.run.parts.mkdir(parents=True, exist_ok=True)
+        for i, near in enumerate(contexts):
+            # a context of no rows, with the columns a partition's has: a prime reads its
+            # accounts, features, signals and the schema, never its rows
+            empty = pl.read_parquet(path, columns=[c for c in cols if c in near.columns], n_rows=0)
+            ctx = GraphContext(empty, given.accounts, given.features, given.prior, near.columns)
+            seconds.update(_primes(given, near, ctx, scan, shared=True))
+            keys = sorted(k for k in ctx._memo if k.split(":", 1)[0] not in OWN_ROWS)
+            for k, key in enumerate(keys):
+                write_parquet(ctx._memo[key], _primed(job, i).with_suffix(f".{k:03d}.parquet"))
+            write_json(keys, _primed(job, i))
+            tables += len(keys)
+            free_memory()
+        rec.counts = {"contexts": len(contexts), "tables": tables}
+        rec.timings = {k: round(v, 3) for k, v in seconds.items()}
+    return {"tables": tables}
+
+
+def _load_primes(job: Job, context: int, ctx: GraphContext) -> None:
+    """The shared primes of the partitions' context number `context` (`graph_prime`)."""
+    for k, key in enumerate(read_json(_primed(job, context))):
+        ctx.memo(
+            key, partial(pl.read_parquet, _primed(job, context).with_suffix(f".{k:03d}.parquet"))
+        )
+
+
 def _find(
     job: Job,
     given: GraphInputs,
+    number: int,
     near: _Near,
     p: Partition | None,
     order: pl.Series | None,
     found: _Found,
 ) -> None:
-    """One context's rules in `p`: the hits anchored in it, the pieces of its accounts."""
+    """One context's rules in `p` (`number`: the context's place in `_contexts`): the hits
+    anchored in it, the pieces of its accounts."""
     tx = _read(job, near, given.accounts, p, order)
     found.read.append(tx.height)
     ctx = GraphContext(tx, given.accounts, given.features, given.prior, near.columns)
@@ -225,14 +292,11 @@ def _find(
     scan = pl.scan_parquet(job.run.transactions)
     values = {r.id: given.values(r) for r in near.rules}
     seconds = found.seconds
-    # every table derived from the whole graph first: none of the patterns then makes one of
-    # them from the partition's rows alone
-    for rule in near.rules:
-        spec = ANCHORED.get(str(rule.pattern))
-        if spec is not None and spec.prime is not None and p is not None:
-            t0 = time.perf_counter()
-            spec.prime(scan, ctx, values[rule.id])
-            seconds[rule.id] = time.perf_counter() - t0
+    # every table derived from the whole graph first (those of every partition once, by
+    # `graph_prime`): none of the patterns then makes one of them from the partition's rows
+    if p is not None:
+        _load_primes(job, number, ctx)
+        seconds.update(_primes(given, near, ctx, scan, shared=False))
     for rule in near.rules:
         t0 = time.perf_counter()
         name, tag = str(rule.pattern), pl.lit(rule.id).alias("rule_id")
@@ -263,8 +327,8 @@ def graph_part(job: Job, part: int) -> dict[str, Any]:
         contexts = _contexts(rules, p)
         # one partition: every context reads every row, in the graph order computed once
         order = graph_order(job.run.transactions) if p is None and contexts else None
-        for near in contexts:
-            _find(job, given, near, p, order, found)
+        for number, near in enumerate(contexts):
+            _find(job, given, number, near, p, order, found)
             free_memory()
         empty = empty_hits().select(pl.lit("").alias("rule_id"), pl.all()).head(0)
         out = pl.concat([empty, *found.hits])
