@@ -89,6 +89,10 @@ class GraphContext:
             self._memo[key] = make()
         return self._memo[key]
 
+    def memoised(self) -> dict[str, pl.DataFrame]:
+        """The tables memoised so far, by key (what a partition's prime hands on)."""
+        return dict(self._memo)
+
     def release(self, keep: set[str]) -> None:
         """Forget memoised tables whose kind (the key up to its first ':') is not in `keep`: the
         engine names the kinds later patterns still read, so a table lives only as long as it

@@ -255,9 +255,10 @@ def graph_prime(job: Job) -> dict[str, Any]:
             empty = pl.read_parquet(path, columns=[c for c in cols if c in near.columns], n_rows=0)
             ctx = GraphContext(empty, given.accounts, given.features, given.prior, near.columns)
             seconds.update(_primes(given, near, ctx, scan, shared=True))
-            keys = sorted(k for k in ctx._memo if k.split(":", 1)[0] not in OWN_ROWS)
+            made = ctx.memoised()
+            keys = sorted(k for k in made if k.split(":", 1)[0] not in OWN_ROWS)
             for k, key in enumerate(keys):
-                write_parquet(ctx._memo[key], _primed(job, i).with_suffix(f".{k:03d}.parquet"))
+                write_parquet(made[key], _primed(job, i).with_suffix(f".{k:03d}.parquet"))
             write_json(keys, _primed(job, i))
             tables += len(keys)
             free_memory()
