@@ -398,6 +398,6 @@ def merge_graph(job: Job) -> dict[str, Any]:
     """The results of `graph_part` of every partition as the graph stage's outputs, in rule
     order: what `run_graph` writes."""
     given = GraphInputs.read(job)
-    result = _partitioned_run(job, given) if given.chosen else RuleRun(empty_signals())
-    with stage(job.run, "graph") as rec:
+    with stage(job.run, "graph") as rec:  # its time: the layering chains grown here, the signals
+        result = _partitioned_run(job, given) if given.chosen else RuleRun(empty_signals())
         return write_graph(job, rec, given, result)
