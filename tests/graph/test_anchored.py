@@ -1,5 +1,6 @@
 """Anchored patterns found a partition of accounts at a time (graph/anchored.py) equal the
-pattern on the whole graph, and the graph stage run as partition tasks and a merge writes what the one-process stage writes."""
+pattern on the whole graph, and the graph stage run as tasks (the shared primes, a task per
+partition, the merge) writes what the one-process stage writes."""
 
 from __future__ import annotations
 
