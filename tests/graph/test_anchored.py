@@ -58,7 +58,11 @@ def test_graph_tasks_by_partition_write_what_one_process_writes(
     tx = pl.read_parquet(tasks / "transactions.parquet", columns=["src_account", "dst_account"])
     ids = pl.concat([pl.read_parquet(tasks / "accounts.parquet")["account_id"], *tx])
     assign(ids, 2).write_parquet(tasks / "partitions.parquet")
+    stale = tasks / "parts" / "graph_prime-99.json"  # an earlier run's, with more contexts
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("[]")
     graph_groups.graph_prime(job)
+    assert not stale.exists()
     primed = json.loads((tasks / "stages" / "graph_prime.json").read_text())["counts"]
     assert primed["tables"] >= 5  # infrastructure, intermediaries, outflows, identifiers...
     for part in reversed(range(2)):

@@ -249,6 +249,8 @@ def graph_prime(job: Job) -> dict[str, Any]:
         cols = graph_columns(list(pl.read_parquet_schema(path)))
         scan, tables, seconds = pl.scan_parquet(path), 0, {}
         job.run.parts.mkdir(parents=True, exist_ok=True)
+        for old in job.run.parts.glob("graph_prime-*"):  # an earlier run's of the interval
+            old.unlink()
         for i, near in enumerate(contexts):
             # a context of no rows, with the columns a partition's has: a prime reads its
             # accounts, features, signals and the schema, never its rows
