@@ -41,6 +41,10 @@ MIN_JOIN_BUDGET = 250_000
 """Candidate rows a hop may always make, however few the run's transfers (`chains`)."""
 
 
+SIDE = {"txn": "txn_id", "ts": "ts", "src": "src", "dst": "dst", "amt": "amt"}
+"""A link's u_*/v_* columns (`links`) and the transfer columns (`by_time`) they hold."""
+
+
 def _least(p: dict[str, float]) -> float:
     """No hop of a qualifying chain is smaller than this."""
     return float(p["min_amount"]) * float(p["min_ratio"]) ** (int(p["max_hops"]) - 1)
@@ -77,27 +81,19 @@ def links(ctx: GraphContext, p: dict[str, float], part: Partition | None) -> pl.
     # candidates come by arrival, then in time: the first MAX_NEXT_PER_PATH of each arrival
     found = found.filter(pl.int_range(pl.len()).over("u") < MAX_NEXT_PER_PATH)
     u, v = found.get_column("u"), found.get_column("_x")
-    cols = {"txn": "txn_id", "ts": "ts", "src": "src", "dst": "dst", "amt": "amt"}
     return pl.DataFrame(
         [
-            *(every.get_column(c).gather(u).alias(f"u_{k}") for k, c in cols.items()),
-            *(every.get_column(c).gather(v).alias(f"v_{k}") for k, c in cols.items() if k != "src"),
+            *(every.get_column(c).gather(u).alias(f"u_{k}") for k, c in SIDE.items()),
+            *(every.get_column(c).gather(v).alias(f"v_{k}") for k, c in SIDE.items() if k != "src"),
         ]
     )
 
 
 def _transfers(found: pl.DataFrame) -> pl.DataFrame:
     """The transfers the links join, ranked in time order (then id) as `by_time` ranks them."""
-    side = ("txn", "ts", "src", "dst", "amt")
-    names = ("txn_id", "ts", "src", "dst", "amt")
-    us = found.select(pl.col(f"u_{k}").alias(n) for k, n in zip(side, names, strict=True))
-    vs = found.select(
-        pl.col("v_txn").alias("txn_id"),
-        pl.col("v_ts").alias("ts"),
-        pl.col("u_dst").alias("src"),
-        pl.col("v_dst").alias("dst"),
-        pl.col("v_amt").alias("amt"),
-    )
+    us = found.select(pl.col(f"u_{k}").alias(c) for k, c in SIDE.items())
+    # v is paid from the account u paid: its sender is u's receiver
+    vs = found.select(pl.col("u_dst" if k == "src" else f"v_{k}").alias(c) for k, c in SIDE.items())
     return ranked(pl.concat([us, vs]).unique("txn_id").sort("ts", "txn_id"))
 
 
