@@ -1,6 +1,7 @@
 """flows87_daily: every day, score the last `lookback_days` of transactions and publish the cases.
 
-list_inputs → read_file (per input file) → gate_raw → resolve → partition
+list_inputs → read_file (per input file) → gate_accounts → gate_file (per input file) → gate_raw
+  → resolve → partition
   → features (per partition) → gate_features → rules (per partition) → merge_rules
                                  → graph_prime → graph_part (per partition) → merge_graph ─┐
   → fit_detectors → detectors (per partition) → combine_detectors ─────────────────────────┴→
@@ -9,7 +10,8 @@ list_inputs → read_file (per input file) → gate_raw → resolve → partitio
 
 The tasks are the steps of flows87.pipeline.plan.dag_plan (the plan `flows87 run` runs in one
 process, with its read step as a task per input file (a canonical input's transaction files;
-any other input is one) whose pieces the raw gate gates as one, its graph step as the tables
+any other input is one), the accounts gate, a task per file running the transactions gate's
+checks on its rows and the raw gate merging them into the gate on the files' union, its graph step as the tables
 every partition derives from the whole graph, a task per partition (the patterns' instances
 anchored at its accounts, the links through them) and a merge, and its cases step as the grouping, a ranking task per partition and a merge), each one
 call of flows87.pipeline.tasks.call; tasks exchange files under FLOWS87_HOME/runs/<data interval>/ and

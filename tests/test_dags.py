@@ -178,7 +178,9 @@ def test_daily_dag_params_and_structure(daily) -> None:
     }
     tasks = {t.task_id: t for t in daily.tasks}
     assert tasks["read_file"].upstream_task_ids == {"list_inputs"}  # a task per input file
-    assert tasks["gate_raw"].upstream_task_ids == {"read_file"}
+    assert tasks["gate_accounts"].upstream_task_ids == {"read_file"}
+    assert tasks["gate_file"].upstream_task_ids == {"gate_accounts", "list_inputs"}  # per file
+    assert tasks["gate_raw"].upstream_task_ids == {"gate_file"}
     assert "read" not in tasks
     assert tasks["gate_signals"].upstream_task_ids == {"merge_graph", "combine_detectors"}
     # the graph stage: a mapped task per partition, then their merge
@@ -309,7 +311,8 @@ def test_corrupted_input_stops_at_the_raw_gate_and_publishes_nothing(
     got = states(dag_run)
     assert str(dag_run.state) == "failed"
     assert got["list_inputs"] == got["read_file[0]"] == "success"  # one file: one piece
-    assert got["gate_raw"] == "failed"
+    assert got["gate_accounts"] == got["gate_file[0]"] == "success"  # the file's checks ran
+    assert got["gate_raw"] == "failed"  # the merge stops the run
     for downstream in ("partition", "gate_features", "group_cases", "report", "publish"):
         assert got[downstream] == "upstream_failed", (downstream, got)
 

@@ -60,6 +60,9 @@ def _by_tasks(source: Path, run: Path, config: RunConfig) -> dict[str, Any]:
     pieces = step("list_inputs").function()(job)
     for piece in pieces:
         step("read_file").function()(job, piece)
+    step("gate_accounts").function()(job)
+    for piece in pieces:
+        step("gate_file").function()(job, piece)
     return {"pieces": pieces, **step("gate_raw").function()(job)}
 
 
@@ -125,7 +128,6 @@ def test_large_pieces_are_gated_from_their_files(
     config = RunConfig(max_reject_fraction=0.5)
     want = _in_process(tmp_path / "in", tmp_path / "one", config)
     monkeypatch.setattr(ingest, "LARGE_ROWS", 100)
-    monkeypatch.setattr(ingest_files, "LARGE_ROWS", 100)
     got = _by_tasks(tmp_path / "in", tmp_path / "tasks", config)
     assert got["transactions"] == want["transactions"] == tx.height - 3  # a parse, 2 repeats
     _same_run(tmp_path / "tasks", tmp_path / "one")

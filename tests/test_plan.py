@@ -92,7 +92,8 @@ def test_the_dag_runs_the_graph_stage_as_tasks_per_partition() -> None:
         )
         assert params == expected, step.name
     # everything else is PLAN's, in PLAN's order
-    added = ("list_inputs", "read_file", "graph_prime", "graph_part", "merge_graph")
+    added = ("list_inputs", "read_file", "gate_accounts", "gate_file")
+    added += ("graph_prime", "graph_part", "merge_graph")
     added += ("group_cases", "score_accounts", "merge_cases")
     assert [n for n in names if n not in added] == [
         s.name for s in PLAN if s.name not in ("read", "graph", "cases")
@@ -101,7 +102,15 @@ def test_the_dag_runs_the_graph_stage_as_tasks_per_partition() -> None:
     assert next(s for s in steps if s.name == "learn").after == ("merge_cases",)
     assert stage_of("graph") == "graph"  # merge_graph records as the graph stage
     assert stage_of("graph_part-0003") == "graph"
-    # the read: a task per input file, then the raw gate on their union
-    assert names[:3] == ["list_inputs", "read_file", "gate_raw"]
-    assert [s.after for s in steps[:3]] == [(), ("list_inputs",), ("read_file",)]
-    assert stage_of("read_file-0002") == "ingest" and steps[1].per_input
+    # the read: a task per input file, the accounts gate, the transactions gate's checks a task
+    # per file, then the raw gate merging them into the gate on their union
+    assert names[:5] == ["list_inputs", "read_file", "gate_accounts", "gate_file", "gate_raw"]
+    assert [s.after for s in steps[:5]] == [
+        (),
+        ("list_inputs",),
+        ("read_file",),
+        ("gate_accounts",),
+        ("gate_file",),
+    ]
+    assert stage_of("read_file-0002") == "ingest" and steps[1].per_input and steps[3].per_input
+    assert stage_of("gate_file-0002") == stage_of("gate_accounts") == "ingest"

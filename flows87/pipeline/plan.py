@@ -111,10 +111,20 @@ READ_TASKS: tuple[Step, ...] = (
         io=True,
         per_input=True,
     ),
+    Step("gate_accounts", S + "ingest_files:gate_accounts", ("read_file",), stage="ingest"),
+    Step(
+        "gate_file",
+        S + "ingest_files:gate_file",
+        ("gate_accounts",),
+        stage="ingest",
+        per_input=True,
+    ),
 )
-"""The DAG's read: a task per input file (a canonical input's transactions in several files;
-any other input is one), each staging its piece; the raw gate then gates their union
-(stages/ingest_files.py). `flows87 run` keeps the one `read` step."""
+"""The DAG's read and raw gate: a task per input file (a canonical input's transactions in
+several files; any other input is one), each staging its piece; the accounts gate on their
+union; a task per file running the transactions gate's checks on its rows; then `gate_raw`
+merging the files' gates into the gate on their union (quality/pieces.py) and publishing the
+tables (stages/ingest_files.py). `flows87 run` keeps the one `read` step and its gate."""
 
 
 CASES_TASKS: tuple[Step, ...] = (
@@ -135,8 +145,8 @@ touching its accounts, then the merge writing what the `cases` step writes (test
 
 def dag_plan() -> tuple[Step, ...]:
     """PLAN as the DAG runs it: the read, graph and cases steps replaced by READ_TASKS,
-    GRAPH_TASKS and CASES_TASKS, so input files are read, and patterns and accounts scored, on
-    as many workers as there are free. `flows87 run` keeps the one `read` step (in one process
+    GRAPH_TASKS and CASES_TASKS, so input files are read and gated, and patterns and accounts
+    scored, on as many workers as there are free. `flows87 run` keeps the one `read` step (in one process
     the read input goes to the gate in memory), and with one partition the one `graph` and
     `cases` steps: the graph then reads the transactions once (and groups them itself above a
     size)."""
@@ -153,7 +163,7 @@ def local_plan(partitions: int) -> tuple[Step, ...]:
 def _split(stages: tuple[str, ...]) -> tuple[Step, ...]:
     """PLAN with the steps of `stages` replaced by their tasks."""
     out: list[Step] = []
-    instead = {"read": "read_file", "graph": "merge_graph", "cases": "merge_cases"}
+    instead = {"read": "gate_file", "graph": "merge_graph", "cases": "merge_cases"}
     instead = {k: v for k, v in instead.items() if k in stages}
     tasks = {"read": READ_TASKS, "graph": GRAPH_TASKS, "cases": CASES_TASKS}
     tasks = {k: v for k, v in tasks.items() if k in stages}
@@ -185,7 +195,7 @@ RECORDS = {s.record_name: s for s in PLAN}
 
 def stage_of(record: str) -> str | None:
     """The stage of a record name (a partition's record is "<step>-<part>")."""
-    found = RECORDS.get(record)
+    found = RECORDS.get(record) or STEPS.get(record)  # a task's own record (graph_prime)
     if found is None and "-" in record:
         found = STEPS.get(record.rsplit("-", 1)[0])
     return found.stage if found is not None else None

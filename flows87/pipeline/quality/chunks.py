@@ -166,7 +166,11 @@ def _merge_one(results: list[Any], result_format: dict[str, Any]) -> Any:
     return out
 
 
-def _merge_map(results: list[Any], result_format: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def _merge_map(
+    results: list[Any], result_format: dict[str, Any], extra: Any = None
+) -> tuple[dict[str, Any], bool]:
+    """One map expectation's result from its chunks' results; `extra` (see `merge_extra`)
+    adds failing rows without adding to the rows counted."""
     from great_expectations.expectations.expectation import _format_map_output
     from great_expectations.expectations.expectation_configuration import parse_result_format
 
@@ -174,16 +178,30 @@ def _merge_map(results: list[Any], result_format: dict[str, Any]) -> tuple[dict[
     element = sum(r.result["element_count"] for r in results)
     missing = sum(r.result.get("missing_count") or 0 for r in results)
     unexpected = sum(r.result["unexpected_count"] for r in results)
-    pairs = sorted(
-        (i, v)
+    success = all(r.success for r in results)  # no `mostly` here (see hash_key)
+    found = {
+        i: v
         for r in results
         for i, v in zip(
             r.result.get("unexpected_index_list") or [],
             r.result.get("unexpected_list") or [],
             strict=True,
         )
-    )
-    success = all(r.success for r in results)  # no `mostly` here (see hash_key)
+    }
+    if extra is not None:
+        more = {
+            i: v
+            for i, v in zip(
+                extra.result.get("unexpected_index_list") or [],
+                extra.result.get("unexpected_list") or [],
+                strict=True,
+            )
+            if i not in found
+        }
+        found.update(more)
+        unexpected += len(more)
+        success = success and not more
+    pairs = sorted(found.items())
     merged = _format_map_output(
         result_format=parse_result_format(result_format),
         success=success,
@@ -194,6 +212,18 @@ def _merge_map(results: list[Any], result_format: dict[str, Any]) -> tuple[dict[
         unexpected_index_list=[i for i, _ in pairs],
     )
     return merged["result"], success
+
+
+def merge_extra(results: list[Any], extra: Any, result_format: dict[str, Any]) -> Any:
+    """A uniqueness expectation's result from its results on parts of a table cut any way (each
+    sees the repeats within its part) and `extra`, its result on the rows whose value repeats
+    across parts (all of them, gathered: it sees those repeats): the result on the whole."""
+    failed = [r for r in [*results, extra] if (r.exception_info or {}).get("raised_exception")]
+    if failed:
+        return failed[0]
+    out = copy.copy(results[0])
+    out.result, out.success = _merge_map(results, result_format, extra)
+    return out
 
 
 def _count_ok(n: int, kwargs: dict[str, Any]) -> bool:

@@ -116,8 +116,19 @@ def validate(
     A frame of more than `chunk_rows` rows is validated in chunks (quality/chunks.py); chunks
     cut by a hash of a lazy frame's rows are written under `spill` (a folder of the run).
     """
-    gx = import_gx()
-    present = names(frame)
+    checks, to_run = plan(names(frame), suite, values, unavailable)
+    results, meta = run(frame, suite, to_run, values, chunk_rows, spill)
+    return finish(checks, results, suite.name, meta)
+
+
+def plan(
+    present: list[str],
+    suite: ExpectationSuite,
+    values: dict[str, Any],
+    unavailable: dict[str, str] | None = None,
+) -> tuple[list[Check], list[dict[str, Any]]]:
+    """A `Check` per expectation of the suite (a skipped one says why), and the expectations
+    to run on a frame of these columns (each with its index in the suite as `id`)."""
     checks: list[Check] = []
     to_run: list[dict[str, Any]] = []
     for i, exp in enumerate(suite.expectations, start=1):
@@ -146,7 +157,23 @@ def validate(
                 "meta": config.meta,
             }
         )
+    return checks, to_run
 
+
+def run(
+    frame: Frame,
+    suite: ExpectationSuite,
+    to_run: list[dict[str, Any]],
+    values: dict[str, Any],
+    chunk_rows: int = chunks.CHUNK_ROWS,
+    spill: Path | None = None,
+) -> tuple[list[Any], dict[str, Any]]:
+    """GX's results of these expectations on `frame` (with their per-row lists), and the
+    suite result's meta."""
+    if not to_run:
+        return [], {}
+    gx = import_gx()
+    present = names(frame)
     parameters = {p: values[p] for e in to_run for p in parameters_of(e["kwargs"])}
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for item in to_run:
@@ -190,12 +217,39 @@ def validate(
                 meta = meta or dict(result.meta)
             results.extend(chunks.merge(parts, _RESULT_FORMAT))
     del whole
-    results.sort(key=lambda r: int(r.expectation_config.id))
+    return results, meta
+
+
+def run_on_pandas(
+    frame: pd.DataFrame,
+    suite: ExpectationSuite,
+    to_run: list[dict[str, Any]],
+    values: dict[str, Any],
+) -> list[Any]:
+    """GX's results of these expectations on a pandas frame as it is (its index the rows'
+    positions): a few rows gathered from a larger table."""
+    gx = import_gx()
+    used = {p: values[p] for e in to_run for p in parameters_of(e["kwargs"])}
+    with _batches() as validator_of:
+        run_suite = gx.ExpectationSuite(name=suite.name, expectations=to_run, meta=suite.meta)
+        return list(
+            validator_of(frame)
+            .validate_expectation_suite(run_suite, expectation_parameters=used)
+            .results
+        )
+
+
+def finish(
+    checks: list[Check], results: list[Any], name: str, meta: dict[str, Any]
+) -> tuple[list[Check], dict[str, Any]]:
+    """The checks filled from GX's results, and the suite result as JSON without the per-row
+    lists."""
+    results = sorted(results, key=lambda r: int(r.expectation_config.id))
     by_index = {c.index: c for c in checks}
     for res in results:
         _fill(by_index[int(res.expectation_config.id)], res)
         _shrink(res)
-    return checks, _suite_result(suite.name, results, meta)
+    return checks, _suite_result(name, results, meta)
 
 
 def _parameters(expectations: list[dict[str, Any]]) -> set[str]:

@@ -26,6 +26,8 @@ from flows87.pipeline import ingest as readers
 from flows87.pipeline import quality
 from flows87.pipeline.ingest.rejects import clear_staged, staged_files
 from flows87.pipeline.job import Job
+from flows87.pipeline.quality.gate import GateResult
+from flows87.pipeline.quality.pieces import Validated
 from flows87.pipeline.quality.suites import import_gx_in_background
 from flows87.pipeline.runinfo import StageRecord, fingerprint, stage
 from flows87.pipeline.stages.config import RunConfig
@@ -175,12 +177,7 @@ def stage_raw(raw: RawInput, folder: Path) -> None:
 
 
 def load_raw(folder: Path) -> RawInput:
-    """The input the read step staged in `folder` (RUN/staging/), or the union of the pieces
-    the mapped read tasks staged there (stages/ingest_files.py)."""
-    from flows87.pipeline.stages import ingest_files
-
-    if ingest_files.listed(folder):
-        return ingest_files.load_pieces(folder)
+    """The input the read step staged in `folder` (RUN/staging/)."""
     if not (folder / "read.json").exists():
         raise InputError("no staged input: run the read step first", file=folder)
     info = read_json(folder / "read.json")
@@ -244,31 +241,51 @@ def stage_large(raw: RawInput, folder: Path) -> None:
 
 
 def gate_raw(job: Job) -> dict[str, Any]:
-    """The raw gates on the read input; publishes RUN/transactions.parquet and accounts.parquet."""
+    """The raw gates on the read input; publishes RUN/transactions.parquet and accounts.parquet.
+
+    When the input's files were read and gated a task each (the DAG: stages/ingest_files.py),
+    the transactions gate merges the files' gates into the gate on their union."""
+    from flows87.pipeline.stages import ingest_files
+
     importing = import_gx_in_background()
-    raw = job.take(job.run.staging, load_raw)
+    accounts: GateResult[pl.DataFrame] | None = None
+    validated = None
+    if ingest_files.listed(job.run.staging):
+        raw, accounts, validated = ingest_files.gated_pieces(job.run)
+    else:
+        raw = job.take(job.run.staging, load_raw)
     n_outside = raw.info.get("outside_interval", {}).get("transactions", 0)
     if n_outside and not rows(raw.transactions):  # the union of pieces read apart (`read` raised)
         raise outside_interval(n_outside, job.config, str(job.source))
     importing.join()
     with stage(job.run, "gate_raw", job.config.interval_params()) as rec:
-        return _gate(raw, job.run, job.config, rec, job.progress)
+        return _gate(raw, job.run, job.config, rec, job.progress, accounts, validated)
 
 
 def _gate(
-    raw: RawInput, run: RunDir, config: RunConfig, rec: StageRecord, progress: Progress
+    raw: RawInput,
+    run: RunDir,
+    config: RunConfig,
+    rec: StageRecord,
+    progress: Progress,
+    accounts: GateResult[pl.DataFrame] | None = None,
+    validated: Validated | None = None,
 ) -> dict[str, Any]:
+    """The accounts gate (unless given: gated by its own task), then the transactions gate
+    (`validated`: the merge of the files' gates); the tables written once both passed."""
     interval = config.interval_params()
-    progress("quality gate: accounts")
-    with rec.step("gate_accounts"):
-        acc_gate = quality.run_gate(
-            raw.accounts,
-            "raw_accounts",
-            run,
-            params=interval,
-            max_failed_fraction=config.max_failed_fraction,
-            prior_rejects=_rejects_of(raw.rejects, "accounts"),
-        )
+    if accounts is None:
+        progress("quality gate: accounts")
+        with rec.step("gate_accounts"):
+            accounts = quality.run_gate(
+                raw.accounts,
+                "raw_accounts",
+                run,
+                params=interval,
+                max_failed_fraction=config.max_failed_fraction,
+                prior_rejects=_rejects_of(raw.rejects, "accounts"),
+            )
+    acc_gate = accounts
     progress("quality gate: transactions")
     with rec.step("gate_transactions"):
         known = acc_gate.passed.get_column("account_id").to_list()
@@ -279,6 +296,7 @@ def _gate(
             params={**interval, "known_accounts": known},
             max_failed_fraction=config.max_failed_fraction,
             prior_rejects=_rejects_of(raw.rejects, "transactions"),
+            validated=validated,
         )
     progress("writing canonical tables")
     with rec.step("write"):

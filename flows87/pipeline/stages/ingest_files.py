@@ -26,24 +26,30 @@ from flows87 import schema
 from flows87.errors import ConfigError, InputError
 from flows87.io import read_json, write_json, write_parquet
 from flows87.pipeline import ingest as readers
+from flows87.pipeline import quality
 from flows87.pipeline.ingest import canonical
 from flows87.pipeline.ingest.common import join_rejects
 from flows87.pipeline.ingest.derived import accounts_from_sides
 from flows87.pipeline.job import Job
+from flows87.pipeline.quality import pieces
+from flows87.pipeline.quality.gate import GateResult
+from flows87.pipeline.quality.suites import import_gx_in_background
 from flows87.pipeline.runinfo import fingerprint, stage
 from flows87.pipeline.stages.ingest import (
-    LARGE_ROWS,
     TABLES,
     RawInput,
+    outside_interval,
     read_input,
     rejected_rows,
     rows,
     stage_raw,
 )
+from flows87.rundir import RunDir
 
 PIECES = "pieces"
 LISTED = "inputs.json"
 SIDES = "account_sides.parquet"
+ACCOUNTS_PASSED = "accounts_passed.parquet"
 
 
 def folder(staging: Path) -> Path:
@@ -124,18 +130,41 @@ def read_file(job: Job, piece: int) -> dict[str, Any]:
     return {"piece": piece, **rec.counts}
 
 
-def load_pieces(staging: Path) -> RawInput:
-    """The union of the staged pieces, as `read` would have handed it to the gate."""
+def parts_of(staging: Path) -> list[Path]:
+    """The piece folders of the listed input, in order; each must have been read."""
     info = read_json(folder(staging) / LISTED)
     parts = [piece_folder(staging, i) for i in range(int(info["pieces"]))]
     missing = [p.name for p in parts if not (p / "read.json").is_file()]
     if missing:
         raise InputError(f"pieces {missing} were not read: run read_file first", file=staging)
-    reads = [read_json(p / "read.json") for p in parts]
+    return parts
+
+
+def union(parts: list[Path]) -> pl.LazyFrame:
+    """The pieces' transactions as one table, in piece order (a scan: nothing is read)."""
     scans = [pl.scan_parquet(p / "transactions.parquet") for p in parts]
-    transactions = schema.conform(pl.concat(scans, how="diagonal_relaxed"), "transactions")
-    n = sum(int(s.select(pl.len()).collect().item()) for s in scans)  # from the files' metadata
-    accounts = _accounts(parts, transactions)
+    return schema.conform(pl.concat(scans, how="diagonal_relaxed"), "transactions")
+
+
+def as_in_union(parts: list[Path], piece: int) -> pl.LazyFrame:
+    """One piece's transactions as its rows of the union: the union's columns and types (a
+    file may lack an optional column another has)."""
+    columns = pl.concat(
+        [pl.scan_parquet(p / "transactions.parquet") for p in parts], how="diagonal_relaxed"
+    ).collect_schema()
+    mine = pl.scan_parquet(parts[piece] / "transactions.parquet")
+    return schema.conform(
+        pl.concat([pl.LazyFrame(schema=columns), mine], how="diagonal_relaxed"), "transactions"
+    )
+
+
+def load_pieces(staging: Path, accounts: bool = True) -> RawInput:
+    """The union of the staged pieces, as `read` would have handed it to the gate (the
+    transactions a scan; without `accounts`, none derived)."""
+    info = read_json(folder(staging) / LISTED)
+    parts = parts_of(staging)
+    reads = [read_json(p / "read.json") for p in parts]
+    transactions = union(parts)
     rejects = join_rejects(*(pl.read_parquet(p / "rejects.parquet") for p in parts))
     merged: dict[str, Any] = {}
     notes = [note for r in reads for note in r.get("reader_notes", [])]
@@ -149,12 +178,82 @@ def load_pieces(staging: Path) -> RawInput:
     names = reads[0].get("tables", [])
     return RawInput(
         str(info["format"]),
-        transactions if n > LARGE_ROWS else transactions.collect(),
-        accounts,
+        transactions,
+        _accounts(parts, transactions) if accounts else pl.DataFrame(),
         rejects,
         merged,
         {name: pl.read_parquet(parts[0] / f"{name}.parquet") for name in names},
     )
+
+
+def gate_accounts(job: Job) -> dict[str, Any]:
+    """The accounts gate on the union's accounts (the first file's, or derived from every
+    file's), before the files' transactions gates: each checks the accounts its rows name
+    against those passing. The passed accounts wait in the staging folder; RUN/accounts.parquet
+    is written by `gate_raw` once the transactions passed too."""
+    config, run = job.config, job.run
+    importing = import_gx_in_background()
+    raw = load_pieces(run.staging)
+    n_outside = raw.info.get("outside_interval", {}).get("transactions", 0)
+    if n_outside and not rows(raw.transactions):  # no file's rows fall in the interval
+        raise outside_interval(n_outside, config, str(job.source))
+    importing.join()
+    with stage(run, "gate_accounts", config.interval_params()) as rec:
+        gate = quality.run_gate(
+            raw.accounts,
+            "raw_accounts",
+            run,
+            params=config.interval_params(),
+            max_failed_fraction=config.max_failed_fraction,
+            prior_rejects=raw.rejects.filter(pl.col("table") == "accounts"),
+        )
+        write_parquet(gate.passed, folder(run.staging) / ACCOUNTS_PASSED)
+        rec.counts = {k: gate.stats[k] for k in ("rows_in", "rows_passed", "rows_quarantined")}
+        rec.warnings = list(gate.stats["warnings"])
+    return dict(rec.counts)
+
+
+def gate_file(job: Job, piece: int) -> dict[str, Any]:
+    """The transactions gate's checks on one file's rows (quality/pieces.py): GX's results
+    and the rows' key hashes wait in the piece's folder for `gate_raw`, which merges them
+    with every other file's into the gate on their union."""
+    config, run = job.config, job.run
+    parts = parts_of(run.staging)
+    known = pl.read_parquet(folder(run.staging) / ACCOUNTS_PASSED, columns=["account_id"])
+    with stage(run, f"gate_file-{piece:04d}", {"piece": piece, **config.interval_params()}) as rec:
+        rec.counts = pieces.gate_piece(
+            as_in_union(parts, piece),
+            "raw_transactions",
+            parts[piece],
+            params={
+                **config.interval_params(),
+                "known_accounts": known.get_column("account_id").to_list(),
+            },
+        )
+    return {"piece": piece, **rec.counts}
+
+
+def gated_pieces(run: RunDir) -> tuple[RawInput, GateResult[pl.DataFrame], pieces.Validated]:
+    """What `gate_raw` gates when the files were gated a task each: their union, the accounts
+    gate's result and the merge of the files' transactions gates."""
+    raw = load_pieces(run.staging, accounts=False)
+    path = run.quality / "raw_accounts.json"
+    passed = folder(run.staging) / ACCOUNTS_PASSED
+    if not passed.is_file() or not path.is_file():
+        raise InputError("the accounts were not gated: run gate_accounts first", file=run.staging)
+    raw.accounts = pl.read_parquet(passed)
+    stats = read_json(path)["meta"]["flows87"]["stats"]
+    quarantine = run.quarantine("raw_accounts")
+    accounts = GateResult(
+        "raw_accounts",
+        raw.accounts,
+        pl.read_parquet(quarantine) if quarantine.is_file() else pl.DataFrame(),
+        path,
+        path.with_suffix(".md"),
+        quarantine if quarantine.is_file() else None,
+        stats,
+    )
+    return raw, accounts, pieces.merged(parts_of(run.staging), "raw_transactions")
 
 
 def _accounts(parts: list[Path], transactions: pl.LazyFrame) -> pl.DataFrame:
