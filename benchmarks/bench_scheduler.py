@@ -24,7 +24,8 @@ Redis as broker; `--parallelism` then only caps the scheduler's queued tasks), w
 on a PostgreSQL database of the same server, as a distributed deployment requires; it needs
 the `celery` extra and Debian's redis-server (scripts/system-deps.sh installs it).
 
-    bash benchmarks/run.sh benchmarks/bench_scheduler.py --sizes 10000000 [--partitions 1 2 4]
+    bash benchmarks/run.sh benchmarks/bench_scheduler.py --sizes 10000000 [--partitions 1 2 4] \
+        [--files 10]
     FLOWS87_EXTRAS="test bench celery" source scripts/env.sh &&
         python benchmarks/bench_scheduler.py --executor celery --sizes 1000000 --partitions 4
 """
@@ -42,6 +43,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench_ingest import split
 from harness import load, synth_input, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,6 +284,13 @@ def main() -> None:
     ap.add_argument("--executor", choices=("local", "celery"), default="local")
     ap.add_argument("--workers", type=int, default=2, help="Celery workers (--executor celery)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/flows87-scheduler-bench"))
+    ap.add_argument(
+        "--files",
+        type=int,
+        default=1,
+        help="deliver the transactions as this many files of consecutive days (read and "
+        "gated a task each)",
+    )
     args = ap.parse_args()
     results: dict[str, Any] = {}
     server = acquire()
@@ -289,6 +298,10 @@ def main() -> None:
         for size in args.sizes:
             data = args.workdir / f"synth-{size}"
             synth_input(data, size // 10, DAYS, 1, start=FIRST)
+            if args.files > 1:
+                files = args.workdir / f"synth-{size}-files{args.files}"
+                split(data, files, args.files, 0)
+                data = files
             results[str(size)] = {}
             for parts in args.partitions:
                 print(f"{size:,} transactions, {parts} partitions ...", flush=True)

@@ -71,3 +71,25 @@ def test_a_failing_table_check_still_stops_a_chunked_gate(tmp_path: Path) -> Non
     frame = transactions(n=12).with_columns(pl.col("amount").cast(pl.String))
     with pytest.raises(QualityGateError, match="expect_column_values_to_be_of_type"):
         run_gate(frame, "raw_transactions", tmp_path, params=PARAMS, chunk_rows=4)
+
+
+def _many_failures(n: int = 900) -> pl.DataFrame:
+    """More failing rows of one check than GX lists values of (200): every other row repeats a
+    txn_id half the table away, one row in three has a bad amount."""
+    return transactions(n=n).with_columns(
+        txn_id=pl.format("t{}", pl.int_range(pl.len()) % (n // 2 + n // 4)),
+        amount=pl.when(pl.int_range(pl.len()) % 3 == 0)
+        .then(pl.lit(-1.0))
+        .otherwise(pl.col("amount")),
+    )
+
+
+def test_chunks_with_more_failures_than_gx_lists_give_the_whole_result(tmp_path: Path) -> None:
+    frame = _many_failures()
+    whole = _gated(tmp_path / "whole", frame, "raw_transactions", rows=10**9)
+    assert whole[1].height > 400  # each check fails more rows than GX lists values of
+    for name, table in (("eager", frame), ("lazy", frame.lazy())):
+        chunked = _gated(tmp_path / name, table, "raw_transactions", rows=250)
+        assert_frame_equal(chunked[1], whole[1])
+        assert chunked[2] == whole[2]
+        assert chunked[3] == whole[3]

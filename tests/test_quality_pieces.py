@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from test_quality import PARAMS, transactions
-from test_quality_chunks import _bad_transactions
+from test_quality_chunks import _bad_transactions, _many_failures
 
 from flows87.errors import QualityGateError
 from flows87.pipeline.quality import pieces, run_gate
@@ -152,3 +152,12 @@ def test_a_piece_read_again_after_its_gate_is_an_error(tmp_path: Path) -> None:
             params=PARAMS,
             validated=pieces.merged([*folders, tmp_path / "2"], "raw_transactions"),
         )
+
+
+def test_more_failures_than_gx_lists_merge_to_the_unions_result(tmp_path: Path) -> None:
+    """GX lists the values of the first 200 failing rows of a check only; repeats across the
+    pieces (the second half of the rows repeats ids of the first) too."""
+    frame = _many_failures()
+    whole = _gated(tmp_path / "whole", frame, [])
+    assert whole[2]["rows_failed_checks"] > 400
+    _same(_gated(tmp_path / "cut", frame, [300, 600]), whole)

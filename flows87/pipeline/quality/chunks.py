@@ -166,6 +166,10 @@ def _merge_one(results: list[Any], result_format: dict[str, Any]) -> Any:
     return out
 
 
+MAX_RESULT_RECORDS = 200
+"""great_expectations.constants.MAX_RESULT_RECORDS: the failing values a result lists."""
+
+
 def _merge_map(
     results: list[Any], result_format: dict[str, Any], extra: Any = None
 ) -> tuple[dict[str, Any], bool]:
@@ -179,39 +183,36 @@ def _merge_map(
     missing = sum(r.result.get("missing_count") or 0 for r in results)
     unexpected = sum(r.result["unexpected_count"] for r in results)
     success = all(r.success for r in results)  # no `mostly` here (see hash_key)
-    found = {
-        i: v
-        for r in results
-        for i, v in zip(
-            r.result.get("unexpected_index_list") or [],
-            r.result.get("unexpected_list") or [],
-            strict=True,
-        )
-    }
+    found: set[int] = set()
+    values: dict[int, Any] = {}
+    for r in results:
+        found.update(_listed(r, values))
     if extra is not None:
-        more = {
-            i: v
-            for i, v in zip(
-                extra.result.get("unexpected_index_list") or [],
-                extra.result.get("unexpected_list") or [],
-                strict=True,
-            )
-            if i not in found
-        }
-        found.update(more)
+        more = set(_listed(extra, values)) - found
+        found |= more
         unexpected += len(more)
         success = success and not more
-    pairs = sorted(found.items())
+    rows = sorted(found)
+    # GX lists the values of the first MAX_RESULT_RECORDS failing rows only (each chunk's
+    # first); the first of the whole table are among them
+    shown = rows[:MAX_RESULT_RECORDS]
     merged = _format_map_output(
         result_format=parse_result_format(result_format),
         success=success,
         element_count=element,
         nonnull_count=element - missing if "missing_count" in first else None,
         unexpected_count=unexpected,
-        unexpected_list=[v for _, v in pairs],
-        unexpected_index_list=[i for i, _ in pairs],
+        unexpected_list=[values[i] for i in shown if i in values],
+        unexpected_index_list=rows,
     )
     return merged["result"], success
+
+
+def _listed(result: Any, values: dict[int, Any]) -> list[int]:
+    """A result's failing rows; the values GX listed (of the first rows) go into `values`."""
+    rows = [int(i) for i in result.result.get("unexpected_index_list") or []]
+    values.update(zip(rows, result.result.get("unexpected_list") or [], strict=False))
+    return rows
 
 
 def merge_extra(results: list[Any], extra: Any, result_format: dict[str, Any]) -> Any:

@@ -1,13 +1,19 @@
-"""The read as a task per input file (the DAG): list the input's pieces, read each alone, and
-hand the raw gate their union.
+"""The read and the raw gate as tasks per input file (the DAG): list the input's pieces, read
+each alone, gate the accounts of their union, run the transactions gate's checks on each
+file's rows, and hand `gate_raw` the files' results to merge.
 
 A bank or FIU delivers transactions as many files (a file per day or per reporting entity):
 a canonical input in several files (ingest/canonical.py `split_files`) is read a file per
 mapped task, each parsing its file, setting aside its rows outside the data interval and
-staging its rows, rejects and counts in RUN/staging/pieces/<piece>/; the raw gate
-(stages/ingest.py `gate_raw`) then gates the union of the staged pieces, a scan of their files,
-chunked and bounded as for one large file. Any other input is one piece. `flows87 run` keeps
-its one `read` step (in one process the read input passes to the gate in memory).
+staging its rows, rejects and counts in RUN/staging/pieces/<piece>/. `gate_accounts` gates the
+union's accounts (they name no file: the accounts file, or derived from every file's rows);
+then a mapped `gate_file` task runs the transactions suite on its file's rows (GX's results,
+the accounts its rows name checked against those passing, and a hash of each row's key for
+the repeats across files: quality/pieces.py), and the raw gate (stages/ingest.py `gate_raw`)
+merges them into the gate on the union: the same quarantine, counts, report and tables as one
+gate on the union (tested), its own work only the repeats across files and writing the passed
+rows. Any other input is one piece. `flows87 run` keeps its one `read` step and one gate (in
+one process the read input passes to the gate in memory).
 
 The union is the input read as one: the pieces' transactions in file order, the accounts read
 by the first piece (or, without an accounts file, derived from every piece's partial aggregate,
