@@ -184,8 +184,9 @@ def _gather(frame: pl.DataFrame | pl.LazyFrame, rows: pl.Series) -> pl.DataFrame
     """The rows at these (sorted) positions."""
     if isinstance(frame, pl.DataFrame):
         return frame[rows]
-    at = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(rows.implode())
-    return frame.filter(at).collect()
+    at = pl.col("__row_nr").is_in(rows.implode())
+    # numbered as it streams: a position filter over the whole frame would hold it
+    return frame.with_row_index("__row_nr").filter(at).drop("__row_nr").collect(engine="streaming")
 
 
 def _reasons(frame: pl.DataFrame | pl.LazyFrame, checks: list[Check]) -> pl.DataFrame:

@@ -116,6 +116,15 @@ def merged(folders: list[Path], suite_name: str) -> Validated:
         checks, to_run = plan(names(frame), suite, values, unavailable)
         saved = [_load(f, suite_name) for f in folders]
         offsets = _offsets(saved, frame, folders)
+        other = [
+            f.name for f, s in zip(folders, saved, strict=True) if s["columns"] != names(frame)
+        ]
+        if other:
+            raise QualityGateError(
+                f"quality gate {suite_name!r}: pieces {other} were gated with other columns "
+                "than their union's: gate them again",
+                suite=suite_name,
+            )
         whole = [e for e in to_run if chunks.hash_key([e]) is False]
         results, meta = run(frame, suite, whole, values, chunk_rows, spill)
         by_id = [{r.expectation_config.id: r for r in s["results"]} for s in saved]
@@ -133,7 +142,7 @@ def merged(folders: list[Path], suite_name: str) -> Validated:
                 )
             parts = [_shifted(got[exp["id"]], off) for got, off in zip(by_id, offsets, strict=True)]
             if chunks.hash_key([exp]):
-                extra = _across(exp, frame, folders, offsets, suite, values)
+                extra = _across(exp, frame, folders, offsets, suite, suite_name, values)
                 if extra is not None:
                     results.append(chunks.merge_extra(parts, extra, _RESULT_FORMAT))
                     continue
@@ -193,6 +202,7 @@ def _across(
     folders: list[Path],
     offsets: list[int],
     suite: Any,
+    suite_name: str,
     values: dict[str, Any],
 ) -> Any:
     """The uniqueness expectation's GX result on every row whose key occurs in more than one
@@ -202,7 +212,7 @@ def _across(
     if len(folders) < 2:
         return None
     column = exp["id"]
-    scans = [pl.scan_parquet(keys_path(f, suite.name)).select(column) for f in folders]
+    scans = [pl.scan_parquet(keys_path(f, suite_name)).select(column) for f in folders]
     shares = max(1, -(-chunks.height(frame) // KEY_ROWS))
     shared: list[pl.Series] = []
     for share in range(shares):
@@ -222,7 +232,9 @@ def _across(
         ]
     ).collect()["__pos"]
     columns = _needed_columns([exp], names(frame))
-    at = pl.int_range(pl.len(), dtype=pl.Int64).is_in(rows.implode())
-    gathered = frame.lazy().filter(at).select(columns).collect()
+    at = pl.col("__pos").cast(pl.Int64).is_in(rows.implode())
+    gathered = (
+        frame.lazy().with_row_index("__pos").filter(at).select(columns).collect(engine="streaming")
+    )
     batch = chunks._pandas(gathered, rows.sort().to_numpy())
     return run_on_pandas(batch, suite, [exp], values)[0]
