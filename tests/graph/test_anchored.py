@@ -67,6 +67,16 @@ def test_graph_tasks_by_partition_write_what_one_process_writes(
     assert primed["tables"] >= 5  # infrastructure, intermediaries, outflows, identifiers...
     for part in reversed(range(2)):
         graph_groups.graph_part(job, part)
+    assert not list((tasks / "parts").glob("graph_near-*"))  # each task's rows, removed
+    # the patterns found on primed tables alone are looked for by the first partition only
+    once = {r for r, spec in ANCHORED.items() if spec.once}
+    assert once >= {"shared_identifiers", "onboarding_burst", "mule_network"}
+    timed = [
+        set(json.loads((tasks / "stages" / f"graph_part-{part:04d}.json").read_text())["timings"])
+        for part in range(2)
+    ]
+    looked = {"id_shared_identifiers", "id_onboarding_burst", "ml_mule_network"}
+    assert looked <= timed[0] and not looked & timed[1]
     graph_groups.merge_graph(job)
     for name in ("signals_graph.parquet", "signals_held_graph.parquet"):
         assert_frame_equal(pl.read_parquet(tasks / name), pl.read_parquet(one / name))

@@ -106,6 +106,14 @@ class Anchored:
     """The prime reads nothing of the partition's context but its accounts, features and
     signals (every partition's are the run's): computed once per run (stages/graph_groups
     `graph_prime`), not in every partition. False when it starts from the partition's rows."""
+    once: bool = False
+    """Its instances are found on its primed tables alone (its reach reads no rows), the same
+    in every partition: the first partition finds and keeps them all (`finds`), the others none,
+    instead of each finding all of them to keep a share."""
+
+    def finds(self, p: Partition | None) -> bool:
+        """Whether partition `p` looks for this pattern's instances at all."""
+        return p is None or not self.once or p.part == 0
 
 
 @dataclass(frozen=True)
@@ -123,8 +131,11 @@ class Linked:
 
 
 def anchored_in(hits: pl.DataFrame, spec: Anchored, p: Partition | None) -> pl.DataFrame:
-    """The hits of the instances anchored in `p` (all of them when p is None)."""
+    """The hits of the instances anchored in `p` (all of them when p is None, and for a pattern
+    found `once`, by the partition that finds it)."""
     if p is None or hits.is_empty():
         return hits
+    if spec.once:
+        return hits if spec.finds(p) else hits.head(0)
     mine = spec.anchor(hits).filter(p.has("key")).select("instance").unique()
     return hits.join(mine, on="instance", how="semi", maintain_order="left")

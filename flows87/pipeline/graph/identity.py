@@ -488,14 +488,16 @@ def payments_in(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Ex
 
 
 ANCHORED = {
-    "shared_identifiers": Anchored(by_instance, no_transactions, whole_identifiers_and_devices),
-    "onboarding_burst": Anchored(by_instance, no_transactions, whole_identifiers),
+    "shared_identifiers": Anchored(
+        by_instance, no_transactions, whole_identifiers_and_devices, once=True
+    ),
+    "onboarding_burst": Anchored(by_instance, no_transactions, whole_identifiers, once=True),
     "common_payee": Anchored(by_role("payee"), payments_in, whole_identifiers),
 }
 """The identifier graph (accounts sharing an address, phone, e-mail or device) is the accounts
 table and two narrow projections of the transactions (the devices each account used, and the
 transactions from shared devices), primed from the whole run (0.4M and 77k rows at 5M
-transactions, read streaming). Groups and bursts read nothing else: every partition finds them
+transactions, read streaming). Groups and bursts read nothing else: the first partition finds them
 all (components of the identifier graph, and bursts deduplicated across values, need all of it)
-and keeps those whose name hashes to it. A common payee's instance is the payee's: it reads the
+and the others none (`Anchored.once`). A common payee's instance is the payee's: it reads the
 payments the payee received."""

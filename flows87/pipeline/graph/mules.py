@@ -533,8 +533,8 @@ def _prime_young(tx: pl.LazyFrame, ctx: GraphContext, values: dict[str, float]) 
 
 
 def _by_instance(hits: pl.DataFrame) -> pl.DataFrame:
-    """A ring is keyed by its instance: every partition finds every ring on the same young rows
-    and keeps a share of them (a ring has no one account it belongs to)."""
+    """A ring is keyed by its instance (a ring has no one account it belongs to): found on the
+    primed young rows alone, by the first partition (`Anchored.once`)."""
     return hits.select("instance", pl.col("instance").alias("key")).unique(maintain_order=True)
 
 
@@ -545,7 +545,7 @@ def _none(tx: pl.LazyFrame, accounts: pl.DataFrame, p: Partition) -> pl.Expr:
 
 ANCHORED = {
     "multi_card_atm": Anchored(_at_location, _withdrawn_there),
-    "mule_network": Anchored(_by_instance, _none, _prime_young),
+    "mule_network": Anchored(_by_instance, _none, _prime_young, once=True),
 }
-"""A card group is its cash machine's: every withdrawal there. A mule ring is found by every
-partition on the young transfers and their abroad legs, and kept by one (by its instance)."""
+"""A card group is its cash machine's: every withdrawal there. A mule ring is found on the young
+transfers and their abroad legs, by the first partition alone."""

@@ -199,6 +199,12 @@ def _read(
     return scan.filter(near.reach(scan, accounts, p)).select(cols).collect(engine="streaming")
 
 
+def _finds(rule: Rule, p: Partition | None) -> bool:
+    """Whether partition `p` looks for the rule's instances (`Anchored.finds`)."""
+    spec = ANCHORED.get(str(rule.pattern))
+    return spec is None or spec.finds(p)
+
+
 @dataclass
 class _Found:
     """What a partition's task found: each anchored rule's hits (with `rule_id`), each linked
@@ -301,6 +307,8 @@ def _find(
         _load_primes(job, number, ctx)
         seconds.update(_primes(given, near, ctx, scan, shared=False))
     for rule in near.rules:
+        if not _finds(rule, p):
+            continue
         t0 = time.perf_counter()
         name, tag = str(rule.pattern), pl.lit(rule.id).alias("rule_id")
         if name in LINKED:
@@ -331,8 +339,9 @@ def graph_part(job: Job, part: int) -> dict[str, Any]:
         # one partition: every context reads every row, in the graph order computed once
         order = graph_order(job.run.transactions) if p is None and contexts else None
         for number, near in enumerate(contexts):
-            _find(job, given, number, near, p, order, found)
-            free_memory()
+            if any(_finds(r, p) for r in near.rules):
+                _find(job, given, number, near, p, order, found)
+                free_memory()
         empty = empty_hits().select(pl.lit("").alias("rule_id"), pl.all()).head(0)
         out = pl.concat([empty, *found.hits])
         job.run.parts.mkdir(parents=True, exist_ok=True)
