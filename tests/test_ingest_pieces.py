@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows87.errors import InputError
+from flows87.errors import InputError, QualityGateError
 from flows87.io import read_json, write_parquet
 from flows87.pipeline.job import Job
 from flows87.pipeline.plan import step
@@ -159,3 +159,25 @@ def test_any_other_input_is_one_piece_read_as_read_reads_it(
     # a later `read` of the same run directory leaves no pieces for the gate to take
     step("read").function()(job)
     assert not ingest_files.listed(tmp_path / "run" / "staging")
+
+
+def test_a_piece_read_again_drops_its_gate_and_a_new_listing_drops_every_piece(
+    data: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path
+) -> None:
+    """Stale gate results never reach the merge: reading a piece again removes its gate's
+    results (the merge then says to gate it), listing the input again removes every piece
+    (a chunked gate's spill folder too) and the accounts the last gate passed."""
+    tx, accounts = data
+    _landing(tx, accounts, tmp_path / "in")
+    config = RunConfig(max_reject_fraction=0.5)
+    _by_tasks(tmp_path / "in", tmp_path / "run", config)
+    staging = tmp_path / "run" / "staging"
+    job = Job(RunDir(tmp_path / "run"), config, source=str(tmp_path / "in"), command="dag")
+    step("read_file").function()(job, 1)
+    assert not (ingest_files.piece_folder(staging, 1) / "gate-raw_transactions.pkl").exists()
+    with pytest.raises(QualityGateError, match="piece 0001 was not gated"):
+        step("gate_raw").function()(job)
+    (ingest_files.piece_folder(staging, 0) / "gate" / "chunks-x").mkdir(parents=True)
+    assert step("list_inputs").function()(job) == [0, 1, 2]
+    assert not list(ingest_files.folder(staging).glob("0*"))
+    assert not (ingest_files.folder(staging) / ingest_files.ACCOUNTS_PASSED).exists()

@@ -23,6 +23,7 @@ outside the interval summed; an interval none of the files' rows falls in is the
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,12 @@ def listed(staging: Path) -> bool:
 
 
 def clear(staging: Path) -> None:
-    """Remove an earlier listing and its pieces (a re-run of the interval, or `read`'s)."""
+    """Remove an earlier listing, its pieces and the accounts its gate passed (a re-run of
+    the interval, or `read`'s)."""
     (folder(staging) / LISTED).unlink(missing_ok=True)
+    (folder(staging) / ACCOUNTS_PASSED).unlink(missing_ok=True)
     for old in sorted(folder(staging).glob("[0-9]*")) if folder(staging).is_dir() else []:
-        for f in sorted(old.iterdir()):
-            f.unlink()
-        old.rmdir()
+        shutil.rmtree(old)  # its files, and its gate's spill folder
 
 
 def list_inputs(job: Job) -> list[int]:
@@ -119,6 +120,9 @@ def read_file(job: Job, piece: int) -> dict[str, Any]:
     name = "read" if one else f"read_file-{piece:04d}"
     with stage(run, name, {**params, **config.interval_params()}) as rec:
         out.mkdir(parents=True, exist_ok=True)
+        for suite in ("raw_transactions",):  # an earlier gate of this piece's rows
+            pieces.results_path(out, suite).unlink(missing_ok=True)
+            pieces.keys_path(out, suite).unlink(missing_ok=True)
         raw = read_input(job.source, config, out, None if one else piece)
         if one:
             rec.params["format"] = raw.format
@@ -204,6 +208,7 @@ def gate_accounts(job: Job) -> dict[str, Any]:
     if n_outside and not rows(raw.transactions):  # no file's rows fall in the interval
         raise outside_interval(n_outside, config, str(job.source))
     importing.join()
+    (folder(run.staging) / ACCOUNTS_PASSED).unlink(missing_ok=True)  # an earlier gate's
     with stage(run, "gate_accounts", config.interval_params()) as rec:
         gate = quality.run_gate(
             raw.accounts,
