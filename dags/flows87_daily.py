@@ -8,13 +8,14 @@ list_inputs → read_file (per input file) → gate_accounts → gate_file (per 
   gate_signals → group_cases → score_accounts (per partition) → merge_cases → learn → report
   → publish
 
-The tasks are the steps of flows87.pipeline.plan.dag_plan (the plan `flows87 run` runs in one
-process, with its read step as a task per input file (a canonical input's transaction files;
-any other input is one), the accounts gate, a task per file running the transactions gate's
-checks on its rows and the raw gate merging them into the gate on the files' union, its graph step as the tables
-every partition derives from the whole graph, a task per partition (the patterns' instances
-anchored at its accounts, the links through them) and a merge, and its cases step as the grouping, a ranking task per partition and a merge), each one
-call of flows87.pipeline.tasks.call; tasks exchange files under FLOWS87_HOME/runs/<data interval>/ and
+The tasks are the steps of flows87.pipeline.plan.dag_plan: the plan `flows87 run` runs in one
+process, with its read and raw gate as a task per input file (a canonical input's transaction
+files; any other input is one), the accounts gate, a task per file running the transactions
+gate's checks on its rows and `gate_raw` merging them into the gate on the files' union; its
+graph step as the tables every partition derives from the whole graph, a task per partition
+(the patterns' instances anchored at its accounts, the links through them) and a merge; and its
+cases step as the grouping, a ranking task per partition and a merge. Each task is one call of
+flows87.pipeline.tasks.call; tasks exchange files under FLOWS87_HOME/runs/<data interval>/ and
 XCom carries only small summaries. A failed quality gate fails its task (its report is in the
 task log) and nothing downstream runs, so the published cases of earlier runs stay as they
 were. Publishing updates the `flows87_cases` asset.
