@@ -146,10 +146,10 @@ touching its accounts, then the merge writing what the `cases` step writes (test
 def dag_plan() -> tuple[Step, ...]:
     """PLAN as the DAG runs it: the read, graph and cases steps replaced by READ_TASKS,
     GRAPH_TASKS and CASES_TASKS, so input files are read and gated, and patterns and accounts
-    scored, on as many workers as there are free. `flows87 run` keeps the one `read` step (in one process
-    the read input goes to the gate in memory), and with one partition the one `graph` and
-    `cases` steps: the graph then reads the transactions once (and groups them itself above a
-    size)."""
+    scored, on as many workers as there are free. `flows87 run` keeps the one `read` step and
+    its gate (in one process the read input goes to the gate in memory), and with one
+    partition the one `graph` and `cases` steps: the graph then reads the transactions once
+    (and groups them itself above a size)."""
     return _split(("read", "graph", "cases"))
 
 
