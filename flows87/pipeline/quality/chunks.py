@@ -166,15 +166,12 @@ def _merge_one(results: list[Any], result_format: dict[str, Any]) -> Any:
     return out
 
 
-MAX_RESULT_RECORDS = 200
-"""great_expectations.constants.MAX_RESULT_RECORDS: the failing values a result lists."""
-
-
 def _merge_map(
     results: list[Any], result_format: dict[str, Any], extra: Any = None
 ) -> tuple[dict[str, Any], bool]:
     """One map expectation's result from its chunks' results; `extra` (see `merge_extra`)
     adds failing rows without adding to the rows counted."""
+    from great_expectations.constants import MAX_RESULT_RECORDS
     from great_expectations.expectations.expectation import _format_map_output
     from great_expectations.expectations.expectation_configuration import parse_result_format
 
