@@ -63,7 +63,7 @@ def _child(args: argparse.Namespace) -> None:
         job = _job(run, source)
         fn = step(args.step).function()
         out = fn(job) if args.arg is None else fn(job, int(args.arg))
-    small = {k: v for k, v in (out if isinstance(out, dict) else {"pieces": out}).items()}
+    small = dict(out) if isinstance(out, dict) else {"pieces": out}
     small.pop("warnings", None)
     emit({**small, "wall_s": round(time.perf_counter() - t0, 2)})
 

@@ -38,7 +38,6 @@ quarantine file of an earlier run of the same interval (idempotent runs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
@@ -50,7 +49,7 @@ from flows87.io import write_json, write_parquet, write_text
 from flows87.pipeline.quality.chunks import CHUNK_ROWS, height
 from flows87.pipeline.quality.report import render_report
 from flows87.pipeline.quality.suites import load_suite, resolve_parameters
-from flows87.pipeline.quality.validate import Check, validate, with_derived
+from flows87.pipeline.quality.validate import Check, Validated, validate, with_derived
 from flows87.rundir import PathLike
 
 PARSE_REJECT_SCHEMA = pl.Schema(
@@ -101,7 +100,7 @@ def run_gate(
     prior_rejects: pl.DataFrame | None = None,
     suites_dir: str | Path | None = None,
     chunk_rows: int = CHUNK_ROWS,
-    validated: Callable[..., tuple[list[Check], dict[str, Any]]] | None = None,
+    validated: Validated | None = None,
 ) -> GateResult[F]:
     """Validate `frame` with expectations/<suite>.json; raise QualityGateError if the run must stop.
 

@@ -17,7 +17,6 @@ rows were read.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from flows87.pipeline.quality.validate import (
     _RESULT_FORMAT,
     Check,
     Frame,
+    Validated,
     _needed_columns,
     finish,
     names,
@@ -43,8 +43,6 @@ from flows87.pipeline.quality.validate import (
 HASH_SEED = 29
 KEY_ROWS = 20_000_000
 """Key hashes per pass when finding the keys of several pieces (8 bytes each)."""
-
-Validated = Callable[..., tuple[list[Check], dict[str, Any]]]
 
 
 def results_path(folder: Path, suite: str) -> Path:

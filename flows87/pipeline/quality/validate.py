@@ -73,6 +73,11 @@ class Check:
 Frame = pl.DataFrame | pl.LazyFrame
 """A gate's table: in memory, or a lazy scan (a large table read a chunk at a time)."""
 
+Validated = Callable[..., tuple[list[Check], dict[str, Any]]]
+"""What validates a gate's table: `validate`, or the merge of its pieces' results
+(quality/pieces.py `merged`), called as validate(frame, suite, values, unavailable,
+chunk_rows, spill)."""
+
 
 def names(frame: Frame) -> list[str]:
     return frame.columns if isinstance(frame, pl.DataFrame) else frame.collect_schema().names()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -236,7 +237,7 @@ OWN_ROWS = ("transfers", "transfers_by_time")
 prime computed on a context of no rows may touch them, and they are never handed on."""
 
 
-def _primed(job: Job, context: int) -> Any:
+def _primed(job: Job, context: int) -> Path:
     return job.run.parts / f"graph_prime-{context:02d}.json"
 
 

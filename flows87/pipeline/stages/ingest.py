@@ -27,8 +27,8 @@ from flows87.pipeline import quality
 from flows87.pipeline.ingest.rejects import clear_staged, staged_files
 from flows87.pipeline.job import Job
 from flows87.pipeline.quality.gate import GateResult
-from flows87.pipeline.quality.pieces import Validated
 from flows87.pipeline.quality.suites import import_gx_in_background
+from flows87.pipeline.quality.validate import Validated
 from flows87.pipeline.runinfo import StageRecord, fingerprint, stage
 from flows87.pipeline.stages.config import RunConfig
 from flows87.rundir import RunDir

@@ -41,6 +41,7 @@ from flows87.pipeline.job import Job
 from flows87.pipeline.quality import pieces
 from flows87.pipeline.quality.gate import GateResult
 from flows87.pipeline.quality.suites import import_gx_in_background
+from flows87.pipeline.quality.validate import Validated
 from flows87.pipeline.runinfo import fingerprint, stage
 from flows87.pipeline.stages.ingest import (
     TABLES,
@@ -150,18 +151,21 @@ def parts_of(staging: Path) -> list[Path]:
     return parts
 
 
+def _stacked(parts: list[Path]) -> pl.LazyFrame:
+    """The pieces' staged transactions one after another, as read (a scan: nothing is read)."""
+    scans = [pl.scan_parquet(p / "transactions.parquet") for p in parts]
+    return pl.concat(scans, how="diagonal_relaxed")
+
+
 def union(parts: list[Path]) -> pl.LazyFrame:
     """The pieces' transactions as one table, in piece order (a scan: nothing is read)."""
-    scans = [pl.scan_parquet(p / "transactions.parquet") for p in parts]
-    return schema.conform(pl.concat(scans, how="diagonal_relaxed"), "transactions")
+    return schema.conform(_stacked(parts), "transactions")
 
 
 def as_in_union(parts: list[Path], piece: int) -> pl.LazyFrame:
     """One piece's transactions as its rows of the union: the union's columns and types (a
     file may lack an optional column another has)."""
-    columns = pl.concat(
-        [pl.scan_parquet(p / "transactions.parquet") for p in parts], how="diagonal_relaxed"
-    ).collect_schema()
+    columns = _stacked(parts).collect_schema()
     mine = pl.scan_parquet(parts[piece] / "transactions.parquet")
     return schema.conform(
         pl.concat([pl.LazyFrame(schema=columns), mine], how="diagonal_relaxed"), "transactions"
@@ -244,7 +248,7 @@ def gate_file(job: Job, piece: int) -> dict[str, Any]:
     return {"piece": piece, **rec.counts}
 
 
-def gated_pieces(run: RunDir) -> tuple[RawInput, GateResult[pl.DataFrame], pieces.Validated]:
+def gated_pieces(run: RunDir) -> tuple[RawInput, GateResult[pl.DataFrame], Validated]:
     """What `gate_raw` gates when the files were gated a task each: their union, the accounts
     gate's result and the merge of the files' transactions gates."""
     raw = load_pieces(run.staging, accounts=False)
